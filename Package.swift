@@ -1,0 +1,41 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "Vigil",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "vigil", targets: ["VigilCLI"]),
+        .library(name: "VigilCore", targets: ["VigilCore"]),
+        .library(name: "VigilBroker", targets: ["VigilBroker"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // Hardware CRC32C (SSE4.2) with a portable fallback; our own C, no system library.
+        .target(name: "CCRC32C", cSettings: [.unsafeFlags(["-O3"])]),
+        // Event model, values, codecs, checksums. No I/O, no heavy dependencies.
+        .target(name: "VigilCore", dependencies: ["CCRC32C"]),
+        // The embedded partitioned, durable segment log and consumer groups.
+        .target(name: "VigilBroker", dependencies: ["VigilCore"]),
+        // Configuration, stage services and the `vigil run` pipeline.
+        .target(name: "VigilPipeline", dependencies: [
+            "VigilCore", "VigilBroker",
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        // The `vigil` executable: argument parsing and output only.
+        .executableTarget(name: "VigilCLI", dependencies: [
+            "VigilCore", "VigilBroker", "VigilPipeline",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .target(name: "VigilTestSupport", dependencies: ["VigilCore", "VigilBroker"], path: "Tests/VigilTestSupport"),
+        .testTarget(name: "VigilCoreTests", dependencies: ["VigilCore", "VigilTestSupport"]),
+        .testTarget(name: "VigilBrokerTests", dependencies: ["VigilBroker", "VigilTestSupport"]),
+        .testTarget(name: "VigilPipelineTests", dependencies: ["VigilPipeline", "VigilTestSupport"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "VigilIntegrationTests", dependencies: ["VigilBroker", "VigilTestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,71 @@
+#include "crc32c.h"
+#include <string.h>
+
+static uint32_t table[8][256];
+static int initialized = 0;
+static int use_hw = 0;
+
+static void init_tables(void) {
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        table[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = table[0][i];
+        for (int t = 1; t < 8; t++) { c = table[0][c & 0xff] ^ (c >> 8); table[t][i] = c; }
+    }
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    use_hw = __builtin_cpu_supports("sse4.2");
+#endif
+    __atomic_store_n(&initialized, 1, __ATOMIC_RELEASE);
+}
+
+static uint32_t sw_extend(uint32_t crc, const unsigned char *p, size_t n) {
+    while (n && ((uintptr_t)p & 7)) { crc = table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8); n--; }
+    while (n >= 8) {
+        uint64_t w; memcpy(&w, p, 8);
+        w ^= crc;
+        crc = table[7][w & 0xff] ^ table[6][(w >> 8) & 0xff] ^ table[5][(w >> 16) & 0xff] ^
+              table[4][(w >> 24) & 0xff] ^ table[3][(w >> 32) & 0xff] ^ table[2][(w >> 40) & 0xff] ^
+              table[1][(w >> 48) & 0xff] ^ table[0][w >> 56];
+        p += 8; n -= 8;
+    }
+    while (n--) crc = table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
+    return crc;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2")))
+static uint32_t hw_extend(uint32_t crc, const unsigned char *p, size_t n) {
+    uint64_t c = crc;
+    while (n && ((uintptr_t)p & 7)) { c = __builtin_ia32_crc32qi((uint32_t)c, *p++); n--; }
+    while (n >= 32) {
+        uint64_t a, b, d, e;
+        memcpy(&a, p, 8); memcpy(&b, p + 8, 8); memcpy(&d, p + 16, 8); memcpy(&e, p + 24, 8);
+        c = __builtin_ia32_crc32di(c, a);
+        c = __builtin_ia32_crc32di(c, b);
+        c = __builtin_ia32_crc32di(c, d);
+        c = __builtin_ia32_crc32di(c, e);
+        p += 32; n -= 32;
+    }
+    while (n >= 8) { uint64_t w; memcpy(&w, p, 8); c = __builtin_ia32_crc32di(c, w); p += 8; n -= 8; }
+    while (n--) c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+    return (uint32_t)c;
+}
+#endif
+
+uint32_t vigil_crc32c_extend(uint32_t crc, const void *data, size_t length) {
+    if (!__atomic_load_n(&initialized, __ATOMIC_ACQUIRE)) init_tables();
+    crc = ~crc;
+#if defined(__x86_64__)
+    if (use_hw) return ~hw_extend(crc, (const unsigned char *)data, length);
+#endif
+    return ~sw_extend(crc, (const unsigned char *)data, length);
+}
+
+int vigil_crc32c_hardware(void) {
+    if (!__atomic_load_n(&initialized, __ATOMIC_ACQUIRE)) init_tables();
+    return use_hw;
+}
