@@ -20,11 +20,10 @@ let package = Package(
         .target(name: "VigilCore", dependencies: ["CCRC32C"]),
         // The embedded partitioned, durable segment log and consumer groups.
         .target(name: "VigilBroker", dependencies: ["VigilCore"]),
+        // Strict YAML reading with file:line:column errors, shared by every config and rule loader.
+        .target(name: "VigilYAML", dependencies: [.product(name: "Yams", package: "Yams")]),
         // Configuration, stage services and the `vigil run` pipeline.
-        .target(name: "VigilPipeline", dependencies: [
-            "VigilCore", "VigilBroker",
-            .product(name: "Yams", package: "Yams"),
-        ]),
+        .target(name: "VigilPipeline", dependencies: ["VigilCore", "VigilBroker", "VigilYAML"]),
         // The `vigil` executable: argument parsing and output only.
         .executableTarget(name: "VigilCLI", dependencies: [
             "VigilCore", "VigilBroker", "VigilPipeline",
@@ -33,7 +32,7 @@ let package = Package(
         .target(name: "VigilTestSupport", dependencies: ["VigilCore", "VigilBroker"], path: "Tests/VigilTestSupport"),
         .testTarget(name: "VigilCoreTests", dependencies: ["VigilCore", "VigilTestSupport"]),
         .testTarget(name: "VigilBrokerTests", dependencies: ["VigilBroker", "VigilTestSupport"]),
-        .testTarget(name: "VigilPipelineTests", dependencies: ["VigilPipeline", "VigilTestSupport"],
+        .testTarget(name: "VigilPipelineTests", dependencies: ["VigilPipeline", "VigilYAML", "VigilTestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "VigilIntegrationTests", dependencies: ["VigilBroker", "VigilTestSupport"]),
     ],
