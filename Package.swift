@@ -24,9 +24,11 @@ let package = Package(
         .target(name: "VigilYAML", dependencies: [.product(name: "Yams", package: "Yams")]),
         // Configuration, stage services and the `vigil run` pipeline.
         .target(name: "VigilPipeline", dependencies: ["VigilCore", "VigilBroker", "VigilYAML"]),
+        // `vigil bench NAME`: each benchmark builds its input and runs its peer in the same run.
+        .target(name: "VigilBench", dependencies: ["VigilCore", "VigilBroker"]),
         // The `vigil` executable: argument parsing and output only.
         .executableTarget(name: "VigilCLI", dependencies: [
-            "VigilCore", "VigilBroker", "VigilPipeline",
+            "VigilCore", "VigilBroker", "VigilPipeline", "VigilBench",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "VigilTestSupport", dependencies: ["VigilCore", "VigilBroker"], path: "Tests/VigilTestSupport"),

@@ -4,6 +4,14 @@ import ArgumentParser
 struct Vigil: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vigil",
-        abstract: "A security event pipeline: sensors, broker, stream stage, alerts.",
-        version: "0.1.0")
+        abstract: "A security event pipeline: sensors, a partitioned broker, a stream stage, alerts.",
+        discussion: """
+            Start with `vigil run --config deploy/vigil.yaml`. Every command takes --help.
+            """,
+        version: VigilVersion.string,
+        subcommands: [TopicsCommand.self, BenchCommand.self])
+}
+
+enum VigilVersion {
+    static let string = "0.1.0"
 }

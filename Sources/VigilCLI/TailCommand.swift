@@ -1,0 +1,115 @@
+import ArgumentParser
+import Foundation
+import VigilBroker
+
+extension TopicsCommand {
+    struct Tail: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a topic's records as JSON lines, optionally following new ones or consuming as a group member.",
+            discussion: """
+                Each line: {"topic","partition","offset","timestamp","key","value"}; event values are \
+                printed as their JSON object. With --group the command is a member of that consumer group: \
+                members share the partitions and commit their offsets after printing each batch.
+                """)
+        @OptionGroup var data: DataOptions
+        @Argument(help: "The topic.") var topic: String
+        @Option(help: "Only this partition.") var partition: Int?
+        @Option(help: "Start: earliest, latest, an offset, a time (RFC 3339) or an age (15m).") var from: String = "earliest"
+        @Option(name: [.short, .customLong("limit")], help: "Stop after this many records.") var limit: Int?
+        @Flag(name: [.short, .long], help: "Keep waiting for new records.") var follow = false
+        @Option(help: "Consume as a member of this consumer group (committing offsets).") var group: String?
+
+        func validate() throws {
+            if group != nil && partition != nil { throw ValidationError("--group and --partition exclude each other: a group assigns partitions") }
+            if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+            _ = try parseStartPosition(from)
+        }
+
+        func run() throws {
+            let log = try data.openExisting()
+            let meta = try log.topic(topic)
+            let start = try parseStartPosition(from)
+            var remaining = limit ?? .max
+            let out = OutputBuffer()
+            installStopHandlers()
+            if let group {
+                let consumer = try GroupConsumer(log: log, group: group, topics: [topic],
+                                                 resetPosition: start == .latest ? .latest : .earliest)
+                defer { try? consumer.close() }
+                while remaining > 0 && !stopRequested() {
+                    let n = try consumer.poll(maxRecords: min(remaining, 1000)) { t, r in out.append(renderRecord(topic: t, r)) }
+                    out.flush()
+                    try consumer.commit()
+                    remaining -= n
+                    if n == 0 {
+                        if !follow { break }
+                        usleep(20_000)
+                    }
+                }
+                return
+            }
+            var readers: [PartitionReader] = []
+            for p in partition.map({ [$0] }) ?? Array(0..<meta.partitions) {
+                let reader = try log.openReader(topic: topic, partition: p)
+                try reader.seek(start)
+                readers.append(reader)
+            }
+            while remaining > 0 && !stopRequested() {
+                var got = 0
+                for reader in readers where remaining > 0 {
+                    let n = try reader.read(maxRecords: min(remaining, 1000)) { r in out.append(renderRecord(topic: topic, r)) }
+                    remaining -= n
+                    got += n
+                }
+                out.flush()
+                if got == 0 {
+                    if !follow { break }
+                    usleep(50_000)
+                }
+            }
+        }
+    }
+}
+
+/// Lines collected and written to stdout in one call.
+final class OutputBuffer {
+    private var bytes: [UInt8] = []
+    func append(_ line: String) {
+        bytes.append(contentsOf: line.utf8)
+        bytes.append(0x0A)
+        if bytes.count > 1 << 16 { flush() }
+    }
+    func flush() {
+        guard !bytes.isEmpty else { return }
+        bytes.withUnsafeBytes { b in
+            var done = 0
+            while done < b.count {
+                let n = write(1, b.baseAddress! + done, b.count - done)
+                if n <= 0 { if errno == EINTR { continue }; exit(errno == EPIPE ? 0 : 1) }
+                done += n
+            }
+        }
+        bytes.removeAll(keepingCapacity: true)
+    }
+}
+
+nonisolated(unsafe) private var stopFlag: sig_atomic_t = 0
+
+/// SIGINT/SIGTERM set a flag that loops check, so they finish their batch and commit.
+func installStopHandlers() {
+    signal(SIGPIPE, SIG_IGN)
+    signal(SIGINT) { _ in stopFlag = 1 }
+    signal(SIGTERM) { _ in stopFlag = 1 }
+}
+
+func stopRequested() -> Bool { stopFlag != 0 }
+
+/// A record as one JSON line.
+func renderRecord(topic: String, _ r: RecordView) -> String {
+    let key = r.key.map { jsonString(String(decoding: $0, as: UTF8.self)) } ?? "null"
+    return #"{"topic":\#(jsonString(topic)),"partition":\#(r.partition),"offset":\#(r.offset),"timestamp":\#(r.timestamp),"key":\#(key),"value":\#(renderValue(r.value))}"#
+}
+
+func renderValue(_ value: UnsafeRawBufferPointer) -> String {
+    jsonString(String(decoding: value, as: UTF8.self))
+}
