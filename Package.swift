@@ -36,7 +36,9 @@ let package = Package(
         .testTarget(name: "VigilBrokerTests", dependencies: ["VigilBroker", "VigilTestSupport"]),
         .testTarget(name: "VigilPipelineTests", dependencies: ["VigilPipeline", "VigilYAML", "VigilTestSupport"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "VigilIntegrationTests", dependencies: ["VigilBroker", "VigilTestSupport"]),
+        // A child process for the broker crash test: appends keyed records, acknowledging in batches.
+        .executableTarget(name: "VigilCrashWriter", dependencies: ["VigilBroker"], path: "Tests/VigilCrashWriter"),
+        .testTarget(name: "VigilIntegrationTests", dependencies: ["VigilBroker", "VigilTestSupport", "VigilCLI", "VigilCrashWriter"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -117,7 +117,12 @@ public final class EmbeddedLog: @unchecked Sendable {
         }
         let dir = topicDirectory(name)
         try FileSystem.makeDirectories(dir)
-        for p in 0..<count { try FileSystem.makeDirectories("\(dir)/\(p)") }
+        for p in 0..<count {
+            try FileSystem.makeDirectories("\(dir)/\(p)")
+            // An empty first segment, so readers find the partition before any writer opens it.
+            _ = try FileDescriptor(path: SegmentFiles.log("\(dir)/\(p)", 0), flags: O_WRONLY | O_CREAT)
+            try FileSystem.syncDirectory("\(dir)/\(p)")
+        }
         try FileSystem.writeAtomically(Array("version=1\npartitions=\(count)\n".utf8), to: "\(dir)/topic.meta")
         try FileSystem.syncDirectory("\(dataDirectory)/topics")
         return TopicMetadata(name: name, partitions: count)

@@ -97,6 +97,12 @@ nonisolated(unsafe) private var stopFlag: sig_atomic_t = 0
 
 /// SIGINT/SIGTERM set a flag that loops check, so they finish their batch and commit.
 func installStopHandlers() {
+    // A parent may have spawned us with these blocked (Foundation's Process inherits its thread's mask).
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGINT)
+    sigaddset(&set, SIGTERM)
+    sigprocmask(SIG_UNBLOCK, &set, nil)
     signal(SIGPIPE, SIG_IGN)
     signal(SIGINT) { _ in stopFlag = 1 }
     signal(SIGTERM) { _ in stopFlag = 1 }
