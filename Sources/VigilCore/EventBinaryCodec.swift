@@ -1,0 +1,276 @@
+/// The compact, versioned binary encoding of an ``Event`` used by the broker.
+///
+/// Layout (all varints unsigned LEB128; see `docs/schema.md` for the byte-by-byte description):
+/// ```
+/// event   = version:u8(=1) fieldCount:varint field*
+/// field   = tag:varint [keyLength:varint keyUTF8]   -- key only when tag == 0 (custom field)
+///           value
+/// value   = type:u8 payload
+/// ```
+/// Known fields use their ``Schema`` id as tag; custom fields use tag 0 followed by their key.
+/// Fields appear in the event's key order. Value types:
+///
+/// | type | value        | payload                                             |
+/// |------|--------------|-----------------------------------------------------|
+/// | 0    | null         | none                                                |
+/// | 1    | bool false   | none                                                |
+/// | 2    | bool true    | none                                                |
+/// | 3    | int          | zigzag varint                                       |
+/// | 4    | float        | 8 bytes, IEEE 754 bit pattern, little-endian        |
+/// | 5    | string       | length varint + UTF-8                               |
+/// | 6    | timestamp    | zigzag varint of nanoseconds since the epoch        |
+/// | 7    | IPv4         | 4 bytes, network order                              |
+/// | 8    | IPv6         | 16 bytes, network order                             |
+/// | 9    | array        | count varint + count values                         |
+/// | 10   | object       | count varint + count × (key length varint, UTF-8 key, value) |
+///
+/// The round trip is exact — `decode(encode(e)) == e`, float bit patterns included — for every
+/// event whose values nest at most ``FieldValue/maximumNestingDepth`` levels.
+public enum EventBinaryCodec {
+    /// The format version written in the first byte, and the only one ``decode(_:)-(UnsafeRawBufferPointer)`` reads.
+    public static let formatVersion: UInt8 = 1
+
+    /// The tag that introduces a custom (non-schema) field; schema ids start at 1.
+    public static let customFieldTag: UInt64 = 0
+
+    /// Value type bytes.
+    package enum ValueType: UInt8 {
+        case null = 0, boolFalse = 1, boolTrue = 2, int = 3, float = 4, string = 5, timestamp = 6
+        case ipv4 = 7, ipv6 = 8, array = 9, object = 10
+    }
+
+    // MARK: Encoding
+
+    /// Appends the encoding of `event` to `buffer`.
+    ///
+    /// Writes straight into `buffer`; the only allocations are `buffer`'s own growth.
+    /// - Complexity: O(total size of the event)
+    public static func encode(_ event: Event, into buffer: inout [UInt8]) {
+        buffer.append(formatVersion)
+        ByteWriter.appendVarint(UInt64(event.storage.count), to: &buffer)
+        for field in event.storage {
+            if field.schemaID != 0 {
+                ByteWriter.appendVarint(UInt64(field.schemaID), to: &buffer)
+            } else {
+                ByteWriter.appendVarint(customFieldTag, to: &buffer)
+                appendString(field.key, to: &buffer)
+            }
+            encodeValue(field.value, into: &buffer)
+        }
+    }
+
+    /// The encoding of `event` in a new array.
+    public static func encode(_ event: Event) -> [UInt8] {
+        var buffer: [UInt8] = []
+        encode(event, into: &buffer)
+        return buffer
+    }
+
+    @inline(__always)
+    static func appendString(_ string: String, to buffer: inout [UInt8]) {
+        var string = string
+        string.withUTF8 { bytes in
+            ByteWriter.appendVarint(UInt64(bytes.count), to: &buffer)
+            buffer.append(contentsOf: bytes)
+        }
+    }
+
+    static func encodeValue(_ value: FieldValue, into buffer: inout [UInt8]) {
+        switch value {
+        case .null:
+            buffer.append(ValueType.null.rawValue)
+        case .bool(let b):
+            buffer.append(b ? ValueType.boolTrue.rawValue : ValueType.boolFalse.rawValue)
+        case .int(let v):
+            buffer.append(ValueType.int.rawValue)
+            ByteWriter.appendVarint(ByteWriter.zigzag(v), to: &buffer)
+        case .float(let d):
+            buffer.append(ValueType.float.rawValue)
+            ByteWriter.appendUInt64LE(d.bitPattern, to: &buffer)
+        case .string(let s):
+            buffer.append(ValueType.string.rawValue)
+            appendString(s, to: &buffer)
+        case .timestamp(let t):
+            buffer.append(ValueType.timestamp.rawValue)
+            ByteWriter.appendVarint(ByteWriter.zigzag(t.nanoseconds), to: &buffer)
+        case .ip(let address):
+            if address.isV4 {
+                buffer.append(ValueType.ipv4.rawValue)
+                ByteWriter.appendUInt32BE(UInt32(truncatingIfNeeded: address.low), to: &buffer)
+            } else {
+                buffer.append(ValueType.ipv6.rawValue)
+                ByteWriter.appendUInt64BE(address.high, to: &buffer)
+                ByteWriter.appendUInt64BE(address.low, to: &buffer)
+            }
+        case .array(let elements):
+            buffer.append(ValueType.array.rawValue)
+            ByteWriter.appendVarint(UInt64(elements.count), to: &buffer)
+            for element in elements { encodeValue(element, into: &buffer) }
+        case .object(let object):
+            buffer.append(ValueType.object.rawValue)
+            ByteWriter.appendVarint(UInt64(object.members.count), to: &buffer)
+            for member in object.members {
+                appendString(member.key, to: &buffer)
+                encodeValue(member.value, into: &buffer)
+            }
+        }
+    }
+
+    // MARK: Decoding
+
+    /// Decodes one event that occupies all of `bytes`.
+    ///
+    /// Never traps on any input: every read is bounds-checked, element counts are bounded by the
+    /// remaining input, nesting is limited to ``FieldValue/maximumNestingDepth``, text must be
+    /// well-formed UTF-8, and fields must be in strictly increasing key order without prefix
+    /// conflicts (as ``encode(_:into:)`` writes them).
+    /// - Throws: ``EventCodecError``; the message never contains payload bytes.
+    /// - Complexity: O(n)
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(EventCodecError) -> Event {
+        var decoder = Decoder(cursor: ByteCursor(bytes))
+        return try decoder.event()
+    }
+
+    /// Decodes one event that occupies all of `bytes`; see ``decode(_:)-(UnsafeRawBufferPointer)``.
+    public static func decode(_ bytes: [UInt8]) throws(EventCodecError) -> Event {
+        // `withUnsafeBytes` is `rethrows` (untyped); carry the typed error out in a `Result`.
+        try bytes.withUnsafeBytes { raw in Result { () throws(EventCodecError) in try decode(raw) } }.get()
+    }
+
+    struct Decoder {
+        var cursor: ByteCursor
+
+        mutating func event() throws(EventCodecError) -> Event {
+            guard let version = cursor.readByte() else { throw Self.error(.truncated, "empty input", at: 0) }
+            guard version == EventBinaryCodec.formatVersion else {
+                throw Self.error(.unsupportedVersion,
+                                 "format version \(version); this build reads version \(EventBinaryCodec.formatVersion)", at: 0)
+            }
+            // Each field takes at least two bytes: a tag and a value type.
+            let count = try count(elementSize: 2, what: "field")
+            var fields: [Event.Field] = []
+            fields.reserveCapacity(Swift.min(count, 256))
+            let names = Schema.namesByID
+            for index in 0..<count {
+                let tagOffset = cursor.position
+                let tag = try varint()
+                let key: String
+                let id: UInt16
+                if tag == EventBinaryCodec.customFieldTag {
+                    key = try string(what: "field key")
+                    id = Schema.id(named: key)      // a writer may not have known this field yet
+                } else if tag < UInt64(names.count), !names[Int(tag)].isEmpty {
+                    key = names[Int(tag)]
+                    id = UInt16(tag)
+                } else {
+                    throw Self.error(.unknownTag, "field \(index) has unknown tag \(tag)", at: tagOffset)
+                }
+                let valueOffset = cursor.position
+                let value = try value(depth: 0)
+                if case .object = value {
+                    throw Self.error(.invalidValue, "field \(index) holds an object directly; objects must be flattened", at: valueOffset)
+                }
+                if let previous = fields.last {
+                    var a = previous.key, b = key
+                    let ordered = a.withUTF8 { pa in
+                        b.withUTF8 { pb in Event.compareKeys(pa, pb) < 0 && !Event.isDottedPrefix(pa, of: pb) }
+                    }
+                    if !ordered {
+                        throw Self.error(.conflictingFields,
+                                         "field \(index) repeats, precedes or is nested under field \(index - 1)", at: tagOffset)
+                    }
+                }
+                fields.append(Event.Field(key: key, value: value, schemaID: id))
+            }
+            guard cursor.isAtEnd else {
+                throw Self.error(.trailingBytes, "\(cursor.remaining) bytes after the last field", at: cursor.position)
+            }
+            return Event(validatedSortedFields: fields)
+        }
+
+        mutating func varint() throws(EventCodecError) -> UInt64 {
+            switch cursor.readVarint() {
+            case .value(let v): return v
+            case .truncated: throw Self.error(.truncated, "input ends inside a varint", at: cursor.position)
+            case .overflow: throw Self.error(.malformedVarint, "varint exceeds 64 bits", at: cursor.position)
+            }
+        }
+
+        /// A count whose items take at least `elementSize` bytes each.
+        mutating func count(elementSize: Int, what: StaticString) throws(EventCodecError) -> Int {
+            let offset = cursor.position
+            let n = try varint()
+            guard n <= UInt64(cursor.remaining / elementSize) else {
+                throw Self.error(.countTooLarge, "\(what) count \(n) exceeds the remaining \(cursor.remaining) bytes", at: offset)
+            }
+            return Int(n)
+        }
+
+        mutating func string(what: StaticString) throws(EventCodecError) -> String {
+            let offset = cursor.position
+            let length = try count(elementSize: 1, what: what)
+            guard let raw = cursor.readBytes(length) else {
+                throw Self.error(.truncated, "input ends inside a \(what)", at: offset)
+            }
+            guard UTF8Validation.isValid(raw) else {
+                throw Self.error(.invalidUTF8, "\(what) is not valid UTF-8", at: offset)
+            }
+            return JSONReader.makeString(raw)
+        }
+
+        mutating func value(depth: Int) throws(EventCodecError) -> FieldValue {
+            let offset = cursor.position
+            guard let typeByte = cursor.readByte() else { throw Self.error(.truncated, "input ends before a value", at: offset) }
+            guard let type = ValueType(rawValue: typeByte) else {
+                throw Self.error(.unknownValueType, "unknown value type \(typeByte)", at: offset)
+            }
+            switch type {
+            case .null: return .null
+            case .boolFalse: return .bool(false)
+            case .boolTrue: return .bool(true)
+            case .int: return .int(ByteWriter.unzigzag(try varint()))
+            case .float:
+                guard let bits = cursor.readUInt64LE() else { throw Self.error(.truncated, "input ends inside a float", at: offset) }
+                return .float(Double(bitPattern: bits))
+            case .string: return .string(try string(what: "string"))
+            case .timestamp: return .timestamp(Timestamp(nanoseconds: ByteWriter.unzigzag(try varint())))
+            case .ipv4:
+                guard let v = cursor.readUInt32BE() else { throw Self.error(.truncated, "input ends inside an IPv4 address", at: offset) }
+                return .ip(IPAddress(v4: v))
+            case .ipv6:
+                guard let hi = cursor.readUInt64BE(), let lo = cursor.readUInt64BE() else {
+                    throw Self.error(.truncated, "input ends inside an IPv6 address", at: offset)
+                }
+                return .ip(IPAddress(v6High: hi, low: lo))
+            case .array:
+                guard depth < FieldValue.maximumNestingDepth else { throw Self.depthError(at: offset) }
+                let n = try count(elementSize: 1, what: "array element")
+                var elements: [FieldValue] = []
+                elements.reserveCapacity(Swift.min(n, 4096))
+                for _ in 0..<n { elements.append(try value(depth: depth + 1)) }
+                return .array(elements)
+            case .object:
+                guard depth < FieldValue.maximumNestingDepth else { throw Self.depthError(at: offset) }
+                let n = try count(elementSize: 2, what: "object member")
+                var members: [FieldObject.Member] = []
+                members.reserveCapacity(Swift.min(n, 4096))
+                for _ in 0..<n {
+                    let key = try string(what: "object key")
+                    members.append(FieldObject.Member(key, try value(depth: depth + 1)))
+                }
+                return .object(FieldObject(members))
+            }
+        }
+
+        @inline(never)
+        static func error(_ code: EventCodecError.Code, _ message: String, at offset: Int) -> EventCodecError {
+            EventCodecError(code: code, message: message, offset: offset)
+        }
+
+        @inline(never)
+        static func depthError(at offset: Int) -> EventCodecError {
+            EventCodecError(code: .depthLimitExceeded,
+                            message: "values nest deeper than \(FieldValue.maximumNestingDepth) levels", offset: offset)
+        }
+    }
+}

@@ -1,0 +1,378 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The known, ECS-aligned event fields: their flat dotted names, declared types and stable ids.
+///
+/// Each known field has a numeric id used as its tag by ``EventBinaryCodec``. Ids are
+/// **append-only**: a field, once shipped, keeps its id forever, and a removed field's id is never
+/// reused. Add new fields at the end of ``fields`` with the next free id.
+///
+/// Keys outside the table are *custom fields*: they are allowed anywhere and are typed by their
+/// value. `labels.*` is such a free-form namespace (`labels.env`, `labels.team`, …).
+/// The table is also documented in `docs/schema.md`; a test keeps the two in step.
+public enum Schema {
+    /// The declared type of a known field.
+    public indirect enum FieldType: Sendable, Hashable, CustomStringConvertible {
+        case string
+        case int
+        case float
+        case bool
+        case timestamp
+        case ip
+        /// An object; only meaningful as an array element (`array(.object)`).
+        case object
+        /// An array whose elements all have the element type.
+        case array(FieldType)
+
+        /// Whether `value` fits this type. `.null` fits every type, and so does a null element
+        /// in an array. Object members are free-form and not checked.
+        public func accepts(_ value: FieldValue) -> Bool {
+            switch (self, value) {
+            case (_, .null), (.string, .string), (.int, .int), (.float, .float), (.bool, .bool),
+                 (.timestamp, .timestamp), (.ip, .ip), (.object, .object):
+                return true
+            case (.array(let element), .array(let values)):
+                for v in values where !element.accepts(v) { return false }
+                return true
+            default:
+                return false
+            }
+        }
+
+        /// `string`, `int`, …, `array of ip`, `array of object`.
+        public var description: String {
+            switch self {
+            case .string: "string"
+            case .int: "int"
+            case .float: "float"
+            case .bool: "bool"
+            case .timestamp: "timestamp"
+            case .ip: "ip"
+            case .object: "object"
+            case .array(let element): "array of \(element)"
+            }
+        }
+    }
+
+    /// One known field.
+    public struct Field: Sendable, Hashable {
+        /// The stable tag used by the binary codec (never 0, never renumbered).
+        public let id: UInt16
+        /// The flat dotted ECS name, e.g. `source.ip`.
+        public let name: String
+        /// The declared value type.
+        public let type: FieldType
+
+        init(_ id: UInt16, _ name: String, _ type: FieldType) {
+            self.id = id
+            self.name = name
+            self.type = type
+        }
+    }
+
+    /// The known field with this flat dotted name, if any.
+    /// - Complexity: O(key length), no allocation.
+    public static func field(named name: String) -> Field? {
+        field(id: id(named: name))
+    }
+
+    /// The known field with this id, if any.
+    /// - Complexity: O(1)
+    public static func field(id: UInt16) -> Field? {
+        let table = byID
+        let index = Int(id)
+        return index < table.count ? table[index] : nil
+    }
+
+    /// Whether `value` fits the declared type of `key`. Always `true` for custom fields.
+    public static func check(key: String, value: FieldValue) -> Bool {
+        guard let field = field(named: key) else { return true }
+        return field.type.accepts(value)
+    }
+
+    /// The id of the known field with this name, or 0 for a custom field.
+    /// - Complexity: O(key length), no allocation.
+    package static func id(named name: String) -> UInt16 {
+        var name = name
+        return name.withUTF8 { lookup.find(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The id of the known field whose name is these UTF-8 bytes, or 0 for a custom field.
+    /// - Complexity: O(key length), no allocation.
+    package static func id(utf8 name: UnsafeRawBufferPointer) -> UInt16 {
+        lookup.find(name)
+    }
+
+    /// Names by id (empty for 0 and retired ids), for decoders.
+    package static let namesByID: [String] = byID.map { $0?.name ?? "" }
+
+    /// Declared types by id (`.string` for 0 and retired ids), for decoders.
+    package static let typesByID: [FieldType] = byID.map { $0?.type ?? .string }
+
+    /// Fields by id (index 0 and retired ids are `nil`).
+    static let byID: [Field?] = {
+        var table = [Field?](repeating: nil, count: Int(fields.map(\.id).max() ?? 0) + 1)
+        for f in fields {
+            precondition(f.id != 0 && table[Int(f.id)] == nil, "schema id \(f.id) is 0 or repeated")
+            table[Int(f.id)] = f
+        }
+        return table
+    }()
+
+    static let lookup = LookupTable(fields)
+
+    /// An open-addressing hash table from UTF-8 names to ids (FNV-1a, linear probing).
+    /// Names are stored back to back in one byte array.
+    struct LookupTable: Sendable {
+        let slots: [UInt16]                 // index + 1 into the name tables, or 0 when empty
+        let nameBytes: [UInt8]
+        let nameStarts: [Int]
+        let ids: [UInt16]
+        let mask: Int
+
+        init(_ fields: [Field]) {
+            var size = 16
+            while size < fields.count * 4 { size *= 2 }
+            var slots = [UInt16](repeating: 0, count: size)
+            var nameBytes: [UInt8] = []
+            var nameStarts: [Int] = [0]
+            for f in fields {
+                nameBytes += Array(f.name.utf8)
+                nameStarts.append(nameBytes.count)
+            }
+            for index in fields.indices {
+                let name = Array(fields[index].name.utf8)
+                var slot = name.withUnsafeBytes { LookupTable.hash($0) } & (size - 1)
+                while slots[slot] != 0 {
+                    precondition(fields[Int(slots[slot]) - 1].name != fields[index].name, "duplicate schema name")
+                    slot = (slot + 1) & (size - 1)
+                }
+                slots[slot] = UInt16(index + 1)
+            }
+            self.slots = slots
+            self.nameBytes = nameBytes
+            self.nameStarts = nameStarts
+            self.ids = fields.map(\.id)
+            self.mask = size - 1
+        }
+
+        @inline(__always)
+        static func hash(_ bytes: UnsafeRawBufferPointer) -> Int {
+            var h: UInt64 = 0xCBF2_9CE4_8422_2325
+            for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+            return Int(truncatingIfNeeded: h ^ (h >> 29))
+        }
+
+        /// The id for `name`, or 0.
+        func find(_ name: UnsafeRawBufferPointer) -> UInt16 {
+            var slot = LookupTable.hash(name) & mask
+            return nameBytes.withUnsafeBytes { all in
+                while true {
+                    let entry = Int(slots[slot])
+                    if entry == 0 { return 0 }
+                    let start = nameStarts[entry - 1], end = nameStarts[entry]
+                    if end - start == name.count
+                        && (name.count == 0 || memcmp(all.baseAddress! + start, name.baseAddress!, name.count) == 0) {
+                        return ids[entry - 1]
+                    }
+                    slot = (slot + 1) & mask
+                }
+            }
+        }
+    }
+
+    /// Every known field, in id order. Append only.
+    public static let fields: [Field] = [
+        // Base
+        Field(1, "@timestamp", .timestamp),
+        Field(2, "message", .string),
+        Field(3, "tags", .array(.string)),
+        // event.*
+        Field(4, "event.kind", .string),
+        Field(5, "event.category", .array(.string)),
+        Field(6, "event.type", .array(.string)),
+        Field(7, "event.outcome", .string),
+        Field(8, "event.dataset", .string),
+        Field(9, "event.severity", .int),
+        Field(10, "event.action", .string),
+        Field(11, "event.module", .string),
+        Field(12, "event.provider", .string),
+        Field(13, "event.duration", .int),
+        Field(14, "event.start", .timestamp),
+        Field(15, "event.end", .timestamp),
+        Field(16, "event.created", .timestamp),
+        Field(17, "event.ingested", .timestamp),
+        Field(18, "event.id", .string),
+        Field(19, "event.reason", .string),
+        Field(20, "event.original", .string),
+        // source.*
+        Field(21, "source.ip", .ip),
+        Field(22, "source.port", .int),
+        Field(23, "source.bytes", .int),
+        Field(24, "source.packets", .int),
+        Field(25, "source.mac", .string),
+        Field(26, "source.address", .string),
+        Field(27, "source.domain", .string),
+        Field(28, "source.geo.country_iso_code", .string),
+        Field(29, "source.geo.country_name", .string),
+        Field(30, "source.geo.city_name", .string),
+        Field(31, "source.geo.location.lat", .float),
+        Field(32, "source.geo.location.lon", .float),
+        Field(33, "source.as.number", .int),
+        Field(34, "source.as.organization.name", .string),
+        // destination.*
+        Field(35, "destination.ip", .ip),
+        Field(36, "destination.port", .int),
+        Field(37, "destination.bytes", .int),
+        Field(38, "destination.packets", .int),
+        Field(39, "destination.mac", .string),
+        Field(40, "destination.address", .string),
+        Field(41, "destination.domain", .string),
+        Field(42, "destination.geo.country_iso_code", .string),
+        Field(43, "destination.geo.country_name", .string),
+        Field(44, "destination.geo.city_name", .string),
+        Field(45, "destination.geo.location.lat", .float),
+        Field(46, "destination.geo.location.lon", .float),
+        Field(47, "destination.as.number", .int),
+        Field(48, "destination.as.organization.name", .string),
+        // client.* / server.*
+        Field(49, "client.ip", .ip),
+        Field(50, "client.port", .int),
+        Field(51, "client.bytes", .int),
+        Field(52, "client.packets", .int),
+        Field(53, "client.address", .string),
+        Field(54, "client.domain", .string),
+        Field(55, "server.ip", .ip),
+        Field(56, "server.port", .int),
+        Field(57, "server.bytes", .int),
+        Field(58, "server.packets", .int),
+        Field(59, "server.address", .string),
+        Field(60, "server.domain", .string),
+        // network.*
+        Field(61, "network.transport", .string),
+        Field(62, "network.protocol", .string),
+        Field(63, "network.community_id", .string),
+        Field(64, "network.bytes", .int),
+        Field(65, "network.packets", .int),
+        Field(66, "network.direction", .string),
+        Field(67, "network.type", .string),
+        Field(68, "network.iana_number", .string),
+        Field(69, "network.vlan.id", .string),
+        // dns.*
+        Field(70, "dns.id", .string),
+        Field(71, "dns.op_code", .string),
+        Field(72, "dns.header_flags", .array(.string)),
+        Field(73, "dns.response_code", .string),
+        Field(74, "dns.question.name", .string),
+        Field(75, "dns.question.type", .string),
+        Field(76, "dns.question.class", .string),
+        Field(77, "dns.answers", .array(.object)),
+        Field(78, "dns.resolved_ip", .array(.ip)),
+        Field(79, "dns.type", .string),
+        // url.*
+        Field(80, "url.original", .string),
+        Field(81, "url.full", .string),
+        Field(82, "url.domain", .string),
+        Field(83, "url.path", .string),
+        Field(84, "url.query", .string),
+        Field(85, "url.scheme", .string),
+        Field(86, "url.port", .int),
+        // http.*
+        Field(87, "http.version", .string),
+        Field(88, "http.request.method", .string),
+        Field(89, "http.request.body.bytes", .int),
+        Field(90, "http.request.referrer", .string),
+        Field(91, "http.request.mime_type", .string),
+        Field(92, "http.response.status_code", .int),
+        Field(93, "http.response.body.bytes", .int),
+        Field(94, "http.response.mime_type", .string),
+        Field(95, "user_agent.original", .string),
+        // tls.*
+        Field(96, "tls.version", .string),
+        Field(97, "tls.version_protocol", .string),
+        Field(98, "tls.cipher", .string),
+        Field(99, "tls.curve", .string),
+        Field(100, "tls.established", .bool),
+        Field(101, "tls.resumed", .bool),
+        Field(102, "tls.next_protocol", .string),
+        Field(103, "tls.client.server_name", .string),
+        Field(104, "tls.client.ja3", .string),
+        Field(105, "tls.client.ja4", .string),
+        Field(106, "tls.client.supported_ciphers", .array(.string)),
+        Field(107, "tls.server.ja3s", .string),
+        Field(108, "tls.server.subject", .string),
+        Field(109, "tls.server.issuer", .string),
+        Field(110, "tls.server.not_before", .timestamp),
+        Field(111, "tls.server.not_after", .timestamp),
+        // ssh.* (custom, not in ECS): version banners
+        Field(112, "ssh.client", .string),
+        Field(113, "ssh.server", .string),
+        // user.*, host.*, process.*
+        Field(114, "user.name", .string),
+        Field(115, "user.id", .string),
+        Field(116, "user.domain", .string),
+        Field(117, "host.name", .string),
+        Field(118, "host.hostname", .string),
+        Field(119, "host.ip", .array(.ip)),
+        Field(120, "process.name", .string),
+        Field(121, "process.pid", .int),
+        // log.*
+        Field(122, "log.level", .string),
+        Field(123, "log.syslog.facility.code", .int),
+        Field(124, "log.syslog.facility.name", .string),
+        Field(125, "log.syslog.severity.code", .int),
+        Field(126, "log.syslog.severity.name", .string),
+        Field(127, "log.syslog.hostname", .string),
+        Field(128, "log.syslog.appname", .string),
+        Field(129, "log.syslog.procid", .string),
+        Field(130, "log.syslog.msgid", .string),
+        Field(131, "log.file.path", .string),
+        // observer.*
+        Field(132, "observer.name", .string),
+        Field(133, "observer.hostname", .string),
+        Field(134, "observer.type", .string),
+        Field(135, "observer.vendor", .string),
+        Field(136, "observer.product", .string),
+        Field(137, "observer.ingress.interface.name", .string),
+        // rule.*
+        Field(138, "rule.id", .string),
+        Field(139, "rule.name", .string),
+        Field(140, "rule.category", .string),
+        // threat.indicator.*
+        Field(141, "threat.indicator.type", .string),
+        Field(142, "threat.indicator.ip", .ip),
+        Field(143, "threat.indicator.domain", .string),
+        Field(144, "threat.indicator.url.full", .string),
+        Field(145, "threat.indicator.provider", .string),
+        Field(146, "threat.indicator.confidence", .string),
+        Field(147, "threat.indicator.description", .string),
+        Field(148, "threat.indicator.first_seen", .timestamp),
+        Field(149, "threat.indicator.last_seen", .timestamp),
+        // related.*, error.*
+        Field(150, "related.ip", .array(.ip)),
+        Field(151, "related.hosts", .array(.string)),
+        Field(152, "related.user", .array(.string)),
+        Field(153, "error.message", .string),
+        // vigil.* (pipeline metadata)
+        Field(154, "vigil.sensor", .string),
+        Field(155, "vigil.topic", .string),
+        Field(156, "vigil.partition", .int),
+        Field(157, "vigil.offset", .int),
+        Field(158, "vigil.errors", .array(.string)),
+        Field(159, "vigil.key", .string),
+        Field(160, "vigil.parser", .string),
+        Field(161, "vigil.score", .float),
+        // zeek.* extras
+        Field(162, "zeek.session_id", .string),
+        Field(163, "zeek.conn.state", .string),
+        Field(164, "zeek.conn.history", .string),
+        Field(165, "zeek.conn.missed_bytes", .int),
+        Field(166, "zeek.conn.local_orig", .bool),
+        Field(167, "zeek.conn.local_resp", .bool),
+    ]
+}
