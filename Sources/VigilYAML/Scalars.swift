@@ -232,7 +232,7 @@ extension YAMLValue {
         return text
     }
 
-    /// The node as a case of a string-backed enum, by raw value, with the same errors as ``oneOf(_:)-(_:)``.
+    /// The node as a case of a string-backed enum, by raw value, with the same errors as the `[String]` overload.
     public func oneOf<Choice: CaseIterable & RawRepresentable>(_ type: Choice.Type) throws(YAMLError) -> Choice
         where Choice.RawValue == String
     {

@@ -1,11 +1,11 @@
-/// "Did you mean …?" for misspelled keys, enum values and units.
-enum Suggestion {
+/// "Did you mean …?" for misspelled keys, enum values, units and names that loaders check themselves.
+public enum Suggestion {
     /// The candidate closest to `word` by edit distance (insertions, deletions, substitutions and
     /// transpositions of adjacent characters, ignoring case), if it is close enough to be a plausible
     /// typo: at most one edit per three characters of the candidate, and at least one. Ties go to the
     /// candidate closest in length (`MeB` suggests `MiB`, not `MB`), then to the earlier one.
     /// - Complexity: O(*k* · *m* · *n*) for *k* candidates of length *n* and a word of length *m*.
-    static func closest(to word: String, in candidates: [String]) -> String? {
+    public static func closest(to word: String, in candidates: [String]) -> String? {
         var best: (candidate: String, distance: Int, lengthDifference: Int)?
         for candidate in candidates where candidate != word {
             let distance = editDistance(word.lowercased(), candidate.lowercased())
@@ -17,8 +17,9 @@ enum Suggestion {
         return best?.candidate
     }
 
-    /// Optimal string alignment distance (restricted Damerau–Levenshtein).
-    static func editDistance(_ a: String, _ b: String) -> Int {
+    /// Optimal string alignment distance (restricted Damerau–Levenshtein) between Unicode scalar sequences.
+    /// - Complexity: O(*m* · *n*).
+    public static func editDistance(_ a: String, _ b: String) -> Int {
         let a = Array(a.unicodeScalars), b = Array(b.unicodeScalars)
         if a.isEmpty { return b.count }
         if b.isEmpty { return a.count }

@@ -1,5 +1,7 @@
 /// Byte sizes and durations written with units, as in `segment_bytes: 256MiB` and `retention: 7d`.
-enum Units {
+/// Parsing goes through ``YAMLValue/size(range:)`` and ``YAMLValue/duration(range:)``; the formatters
+/// are public so that loaders can quote limits in the same notation.
+public enum Units {
     /// Size units: IEC (powers of 1024) and SI (powers of 1000). Exact spelling; `B` is bytes.
     static let sizes: [(unit: String, bytes: Int64)] = [
         ("B", 1),
@@ -56,7 +58,7 @@ enum Units {
     }
 
     /// The shortest exact spelling: `4KiB`, `10GiB`, `1KB`, `4095B`, `0B`.
-    static func formatSize(_ bytes: Int64) -> String {
+    public static func formatSize(_ bytes: Int64) -> String {
         if bytes == 0 { return "0B" }
         for (unit, size) in sizes.filter({ $0.unit.hasSuffix("iB") }).reversed() where bytes % size == 0 {
             return "\(bytes / size)\(unit)"
@@ -117,7 +119,7 @@ enum Units {
     }
 
     /// `0`, `250us`, `100ms`, `1h30m`, `7d`: whole components from largest to smallest.
-    static func formatDuration(_ nanoseconds: Int64) -> String {
+    public static func formatDuration(_ nanoseconds: Int64) -> String {
         if nanoseconds == 0 { return "0" }
         var rest = nanoseconds
         var text = nanoseconds < 0 ? "-" : ""
