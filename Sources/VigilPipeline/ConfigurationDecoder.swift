@@ -1,0 +1,320 @@
+import VigilBroker
+import VigilYAML
+
+/// Reads a ``VigilConfiguration`` from a YAML document, section by section, then checks the rules
+/// that span sections (sensor topics, broker type).
+struct ConfigurationDecoder {
+    let root: YAMLValue
+    let directory: String
+
+    init(root: YAMLValue) {
+        self.root = root
+        directory = Paths.directory(ofFile: root.file)
+    }
+
+    static let nanosecondsPerSecond: Int64 = 1_000_000_000
+    static let nanosecondsPerMillisecond: Int64 = 1_000_000
+
+    func decode() throws(YAMLError) -> VigilConfiguration {
+        let top = try root.mapping(allowedKeys: [
+            "data_dir", "log_level", "broker", "topics", "sensors", "stream", "enrichment", "rules", "index",
+        ])
+        var configuration = VigilConfiguration(configurationDirectory: directory)
+        if let value = top.optional("data_dir") {
+            configuration.dataDirectory = try path(value, against: directory)
+        }
+        if let value = top.optional("log_level") {
+            configuration.logLevel = try value.oneOf(LogLevel.self)
+        }
+        if let value = top.optional("broker") {
+            configuration.broker = try broker(value)
+        }
+        if let value = top.optional("topics") {
+            configuration.topics = try topics(value)
+        }
+        if let value = top.optional("stream") {
+            configuration.stream = try stream(value)
+        }
+        if let value = top.optional("enrichment") {
+            let section = try value.mapping(allowedKeys: ["dir"])
+            if let dir = section.optional("dir") {
+                configuration.enrichment.directory = try path(dir, against: directory)
+            }
+        }
+        if let value = top.optional("rules") {
+            let section = try value.mapping(allowedKeys: ["dir"])
+            if let dir = section.optional("dir") {
+                configuration.rules.directory = try path(dir, against: directory)
+            }
+        }
+        configuration.index = try index(top.optional("index"), dataDirectory: configuration.dataDirectory)
+        if let value = top.optional("sensors") {
+            configuration.sensors = try sensors(value, knownTopics: configuration.topics.map(\.name))
+        }
+        return configuration
+    }
+
+    // MARK: Paths and names
+
+    /// A non-empty path, resolved against `base` and normalized.
+    func path(_ value: YAMLValue, against base: String) throws(YAMLError) -> String {
+        let text = try value.string()
+        if text.isEmpty { throw value.error("expected a path, found an empty string") }
+        if text.hasPrefix("~") { throw value.error("'~' is not expanded; write the absolute path") }
+        return Paths.resolve(text, against: base)
+    }
+
+    /// 1 to 200 of `A-Z a-z 0-9 . _ -`, and not `.` or `..` (names become file names).
+    static func isValidName(_ name: String) -> Bool {
+        (1...200).contains(name.utf8.count) && name != "." && name != ".." && name.utf8.allSatisfy {
+            switch $0 {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
+                true
+            default:
+                false
+            }
+        }
+    }
+
+    static let nameRule = "use 1 to 200 of A-Z a-z 0-9 . _ -, not '.' or '..'"
+
+    /// `value` as a string that satisfies ``isValidName(_:)``; `what` names it in the error ("topic name").
+    func name(_ value: YAMLValue, _ what: String) throws(YAMLError) -> String {
+        let text = try value.string()
+        guard Self.isValidName(text) else { throw value.error("invalid \(what) '\(text)' (\(Self.nameRule))") }
+        return text
+    }
+
+    // MARK: Broker
+
+    func broker(_ value: YAMLValue) throws(YAMLError) -> BrokerSettings {
+        let section = try value.mapping(allowedKeys: ["type", "embedded", "kafka"])
+        var settings = BrokerSettings()
+        if let type = section.optional("type") {
+            settings.kind = try type.oneOf(BrokerSettings.Kind.self)
+        }
+        if let embedded = section.optional("embedded") {
+            settings.embedded = try log(embedded)
+        }
+        if let kafka = section.optional("kafka") {
+            settings.kafka = try self.kafka(kafka)
+        }
+        if settings.kind == .kafka && settings.kafka == nil {
+            let type = section.optional("type") ?? value
+            throw type.error("type kafka requires a broker.kafka section with bootstrap_servers")
+        }
+        return settings
+    }
+
+    func log(_ value: YAMLValue) throws(YAMLError) -> LogConfiguration {
+        let section = try value.mapping(allowedKeys: [
+            "default_partitions", "segment_bytes", "index_interval_bytes", "retention", "fsync",
+        ])
+        var log = LogConfiguration()
+        if let partitions = section.optional("default_partitions") {
+            log.defaultPartitions = try partitions.int(range: 1...1024)
+        }
+        if let segment = section.optional("segment_bytes") {
+            log.segmentBytes = Int(try segment.size(range: 4096...Int64.max))
+        }
+        if let interval = section.optional("index_interval_bytes") {
+            let bytes = try interval.size(range: 1...Int64.max)
+            guard bytes <= log.segmentBytes else {
+                throw interval.error("\(Units.formatSize(bytes)) is larger than segment_bytes "
+                    + "(\(Units.formatSize(Int64(log.segmentBytes))))")
+            }
+            log.indexIntervalBytes = Int(bytes)
+        }
+        if let retention = section.optional("retention") {
+            let limits = try retention.mapping(allowedKeys: ["bytes", "age"])
+            log.retentionBytes = try limits.optional("bytes")?.size(range: 1...Int64.max)
+            if let age = limits["age"] {
+                log.retentionAgeNanoseconds = age.isNull
+                    ? nil : try age.duration(range: Self.nanosecondsPerSecond...Int64.max)
+            }
+        }
+        if let fsync = section.optional("fsync") {
+            log.fsync = try fsyncPolicy(fsync)
+        }
+        return log
+    }
+
+    func fsyncPolicy(_ value: YAMLValue) throws(YAMLError) -> FsyncPolicy {
+        let section = try value.mapping(allowedKeys: ["policy", "interval"])
+        let policy = try section.required("policy").oneOf(["every_batch", "interval", "never"])
+        if policy != "interval", let interval = section.optional("interval") {
+            throw interval.error("interval applies only to policy interval (the policy is \(policy))")
+        }
+        switch policy {
+        case "every_batch":
+            return .everyBatch
+        case "never":
+            return .never
+        default:
+            let interval = try section.required("interval")
+            let nanoseconds = try interval.duration(range: Self.nanosecondsPerMillisecond...60 * Self.nanosecondsPerSecond)
+            guard nanoseconds % Self.nanosecondsPerMillisecond == 0 else {
+                throw interval.error("the fsync interval must be a whole number of milliseconds")
+            }
+            return .interval(milliseconds: Int(nanoseconds / Self.nanosecondsPerMillisecond))
+        }
+    }
+
+    func kafka(_ value: YAMLValue) throws(YAMLError) -> KafkaSettings {
+        let section = try value.mapping(allowedKeys: ["bootstrap_servers", "client_id", "properties"])
+        let serversValue = try section.required("bootstrap_servers")
+        var servers: [String] = []
+        for server in try serversValue.sequence() {
+            let text = try server.string()
+            guard Self.isHostAndPort(text) else {
+                throw server.error("invalid server '\(text)' (expected host:port, such as 127.0.0.1:9092)")
+            }
+            servers.append(text)
+        }
+        if servers.isEmpty { throw serversValue.error("list at least one server, such as [127.0.0.1:9092]") }
+        var settings = KafkaSettings(bootstrapServers: servers)
+        if let clientID = section.optional("client_id") {
+            settings.clientID = try clientID.string()
+            if settings.clientID.isEmpty { throw clientID.error("the client id must not be empty") }
+        }
+        if let properties = section.optional("properties") {
+            settings.properties = try properties.stringMap()
+        }
+        return settings
+    }
+
+    /// `host:port` or `[v6]:port` with a port in 1...65535.
+    static func isHostAndPort(_ text: String) -> Bool {
+        guard let colon = text.lastIndex(of: ":") else { return false }
+        let host = text[..<colon]
+        guard let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port), !host.isEmpty else {
+            return false
+        }
+        if host.hasPrefix("[") { return host.hasSuffix("]") && host.count > 2 }
+        return !host.contains(":")
+    }
+
+    // MARK: Topics
+
+    func topics(_ value: YAMLValue) throws(YAMLError) -> [TopicSettings] {
+        var topics = VigilConfiguration.defaultTopicNames.map { TopicSettings(name: $0) }
+        for entry in try value.mapping().entries {
+            let name = try self.name(entry.keyValue, "topic name")
+            var topic = TopicSettings(name: name)
+            if !entry.value.isNull {
+                let settings = try entry.value.mapping(allowedKeys: ["partitions"])
+                topic.partitions = try settings.optional("partitions")?.int(range: 1...1024)
+            }
+            if let index = topics.firstIndex(where: { $0.name == name }) {
+                topics[index] = topic
+            } else {
+                topics.append(topic)
+            }
+        }
+        return topics
+    }
+
+    // MARK: Sensors
+
+    func sensors(_ value: YAMLValue, knownTopics: [String]) throws(YAMLError) -> [SensorConfiguration] {
+        var sensors: [SensorConfiguration] = []
+        var nameNodes: [String: YAMLValue] = [:]
+        for item in try value.sequence() {
+            let common = try item.mapping()
+            let nameValue = try common.required("name")
+            let name = try self.name(nameValue, "sensor name")
+            if let first = nameNodes[name] {
+                throw nameValue.error("duplicate sensor name '\(name)' (first used at \(first.line):\(first.column))")
+            }
+            nameNodes[name] = nameValue
+            let type = try common.required("type").oneOf(SensorConfiguration.typeNames)
+            switch type {
+            case "jsonl":
+                sensors.append(.jsonLines(try jsonLines(item, name: name, knownTopics: knownTopics)))
+            default:
+                preconditionFailure("oneOf returned '\(type)', which is not in SensorConfiguration.typeNames")
+            }
+        }
+        return sensors
+    }
+
+    static let commonSensorKeys = ["name", "type", "topic"]
+
+    func jsonLines(_ item: YAMLValue, name: String, knownTopics: [String]) throws(YAMLError)
+        -> JSONLinesSensorConfiguration
+    {
+        let section = try item.mapping(allowedKeys: Self.commonSensorKeys + ["path", "key_field", "follow"])
+        let pathValue = try section.required("path")
+        let input: JSONLinesSensorConfiguration.Input =
+            try pathValue.string() == "-" ? .standardInput : .file(path(pathValue, against: directory))
+        var sensor = JSONLinesSensorConfiguration(name: name, input: input)
+        if let topic = section.optional("topic") {
+            sensor.topic = try self.topic(topic, knownTopics: knownTopics)
+        }
+        if let keyField = section.optional("key_field") {
+            let text = try keyField.string()
+            guard !text.isEmpty, !text.split(separator: ".", omittingEmptySubsequences: false).contains(where: \.isEmpty)
+            else {
+                throw keyField.error("invalid field path '\(text)' (expected dotted names, such as source.ip)")
+            }
+            sensor.keyField = text
+        }
+        if let follow = section.optional("follow") {
+            sensor.follow = try follow.bool()
+            if sensor.follow && input == .standardInput {
+                throw follow.error("follow applies only to files, not to standard input (path: -)")
+            }
+        }
+        return sensor
+    }
+
+    /// A topic name that is one of `knownTopics`.
+    func topic(_ value: YAMLValue, knownTopics: [String]) throws(YAMLError) -> String {
+        let topic = try name(value, "topic name")
+        guard knownTopics.contains(topic) else {
+            var message = "unknown topic '\(topic)' "
+            if let suggestion = Suggestion.closest(to: topic, in: knownTopics) {
+                message += "(did you mean '\(suggestion)'?)"
+            } else {
+                message += "(known topics: \(knownTopics.joined(separator: ", ")); add it under topics: to create it)"
+            }
+            throw value.error(message)
+        }
+        return topic
+    }
+
+    // MARK: Stream, index
+
+    func stream(_ value: YAMLValue) throws(YAMLError) -> StreamConfiguration {
+        let section = try value.mapping(allowedKeys: ["group", "workers", "checkpoint_interval", "allowed_lateness"])
+        var stream = StreamConfiguration()
+        if let group = section.optional("group") {
+            stream.group = try name(group, "consumer group name")
+        }
+        if let workers = section.optional("workers") {
+            stream.workers = try workers.int(range: 1...256)
+        }
+        if let interval = section.optional("checkpoint_interval") {
+            stream.checkpointInterval = .nanoseconds(try interval.duration(range: Self.nanosecondsPerMillisecond...Int64.max))
+        }
+        if let lateness = section.optional("allowed_lateness") {
+            stream.allowedLateness = .nanoseconds(try lateness.duration())
+        }
+        return stream
+    }
+
+    func index(_ value: YAMLValue?, dataDirectory: String) throws(YAMLError) -> IndexConfiguration {
+        var index = IndexConfiguration(path: Paths.resolve("alerts.db", against: dataDirectory))
+        guard let value else { return index }
+        let section = try value.mapping(allowedKeys: ["path", "retention"])
+        if let path = section.optional("path") {
+            index.path = try self.path(path, against: dataDirectory)
+        }
+        if let retention = section["retention"] {
+            index.retention = retention.isNull
+                ? nil : .nanoseconds(try retention.duration(range: Self.nanosecondsPerSecond...Int64.max))
+        }
+        return index
+    }
+}

@@ -1,0 +1,61 @@
+/// One sensor: where events come from and which topic they go to. An item of `sensors:`, chosen by
+/// its `type` key. Each type has its own configuration struct; new sensor types add a case.
+public enum SensorConfiguration: Sendable, Equatable {
+    /// `type: jsonl` — JSON objects, one per line, from a file or standard input.
+    case jsonLines(JSONLinesSensorConfiguration)
+
+    /// The `type` values, in the order error messages list them.
+    public static let typeNames = ["jsonl"]
+
+    /// The sensor's unique name.
+    public var name: String {
+        switch self {
+        case .jsonLines(let configuration): configuration.name
+        }
+    }
+
+    /// The topic the sensor publishes to.
+    public var topic: String {
+        switch self {
+        case .jsonLines(let configuration): configuration.topic
+        }
+    }
+
+    /// The `type` key's value.
+    public var typeName: String {
+        switch self {
+        case .jsonLines: "jsonl"
+        }
+    }
+}
+
+/// A sensor that reads JSON lines (`type: jsonl`).
+public struct JSONLinesSensorConfiguration: Sendable, Equatable {
+    /// Where the lines are read from.
+    public enum Input: Sendable, Equatable {
+        /// `path: -`
+        case standardInput
+        /// An absolute file path (relative paths in the file resolve against its directory).
+        case file(String)
+    }
+
+    /// Unique among sensors; 1 to 200 of `A-Z a-z 0-9 . _ -`. Required.
+    public var name: String
+    /// Key `path`. Required.
+    public var input: Input
+    /// Topic to publish to. Default `events`.
+    public var topic: String
+    /// Dotted path of the event field whose value keys the record (and so picks its partition); an
+    /// event without the field gets a null key. Default `source.ip`.
+    public var keyField: String
+    /// Keep reading lines appended to the file, like `tail -f`. Not allowed for standard input. Default false.
+    public var follow: Bool
+
+    public init(name: String, input: Input, topic: String = "events", keyField: String = "source.ip", follow: Bool = false) {
+        self.name = name
+        self.input = input
+        self.topic = topic
+        self.keyField = keyField
+        self.follow = follow
+    }
+}
