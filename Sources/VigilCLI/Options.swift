@@ -1,14 +1,33 @@
 import ArgumentParser
 import Foundation
 import VigilBroker
+import VigilCore
+import VigilPipeline
+import VigilYAML
 
-/// Where the data directory is: `--data`, else `VIGIL_DATA_DIR`, else `./vigil-data`.
+/// Where the data directory is: `--data`, else `data_dir` of `--config`, else `VIGIL_DATA_DIR`,
+/// else `./vigil-data`.
 struct DataOptions: ParsableArguments {
     @Option(name: .customLong("data"), help: ArgumentHelp("The data directory holding topics and groups.", valueName: "DIR"))
     var dataDirectory: String?
 
+    @Option(name: .customLong("config"), help: ArgumentHelp("A vigil.yaml whose data_dir and broker settings to use.", valueName: "FILE"))
+    var configPath: String?
+
+    /// The configuration named by `--config`, if any.
+    func configuration() throws -> VigilConfiguration? {
+        guard let configPath else { return nil }
+        return try VigilConfiguration.load(path: configPath)
+    }
+
     var resolvedDataDirectory: String {
-        dataDirectory ?? ProcessInfo.processInfo.environment["VIGIL_DATA_DIR"] ?? "./vigil-data"
+        if let dataDirectory { return dataDirectory }
+        if let config = try? configuration() { return config.dataDirectory }
+        return ProcessInfo.processInfo.environment["VIGIL_DATA_DIR"] ?? "./vigil-data"
+    }
+
+    func validate() throws {
+        if dataDirectory == nil { _ = try configuration() }  // report config errors up front
     }
 
     /// Opens the log for reading and administration (creates nothing).
@@ -16,9 +35,11 @@ struct DataOptions: ParsableArguments {
         try EmbeddedLog(readingFrom: resolvedDataDirectory)
     }
 
-    /// Opens the log for writing (creates the directory if missing).
-    func open(configuration: LogConfiguration = LogConfiguration()) throws -> EmbeddedLog {
-        try EmbeddedLog(dataDirectory: resolvedDataDirectory, configuration: configuration)
+    /// Opens the log for writing (creates the directory if missing), with the configuration's
+    /// log settings when `--config` is given.
+    func open() throws -> EmbeddedLog {
+        let settings = try configuration()?.broker.embedded ?? LogConfiguration()
+        return try EmbeddedLog(dataDirectory: resolvedDataDirectory, configuration: settings)
     }
 }
 
@@ -39,11 +60,7 @@ func parseStartPosition(_ text: String) throws -> StartPosition {
     }
 }
 
-func nowNanoseconds() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-}
+func nowNanoseconds() -> Int64 { Timestamp.now().nanoseconds }
 
 /// `15s`, `10m`, `2h`, `1d` → nanoseconds.
 func parseAge(_ text: String) -> Int64? {
@@ -58,12 +75,7 @@ func parseAge(_ text: String) -> Int64? {
 }
 
 func parseRFC3339(_ text: String) -> Int64? {
-    let f = ISO8601DateFormatter()
-    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    if let d = f.date(from: text) { return Int64(d.timeIntervalSince1970 * 1e9) }
-    f.formatOptions = [.withInternetDateTime]
-    if let d = f.date(from: text) { return Int64(d.timeIntervalSince1970 * 1e9) }
-    return nil
+    Timestamp(rfc3339: text)?.nanoseconds
 }
 
 /// Writes to stderr.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import VigilBroker
+import VigilCore
 
 extension TopicsCommand {
     struct Tail: ParsableCommand {
@@ -113,9 +114,13 @@ func stopRequested() -> Bool { stopFlag != 0 }
 /// A record as one JSON line.
 func renderRecord(topic: String, _ r: RecordView) -> String {
     let key = r.key.map { jsonString(String(decoding: $0, as: UTF8.self)) } ?? "null"
-    return #"{"topic":\#(jsonString(topic)),"partition":\#(r.partition),"offset":\#(r.offset),"timestamp":\#(r.timestamp),"key":\#(key),"value":\#(renderValue(r.value))}"#
+    return #"{"topic":\#(jsonString(topic)),"partition":\#(r.partition),"offset":\#(r.offset),"timestamp":"\#(Timestamp(nanoseconds: r.timestamp).rfc3339)","key":\#(key),"value":\#(renderValue(r.value))}"#
 }
 
+/// An event value as its JSON object; anything else as a JSON string (lossy for non-UTF-8 bytes).
 func renderValue(_ value: UnsafeRawBufferPointer) -> String {
-    jsonString(String(decoding: value, as: UTF8.self))
+    if value.first == EventBinaryCodec.formatVersion, let event = try? EventBinaryCodec.decode(value) {
+        return EventJSON.encodeString(event)
+    }
+    return jsonString(String(decoding: value, as: UTF8.self))
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import VigilBroker
+import VigilCore
 
 struct TopicsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -128,7 +129,7 @@ func writerPID(_ dir: String) -> Int? {
 }
 
 func directorySize(_ dir: String) -> Int64 {
-    let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+    let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".log") || $0.hasSuffix("index") }
     return names.reduce(0) { total, name in
         let size = (try? FileManager.default.attributesOfItem(atPath: "\(dir)/\(name)")[.size] as? NSNumber)?.int64Value ?? 0
         return total + size
@@ -154,19 +155,9 @@ func printTable(header: [String], rows: [[String]]) {
     for row in rows { print(line(row)) }
 }
 
-/// A JSON string literal.
+/// A JSON string literal (the event codec's escaping).
 func jsonString(_ s: String) -> String {
-    var out = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where u.value < 0x20: out += String(format: "\\u%04x", u.value)
-        default: out.unicodeScalars.append(u)
-        }
-    }
-    return out + "\""
+    var out: [UInt8] = []
+    EventJSON.encode(.string(s), into: &out)
+    return String(decoding: out, as: UTF8.self)
 }

@@ -1,0 +1,34 @@
+import ArgumentParser
+import Foundation
+import VigilPipeline
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the pipeline named by a configuration file.",
+        discussion: """
+            Sensors produce into the embedded log; the stream stage consumes the events topic as the \
+            configured consumer group and prints each event as a JSON line. Without following sensors the \
+            run ends when every input is consumed; otherwise on SIGINT or SIGTERM. A summary goes to stderr.
+            """)
+    @Option(help: ArgumentHelp("The configuration file.", valueName: "FILE")) var config: String = "deploy/vigil.yaml"
+    @Flag(help: "Do not print events (only the summary).") var quiet = false
+
+    func run() throws {
+        let configuration = try VigilConfiguration.load(path: config)
+        installStopHandlers()
+        let pipeline = Pipeline(configuration: configuration)
+        let out = OutputBuffer()
+        let summary = try pipeline.run(
+            emit: { line in if !quiet { out.append(line) } },
+            report: { printError($0) },
+            shouldStop: { stopRequested() })
+        out.flush()
+        printError("""
+            vigil run: \(summary.linesRead) lines read, \(summary.eventsProduced) events produced, \
+            \(summary.eventsRejected) rejected to errors, \(summary.eventsConsumed) events consumed\
+            \(summary.recordsUndecodable > 0 ? ", \(summary.recordsUndecodable) undecodable records" : "") \
+            (data: \(configuration.dataDirectory))
+            """)
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import VigilBroker
+import VigilCore
+
+/// `vigil run`: the sensors named in the configuration produce into the embedded log, and a
+/// stream-stage consumer (for now, one that prints) reads the events topic as a member of the
+/// configured consumer group.
+///
+/// Without following sensors the run ends once every sensor reached the end of its input and the
+/// group has committed everything they produced; otherwise it runs until `shouldStop` is true.
+public final class Pipeline {
+    public let configuration: VigilConfiguration
+    public let metrics = PipelineMetrics()
+
+    public struct Summary: Sendable {
+        public var linesRead: Int64
+        public var eventsProduced: Int64
+        public var eventsRejected: Int64
+        public var eventsConsumed: Int64
+        public var recordsUndecodable: Int64
+        public var recoveries: [RecoveryReport]
+    }
+
+    public init(configuration: VigilConfiguration) {
+        self.configuration = configuration
+    }
+
+    /// Opens the embedded log with the configured settings and creates the configured topics.
+    public func openLog() throws -> EmbeddedLog {
+        guard configuration.broker.kind == .embedded else {
+            throw PipelineError("broker.type kafka is not available in this build yet; use broker.type embedded")
+        }
+        let log = try EmbeddedLog(dataDirectory: configuration.dataDirectory, configuration: configuration.broker.embedded)
+        for topic in configuration.topics { try log.createTopic(topic.name, partitions: topic.partitions) }
+        return log
+    }
+
+    /// Runs sensors and the consumer. `emit` receives each consumed event as one JSON line;
+    /// `report` receives progress and error lines for people.
+    public func run(emit: (String) -> Void, report: @escaping @Sendable (String) -> Void,
+                    shouldStop: @escaping @Sendable () -> Bool) throws -> Summary {
+        let log = try openLog()
+        defer { log.close() }
+        let errorProducer = try log.producer(topic: "errors")
+        let errors = ErrorPublisher(producer: errorProducer, metrics: metrics)
+        errors.onReject = { sensor, reason in report("sensor \(sensor): rejected a line: \(reason)") }
+
+        // Sensors, each on its own thread.
+        var producers: [TopicProducer] = []
+        let done = SensorCompletion(count: configuration.sensors.count)
+        var recoveries = errorProducer.recoveries
+        for sensor in configuration.sensors {
+            switch sensor {
+            case .jsonLines(let c):
+                let producer = try log.producer(topic: c.topic)
+                recoveries += producer.recoveries
+                producers.append(producer)
+                let source = JSONLinesSensor(configuration: c, producer: producer, errors: errors, metrics: metrics)
+                let box = UncheckedBox(source)
+                let thread = Thread {
+                    do {
+                        try box.value.run(shouldStop: shouldStop)
+                    } catch {
+                        report("sensor \(c.name) stopped: \(error)")
+                        done.fail(error)
+                    }
+                    done.finish()
+                }
+                thread.name = "vigil-sensor-\(c.name)"
+                thread.start()
+            }
+        }
+        for r in recoveries { report(r.description) }
+
+        // The consumer: the events topic, as a member of the stream group.
+        let consumer = try GroupConsumer(log: log, group: configuration.stream.group, topics: ["events"])
+        defer { try? consumer.close() }
+        var line: [UInt8] = []
+        while !shouldStop() {
+            let n = try consumer.poll(maxRecords: 4096) { topic, record in
+                do {
+                    var event = try EventBinaryCodec.decode(record.value)
+                    event["vigil.topic"] = .string(topic)
+                    event["vigil.partition"] = .int(Int64(record.partition))
+                    event["vigil.offset"] = .int(record.offset)
+                    line.removeAll(keepingCapacity: true)
+                    EventJSON.encode(event, into: &line)
+                    emit(String(decoding: line, as: UTF8.self))
+                    metrics.eventsConsumed.add()
+                } catch {
+                    metrics.recordsUndecodable.add()
+                    report("\(topic)/\(record.partition)@\(record.offset): not a valid event: \(error)")
+                }
+            }
+            try consumer.commit()
+            if n == 0 {
+                if done.isFinished {
+                    if let failure = done.failure { throw failure }
+                    // Everything the sensors produced is committed: the run is complete.
+                    let lag = try log.lag(group: configuration.stream.group, topics: ["events"])
+                    if lag.allSatisfy({ $0.lag == 0 }) { break }
+                }
+                usleep(20_000)
+            }
+        }
+        for p in producers { try p.close() }
+        try errorProducer.close()
+        return Summary(linesRead: metrics.linesRead.count, eventsProduced: metrics.eventsProduced.count,
+                       eventsRejected: metrics.eventsRejected.count, eventsConsumed: metrics.eventsConsumed.count,
+                       recordsUndecodable: metrics.recordsUndecodable.count, recoveries: recoveries)
+    }
+}
+
+/// Counts finished sensor threads.
+final class SensorCompletion: @unchecked Sendable {
+    // `remaining` and `failure` are guarded by `lock`.
+    private let lock = NSLock()
+    private var remaining: Int
+    private var firstFailure: Error?
+    init(count: Int) { remaining = count }
+    func finish() { lock.withLock { remaining -= 1 } }
+    func fail(_ error: Error) { lock.withLock { if firstFailure == nil { firstFailure = error } } }
+    var isFinished: Bool { lock.withLock { remaining <= 0 } }
+    var failure: Error? { lock.withLock { firstFailure } }
+}
+
+/// Moves a non-Sendable sensor onto the one thread that uses it from then on.
+struct UncheckedBox<T>: @unchecked Sendable {
+    // Safe: the value is handed to exactly one thread and not touched by the creator afterwards.
+    let value: T
+    init(_ value: T) { self.value = value }
+}

@@ -1,0 +1,30 @@
+import Synchronization
+
+/// A monotonically increasing count, safe to bump from any thread.
+public final class Counter: Sendable {
+    public let name: String
+    public let help: String
+    private let value = Atomic<Int64>(0)
+
+    public init(_ name: String, help: String) {
+        self.name = name
+        self.help = help
+    }
+
+    public func add(_ n: Int64 = 1) { value.add(n, ordering: .relaxed) }
+    public var count: Int64 { value.load(ordering: .relaxed) }
+}
+
+/// The pipeline's counters, one instance per process. Every event that enters is counted as
+/// produced, rejected (to the error topic) or failed; nothing leaves uncounted.
+public final class PipelineMetrics: Sendable {
+    public let linesRead = Counter("vigil_sensor_lines_total", help: "Lines read by sensors")
+    public let eventsProduced = Counter("vigil_events_produced_total", help: "Events appended to the events topic")
+    public let eventsRejected = Counter("vigil_events_rejected_total", help: "Input sent to the error topic, with its reason")
+    public let eventsConsumed = Counter("vigil_events_consumed_total", help: "Events read by the stream stage")
+    public let recordsUndecodable = Counter("vigil_records_undecodable_total", help: "Broker records whose value is not a valid event")
+
+    public init() {}
+
+    public var all: [Counter] { [linesRead, eventsProduced, eventsRejected, eventsConsumed, recordsUndecodable] }
+}
