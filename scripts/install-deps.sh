@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Vigil needs that are missing (apt-get update first), and checks the
+# Swift toolchain. Safe to run again: it installs nothing when everything is present.
+set -euo pipefail
+PACKAGES=(pkg-config util-linux coreutils)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "installing: ${missing[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+if ! command -v swift >/dev/null 2>&1; then
+  [ -x /opt/swift/usr/bin/swift ] && export PATH="/opt/swift/usr/bin:$PATH"
+fi
+command -v swift >/dev/null 2>&1 || { echo "Swift 6.1 or later is required: https://www.swift.org/install/linux/" >&2; exit 1; }
