@@ -85,3 +85,55 @@ public final class ChildProcess: @unchecked Sendable {
         String(decoding: stderrPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     }
 }
+
+/// The result of running a command to completion.
+public struct CommandResult: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+    public var lines: [String] { stdout.split(separator: "\n").map(String.init) }
+}
+
+/// Runs `executable` with `arguments`, feeding `input` on stdin, and waits for it.
+public func runCommand(_ executable: String, _ arguments: [String], input: String? = nil,
+                       environment: [String: String]? = nil) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+    let out = Pipe(), err = Pipe(), inPipe = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = inPipe
+    try process.run()
+    // Drain both pipes concurrently so a chatty child never blocks.
+    let box = OutputBox()
+    let group = DispatchGroup()
+    group.enter()
+    Thread {
+        box.setErr(err.fileHandleForReading.readDataToEndOfFile())
+        group.leave()
+    }.start()
+    if let input { inPipe.fileHandleForWriting.write(Data(input.utf8)) }
+    try? inPipe.fileHandleForWriting.close()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    group.wait()
+    process.waitUntilExit()
+    return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                         stderr: String(decoding: box.err, as: UTF8.self))
+}
+
+private final class OutputBox: @unchecked Sendable {
+    // Written once by the draining thread before `group.leave()`, read after `group.wait()`.
+    var err = Data()
+    func setErr(_ d: Data) { err = d }
+}
+
+/// The repository's root directory (for deploy/, rules/, parsers/ fixtures).
+public func repositoryRoot(file: String = #filePath) -> String {
+    var dir = (file as NSString).deletingLastPathComponent
+    while !dir.isEmpty && dir != "/" && !FileManager.default.fileExists(atPath: dir + "/Package.swift") {
+        dir = (dir as NSString).deletingLastPathComponent
+    }
+    return dir
+}
