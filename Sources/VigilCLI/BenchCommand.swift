@@ -14,7 +14,7 @@ struct BenchCommand: ParsableCommand {
         @Option(help: "Directory on the disk to measure (removed afterwards).") var dir: String = "/var/tmp/vigil-bench-\(getpid())"
         @Option(help: "Number of 200-byte records.") var records: Int = 5_000_000
         @Option(help: "Records per fsynced batch.") var batch: Int = 1000
-        @Option(help: "Bytes written in the 64 KiB-record and dd runs.") var largeBytes: Int = 1 << 30
+        @Option(help: "Bytes written in the 64 KiB-record and dd runs.") var largeBytes: Int = 2 << 30
         @Flag(help: "Print one JSON object on the last line.") var json = false
 
         func run() throws {
