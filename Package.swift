@@ -14,12 +14,13 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
-        // Hardware CRC32C (SSE4.2) with a portable fallback; our own C, no system library.
-        .target(name: "CCRC32C", cSettings: [.unsafeFlags(["-O3"])]),
+        // Our own small C: hardware CRC32C (SSE4.2) with a portable fallback, and shims for
+        // Linux calls Swift's Glibc module does not import (sync_file_range).
+        .target(name: "CVigilShims", cSettings: [.unsafeFlags(["-O3"])]),
         // Event model, values, codecs, checksums. No I/O, no heavy dependencies.
-        .target(name: "VigilCore", dependencies: ["CCRC32C"]),
+        .target(name: "VigilCore", dependencies: ["CVigilShims"]),
         // The embedded partitioned, durable segment log and consumer groups.
-        .target(name: "VigilBroker", dependencies: ["VigilCore"]),
+        .target(name: "VigilBroker", dependencies: ["VigilCore", "CVigilShims"]),
         // Strict YAML reading with file:line:column errors, shared by every config and rule loader.
         .target(name: "VigilYAML", dependencies: [.product(name: "Yams", package: "Yams")]),
         // Configuration, stage services and the `vigil run` pipeline.

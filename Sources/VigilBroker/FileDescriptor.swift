@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CVigilShims
 
 /// A thin owner of a POSIX file descriptor: every call is positioned (`pread`/`pwrite`), retried on
 /// `EINTR`, and turned into a `BrokerError` naming the path. Closed in `deinit`.
@@ -69,6 +70,12 @@ final class FileDescriptor: @unchecked Sendable {
             do throws(BrokerError) { return .success(try read(into: b, at: offset)) } catch { return .failure(error) }
         }
         return try result.get()
+    }
+
+    /// Starts writeback of a range without waiting (Linux `sync_file_range`), so a later fsync has
+    /// little left to do and the disk sees a steady stream instead of bursts. Best effort.
+    func startWriteback(offset: Int64, length: Int64) {
+        _ = vigil_start_writeback(fd, offset, length)
     }
 
     func sync() throws(BrokerError) {

@@ -49,6 +49,10 @@ public final class PartitionWriter: @unchecked Sendable {
     private var activeIndex: SegmentIndex
     private var activeMaxTimestamp: Int64
     private var bytesSinceIndexEntry = 0
+    /// Start of the active segment's bytes whose writeback has not been started.
+    private var writebackStart: Int64 = 0
+    /// Writeback is started every this many bytes (the disk then streams rather than bursts).
+    static let writebackChunk: Int64 = 8 << 20
     private var nextOffset: Int64
     /// One past the last offset known durable under the fsync policy.
     private var durableOffset: Int64
@@ -133,6 +137,7 @@ public final class PartitionWriter: @unchecked Sendable {
         recovery = report
         activeBase = base
         activeSize = summary.size
+        writebackStart = summary.size
         activeIndex = summary.index
         activeMaxTimestamp = summary.maxTimestamp
         nextOffset = base + Int64(summary.nextRelative)
@@ -209,6 +214,10 @@ public final class PartitionWriter: @unchecked Sendable {
         }
         bytesSinceIndexEntry += batch.byteCount
         activeSize += Int64(batch.byteCount)
+        if configuration.fsync != .never && activeSize - writebackStart >= Self.writebackChunk {
+            active.startWriteback(offset: writebackStart, length: activeSize - writebackStart)
+            writebackStart = activeSize
+        }
         activeMaxTimestamp = max(activeMaxTimestamp, batch.maxTimestamp)
         nextOffset = base + Int64(batch.count)
         let result = AppendResult(partition: partition, baseOffset: base, lastOffset: nextOffset - 1)
@@ -269,6 +278,7 @@ public final class PartitionWriter: @unchecked Sendable {
         active = file
         activeBase = nextOffset
         activeSize = 0
+        writebackStart = 0
         activeIndex = SegmentIndex()
         activeMaxTimestamp = .min
         bytesSinceIndexEntry = 0

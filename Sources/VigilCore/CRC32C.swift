@@ -1,4 +1,4 @@
-import CCRC32C
+import CVigilShims
 
 /// CRC32C (Castagnoli), the checksum used by the broker's batches and checkpoint files.
 ///
