@@ -23,18 +23,23 @@ let package = Package(
         .target(name: "VigilBroker", dependencies: ["VigilCore", "CVigilShims"]),
         // Strict YAML reading with file:line:column errors, shared by every config and rule loader.
         .target(name: "VigilYAML", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // Parsers driven by parsers/*.yaml: raw lines → normalized events. Pure: no I/O but loading configs.
+        .target(name: "VigilParsers", dependencies: ["VigilCore", "VigilYAML"]),
+        // Log sensors: syslog listeners, file tailing, stdin; feeding parsers into the broker.
+        .target(name: "VigilLogs", dependencies: ["VigilCore", "VigilParsers", "VigilBroker"]),
         // Configuration, stage services and the `vigil run` pipeline.
-        .target(name: "VigilPipeline", dependencies: ["VigilCore", "VigilBroker", "VigilYAML"]),
+        .target(name: "VigilPipeline", dependencies: ["VigilCore", "VigilBroker", "VigilYAML", "VigilParsers", "VigilLogs"]),
         // `vigil bench NAME`: each benchmark builds its input and runs its peer in the same run.
         .target(name: "VigilBench", dependencies: ["VigilCore", "VigilBroker"]),
         // The `vigil` executable: argument parsing and output only.
         .executableTarget(name: "VigilCLI", dependencies: [
-            "VigilCore", "VigilBroker", "VigilPipeline", "VigilBench",
+            "VigilCore", "VigilBroker", "VigilPipeline", "VigilBench", "VigilParsers", "VigilLogs",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "VigilTestSupport", dependencies: ["VigilCore", "VigilBroker"], path: "Tests/VigilTestSupport"),
         .testTarget(name: "VigilCoreTests", dependencies: ["VigilCore", "VigilTestSupport"]),
         .testTarget(name: "VigilBrokerTests", dependencies: ["VigilBroker", "VigilTestSupport"]),
+        .testTarget(name: "VigilParsersTests", dependencies: ["VigilParsers", "VigilTestSupport"]),
         .testTarget(name: "VigilPipelineTests", dependencies: ["VigilPipeline", "VigilYAML", "VigilTestSupport"],
                     resources: [.copy("Fixtures")]),
         // A child process for the broker crash test: appends keyed records, acknowledging in batches.

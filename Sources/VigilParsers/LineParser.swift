@@ -1,0 +1,47 @@
+import VigilCore
+
+/// Why a line could not be parsed: a short reason a person can act on (never the raw line, which
+/// travels separately as `event.original`).
+public struct ParseFailure: Error, Sendable, Equatable, CustomStringConvertible {
+    public var reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { reason }
+}
+
+/// A compiled parser for one line format: the bytes of one line (without its newline) in, fields
+/// of a normalized event out.
+///
+/// Implementations are immutable after construction (compiled once at load) and safe to share
+/// between threads. They read the line through a cursor, create `String`s only for emitted
+/// fields, and throw `ParseFailure` for input that is not valid for their format.
+public protocol LineParser: Sendable {
+    /// Parses `line` into `event`, adding fields (the event may already hold fields set by an
+    /// enclosing parser, e.g. syslog's header before a program's sub-parser runs).
+    func parse(_ line: UnsafeRawBufferPointer, into event: inout Event, context: ParseContext) throws(ParseFailure)
+}
+
+/// What parsing may depend on besides the line: the clock used to complete partial timestamps
+/// (RFC 3164 has no year), so tests and replays are deterministic.
+public struct ParseContext: Sendable {
+    /// "Now" for completing timestamps without a year. Default: the wall clock at creation.
+    public var referenceTime: Timestamp
+    public init(referenceTime: Timestamp = .now()) { self.referenceTime = referenceTime }
+}
+
+/// A reference to another parser by name, resolved once every parser file has been loaded
+/// (sub-parsers, e.g. syslog handing `sshd` messages to the `sshd` parser).
+///
+/// `@unchecked Sendable`: `target` is written once, during `ParserRegistry.load`, before the
+/// registry is published to any other thread; afterwards it is only read.
+public final class ParserReference: @unchecked Sendable {
+    public let name: String
+    package var target: CompiledParser?
+
+    init(name: String) { self.name = name }
+
+    /// The resolved parser. Loading guarantees resolution, so this is never nil after `load`.
+    public var parser: CompiledParser {
+        guard let target else { preconditionFailure("parser reference \(name) used before resolution") }
+        return target
+    }
+}

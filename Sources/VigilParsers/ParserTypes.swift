@@ -1,0 +1,7 @@
+/// The parser types a `parsers/*.yaml` file may name in `type:`. One line per type: each builder
+/// reads its own `options:` (rejecting unknown keys) and returns the compiled parser.
+public enum ParserTypes {
+    public static let builders: [String: ParserBuilder] = [
+        "json": JSONParser.build,
+    ]
+}

@@ -1,0 +1,293 @@
+import Foundation
+import VigilCore
+
+/// How a text timestamp without its own offset is placed in time.
+public enum TimeZoneRule: Sendable, Equatable {
+    case utc
+    /// A fixed offset east of UTC, in seconds.
+    case fixed(seconds: Int)
+    /// A named IANA zone (`Europe/Berlin`), with its daylight-saving rules from the system tzdata.
+    case named(String)
+
+    /// Parses `UTC`, `Z`, `+02:00`, `-0530` or an IANA name; nil if the name is unknown.
+    public init?(_ text: String) {
+        if text == "UTC" || text == "Z" || text == "GMT" { self = .utc; return }
+        if let offset = Self.parseOffset(Array(text.utf8)[...]) { self = .fixed(seconds: offset); return }
+        guard TimeZone(identifier: text) != nil else { return nil }
+        self = .named(text)
+    }
+
+    static func parseOffset(_ b: ArraySlice<UInt8>) -> Int? {
+        let a = Array(b)
+        guard a.count == 5 || a.count == 6, a[0] == 0x2B || a[0] == 0x2D else { return nil }
+        let digits = a.count == 6 ? (a[3] == 0x3A ? [a[1], a[2], a[4], a[5]] : []) : [a[1], a[2], a[3], a[4]]
+        guard digits.count == 4, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+        let h = Int(digits[0] - 0x30) * 10 + Int(digits[1] - 0x30)
+        let m = Int(digits[2] - 0x30) * 10 + Int(digits[3] - 0x30)
+        guard h <= 23, m <= 59 else { return nil }
+        return (a[0] == 0x2D ? -1 : 1) * (h * 3600 + m * 60)
+    }
+
+    /// Seconds east of UTC in force at the civil time `localSeconds` (seconds since the epoch as if
+    /// the local wall clock were UTC).
+    func offset(atLocal localSeconds: Int64) -> Int {
+        switch self {
+        case .utc: return 0
+        case .fixed(let s): return s
+        case .named(let name):
+            guard let zone = TimeZone(identifier: name) else { return 0 }
+            // Two passes find the offset valid at the resulting instant (DST edges resolve forward).
+            var offset = zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(localSeconds)))
+            offset = zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(localSeconds - Int64(offset))))
+            return offset
+        }
+    }
+}
+
+/// A timestamp layout: a named one (`rfc3339`, `rfc3164`, `unix`, `unix_ms`, `unix_us`, `unix_ns`)
+/// or a strftime-style pattern.
+///
+/// Pattern directives: `%Y` year, `%y` two-digit year (69–99 → 19xx), `%m` month, `%d`/`%e` day,
+/// `%H` hour, `%I` 12-hour hour with `%p` AM/PM, `%M` minute, `%S` second, `%f` fraction of 1–9
+/// digits (also accepted right after `%S` as `.fff`/`,fff` when the pattern has no `%f`),
+/// `%b`/`%h` month abbreviation, `%B` month name, `%a`/`%A` weekday name (checked for shape,
+/// ignored), `%z` offset (`Z`, `+hh:mm`, `+hhmm`), `%Z` a zone name of letters (UTC/GMT honoured;
+/// others use the parser's zone), `%s` epoch seconds, `%T` = `%H:%M:%S`, `%%` a percent sign.
+/// A space matches one or more spaces; any other character matches itself.
+///
+/// **Lines without a year** (RFC 3164, `%b %e %H:%M:%S`): the year is the reference time's year,
+/// unless that puts the timestamp more than 7 days after the reference time, in which case it is
+/// the year before (a December line read in January). The reference time is the time of ingest
+/// (`ParseContext.referenceTime`). **Lines without an offset** are in the parser's `timezone`
+/// (default UTC).
+public struct TimestampFormat: Sendable, Equatable {
+    enum Token: Sendable, Equatable {
+        case literal(UInt8), spaces
+        case year4, year2, month, day, hour24, hour12, ampm, minute, second, fraction
+        case monthAbbreviation, monthName, weekdayName, offset, zoneName, epochSeconds
+    }
+
+    enum Kind: Sendable, Equatable {
+        case rfc3339
+        case epoch(divisor: Int64)  // 1 = seconds, 1000 = ms, …
+        case pattern([Token], hasYear: Bool, hasFraction: Bool)
+    }
+
+    let kind: Kind
+    public let spec: String
+
+    public init(_ spec: String) throws(ParseFailure) {
+        self.spec = spec
+        switch spec {
+        case "rfc3339", "iso8601": kind = .rfc3339; return
+        case "unix": kind = .epoch(divisor: 1); return
+        case "unix_ms": kind = .epoch(divisor: 1_000); return
+        case "unix_us": kind = .epoch(divisor: 1_000_000); return
+        case "unix_ns": kind = .epoch(divisor: 1_000_000_000); return
+        case "rfc3164": kind = Self.compile("%b %e %H:%M:%S", spec: spec); return
+        default: break
+        }
+        var tokens: [Token] = []
+        var bytes = Array(spec.utf8)[...]
+        while let c = bytes.popFirst() {
+            if c == 0x25 {  // %
+                guard let d = bytes.popFirst() else { throw ParseFailure("timestamp format '\(spec)' ends with a lone %") }
+                switch d {
+                case UInt8(ascii: "Y"): tokens.append(.year4)
+                case UInt8(ascii: "y"): tokens.append(.year2)
+                case UInt8(ascii: "m"): tokens.append(.month)
+                case UInt8(ascii: "d"), UInt8(ascii: "e"): tokens.append(.day)
+                case UInt8(ascii: "H"): tokens.append(.hour24)
+                case UInt8(ascii: "I"): tokens.append(.hour12)
+                case UInt8(ascii: "p"): tokens.append(.ampm)
+                case UInt8(ascii: "M"): tokens.append(.minute)
+                case UInt8(ascii: "S"): tokens.append(.second)
+                case UInt8(ascii: "f"): tokens.append(.fraction)
+                case UInt8(ascii: "b"), UInt8(ascii: "h"): tokens.append(.monthAbbreviation)
+                case UInt8(ascii: "B"): tokens.append(.monthName)
+                case UInt8(ascii: "a"), UInt8(ascii: "A"): tokens.append(.weekdayName)
+                case UInt8(ascii: "z"): tokens.append(.offset)
+                case UInt8(ascii: "Z"): tokens.append(.zoneName)
+                case UInt8(ascii: "s"): tokens.append(.epochSeconds)
+                case UInt8(ascii: "T"): tokens += [.hour24, .literal(0x3A), .minute, .literal(0x3A), .second]
+                case UInt8(ascii: "%"): tokens.append(.literal(0x25))
+                default: throw ParseFailure("timestamp format '\(spec)': unknown directive %\(Character(UnicodeScalar(d)))")
+                }
+            } else if c == 0x20 {
+                if tokens.last != .spaces { tokens.append(.spaces) }
+            } else {
+                tokens.append(.literal(c))
+            }
+        }
+        kind = .pattern(tokens, hasYear: tokens.contains(.year4) || tokens.contains(.year2) || tokens.contains(.epochSeconds),
+                        hasFraction: tokens.contains(.fraction))
+    }
+
+    private static func compile(_ pattern: String, spec: String) -> Kind {
+        // Only called with built-in patterns, which always compile.
+        let f = try! TimestampFormat(pattern)
+        return f.kind
+    }
+
+    /// Parses `text` entirely; nil when it does not match.
+    public func parse(_ text: UnsafeRawBufferPointer, zone: TimeZoneRule, reference: Timestamp) -> Timestamp? {
+        switch kind {
+        case .rfc3339:
+            return Timestamp(rfc3339: text)
+        case .epoch(let divisor):
+            return Self.parseEpoch(text, divisor: divisor)
+        case .pattern(let tokens, let hasYear, let hasFraction):
+            return parsePattern(text, tokens: tokens, hasYear: hasYear, hasFraction: hasFraction, zone: zone, reference: reference)
+        }
+    }
+
+    public func parse(_ text: String, zone: TimeZoneRule = .utc, reference: Timestamp = .now()) -> Timestamp? {
+        var bytes = Array(text.utf8)
+        return bytes.withUnsafeMutableBytes { parse(UnsafeRawBufferPointer($0), zone: zone, reference: reference) }
+    }
+
+    static func parseEpoch(_ text: UnsafeRawBufferPointer, divisor: Int64) -> Timestamp? {
+        var i = 0
+        var negative = false
+        if i < text.count && text[i] == 0x2D { negative = true; i += 1 }
+        var whole: Int64 = 0
+        var digits = 0
+        while i < text.count, text[i] >= 0x30, text[i] <= 0x39 {
+            let (m, o1) = whole.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(Int64(text[i] - 0x30))
+            if o1 || o2 { return nil }
+            whole = a; i += 1; digits += 1
+        }
+        guard digits > 0 else { return nil }
+        var fractionNanos: Int64 = 0
+        if i < text.count && text[i] == 0x2E {
+            i += 1
+            var scale: Int64 = 1_000_000_000 / divisor
+            var any = false
+            while i < text.count, text[i] >= 0x30, text[i] <= 0x39 {
+                scale /= 10
+                fractionNanos += Int64(text[i] - 0x30) * scale
+                i += 1; any = true
+            }
+            if !any { return nil }
+        }
+        guard i == text.count else { return nil }
+        let perUnit = 1_000_000_000 / divisor
+        let (ns, overflow) = whole.multipliedReportingOverflow(by: perUnit)
+        if overflow { return nil }
+        let total = ns + fractionNanos
+        return Timestamp(nanoseconds: negative ? -total : total)
+    }
+
+    private static let months: [[UInt8]] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"].map { Array($0.utf8) }
+    private static let monthNames: [[UInt8]] = ["january", "february", "march", "april", "may", "june", "july", "august",
+                                                "september", "october", "november", "december"].map { Array($0.utf8) }
+
+    private func parsePattern(_ t: UnsafeRawBufferPointer, tokens: [Token], hasYear: Bool, hasFraction: Bool,
+                              zone: TimeZoneRule, reference: Timestamp) -> Timestamp? {
+        var i = 0
+        var year = 0, month = 1, day = 1, hour = 0, minute = 0, second = 0, nanos = 0
+        var pm: Bool? = nil
+        var offset: Int? = nil
+        var epoch: Int64? = nil
+
+        func number(min: Int, max: Int) -> Int? {
+            var n = 0, count = 0
+            while i < t.count, count < max, t[i] >= 0x30, t[i] <= 0x39 { n = n * 10 + Int(t[i] - 0x30); i += 1; count += 1 }
+            return count >= min ? n : nil
+        }
+        func lower(_ b: UInt8) -> UInt8 { b >= 0x41 && b <= 0x5A ? b + 0x20 : b }
+        func fraction() -> Int? {
+            var n = 0, count = 0
+            while i < t.count, t[i] >= 0x30, t[i] <= 0x39 {
+                if count < 9 { n = n * 10 + Int(t[i] - 0x30) }
+                i += 1; count += 1
+            }
+            guard count > 0 else { return nil }
+            for _ in count..<9 where count < 9 { n *= 10 }
+            return n
+        }
+
+        for token in tokens {
+            switch token {
+            case .literal(let c):
+                guard i < t.count, t[i] == c else { return nil }
+                i += 1
+            case .spaces:
+                guard i < t.count, t[i] == 0x20 else { return nil }
+                while i < t.count, t[i] == 0x20 { i += 1 }
+            case .year4: guard let v = number(min: 4, max: 4) else { return nil }; year = v
+            case .year2: guard let v = number(min: 2, max: 2) else { return nil }; year = v < 69 ? 2000 + v : 1900 + v
+            case .month: guard let v = number(min: 1, max: 2), (1...12).contains(v) else { return nil }; month = v
+            case .day:
+                if i < t.count, t[i] == 0x20 { i += 1 }  // %e: space-padded
+                guard let v = number(min: 1, max: 2), (1...31).contains(v) else { return nil }; day = v
+            case .hour24: guard let v = number(min: 1, max: 2), v <= 23 else { return nil }; hour = v
+            case .hour12: guard let v = number(min: 1, max: 2), (1...12).contains(v) else { return nil }; hour = v
+            case .minute: guard let v = number(min: 2, max: 2), v <= 59 else { return nil }; minute = v
+            case .second:
+                guard let v = number(min: 2, max: 2), v <= 60 else { return nil }
+                second = min(v, 59)
+                if !hasFraction, i + 1 < t.count, t[i] == 0x2E || t[i] == 0x2C, t[i + 1] >= 0x30, t[i + 1] <= 0x39 {
+                    i += 1
+                    guard let f = fraction() else { return nil }
+                    nanos = f
+                }
+            case .fraction: guard let f = fraction() else { return nil }; nanos = f
+            case .monthAbbreviation, .monthName:
+                let table = token == .monthName ? Self.monthNames : Self.months
+                var found = false
+                for (index, name) in table.enumerated() where i + name.count <= t.count {
+                    if (0..<name.count).allSatisfy({ lower(t[i + $0]) == name[$0] }) {
+                        month = index + 1; i += name.count; found = true; break
+                    }
+                }
+                if !found { return nil }
+            case .weekdayName:
+                let start = i
+                while i < t.count, (t[i] | 0x20) >= 0x61, (t[i] | 0x20) <= 0x7A { i += 1 }
+                guard i - start >= 3 else { return nil }
+            case .ampm:
+                guard i + 2 <= t.count else { return nil }
+                let a = lower(t[i]), m = lower(t[i + 1])
+                guard m == 0x6D, a == 0x61 || a == 0x70 else { return nil }
+                pm = a == 0x70; i += 2
+            case .offset:
+                guard i < t.count else { return nil }
+                if t[i] == 0x5A { offset = 0; i += 1; break }
+                let start = i
+                i += 1
+                while i < t.count, (t[i] >= 0x30 && t[i] <= 0x39) || t[i] == 0x3A { i += 1 }
+                guard let o = TimeZoneRule.parseOffset(Array(UnsafeRawBufferPointer(rebasing: t[start..<i]))[...]) else { return nil }
+                offset = o
+            case .zoneName:
+                let start = i
+                while i < t.count, (t[i] | 0x20) >= 0x61, (t[i] | 0x20) <= 0x7A { i += 1 }
+                guard i > start else { return nil }
+                let name = String(decoding: UnsafeRawBufferPointer(rebasing: t[start..<i]), as: UTF8.self)
+                if name == "UTC" || name == "GMT" || name == "Z" { offset = 0 }
+            case .epochSeconds:
+                guard let v = number(min: 1, max: 12) else { return nil }
+                epoch = Int64(v)
+            }
+        }
+        guard i == t.count else { return nil }
+        if let epoch { return Timestamp(nanoseconds: epoch * 1_000_000_000 + Int64(nanos)) }
+        if let pm {
+            if hour == 12 { hour = pm ? 12 : 0 } else if pm { hour += 12 }
+        }
+        func make(_ y: Int) -> Timestamp? {
+            guard let civil = Timestamp(year: y, month: month, day: day, hour: hour, minute: minute, second: second, nanosecond: nanos) else { return nil }
+            let localSeconds = civil.nanoseconds / 1_000_000_000
+            let shift = offset ?? zone.offset(atLocal: localSeconds)
+            return Timestamp(nanoseconds: civil.nanoseconds - Int64(shift) * 1_000_000_000)
+        }
+        if hasYear { return make(year) }
+        // No year: the reference year, or the one before when that lands over 7 days ahead.
+        let referenceYear = reference.civil.year
+        if let candidate = make(referenceYear), candidate.nanoseconds <= reference.nanoseconds + 7 * 86_400 * 1_000_000_000 {
+            return candidate
+        }
+        return make(referenceYear - 1) ?? make(referenceYear)
+    }
+}
