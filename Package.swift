@@ -12,6 +12,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // Our own small C: hardware CRC32C (SSE4.2) with a portable fallback, and shims for
@@ -25,8 +26,14 @@ let package = Package(
         .target(name: "VigilYAML", dependencies: [.product(name: "Yams", package: "Yams")]),
         // Parsers driven by parsers/*.yaml: raw lines → normalized events. Pure: no I/O but loading configs.
         .target(name: "VigilParsers", dependencies: ["VigilCore", "VigilYAML"]),
+        // OpenSSL from Debian's libssl-dev (TLS syslog; MD5 for JA3 later). Imported only by its wrappers.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         // Log sensors: syslog listeners, file tailing, stdin; feeding parsers into the broker.
-        .target(name: "VigilLogs", dependencies: ["VigilCore", "VigilParsers", "VigilBroker"]),
+        .target(name: "VigilLogs", dependencies: [
+            "VigilCore", "VigilParsers", "VigilBroker", "COpenSSL",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
         // Configuration, stage services and the `vigil run` pipeline.
         .target(name: "VigilPipeline", dependencies: ["VigilCore", "VigilBroker", "VigilYAML", "VigilParsers", "VigilLogs"]),
         // `vigil bench NAME`: each benchmark builds its input and runs its peer in the same run.
@@ -40,6 +47,7 @@ let package = Package(
         .testTarget(name: "VigilCoreTests", dependencies: ["VigilCore", "VigilTestSupport"]),
         .testTarget(name: "VigilBrokerTests", dependencies: ["VigilBroker", "VigilTestSupport"]),
         .testTarget(name: "VigilParsersTests", dependencies: ["VigilParsers", "VigilTestSupport"]),
+        .testTarget(name: "VigilLogsTests", dependencies: ["VigilLogs", "VigilParsers", "VigilBroker", "VigilTestSupport"]),
         .testTarget(name: "VigilPipelineTests", dependencies: ["VigilPipeline", "VigilYAML", "VigilTestSupport"],
                     resources: [.copy("Fixtures")]),
         // A child process for the broker crash test: appends keyed records, acknowledging in batches.

@@ -137,3 +137,11 @@ public func repositoryRoot(file: String = #filePath) -> String {
     }
     return dir
 }
+
+/// `../shared/data` beside the repository (real sample data: pcaps, logs, Metron samples), or nil
+/// when it is absent; tests that need it print why they skip.
+public func sharedDataDirectory() -> String? {
+    let candidates = [ProcessInfo.processInfo.environment["VIGIL_SHARED_DATA"],
+                      repositoryRoot() + "/../shared/data", "/work/shared/data"].compactMap { $0 }
+    return candidates.first { FileManager.default.fileExists(atPath: $0 + "/README.md") }
+}

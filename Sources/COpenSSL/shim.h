@@ -1,0 +1,16 @@
+#ifndef VIGIL_COPENSSL_SHIM_H
+#define VIGIL_COPENSSL_SHIM_H
+#include <openssl/ssl.h>
+#include <openssl/err.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/md5.h>
+
+// Macros Swift cannot import, as functions.
+static inline long vigil_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) {
+    return SSL_CTX_set_min_proto_version(ctx, version);
+}
+static inline long vigil_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_set_mode(ctx, mode); }
+static inline int vigil_BIO_pending(BIO *b) { return (int)BIO_pending(b); }
+static inline int vigil_BIO_should_retry(BIO *b) { return BIO_should_retry(b); }
+#endif
