@@ -3,6 +3,7 @@ import Foundation
 import VigilBroker
 import VigilCore
 import VigilPipeline
+import VigilLogs
 
 extension TopicsCommand {
     struct Produce: ParsableCommand {
@@ -38,7 +39,7 @@ extension TopicsCommand {
                 return
             }
             let metrics = PipelineMetrics()
-            let errors = ErrorPublisher(producer: try log.producer(topic: "errors"), metrics: metrics)
+            let errors = ErrorPublisher(producer: try log.producer(topic: "errors"), rejected: metrics.eventsRejected)
             errors.onReject = { _, reason in printError("rejected: \(reason)") }
             for file in inputs {
                 let config = JSONLinesSensorConfiguration(name: "produce", input: file == "-" ? .standardInput : .file(file),

@@ -24,7 +24,7 @@ public struct JSONParser: LineParser {
     public func parse(_ line: UnsafeRawBufferPointer, into event: inout Event, context: ParseContext) throws(ParseFailure) {
         let decoded: Event
         do { decoded = try EventJSON.decode(line) } catch { throw ParseFailure(error.description) }
-        for field in decoded.fields { event[field.key] = field.value }
+        if event.isEmpty { event = decoded } else { for field in decoded.fields { event[field.key] = field.value } }
         for (from, to) in mapping {
             if let v = event[from] { event[from] = nil; event[to] = v }
         }

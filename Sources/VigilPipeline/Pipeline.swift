@@ -1,5 +1,6 @@
 import Foundation
 import VigilBroker
+import VigilLogs
 import VigilCore
 
 /// `vigil run`: the sensors named in the configuration produce into the embedded log, and a
@@ -42,7 +43,7 @@ public final class Pipeline {
         let log = try openLog()
         defer { log.close() }
         let errorProducer = try log.producer(topic: "errors")
-        let errors = ErrorPublisher(producer: errorProducer, metrics: metrics)
+        let errors = ErrorPublisher(producer: errorProducer, rejected: metrics.eventsRejected)
         errors.onReject = { sensor, reason in report("sensor \(sensor): rejected a line: \(reason)") }
 
         // Sensors, each on its own thread.
