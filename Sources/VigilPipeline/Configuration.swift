@@ -35,6 +35,7 @@ import VigilYAML
 /// | `stream.allowed_lateness`               | `30s`               | at least 0                                         |
 /// | `enrichment.dir`                        | `enrichment`        | relative to the config file's directory            |
 /// | `rules.dir`                             | `rules`             | relative to the config file's directory            |
+/// | `parsers.dir`                           | `parsers`           | relative to the config file's directory            |
 /// | `index.path`                            | `alerts.db`         | relative to `data_dir`                             |
 /// | `index.retention`                       | `30d`               | at least 1s; `null` = keep alerts forever          |
 ///
@@ -68,6 +69,8 @@ public struct VigilConfiguration: Sendable, Equatable {
     public var enrichment: EnrichmentConfiguration
     /// Where detection rules live. Key `rules`.
     public var rules: RulesConfiguration
+    /// Where parser definitions live. Key `parsers`.
+    public var parsers: ParsersConfiguration
     /// The alert index. Key `index`.
     public var index: IndexConfiguration
 
@@ -78,6 +81,7 @@ public struct VigilConfiguration: Sendable, Equatable {
         dataDirectory = "/var/lib/vigil"
         enrichment = EnrichmentConfiguration(directory: Paths.resolve("enrichment", against: directory))
         rules = RulesConfiguration(directory: Paths.resolve("rules", against: directory))
+        parsers = ParsersConfiguration(directory: Paths.resolve("parsers", against: directory))
         index = IndexConfiguration(path: Paths.resolve("alerts.db", against: dataDirectory))
     }
 
@@ -181,6 +185,13 @@ public struct EnrichmentConfiguration: Sendable, Equatable {
     /// Default `enrichment` next to the configuration file.
     public var directory: String
 
+    public init(directory: String) { self.directory = directory }
+}
+
+/// Where parser definitions (`parsers/*.yaml`, `parsers/patterns/`) live. Key `parsers`.
+public struct ParsersConfiguration: Sendable, Equatable {
+    /// Absolute directory of parser files. Default `parsers` next to the configuration file.
+    public var directory: String
     public init(directory: String) { self.directory = directory }
 }
 

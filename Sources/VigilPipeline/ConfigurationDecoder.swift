@@ -17,7 +17,7 @@ struct ConfigurationDecoder {
 
     func decode() throws(YAMLError) -> VigilConfiguration {
         let top = try root.mapping(allowedKeys: [
-            "data_dir", "log_level", "broker", "topics", "sensors", "stream", "enrichment", "rules", "index",
+            "data_dir", "log_level", "broker", "topics", "sensors", "stream", "enrichment", "rules", "parsers", "index",
         ])
         var configuration = VigilConfiguration(configurationDirectory: directory)
         if let value = top.optional("data_dir") {
@@ -45,6 +45,12 @@ struct ConfigurationDecoder {
             let section = try value.mapping(allowedKeys: ["dir"])
             if let dir = section.optional("dir") {
                 configuration.rules.directory = try path(dir, against: directory)
+            }
+        }
+        if let value = top.optional("parsers") {
+            let section = try value.mapping(allowedKeys: ["dir"])
+            if let dir = section.optional("dir") {
+                configuration.parsers.directory = try path(dir, against: directory)
             }
         }
         configuration.index = try index(top.optional("index"), dataDirectory: configuration.dataDirectory)
