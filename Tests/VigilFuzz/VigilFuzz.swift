@@ -1,0 +1,80 @@
+// libFuzzer entry point for Vigil's parsers and decoders. Build and run with scripts/fuzz.sh.
+//
+// VIGIL_FUZZ_TARGET selects what is fed: a parser name from parsers/ (VIGIL_FUZZ_PARSERS, default
+// ./parsers), or one of the built-in decoders: event-binary, event-json.
+import Foundation
+import VigilCore
+import VigilParsers
+
+enum FuzzTarget {
+    case parser(CompiledParser)
+    case binary
+    case json
+}
+
+nonisolated(unsafe) private var target: FuzzTarget? = nil
+
+private func setUp() -> FuzzTarget {
+    if let target { return target }
+    let env = ProcessInfo.processInfo.environment
+    let name = env["VIGIL_FUZZ_TARGET"] ?? "event-json"
+    let made: FuzzTarget
+    switch name {
+    case "event-binary": made = .binary
+    case "event-json": made = .json
+    default:
+        do {
+            let registry = try ParserRegistry.load(directory: env["VIGIL_FUZZ_PARSERS"] ?? "parsers")
+            made = .parser(try registry.require(name))
+        } catch {
+            FileHandle.standardError.write(Data("VigilFuzz: \(error)\n".utf8))
+            exit(2)
+        }
+    }
+    target = made
+    return made
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let bytes = UnsafeRawBufferPointer(start: data, count: size)
+    let context = ParseContext(referenceTime: Timestamp(nanoseconds: 1_773_000_000_000_000_000))
+    switch setUp() {
+    case .parser(let parser):
+        var event = Event()
+        _ = try? parser.parse(bytes, into: &event, context: context)
+        if !event.isEmpty { _ = EventBinaryCodec.encode(event) }
+    case .binary:
+        _ = try? EventBinaryCodec.decode(bytes)
+    case .json:
+        if let e = try? EventJSON.decode(bytes) { _ = EventJSON.encode(e) }
+    }
+    return 0
+}
+
+// SwiftPM links executables with `main` bound to `<module>_main`. Built for fuzzing
+// (scripts/fuzz.sh passes -DVIGIL_FUZZ with -sanitize=fuzzer), it starts libFuzzer's driver (whose
+// own `main` is then not linked); otherwise it replays the files named on the command line.
+#if VIGIL_FUZZ
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+                         _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt
+
+@_cdecl("VigilFuzz_main")
+public func vigilFuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var argc = argc
+    var argv = argv
+    return LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzz(data, size) }
+}
+#else
+@_cdecl("VigilFuzz_main")
+public func vigilFuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    for path in CommandLine.arguments.dropFirst() {
+        guard let data = FileManager.default.contents(atPath: path) else { continue }
+        let bytes = [UInt8](data)
+        _ = bytes.withUnsafeBufferPointer { fuzz($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, $0.count) }
+        print("replayed \(path)")
+    }
+    return 0
+}
+#endif
