@@ -313,6 +313,11 @@ extension Event {
     }
 
     /// Appends `message` to `vigil.errors`, creating the array if needed.
+    /// Removes every field, keeping the storage for reuse (one event per line, no allocation).
+    public mutating func removeAll(keepingCapacity: Bool = true) {
+        storage.removeAll(keepingCapacity: keepingCapacity)
+    }
+
     public mutating func appendVigilError(_ message: String) {
         let (found, index) = position(of: "vigil.errors")
         if found, case .array(var values) = storage[index].value {

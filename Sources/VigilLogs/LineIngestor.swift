@@ -49,7 +49,7 @@ public final class LineIngestor {
     public func ingest(_ line: UnsafeRawBufferPointer, decorate: (inout Event) -> Void = { _ in }) throws {
         counters.lines.add()
         if line.isEmpty { return }
-        event = Event()
+        event.removeAll(keepingCapacity: true)
         do {
             try parser.parse(line, into: &event, context: context)
         } catch {

@@ -7,7 +7,7 @@ public enum SchemaNormalizer {
     public static func normalize(_ event: inout Event, context: ParseContext) throws(ParseFailure) {
         var changes: [(String, FieldValue)] = []
         for field in event.fields {
-            guard let known = Schema.field(named: field.key), !known.type.accepts(field.value) else { continue }
+            guard field.schemaID != 0, let known = Schema.field(id: field.schemaID), !known.type.accepts(field.value) else { continue }
             guard let converted = convert(field.value, to: known.type, context: context) else {
                 throw ParseFailure("field \(field.key) expects \(known.type), got \(field.value.typeName) '\(field.value.plainText.prefix(64))'")
             }
