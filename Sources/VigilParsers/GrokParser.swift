@@ -111,7 +111,7 @@ public struct GrokParser: LineParser {
         do throws(GrokCompileError) {
             return try GrokParser(patterns: patterns, definitions: definitions, library: library, anchor: anchor, maxLineBytes: maxLineBytes)
         } catch {
-            if let d = error.definition, let node = definitionNodes[d] { throw node.error("\(d): \(error.message)") }
+            if let d = error.definition, let node = definitionNodes[d] { throw node.error(error.message) }
             throw patternNodes[error.patternIndex].error(error.message)
         }
     }
