@@ -159,3 +159,24 @@ import VigilYAML
         }
     }
 }
+
+extension GrokTests {
+    @Test func throughput() throws {
+        let parser = try GrokParser(patterns: ["%{IPORHOST:source.address} %{USER:ident} %{USER:user.name} \\[%{HTTPDATE:ts}\\] \"%{WORD:m} %{URIPATHPARAM:u} HTTP/%{NUMBER:v}\" %{INT:s:int} %{NUMBER:b:int}"],
+                                    library: Self.library(), anchor: .full)
+        let line = Array(#"10.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /a/b/c?d=1 HTTP/1.1" 200 2326"#.utf8)
+        let n = 2_000
+        var ok = 0
+        let elapsed = ContinuousClock().measure {
+            line.withUnsafeBytes { b in
+                for _ in 0..<n {
+                    var e = Event()
+                    if (try? parser.parse(b, into: &e, context: LogFormatSupport.context)) != nil { ok += 1 }
+                }
+            }
+        }
+        #expect(ok == n)
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        print("grok (common log pattern): \(Int(Double(n) / seconds)) lines/s")
+    }
+}

@@ -194,7 +194,7 @@ import VigilTestSupport
     @Test func throughput() throws {
         let parser = ZeekParser(log: "conn")
         let line = Array("1773479527.123456\tCHhAvVGS1DHFjwGM9\t141.142.220.202\t5353\t224.0.0.251\t5353\tudp\tdns\t0.001234\t100\t200\tSF\tF\tT\t0\tDd\t1\t73\t1\t90\t-\t17".utf8)
-        let n = 20_000
+        let n = 10_000
         var ok = 0
         let elapsed = ContinuousClock().measure {
             line.withUnsafeBytes { b in
