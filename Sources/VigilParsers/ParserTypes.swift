@@ -3,5 +3,10 @@
 public enum ParserTypes {
     public static let builders: [String: ParserBuilder] = [
         "json": JSONParser.build,
+        "grok": GrokParser.build,
+        "apache_access": WebAccessParser.buildApache,
+        "nginx_access": WebAccessParser.buildNginx,
+        "zeek": ZeekParser.build,
+        "eve": EVEParser.build,
     ]
 }
