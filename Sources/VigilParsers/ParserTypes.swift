@@ -3,5 +3,10 @@
 public enum ParserTypes {
     public static let builders: [String: ParserBuilder] = [
         "json": JSONParser.build,
+        "cef": CEFParser.build,
+        "leef": LEEFParser.build,
+        "kv": KeyValueParser.build,
+        "csv": CSVParser.build,
+        "asa": ASAParser.build,
     ]
 }
