@@ -83,13 +83,18 @@ public struct LEEFParser: LineParser {
             throw ParseFailure("LEEF version is not a number")
         }
         i += 1
-        var fields: [Range<Int>] = []
-        fields.reserveCapacity(4)
+        // Vendor, product, version and event id, each ended by `|`.
+        var fields: (Range<Int>, Range<Int>, Range<Int>, Range<Int>) = (0..<0, 0..<0, 0..<0, 0..<0)
         for k in 0..<4 {
             let start = i
             while i < b.count, b[i] != FormatBytes.pipe { i += 1 }
             guard i < b.count else { throw ParseFailure("LEEF header has \(k + 1) of 5 fields") }
-            fields.append(start..<i)
+            switch k {
+            case 0: fields.0 = start..<i
+            case 1: fields.1 = start..<i
+            case 2: fields.2 = start..<i
+            default: fields.3 = start..<i
+            }
             i += 1
         }
         var attributeDelimiter: UInt8 = FormatBytes.tab
@@ -108,10 +113,10 @@ public struct LEEFParser: LineParser {
         }
         if let delimiter { attributeDelimiter = delimiter }
         event["leef.version"] = .string(FormatBytes.string(b, version))
-        event["leef.device.vendor"] = .string(FormatBytes.string(b, fields[0]))
-        event["leef.device.product"] = .string(FormatBytes.string(b, fields[1]))
-        event["leef.device.version"] = .string(FormatBytes.string(b, fields[2]))
-        event["leef.event_id"] = .string(FormatBytes.string(b, fields[3]))
+        event["leef.device.vendor"] = .string(FormatBytes.string(b, fields.0))
+        event["leef.device.product"] = .string(FormatBytes.string(b, fields.1))
+        event["leef.device.version"] = .string(FormatBytes.string(b, fields.2))
+        event["leef.event_id"] = .string(FormatBytes.string(b, fields.3))
 
         var devTime: Range<Int>?
         var devTimeFormat: Range<Int>?
