@@ -8,5 +8,10 @@ public enum ParserTypes {
         "nginx_access": WebAccessParser.buildNginx,
         "zeek": ZeekParser.build,
         "eve": EVEParser.build,
+        "cef": CEFParser.build,
+        "leef": LEEFParser.build,
+        "kv": KeyValueParser.build,
+        "csv": CSVParser.build,
+        "asa": ASAParser.build,
     ]
 }
