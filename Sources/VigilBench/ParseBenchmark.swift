@@ -121,11 +121,10 @@ public struct ParseBenchmark {
         var failures = 0
         var fields = 0
         let t = Self.now()
+        let session = ParserSession(parser: parser)
         eachLine(input) { line in
-            var event = Event()
             do {
-                try parser.parse(line, into: &event, context: context)
-                fields &+= event.count
+                try session.parse(line, context: context) { event in fields &+= event.count }
             } catch {
                 failures += 1
             }

@@ -60,16 +60,19 @@ struct ParseCommand: ParsableCommand {
         let out = OutputBuffer()
         var parsed = 0, rejected = 0
         var json: [UInt8] = []
+        var session = ParserSession(parser: compiled)
+        var currentFile = ""
         try forEachLine(files) { line, file, number, truncated in
+            if file != currentFile { session = ParserSession(parser: compiled); currentFile = file }
             if line.isEmpty { return }
-            var event = Event()
             do {
                 if truncated { throw ParseFailure("line longer than \(line.count) bytes") }
-                try compiled.parse(line, into: &event, context: context)
-                json.removeAll(keepingCapacity: true)
-                EventJSON.encode(event, into: &json)
-                out.append(String(decoding: json, as: UTF8.self))
-                parsed += 1
+                try session.parse(line, context: context) { event in
+                    json.removeAll(keepingCapacity: true)
+                    EventJSON.encode(event, into: &json)
+                    out.append(String(decoding: json, as: UTF8.self))
+                    parsed += 1
+                }
             } catch {
                 out.flush()
                 printError("\(file):\(number): rejected: \(error)")
@@ -77,7 +80,7 @@ struct ParseCommand: ParsableCommand {
             }
         }
         out.flush()
-        printError("\(parsed) parsed, \(rejected) rejected by \(parser)")
+        printError("\(parsed) events, \(rejected) lines rejected by \(parser)")
         if rejected > 0 { throw ExitCode(1) }
     }
 }
@@ -158,11 +161,14 @@ struct IngestCommand: ParsableCommand {
         let ingestor = LineIngestor(parser: compiled, sensor: "ingest", keyField: keyField,
                                     producer: try log.producer(topic: topic), errors: errors, counters: counters)
         var pending = 0
-        try forEachLine(files) { line, _, _, truncated in
+        var session = ingestor.makeSession()
+        var currentFile = ""
+        try forEachLine(files) { line, file, _, truncated in
+            if file != currentFile { session = ingestor.makeSession(); currentFile = file }
             if truncated {
                 try errors.reject(original: line, sensor: "ingest", parser: parser, reason: "line longer than \(line.count) bytes (truncated)")
             } else {
-                try ingestor.ingest(line)
+                try ingestor.ingest(line, session: session)
             }
             pending += 1
             if pending == 8192 { try ingestor.flush(); pending = 0 }

@@ -32,7 +32,8 @@ public final class LineIngestor {
     /// "Now" for timestamps without a year; refreshed on every `flush`.
     public var context = ParseContext()
     private var scratch: [UInt8] = []
-    private var event = Event()
+    /// The session of the default source; sensors reading several sources pass their own.
+    public let session: ParserSession
 
     public init(parser: CompiledParser, sensor: String, keyField: String, producer: TopicProducer,
                 errors: ErrorPublisher, counters: IngestCounters) {
@@ -42,21 +43,24 @@ public final class LineIngestor {
         self.producer = producer
         self.errors = errors
         self.counters = counters
+        session = ParserSession(parser: parser)
     }
+
+    /// A session for another source read by this ingestor (one per file or connection), so
+    /// stateful formats keep each source's state apart.
+    public func makeSession() -> ParserSession { ParserSession(parser: parser) }
 
     /// Parses and sends one line; `decorate` adds sensor-specific fields (file path, peer) to the
     /// parsed event before it is encoded.
-    public func ingest(_ line: UnsafeRawBufferPointer, decorate: (inout Event) -> Void = { _ in }) throws {
+    public func ingest(_ line: UnsafeRawBufferPointer, session: ParserSession? = nil,
+                       decorate: (inout Event) -> Void = { _ in }) throws {
         counters.lines.add()
         if line.isEmpty { return }
-        event.removeAll(keepingCapacity: true)
         do {
-            try parser.parse(line, into: &event, context: context)
-        } catch {
-            try errors.reject(original: line, sensor: sensor, parser: parser.name, reason: error.reason)
-            return
+            try (session ?? self.session).parse(line, context: context) { event in try send(&event, decorate: decorate) }
+        } catch let failure as ParseFailure {
+            try errors.reject(original: line, sensor: sensor, parser: parser.name, reason: failure.reason)
         }
-        try send(&event, decorate: decorate)
     }
 
     /// Encodes and sends an event built elsewhere (multi-event parsers), adding pipeline fields.

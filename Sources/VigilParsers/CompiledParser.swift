@@ -47,6 +47,11 @@ public struct CompiledParser: Sendable {
             if event["message"] == nil { event["message"] = .string(String(decoding: line, as: UTF8.self)) }
             event.appendVigilError("\(name): \(error.reason)")
         }
+        try finish(&event, context: context)
+    }
+
+    /// The post steps, then the schema's types for known fields.
+    public func finish(_ event: inout Event, context: ParseContext) throws(ParseFailure) {
         for step in post { try step.apply(to: &event, context: context) }
         try SchemaNormalizer.normalize(&event, context: context)
     }
