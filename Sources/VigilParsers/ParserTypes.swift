@@ -3,5 +3,12 @@
 public enum ParserTypes {
     public static let builders: [String: ParserBuilder] = [
         "json": JSONParser.build,
+        "syslog": SyslogParser.build,
+        "sshd": SshdParser.build,
+        "sudo": SudoParser.build,
+        "su": SuParser.build,
+        "cron": CronParser.build,
+        "iptables": IptablesParser.build,
+        "apache_error": ApacheErrorParser.build,
     ]
 }
