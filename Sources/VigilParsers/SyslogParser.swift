@@ -140,7 +140,7 @@ public struct SyslogParser: LineParser {
             timestamp = Timestamp(rfc3339: s.readToken())
         } else {
             let start = s.position
-            guard s.readBytesCount(3) else { throw ParseFailure("no timestamp") }
+            guard s.skipLetters(3) else { throw ParseFailure("no timestamp") }
             guard s.skipSpaces() > 0, s.readInt() != nil, s.skipSpaces() > 0 else { throw ParseFailure("no timestamp") }
             var token = s.readToken()
             var withYear = false
@@ -326,8 +326,8 @@ public struct SyslogParser: LineParser {
 }
 
 extension SyslogScanner {
-    /// Consumes `count` ASCII letters.
-    mutating func readBytesCount(_ count: Int) -> Bool {
+    /// Consumes `count` ASCII letters (nothing when fewer follow).
+    mutating func skipLetters(_ count: Int) -> Bool {
         guard remaining >= count else { return false }
         for k in 0..<count {
             let c = bytes[position + k] | 0x20
