@@ -13,5 +13,12 @@ public enum ParserTypes {
         "kv": KeyValueParser.build,
         "csv": CSVParser.build,
         "asa": ASAParser.build,
+        "syslog": SyslogParser.build,
+        "sshd": SshdParser.build,
+        "sudo": SudoParser.build,
+        "su": SuParser.build,
+        "cron": CronParser.build,
+        "iptables": IptablesParser.build,
+        "apache_error": ApacheErrorParser.build,
     ]
 }

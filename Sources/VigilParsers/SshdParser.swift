@@ -1,0 +1,344 @@
+import VigilCore
+import VigilYAML
+
+/// `type: sshd`: OpenSSH server messages (the text after the syslog header), as ECS
+/// authentication events. No options.
+///
+/// Recognized (each sets `event.action`; `[preauth]` gives `sshd.preauth: true`; `error: ` and
+/// `fatal: ` prefixes set `log.level`; `message repeated N times: [ … ]` parses the inner message
+/// and sets `sshd.repeated: N`):
+///
+/// | message | `event.action` | outcome |
+/// |---|---|---|
+/// | `Accepted|Failed METHOD for [invalid user ]USER from IP port N ssh2[: KEYTYPE FP]` | `ssh_login` | success/failure |
+/// | `Postponed|Partial METHOD for USER from IP port N ssh2` | `ssh_login_postponed` | — |
+/// | `Invalid user USER from IP [port N]`, `input_userauth_request: invalid user USER` | `ssh_invalid_user` | failure |
+/// | `Connection closed|reset by [invalid|authenticating user USER ]IP [port N]`, `Disconnected from …`, `Received disconnect from IP[ port N]:CODE: REASON` | `ssh_disconnect` | — |
+/// | `Disconnecting: Too many authentication failures for USER`, `Disconnecting [invalid\|authenticating] user USER IP port N: REASON` | `ssh_too_many_failures` / `ssh_disconnecting` | failure / — |
+/// | `maximum authentication attempts exceeded for [invalid user ]USER from IP port N ssh2` | `ssh_max_auth_exceeded` | failure |
+/// | `reverse mapping checking getaddrinfo for HOST [IP] failed - POSSIBLE BREAK-IN ATTEMPT!`, `Address IP maps to HOST, but …` | `ssh_reverse_mapping_failed` | — |
+/// | `Did not receive identification string from IP [port N]` | `ssh_no_identification` | failure |
+/// | `Unable to negotiate with IP port N: …`, `Bad protocol version identification '…' from IP port N`, `Timeout before authentication for IP port N` | `ssh_negotiation_failed`, `ssh_bad_protocol_version`, `ssh_auth_timeout` | failure |
+/// | `Connection from IP port N on IP port N` | `ssh_connection` | — |
+/// | `Server listening on IP port N.`, `Received signal N; terminating.` | `ssh_server_listen`, `ssh_server_stop` | — |
+/// | PAM: `[pam_unix(sshd:auth): ]authentication failure; … rhost=H user=U`, `check pass; user unknown`, `PAM N more authentication failures; …`, `PAM service(sshd) ignoring max retries; N > M`, `session opened/closed for user U` | `ssh_auth_failure`, `ssh_user_unknown`, `ssh_auth_failures`, `ssh_max_retries`, `ssh_session_open`/`_close` | |
+/// | any other `error: …` / `fatal: …` | `ssh_error` / `ssh_fatal` | — |
+///
+/// Fields: `user.name`, `source.ip` (or `source.address` when a host name stands in its place),
+/// `source.port`, `sshd.auth_method` (`password`, `publickey`, `keyboard-interactive`, `none`, …),
+/// `sshd.key_type`, `sshd.key_fingerprint`, `sshd.invalid_user`, `sshd.disconnect_code`,
+/// `event.reason`, `pam.*`. Anything else fails with "unknown sshd message".
+public struct SshdParser: LineParser {
+    public init() {}
+
+    public static let build: ParserBuilder = { context throws(YAMLError) in
+        _ = try context.options(allowedKeys: [])
+        return SshdParser()
+    }
+
+    static let pamActions = SyslogPAM.Actions(prefix: "ssh")
+    private static let login: FieldValue = "ssh_login"
+    private static let loginPostponed: FieldValue = "ssh_login_postponed"
+    private static let invalidUser: FieldValue = "ssh_invalid_user"
+    private static let disconnect: FieldValue = "ssh_disconnect"
+    private static let disconnecting: FieldValue = "ssh_disconnecting"
+    private static let tooMany: FieldValue = "ssh_too_many_failures"
+    private static let maxAuth: FieldValue = "ssh_max_auth_exceeded"
+    private static let reverseMapping: FieldValue = "ssh_reverse_mapping_failed"
+    private static let noIdentification: FieldValue = "ssh_no_identification"
+    private static let negotiation: FieldValue = "ssh_negotiation_failed"
+    private static let badProtocol: FieldValue = "ssh_bad_protocol_version"
+    private static let authTimeout: FieldValue = "ssh_auth_timeout"
+    private static let connection: FieldValue = "ssh_connection"
+    private static let listen: FieldValue = "ssh_server_listen"
+    private static let stop: FieldValue = "ssh_server_stop"
+    private static let error: FieldValue = "ssh_error"
+    private static let fatal: FieldValue = "ssh_fatal"
+
+    public func parse(_ line: UnsafeRawBufferPointer, into event: inout Event, context: ParseContext) throws(ParseFailure) {
+        var s = SyslogScanner(line)
+        s.trimTrailingSpace()
+        if s.skip("message repeated ") {
+            guard let n = s.readInt(), s.skip(" times: [") else { throw ParseFailure("bad 'message repeated' message") }
+            _ = s.dropSuffix("]")
+            s.skipSpaces()
+            s.trimTrailingSpace()
+            event["sshd.repeated"] = .int(n)
+        }
+        let preauth = s.dropSuffix(" [preauth]") || s.dropSuffix("[preauth]")
+        s.trimTrailingSpace()
+        var level: FieldValue?
+        if s.skip("error: ") { level = "error" } else if s.skip("fatal: ") { level = "fatal" }
+        if let level { event["log.level"] = level }
+        guard Self.parseBody(&s, into: &event) else {
+            guard let level else { throw ParseFailure("unknown sshd message") }
+            event["event.action"] = level == "error" ? Self.error : Self.fatal
+            event["event.category"] = SyslogValues.authentication
+            event["event.type"] = SyslogValues.info
+            event["sshd.preauth"] = .bool(preauth)
+            return
+        }
+        event["sshd.preauth"] = .bool(preauth)
+    }
+
+    private static func set(_ event: inout Event, action: FieldValue, type: FieldValue = SyslogValues.info, outcome: FieldValue? = nil,
+                            category: FieldValue = SyslogValues.authentication) {
+        event["event.action"] = action
+        event["event.category"] = category
+        event["event.type"] = type
+        if let outcome { event["event.outcome"] = outcome }
+    }
+
+    private static func parseBody(_ s: inout SyslogScanner, into event: inout Event) -> Bool {
+        switch s.peek() {
+        case UInt8(ascii: "A"):
+            if s.skip("Accepted ") {
+                guard login(&s, into: &event) else { return false }
+                set(&event, action: login, type: SyslogValues.start, outcome: SyslogValues.success,
+                    category: SyslogValues.authenticationSession)
+                return true
+            }
+            if s.skip("Address ") {
+                guard let mapsAt = s.find(" maps to ") else { return false }
+                SyslogText.setAddress(s.slice(s.position, mapsAt), ipKey: "source.ip", domainKey: "source.address", in: &event)
+                s.position = mapsAt + 9
+                if let comma = s.find(", ") { event["source.domain"] = SyslogText.string(s.slice(s.position, comma)) }
+                event["sshd.possible_break_in"] = .bool(true)
+                set(&event, action: reverseMapping)
+                return true
+            }
+        case UInt8(ascii: "F"):
+            if s.skip("Failed ") {
+                guard login(&s, into: &event) else { return false }
+                set(&event, action: login, outcome: SyslogValues.failure)
+                return true
+            }
+        case UInt8(ascii: "P"):
+            if s.skip("Postponed ") || s.skip("Partial ") {
+                guard login(&s, into: &event) else { return false }
+                set(&event, action: loginPostponed)
+                return true
+            }
+        case UInt8(ascii: "I"):
+            if s.skip("Invalid user ") {
+                guard userFrom(&s, into: &event) else { return false }
+                set(&event, action: invalidUser, outcome: SyslogValues.failure)
+                event["sshd.invalid_user"] = .bool(true)
+                return true
+            }
+        case UInt8(ascii: "i"):
+            if s.skip("input_userauth_request: invalid user ") {
+                let user = s.readRest()
+                if !user.isEmpty { event["user.name"] = SyslogText.string(user) }
+                set(&event, action: invalidUser, outcome: SyslogValues.failure)
+                event["sshd.invalid_user"] = .bool(true)
+                return true
+            }
+        case UInt8(ascii: "C"):
+            if s.skip("Connection closed by ") || s.skip("Connection reset by ") {
+                userAddressPort(&s, into: &event)
+                set(&event, action: disconnect, type: SyslogValues.end)
+                return true
+            }
+            if s.skip("Connection from ") {
+                addressPort(&s, into: &event)
+                if s.skip(" on ") {
+                    let ip = s.readToken()
+                    SyslogText.setAddress(ip, ipKey: "destination.ip", domainKey: "destination.address", in: &event)
+                    if s.skip(" port "), let p = s.readInt() { event["destination.port"] = .int(p) }
+                }
+                set(&event, action: connection, type: SyslogValues.start, category: SyslogValues.authenticationSession)
+                return true
+            }
+        case UInt8(ascii: "D"):
+            if s.skip("Disconnected from ") {
+                userAddressPort(&s, into: &event)
+                set(&event, action: disconnect, type: SyslogValues.end)
+                return true
+            }
+            if s.skip("Disconnecting: ") {
+                let reason = s.rest
+                if s.skip("Too many authentication failures") {
+                    if s.skip(" for ") {
+                        var user = s.readRest()
+                        if user.starts(with: "invalid user ".utf8) {
+                            user = UnsafeRawBufferPointer(rebasing: user[13...])
+                            event["sshd.invalid_user"] = .bool(true)
+                        }
+                        if !user.isEmpty { event["user.name"] = SyslogText.string(user) }
+                    }
+                    set(&event, action: tooMany, outcome: SyslogValues.failure)
+                } else {
+                    event["event.reason"] = SyslogText.string(reason)
+                    set(&event, action: disconnecting, type: SyslogValues.end)
+                }
+                return true
+            }
+            if s.skip("Disconnecting ") {
+                // Disconnecting invalid user X 1.2.3.4 port 22: Too many authentication failures
+                guard let colon = s.findLast(": ") else { return false }
+                var head = s
+                head.end = colon
+                userAddressPort(&head, into: &event)
+                s.position = colon + 2
+                let reason = s.readRest()
+                if SyslogText.containsIgnoringCase(reason, "Too many authentication failures") {
+                    set(&event, action: tooMany, outcome: SyslogValues.failure)
+                } else {
+                    event["event.reason"] = SyslogText.string(reason)
+                    set(&event, action: disconnecting, type: SyslogValues.end)
+                }
+                return true
+            }
+            if s.skip("Did not receive identification string from ") {
+                addressPort(&s, into: &event)
+                set(&event, action: noIdentification, outcome: SyslogValues.failure)
+                return true
+            }
+        case UInt8(ascii: "R"):
+            if s.skip("Received disconnect from ") {
+                // old: "IP: 11: Bye Bye"; new: "IP port N:11: Bye Bye"
+                if let portAt = s.find(" port ") {
+                    SyslogText.setAddress(s.slice(s.position, portAt), ipKey: "source.ip", domainKey: "source.address", in: &event)
+                    s.position = portAt + 6
+                    if let p = s.readInt() { event["source.port"] = .int(p) }
+                } else {
+                    guard let colon = s.find(": ") else { return false }
+                    SyslogText.setAddress(s.slice(s.position, colon), ipKey: "source.ip", domainKey: "source.address", in: &event)
+                    s.position = colon
+                }
+                guard s.skip(byte: 0x3A) else { return false }
+                s.skipSpaces()
+                if let code = s.readInt() { event["sshd.disconnect_code"] = .int(code) }
+                _ = s.skip(byte: 0x3A)
+                s.skipSpaces()
+                let reason = s.readRest()
+                if !reason.isEmpty { event["event.reason"] = SyslogText.string(reason) }
+                set(&event, action: disconnect, type: SyslogValues.end)
+                return true
+            }
+            if s.skip("Received signal ") {
+                if let n = s.readInt() { event["sshd.signal"] = .int(n) }
+                set(&event, action: stop, type: SyslogValues.end, category: SyslogValues.process)
+                return true
+            }
+        case UInt8(ascii: "r"):
+            if s.skip("reverse mapping checking getaddrinfo for ") {
+                guard let open = s.find(" ["), let close = s.find("]", from: open) else { return false }
+                event["source.domain"] = SyslogText.string(s.slice(s.position, open))
+                SyslogText.setAddress(s.slice(open + 2, close), ipKey: "source.ip", domainKey: "source.address", in: &event)
+                event["sshd.possible_break_in"] = .bool(s.find("POSSIBLE BREAK-IN ATTEMPT") != nil)
+                set(&event, action: reverseMapping)
+                return true
+            }
+        case UInt8(ascii: "m"):
+            if s.skip("maximum authentication attempts exceeded for ") {
+                guard userFrom(&s, into: &event) else { return false }
+                set(&event, action: maxAuth, outcome: SyslogValues.failure)
+                return true
+            }
+        case UInt8(ascii: "U"):
+            if s.skip("Unable to negotiate with ") {
+                guard let colon = s.find(": ") else { return false }
+                var head = s
+                head.end = colon
+                addressPort(&head, into: &event)
+                s.position = colon + 2
+                event["event.reason"] = SyslogText.string(s.readRest())
+                set(&event, action: negotiation, outcome: SyslogValues.failure)
+                return true
+            }
+        case UInt8(ascii: "B"):
+            if s.skip("Bad protocol version identification ") {
+                guard let from = s.findLast(" from ") else { return false }
+                s.position = from + 6
+                addressPort(&s, into: &event)
+                set(&event, action: badProtocol, outcome: SyslogValues.failure)
+                return true
+            }
+        case UInt8(ascii: "T"):
+            if s.skip("Timeout before authentication for ") {
+                addressPort(&s, into: &event)
+                set(&event, action: authTimeout, outcome: SyslogValues.failure)
+                return true
+            }
+        case UInt8(ascii: "S"):
+            if s.skip("Server listening on ") {
+                let ip = s.readToken()
+                SyslogText.setAddress(ip, ipKey: "server.ip", domainKey: nil, in: &event)
+                if s.skip(" port "), let p = s.readInt() { event["server.port"] = .int(p) }
+                set(&event, action: listen, type: SyslogValues.start, category: SyslogValues.process)
+                return true
+            }
+        default:
+            break
+        }
+        return SyslogPAM.parse(&s, into: &event, actions: pamActions)
+    }
+
+    /// `METHOD for USER from ADDR port N PROTO[: KEYTYPE FINGERPRINT…]`.
+    private static func login(_ s: inout SyslogScanner, into event: inout Event) -> Bool {
+        guard let forAt = s.find(" for ") else { return false }
+        let method = s.slice(s.position, forAt)
+        guard !method.isEmpty else { return false }
+        let slash = method.firstIndex(of: 0x2F) ?? method.count  // keyboard-interactive/pam
+        event["sshd.auth_method"] = SyslogText.string(UnsafeRawBufferPointer(rebasing: method[..<slash]))
+        s.position = forAt + 5
+        guard userFrom(&s, into: &event) else { return false }
+        s.skipSpaces()
+        var proto = s.readToken()
+        var hasKey = false
+        if proto.last == 0x3A { proto = UnsafeRawBufferPointer(rebasing: proto[..<(proto.count - 1)]); hasKey = true }
+        if !proto.isEmpty { event["sshd.protocol"] = SyslogText.string(proto) }
+        if hasKey {
+            s.skipSpaces()
+            let keyType = s.readToken()
+            s.skipSpaces()
+            let fingerprint = s.readToken()
+            if !keyType.isEmpty { event["sshd.key_type"] = SyslogText.string(keyType) }
+            if !fingerprint.isEmpty { event["sshd.key_fingerprint"] = SyslogText.string(fingerprint) }
+        }
+        return true
+    }
+
+    /// `[invalid user ]USER from ADDR[ port N]` (USER may be empty or hold spaces: the last
+    /// ` from ` separates it).
+    private static func userFrom(_ s: inout SyslogScanner, into event: inout Event) -> Bool {
+        guard let fromAt = s.findLast(" from ") else { return false }
+        var user = s.slice(s.position, fromAt)
+        if user.starts(with: "invalid user ".utf8) {
+            user = UnsafeRawBufferPointer(rebasing: user[13...])
+            event["sshd.invalid_user"] = .bool(true)
+        }
+        if !user.isEmpty { event["user.name"] = SyslogText.string(user) }
+        s.position = fromAt + 6
+        addressPort(&s, into: &event)
+        return true
+    }
+
+    /// `ADDR[ port N]`.
+    private static func addressPort(_ s: inout SyslogScanner, into event: inout Event) {
+        let address = s.readToken()
+        SyslogText.setAddress(address, ipKey: "source.ip", domainKey: "source.address", in: &event)
+        if s.skip(" port "), let p = s.readInt() { event["source.port"] = .int(p) }
+    }
+
+    /// `[invalid user USER |authenticating user USER |user USER ]ADDR[ port N]`.
+    private static func userAddressPort(_ s: inout SyslogScanner, into event: inout Event) {
+        var hasUser = false
+        if s.skip("invalid user ") { hasUser = true; event["sshd.invalid_user"] = .bool(true) }
+        else if s.skip("authenticating user ") || s.skip("user ") { hasUser = true }
+        if hasUser {
+            // USER ADDR port N: the address is the word before the last " port " (or the last word).
+            let portAt = s.findLast(" port ") ?? s.end
+            var space = portAt - 1
+            while space >= s.position, s.bytes[space] != 0x20 { space -= 1 }
+            if space >= s.position {
+                let user = s.slice(s.position, space)
+                if !user.isEmpty { event["user.name"] = SyslogText.string(user) }
+                s.position = space + 1
+            }
+        }
+        addressPort(&s, into: &event)
+    }
+}

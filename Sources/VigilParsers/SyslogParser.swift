@@ -1,0 +1,339 @@
+import VigilCore
+import VigilYAML
+
+/// `type: syslog`: RFC 3164 (BSD) and RFC 5424 syslog lines, as received on the wire (`<PRI>…`)
+/// or as written to `/var/log` files (no `<PRI>`), with each program's message handed to its own
+/// sub-parser.
+///
+/// ```yaml
+/// options:
+///   format: auto              # auto (default) | rfc3164 | rfc5424
+///   timezone: UTC             # zone of RFC 3164 timestamps, which carry none (default UTC)
+///   programs:                 # program name → parser applied to the message, fields merged
+///     sshd: sshd
+///     CRON: cron
+///   default_program_parser: generic   # for every other line (default: none)
+/// ```
+///
+/// **RFC 3164** — `[<PRI>]TIMESTAMP HOSTNAME TAG[[PID]]: MSG`. The timestamp is `Mmm dd hh:mm:ss`
+/// (optionally with a fraction, or `Mmm dd yyyy hh:mm:ss`) completed with the year rule of
+/// `TimestampFormat` (the reference year, or the year before when that lands more than 7 days in
+/// the future) in the `timezone` option; an RFC 3339 timestamp (rsyslog's high-precision file
+/// format) is also accepted. The hostname is absent when the word after the timestamp is already
+/// the tag (`sshd[12]:`). A tag is a run of printable bytes without spaces, `:` or brackets, not
+/// starting with `%`, followed by an optional `[PID]` and a `:`; without one the whole rest is the
+/// message (Cisco's `%ASA-6-302014: …`). `prog(module)` tags (`sshd(pam_unix)`) give
+/// `process.name: sshd` and `log.syslog.module: pam_unix`.
+///
+/// **RFC 5424** — `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD [MSG]` with `-` for absent
+/// values (such fields are not emitted), structured data as
+/// `log.syslog.structured_data.<SD-ID>.<PARAM>` (escapes `\"`, `\\`, `\]` undone; a repeated
+/// parameter becomes a list) and a leading UTF-8 BOM dropped from MSG. `format: auto` picks RFC
+/// 5424 when `<PRI>` is followed by a version number and a space.
+///
+/// Fields: `@timestamp`, `log.syslog.priority`, `log.syslog.facility.code`/`.name`,
+/// `log.syslog.severity.code`/`.name`, `log.syslog.hostname` and `host.hostname`,
+/// `log.syslog.appname` and `process.name`, `log.syslog.procid` and `process.pid` (when numeric),
+/// `log.syslog.msgid`, `log.syslog.version`, `message` (trailing spaces, CR and LF removed).
+///
+/// Sub-parsers see only the message bytes and add their fields to the same event; a sub-parser
+/// failure fails the line unless that parser says `on_failure: keep`.
+public struct SyslogParser: LineParser {
+    public enum Format: String, Sendable, CaseIterable {
+        case auto, rfc3164, rfc5424
+    }
+
+    public let format: Format
+    public let zone: TimeZoneRule
+    let programs: [String: ParserReference]
+    let defaultProgramParser: ParserReference?
+    private let monthDayTime: TimestampFormat
+    private let monthDayYearTime: TimestampFormat
+
+    init(format: Format = .auto, zone: TimeZoneRule = .utc, programs: [String: ParserReference] = [:],
+         defaultProgramParser: ParserReference? = nil) {
+        self.format = format
+        self.zone = zone
+        self.programs = programs
+        self.defaultProgramParser = defaultProgramParser
+        // Constant patterns, which always compile.
+        self.monthDayTime = try! TimestampFormat("%b %e %H:%M:%S")
+        self.monthDayYearTime = try! TimestampFormat("%b %e %Y %H:%M:%S")
+    }
+
+    /// A syslog parser without sub-parsers (tools and tests).
+    public init(format: Format = .auto, zone: TimeZoneRule = .utc) {
+        self.init(format: format, zone: zone, programs: [:], defaultProgramParser: nil)
+    }
+
+    public static let build: ParserBuilder = { context throws(YAMLError) in
+        let options = try context.options(allowedKeys: ["format", "timezone", "programs", "default_program_parser"])
+        let format = try options?.optional("format")?.oneOf(Format.self) ?? .auto
+        let zone = try PostStep.zoneRule(options?.optional("timezone"))
+        var programs: [String: ParserReference] = [:]
+        if let node = options?.optional("programs") {
+            for entry in try node.mapping().entries {
+                programs[entry.key] = context.reference(try entry.value.string(), at: entry.value)
+            }
+        }
+        var fallback: ParserReference?
+        if let node = options?.optional("default_program_parser") {
+            fallback = context.reference(try node.string(), at: node)
+        }
+        return SyslogParser(format: format, zone: zone, programs: programs, defaultProgramParser: fallback)
+    }
+
+    public func parse(_ line: UnsafeRawBufferPointer, into event: inout Event, context: ParseContext) throws(ParseFailure) {
+        var s = SyslogScanner(line)
+        s.trimTrailingSpace()
+        var priority: Int64?
+        if s.skip(byte: 0x3C) {  // <
+            guard let p = s.readInt(), s.position <= 4, s.skip(byte: 0x3E) else { throw ParseFailure("bad <PRI> header") }
+            guard p <= 191 else { throw ParseFailure("priority over 191") }
+            priority = p
+        }
+        let is5424: Bool
+        switch format {
+        case .rfc3164: is5424 = false
+        case .rfc5424:
+            guard priority != nil else { throw ParseFailure("RFC 5424 line without <PRI>") }
+            is5424 = true
+        case .auto:
+            is5424 = priority != nil && Self.startsWithVersion(s)
+        }
+        if let priority {
+            let facility = Int(priority >> 3), severity = Int(priority & 7)
+            event["log.syslog.priority"] = .int(priority)
+            event["log.syslog.facility.code"] = .int(Int64(facility))
+            event["log.syslog.facility.name"] = Self.facilityNames[facility]
+            event["log.syslog.severity.code"] = .int(Int64(severity))
+            event["log.syslog.severity.name"] = Self.severityNames[severity]
+        }
+        let program: String?
+        if is5424 {
+            program = try parse5424(&s, into: &event)
+        } else {
+            program = try parse3164(&s, into: &event, context: context)
+        }
+        let message = s.rest
+        if !message.isEmpty { event["message"] = SyslogText.string(message) }
+        let sub = program.flatMap { programs[$0] } ?? defaultProgramParser
+        if let sub {
+            try sub.parser.parse(message, into: &event, context: context)
+        }
+    }
+
+    /// `1 ` (a version of 1–2 digits, not starting with 0, and a space).
+    private static func startsWithVersion(_ s: SyslogScanner) -> Bool {
+        guard let a = s.peek(), a >= 0x31, a <= 0x39 else { return false }
+        if s.peek(1) == 0x20 { return true }
+        guard let b = s.peek(1), b >= 0x30, b <= 0x39 else { return false }
+        return s.peek(2) == 0x20
+    }
+
+    // MARK: RFC 3164
+
+    private func parse3164(_ s: inout SyslogScanner, into event: inout Event, context: ParseContext) throws(ParseFailure) -> String? {
+        guard let first = s.peek() else { throw ParseFailure("no timestamp") }
+        let timestamp: Timestamp?
+        if first >= 0x30 && first <= 0x39 {
+            timestamp = Timestamp(rfc3339: s.readToken())
+        } else {
+            let start = s.position
+            guard s.skipLetters(3) else { throw ParseFailure("no timestamp") }
+            guard s.skipSpaces() > 0, s.readInt() != nil, s.skipSpaces() > 0 else { throw ParseFailure("no timestamp") }
+            var token = s.readToken()
+            var withYear = false
+            if token.count == 4, !token.contains(0x3A) {  // Mmm dd yyyy hh:mm:ss
+                withYear = true
+                guard s.skip(byte: 0x20) else { throw ParseFailure("no timestamp") }
+                token = s.readToken()
+            }
+            guard token.count >= 8 else { throw ParseFailure("no timestamp") }
+            let text = s.slice(start, s.position)
+            timestamp = (withYear ? monthDayYearTime : monthDayTime).parse(text, zone: zone, reference: context.referenceTime)
+        }
+        guard let timestamp else { throw ParseFailure("bad timestamp") }
+        event["@timestamp"] = .timestamp(timestamp)
+        guard s.skip(byte: 0x20) else { return nil }  // a timestamp alone: empty message
+        s.skipSpaces()
+
+        // HOSTNAME, unless the next word is already the tag.
+        var probe = s
+        if Self.readTag(&probe) == nil {
+            let host = s.readToken()
+            if !host.isEmpty {
+                let value = SyslogText.string(host)
+                event["log.syslog.hostname"] = value
+                event["host.hostname"] = value
+            }
+            guard s.skip(byte: 0x20) else { return nil }
+            s.skipSpaces()
+        }
+        var t = s
+        guard let tag = Self.readTag(&t) else { return nil }
+        s = t
+        return emitTag(tag, in: &event)
+    }
+
+    /// A parsed tag: the name, and the slice between `[` and `]` when present.
+    private struct Tag {
+        var name: UnsafeRawBufferPointer
+        var pid: UnsafeRawBufferPointer?
+    }
+
+    /// `name[pid]: ` or `name: ` (the colon may end the line); leaves `s` at the message.
+    private static func readTag(_ s: inout SyslogScanner) -> Tag? {
+        let start = s.position
+        guard let c0 = s.peek(), c0 != 0x25 else { return nil }  // %
+        while let c = s.peek(), c > 0x20, c < 0x7F, c != 0x3A, c != 0x5B, c != 0x5D { _ = s.skip(byte: c) }
+        let length = s.position - start
+        guard length > 0, length <= 128 else { return nil }
+        let name = s.slice(start, s.position)
+        var pid: UnsafeRawBufferPointer?
+        if s.skip(byte: 0x5B) {
+            guard let p = s.read(upTo: 0x5D), p.count <= 128 else { return nil }
+            _ = s.skip(byte: 0x5D)
+            pid = p
+        }
+        guard s.skip(byte: 0x3A) else { return nil }
+        guard s.isAtEnd || s.skip(byte: 0x20) else { return nil }
+        return Tag(name: name, pid: pid)
+    }
+
+    private func emitTag(_ tag: Tag, in event: inout Event) -> String {
+        let full = String(decoding: tag.name, as: UTF8.self)
+        event["log.syslog.appname"] = .string(full)
+        var program = full
+        // sshd(pam_unix) → sshd + module pam_unix
+        if tag.name.count > 2, tag.name[tag.name.count - 1] == 0x29, let open = tag.name.firstIndex(of: 0x28), open > 0 {
+            program = String(decoding: UnsafeRawBufferPointer(rebasing: tag.name[..<open]), as: UTF8.self)
+            event["log.syslog.module"] = SyslogText.string(UnsafeRawBufferPointer(rebasing: tag.name[(open + 1)..<(tag.name.count - 1)]))
+        }
+        event["process.name"] = .string(program)
+        if let pid = tag.pid {
+            event["log.syslog.procid"] = SyslogText.string(pid)
+            if let n = SyslogText.int(pid) { event["process.pid"] = .int(n) }
+        }
+        return program
+    }
+
+    // MARK: RFC 5424
+
+    private func parse5424(_ s: inout SyslogScanner, into event: inout Event) throws(ParseFailure) -> String? {
+        let version = s.readToken()
+        event["log.syslog.version"] = SyslogText.string(version)
+        func field(_ s: inout SyslogScanner, _ what: String) throws(ParseFailure) -> UnsafeRawBufferPointer? {
+            guard s.skip(byte: 0x20) else { throw ParseFailure("RFC 5424 header ends before \(what)") }
+            let token = s.readToken()
+            guard !token.isEmpty else { throw ParseFailure("RFC 5424 header: empty \(what)") }
+            return SyslogText.equals(token, "-") ? nil : token
+        }
+        if let ts = try field(&s, "TIMESTAMP") {
+            guard let t = Timestamp(rfc3339: ts) else { throw ParseFailure("bad RFC 5424 timestamp") }
+            event["@timestamp"] = .timestamp(t)
+        }
+        if let host = try field(&s, "HOSTNAME") {
+            let value = SyslogText.string(host)
+            event["log.syslog.hostname"] = value
+            event["host.hostname"] = value
+        }
+        var program: String?
+        if let app = try field(&s, "APP-NAME") {
+            let name = String(decoding: app, as: UTF8.self)
+            event["log.syslog.appname"] = .string(name)
+            event["process.name"] = .string(name)
+            program = name
+        }
+        if let procid = try field(&s, "PROCID") {
+            event["log.syslog.procid"] = SyslogText.string(procid)
+            if let n = SyslogText.int(procid) { event["process.pid"] = .int(n) }
+        }
+        if let msgid = try field(&s, "MSGID") { event["log.syslog.msgid"] = SyslogText.string(msgid) }
+        guard s.skip(byte: 0x20) else { throw ParseFailure("RFC 5424 header ends before STRUCTURED-DATA") }
+        if !s.skip(byte: 0x2D) {
+            guard s.peek() == 0x5B else { throw ParseFailure("RFC 5424 STRUCTURED-DATA is neither '-' nor '['") }
+            while s.skip(byte: 0x5B) { try parseElement(&s, into: &event) }
+        }
+        if !s.isAtEnd {
+            guard s.skip(byte: 0x20) else { throw ParseFailure("RFC 5424: no space before MSG") }
+            _ = s.skip("\u{FEFF}")  // BOM
+        }
+        return program
+    }
+
+    /// One SD-ELEMENT after its `[`: `SD-ID *(SP PARAM="VALUE")]`.
+    private func parseElement(_ s: inout SyslogScanner, into event: inout Event) throws(ParseFailure) {
+        let idStart = s.position
+        while let c = s.peek(), c > 0x20, c < 0x7F, c != 0x3D, c != 0x5D, c != 0x22 { _ = s.skip(byte: c) }
+        let id = s.slice(idStart, s.position)
+        guard !id.isEmpty else { throw ParseFailure("RFC 5424 SD-ELEMENT without SD-ID") }
+        let prefix = "log.syslog.structured_data." + String(decoding: id, as: UTF8.self) + "."
+        while true {
+            let spaces = s.skipSpaces()
+            if s.skip(byte: 0x5D) { return }
+            guard spaces > 0, s.peek() != nil else { throw ParseFailure("unterminated RFC 5424 SD-ELEMENT") }
+            let nameStart = s.position
+            while let c = s.peek(), c > 0x20, c < 0x7F, c != 0x3D, c != 0x5D, c != 0x22 { _ = s.skip(byte: c) }
+            let name = s.slice(nameStart, s.position)
+            guard !name.isEmpty, s.skip("=\"") else { throw ParseFailure("bad RFC 5424 SD-PARAM") }
+            var escaped = false
+            let valueStart = s.position
+            var closed = false
+            while let c = s.peek() {
+                _ = s.skip(byte: c)
+                if c == 0x5C {
+                    escaped = true
+                    if let n = s.peek() { _ = s.skip(byte: n) }
+                    continue
+                }
+                if c == 0x22 { closed = true; break }
+            }
+            guard closed else { throw ParseFailure("unterminated RFC 5424 PARAM-VALUE") }
+            let raw = s.slice(valueStart, s.position - 1)
+            let value: FieldValue = escaped ? .string(Self.unescape(raw)) : SyslogText.string(raw)
+            let key = prefix + String(decoding: name, as: UTF8.self)
+            switch event[key] {
+            case .array(var items)?: items.append(value); event[key] = .array(items)
+            case let previous?: event[key] = .array([previous, value])
+            case nil: event[key] = value
+            }
+        }
+    }
+
+    /// Undoes `\"`, `\\` and `\]`; any other backslash stays (RFC 5424 §6.3.3).
+    static func unescape(_ raw: UnsafeRawBufferPointer) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(raw.count)
+        var i = 0
+        while i < raw.count {
+            let c = raw[i]
+            if c == 0x5C, i + 1 < raw.count, raw[i + 1] == 0x22 || raw[i + 1] == 0x5C || raw[i + 1] == 0x5D {
+                out.append(raw[i + 1]); i += 2
+            } else {
+                out.append(c); i += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static let severityNames: [FieldValue] = ["emergency", "alert", "critical", "error", "warning", "notice", "informational", "debug"]
+        .map { .string($0) }
+    static let facilityNames: [FieldValue] = [
+        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp", "ntp",
+        "security", "console", "solaris-cron", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+    ].map { .string($0) }
+}
+
+extension SyslogScanner {
+    /// Consumes `count` ASCII letters (nothing when fewer follow).
+    mutating func skipLetters(_ count: Int) -> Bool {
+        guard remaining >= count else { return false }
+        for k in 0..<count {
+            let c = bytes[position + k] | 0x20
+            guard c >= 0x61, c <= 0x7A else { return false }
+        }
+        position += count
+        return true
+    }
+}
