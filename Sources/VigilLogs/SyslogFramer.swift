@@ -226,18 +226,19 @@ package struct SyslogFramer: Sendable {
     }
 }
 
-/// One unit the stream decoder passes to the connection handler.
-package enum SyslogFrame {
-    case message(ByteBuffer)
+/// What the stream decoder reports besides messages, as a user inbound event (messages travel
+/// as plain `ByteBuffer`s, which NIO passes along without boxing).
+package enum SyslogFramingEvent: Sendable {
     /// The first `maxMessageBytes` bytes of a message that was too long, and its length if known.
     case oversize(ByteBuffer, length: Int?)
     /// The stream cannot be framed: close the connection.
     case invalid(reason: String, ByteBuffer)
 }
 
-/// The NIO side of `SyslogFramer`: frames out of the connection's bytes, as zero-copy slices.
+/// The NIO side of `SyslogFramer`: messages out of the connection's bytes, as zero-copy slices
+/// (`channelRead`); oversize and unframeable input as `SyslogFramingEvent`s, in stream order.
 package struct SyslogFrameDecoder: ByteToMessageDecoder {
-    package typealias InboundOut = SyslogFrame
+    package typealias InboundOut = ByteBuffer
     private var framer: SyslogFramer
 
     package init(framing: SyslogFraming, maxMessageBytes: Int) {
@@ -267,17 +268,17 @@ package struct SyslogFrameDecoder: ByteToMessageDecoder {
         case .message(let range, let consumed):
             let message = slice(range)
             buffer.moveReaderIndex(forwardBy: consumed)
-            context.fireChannelRead(wrapInboundOut(.message(message)))
+            context.fireChannelRead(wrapInboundOut(message))
             return .continue
         case .oversize(let prefix, let consumed, let length):
             let bytes = slice(prefix)
             buffer.moveReaderIndex(forwardBy: consumed)
-            context.fireChannelRead(wrapInboundOut(.oversize(bytes, length: length)))
+            context.fireUserInboundEventTriggered(SyslogFramingEvent.oversize(bytes, length: length))
             return .continue
         case .invalid(let reason, let evidence):
             let bytes = slice(evidence)
             buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
-            context.fireChannelRead(wrapInboundOut(.invalid(reason: reason, bytes)))
+            context.fireUserInboundEventTriggered(SyslogFramingEvent.invalid(reason: reason, bytes))
             return .needMoreData
         }
     }

@@ -5,7 +5,7 @@ import Synchronization
 /// while the sink is full (it holds the `read()` that NIO issues after each read when the sink
 /// says `.full`, and lets it through when the sink calls back).
 final class SyslogStreamHandler<Sink: SyslogMessageSink>: ChannelDuplexHandler {
-    typealias InboundIn = SyslogFrame
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -26,29 +26,34 @@ final class SyslogStreamHandler<Sink: SyslogMessageSink>: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .message(let message):
-            metrics._received.bump()
-            metrics._bytes.bump(message.readableBytes)
-            let verdict = message.withUnsafeReadableBytes { sink.receive($0, from: peer) }
-            switch verdict {
-            case .accepted: break
-            case .full: pause(context: context)
-            case .dropped: metrics._dropped.bump()
-            }
-        case .oversize(let prefix, let length):
+        let message = unwrapInboundIn(data)
+        metrics._received.bump()
+        metrics._bytes.bump(message.readableBytes)
+        let verdict = message.withUnsafeReadableBytes { sink.receive($0, from: peer) }
+        switch verdict {
+        case .accepted: break
+        case .full: pause(context: context)
+        case .dropped: metrics._dropped.bump()
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case SyslogFramingEvent.oversize(let prefix, let length):
             metrics._received.bump()
             metrics._rejected.bump()
             let size = length.map { "\($0) bytes" } ?? "more than \(maxMessageBytes) bytes"
             let reason = "message of \(size) exceeds max_message_bytes (\(maxMessageBytes))"
             metrics._bytes.bump(length ?? prefix.readableBytes)
             prefix.withUnsafeReadableBytes { sink.reject($0, reason: reason, from: peer) }
-        case .invalid(let reason, let evidence):
+        case SyslogFramingEvent.invalid(let reason, let evidence):
             metrics._framingErrors.bump()
             metrics._rejected.bump()
             evidence.withUnsafeReadableBytes { sink.reject($0, reason: reason, from: peer) }
             log("syslog \(peer.transport.rawValue) connection from \(peer.address) closed: \(reason)")
             context.close(promise: nil)
+        default:
+            context.fireUserInboundEventTriggered(event)
         }
     }
 

@@ -22,13 +22,13 @@ import Synchronization
 /// - Limits: messages longer than `maxMessageBytes` go to `sink.reject` (counted); connections
 ///   over `maxConnections` are closed at once (counted); a stream whose framing breaks (a bad
 ///   octet count) is closed (counted as a framing error).
-/// - Threads: `start()` and `stop()` block and must not be called on an event loop.
+/// - Threads: `start()` and `stop()` block and must not be called on an event loop. Call
+///   `stop()` before dropping a started listener: its event loops run until then.
 public final class SyslogListener<Sink: SyslogMessageSink>: Sendable {
     public let configurations: [SyslogListenerConfiguration]
     public let sink: Sink
     public let metrics: SyslogListenerMetrics
-    private let group: any EventLoopGroup
-    private let ownsGroup: Bool
+    private let providedGroup: (any EventLoopGroup)?
     private let log: @Sendable (String) -> Void
     private let state = Mutex(State())
 
@@ -36,13 +36,16 @@ public final class SyslogListener<Sink: SyslogMessageSink>: Sendable {
 
     private struct State {
         var phase = Phase.idle
+        /// The loops `start()` created (when none were provided), shut down by `stop()`.
+        var ownedGroup: MultiThreadedEventLoopGroup?
         var servers: [any Channel] = []
         var ports: [Int] = []
         var connections: [ObjectIdentifier: any Channel] = [:]
     }
 
     /// - Parameters:
-    ///   - eventLoopGroup: the loops to run on; nil creates one thread per core, shut down by `stop()`.
+    ///   - eventLoopGroup: the loops to run on (left running by `stop()`); nil: `start()` creates
+    ///     one thread per core and `stop()` shuts them down.
     ///   - log: receives one line per notable connection event (handshake failures, closed
     ///     connections with their reason); called on event loops.
     public init(configurations: [SyslogListenerConfiguration], sink: Sink, metrics: SyslogListenerMetrics = SyslogListenerMetrics(),
@@ -51,32 +54,27 @@ public final class SyslogListener<Sink: SyslogMessageSink>: Sendable {
         self.sink = sink
         self.metrics = metrics
         self.log = log
-        if let eventLoopGroup {
-            group = eventLoopGroup
-            ownsGroup = false
-        } else {
-            group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-            ownsGroup = true
-        }
+        providedGroup = eventLoopGroup
     }
 
     /// Binds every endpoint, in order. On failure nothing stays bound and the error says which
     /// endpoint failed and why.
     public func start() throws(SyslogListenerError) {
-        try state.withLock { (s: inout State) throws(SyslogListenerError) in
+        for configuration in configurations { try configuration.validate() }
+        let group: any EventLoopGroup = try state.withLock { (s: inout State) throws(SyslogListenerError) in
             guard s.phase == .idle else { throw SyslogListenerError(.invalidState, "the syslog listener was already started") }
             s.phase = .running
+            if let providedGroup { return providedGroup }
+            let owned = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+            s.ownedGroup = owned
+            return owned
         }
         var servers: [any Channel] = []
         do throws(SyslogListenerError) {
-            for configuration in configurations {
-                try configuration.validate()
-                servers.append(try bind(configuration))
-            }
+            for configuration in configurations { servers.append(try bind(configuration, on: group)) }
         } catch {
             for channel in servers { try? channel.close().wait() }
-            state.withLock { $0.phase = .stopped }
-            if ownsGroup { try? group.syncShutdownGracefully() }
+            stop()
             throw error
         }
         let ports = servers.map { $0.localAddress?.port ?? 0 }
@@ -94,33 +92,27 @@ public final class SyslogListener<Sink: SyslogMessageSink>: Sendable {
     /// delivered) and, when the listener created its event loops, shuts them down. Idempotent.
     /// The sink is left to its owner (close it after this).
     public func stop() {
-        let (servers, connections, wasRunning) = state.withLock { s -> ([any Channel], [any Channel], Bool) in
-            let wasRunning = s.phase == .running
+        let (servers, connections, group) = state.withLock { s -> ([any Channel], [any Channel], MultiThreadedEventLoopGroup?) in
             s.phase = .stopped
-            defer { s.servers.removeAll(); s.connections.removeAll() }
-            return (s.servers, Array(s.connections.values), wasRunning)
+            defer { s.servers.removeAll(); s.connections.removeAll(); s.ownedGroup = nil }
+            return (s.servers, Array(s.connections.values), s.ownedGroup)
         }
         for channel in servers { try? channel.close().wait() }
         for channel in connections { try? channel.close().wait() }
-        if ownsGroup && (wasRunning || !servers.isEmpty) { try? group.syncShutdownGracefully() }
-    }
-
-    deinit {
-        let running = state.withLock { $0.phase == .running }
-        if running { stop() }
+        try? group?.syncShutdownGracefully()
     }
 
     // MARK: - Binding
 
-    private func bind(_ configuration: SyslogListenerConfiguration) throws(SyslogListenerError) -> any Channel {
+    private func bind(_ configuration: SyslogListenerConfiguration, on group: any EventLoopGroup) throws(SyslogListenerError) -> any Channel {
         let future: EventLoopFuture<any Channel>
         switch configuration.transport {
         case .udp:
-            future = bindUDP(configuration)
+            future = bindUDP(configuration, on: group)
         case .tcp, .tls:
             var tls: TLSServerContext?
             if let settings = configuration.tls { tls = try TLSServerContext(settings) }
-            future = bindStream(configuration, tls: tls)
+            future = bindStream(configuration, tls: tls, on: group)
         }
         do {
             return try future.wait()
@@ -129,7 +121,7 @@ public final class SyslogListener<Sink: SyslogMessageSink>: Sendable {
         }
     }
 
-    private func bindUDP(_ configuration: SyslogListenerConfiguration) -> EventLoopFuture<any Channel> {
+    private func bindUDP(_ configuration: SyslogListenerConfiguration, on group: any EventLoopGroup) -> EventLoopFuture<any Channel> {
         let sink = sink, metrics = metrics, limit = configuration.maxMessageBytes
         // One byte over the limit, so a datagram that is too long shows as such (UDP carries at most 65,507).
         let receiveBytes = min(limit, 65_535) + 1
@@ -147,7 +139,8 @@ public final class SyslogListener<Sink: SyslogMessageSink>: Sendable {
             .bind(host: configuration.host, port: configuration.port)
     }
 
-    private func bindStream(_ configuration: SyslogListenerConfiguration, tls: TLSServerContext?) -> EventLoopFuture<any Channel> {
+    private func bindStream(_ configuration: SyslogListenerConfiguration, tls: TLSServerContext?,
+                            on group: any EventLoopGroup) -> EventLoopFuture<any Channel> {
         let sink = sink, metrics = metrics, log = log
         let gauge = SyslogConnectionCounter.Gauge(limit: configuration.maxConnections)
         let transport = configuration.transport

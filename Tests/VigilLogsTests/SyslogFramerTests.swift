@@ -1,5 +1,5 @@
 import Testing
-@testable import VigilLogs
+import VigilLogs
 
 /// What the framer produced, as text (oversize lengths are checked separately: whether the whole
 /// line was already seen depends on how the input was split).

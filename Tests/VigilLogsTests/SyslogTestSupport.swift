@@ -1,6 +1,6 @@
 import Foundation
 import VigilCore
-@testable import VigilLogs
+import VigilLogs
 #if canImport(Glibc)
 import Glibc
 #endif
