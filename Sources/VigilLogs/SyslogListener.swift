@@ -78,10 +78,13 @@ public final class SyslogListener<Sink: SyslogMessageSink>: Sendable {
             throw error
         }
         let ports = servers.map { $0.localAddress?.port ?? 0 }
-        state.withLock {
-            $0.servers = servers
-            $0.ports = ports
+        let kept = state.withLock { s -> Bool in
+            guard s.phase == .running else { return false }  // stop() ran meanwhile
+            s.servers = servers
+            s.ports = ports
+            return true
         }
+        if !kept { for channel in servers { try? channel.close().wait() } }
     }
 
     /// The port each endpoint is bound to, in configuration order (the chosen port for port 0);

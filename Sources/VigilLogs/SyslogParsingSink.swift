@@ -150,7 +150,8 @@ public final class ParsingSink: SyslogMessageSink, @unchecked Sendable {
         if event["@timestamp"] == nil { event["@timestamp"] = .timestamp(now) }
         if configuration.keepOriginal { event["event.original"] = .string(String(decoding: message, as: UTF8.self)) }
         let timestamp = event.timestamp?.nanoseconds ?? now.nanoseconds
-        let key = configuration.keyField.flatMap { event[$0] } ?? peer.ip.map { FieldValue.ip($0) }
+        var key = configuration.keyField.flatMap { event[$0] }
+        if key == nil || key == .null { key = peer.ip.map { FieldValue.ip($0) } }
         return enqueue(event, key: key, timestamp: timestamp)
     }
 

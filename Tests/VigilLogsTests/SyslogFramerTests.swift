@@ -1,4 +1,5 @@
 import Testing
+import VigilCore
 import VigilLogs
 
 /// What the framer produced, as text (oversize lengths are checked separately: whether the whole
@@ -168,5 +169,24 @@ struct SplitMix {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+@Suite struct SyslogPeerTests {
+    @Test func addressesAreIPAndPort() throws {
+        #expect(SyslogPeer(ip: IPAddress("192.0.2.7"), port: 514, transport: .udp).address == "192.0.2.7:514")
+        #expect(SyslogPeer(ip: IPAddress("2001:db8::1"), port: 6514, transport: .tls).address == "[2001:db8::1]:6514")
+        #expect(SyslogPeer(ip: nil, port: 0, transport: .tcp).address == "unknown")
+    }
+
+    @Test func configurationValidation() {
+        #expect(throws: SyslogListenerError.self) { try SyslogListenerConfiguration(transport: .tcp, port: 70_000).validate() }
+        #expect(throws: SyslogListenerError.self) { try SyslogListenerConfiguration(transport: .tcp, port: 1, maxMessageBytes: 0).validate() }
+        #expect(throws: SyslogListenerError.self) { try SyslogListenerConfiguration(transport: .tcp, port: 1, maxConnections: 0).validate() }
+        #expect(throws: SyslogListenerError.self) {
+            try SyslogListenerConfiguration(transport: .udp, port: 1, tls: .init(certificate: "c", key: "k")).validate()
+        }
+        #expect(SyslogFraming(rawValue: "octet_counted") == .octetCounted)
+        #expect(SyslogListenerConfiguration(transport: .tls, host: "::", port: 6514).endpointDescription == "tls://[::]:6514")
     }
 }
