@@ -13,4 +13,9 @@ static inline long vigil_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version
 static inline long vigil_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_set_mode(ctx, mode); }
 static inline int vigil_BIO_pending(BIO *b) { return (int)BIO_pending(b); }
 static inline int vigil_BIO_should_retry(BIO *b) { return BIO_should_retry(b); }
+// Server hardening options (SSL_OP_* are 64-bit macro expressions Swift cannot import): no
+// renegotiation, no compression, the server's cipher preference.
+static inline uint64_t vigil_SSL_CTX_set_server_options(SSL_CTX *ctx) {
+    return SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+}
 #endif
