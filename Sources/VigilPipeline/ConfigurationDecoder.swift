@@ -1,5 +1,6 @@
 import VigilBroker
 import VigilYAML
+import VigilLogs
 
 /// Reads a ``VigilConfiguration`` from a YAML document, section by section, then checks the rules
 /// that span sections (sensor topics, broker type).
@@ -238,6 +239,8 @@ struct ConfigurationDecoder {
             switch type {
             case "jsonl":
                 sensors.append(.jsonLines(try jsonLines(item, name: name, knownTopics: knownTopics)))
+            case "syslog":
+                sensors.append(.syslog(try syslog(item, name: name, knownTopics: knownTopics)))
             default:
                 preconditionFailure("oneOf returned '\(type)', which is not in SensorConfiguration.typeNames")
             }
@@ -272,6 +275,45 @@ struct ConfigurationDecoder {
                 throw follow.error("follow applies only to files, not to standard input (path: -)")
             }
         }
+        return sensor
+    }
+
+    func syslog(_ item: YAMLValue, name: String, knownTopics: [String]) throws(YAMLError) -> SyslogSensorConfiguration {
+        let section = try item.mapping(allowedKeys: Self.commonSensorKeys + ["parser", "key_field", "max_message_bytes", "listen"])
+        let maxBytes = try section.optional("max_message_bytes")?.size(range: 64...(16 << 20))
+        var endpoints: [SyslogListenerConfiguration] = []
+        let listenNode = try section.required("listen")
+        let items = try listenNode.sequence()
+        if items.isEmpty { throw listenNode.error("listen needs at least one endpoint") }
+        for endpoint in items {
+            let e = try endpoint.mapping(allowedKeys: ["protocol", "host", "port", "framing", "max_connections",
+                                                      "certificate", "key", "ca", "client_auth", "handshake_timeout"])
+            let transport = try e.required("protocol").oneOf(SyslogTransport.self)
+            var config = SyslogListenerConfiguration(transport: transport, port: try e.required("port").int(range: 0...65535))
+            if let host = e.optional("host") { config.host = try host.string() }
+            if let framing = e.optional("framing") {
+                if transport == .udp { throw framing.error("framing applies to tcp and tls, not udp") }
+                config.framing = try framing.oneOf(SyslogFraming.self)
+            }
+            if let n = e.optional("max_connections") { config.maxConnections = try n.int(range: 1...1_000_000) }
+            if let maxBytes { config.maxMessageBytes = Int(maxBytes) }
+            let tlsKeys = ["certificate", "key", "ca", "client_auth", "handshake_timeout"]
+            if transport == .tls {
+                var tls = SyslogTLSConfiguration(certificate: try path(try e.required("certificate"), against: directory),
+                                                 key: try path(try e.required("key"), against: directory))
+                if let ca = e.optional("ca") { tls.ca = try path(ca, against: directory) }
+                if let auth = e.optional("client_auth") { tls.clientAuthentication = try auth.oneOf(SyslogClientAuthentication.self) }
+                if let t = e.optional("handshake_timeout") { tls.handshakeTimeoutSeconds = Double(try t.duration(range: 1_000_000...3_600_000_000_000)) / 1e9 }
+                config.tls = tls
+            } else if let key = tlsKeys.first(where: { e.optional($0) != nil }), let node = e[key] {
+                throw node.error("\(key) applies to protocol tls only")
+            }
+            endpoints.append(config)
+        }
+        var sensor = SyslogSensorConfiguration(name: name, listen: endpoints)
+        if let parser = section.optional("parser") { sensor.parser = try parser.string() }
+        if let topic = section.optional("topic") { sensor.topic = try self.topic(topic, knownTopics: knownTopics) }
+        if let keyField = section.optional("key_field") { sensor.keyField = try keyField.string() }
         return sensor
     }
 

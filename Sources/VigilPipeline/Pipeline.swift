@@ -2,6 +2,7 @@ import Foundation
 import VigilBroker
 import VigilLogs
 import VigilCore
+import VigilParsers
 
 /// `vigil run`: the sensors named in the configuration produce into the embedded log, and a
 /// stream-stage consumer (for now, one that prints) reads the events topic as a member of the
@@ -46,9 +47,16 @@ public final class Pipeline {
         let errors = ErrorPublisher(producer: errorProducer, rejected: metrics.eventsRejected)
         errors.onReject = { sensor, reason in report("sensor \(sensor): rejected a line: \(reason)") }
 
-        // Sensors, each on its own thread.
+        // Parsers, compiled once, when a sensor names one.
+        let needsParsers = configuration.sensors.contains { if case .syslog = $0 { true } else { false } }
+        let registry = needsParsers ? try ParserRegistry.load(directory: configuration.parsers.directory) : nil
+
+        // Sensors: readers of finite input on their own threads; listeners on event loops.
         var producers: [TopicProducer] = []
-        let done = SensorCompletion(count: configuration.sensors.count)
+        var listeners: [(SyslogListener<ParsingSink>, ParsingSink, TopicProducer)] = []
+        let finite = configuration.sensors.filter { if case .jsonLines(let c) = $0 { !c.follow } else { false } }.count
+        let endless = configuration.sensors.count - finite
+        let done = SensorCompletion(count: configuration.sensors.count - endless)
         var recoveries = errorProducer.recoveries
         for sensor in configuration.sensors {
             switch sensor {
@@ -69,6 +77,40 @@ public final class Pipeline {
                 }
                 thread.name = "vigil-sensor-\(c.name)"
                 thread.start()
+            case .syslog(let c):
+                let parser: CompiledParser
+                do { parser = try registry!.require(c.parser) } catch { throw PipelineError("sensor \(c.name): \(error)") }
+                let producer = try log.producer(topic: c.topic)
+                recoveries += producer.recoveries
+                let sink = ParsingSink(
+                    parser: parser, producer: producer,
+                    configuration: ParsingSink.Configuration(sensorName: c.name, keyField: c.keyField),
+                    metrics: SyslogListenerMetrics(),
+                    onFailure: { failure in
+                        failure.original.withUnsafeBytes { original in
+                            try? errors.reject(original: original, sensor: failure.sensor, parser: failure.parser,
+                                               reason: "\(failure.stage.rawValue): \(failure.reason)")
+                        }
+                    },
+                    onBatch: { [metrics] count in
+                        metrics.eventsProduced.add(Int64(count))
+                        try? errors.flush()
+                    },
+                    onProducerError: { error in report("sensor \(c.name): append failed: \(error)") })
+                let listener = SyslogListener(configurations: c.listen, sink: sink, log: { report("sensor \(c.name): \($0)") })
+                do { try listener.start() } catch {
+                    sink.close()
+                    throw PipelineError("sensor \(c.name): \(error)")
+                }
+                report("sensor \(c.name): listening on " + zip(c.listen, listener.boundPorts).map { "\($0.transport.rawValue)://\($0.host):\($1)" }.joined(separator: ", "))
+                listeners.append((listener, sink, producer))
+            }
+        }
+        defer {
+            for (listener, sink, producer) in listeners {
+                listener.stop()
+                sink.close()
+                try? producer.close()
             }
         }
         for r in recoveries { report(r.description) }
@@ -95,7 +137,7 @@ public final class Pipeline {
             }
             try consumer.commit()
             if n == 0 {
-                if done.isFinished {
+                if done.isFinished && endless == 0 {
                     if let failure = done.failure { throw failure }
                     // Everything the sensors produced is committed: the run is complete.
                     let lag = try log.lag(group: configuration.stream.group, topics: ["events"])

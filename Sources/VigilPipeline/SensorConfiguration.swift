@@ -1,16 +1,21 @@
+import VigilLogs
+
 /// One sensor: where events come from and which topic they go to. An item of `sensors:`, chosen by
 /// its `type` key. Each type has its own configuration struct; new sensor types add a case.
 public enum SensorConfiguration: Sendable, Equatable {
     /// `type: jsonl` — JSON objects, one per line, from a file or standard input.
     case jsonLines(JSONLinesSensorConfiguration)
+    /// `type: syslog` — a syslog listener (UDP, TCP, TLS) feeding a parser.
+    case syslog(SyslogSensorConfiguration)
 
     /// The `type` values, in the order error messages list them.
-    public static let typeNames = ["jsonl"]
+    public static let typeNames = ["jsonl", "syslog"]
 
     /// The sensor's unique name.
     public var name: String {
         switch self {
         case .jsonLines(let configuration): configuration.name
+        case .syslog(let configuration): configuration.name
         }
     }
 
@@ -18,6 +23,7 @@ public enum SensorConfiguration: Sendable, Equatable {
     public var topic: String {
         switch self {
         case .jsonLines(let configuration): configuration.topic
+        case .syslog(let configuration): configuration.topic
         }
     }
 
@@ -25,6 +31,7 @@ public enum SensorConfiguration: Sendable, Equatable {
     public var typeName: String {
         switch self {
         case .jsonLines: "jsonl"
+        case .syslog: "syslog"
         }
     }
 }
@@ -57,5 +64,32 @@ public struct JSONLinesSensorConfiguration: Sendable, Equatable {
         self.topic = topic
         self.keyField = keyField
         self.follow = follow
+    }
+}
+
+/// A syslog listener sensor (`type: syslog`):
+///
+/// ```yaml
+/// - name: syslog
+///   type: syslog
+///   parser: syslog                 # a parser in parsers/ (default syslog)
+///   topic: events
+///   key_field: host.name           # default host.name; events without it are keyed by the sender's IP
+///   max_message_bytes: 64KiB       # larger messages are rejected to the errors topic
+///   listen:
+///     - { protocol: udp, host: 0.0.0.0, port: 514 }
+///     - { protocol: tcp, port: 514, framing: auto }            # auto | newline | octet_counted
+///     - { protocol: tls, port: 6514, certificate: tls/server.pem, key: tls/server.key, ca: tls/ca.pem, client_auth: optional }
+/// ```
+public struct SyslogSensorConfiguration: Sendable, Equatable {
+    public var name: String
+    public var parser: String = "syslog"
+    public var topic: String = "events"
+    public var keyField: String = "host.name"
+    public var listen: [SyslogListenerConfiguration]
+
+    public init(name: String, listen: [SyslogListenerConfiguration]) {
+        self.name = name
+        self.listen = listen
     }
 }
