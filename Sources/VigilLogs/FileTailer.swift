@@ -75,6 +75,9 @@ public final class FileTailer<Processor: FileTailProcessor>: @unchecked Sendable
     private var stored: [FileIdentity: FileTailCheckpoint.Entry] = [:]
     /// Lines the broker already holds, by file: skipped when read again after a restart.
     private var replay: [FileIdentity: (last: Int64, offsets: Set<Int64>)] = [:]
+    /// The marks of the positions found at start-up: stored again instead of new ones until the
+    /// replay is done, so a second crash still finds the lines the first one left in the broker.
+    private var recoveredMarks: [Int64] = []
     private var state: FileTailState?
     private var pendingLines = 0
     private var stateDirty = false
@@ -120,7 +123,9 @@ public final class FileTailer<Processor: FileTailProcessor>: @unchecked Sendable
         replay.removeAll()
         stored.removeAll()
         pendingLines = 0
+        recoveredMarks = []
         if let checkpoint = try state.load() {
+            recoveredMarks = checkpoint.marks
             for entry in checkpoint.entries { stored[entry.identity] = entry }
             for id in try processor.recover(after: checkpoint.marks) {
                 replay[id.identity, default: (id.offset, [])].offsets.insert(id.offset)
@@ -130,6 +135,10 @@ public final class FileTailer<Processor: FileTailProcessor>: @unchecked Sendable
         let now = Self.monotonicNanoseconds()
         try scan(now: now, initial: true)
         try resumeStoredFiles(now: now)
+        // Held lines of files that are gone, or before where a file resumes, are never read again.
+        for (identity, held) in replay where files[identity].map({ held.last < $0.offset }) ?? true {
+            replay[identity] = nil
+        }
         try acknowledge()  // positions (and marks) exist before the first line is sent
 
         let poll = Self.nanoseconds(configuration.pollInterval)
@@ -262,12 +271,13 @@ public final class FileTailer<Processor: FileTailProcessor>: @unchecked Sendable
         let size = Int64(st.st_size)
         if size < file.offset {
             try restartFromBeginning(file)
+        } else if size != file.knownSize && !file.fingerprint.matches(fd: file.fd) {
+            try restartFromBeginning(file)  // truncated and rewritten past our position: other first bytes
         }
         if size != file.knownSize {
             if size > file.knownSize { file.lastGrowth = now }
             file.knownSize = size
             if file.fingerprint.length < FileFingerprint.maximumLength && size > Int64(file.fingerprint.length) {
-                if !file.fingerprint.matches(fd: file.fd) { try restartFromBeginning(file) }
                 file.fingerprint = FileFingerprint.compute(fd: file.fd) ?? file.fingerprint
             }
         }
@@ -377,6 +387,7 @@ public final class FileTailer<Processor: FileTailProcessor>: @unchecked Sendable
             _ = try readAvailable(file, now: now)
             try flushPartialLine(file)
             files[file.identity] = nil
+            replay[file.identity] = nil
             metrics._filesClosed.add(1, ordering: .relaxed)
             stateDirty = true
             // Acknowledge now: the file's last lines and its removal from the positions go
@@ -410,7 +421,9 @@ public final class FileTailer<Processor: FileTailProcessor>: @unchecked Sendable
         let marks = try processor.acknowledge()
         pendingLines = 0
         try faultInjection?(.afterFlush)
-        var checkpoint = FileTailCheckpoint(marks: marks)
+        // While re-read lines may still be held by the broker past the recovered marks, keep
+        // those marks: the positions do not cover those lines yet.
+        var checkpoint = FileTailCheckpoint(marks: replay.isEmpty ? marks : recoveredMarks)
         for file in files.values.sorted(by: { $0.location < $1.location }) {
             checkpoint.entries.append(.init(identity: file.identity, fingerprint: file.fingerprint, offset: file.offset,
                                             skippingLongLine: file.skippingLongLine, path: file.path, location: file.location))
