@@ -25,7 +25,7 @@ import Glibc
         var duplicatesSkipped: Int64 = 0
         var restartTruncations: Int64 = 0
         let points: [(FileTailFaultPoint, String, ClosedRange<Int>)] = [
-            (.lineProcessed, "mid-batch", 1...300), (.afterFlush, "after flush", 1...6),
+            (.lineProcessed, "mid-batch", 1...250), (.afterFlush, "after flush", 1...6),
             (.beforeRename, "before positions rename", 1...6), (.afterCheckpoint, "after positions", 1...6),
         ]
         for round in 0..<11 {
