@@ -1,0 +1,175 @@
+import VigilBroker
+import VigilCore
+import VigilParsers
+
+/// One line of a tailed file, lent to a processor for the duration of the call.
+public struct FileTailLine {
+    /// The line without its `\n` or `\r\n` (cut to `max_line_bytes` when `truncated`).
+    public let bytes: UnsafeRawBufferPointer
+    /// The path the file was opened under (`log.file.path`).
+    public let path: String
+    public let identity: FileIdentity
+    /// Byte offset of the line's first byte in the file (`log.offset`).
+    public let offset: Int64
+    /// The line was longer than `max_line_bytes`; `bytes` holds its head.
+    public let truncated: Bool
+}
+
+/// A line the broker holds: file identity and the line's offset.
+public struct FileTailLineID: Hashable, Sendable {
+    public var identity: FileIdentity
+    public var offset: Int64
+    public init(identity: FileIdentity, offset: Int64) { self.identity = identity; self.offset = offset }
+}
+
+/// Turns lines into durable records: the seam between the tailer and the parser and broker.
+///
+/// The tailer calls `process` for each line, then `acknowledge` (everything processed must be
+/// durable when it returns) before it stores its positions with the returned marks. After a
+/// crash it calls `recover(after:)` with the marks of the last stored positions: the processor
+/// returns which lines after those marks the broker already holds, and the tailer does not hand
+/// those lines over again. This makes delivery exactly-once; a processor that returns an empty
+/// set gets at-least-once (lines since the last acknowledgement repeat after a crash).
+public protocol FileTailProcessor {
+    /// Handles one line (parse, encode, buffer for sending). Throwing stops the tailer.
+    mutating func process(_ line: FileTailLine) throws
+    /// Makes everything processed so far durable and returns marks to store with the positions
+    /// (for a broker: the end offset of every partition).
+    mutating func acknowledge() throws -> [Int64]
+    /// The lines written after `marks` (stored by the last completed acknowledgement) that the
+    /// broker holds durably now.
+    mutating func recover(after marks: [Int64]) throws -> Set<FileTailLineID>
+}
+
+/// The ready processor: parses each line with a `CompiledParser`, adds the sensor and the line's
+/// origin, and sends the event to a topic; lines that do not parse go to `onError`.
+///
+/// Each event gets `vigil.sensor`, `log.file.path`, `log.offset` (byte offset of the line),
+/// `log.file.device` and `log.file.inode` (custom fields; they let a restart find which lines the
+/// topic already holds), `event.ingested`, and `@timestamp` when the parser set none. The record
+/// key is the text of `keyField` (as the `jsonl` sensor does); without it the record has no key.
+///
+/// Not thread-safe: it owns its producer, used only from the tailer's thread.
+public final class ParsingFileTailProcessor: FileTailProcessor {
+    /// Receives a line that could not be turned into an event: the reason, the original bytes,
+    /// the parser's name and the line (for its path and offset).
+    public typealias ErrorHandler = (_ reason: String, _ original: UnsafeRawBufferPointer, _ parser: String, _ line: FileTailLine) throws -> Void
+
+    public let sensor: String
+    public let parser: CompiledParser
+    public let producer: TopicProducer
+    public let keyField: String
+    let log: EmbeddedLog
+    let onError: ErrorHandler
+    let beforeAcknowledge: () throws -> Void
+    private var context = ParseContext()
+    private var scratch: [UInt8] = []
+    private let sensorValue: FieldValue
+
+    /// Events sent to the topic.
+    public private(set) var eventsProduced: Int64 = 0
+    /// Lines handed to `onError`.
+    public private(set) var linesRejected: Int64 = 0
+    /// Blank lines, skipped.
+    public private(set) var blankLines: Int64 = 0
+
+    /// - Parameters:
+    ///   - log: the embedded log holding `producer`'s topic (read back after a crash).
+    ///   - beforeAcknowledge: runs first in every acknowledgement; flush the error path here so
+    ///     rejected lines are durable when their positions are stored.
+    public init(sensor: String, parser: CompiledParser, log: EmbeddedLog, producer: TopicProducer,
+                keyField: String = "source.ip", onError: @escaping ErrorHandler,
+                beforeAcknowledge: @escaping () throws -> Void = {}) {
+        self.sensor = sensor
+        self.parser = parser
+        self.log = log
+        self.producer = producer
+        self.keyField = keyField
+        self.onError = onError
+        self.beforeAcknowledge = beforeAcknowledge
+        sensorValue = .string(sensor)
+    }
+
+    public func process(_ line: FileTailLine) throws {
+        if line.bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { blankLines += 1; return }
+        if line.truncated {
+            linesRejected += 1
+            try onError("line longer than \(line.bytes.count) bytes (truncated)", line.bytes, parser.name, line)
+            return
+        }
+        var event = Event()
+        do {
+            try parser.parse(line.bytes, into: &event, context: context)
+        } catch {
+            linesRejected += 1
+            try onError(error.reason, line.bytes, parser.name, line)
+            return
+        }
+        event["vigil.sensor"] = sensorValue
+        event["log.file.path"] = .string(line.path)  // shares the file's String: no copy
+        event["log.offset"] = .int(line.offset)
+        event["log.file.device"] = .int(Int64(bitPattern: line.identity.device))
+        event["log.file.inode"] = .int(Int64(bitPattern: line.identity.inode))
+        let now = context.referenceTime
+        event["event.ingested"] = .timestamp(now)
+        if event["@timestamp"] == nil { event["@timestamp"] = .timestamp(now) }
+        let timestamp = event.timestamp?.nanoseconds ?? now.nanoseconds
+        scratch.removeAll(keepingCapacity: true)
+        EventBinaryCodec.encode(event, into: &scratch)
+        try send(key: event[keyField], timestamp: timestamp)
+        eventsProduced += 1
+    }
+
+    /// Sends `scratch` keyed by the text of `key` (a string's own bytes; other values' plain text).
+    private func send(key: FieldValue?, timestamp: Int64) throws {
+        var text: String
+        switch key {
+        case nil, .null?:
+            try scratch.withUnsafeBytes { value in _ = try producer.send(key: nil, value: value, timestamp: timestamp) }
+            return
+        case .string(let s)?: text = s
+        case let other?: text = other.plainText
+        }
+        try text.withUTF8 { k in
+            try scratch.withUnsafeBytes { value in
+                _ = try producer.send(key: UnsafeRawBufferPointer(k), value: value, timestamp: timestamp)
+            }
+        }
+    }
+
+    public func acknowledge() throws -> [Int64] {
+        try beforeAcknowledge()
+        try producer.flush()
+        context = ParseContext()  // the clock for the next batch
+        return (0..<producer.topic.partitions).map { producer.writerDurableEnd($0) }
+    }
+
+    /// Reads every partition from its mark to its end and collects the lines of this sensor.
+    public func recover(after marks: [Int64]) throws -> Set<FileTailLineID> {
+        var present = Set<FileTailLineID>()
+        guard !marks.isEmpty else { return present }
+        for p in 0..<producer.topic.partitions {
+            let reader = try log.openReader(topic: producer.topic.name, partition: p)
+            try Self.seek(reader, to: p < marks.count ? marks[p] : 0)
+            while try reader.read(maxRecords: 4096, { record in
+                guard let event = try? EventBinaryCodec.decode(record.value),
+                      event["vigil.sensor"] == sensorValue,
+                      case .int(let device)? = event["log.file.device"],
+                      case .int(let inode)? = event["log.file.inode"],
+                      case .int(let offset)? = event["log.offset"] else { return }
+                present.insert(FileTailLineID(identity: FileIdentity(device: UInt64(bitPattern: device), inode: UInt64(bitPattern: inode)),
+                                              offset: offset))
+            }) > 0 {}
+        }
+        return present
+    }
+
+    /// Positions `reader` at `offset`, or at the earliest record when retention deleted it.
+    private static func seek(_ reader: PartitionReader, to offset: Int64) throws(BrokerError) {
+        do {
+            try reader.seek(.offset(offset))
+        } catch where error.code == .offsetOutOfRange {
+            try reader.seek(.earliest)
+        }
+    }
+}
