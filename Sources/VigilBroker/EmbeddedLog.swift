@@ -67,7 +67,7 @@ public final class EmbeddedLog: @unchecked Sendable {
     public func close() {
         let open: [PartitionWriter] = lock.withLock {
             stopping = true
-            defer { writers.removeAll() }
+            defer { writers.removeAll(); shared.removeAll() }
             return writers
         }
         for writer in open { try? writer.close() }
@@ -165,8 +165,35 @@ public final class EmbeddedLog: @unchecked Sendable {
         return writer
     }
 
-    /// Forgets a closed writer.
-    func release(_ writer: PartitionWriter) {
+    /// Producers of this process on a partition, sharing its one writer (the writer serializes
+    /// their appends), keyed by "topic/partition".
+    private var shared: [String: (writer: PartitionWriter, users: Int)] = [:]
+
+    /// The partition's writer shared by this process's producers: opened on first use, closed
+    /// when the last producer using it closes.
+    func sharedWriter(topic: String, partition: Int) throws(BrokerError) -> PartitionWriter {
+        let key = "\(topic)/\(partition)"
+        if let writer = lock.withLock({ () -> PartitionWriter? in
+            guard let entry = shared[key] else { return nil }
+            shared[key] = (entry.writer, entry.users + 1)
+            return entry.writer
+        }) { return writer }
+        let writer = try openWriter(topic: topic, partition: partition)
+        lock.withLock { shared[key] = (writer, 1) }
+        return writer
+    }
+
+    /// Gives back a writer a producer used; closes it when no producer uses it any more.
+    func release(_ writer: PartitionWriter) throws(BrokerError) {
+        let key = "\(writer.topic)/\(writer.partition)"
+        let last: Bool = lock.withLock {
+            guard let entry = shared[key], entry.writer === writer else { return true }
+            if entry.users > 1 { shared[key] = (writer, entry.users - 1); return false }
+            shared[key] = nil
+            return true
+        }
+        guard last else { return }
+        try writer.close()
         lock.withLock { writers.removeAll { $0 === writer } }
     }
 
@@ -180,10 +207,12 @@ public final class EmbeddedLog: @unchecked Sendable {
     }
 
     /// A producer for every partition of `topic` (creating the topic with the default count).
+    /// Producers of one process share each partition's writer, so several sensors can feed one
+    /// topic; another process writing the topic makes this fail with `.locked`.
     public func producer(topic: String) throws(BrokerError) -> TopicProducer {
         let meta = try createTopic(topic)
         var writers: [PartitionWriter] = []
-        for p in 0..<meta.partitions { writers.append(try openWriter(topic: topic, partition: p)) }
+        for p in 0..<meta.partitions { writers.append(try sharedWriter(topic: topic, partition: p)) }
         return TopicProducer(log: self, topic: meta, writers: writers)
     }
 }
@@ -266,9 +295,6 @@ public final class TopicProducer {
     /// Flushes, then closes the partition writers.
     public func close() throws(BrokerError) {
         try flush()
-        for w in writers {
-            try w.close()
-            log.release(w)
-        }
+        for w in writers { try log.release(w) }
     }
 }

@@ -21,6 +21,7 @@ struct RunCommand: ParsableCommand {
         let out = OutputBuffer()
         let summary = try pipeline.run(
             emit: { line in if !quiet { out.append(line) } },
+            flush: { out.flush() },
             report: { printError($0) },
             shouldStop: { stopRequested() })
         out.flush()

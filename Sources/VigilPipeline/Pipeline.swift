@@ -37,9 +37,10 @@ public final class Pipeline {
         return log
     }
 
-    /// Runs sensors and the consumer. `emit` receives each consumed event as one JSON line;
+    /// Runs sensors and the consumer. `emit` receives each consumed event as one JSON line, and
+    /// `flush` is called after each batch (before its offsets are committed);
     /// `report` receives progress and error lines for people.
-    public func run(emit: (String) -> Void, report: @escaping @Sendable (String) -> Void,
+    public func run(emit: (String) -> Void, flush: () -> Void = {}, report: @escaping @Sendable (String) -> Void,
                     shouldStop: @escaping @Sendable () -> Bool) throws -> Summary {
         let log = try openLog()
         defer { log.close() }
@@ -135,6 +136,7 @@ public final class Pipeline {
                     report("\(topic)/\(record.partition)@\(record.offset): not a valid event: \(error)")
                 }
             }
+            flush()
             try consumer.commit()
             if n == 0 {
                 if done.isFinished && endless == 0 {
