@@ -241,6 +241,8 @@ struct ConfigurationDecoder {
                 sensors.append(.jsonLines(try jsonLines(item, name: name, knownTopics: knownTopics)))
             case "syslog":
                 sensors.append(.syslog(try syslog(item, name: name, knownTopics: knownTopics)))
+            case "file":
+                sensors.append(.file(try file(item, name: name, knownTopics: knownTopics)))
             default:
                 preconditionFailure("oneOf returned '\(type)', which is not in SensorConfiguration.typeNames")
             }
@@ -311,6 +313,38 @@ struct ConfigurationDecoder {
             endpoints.append(config)
         }
         var sensor = SyslogSensorConfiguration(name: name, listen: endpoints)
+        if let parser = section.optional("parser") { sensor.parser = try parser.string() }
+        if let topic = section.optional("topic") { sensor.topic = try self.topic(topic, knownTopics: knownTopics) }
+        if let keyField = section.optional("key_field") { sensor.keyField = try keyField.string() }
+        return sensor
+    }
+
+    func file(_ item: YAMLValue, name: String, knownTopics: [String]) throws(YAMLError) -> FileSensorConfiguration {
+        let section = try item.mapping(allowedKeys: Self.commonSensorKeys + [
+            "paths", "exclude", "parser", "key_field", "start_at", "max_line_bytes", "poll_interval", "scan_interval",
+            "rotate_wait", "batch_lines",
+        ])
+        let pathsNode = try section.required("paths")
+        var paths: [String] = []
+        for p in try pathsNode.sequence() { paths.append(try path(p, against: directory)) }
+        if paths.isEmpty { throw pathsNode.error("paths needs at least one file or glob") }
+        var tail = FileTailerConfiguration(name: name, paths: paths)
+        if let exclude = section.optional("exclude") {
+            tail.exclude = []
+            for e in try exclude.sequence() { tail.exclude.append(try e.string()) }
+        }
+        if let v = section.optional("start_at") { tail.startAt = try v.oneOf(FileTailerConfiguration.StartPosition.self) }
+        if let v = section.optional("max_line_bytes") { tail.maxLineBytes = Int(try v.size(range: 64...(64 << 20))) }
+        func duration(_ key: String) throws(YAMLError) -> Duration? {
+            guard let v = section.optional(key) else { return nil }
+            return .nanoseconds(try v.duration(range: 1_000_000...86_400_000_000_000))
+        }
+        if let d = try duration("poll_interval") { tail.pollInterval = d }
+        if let d = try duration("scan_interval") { tail.scanInterval = d }
+        if let d = try duration("rotate_wait") { tail.rotateWait = d }
+        if let v = section.optional("batch_lines") { tail.batchLines = try v.int(range: 1...1_000_000) }
+        do throws(FileTailError) { try tail.validate() } catch { throw item.error(error.description) }
+        var sensor = FileSensorConfiguration(tail: tail)
         if let parser = section.optional("parser") { sensor.parser = try parser.string() }
         if let topic = section.optional("topic") { sensor.topic = try self.topic(topic, knownTopics: knownTopics) }
         if let keyField = section.optional("key_field") { sensor.keyField = try keyField.string() }

@@ -49,15 +49,18 @@ public final class Pipeline {
         errors.onReject = { sensor, reason in report("sensor \(sensor): rejected a line: \(reason)") }
 
         // Parsers, compiled once, when a sensor names one.
-        let needsParsers = configuration.sensors.contains { if case .syslog = $0 { true } else { false } }
+        let needsParsers = configuration.sensors.contains { if case .jsonLines = $0 { false } else { true } }
         let registry = needsParsers ? try ParserRegistry.load(directory: configuration.parsers.directory) : nil
 
         // Sensors: readers of finite input on their own threads; listeners on event loops.
         var producers: [TopicProducer] = []
         var listeners: [(SyslogListener<ParsingSink>, ParsingSink, TopicProducer)] = []
+        // Finite: jsonl files read once. Endless: followed files, listeners, tailers.
         let finite = configuration.sensors.filter { if case .jsonLines(let c) = $0 { !c.follow } else { false } }.count
         let endless = configuration.sensors.count - finite
         let done = SensorCompletion(count: configuration.sensors.count - endless)
+        // Every sensor thread, joined before the run returns so their final counts are in.
+        let sensorThreads = DispatchGroup()
         var recoveries = errorProducer.recoveries
         for sensor in configuration.sensors {
             switch sensor {
@@ -67,7 +70,9 @@ public final class Pipeline {
                 producers.append(producer)
                 let source = JSONLinesSensor(configuration: c, producer: producer, errors: errors, metrics: metrics)
                 let box = UncheckedBox(source)
+                sensorThreads.enter()
                 let thread = Thread {
+                    defer { sensorThreads.leave() }
                     do {
                         try box.value.run(shouldStop: shouldStop)
                     } catch {
@@ -105,6 +110,37 @@ public final class Pipeline {
                 }
                 report("sensor \(c.name): listening on " + zip(c.listen, listener.boundPorts).map { "\($0.transport.rawValue)://\($0.host):\($1)" }.joined(separator: ", "))
                 listeners.append((listener, sink, producer))
+            case .file(let c):
+                let parser: CompiledParser
+                do { parser = try registry!.require(c.parser) } catch { throw PipelineError("sensor \(c.tail.name): \(error)") }
+                let producer = try log.producer(topic: c.topic)
+                recoveries += producer.recoveries
+                producers.append(producer)
+                let processor = ParsingFileTailProcessor(
+                    sensor: c.tail.name, parser: parser, log: log, producer: producer, keyField: c.keyField,
+                    onError: { reason, original, parserName, _ in
+                        try errors.reject(original: original, sensor: c.tail.name, parser: parserName, reason: reason)
+                    },
+                    beforeAcknowledge: { try errors.flush() })
+                let tailer = try FileTailer(configuration: c.tail,
+                                            stateDirectory: FileTailerConfiguration.stateDirectory(dataDirectory: configuration.dataDirectory, sensor: c.tail.name),
+                                            processor: processor)
+                let box = UncheckedBox(tailer)
+                let name = c.tail.name
+                sensorThreads.enter()
+                let thread = Thread { [metrics] in
+                    defer { sensorThreads.leave() }
+                    do {
+                        try box.value.run(shouldStop: shouldStop)
+                    } catch {
+                        report("sensor \(name) stopped: \(error)")
+                        done.fail(error)
+                    }
+                    metrics.linesRead.add(box.value.metrics.linesRead)
+                    box.value.withProcessor { metrics.eventsProduced.add($0.eventsProduced) }
+                }
+                thread.name = "vigil-sensor-\(name)"
+                thread.start()
             }
         }
         defer {
@@ -148,6 +184,7 @@ public final class Pipeline {
                 usleep(20_000)
             }
         }
+        sensorThreads.wait()
         for p in producers { try p.close() }
         try errorProducer.close()
         return Summary(linesRead: metrics.linesRead.count, eventsProduced: metrics.eventsProduced.count,

@@ -7,15 +7,18 @@ public enum SensorConfiguration: Sendable, Equatable {
     case jsonLines(JSONLinesSensorConfiguration)
     /// `type: syslog` — a syslog listener (UDP, TCP, TLS) feeding a parser.
     case syslog(SyslogSensorConfiguration)
+    /// `type: file` — files and globs followed through rotation, with durable read positions.
+    case file(FileSensorConfiguration)
 
     /// The `type` values, in the order error messages list them.
-    public static let typeNames = ["jsonl", "syslog"]
+    public static let typeNames = ["jsonl", "syslog", "file"]
 
     /// The sensor's unique name.
     public var name: String {
         switch self {
         case .jsonLines(let configuration): configuration.name
         case .syslog(let configuration): configuration.name
+        case .file(let configuration): configuration.tail.name
         }
     }
 
@@ -24,6 +27,7 @@ public enum SensorConfiguration: Sendable, Equatable {
         switch self {
         case .jsonLines(let configuration): configuration.topic
         case .syslog(let configuration): configuration.topic
+        case .file(let configuration): configuration.topic
         }
     }
 
@@ -32,6 +36,7 @@ public enum SensorConfiguration: Sendable, Equatable {
         switch self {
         case .jsonLines: "jsonl"
         case .syslog: "syslog"
+        case .file: "file"
         }
     }
 }
@@ -92,4 +97,30 @@ public struct SyslogSensorConfiguration: Sendable, Equatable {
         self.name = name
         self.listen = listen
     }
+}
+
+/// A file sensor (`type: file`), see docs/sensors-file.md:
+///
+/// ```yaml
+/// - name: auth
+///   type: file
+///   paths: [/var/log/auth.log, /var/log/secure*]   # globs; relative paths resolve against the config file
+///   exclude: ["*.gz"]
+///   parser: syslog
+///   topic: events
+///   key_field: source.ip
+///   start_at: beginning            # beginning | end, for files present at the first start
+///   max_line_bytes: 1MiB
+///   poll_interval: 250ms
+///   scan_interval: 1s
+///   rotate_wait: 5s
+///   batch_lines: 4096
+/// ```
+public struct FileSensorConfiguration: Sendable, Equatable {
+    public var tail: FileTailerConfiguration
+    public var parser: String = "syslog"
+    public var topic: String = "events"
+    public var keyField: String = "source.ip"
+
+    public init(tail: FileTailerConfiguration) { self.tail = tail }
 }
