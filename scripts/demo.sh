@@ -5,5 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/install-deps.sh
 swift build -c release --product vigil
-.build/release/vigil run --config deploy/vigil.yaml
-.build/release/vigil topics list --config deploy/vigil.yaml
+V=.build/release/vigil
+$V parsers test --config deploy/vigil.yaml                       # every parser's examples
+$V run --config deploy/vigil.yaml                                # sample events → broker → printed
+$V ingest --parser syslog --config deploy/vigil.yaml deploy/sample/auth.log || true   # one line is rejected on purpose
+$V topics tail errors --config deploy/vigil.yaml                 # …with its reason and original bytes
+$V topics list --config deploy/vigil.yaml
