@@ -5,3 +5,5 @@ cd "$(dirname "$0")/.."
 source scripts/install-deps.sh
 swift build --build-tests
 swift test
+# A short fuzz of every parser and decoder (libFuzzer + AddressSanitizer); scripts/fuzz-all.sh 1000000 for the long run.
+bash scripts/fuzz-all.sh "${VIGIL_CI_FUZZ_RUNS:-3000}"
