@@ -22,7 +22,6 @@ for ex in doc.get("examples", []) or []:
     line = ex.get("line", "").encode()
     open(os.path.join(corpus, hashlib.sha1(line).hexdigest()), "wb").write(line)
 PY
-  [ $? -eq 0 ] || echo "note: could not seed the corpus from parsers/$TARGET.yaml (python3 with PyYAML missing?)" >&2
 fi
 export VIGIL_FUZZ_TARGET=$TARGET SWIFT_BACKTRACE=enable=no
 "$BIN" -runs="$RUNS" -max_len=4096 -print_final_stats=1 "$@" "$CORPUS" 2>&1 | tail -n 12
