@@ -204,7 +204,7 @@ public struct TimestampFormat: Sendable, Equatable {
                 i += 1; count += 1
             }
             guard count > 0 else { return nil }
-            for _ in count..<9 where count < 9 { n *= 10 }
+            if count < 9 { for _ in count..<9 { n *= 10 } }
             return n
         }
 

@@ -55,6 +55,8 @@ import VigilYAML
         ("unix", "1773479527.5", "2026-03-14T09:12:07.500Z"),
         ("unix_ms", "1773479527250", "2026-03-14T09:12:07.250Z"),
         ("rfc3339", "2026-03-14T09:12:07.123456789Z", "2026-03-14T09:12:07.123456789Z"),
+        // Found by libFuzzer (apache_access): a fraction longer than 9 digits trapped; extra digits are dropped.
+        ("%Y-%m-%d %H:%M:%S", "2026-03-14 09:12:07.1160200112", "2026-03-14T09:12:07.116020011Z"),
     ])
     func timestampFormats(format: String, text: String, expected: String) throws {
         let f = try TimestampFormat(format)
