@@ -23,7 +23,7 @@ for ex in doc.get("examples", []) or []:
     open(os.path.join(corpus, hashlib.sha1(line).hexdigest()), "wb").write(line)
 PY
 fi
-export VIGIL_FUZZ_TARGET=$TARGET SWIFT_BACKTRACE=enable=no
+export VIGIL_FUZZ_TARGET=$TARGET SWIFT_BACKTRACE=enable=no ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0}"
 mkdir -p .build-fuzz/artifacts
 # Leak detection is off: the Swift runtime and Regex keep process-lifetime caches that
 # LeakSanitizer reports; crashes, overflows and use-after-free are still caught by ASan.
