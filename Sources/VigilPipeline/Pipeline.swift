@@ -175,8 +175,9 @@ public final class Pipeline {
             flush()
             try consumer.commit()
             if n == 0 {
+                // A sensor that failed stops the run (its reason was reported).
+                if let failure = done.failure { throw failure }
                 if done.isFinished && endless == 0 {
-                    if let failure = done.failure { throw failure }
                     // Everything the sensors produced is committed: the run is complete.
                     let lag = try log.lag(group: configuration.stream.group, topics: ["events"])
                     if lag.allSatisfy({ $0.lag == 0 }) { break }
