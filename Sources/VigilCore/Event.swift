@@ -132,16 +132,50 @@ public struct Event: Sendable, Hashable {
     @usableFromInline
     func position(of key: String) -> (found: Bool, index: Int) {
         var key = key
-        return key.withUTF8 { k in
-            var lo = 0, hi = storage.count
+        let schema = Schema.index
+        return key.withUTF8 { k in position(of: k, id: schema.id(UnsafeRawBufferPointer(k)), schema) }
+    }
+
+    /// Binary search for the key `k` whose schema id is `id`. Two known keys compare by their
+    /// ranks in key order; only a custom key on either side compares bytes.
+    /// - Complexity: O(log n) comparisons.
+    @inline(__always)
+    private func position(of k: UnsafeBufferPointer<UInt8>, id: UInt16, _ schema: Schema.Index) -> (found: Bool, index: Int) {
+        storage.withUnsafeBufferPointer { fields in
+            let rank = schema.rank(id)
+            var lo = 0, hi = fields.count
             while lo < hi {
                 let mid = (lo + hi) >> 1
-                var other = storage[mid].key
-                let order = other.withUTF8 { Event.compareKeys($0, k) }
+                let other = fields[mid].schemaID
+                let order: Int
+                if id != 0 && other != 0 {
+                    let r = schema.rank(other)
+                    order = r < rank ? -1 : (r > rank ? 1 : 0)
+                } else {
+                    order = Event.withKeyBytes(fields[mid], schema) { Event.compareKeys($0, k) }
+                }
                 if order < 0 { lo = mid + 1 } else if order > 0 { hi = mid } else { return (true, mid) }
             }
             return (false, lo)
         }
+    }
+
+    /// Calls `body` with the UTF-8 bytes of `field`'s key: a known field's from the schema's
+    /// name table, a custom field's from its string.
+    @inline(__always)
+    private static func withKeyBytes<R>(_ field: Field, _ schema: Schema.Index, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        if field.schemaID != 0 { return body(schema.name(field.schemaID)) }
+        var key = field.key
+        return key.withUTF8(body)
+    }
+
+    /// Whether the key of `field` is a dotted prefix of `k` (whose id is `id`), or the reverse
+    /// when `reversed`. Two known keys never are when the schema is prefix-free.
+    @inline(__always)
+    private static func dottedPrefix(_ field: Field, _ k: UnsafeBufferPointer<UInt8>, id: UInt16, reversed: Bool,
+                                     _ schema: Schema.Index) -> Bool {
+        if id != 0 && field.schemaID != 0 && schema.prefixFree { return false }
+        return withKeyBytes(field, schema) { f in reversed ? isDottedPrefix(k, of: f) : isDottedPrefix(f, of: k) }
     }
 
     private mutating func assign(_ key: String, _ value: FieldValue) {
@@ -150,25 +184,30 @@ public struct Event: Sendable, Hashable {
             for member in object.members { assign(key + "." + member.key, member.value) }
             return
         }
-        let (found, index) = position(of: key)
-        if found {
-            storage[index] = Field(key: key, value: value, schemaID: storage[index].schemaID)
-            return
-        }
-        var insertAt = index
-        // Only the immediate neighbours can conflict: a present prefix of `key` sorts right
-        // before it, and `key.*` fields sort right after it (see `compareKeys`).
-        if insertAt > 0 && Event.isDottedPrefix(storage[insertAt - 1].key, of: key) {
-            storage.remove(at: insertAt - 1)
-            insertAt -= 1
-        }
-        var end = insertAt
-        while end < storage.count && Event.isDottedPrefix(key, of: storage[end].key) { end += 1 }
-        if end > insertAt {
-            storage[insertAt] = Field(key: key, value: value)
-            storage.removeSubrange((insertAt + 1)..<end)
-        } else {
-            storage.insert(Field(key: key, value: value), at: insertAt)
+        let schema = Schema.index
+        var bytes = key
+        bytes.withUTF8 { k in
+            let id = schema.id(UnsafeRawBufferPointer(k))
+            let (found, index) = position(of: k, id: id, schema)
+            if found {
+                storage[index] = Field(key: key, value: value, schemaID: id)
+                return
+            }
+            var insertAt = index
+            // Only the immediate neighbours can conflict: a present prefix of `key` sorts right
+            // before it, and `key.*` fields sort right after it (see `compareKeys`).
+            if insertAt > 0 && Event.dottedPrefix(storage[insertAt - 1], k, id: id, reversed: false, schema) {
+                storage.remove(at: insertAt - 1)
+                insertAt -= 1
+            }
+            var end = insertAt
+            while end < storage.count && Event.dottedPrefix(storage[end], k, id: id, reversed: true, schema) { end += 1 }
+            if end > insertAt {
+                storage[insertAt] = Field(key: key, value: value, schemaID: id)
+                storage.removeSubrange((insertAt + 1)..<end)
+            } else {
+                storage.insert(Field(key: key, value: value, schemaID: id), at: insertAt)
+            }
         }
     }
 
@@ -327,6 +366,26 @@ extension Event {
             storage[index] = Field(key: "vigil.errors", value: .array(values), schemaID: id)
         } else {
             self["vigil.errors"] = .array([.string(message)])
+        }
+    }
+}
+
+// MARK: - Schema checks
+
+extension Event {
+    /// The index of the first field at or after `start` whose value does not fit the declared
+    /// type of its known field (``Schema/FieldType/accepts(_:)``), or nil.
+    /// - Complexity: O(n), no allocation.
+    package func firstSchemaMismatch(from start: Int = 0) -> Int? {
+        let schema = Schema.index
+        return storage.withUnsafeBufferPointer { fields in
+            var i = start
+            while i < fields.count {
+                let id = fields[i].schemaID
+                if id != 0 && !schema.accepts(id, fields[i].value) { return i }
+                i += 1
+            }
+            return nil
         }
     }
 }

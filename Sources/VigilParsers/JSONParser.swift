@@ -60,6 +60,9 @@ public struct JSONParser: MultiEventParser {
         return JSONParser(mapping: mapping, query: query, wrapIn: wrapIn)
     }
 
+    /// Without `query` (and `wrap_in`) a line is one record.
+    public var yieldsOneEventPerLine: Bool { query == nil }
+
     public func parse(_ line: UnsafeRawBufferPointer, into event: inout Event, context: ParseContext) throws(ParseFailure) {
         guard query != nil else {
             try decode(line, into: &event)
