@@ -119,7 +119,7 @@ public struct SyslogParser: LineParser {
         if !message.isEmpty { event["message"] = SyslogText.string(message) }
         let sub = program.flatMap { programs[$0] } ?? defaultProgramParser
         if let sub {
-            try sub.parser.parse(message, into: &event, context: context)
+            try sub.parse(message, into: &event, context: context)
         }
     }
 
