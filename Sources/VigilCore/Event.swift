@@ -93,6 +93,47 @@ public struct Event: Sendable, Hashable {
         }
     }
 
+    /// A field name looked up in ``Schema`` once. Parsers keep the names they set on every
+    /// event as static keys, so that setting a field skips the lookup:
+    /// `static let userName = Event.Key("user.name")`, then `event[Self.userName] = …`.
+    public struct Key: Sendable, Hashable, CustomStringConvertible {
+        /// The flat dotted name.
+        public let name: String
+        /// The name's ``Schema`` id, or 0 for a custom field.
+        package let schemaID: UInt16
+
+        /// The key for `name` (any string, as for the `String` subscript).
+        public init(_ name: String) {
+            self.name = name
+            self.schemaID = Schema.id(named: name)
+        }
+
+        public var description: String { name }
+    }
+
+    /// The value of `key`: the same as `self[key.name]`, without the schema lookup.
+    /// - Complexity: O(log n) to read; O(n) to insert or remove.
+    public subscript(key: Key) -> FieldValue? {
+        get {
+            let schema = Schema.index
+            let (found, index): (Bool, Int)
+            if key.schemaID != 0 {
+                (found, index) = position(of: schema.name(key.schemaID), id: key.schemaID, schema)
+            } else {
+                var name = key.name
+                (found, index) = name.withUTF8 { position(of: $0, id: 0, schema) }
+            }
+            return found ? storage[index].value : nil
+        }
+        set {
+            if let newValue {
+                if case .object = newValue { assign(key.name, newValue) } else { assign(key.name, id: key.schemaID, newValue) }
+            } else {
+                removeValue(forKey: key.name)
+            }
+        }
+    }
+
     /// Whether `key` has a value.
     /// - Complexity: O(log n)
     public func contains(key: String) -> Bool { position(of: key).found }
@@ -184,30 +225,46 @@ public struct Event: Sendable, Hashable {
             for member in object.members { assign(key + "." + member.key, member.value) }
             return
         }
+        assign(key, id: nil, value)
+    }
+
+    /// Assigns a value that is not an object to `key`, whose schema id is `id` when known
+    /// (nil: looked up here).
+    @inline(__always)
+    private mutating func assign(_ key: String, id knownID: UInt16?, _ value: FieldValue) {
         let schema = Schema.index
+        // A known key's bytes come from the schema's name table, without touching the string.
+        if let knownID, knownID != 0 {
+            assign(key, id: knownID, bytes: schema.name(knownID), value, schema)
+            return
+        }
         var bytes = key
-        bytes.withUTF8 { k in
-            let id = schema.id(UnsafeRawBufferPointer(k))
-            let (found, index) = position(of: k, id: id, schema)
-            if found {
-                storage[index] = Field(key: key, value: value, schemaID: id)
-                return
-            }
-            var insertAt = index
-            // Only the immediate neighbours can conflict: a present prefix of `key` sorts right
-            // before it, and `key.*` fields sort right after it (see `compareKeys`).
-            if insertAt > 0 && Event.dottedPrefix(storage[insertAt - 1], k, id: id, reversed: false, schema) {
-                storage.remove(at: insertAt - 1)
-                insertAt -= 1
-            }
-            var end = insertAt
-            while end < storage.count && Event.dottedPrefix(storage[end], k, id: id, reversed: true, schema) { end += 1 }
-            if end > insertAt {
-                storage[insertAt] = Field(key: key, value: value, schemaID: id)
-                storage.removeSubrange((insertAt + 1)..<end)
-            } else {
-                storage.insert(Field(key: key, value: value, schemaID: id), at: insertAt)
-            }
+        bytes.withUTF8 { k in assign(key, id: knownID ?? schema.id(UnsafeRawBufferPointer(k)), bytes: k, value, schema) }
+    }
+
+    /// Assigns a value that is not an object to `key`, whose UTF-8 bytes are `k` and schema id `id`.
+    @inline(__always)
+    private mutating func assign(_ key: String, id: UInt16, bytes k: UnsafeBufferPointer<UInt8>, _ value: FieldValue,
+                                 _ schema: Schema.Index) {
+        let (found, index) = position(of: k, id: id, schema)
+        if found {
+            storage[index] = Field(key: key, value: value, schemaID: id)
+            return
+        }
+        var insertAt = index
+        // Only the immediate neighbours can conflict: a present prefix of `key` sorts right
+        // before it, and `key.*` fields sort right after it (see `compareKeys`).
+        if insertAt > 0 && Event.dottedPrefix(storage[insertAt - 1], k, id: id, reversed: false, schema) {
+            storage.remove(at: insertAt - 1)
+            insertAt -= 1
+        }
+        var end = insertAt
+        while end < storage.count && Event.dottedPrefix(storage[end], k, id: id, reversed: true, schema) { end += 1 }
+        if end > insertAt {
+            storage[insertAt] = Field(key: key, value: value, schemaID: id)
+            storage.removeSubrange((insertAt + 1)..<end)
+        } else {
+            storage.insert(Field(key: key, value: value, schemaID: id), at: insertAt)
         }
     }
 

@@ -193,20 +193,31 @@ public enum Schema {
             return UnsafeBufferPointer(rebasing: buffer[..<array.count])
         }
 
-        /// A hash of the length and of three 8-byte words (first, middle, last) for names of 8
-        /// bytes or more, of every byte otherwise: a handful of instructions for any length.
+        /// A hash of the length and of three 8-byte words (first, middle, last) for names of 16
+        /// bytes or more; of the first word and the remaining bytes otherwise: a handful of
+        /// instructions for any length.
+        ///
+        /// Names under 16 bytes are read only by whole 8-byte words at offset 0 and by single
+        /// bytes: a small string's bytes were just spilled to the stack as two words, and a load
+        /// straddling both would miss store forwarding and stall.
         @inline(__always)
         static func hash(_ bytes: UnsafeRawBufferPointer) -> Int {
             let n = bytes.count
             var h = UInt64(truncatingIfNeeded: n) &* 0x9E37_79B9_7F4A_7C15
+            var k = 0
             if n >= 8 {
                 h ^= bytes.loadUnaligned(as: UInt64.self)
                 h = (h ^ (h >> 31)) &* 0xBF58_476D_1CE4_E5B9
+                k = 8
+            }
+            if n >= 16 {
                 h ^= bytes.loadUnaligned(fromByteOffset: (n - 8) >> 1, as: UInt64.self)
                 h = (h ^ (h >> 29)) &* 0x94D0_49BB_1331_11EB
                 h ^= bytes.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
             } else {
-                for b in bytes { h = (h << 8) | UInt64(b) }
+                var tail: UInt64 = 0
+                while k < n { tail = (tail << 8) | UInt64(bytes[k]); k += 1 }
+                h ^= tail
             }
             h = (h ^ (h >> 32)) &* 0xD6E8_FEB8_6659_FD93
             return Int(truncatingIfNeeded: h ^ (h >> 32))

@@ -55,4 +55,20 @@ import Testing
         event["source"] = "x"
         #expect(event.fields.map(\.key).filter { $0.hasPrefix("source") } == ["source"])
     }
+
+    @Test func keySubscriptMatchesStringSubscript() {
+        let steps: [(String, FieldValue?)] = [
+            ("source.ip", .ip(IPAddress("10.0.0.1")!)), ("sshd.preauth", true), ("source.geo.city_name", "Oslo"),
+            ("source.geo", ["city_name": "Bergen", "x": 1]), ("message", "m"), ("source.geo.x", nil), ("source", "flat"),
+            ("message", nil), ("custom.a", 1), ("custom", .null),
+        ]
+        var byString = Event(), byKey = Event()
+        for (name, value) in steps {
+            byString[name] = value
+            byKey[Event.Key(name)] = value
+            #expect(byKey == byString, "\(name)")
+            #expect(byKey[Event.Key(name)] == byString[name])
+        }
+        #expect(byKey.fields.map(\.schemaID) == byKey.fields.map { Schema.id(named: $0.key) })
+    }
 }
