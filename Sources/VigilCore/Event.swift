@@ -307,6 +307,24 @@ extension Event {
         return a.count < b.count ? -1 : (a.count > b.count ? 1 : 0)
     }
 
+    /// -1, 0 or 1 as the key of `a` sorts before, equal to or after the key of `b`; two known
+    /// fields compare by their ranks in the schema, without reading their names.
+    package static func compareKeys(_ a: Field, _ b: Field) -> Int {
+        let schema = Schema.index
+        if a.schemaID != 0 && b.schemaID != 0 {
+            let ra = schema.rank(a.schemaID), rb = schema.rank(b.schemaID)
+            return ra < rb ? -1 : (ra > rb ? 1 : 0)
+        }
+        return withKeyBytes(a, schema) { pa in withKeyBytes(b, schema) { pb in compareKeys(pa, pb) } }
+    }
+
+    /// Whether the key of `a` is a dotted prefix of the key of `b`.
+    package static func isDottedPrefix(_ a: Field, of b: Field) -> Bool {
+        let schema = Schema.index
+        if a.schemaID != 0 && b.schemaID != 0 && schema.prefixFree { return false }
+        return withKeyBytes(a, schema) { pa in withKeyBytes(b, schema) { pb in isDottedPrefix(pa, of: pb) } }
+    }
+
     /// Whether `prefix + "."` is a prefix of `key` (`a` of `a.b`, but not of `ab` or `a`).
     package static func isDottedPrefix(_ prefix: String, of key: String) -> Bool {
         var prefix = prefix, key = key

@@ -16,7 +16,7 @@ enum CEFDictionary {
         /// fit `field`'s type or when there is no ECS field.
         let fullName: String
         /// The ECS field, or nil.
-        let field: String?
+        let field: Event.Key?
         let kind: Kind
     }
 
@@ -87,7 +87,7 @@ enum CEFDictionary {
         ]
         var out: [String: Entry] = [:]
         for (short, full, field, kind) in table {
-            let entry = Entry(fullName: full, field: field, kind: kind)
+            let entry = Entry(fullName: full, field: field.map(Event.Key.init), kind: kind)
             out[short] = entry
             if out[full] == nil { out[full] = entry }
         }

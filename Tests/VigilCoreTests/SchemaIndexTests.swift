@@ -71,4 +71,16 @@ import Testing
         }
         #expect(byKey.fields.map(\.schemaID) == byKey.fields.map { Schema.id(named: $0.key) })
     }
+
+    @Test func unsortedJSONSortsLikeTheSubscript() throws {
+        let known = #"{"source":{"port":22,"ip":"10.0.0.1"},"@timestamp":"2026-03-14T09:10:11Z","event":{"kind":"event"},"message":"m"}"#
+        let mixed = #"{"sshd":{"preauth":true},"source":{"port":22},"a":1,"event":{"kind":"event"}}"#
+        for json in [known, mixed] {
+            let decoded = try EventJSON.decode(json)
+            var rebuilt = Event()
+            for field in decoded.fields.reversed() { rebuilt[field.key] = field.value }
+            #expect(decoded == rebuilt)
+            #expect(decoded.fields.map(\.key) == decoded.fields.map(\.key).sorted(by: Event.keyPrecedes))
+        }
+    }
 }
