@@ -264,7 +264,22 @@ public struct Event: Sendable, Hashable {
             storage[insertAt] = Field(key: key, value: value, schemaID: id)
             storage.removeSubrange((insertAt + 1)..<end)
         } else {
-            storage.insert(Field(key: key, value: value, schemaID: id), at: insertAt)
+            insert(Field(key: key, value: value, schemaID: id), at: insertAt)
+        }
+    }
+
+    /// `storage.insert(_:at:)` without its generic `replaceSubrange` path: append, then move
+    /// the tail up by one slot with a single memmove.
+    @inline(__always)
+    private mutating func insert(_ field: Field, at index: Int) {
+        storage.append(field)
+        let last = storage.count - 1
+        guard index < last else { return }
+        storage.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            let moved = (base + last).move()
+            (base + index + 1).moveInitialize(from: base + index, count: last - index)
+            (base + index).initialize(to: moved)
         }
     }
 

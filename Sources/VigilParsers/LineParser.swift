@@ -41,6 +41,10 @@ public final class ParserReference: @unchecked Sendable {
     private final class Resolved: Sendable {
         let parser: CompiledParser
         init(_ parser: CompiledParser) { self.parser = parser }
+
+        func parse(_ line: UnsafeRawBufferPointer, into event: inout Event, context: ParseContext) throws(ParseFailure) {
+            try parser.parse(line, into: &event, context: context)
+        }
     }
 
     init(name: String) { self.name = name }
@@ -55,7 +59,7 @@ public final class ParserReference: @unchecked Sendable {
 
     /// Runs the resolved parser on `line` (see `CompiledParser.parse(_:into:context:)`).
     public func parse(_ line: UnsafeRawBufferPointer, into event: inout Event, context: ParseContext) throws(ParseFailure) {
-        try resolvedBox.parser.parse(line, into: &event, context: context)
+        try resolvedBox.parse(line, into: &event, context: context)
     }
 
     private var resolvedBox: Resolved {
