@@ -46,6 +46,8 @@ public struct SyslogParser: LineParser {
     public let format: Format
     public let zone: TimeZoneRule
     let programs: [String: ParserReference]
+    /// `programs`, looked up with the program name's bytes (no SipHash per line).
+    private let programTable: ByteKeyedTable<ParserReference>
     let defaultProgramParser: ParserReference?
     private let monthDayTime: TimestampFormat
     private let monthDayYearTime: TimestampFormat
@@ -55,6 +57,7 @@ public struct SyslogParser: LineParser {
         self.format = format
         self.zone = zone
         self.programs = programs
+        self.programTable = ByteKeyedTable(programs)
         self.defaultProgramParser = defaultProgramParser
         // Constant patterns, which always compile.
         self.monthDayTime = try! TimestampFormat("%b %e %H:%M:%S")
@@ -117,7 +120,8 @@ public struct SyslogParser: LineParser {
         }
         let message = s.rest
         if !message.isEmpty { event[.message] = SyslogText.string(message) }
-        let sub = program.flatMap { programs[$0] } ?? defaultProgramParser
+        var name = program
+        let sub = name?.withUTF8 { programTable.value(for: UnsafeRawBufferPointer($0)) } ?? defaultProgramParser
         if let sub {
             try sub.parse(message, into: &event, context: context)
         }
