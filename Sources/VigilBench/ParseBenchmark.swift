@@ -29,6 +29,9 @@ public struct ParseBenchmark {
         public var parseLinesPerSecond: Double
         /// Parse + normalize + encode + append to the embedded log (acknowledged).
         public var ingestLinesPerSecond: Double
+        /// The share of the ingest time spent in `flush()`, mostly waiting for the log's
+        /// interval fsync to acknowledge the batch (0–1).
+        public var ingestFlushShare: Double
         public var wcLinesPerSecond: Double
         public var rejected: Int64
     }
@@ -63,10 +66,11 @@ public struct ParseBenchmark {
             progress("\(name): parse + normalize with '\(parser)'…")
             let parseSeconds = try timeParse(input, parser: compiled)
             progress("\(name): parse + normalize + append…")
-            let (ingestSeconds, rejected) = try timeIngest(input, parser: compiled, directory: "\(root)/log-\(name)")
+            let (ingestSeconds, flushSeconds, rejected) = try timeIngest(input, parser: compiled, directory: "\(root)/log-\(name)")
             cases.append(Case(name: name, parser: parser, lines: options.lines, bytes: bytes,
                               parseLinesPerSecond: Double(options.lines) / parseSeconds,
                               ingestLinesPerSecond: Double(options.lines) / ingestSeconds,
+                              ingestFlushShare: flushSeconds / ingestSeconds,
                               wcLinesPerSecond: Double(options.lines) / wc, rejected: rejected))
             try? FileManager.default.removeItem(atPath: path)
         }
@@ -135,7 +139,8 @@ public struct ParseBenchmark {
         return seconds
     }
 
-    private func timeIngest(_ input: Data, parser: CompiledParser, directory: String) throws -> (Double, Int64) {
+    /// Seconds for the whole ingest, seconds of it spent in `flush()`, lines rejected.
+    private func timeIngest(_ input: Data, parser: CompiledParser, directory: String) throws -> (Double, Double, Int64) {
         var config = LogConfiguration()
         config.fsync = .interval(milliseconds: 100)
         config.retentionAgeNanoseconds = nil
@@ -147,16 +152,22 @@ public struct ParseBenchmark {
         let ingestor = LineIngestor(parser: parser, sensor: "bench", keyField: "source.ip",
                                     producer: try log.producer(topic: "events"), errors: errors, counters: counters)
         var pending = 0
+        var flushSeconds = 0.0
+        func flush() throws {
+            let f = Self.now()
+            try ingestor.flush()
+            flushSeconds += Self.now() - f
+        }
         let t = Self.now()
         try eachLine(input) { line in
             try ingestor.ingest(line)
             pending += 1
-            if pending == 16_384 { try ingestor.flush(); pending = 0 }
+            if pending == 16_384 { try flush(); pending = 0 }
         }
-        try ingestor.flush()
+        try flush()
         let seconds = Self.now() - t
         log.close()
-        return (seconds, counters.rejected.count)
+        return (seconds, flushSeconds, counters.rejected.count)
     }
 
     // MARK: Inputs

@@ -48,8 +48,8 @@ struct BenchCommand: ParsableCommand {
             options.lines = lines
             let r = try ParseBenchmark(options: options, progress: { printError($0) }).run()
             for c in r.cases {
-                print(String(format: "%@ (%@): parse+normalize %.0f lines/s, +append %.0f lines/s; wc -l %.0f lines/s (%d lines, %.1f MB)",
-                             c.name, c.parser, c.parseLinesPerSecond, c.ingestLinesPerSecond, c.wcLinesPerSecond, c.lines, Double(c.bytes) / 1e6))
+                print(String(format: "%@ (%@): parse+normalize %.0f lines/s, +append %.0f lines/s (%.0f%% in flush, waiting for fsync); wc -l %.0f lines/s (%d lines, %.1f MB)",
+                             c.name, c.parser, c.parseLinesPerSecond, c.ingestLinesPerSecond, 100 * c.ingestFlushShare, c.wcLinesPerSecond, c.lines, Double(c.bytes) / 1e6))
             }
             print("cores: \(r.cores) (each figure is one thread)")
             if json {

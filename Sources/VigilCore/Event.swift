@@ -93,6 +93,47 @@ public struct Event: Sendable, Hashable {
         }
     }
 
+    /// A field name looked up in ``Schema`` once. Parsers keep the names they set on every
+    /// event as static keys, so that setting a field skips the lookup:
+    /// `static let userName = Event.Key("user.name")`, then `event[Self.userName] = …`.
+    public struct Key: Sendable, Hashable, CustomStringConvertible {
+        /// The flat dotted name.
+        public let name: String
+        /// The name's ``Schema`` id, or 0 for a custom field.
+        package let schemaID: UInt16
+
+        /// The key for `name` (any string, as for the `String` subscript).
+        public init(_ name: String) {
+            self.name = name
+            self.schemaID = Schema.id(named: name)
+        }
+
+        public var description: String { name }
+    }
+
+    /// The value of `key`: the same as `self[key.name]`, without the schema lookup.
+    /// - Complexity: O(log n) to read; O(n) to insert or remove.
+    public subscript(key: Key) -> FieldValue? {
+        get {
+            let schema = Schema.index
+            let (found, index): (Bool, Int)
+            if key.schemaID != 0 {
+                (found, index) = position(of: schema.name(key.schemaID), id: key.schemaID, schema)
+            } else {
+                var name = key.name
+                (found, index) = name.withUTF8 { position(of: $0, id: 0, schema) }
+            }
+            return found ? storage[index].value : nil
+        }
+        set {
+            if let newValue {
+                if case .object = newValue { assign(key.name, newValue) } else { assign(key.name, id: key.schemaID, newValue) }
+            } else {
+                removeValue(forKey: key.name)
+            }
+        }
+    }
+
     /// Whether `key` has a value.
     /// - Complexity: O(log n)
     public func contains(key: String) -> Bool { position(of: key).found }
@@ -132,16 +173,50 @@ public struct Event: Sendable, Hashable {
     @usableFromInline
     func position(of key: String) -> (found: Bool, index: Int) {
         var key = key
-        return key.withUTF8 { k in
-            var lo = 0, hi = storage.count
+        let schema = Schema.index
+        return key.withUTF8 { k in position(of: k, id: schema.id(UnsafeRawBufferPointer(k)), schema) }
+    }
+
+    /// Binary search for the key `k` whose schema id is `id`. Two known keys compare by their
+    /// ranks in key order; only a custom key on either side compares bytes.
+    /// - Complexity: O(log n) comparisons.
+    @inline(__always)
+    private func position(of k: UnsafeBufferPointer<UInt8>, id: UInt16, _ schema: Schema.Index) -> (found: Bool, index: Int) {
+        storage.withUnsafeBufferPointer { fields in
+            let rank = schema.rank(id)
+            var lo = 0, hi = fields.count
             while lo < hi {
                 let mid = (lo + hi) >> 1
-                var other = storage[mid].key
-                let order = other.withUTF8 { Event.compareKeys($0, k) }
+                let other = fields[mid].schemaID
+                let order: Int
+                if id != 0 && other != 0 {
+                    let r = schema.rank(other)
+                    order = r < rank ? -1 : (r > rank ? 1 : 0)
+                } else {
+                    order = Event.withKeyBytes(fields[mid], schema) { Event.compareKeys($0, k) }
+                }
                 if order < 0 { lo = mid + 1 } else if order > 0 { hi = mid } else { return (true, mid) }
             }
             return (false, lo)
         }
+    }
+
+    /// Calls `body` with the UTF-8 bytes of `field`'s key: a known field's from the schema's
+    /// name table, a custom field's from its string.
+    @inline(__always)
+    private static func withKeyBytes<R>(_ field: Field, _ schema: Schema.Index, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        if field.schemaID != 0 { return body(schema.name(field.schemaID)) }
+        var key = field.key
+        return key.withUTF8(body)
+    }
+
+    /// Whether the key of `field` is a dotted prefix of `k` (whose id is `id`), or the reverse
+    /// when `reversed`. Two known keys never are when the schema is prefix-free.
+    @inline(__always)
+    private static func dottedPrefix(_ field: Field, _ k: UnsafeBufferPointer<UInt8>, id: UInt16, reversed: Bool,
+                                     _ schema: Schema.Index) -> Bool {
+        if id != 0 && field.schemaID != 0 && schema.prefixFree { return false }
+        return withKeyBytes(field, schema) { f in reversed ? isDottedPrefix(k, of: f) : isDottedPrefix(f, of: k) }
     }
 
     private mutating func assign(_ key: String, _ value: FieldValue) {
@@ -150,25 +225,61 @@ public struct Event: Sendable, Hashable {
             for member in object.members { assign(key + "." + member.key, member.value) }
             return
         }
-        let (found, index) = position(of: key)
+        assign(key, id: nil, value)
+    }
+
+    /// Assigns a value that is not an object to `key`, whose schema id is `id` when known
+    /// (nil: looked up here).
+    @inline(__always)
+    private mutating func assign(_ key: String, id knownID: UInt16?, _ value: FieldValue) {
+        let schema = Schema.index
+        // A known key's bytes come from the schema's name table, without touching the string.
+        if let knownID, knownID != 0 {
+            assign(key, id: knownID, bytes: schema.name(knownID), value, schema)
+            return
+        }
+        var bytes = key
+        bytes.withUTF8 { k in assign(key, id: knownID ?? schema.id(UnsafeRawBufferPointer(k)), bytes: k, value, schema) }
+    }
+
+    /// Assigns a value that is not an object to `key`, whose UTF-8 bytes are `k` and schema id `id`.
+    @inline(__always)
+    private mutating func assign(_ key: String, id: UInt16, bytes k: UnsafeBufferPointer<UInt8>, _ value: FieldValue,
+                                 _ schema: Schema.Index) {
+        let (found, index) = position(of: k, id: id, schema)
         if found {
-            storage[index] = Field(key: key, value: value, schemaID: storage[index].schemaID)
+            storage[index] = Field(key: key, value: value, schemaID: id)
             return
         }
         var insertAt = index
         // Only the immediate neighbours can conflict: a present prefix of `key` sorts right
         // before it, and `key.*` fields sort right after it (see `compareKeys`).
-        if insertAt > 0 && Event.isDottedPrefix(storage[insertAt - 1].key, of: key) {
+        if insertAt > 0 && Event.dottedPrefix(storage[insertAt - 1], k, id: id, reversed: false, schema) {
             storage.remove(at: insertAt - 1)
             insertAt -= 1
         }
         var end = insertAt
-        while end < storage.count && Event.isDottedPrefix(key, of: storage[end].key) { end += 1 }
+        while end < storage.count && Event.dottedPrefix(storage[end], k, id: id, reversed: true, schema) { end += 1 }
         if end > insertAt {
-            storage[insertAt] = Field(key: key, value: value)
+            storage[insertAt] = Field(key: key, value: value, schemaID: id)
             storage.removeSubrange((insertAt + 1)..<end)
         } else {
-            storage.insert(Field(key: key, value: value), at: insertAt)
+            insert(Field(key: key, value: value, schemaID: id), at: insertAt)
+        }
+    }
+
+    /// `storage.insert(_:at:)` without its generic `replaceSubrange` path: append, then move
+    /// the tail up by one slot with a single memmove.
+    @inline(__always)
+    private mutating func insert(_ field: Field, at index: Int) {
+        storage.append(field)
+        let last = storage.count - 1
+        guard index < last else { return }
+        storage.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            let moved = (base + last).move()
+            (base + index + 1).moveInitialize(from: base + index, count: last - index)
+            (base + index).initialize(to: moved)
         }
     }
 
@@ -209,6 +320,24 @@ extension Event {
             i += 1
         }
         return a.count < b.count ? -1 : (a.count > b.count ? 1 : 0)
+    }
+
+    /// -1, 0 or 1 as the key of `a` sorts before, equal to or after the key of `b`; two known
+    /// fields compare by their ranks in the schema, without reading their names.
+    package static func compareKeys(_ a: Field, _ b: Field) -> Int {
+        let schema = Schema.index
+        if a.schemaID != 0 && b.schemaID != 0 {
+            let ra = schema.rank(a.schemaID), rb = schema.rank(b.schemaID)
+            return ra < rb ? -1 : (ra > rb ? 1 : 0)
+        }
+        return withKeyBytes(a, schema) { pa in withKeyBytes(b, schema) { pb in compareKeys(pa, pb) } }
+    }
+
+    /// Whether the key of `a` is a dotted prefix of the key of `b`.
+    package static func isDottedPrefix(_ a: Field, of b: Field) -> Bool {
+        let schema = Schema.index
+        if a.schemaID != 0 && b.schemaID != 0 && schema.prefixFree { return false }
+        return withKeyBytes(a, schema) { pa in withKeyBytes(b, schema) { pb in isDottedPrefix(pa, of: pb) } }
     }
 
     /// Whether `prefix + "."` is a prefix of `key` (`a` of `a.b`, but not of `ab` or `a`).
@@ -327,6 +456,26 @@ extension Event {
             storage[index] = Field(key: "vigil.errors", value: .array(values), schemaID: id)
         } else {
             self["vigil.errors"] = .array([.string(message)])
+        }
+    }
+}
+
+// MARK: - Schema checks
+
+extension Event {
+    /// The index of the first field at or after `start` whose value does not fit the declared
+    /// type of its known field (``Schema/FieldType/accepts(_:)``), or nil.
+    /// - Complexity: O(n), no allocation.
+    package func firstSchemaMismatch(from start: Int = 0) -> Int? {
+        let schema = Schema.index
+        return storage.withUnsafeBufferPointer { fields in
+            var i = start
+            while i < fields.count {
+                let id = fields[i].schemaID
+                if id != 0 && !schema.accepts(id, fields[i].value) { return i }
+                i += 1
+            }
+            return nil
         }
     }
 }

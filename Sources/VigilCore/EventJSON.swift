@@ -172,14 +172,9 @@ public enum EventJSON {
         }
 
         /// Whether `a` and `b` (with `a` first in key order) may coexist: not equal, not nested.
-        static func compatible(_ a: String, _ b: String) -> (ordered: Bool, duplicate: Bool, nested: Bool) {
-            var a = a, b = b
-            return a.withUTF8 { pa in
-                b.withUTF8 { pb in
-                    let order = Event.compareKeys(pa, pb)
-                    return (order < 0, order == 0, order < 0 && Event.isDottedPrefix(pa, of: pb))
-                }
-            }
+        static func compatible(_ a: Event.Field, _ b: Event.Field) -> (ordered: Bool, duplicate: Bool, nested: Bool) {
+            let order = Event.compareKeys(a, b)
+            return (order < 0, order == 0, order < 0 && Event.isDottedPrefix(a, of: b))
         }
 
         @inline(never)
@@ -190,21 +185,40 @@ public enum EventJSON {
             return JSONReader.error(.conflictingFields, message, at: offset)
         }
 
+        /// The event when every field is known, the schema is prefix-free and no field
+        /// repeats: the fields sorted by their ranks as plain integers (no key comparisons, no
+        /// field copies per comparison). Nil otherwise, leaving the general path to sort and to
+        /// report conflicts.
+        func sortedKnownFields() -> Event? {
+            let schema = Schema.index
+            guard schema.prefixFree else { return nil }
+            var order: [UInt64] = []
+            order.reserveCapacity(fields.count)
+            for (index, field) in fields.enumerated() {
+                guard field.schemaID != 0 else { return nil }
+                order.append(UInt64(schema.rank(field.schemaID)) << 32 | UInt64(index))
+            }
+            order.sort()
+            for k in order.indices.dropFirst() where order[k] >> 32 == order[k - 1] >> 32 { return nil }
+            return Event(validatedSortedFields: order.map { fields[Int(truncatingIfNeeded: $0 & 0xFFFF_FFFF)] })
+        }
+
         consuming func finish() throws(EventCodecError) -> Event {
             var sorted = true
             for k in fields.indices.dropFirst() {
-                let (ordered, duplicate, nested) = Self.compatible(fields[k - 1].key, fields[k].key)
+                let (ordered, duplicate, nested) = Self.compatible(fields[k - 1], fields[k])
                 if duplicate || nested { throw Self.conflict(fields[k - 1], fields[k], duplicate: duplicate, at: offsets[k]) }
                 if !ordered { sorted = false; break }
             }
             if sorted { return Event(validatedSortedFields: fields) }
+            if let event = sortedKnownFields() { return event }
 
             let fields = self.fields
             var order = Array(fields.indices)
-            order.sort { Event.keyPrecedes(fields[$0].key, fields[$1].key) }
+            order.sort { Event.compareKeys(fields[$0], fields[$1]) < 0 }
             for k in order.indices.dropFirst() {
                 let (i, j) = (order[k - 1], order[k])
-                let (_, duplicate, nested) = Self.compatible(fields[i].key, fields[j].key)
+                let (_, duplicate, nested) = Self.compatible(fields[i], fields[j])
                 if duplicate || nested {
                     let (first, second) = i < j ? (i, j) : (j, i)
                     throw Self.conflict(fields[first], fields[second], duplicate: duplicate, at: offsets[second])

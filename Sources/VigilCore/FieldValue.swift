@@ -45,6 +45,26 @@ public enum FieldValue: Sendable, Hashable {
         }
     }
 
+    /// The case of a value without its payload.
+    package enum Kind: UInt8, Sendable {
+        case string, int, float, bool, timestamp, ip, array, object, null
+    }
+
+    /// This value's case, without its payload (no reference counting).
+    package var kind: Kind {
+        switch self {
+        case .string: .string
+        case .int: .int
+        case .float: .float
+        case .bool: .bool
+        case .timestamp: .timestamp
+        case .ip: .ip
+        case .array: .array
+        case .object: .object
+        case .null: .null
+        }
+    }
+
     /// The nesting depth of arrays and objects in this value (0 for scalars).
     /// - Complexity: O(n) in the number of nested values.
     public var nestingDepth: Int {

@@ -99,13 +99,13 @@ public enum Schema {
     /// - Complexity: O(key length), no allocation.
     package static func id(named name: String) -> UInt16 {
         var name = name
-        return name.withUTF8 { lookup.find(UnsafeRawBufferPointer($0)) }
+        return name.withUTF8 { index.id(UnsafeRawBufferPointer($0)) }
     }
 
     /// The id of the known field whose name is these UTF-8 bytes, or 0 for a custom field.
     /// - Complexity: O(key length), no allocation.
     package static func id(utf8 name: UnsafeRawBufferPointer) -> UInt16 {
-        lookup.find(name)
+        index.id(name)
     }
 
     /// Names by id (empty for 0 and retired ids), for decoders.
@@ -124,64 +124,186 @@ public enum Schema {
         return table
     }()
 
-    static let lookup = LookupTable(fields)
+    /// The lookup tables of hot paths (``Event``, the codecs, schema normalization).
+    package static let index = Index(fields: fields, byID: byID)
 
-    /// An open-addressing hash table from UTF-8 names to ids (FNV-1a, linear probing).
-    /// Names are stored back to back in one byte array.
-    struct LookupTable: Sendable {
-        let slots: [UInt16]                 // index + 1 into the name tables, or 0 when empty
-        let nameBytes: [UInt8]
-        let nameStarts: [Int]
-        let ids: [UInt16]
-        let mask: Int
+    /// Immutable tables over the known fields for hot loops: name → id (open addressing,
+    /// linear probing), id → name bytes, id → rank in key order, id → declared type as kinds.
+    ///
+    /// The tables live in memory allocated once and never freed, so copying an `Index` or
+    /// reading it involves no reference counting. `@unchecked Sendable`: the memory is written
+    /// only during initialization, before the value is published, and read-only afterwards.
+    package struct Index: @unchecked Sendable {
+        /// By hash slot: the id of the name there, or 0 when empty.
+        private let slots: UnsafeBufferPointer<UInt16>
+        private let mask: Int
+        /// Every known name's UTF-8 bytes, back to back.
+        private let nameUTF8: UnsafeBufferPointer<UInt8>
+        /// By id: where the name starts in `nameUTF8`; entry `id + 1` is where it ends.
+        private let nameStarts: UnsafeBufferPointer<Int>
+        /// By id: the rank of the name in key order (``Event/keyPrecedes(_:_:)``), 1-based.
+        private let ranks: UnsafeBufferPointer<UInt16>
+        /// By id: the declared type as kinds.
+        private let checks: UnsafeBufferPointer<TypeCheck>
+        /// Whether no known name is a dotted prefix of another (`a` and `a.b`), so two known
+        /// keys never conflict.
+        package let prefixFree: Bool
 
-        init(_ fields: [Field]) {
+        init(fields: [Field], byID: [Field?]) {
             var size = 16
             while size < fields.count * 4 { size *= 2 }
             var slots = [UInt16](repeating: 0, count: size)
-            var nameBytes: [UInt8] = []
-            var nameStarts: [Int] = [0]
-            for f in fields {
-                nameBytes += Array(f.name.utf8)
-                nameStarts.append(nameBytes.count)
+            var nameUTF8: [UInt8] = []
+            var nameStarts: [Int] = []
+            for f in byID {
+                nameStarts.append(nameUTF8.count)
+                nameUTF8 += Array((f?.name ?? "").utf8)
             }
-            for index in fields.indices {
-                let name = Array(fields[index].name.utf8)
-                var slot = name.withUnsafeBytes { LookupTable.hash($0) } & (size - 1)
+            nameStarts.append(nameUTF8.count)
+            for f in fields {
+                let name = Array(f.name.utf8)
+                var slot = name.withUnsafeBytes { Index.hash($0) } & (size - 1)
                 while slots[slot] != 0 {
-                    precondition(fields[Int(slots[slot]) - 1].name != fields[index].name, "duplicate schema name")
+                    precondition(byID[Int(slots[slot])]?.name != f.name, "duplicate schema name")
                     slot = (slot + 1) & (size - 1)
                 }
-                slots[slot] = UInt16(index + 1)
+                slots[slot] = f.id
             }
-            self.slots = slots
-            self.nameBytes = nameBytes
-            self.nameStarts = nameStarts
-            self.ids = fields.map(\.id)
+            var ranks = [UInt16](repeating: 0, count: byID.count)
+            let sorted = fields.sorted { Event.keyPrecedes($0.name, $1.name) }
+            for (rank, f) in sorted.enumerated() { ranks[Int(f.id)] = UInt16(rank + 1) }
+            // A dotted prefix sorts right before the first of its `prefix.*` names.
+            var prefixFree = true
+            for k in sorted.indices.dropFirst() where Event.isDottedPrefix(sorted[k - 1].name, of: sorted[k].name) {
+                prefixFree = false
+            }
+            self.slots = Index.immortal(slots)
             self.mask = size - 1
+            self.nameUTF8 = Index.immortal(nameUTF8)
+            self.nameStarts = Index.immortal(nameStarts)
+            self.ranks = Index.immortal(ranks)
+            self.checks = Index.immortal(byID.map { TypeCheck($0?.type ?? .string) })
+            self.prefixFree = prefixFree
         }
 
+        /// A copy of `array` in memory that is never freed.
+        private static func immortal<T>(_ array: [T]) -> UnsafeBufferPointer<T> {
+            let buffer = UnsafeMutableBufferPointer<T>.allocate(capacity: Swift.max(array.count, 1))
+            _ = buffer.initialize(from: array)
+            return UnsafeBufferPointer(rebasing: buffer[..<array.count])
+        }
+
+        /// A hash of the length and of three 8-byte words (first, middle, last) for names of 16
+        /// bytes or more; of the first word and the remaining bytes otherwise: a handful of
+        /// instructions for any length.
+        ///
+        /// Names under 16 bytes are read only by whole 8-byte words at offset 0 and by single
+        /// bytes: a small string's bytes were just spilled to the stack as two words, and a load
+        /// straddling both would miss store forwarding and stall.
         @inline(__always)
         static func hash(_ bytes: UnsafeRawBufferPointer) -> Int {
-            var h: UInt64 = 0xCBF2_9CE4_8422_2325
-            for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
-            return Int(truncatingIfNeeded: h ^ (h >> 29))
+            let n = bytes.count
+            var h = UInt64(truncatingIfNeeded: n) &* 0x9E37_79B9_7F4A_7C15
+            var k = 0
+            if n >= 8 {
+                h ^= bytes.loadUnaligned(as: UInt64.self)
+                h = (h ^ (h >> 31)) &* 0xBF58_476D_1CE4_E5B9
+                k = 8
+            }
+            if n >= 16 {
+                h ^= bytes.loadUnaligned(fromByteOffset: (n - 8) >> 1, as: UInt64.self)
+                h = (h ^ (h >> 29)) &* 0x94D0_49BB_1331_11EB
+                h ^= bytes.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
+            } else {
+                var tail: UInt64 = 0
+                while k < n { tail = (tail << 8) | UInt64(bytes[k]); k += 1 }
+                h ^= tail
+            }
+            h = (h ^ (h >> 32)) &* 0xD6E8_FEB8_6659_FD93
+            return Int(truncatingIfNeeded: h ^ (h >> 32))
         }
 
-        /// The id for `name`, or 0.
-        func find(_ name: UnsafeRawBufferPointer) -> UInt16 {
-            var slot = LookupTable.hash(name) & mask
-            return nameBytes.withUnsafeBytes { all in
-                while true {
-                    let entry = Int(slots[slot])
-                    if entry == 0 { return 0 }
-                    let start = nameStarts[entry - 1], end = nameStarts[entry]
-                    if end - start == name.count
-                        && (name.count == 0 || memcmp(all.baseAddress! + start, name.baseAddress!, name.count) == 0) {
-                        return ids[entry - 1]
-                    }
-                    slot = (slot + 1) & mask
+        /// The id of the known field whose name is `name`, or 0.
+        /// - Complexity: O(name length), no allocation.
+        @inline(__always)
+        package func id(_ name: UnsafeRawBufferPointer) -> UInt16 {
+            var slot = Index.hash(name) & mask
+            while true {
+                let id = slots[slot]
+                if id == 0 { return 0 }
+                let start = nameStarts[Int(id)], end = nameStarts[Int(id) + 1]
+                if end - start == name.count
+                    && (name.count == 0 || Index.equal(nameUTF8.baseAddress! + start, name.baseAddress!, name.count)) {
+                    return id
                 }
+                slot = (slot + 1) & mask
+            }
+        }
+
+        /// Whether the `count` bytes at `a` and `b` are equal (names are short: a call to
+        /// `memcmp` would cost more than the comparison).
+        @inline(__always)
+        private static func equal(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ count: Int) -> Bool {
+            var k = 0
+            while k + 8 <= count {
+                if a.loadUnaligned(fromByteOffset: k, as: UInt64.self) != b.loadUnaligned(fromByteOffset: k, as: UInt64.self) { return false }
+                k += 8
+            }
+            while k < count {
+                if a.load(fromByteOffset: k, as: UInt8.self) != b.load(fromByteOffset: k, as: UInt8.self) { return false }
+                k += 1
+            }
+            return true
+        }
+
+        /// The UTF-8 bytes of the name of known field `id`.
+        @inline(__always)
+        package func name(_ id: UInt16) -> UnsafeBufferPointer<UInt8> {
+            UnsafeBufferPointer(rebasing: nameUTF8[nameStarts[Int(id)]..<nameStarts[Int(id) + 1]])
+        }
+
+        /// The rank of known field `id` in key order: two known keys compare as their ranks do.
+        @inline(__always)
+        package func rank(_ id: UInt16) -> UInt16 { ranks[Int(id)] }
+
+        /// Whether `value` fits the declared type of known field `id`, exactly as
+        /// ``FieldType/accepts(_:)``.
+        @inline(__always)
+        package func accepts(_ id: UInt16, _ value: FieldValue) -> Bool {
+            let check = checks[Int(id)]
+            let k = value.kind
+            if k == .null { return true }
+            guard k == check.kind else { return false }
+            guard check.kind == .array else { return true }
+            guard let element = check.element else { return Schema.typesByID[Int(id)].accepts(value) }
+            guard case .array(let elements) = value else { return true }
+            for e in elements {
+                let ek = e.kind
+                if ek != element && ek != .null { return false }
+            }
+            return true
+        }
+    }
+
+    /// A declared type as value kinds: a scalar kind, or an array with its element kind.
+    struct TypeCheck {
+        /// The ``FieldValue/kind`` a value must have (`.array` for arrays).
+        let kind: FieldValue.Kind
+        /// For arrays of a scalar or object type, the kind each element must have; nil for
+        /// arrays of arrays (checked through ``FieldType/accepts(_:)``).
+        let element: FieldValue.Kind?
+
+        init(_ type: FieldType) {
+            switch type {
+            case .string: (kind, element) = (.string, nil)
+            case .int: (kind, element) = (.int, nil)
+            case .float: (kind, element) = (.float, nil)
+            case .bool: (kind, element) = (.bool, nil)
+            case .timestamp: (kind, element) = (.timestamp, nil)
+            case .ip: (kind, element) = (.ip, nil)
+            case .object: (kind, element) = (.object, nil)
+            case .array(.array): (kind, element) = (.array, nil)
+            case .array(let e): (kind, element) = (.array, TypeCheck(e).kind)
             }
         }
     }

@@ -32,6 +32,14 @@ public final class LineIngestor {
     /// "Now" for timestamps without a year; refreshed on every `flush`.
     public var context = ParseContext()
     private var scratch: [UInt8] = []
+    private var keyScratch: [UInt8] = []
+    private let sensorValue: FieldValue
+    private let parserValue: FieldValue
+    private let recordKeyField: Event.Key
+    private static let sensorKey = Event.Key("vigil.sensor")
+    private static let parserKey = Event.Key("vigil.parser")
+    private static let ingestedKey = Event.Key("event.ingested")
+    private static let timestampKey = Event.Key("@timestamp")
     /// The session of the default source; sensors reading several sources pass their own.
     public let session: ParserSession
 
@@ -43,6 +51,9 @@ public final class LineIngestor {
         self.producer = producer
         self.errors = errors
         self.counters = counters
+        sensorValue = .string(sensor)
+        parserValue = .string(parser.name)
+        recordKeyField = Event.Key(keyField)
         session = ParserSession(parser: parser)
     }
 
@@ -65,19 +76,20 @@ public final class LineIngestor {
 
     /// Encodes and sends an event built elsewhere (multi-event parsers), adding pipeline fields.
     public func send(_ event: inout Event, decorate: (inout Event) -> Void = { _ in }) throws {
-        event["vigil.sensor"] = .string(sensor)
-        event["vigil.parser"] = .string(parser.name)
+        event[Self.sensorKey] = sensorValue
+        event[Self.parserKey] = parserValue
         let now = Timestamp.now()
-        event["event.ingested"] = .timestamp(now)
-        if event["@timestamp"] == nil { event["@timestamp"] = .timestamp(now) }
+        event[Self.ingestedKey] = .timestamp(now)
+        if event[Self.timestampKey] == nil { event[Self.timestampKey] = .timestamp(now) }
         decorate(&event)
-        let timestamp = event.timestamp?.nanoseconds ?? now.nanoseconds
+        let timestamp = event[Self.timestampKey]?.timestampValue?.nanoseconds ?? now.nanoseconds
         scratch.removeAll(keepingCapacity: true)
         EventBinaryCodec.encode(event, into: &scratch)
-        let key = event[keyField].flatMap(RecordKey.bytes)
+        keyScratch.removeAll(keepingCapacity: true)
+        let hasKey = event[recordKeyField].map { RecordKey.append($0, to: &keyScratch) } ?? false
         try scratch.withUnsafeBytes { value in
-            if let key {
-                try key.withUnsafeBytes { k in _ = try producer.send(key: k, value: value, timestamp: timestamp) }
+            if hasKey {
+                try keyScratch.withUnsafeBytes { k in _ = try producer.send(key: k, value: value, timestamp: timestamp) }
             } else {
                 _ = try producer.send(key: nil, value: value, timestamp: timestamp)
             }
@@ -99,12 +111,19 @@ public final class LineIngestor {
 /// to the same partition in the embedded log and in Kafka.
 public enum RecordKey {
     public static func bytes(_ value: FieldValue) -> [UInt8]? {
+        var bytes: [UInt8] = []
+        return append(value, to: &bytes) ? bytes : nil
+    }
+
+    /// Appends the key text of `value` to `buffer`; false (nothing appended) for `.null`.
+    public static func append(_ value: FieldValue, to buffer: inout [UInt8]) -> Bool {
         switch value {
-        case .string(let s): return Array(s.utf8)
-        case .ip(let ip): return Array(ip.description.utf8)
-        case .int(let i): return Array(String(i).utf8)
-        case .null: return nil
-        default: return Array(value.plainText.utf8)
+        case .string(let s): buffer.append(contentsOf: s.utf8)
+        case .ip(let ip): ip.appendText(to: &buffer)
+        case .int(let i): buffer.append(contentsOf: String(i).utf8)
+        case .null: return false
+        default: buffer.append(contentsOf: value.plainText.utf8)
         }
+        return true
     }
 }

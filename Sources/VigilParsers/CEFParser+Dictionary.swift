@@ -16,7 +16,7 @@ enum CEFDictionary {
         /// fit `field`'s type or when there is no ECS field.
         let fullName: String
         /// The ECS field, or nil.
-        let field: String?
+        let field: Event.Key?
         let kind: Kind
     }
 
@@ -87,7 +87,7 @@ enum CEFDictionary {
         ]
         var out: [String: Entry] = [:]
         for (short, full, field, kind) in table {
-            let entry = Entry(fullName: full, field: field, kind: kind)
+            let entry = Entry(fullName: full, field: field.map(Event.Key.init), kind: kind)
             out[short] = entry
             if out[full] == nil { out[full] = entry }
         }
@@ -99,11 +99,14 @@ enum CEFDictionary {
         return out
     }()
 
+    /// `entries`, looked up with the key's bytes.
+    static let table = ByteKeyedTable(entries)
+
     /// Sets the field for one pair (`valueRange` is trimmed but still escaped).
     static func set(key b: UnsafeRawBufferPointer, _ keyRange: Range<Int>, value valueRange: Range<Int>, into event: inout Event,
                     zone: TimeZoneRule, reference: Timestamp) {
-        let key = FormatBytes.string(b, keyRange)
-        guard let entry = entries[key] else {
+        guard let entry = table.value(for: UnsafeRawBufferPointer(rebasing: b[keyRange])) else {
+            let key = FormatBytes.string(b, keyRange)
             event["cef.extensions." + key] = .string(FormatBytes.unescaped(b, valueRange, simple: "=", controls: true))
             return
         }
@@ -121,7 +124,7 @@ enum CEFDictionary {
 
     /// A labelled custom field's value: numbers for `cn*`/`cfp*` when they parse, else text.
     static func customValue(forKey b: UnsafeRawBufferPointer, _ keyRange: Range<Int>, _ text: String) -> FieldValue {
-        guard let entry = entries[FormatBytes.string(b, keyRange)] else { return .string(text) }
+        guard let entry = table.value(for: UnsafeRawBufferPointer(rebasing: b[keyRange])) else { return .string(text) }
         switch entry.kind {
         case .int, .float: return typed(text, entry.kind, zone: .utc, reference: Timestamp(nanoseconds: 0)) ?? .string(text)
         default: return .string(text)

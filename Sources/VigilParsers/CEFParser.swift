@@ -72,20 +72,32 @@ public struct CEFParser: LineParser {
         func text(_ r: Range<Int>, _ k: Int) -> String {
             escaped & (1 << k) == 0 ? FormatBytes.string(b, r) : FormatBytes.unescaped(b, r, simple: "|", controls: false)
         }
-        event["cef.version"] = .int(version)
-        event["cef.device.vendor"] = .string(text(header.0, 0))
-        event["cef.device.product"] = .string(text(header.1, 1))
-        event["cef.device.version"] = .string(text(header.2, 2))
-        event["cef.signature_id"] = .string(text(header.3, 3))
-        event["cef.name"] = .string(text(header.4, 4))
+        event[Keys.version] = .int(version)
+        event[Keys.deviceVendor] = .string(text(header.0, 0))
+        event[Keys.deviceProduct] = .string(text(header.1, 1))
+        event[Keys.deviceVersion] = .string(text(header.2, 2))
+        event[Keys.signatureID] = .string(text(header.3, 3))
+        event[Keys.name] = .string(text(header.4, 4))
         let severity = FormatBytes.trimmed(b, header.5)
         if !severity.isEmpty {
-            event["cef.severity"] = .string(text(severity, 5))
-            if let level = Self.severity(b, severity) { event["event.severity"] = .int(level) }
+            event[Keys.severity] = .string(text(severity, 5))
+            if let level = Self.severity(b, severity) { event[Keys.eventSeverity] = .int(level) }
         }
         CEFExtensions.parse(b, i..<b.count, into: &event, zone: zone, reference: context.referenceTime)
         let prefix = EmbeddedSyslogPrefix.parse(b, 0..<marker, zone: zone, reference: context.referenceTime)
         prefix.apply(to: &event, b)
+    }
+
+    /// The header fields, looked up in the schema once.
+    private enum Keys {
+        static let version = Event.Key("cef.version")
+        static let deviceVendor = Event.Key("cef.device.vendor")
+        static let deviceProduct = Event.Key("cef.device.product")
+        static let deviceVersion = Event.Key("cef.device.version")
+        static let signatureID = Event.Key("cef.signature_id")
+        static let name = Event.Key("cef.name")
+        static let severity = Event.Key("cef.severity")
+        static let eventSeverity = Event.Key("event.severity")
     }
 
     /// A CEF severity: 0–10, or a CEF severity word.

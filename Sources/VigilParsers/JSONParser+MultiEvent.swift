@@ -15,6 +15,14 @@ public protocol MultiEventParser: LineParser {
     /// stops parsing and is rethrown.
     func parseEvents(_ line: UnsafeRawBufferPointer, base: Event, context: ParseContext,
                      emit: (inout Event) throws(ParseFailure) -> Void) throws(ParseFailure)
+
+    /// Whether this configuration always yields exactly one event per line, so that
+    /// `parse(_:into:context:)` gives the same result as `parseEvents` (default: false).
+    var yieldsOneEventPerLine: Bool { get }
+}
+
+extension MultiEventParser {
+    public var yieldsOneEventPerLine: Bool { false }
 }
 
 extension CompiledParser {

@@ -21,6 +21,8 @@ import VigilYAML
 /// that yield exactly one event.
 public struct JSONParser: MultiEventParser {
     public let mapping: [(String, String)]
+    /// `mapping` with the names looked up in the schema once.
+    private let mappingKeys: [(from: Event.Key, to: Event.Key)]
     /// Selects the records of a document; nil: the line is one record.
     public let query: JSONRecordQuery?
     /// The entity name of `wrap_in`; nil: the line is a JSON document.
@@ -28,6 +30,7 @@ public struct JSONParser: MultiEventParser {
 
     public init(mapping: [(String, String)] = [], query: JSONRecordQuery? = nil, wrapIn: String? = nil) {
         self.mapping = mapping
+        self.mappingKeys = mapping.map { (Event.Key($0.0), Event.Key($0.1)) }
         self.wrapIn = wrapIn
         if let wrapIn, query == nil {
             self.query = JSONRecordQuery(steps: [.member(wrapIn)], description: "$.\(wrapIn)")
@@ -59,6 +62,9 @@ public struct JSONParser: MultiEventParser {
         }
         return JSONParser(mapping: mapping, query: query, wrapIn: wrapIn)
     }
+
+    /// Without `query` (and `wrap_in`) a line is one record.
+    public var yieldsOneEventPerLine: Bool { query == nil }
 
     public func parse(_ line: UnsafeRawBufferPointer, into event: inout Event, context: ParseContext) throws(ParseFailure) {
         guard query != nil else {
@@ -111,7 +117,7 @@ public struct JSONParser: MultiEventParser {
         let decoded: Event
         do { decoded = try EventJSON.decode(bytes) } catch { throw ParseFailure(error.description) }
         if event.isEmpty { event = decoded } else { for field in decoded.fields { event[field.key] = field.value } }
-        for (from, to) in mapping {
+        for (from, to) in mappingKeys {
             if let v = event[from] { event[from] = nil; event[to] = v }
         }
     }

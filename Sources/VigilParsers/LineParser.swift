@@ -35,13 +35,35 @@ public struct ParseContext: Sendable {
 /// registry is published to any other thread; afterwards it is only read.
 public final class ParserReference: @unchecked Sendable {
     public let name: String
-    package var target: CompiledParser?
+    /// The resolved parser, boxed so that running it borrows the parser instead of copying it.
+    private var resolved: Resolved?
+
+    private final class Resolved: Sendable {
+        let parser: CompiledParser
+        init(_ parser: CompiledParser) { self.parser = parser }
+
+        func parse(_ line: UnsafeRawBufferPointer, into event: inout Event, context: ParseContext) throws(ParseFailure) {
+            try parser.parse(line, into: &event, context: context)
+        }
+    }
 
     init(name: String) { self.name = name }
 
+    package var target: CompiledParser? {
+        get { resolved?.parser }
+        set { resolved = newValue.map(Resolved.init) }
+    }
+
     /// The resolved parser. Loading guarantees resolution, so this is never nil after `load`.
-    public var parser: CompiledParser {
-        guard let target else { preconditionFailure("parser reference \(name) used before resolution") }
-        return target
+    public var parser: CompiledParser { resolvedBox.parser }
+
+    /// Runs the resolved parser on `line` (see `CompiledParser.parse(_:into:context:)`).
+    public func parse(_ line: UnsafeRawBufferPointer, into event: inout Event, context: ParseContext) throws(ParseFailure) {
+        try resolvedBox.parse(line, into: &event, context: context)
+    }
+
+    private var resolvedBox: Resolved {
+        guard let resolved else { preconditionFailure("parser reference \(name) used before resolution") }
+        return resolved
     }
 }

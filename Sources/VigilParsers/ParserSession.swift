@@ -29,6 +29,8 @@ extension ZeekParser: StatefulLineParser {
 public final class ParserSession {
     public let parser: CompiledParser
     private let stateful: StatefulStep?
+    /// Whether the parser may yield several events per line (decided once, not per line).
+    private let multiEvent: Bool
     private var scratch = Event()
 
     /// Type-erased state and step of a `StatefulLineParser`.
@@ -48,6 +50,11 @@ public final class ParserSession {
             stateful = Self.open(s)
         } else {
             stateful = nil
+        }
+        if let multi = parser.base as? any MultiEventParser {
+            multiEvent = !multi.yieldsOneEventPerLine
+        } else {
+            multiEvent = false
         }
     }
 
@@ -73,7 +80,7 @@ public final class ParserSession {
             try emit(&scratch)
             return
         }
-        if parser.base is any MultiEventParser {
+        if multiEvent {
             for var event in try parser.parseEvents(line, context: context) { try emit(&event) }
             return
         }

@@ -63,30 +63,30 @@ public struct SshdParser: LineParser {
             _ = s.dropSuffix("]")
             s.skipSpaces()
             s.trimTrailingSpace()
-            event["sshd.repeated"] = .int(n)
+            event[.sshdRepeated] = .int(n)
         }
         let preauth = s.dropSuffix(" [preauth]") || s.dropSuffix("[preauth]")
         s.trimTrailingSpace()
         var level: FieldValue?
         if s.skip("error: ") { level = "error" } else if s.skip("fatal: ") { level = "fatal" }
-        if let level { event["log.level"] = level }
+        if let level { event[.logLevel] = level }
         guard Self.parseBody(&s, into: &event) else {
             guard let level else { throw ParseFailure("unknown sshd message") }
-            event["event.action"] = level == "error" ? Self.error : Self.fatal
-            event["event.category"] = SyslogValues.authentication
-            event["event.type"] = SyslogValues.info
-            event["sshd.preauth"] = .bool(preauth)
+            event[.eventAction] = level == "error" ? Self.error : Self.fatal
+            event[.eventCategory] = SyslogValues.authentication
+            event[.eventType] = SyslogValues.info
+            event[.sshdPreauth] = .bool(preauth)
             return
         }
-        event["sshd.preauth"] = .bool(preauth)
+        event[.sshdPreauth] = .bool(preauth)
     }
 
     private static func set(_ event: inout Event, action: FieldValue, type: FieldValue = SyslogValues.info, outcome: FieldValue? = nil,
                             category: FieldValue = SyslogValues.authentication) {
-        event["event.action"] = action
-        event["event.category"] = category
-        event["event.type"] = type
-        if let outcome { event["event.outcome"] = outcome }
+        event[.eventAction] = action
+        event[.eventCategory] = category
+        event[.eventType] = type
+        if let outcome { event[.eventOutcome] = outcome }
     }
 
     private static func parseBody(_ s: inout SyslogScanner, into event: inout Event) -> Bool {
@@ -100,10 +100,10 @@ public struct SshdParser: LineParser {
             }
             if s.skip("Address ") {
                 guard let mapsAt = s.find(" maps to ") else { return false }
-                SyslogText.setAddress(s.slice(s.position, mapsAt), ipKey: "source.ip", domainKey: "source.address", in: &event)
+                SyslogText.setAddress(s.slice(s.position, mapsAt), ipKey: .sourceIP, domainKey: .sourceAddress, in: &event)
                 s.position = mapsAt + 9
-                if let comma = s.find(", ") { event["source.domain"] = SyslogText.string(s.slice(s.position, comma)) }
-                event["sshd.possible_break_in"] = .bool(true)
+                if let comma = s.find(", ") { event[.sourceDomain] = SyslogText.string(s.slice(s.position, comma)) }
+                event[.sshdPossibleBreakIn] = .bool(true)
                 set(&event, action: reverseMapping)
                 return true
             }
@@ -123,15 +123,15 @@ public struct SshdParser: LineParser {
             if s.skip("Invalid user ") {
                 guard userFrom(&s, into: &event) else { return false }
                 set(&event, action: invalidUser, outcome: SyslogValues.failure)
-                event["sshd.invalid_user"] = .bool(true)
+                event[.sshdInvalidUser] = .bool(true)
                 return true
             }
         case UInt8(ascii: "i"):
             if s.skip("input_userauth_request: invalid user ") {
                 let user = s.readRest()
-                if !user.isEmpty { event["user.name"] = SyslogText.string(user) }
+                if !user.isEmpty { event[.userName] = SyslogText.string(user) }
                 set(&event, action: invalidUser, outcome: SyslogValues.failure)
-                event["sshd.invalid_user"] = .bool(true)
+                event[.sshdInvalidUser] = .bool(true)
                 return true
             }
         case UInt8(ascii: "C"):
@@ -144,8 +144,8 @@ public struct SshdParser: LineParser {
                 addressPort(&s, into: &event)
                 if s.skip(" on ") {
                     let ip = s.readToken()
-                    SyslogText.setAddress(ip, ipKey: "destination.ip", domainKey: "destination.address", in: &event)
-                    if s.skip(" port "), let p = s.readInt() { event["destination.port"] = .int(p) }
+                    SyslogText.setAddress(ip, ipKey: .destinationIP, domainKey: .destinationAddress, in: &event)
+                    if s.skip(" port "), let p = s.readInt() { event[.destinationPort] = .int(p) }
                 }
                 set(&event, action: connection, type: SyslogValues.start, category: SyslogValues.authenticationSession)
                 return true
@@ -163,13 +163,13 @@ public struct SshdParser: LineParser {
                         var user = s.readRest()
                         if user.starts(with: "invalid user ".utf8) {
                             user = UnsafeRawBufferPointer(rebasing: user[13...])
-                            event["sshd.invalid_user"] = .bool(true)
+                            event[.sshdInvalidUser] = .bool(true)
                         }
-                        if !user.isEmpty { event["user.name"] = SyslogText.string(user) }
+                        if !user.isEmpty { event[.userName] = SyslogText.string(user) }
                     }
                     set(&event, action: tooMany, outcome: SyslogValues.failure)
                 } else {
-                    event["event.reason"] = SyslogText.string(reason)
+                    event[.eventReason] = SyslogText.string(reason)
                     set(&event, action: disconnecting, type: SyslogValues.end)
                 }
                 return true
@@ -185,7 +185,7 @@ public struct SshdParser: LineParser {
                 if SyslogText.containsIgnoringCase(reason, "Too many authentication failures") {
                     set(&event, action: tooMany, outcome: SyslogValues.failure)
                 } else {
-                    event["event.reason"] = SyslogText.string(reason)
+                    event[.eventReason] = SyslogText.string(reason)
                     set(&event, action: disconnecting, type: SyslogValues.end)
                 }
                 return true
@@ -199,35 +199,35 @@ public struct SshdParser: LineParser {
             if s.skip("Received disconnect from ") {
                 // old: "IP: 11: Bye Bye"; new: "IP port N:11: Bye Bye"
                 if let portAt = s.find(" port ") {
-                    SyslogText.setAddress(s.slice(s.position, portAt), ipKey: "source.ip", domainKey: "source.address", in: &event)
+                    SyslogText.setAddress(s.slice(s.position, portAt), ipKey: .sourceIP, domainKey: .sourceAddress, in: &event)
                     s.position = portAt + 6
-                    if let p = s.readInt() { event["source.port"] = .int(p) }
+                    if let p = s.readInt() { event[.sourcePort] = .int(p) }
                 } else {
                     guard let colon = s.find(": ") else { return false }
-                    SyslogText.setAddress(s.slice(s.position, colon), ipKey: "source.ip", domainKey: "source.address", in: &event)
+                    SyslogText.setAddress(s.slice(s.position, colon), ipKey: .sourceIP, domainKey: .sourceAddress, in: &event)
                     s.position = colon
                 }
                 guard s.skip(byte: 0x3A) else { return false }
                 s.skipSpaces()
-                if let code = s.readInt() { event["sshd.disconnect_code"] = .int(code) }
+                if let code = s.readInt() { event[.sshdDisconnectCode] = .int(code) }
                 _ = s.skip(byte: 0x3A)
                 s.skipSpaces()
                 let reason = s.readRest()
-                if !reason.isEmpty { event["event.reason"] = SyslogText.string(reason) }
+                if !reason.isEmpty { event[.eventReason] = SyslogText.string(reason) }
                 set(&event, action: disconnect, type: SyslogValues.end)
                 return true
             }
             if s.skip("Received signal ") {
-                if let n = s.readInt() { event["sshd.signal"] = .int(n) }
+                if let n = s.readInt() { event[.sshdSignal] = .int(n) }
                 set(&event, action: stop, type: SyslogValues.end, category: SyslogValues.process)
                 return true
             }
         case UInt8(ascii: "r"):
             if s.skip("reverse mapping checking getaddrinfo for ") {
                 guard let open = s.find(" ["), let close = s.find("]", from: open) else { return false }
-                event["source.domain"] = SyslogText.string(s.slice(s.position, open))
-                SyslogText.setAddress(s.slice(open + 2, close), ipKey: "source.ip", domainKey: "source.address", in: &event)
-                event["sshd.possible_break_in"] = .bool(s.find("POSSIBLE BREAK-IN ATTEMPT") != nil)
+                event[.sourceDomain] = SyslogText.string(s.slice(s.position, open))
+                SyslogText.setAddress(s.slice(open + 2, close), ipKey: .sourceIP, domainKey: .sourceAddress, in: &event)
+                event[.sshdPossibleBreakIn] = .bool(s.find("POSSIBLE BREAK-IN ATTEMPT") != nil)
                 set(&event, action: reverseMapping)
                 return true
             }
@@ -244,7 +244,7 @@ public struct SshdParser: LineParser {
                 head.end = colon
                 addressPort(&head, into: &event)
                 s.position = colon + 2
-                event["event.reason"] = SyslogText.string(s.readRest())
+                event[.eventReason] = SyslogText.string(s.readRest())
                 set(&event, action: negotiation, outcome: SyslogValues.failure)
                 return true
             }
@@ -265,8 +265,8 @@ public struct SshdParser: LineParser {
         case UInt8(ascii: "S"):
             if s.skip("Server listening on ") {
                 let ip = s.readToken()
-                SyslogText.setAddress(ip, ipKey: "server.ip", domainKey: nil, in: &event)
-                if s.skip(" port "), let p = s.readInt() { event["server.port"] = .int(p) }
+                SyslogText.setAddress(ip, ipKey: .serverIP, domainKey: nil, in: &event)
+                if s.skip(" port "), let p = s.readInt() { event[.serverPort] = .int(p) }
                 set(&event, action: listen, type: SyslogValues.start, category: SyslogValues.process)
                 return true
             }
@@ -282,21 +282,21 @@ public struct SshdParser: LineParser {
         let method = s.slice(s.position, forAt)
         guard !method.isEmpty else { return false }
         let slash = method.firstIndex(of: 0x2F) ?? method.count  // keyboard-interactive/pam
-        event["sshd.auth_method"] = SyslogText.string(UnsafeRawBufferPointer(rebasing: method[..<slash]))
+        event[.sshdAuthMethod] = SyslogText.string(UnsafeRawBufferPointer(rebasing: method[..<slash]))
         s.position = forAt + 5
         guard userFrom(&s, into: &event) else { return false }
         s.skipSpaces()
         var proto = s.readToken()
         var hasKey = false
         if proto.last == 0x3A { proto = UnsafeRawBufferPointer(rebasing: proto[..<(proto.count - 1)]); hasKey = true }
-        if !proto.isEmpty { event["sshd.protocol"] = SyslogText.string(proto) }
+        if !proto.isEmpty { event[.sshdProtocol] = SyslogText.string(proto) }
         if hasKey {
             s.skipSpaces()
             let keyType = s.readToken()
             s.skipSpaces()
             let fingerprint = s.readToken()
-            if !keyType.isEmpty { event["sshd.key_type"] = SyslogText.string(keyType) }
-            if !fingerprint.isEmpty { event["sshd.key_fingerprint"] = SyslogText.string(fingerprint) }
+            if !keyType.isEmpty { event[.sshdKeyType] = SyslogText.string(keyType) }
+            if !fingerprint.isEmpty { event[.sshdKeyFingerprint] = SyslogText.string(fingerprint) }
         }
         return true
     }
@@ -308,9 +308,9 @@ public struct SshdParser: LineParser {
         var user = s.slice(s.position, fromAt)
         if user.starts(with: "invalid user ".utf8) {
             user = UnsafeRawBufferPointer(rebasing: user[13...])
-            event["sshd.invalid_user"] = .bool(true)
+            event[.sshdInvalidUser] = .bool(true)
         }
-        if !user.isEmpty { event["user.name"] = SyslogText.string(user) }
+        if !user.isEmpty { event[.userName] = SyslogText.string(user) }
         s.position = fromAt + 6
         addressPort(&s, into: &event)
         return true
@@ -319,14 +319,14 @@ public struct SshdParser: LineParser {
     /// `ADDR[ port N]`.
     private static func addressPort(_ s: inout SyslogScanner, into event: inout Event) {
         let address = s.readToken()
-        SyslogText.setAddress(address, ipKey: "source.ip", domainKey: "source.address", in: &event)
-        if s.skip(" port "), let p = s.readInt() { event["source.port"] = .int(p) }
+        SyslogText.setAddress(address, ipKey: .sourceIP, domainKey: .sourceAddress, in: &event)
+        if s.skip(" port "), let p = s.readInt() { event[.sourcePort] = .int(p) }
     }
 
     /// `[invalid user USER |authenticating user USER |user USER ]ADDR[ port N]`.
     private static func userAddressPort(_ s: inout SyslogScanner, into event: inout Event) {
         var hasUser = false
-        if s.skip("invalid user ") { hasUser = true; event["sshd.invalid_user"] = .bool(true) }
+        if s.skip("invalid user ") { hasUser = true; event[.sshdInvalidUser] = .bool(true) }
         else if s.skip("authenticating user ") || s.skip("user ") { hasUser = true }
         if hasUser {
             // USER ADDR port N: the address is the word before the last " port " (or the last word).
@@ -335,7 +335,7 @@ public struct SshdParser: LineParser {
             while space >= s.position, s.bytes[space] != 0x20 { space -= 1 }
             if space >= s.position {
                 let user = s.slice(s.position, space)
-                if !user.isEmpty { event["user.name"] = SyslogText.string(user) }
+                if !user.isEmpty { event[.userName] = SyslogText.string(user) }
                 s.position = space + 1
             }
         }

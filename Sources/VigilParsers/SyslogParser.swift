@@ -46,6 +46,8 @@ public struct SyslogParser: LineParser {
     public let format: Format
     public let zone: TimeZoneRule
     let programs: [String: ParserReference]
+    /// `programs`, looked up with the program name's bytes (no SipHash per line).
+    private let programTable: ByteKeyedTable<ParserReference>
     let defaultProgramParser: ParserReference?
     private let monthDayTime: TimestampFormat
     private let monthDayYearTime: TimestampFormat
@@ -55,6 +57,7 @@ public struct SyslogParser: LineParser {
         self.format = format
         self.zone = zone
         self.programs = programs
+        self.programTable = ByteKeyedTable(programs)
         self.defaultProgramParser = defaultProgramParser
         // Constant patterns, which always compile.
         self.monthDayTime = try! TimestampFormat("%b %e %H:%M:%S")
@@ -103,11 +106,11 @@ public struct SyslogParser: LineParser {
         }
         if let priority {
             let facility = Int(priority >> 3), severity = Int(priority & 7)
-            event["log.syslog.priority"] = .int(priority)
-            event["log.syslog.facility.code"] = .int(Int64(facility))
-            event["log.syslog.facility.name"] = Self.facilityNames[facility]
-            event["log.syslog.severity.code"] = .int(Int64(severity))
-            event["log.syslog.severity.name"] = Self.severityNames[severity]
+            event[.logSyslogPriority] = .int(priority)
+            event[.logSyslogFacilityCode] = .int(Int64(facility))
+            event[.logSyslogFacilityName] = Self.facilityNames[facility]
+            event[.logSyslogSeverityCode] = .int(Int64(severity))
+            event[.logSyslogSeverityName] = Self.severityNames[severity]
         }
         let program: String?
         if is5424 {
@@ -116,10 +119,11 @@ public struct SyslogParser: LineParser {
             program = try parse3164(&s, into: &event, context: context)
         }
         let message = s.rest
-        if !message.isEmpty { event["message"] = SyslogText.string(message) }
-        let sub = program.flatMap { programs[$0] } ?? defaultProgramParser
+        if !message.isEmpty { event[.message] = SyslogText.string(message) }
+        var name = program
+        let sub = name?.withUTF8 { programTable.value(for: UnsafeRawBufferPointer($0)) } ?? defaultProgramParser
         if let sub {
-            try sub.parser.parse(message, into: &event, context: context)
+            try sub.parse(message, into: &event, context: context)
         }
     }
 
@@ -154,7 +158,7 @@ public struct SyslogParser: LineParser {
             timestamp = (withYear ? monthDayYearTime : monthDayTime).parse(text, zone: zone, reference: context.referenceTime)
         }
         guard let timestamp else { throw ParseFailure("bad timestamp") }
-        event["@timestamp"] = .timestamp(timestamp)
+        event[.timestamp] = .timestamp(timestamp)
         guard s.skip(byte: 0x20) else { return nil }  // a timestamp alone: empty message
         s.skipSpaces()
 
@@ -164,8 +168,8 @@ public struct SyslogParser: LineParser {
             let host = s.readToken()
             if !host.isEmpty {
                 let value = SyslogText.string(host)
-                event["log.syslog.hostname"] = value
-                event["host.hostname"] = value
+                event[.logSyslogHostname] = value
+                event[.hostHostname] = value
             }
             guard s.skip(byte: 0x20) else { return nil }
             s.skipSpaces()
@@ -203,17 +207,17 @@ public struct SyslogParser: LineParser {
 
     private func emitTag(_ tag: Tag, in event: inout Event) -> String {
         let full = String(decoding: tag.name, as: UTF8.self)
-        event["log.syslog.appname"] = .string(full)
+        event[.logSyslogAppname] = .string(full)
         var program = full
         // sshd(pam_unix) → sshd + module pam_unix
         if tag.name.count > 2, tag.name[tag.name.count - 1] == 0x29, let open = tag.name.firstIndex(of: 0x28), open > 0 {
             program = String(decoding: UnsafeRawBufferPointer(rebasing: tag.name[..<open]), as: UTF8.self)
-            event["log.syslog.module"] = SyslogText.string(UnsafeRawBufferPointer(rebasing: tag.name[(open + 1)..<(tag.name.count - 1)]))
+            event[.logSyslogModule] = SyslogText.string(UnsafeRawBufferPointer(rebasing: tag.name[(open + 1)..<(tag.name.count - 1)]))
         }
-        event["process.name"] = .string(program)
+        event[.processName] = .string(program)
         if let pid = tag.pid {
-            event["log.syslog.procid"] = SyslogText.string(pid)
-            if let n = SyslogText.int(pid) { event["process.pid"] = .int(n) }
+            event[.logSyslogProcid] = SyslogText.string(pid)
+            if let n = SyslogText.int(pid) { event[.processPid] = .int(n) }
         }
         return program
     }
@@ -222,7 +226,7 @@ public struct SyslogParser: LineParser {
 
     private func parse5424(_ s: inout SyslogScanner, into event: inout Event) throws(ParseFailure) -> String? {
         let version = s.readToken()
-        event["log.syslog.version"] = SyslogText.string(version)
+        event[.logSyslogVersion] = SyslogText.string(version)
         func field(_ s: inout SyslogScanner, _ what: String) throws(ParseFailure) -> UnsafeRawBufferPointer? {
             guard s.skip(byte: 0x20) else { throw ParseFailure("RFC 5424 header ends before \(what)") }
             let token = s.readToken()
@@ -231,25 +235,25 @@ public struct SyslogParser: LineParser {
         }
         if let ts = try field(&s, "TIMESTAMP") {
             guard let t = Timestamp(rfc3339: ts) else { throw ParseFailure("bad RFC 5424 timestamp") }
-            event["@timestamp"] = .timestamp(t)
+            event[.timestamp] = .timestamp(t)
         }
         if let host = try field(&s, "HOSTNAME") {
             let value = SyslogText.string(host)
-            event["log.syslog.hostname"] = value
-            event["host.hostname"] = value
+            event[.logSyslogHostname] = value
+            event[.hostHostname] = value
         }
         var program: String?
         if let app = try field(&s, "APP-NAME") {
             let name = String(decoding: app, as: UTF8.self)
-            event["log.syslog.appname"] = .string(name)
-            event["process.name"] = .string(name)
+            event[.logSyslogAppname] = .string(name)
+            event[.processName] = .string(name)
             program = name
         }
         if let procid = try field(&s, "PROCID") {
-            event["log.syslog.procid"] = SyslogText.string(procid)
-            if let n = SyslogText.int(procid) { event["process.pid"] = .int(n) }
+            event[.logSyslogProcid] = SyslogText.string(procid)
+            if let n = SyslogText.int(procid) { event[.processPid] = .int(n) }
         }
-        if let msgid = try field(&s, "MSGID") { event["log.syslog.msgid"] = SyslogText.string(msgid) }
+        if let msgid = try field(&s, "MSGID") { event[.logSyslogMsgid] = SyslogText.string(msgid) }
         guard s.skip(byte: 0x20) else { throw ParseFailure("RFC 5424 header ends before STRUCTURED-DATA") }
         if !s.skip(byte: 0x2D) {
             guard s.peek() == 0x5B else { throw ParseFailure("RFC 5424 STRUCTURED-DATA is neither '-' nor '['") }

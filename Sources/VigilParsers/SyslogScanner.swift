@@ -185,7 +185,7 @@ enum SyslogText {
     }
 
     /// Sets `ipKey` when `b` is an IP address, else `domainKey` (a host name) when non-empty.
-    static func setAddress(_ b: UnsafeRawBufferPointer, ipKey: String, domainKey: String?, in event: inout Event) {
+    static func setAddress(_ b: UnsafeRawBufferPointer, ipKey: Event.Key, domainKey: Event.Key?, in event: inout Event) {
         guard !b.isEmpty else { return }
         if let ip = IPAddress(parsing: b) { event[ipKey] = .ip(ip) }
         else if let domainKey { event[domainKey] = string(b) }
@@ -259,14 +259,14 @@ enum SyslogPAM {
             guard let service = c.read(upTo: 0x3A) else { return false }  // :
             _ = c.skip(byte: 0x3A)
             guard let type = c.read(upTo: 0x29), c.skip("): ") else { return false }
-            event["pam.module"] = SyslogText.string(module)
-            event["pam.service"] = SyslogText.string(service)
-            event["pam.type"] = SyslogText.string(type)
+            event[.pamModule] = SyslogText.string(module)
+            event[.pamService] = SyslogText.string(service)
+            event[.pamType] = SyslogText.string(type)
             if !parseBody(&c, into: &event, actions: actions) {
                 // A PAM module message we do not know in detail: still a PAM event.
-                event["event.action"] = actions.other
-                event["event.category"] = SyslogValues.authentication
-                event["event.type"] = SyslogValues.info
+                event[.eventAction] = actions.other
+                event[.eventCategory] = SyslogValues.authentication
+                event[.eventType] = SyslogValues.info
             }
             s = c
             return true
@@ -282,42 +282,42 @@ enum SyslogPAM {
             guard let byAt = c.findLast(" by ") else { return false }
             var user = c.slice(c.position, byAt)
             if let paren = user.firstIndex(of: 0x28) { user = UnsafeRawBufferPointer(rebasing: user[..<paren]) }
-            event["user.name"] = SyslogText.string(user)
+            event[.userName] = SyslogText.string(user)
             c.position = byAt + 4
             let by = c.readRest()
             var byUser = by
             if let paren = by.firstIndex(of: 0x28) {
                 byUser = UnsafeRawBufferPointer(rebasing: by[..<paren])
                 var u = SyslogScanner(UnsafeRawBufferPointer(rebasing: by[paren...]))
-                if u.skip("(uid="), let uid = u.read(upTo: 0x29) { event["pam.by_uid"] = SyslogText.string(uid) }
+                if u.skip("(uid="), let uid = u.read(upTo: 0x29) { event[.pamByUid] = SyslogText.string(uid) }
             }
-            if !byUser.isEmpty { event["pam.by_user"] = SyslogText.string(byUser) }
-            event["event.action"] = actions.sessionOpen
-            event["event.category"] = SyslogValues.authenticationSession
-            event["event.type"] = SyslogValues.start
-            event["event.outcome"] = SyslogValues.success
+            if !byUser.isEmpty { event[.pamByUser] = SyslogText.string(byUser) }
+            event[.eventAction] = actions.sessionOpen
+            event[.eventCategory] = SyslogValues.authenticationSession
+            event[.eventType] = SyslogValues.start
+            event[.eventOutcome] = SyslogValues.success
             return true
         }
         if c.skip("session closed for user ") {
-            event["user.name"] = SyslogText.string(SyslogText.trimmed(c.readRest()))
-            event["event.action"] = actions.sessionClose
-            event["event.category"] = SyslogValues.authenticationSession
-            event["event.type"] = SyslogValues.end
+            event[.userName] = SyslogText.string(SyslogText.trimmed(c.readRest()))
+            event[.eventAction] = actions.sessionClose
+            event[.eventCategory] = SyslogValues.authenticationSession
+            event[.eventType] = SyslogValues.end
             return true
         }
         if c.skip("authentication failure; ") {
             parseKeyValues(&c, into: &event)
-            event["event.action"] = actions.authFailure
-            event["event.category"] = SyslogValues.authentication
-            event["event.type"] = SyslogValues.info
-            event["event.outcome"] = SyslogValues.failure
+            event[.eventAction] = actions.authFailure
+            event[.eventCategory] = SyslogValues.authentication
+            event[.eventType] = SyslogValues.info
+            event[.eventOutcome] = SyslogValues.failure
             return true
         }
         if c.skip("check pass; user unknown") {
-            event["event.action"] = actions.userUnknown
-            event["event.category"] = SyslogValues.authentication
-            event["event.type"] = SyslogValues.info
-            event["event.outcome"] = SyslogValues.failure
+            event[.eventAction] = actions.userUnknown
+            event[.eventCategory] = SyslogValues.authentication
+            event[.eventType] = SyslogValues.info
+            event[.eventOutcome] = SyslogValues.failure
             return true
         }
         if c.skip("PAM ") {
@@ -325,24 +325,24 @@ enum SyslogPAM {
             if let n = d.readInt(), d.skip(" more authentication failure") {
                 _ = d.skip(byte: 0x73)  // s
                 _ = d.skip("; ")
-                event["pam.failures"] = .int(n)
+                event[.pamFailures] = .int(n)
                 parseKeyValues(&d, into: &event)
-                event["event.action"] = actions.moreFailures
-                event["event.category"] = SyslogValues.authentication
-                event["event.type"] = SyslogValues.info
-                event["event.outcome"] = SyslogValues.failure
+                event[.eventAction] = actions.moreFailures
+                event[.eventCategory] = SyslogValues.authentication
+                event[.eventType] = SyslogValues.info
+                event[.eventOutcome] = SyslogValues.failure
                 c = d
                 return true
             }
             if c.skip("service("), let service = c.read(upTo: 0x29), c.skip(") ignoring max retries; ") {
-                event["pam.service"] = SyslogText.string(service)
-                if let n = c.readInt() { event["pam.retries"] = .int(n) }
+                event[.pamService] = SyslogText.string(service)
+                if let n = c.readInt() { event[.pamRetries] = .int(n) }
                 _ = c.skip(" > ")
-                if let n = c.readInt() { event["pam.max_retries"] = .int(n) }
-                event["event.action"] = actions.maxRetries
-                event["event.category"] = SyslogValues.authentication
-                event["event.type"] = SyslogValues.info
-                event["event.outcome"] = SyslogValues.failure
+                if let n = c.readInt() { event[.pamMaxRetries] = .int(n) }
+                event[.eventAction] = actions.maxRetries
+                event[.eventCategory] = SyslogValues.authentication
+                event[.eventType] = SyslogValues.info
+                event[.eventOutcome] = SyslogValues.failure
                 return true
             }
             return false
@@ -363,19 +363,19 @@ enum SyslogPAM {
             _ = tokenStart
             if value.isEmpty { continue }
             if SyslogText.equals(key, "rhost") {
-                SyslogText.setAddress(value, ipKey: "source.ip", domainKey: "source.domain", in: &event)
+                SyslogText.setAddress(value, ipKey: .sourceIP, domainKey: .sourceDomain, in: &event)
             } else if SyslogText.equals(key, "user") {
-                event["user.name"] = SyslogText.string(value)
+                event[.userName] = SyslogText.string(value)
             } else if SyslogText.equals(key, "ruser") {
-                event["pam.ruser"] = SyslogText.string(value)
+                event[.pamRuser] = SyslogText.string(value)
             } else if SyslogText.equals(key, "tty") {
-                event["pam.tty"] = SyslogText.string(value)
+                event[.pamTty] = SyslogText.string(value)
             } else if SyslogText.equals(key, "logname") {
-                event["pam.logname"] = SyslogText.string(value)
+                event[.pamLogname] = SyslogText.string(value)
             } else if SyslogText.equals(key, "uid") {
-                event["pam.uid"] = SyslogText.string(value)
+                event[.pamUid] = SyslogText.string(value)
             } else if SyslogText.equals(key, "euid") {
-                event["pam.euid"] = SyslogText.string(value)
+                event[.pamEuid] = SyslogText.string(value)
             }
         }
     }

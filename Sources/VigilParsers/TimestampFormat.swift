@@ -183,21 +183,23 @@ public struct TimestampFormat: Sendable, Equatable {
     private static let monthNames: [[UInt8]] = ["january", "february", "march", "april", "may", "june", "july", "august",
                                                 "september", "october", "november", "december"].map { Array($0.utf8) }
 
-    private func parsePattern(_ t: UnsafeRawBufferPointer, tokens: [Token], hasYear: Bool, hasFraction: Bool,
-                              zone: TimeZoneRule, reference: Timestamp) -> Timestamp? {
+    /// A cursor over the timestamp text (a struct, so the per-token reads are plain code rather
+    /// than closures capturing the position).
+    private struct Cursor {
+        let t: UnsafeRawBufferPointer
         var i = 0
-        var year = 0, month = 1, day = 1, hour = 0, minute = 0, second = 0, nanos = 0
-        var pm: Bool? = nil
-        var offset: Int? = nil
-        var epoch: Int64? = nil
 
-        func number(min: Int, max: Int) -> Int? {
+        init(_ t: UnsafeRawBufferPointer) { self.t = t }
+
+        /// `min`…`max` decimal digits.
+        mutating func number(min: Int, max: Int) -> Int? {
             var n = 0, count = 0
             while i < t.count, count < max, t[i] >= 0x30, t[i] <= 0x39 { n = n * 10 + Int(t[i] - 0x30); i += 1; count += 1 }
             return count >= min ? n : nil
         }
-        func lower(_ b: UInt8) -> UInt8 { b >= 0x41 && b <= 0x5A ? b + 0x20 : b }
-        func fraction() -> Int? {
+
+        /// A fraction of a second as nanoseconds (digits past the ninth are read and ignored).
+        mutating func fraction() -> Int? {
             var n = 0, count = 0
             while i < t.count, t[i] >= 0x30, t[i] <= 0x39 {
                 if count < 9 { n = n * 10 + Int(t[i] - 0x30) }
@@ -208,86 +210,117 @@ public struct TimestampFormat: Sendable, Equatable {
             return n
         }
 
+        /// The 1-based index of the first name of `table` the text continues with (ASCII
+        /// case-insensitively), consuming it.
+        mutating func name(in table: [[UInt8]]) -> Int? {
+            for (index, name) in table.enumerated() where i + name.count <= t.count {
+                var k = 0
+                while k < name.count, Cursor.lower(t[i + k]) == name[k] { k += 1 }
+                if k == name.count { i += name.count; return index + 1 }
+            }
+            return nil
+        }
+
+        @inline(__always)
+        static func lower(_ b: UInt8) -> UInt8 { b >= 0x41 && b <= 0x5A ? b + 0x20 : b }
+    }
+
+    private func parsePattern(_ t: UnsafeRawBufferPointer, tokens: [Token], hasYear: Bool, hasFraction: Bool,
+                              zone: TimeZoneRule, reference: Timestamp) -> Timestamp? {
+        var c = Cursor(t)
+        var year = 0, month = 1, day = 1, hour = 0, minute = 0, second = 0, nanos = 0
+        var pm: Bool? = nil
+        var offset: Int? = nil
+        var epoch: Int64? = nil
+
         for token in tokens {
             switch token {
-            case .literal(let c):
-                guard i < t.count, t[i] == c else { return nil }
-                i += 1
+            case .literal(let b):
+                guard c.i < t.count, t[c.i] == b else { return nil }
+                c.i += 1
             case .spaces:
-                guard i < t.count, t[i] == 0x20 else { return nil }
-                while i < t.count, t[i] == 0x20 { i += 1 }
-            case .year4: guard let v = number(min: 4, max: 4) else { return nil }; year = v
-            case .year2: guard let v = number(min: 2, max: 2) else { return nil }; year = v < 69 ? 2000 + v : 1900 + v
-            case .month: guard let v = number(min: 1, max: 2), (1...12).contains(v) else { return nil }; month = v
+                guard c.i < t.count, t[c.i] == 0x20 else { return nil }
+                while c.i < t.count, t[c.i] == 0x20 { c.i += 1 }
+            case .year4: guard let v = c.number(min: 4, max: 4) else { return nil }; year = v
+            case .year2: guard let v = c.number(min: 2, max: 2) else { return nil }; year = v < 69 ? 2000 + v : 1900 + v
+            case .month: guard let v = c.number(min: 1, max: 2), (1...12).contains(v) else { return nil }; month = v
             case .day:
-                if i < t.count, t[i] == 0x20 { i += 1 }  // %e: space-padded
-                guard let v = number(min: 1, max: 2), (1...31).contains(v) else { return nil }; day = v
-            case .hour24: guard let v = number(min: 1, max: 2), v <= 23 else { return nil }; hour = v
-            case .hour12: guard let v = number(min: 1, max: 2), (1...12).contains(v) else { return nil }; hour = v
-            case .minute: guard let v = number(min: 2, max: 2), v <= 59 else { return nil }; minute = v
+                if c.i < t.count, t[c.i] == 0x20 { c.i += 1 }  // %e: space-padded
+                guard let v = c.number(min: 1, max: 2), (1...31).contains(v) else { return nil }; day = v
+            case .hour24: guard let v = c.number(min: 1, max: 2), v <= 23 else { return nil }; hour = v
+            case .hour12: guard let v = c.number(min: 1, max: 2), (1...12).contains(v) else { return nil }; hour = v
+            case .minute: guard let v = c.number(min: 2, max: 2), v <= 59 else { return nil }; minute = v
             case .second:
-                guard let v = number(min: 2, max: 2), v <= 60 else { return nil }
+                guard let v = c.number(min: 2, max: 2), v <= 60 else { return nil }
                 second = min(v, 59)
-                if !hasFraction, i + 1 < t.count, t[i] == 0x2E || t[i] == 0x2C, t[i + 1] >= 0x30, t[i + 1] <= 0x39 {
-                    i += 1
-                    guard let f = fraction() else { return nil }
+                if !hasFraction, c.i + 1 < t.count, t[c.i] == 0x2E || t[c.i] == 0x2C, t[c.i + 1] >= 0x30, t[c.i + 1] <= 0x39 {
+                    c.i += 1
+                    guard let f = c.fraction() else { return nil }
                     nanos = f
                 }
-            case .fraction: guard let f = fraction() else { return nil }; nanos = f
-            case .monthAbbreviation, .monthName:
-                let table = token == .monthName ? Self.monthNames : Self.months
-                var found = false
-                for (index, name) in table.enumerated() where i + name.count <= t.count {
-                    if (0..<name.count).allSatisfy({ lower(t[i + $0]) == name[$0] }) {
-                        month = index + 1; i += name.count; found = true; break
-                    }
-                }
-                if !found { return nil }
+            case .fraction: guard let f = c.fraction() else { return nil }; nanos = f
+            case .monthAbbreviation:
+                guard let m = c.name(in: Self.months) else { return nil }
+                month = m
+            case .monthName:
+                guard let m = c.name(in: Self.monthNames) else { return nil }
+                month = m
             case .weekdayName:
-                let start = i
-                while i < t.count, (t[i] | 0x20) >= 0x61, (t[i] | 0x20) <= 0x7A { i += 1 }
-                guard i - start >= 3 else { return nil }
+                let start = c.i
+                while c.i < t.count, (t[c.i] | 0x20) >= 0x61, (t[c.i] | 0x20) <= 0x7A { c.i += 1 }
+                guard c.i - start >= 3 else { return nil }
             case .ampm:
-                guard i + 2 <= t.count else { return nil }
-                let a = lower(t[i]), m = lower(t[i + 1])
+                guard c.i + 2 <= t.count else { return nil }
+                let a = Cursor.lower(t[c.i]), m = Cursor.lower(t[c.i + 1])
                 guard m == 0x6D, a == 0x61 || a == 0x70 else { return nil }
-                pm = a == 0x70; i += 2
+                pm = a == 0x70; c.i += 2
             case .offset:
-                guard i < t.count else { return nil }
-                if t[i] == 0x5A { offset = 0; i += 1; break }
-                let start = i
-                i += 1
-                while i < t.count, (t[i] >= 0x30 && t[i] <= 0x39) || t[i] == 0x3A { i += 1 }
-                guard let o = TimeZoneRule.parseOffset(Array(UnsafeRawBufferPointer(rebasing: t[start..<i]))[...]) else { return nil }
+                guard c.i < t.count else { return nil }
+                if t[c.i] == 0x5A { offset = 0; c.i += 1; break }
+                let start = c.i
+                c.i += 1
+                while c.i < t.count, (t[c.i] >= 0x30 && t[c.i] <= 0x39) || t[c.i] == 0x3A { c.i += 1 }
+                guard let o = TimeZoneRule.parseOffset(Array(UnsafeRawBufferPointer(rebasing: t[start..<c.i]))[...]) else { return nil }
                 offset = o
             case .zoneName:
-                let start = i
-                while i < t.count, (t[i] | 0x20) >= 0x61, (t[i] | 0x20) <= 0x7A { i += 1 }
-                guard i > start else { return nil }
-                let name = String(decoding: UnsafeRawBufferPointer(rebasing: t[start..<i]), as: UTF8.self)
+                let start = c.i
+                while c.i < t.count, (t[c.i] | 0x20) >= 0x61, (t[c.i] | 0x20) <= 0x7A { c.i += 1 }
+                guard c.i > start else { return nil }
+                let name = String(decoding: UnsafeRawBufferPointer(rebasing: t[start..<c.i]), as: UTF8.self)
                 if name == "UTC" || name == "GMT" || name == "Z" { offset = 0 }
             case .epochSeconds:
-                guard let v = number(min: 1, max: 12) else { return nil }
+                guard let v = c.number(min: 1, max: 12) else { return nil }
                 epoch = Int64(v)
             }
         }
-        guard i == t.count else { return nil }
+        guard c.i == t.count else { return nil }
         if let epoch { return Timestamp(nanoseconds: epoch * 1_000_000_000 + Int64(nanos)) }
         if let pm {
             if hour == 12 { hour = pm ? 12 : 0 } else if pm { hour += 12 }
         }
-        func make(_ y: Int) -> Timestamp? {
-            guard let civil = Timestamp(year: y, month: month, day: day, hour: hour, minute: minute, second: second, nanosecond: nanos) else { return nil }
-            let localSeconds = civil.nanoseconds / 1_000_000_000
-            let shift = offset ?? zone.offset(atLocal: localSeconds)
-            return Timestamp(nanoseconds: civil.nanoseconds - Int64(shift) * 1_000_000_000)
-        }
-        if hasYear { return make(year) }
+        let civil = Civil(month: month, day: day, hour: hour, minute: minute, second: second, nanosecond: nanos)
+        if hasYear { return civil.instant(year: year, offset: offset, zone: zone) }
         // No year: the reference year, or the one before when that lands over 7 days ahead.
         let referenceYear = reference.civil.year
-        if let candidate = make(referenceYear), candidate.nanoseconds <= reference.nanoseconds + 7 * 86_400 * 1_000_000_000 {
+        if let candidate = civil.instant(year: referenceYear, offset: offset, zone: zone),
+           candidate.nanoseconds <= reference.nanoseconds + 7 * 86_400 * 1_000_000_000 {
             return candidate
         }
-        return make(referenceYear - 1) ?? make(referenceYear)
+        return civil.instant(year: referenceYear - 1, offset: offset, zone: zone)
+            ?? civil.instant(year: referenceYear, offset: offset, zone: zone)
+    }
+
+    /// A parsed date and time without its year.
+    private struct Civil {
+        let month: Int, day: Int, hour: Int, minute: Int, second: Int, nanosecond: Int
+
+        /// The instant in `year`, at `offset` seconds east of UTC or else in `zone`; nil when
+        /// the date does not exist (February 30).
+        func instant(year: Int, offset: Int?, zone: TimeZoneRule) -> Timestamp? {
+            guard let utc = Timestamp(year: year, month: month, day: day, hour: hour, minute: minute, second: second,
+                                      nanosecond: nanosecond) else { return nil }
+            let shift = offset ?? zone.offset(atLocal: utc.nanoseconds / 1_000_000_000)
+            return Timestamp(nanoseconds: utc.nanoseconds - Int64(shift) * 1_000_000_000)
+        }
     }
 }

@@ -196,6 +196,7 @@ import VigilTestSupport
         (#"{"a":1,"a.b":2}"#, .conflictingFields, 7),
         (#"{"b.c":1,"a":2,"b":3}"#, .conflictingFields, 15),
         (#"{"a":{"b":1},"a":{"b":2}}"#, .conflictingFields, 18),
+        (#"{"source.port":1,"message":"x","source.port":2}"#, .conflictingFields, 31),
         (#"{"a":1 /* c */}"#, .syntax, 7),
     ])
     func rejectsMalformedInput(json: String, code: EventCodecError.Code, offset: Int) {
