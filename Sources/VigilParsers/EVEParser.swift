@@ -219,18 +219,7 @@ public struct EVEParser: LineParser {
     func http(_ h: FieldObject, into event: inout Event, categorize: Bool = true) throws(ParseFailure) {
         if categorize { event["event.category"] = .array(["network", "web"]) }
         if let v = try Self.string(h["hostname"], "http.hostname") { event["url.domain"] = .string(v) }
-        if let v = try Self.string(h["url"], "http.url") {
-            event["url.original"] = .string(v)
-            if v.hasPrefix("/") {
-                if let q = v.firstIndex(of: "?") {
-                    event["url.path"] = .string(String(v[..<q]))
-                    let query = v[v.index(after: q)...]
-                    if !query.isEmpty { event["url.query"] = .string(String(query)) }
-                } else {
-                    event["url.path"] = .string(v)
-                }
-            }
-        }
+        if let v = try Self.string(h["url"], "http.url") { event.setURL(original: v) }
         if let v = try Self.string(h["http_method"], "http.http_method") { event["http.request.method"] = .string(v) }
         if let v = try Self.int(h["status"], "http.status") { event["http.response.status_code"] = .int(v) }
         if let v = try Self.string(h["http_user_agent"], "http.http_user_agent") { event["user_agent.original"] = .string(v) }

@@ -663,18 +663,7 @@ enum ZeekMapper {
         event["event.category"] = .array(["network", "web"])
         event["network.protocol"] = .string("http")
         if let v = try r.string(.method) { event["http.request.method"] = .string(v) }
-        if let v = try r.string(.uri) {
-            event["url.original"] = .string(v)
-            if v.hasPrefix("/") {
-                if let q = v.firstIndex(of: "?") {
-                    event["url.path"] = .string(String(v[..<q]))
-                    let query = v[v.index(after: q)...]
-                    if !query.isEmpty { event["url.query"] = .string(String(query)) }
-                } else {
-                    event["url.path"] = .string(v)
-                }
-            }
-        }
+        if let v = try r.string(.uri) { event.setURL(original: v) }
         if let v = try r.string(.host), !v.isEmpty { event["url.domain"] = .string(v) }
         if let v = try r.string(.version), !v.isEmpty { event["http.version"] = .string(v) }
         if let v = try r.string(.referrer), !v.isEmpty { event["http.request.referrer"] = .string(v) }
