@@ -1,5 +1,6 @@
 import Foundation
 import VigilBroker
+import VigilCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -44,12 +45,6 @@ public struct BrokerBenchmark {
         self.progress = progress
     }
 
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
-
     public func run() throws -> Result {
         let root = options.directory
         try? FileManager.default.removeItem(atPath: root)
@@ -74,13 +69,13 @@ public struct BrokerBenchmark {
             keysByPartition[p].append(k)
         }
         progress("appending \(options.records) records of \(options.recordBytes) bytes from \(options.partitions) threads, fsync every \(options.recordsPerBatch) records…")
-        let timestamp = PartitionWriterClock.now()
+        let timestamp = Timestamp.now().nanoseconds
         let perPartition = options.records / options.partitions
         let failures = FailureBox()
         let opts = self.options
         let writerList = writers
         let keyTable = keysByPartition
-        let t0 = Self.now()
+        let t0 = BenchClock.now()
         DispatchQueue.concurrentPerform(iterations: opts.partitions) { p in
             let writer = writerList[p]
             let keys = keyTable[p]
@@ -106,12 +101,12 @@ public struct BrokerBenchmark {
                 failures.set(error)
             }
         }
-        let appendSeconds = Self.now() - t0
+        let appendSeconds = BenchClock.now() - t0
         if let error = failures.error { throw error }
         for w in writers { try w.close() }
 
         progress("reading them back…")
-        let t1 = Self.now()
+        let t1 = BenchClock.now()
         var read = 0
         var checksum: UInt64 = 0
         for p in 0..<options.partitions {
@@ -124,7 +119,7 @@ public struct BrokerBenchmark {
                 read += n
             }
         }
-        let readSeconds = Self.now() - t1
+        let readSeconds = BenchClock.now() - t1
         guard read == options.records else {
             throw BrokerError(.corrupt, "benchmark read \(read) records, wrote \(options.records)")
         }
@@ -160,7 +155,7 @@ public struct BrokerBenchmark {
             cores: ProcessInfo.processInfo.activeProcessorCount, records: options.records,
             recordBytes: options.recordBytes, recordsPerBatch: options.recordsPerBatch,
             partitions: options.partitions, largeTotalBytes: count * options.largeRecordBytes,
-            crcHardware: VigilCoreInfo.crcHardware)
+            crcHardware: CRC32C.isHardwareAccelerated)
     }
 
     /// Appends `count` large records in 1 MiB batches under the default fsync policy (group commit
@@ -175,15 +170,15 @@ public struct BrokerBenchmark {
         let writer = try log.openWriter(topic: "large", partition: 0)
         let payload = [UInt8](repeating: 0x5A, count: options.largeRecordBytes)
         var batch = BatchBuilder(capacity: 16 * (options.largeRecordBytes + 16))
-        let timestamp = PartitionWriterClock.now()
-        let t = Self.now()
+        let timestamp = Timestamp.now().nanoseconds
+        let t = BenchClock.now()
         for i in 0..<count {
             payload.withUnsafeBytes { batch.append(key: nil, value: $0, timestamp: timestamp) }
             if (i + 1) % 16 == 0 { try writer.append(&batch) }
         }
         if !batch.isEmpty { try writer.append(&batch) }
         try writer.close()
-        let seconds = Self.now() - t
+        let seconds = BenchClock.now() - t
         log.close()
         return seconds
     }
@@ -195,10 +190,10 @@ public struct BrokerBenchmark {
         process.arguments = ["if=/dev/zero", "of=\(path)", "bs=\(blockBytes)", "count=\(count)", "conv=fdatasync"]
         process.standardError = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
-        let t = Self.now()
+        let t = BenchClock.now()
         try process.run()
         process.waitUntilExit()
-        let seconds = Self.now() - t
+        let seconds = BenchClock.now() - t
         guard process.terminationStatus == 0 else {
             throw BrokerError(.io, "dd exited with status \(process.terminationStatus)")
         }
@@ -215,12 +210,11 @@ final class FailureBox: @unchecked Sendable {
     var error: Error? { lock.withLock { first } }
 }
 
-import VigilCore
-enum VigilCoreInfo { static var crcHardware: Bool { CRC32C.isHardwareAccelerated } }
-enum PartitionWriterClock {
-    static func now() -> Int64 {
+/// Seconds on the monotonic clock, for timing benchmark phases.
+enum BenchClock {
+    static func now() -> Double {
         var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 }

@@ -77,12 +77,6 @@ public struct ParseBenchmark {
         return Result(cases: cases, cores: ProcessInfo.processInfo.activeProcessorCount)
     }
 
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
-
     private func writeInput(path: String, lines: Int, _ generator: (Int) -> String) throws -> Int {
         var out = [UInt8]()
         out.reserveCapacity(lines * 160)
@@ -100,10 +94,10 @@ public struct ParseBenchmark {
         p.executableURL = URL(fileURLWithPath: "/usr/bin/wc")
         p.arguments = ["-l", path]
         p.standardOutput = FileHandle.nullDevice
-        let t = Self.now()
+        let t = BenchClock.now()
         try p.run()
         p.waitUntilExit()
-        return Self.now() - t
+        return BenchClock.now() - t
     }
 
     /// Splits `input` into lines, calling `body` with each.
@@ -124,7 +118,7 @@ public struct ParseBenchmark {
         let context = ParseContext()
         var failures = 0
         var fields = 0
-        let t = Self.now()
+        let t = BenchClock.now()
         let session = ParserSession(parser: parser)
         eachLine(input) { line in
             do {
@@ -133,7 +127,7 @@ public struct ParseBenchmark {
                 failures += 1
             }
         }
-        let seconds = Self.now() - t
+        let seconds = BenchClock.now() - t
         if failures > 0 { throw ParseFailure("\(failures) benchmark lines were rejected by \(parser.name)") }
         if fields == 0 { throw ParseFailure("no fields parsed") }
         return seconds
@@ -154,18 +148,18 @@ public struct ParseBenchmark {
         var pending = 0
         var flushSeconds = 0.0
         func flush() throws {
-            let f = Self.now()
+            let f = BenchClock.now()
             try ingestor.flush()
-            flushSeconds += Self.now() - f
+            flushSeconds += BenchClock.now() - f
         }
-        let t = Self.now()
+        let t = BenchClock.now()
         try eachLine(input) { line in
             try ingestor.ingest(line)
             pending += 1
             if pending == 16_384 { try flush(); pending = 0 }
         }
         try flush()
-        let seconds = Self.now() - t
+        let seconds = BenchClock.now() - t
         log.close()
         return (seconds, flushSeconds, counters.rejected.count)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import VigilCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -168,11 +169,7 @@ public final class PartitionWriter: @unchecked Sendable {
         return found
     }
 
-    static func nowNanoseconds() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-    }
+    static func nowNanoseconds() -> Int64 { Timestamp.now().nanoseconds }
 
     /// The offset the next record gets.
     public var endOffset: Int64 { lock.withLock { nextOffset } }
