@@ -63,6 +63,7 @@ public final class ParsingFileTailProcessor: FileTailProcessor {
     let onError: ErrorHandler
     let beforeAcknowledge: () throws -> Void
     private var context = ParseContext()
+    private var keyScratch: [UInt8] = []
     private var scratch: [UInt8] = []
     private let sensorValue: FieldValue
 
@@ -105,34 +106,27 @@ public final class ParsingFileTailProcessor: FileTailProcessor {
             try onError(error.reason, line.bytes, parser.name, line)
             return
         }
-        event["vigil.sensor"] = sensorValue
         event["log.file.path"] = .string(line.path)  // shares the file's String: no copy
         event["log.offset"] = .int(line.offset)
         event["log.file.device"] = .int(Int64(bitPattern: line.identity.device))
         event["log.file.inode"] = .int(Int64(bitPattern: line.identity.inode))
-        let now = context.referenceTime
-        event["event.ingested"] = .timestamp(now)
-        if event["@timestamp"] == nil { event["@timestamp"] = .timestamp(now) }
-        let timestamp = event.timestamp?.nanoseconds ?? now.nanoseconds
+        PipelineFields.stamp(&event, sensor: sensorValue, now: context.referenceTime)
+        let timestamp = PipelineFields.recordTimestamp(event)
         scratch.removeAll(keepingCapacity: true)
         EventBinaryCodec.encode(event, into: &scratch)
         try send(key: event[keyField], timestamp: timestamp)
         eventsProduced += 1
     }
 
-    /// Sends `scratch` keyed by the text of `key` (a string's own bytes; other values' plain text).
+    /// Sends `scratch` keyed by the text of `key` (`RecordKey`, as every sensor keys records).
     private func send(key: FieldValue?, timestamp: Int64) throws {
-        var text: String
-        switch key {
-        case nil, .null?:
-            try scratch.withUnsafeBytes { value in _ = try producer.send(key: nil, value: value, timestamp: timestamp) }
-            return
-        case .string(let s)?: text = s
-        case let other?: text = other.plainText
-        }
-        try text.withUTF8 { k in
-            try scratch.withUnsafeBytes { value in
-                _ = try producer.send(key: UnsafeRawBufferPointer(k), value: value, timestamp: timestamp)
+        keyScratch.removeAll(keepingCapacity: true)
+        let hasKey = key.map { RecordKey.append($0, to: &keyScratch) } ?? false
+        try scratch.withUnsafeBytes { value in
+            if hasKey {
+                try keyScratch.withUnsafeBytes { k in _ = try producer.send(key: k, value: value, timestamp: timestamp) }
+            } else {
+                _ = try producer.send(key: nil, value: value, timestamp: timestamp)
             }
         }
     }

@@ -36,10 +36,7 @@ public final class LineIngestor {
     private let sensorValue: FieldValue
     private let parserValue: FieldValue
     private let recordKeyField: Event.Key
-    private static let sensorKey = Event.Key("vigil.sensor")
     private static let parserKey = Event.Key("vigil.parser")
-    private static let ingestedKey = Event.Key("event.ingested")
-    private static let timestampKey = Event.Key("@timestamp")
     /// The session of the default source; sensors reading several sources pass their own.
     public let session: ParserSession
 
@@ -76,13 +73,10 @@ public final class LineIngestor {
 
     /// Encodes and sends an event built elsewhere (multi-event parsers), adding pipeline fields.
     public func send(_ event: inout Event, decorate: (inout Event) -> Void = { _ in }) throws {
-        event[Self.sensorKey] = sensorValue
         event[Self.parserKey] = parserValue
-        let now = Timestamp.now()
-        event[Self.ingestedKey] = .timestamp(now)
-        if event[Self.timestampKey] == nil { event[Self.timestampKey] = .timestamp(now) }
+        PipelineFields.stamp(&event, sensor: sensorValue, now: Timestamp.now())
         decorate(&event)
-        let timestamp = event[Self.timestampKey]?.timestampValue?.nanoseconds ?? now.nanoseconds
+        let timestamp = PipelineFields.recordTimestamp(event)
         scratch.removeAll(keepingCapacity: true)
         EventBinaryCodec.encode(event, into: &scratch)
         keyScratch.removeAll(keepingCapacity: true)
@@ -104,6 +98,26 @@ public final class LineIngestor {
         try errors.flush()
         context = ParseContext()
         return ends
+    }
+}
+
+/// The fields every sensor adds to the events it produces, and the record timestamp taken from
+/// them: one definition for the line ingestor, the syslog sink and the file tailer.
+public enum PipelineFields {
+    static let sensorKey = Event.Key("vigil.sensor")
+    static let ingestedKey = Event.Key("event.ingested")
+    static let timestampKey = Event.Key("@timestamp")
+
+    /// Sets `vigil.sensor`, `event.ingested` (`now`) and, when the parser set none, `@timestamp`.
+    public static func stamp(_ event: inout Event, sensor: FieldValue, now: Timestamp) {
+        event[sensorKey] = sensor
+        event[ingestedKey] = .timestamp(now)
+        if event[timestampKey] == nil { event[timestampKey] = .timestamp(now) }
+    }
+
+    /// The broker record's timestamp: the event's `@timestamp` (set by `stamp` if missing).
+    public static func recordTimestamp(_ event: Event) -> Int64 {
+        event[timestampKey]?.timestampValue?.nanoseconds ?? 0
     }
 }
 

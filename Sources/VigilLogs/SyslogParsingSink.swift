@@ -143,13 +143,11 @@ public final class ParsingSink: SyslogMessageSink, @unchecked Sendable {
                                    sensor: configuration.sensorName, peer: peer))
         }
         metrics._parsed.bump()
-        event["vigil.sensor"] = .string(configuration.sensorName)
-        event["event.ingested"] = .timestamp(now)
+        PipelineFields.stamp(&event, sensor: .string(configuration.sensorName), now: now)
         event["log.source.address"] = .string(peer.address)
         if let ip = peer.ip { event["vigil.peer"] = .ip(ip) }
-        if event["@timestamp"] == nil { event["@timestamp"] = .timestamp(now) }
         if configuration.keepOriginal { event["event.original"] = .string(String(decoding: message, as: UTF8.self)) }
-        let timestamp = event.timestamp?.nanoseconds ?? now.nanoseconds
+        let timestamp = PipelineFields.recordTimestamp(event)
         var key = configuration.keyField.flatMap { event[$0] }
         if key == nil || key == .null { key = peer.ip.map { FieldValue.ip($0) } }
         return enqueue(event, key: key, timestamp: timestamp)
@@ -172,7 +170,7 @@ public final class ParsingSink: SyslogMessageSink, @unchecked Sendable {
         condition.withLock {
             let wasEmpty = records.isEmpty && failures.isEmpty
             let keyStart = arena.count
-            if let key { Self.appendKey(key, to: &arena) }
+            if let key { _ = RecordKey.append(key, to: &arena) }
             let valueStart = arena.count
             EventBinaryCodec.encode(event, into: &arena)
             records.append(Record(keyStart: keyStart, valueStart: valueStart, end: arena.count, hasKey: key != nil, timestamp: timestamp))
@@ -199,15 +197,6 @@ public final class ParsingSink: SyslogMessageSink, @unchecked Sendable {
 
     /// The key bytes of a field value: its text (an IP in canonical form), so a key hashes to the
     /// same partition in the embedded log and in Kafka.
-    private static func appendKey(_ value: FieldValue, to bytes: inout [UInt8]) {
-        switch value {
-        case .string(let s): bytes.append(contentsOf: s.utf8)
-        case .ip(let ip): bytes.append(contentsOf: ip.description.utf8)
-        case .int(let i): bytes.append(contentsOf: String(i).utf8)
-        default: bytes.append(contentsOf: value.description.utf8)
-        }
-    }
-
     // MARK: - Producer thread
 
     private func produceLoop() {
