@@ -14,6 +14,10 @@ public struct ParseBenchmark {
         public var directory: String
         public var parsersDirectory: String
         public var lines = 2_000_000
+        /// Only these cases (by name); all when empty.
+        public var only: Set<String> = []
+        /// Skip the parse + normalize + append measurement (for profiling the parsers alone).
+        public var parseOnly = false
         public init(directory: String, parsersDirectory: String) {
             self.directory = directory
             self.parsersDirectory = parsersDirectory
@@ -57,6 +61,7 @@ public struct ParseBenchmark {
         let registry = try ParserRegistry.load(directory: options.parsersDirectory)
         var cases: [Case] = []
         for (name, parser, generator) in [("sshd-in-syslog", "syslog", Self.sshdLine), ("json", "json", Self.jsonLine), ("cef", "cef", Self.cefLine)] as [(String, String, (Int) -> String)] {
+            if !options.only.isEmpty && !options.only.contains(name) { continue }
             let compiled = try registry.require(parser)
             let path = "\(root)/\(name).log"
             progress("\(name): writing \(options.lines) lines…")
@@ -65,8 +70,9 @@ public struct ParseBenchmark {
             let wc = try timeWC(path: path)
             progress("\(name): parse + normalize with '\(parser)'…")
             let parseSeconds = try timeParse(input, parser: compiled)
-            progress("\(name): parse + normalize + append…")
-            let (ingestSeconds, flushSeconds, rejected) = try timeIngest(input, parser: compiled, directory: "\(root)/log-\(name)")
+            if !options.parseOnly { progress("\(name): parse + normalize + append…") }
+            let (ingestSeconds, flushSeconds, rejected) = options.parseOnly
+                ? (Double.nan, 0, 0) : try timeIngest(input, parser: compiled, directory: "\(root)/log-\(name)")
             cases.append(Case(name: name, parser: parser, lines: options.lines, bytes: bytes,
                               parseLinesPerSecond: Double(options.lines) / parseSeconds,
                               ingestLinesPerSecond: Double(options.lines) / ingestSeconds,

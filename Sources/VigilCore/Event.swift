@@ -1,9 +1,9 @@
 /// A normalized security event: a record of values keyed by flat dotted ECS names
 /// (`@timestamp`, `source.ip`, `dns.question.name`).
 ///
-/// Fields are kept in one contiguous array sorted in *key order* (see ``Event/keyPrecedes(_:_:)``),
-/// so two events with the same fields are equal whatever order the fields were set in, and a
-/// lookup is a binary search.
+/// Fields are kept sorted in *key order* (see ``Event/keyPrecedes(_:_:)``), so two events with
+/// the same fields are equal whatever order the fields were set in, and a lookup is a binary
+/// search.
 ///
 /// Three rules keep the flat model equivalent to ECS's nested JSON documents:
 /// - **Objects flatten.** Assigning `.object` to a key assigns each member under
@@ -18,14 +18,21 @@
 ///
 /// Keys compare by their UTF-8 bytes (not Unicode canonical equivalence). Any string is a valid
 /// key, including the empty string and keys with empty dotted segments.
+///
+/// **Storage.** An event is built once per line on hot paths, so it holds no object per field:
+/// fields are plain 32-byte entries (key order class, schema id, kind, payload); the UTF-8 bytes
+/// of string values and custom keys sit in one byte arena, and only arrays are kept as
+/// ``FieldValue``s on the side. Setting a field copies bytes and moves entries, with no
+/// reference counting; clearing an event for the next line keeps every buffer. Values are
+/// materialized as ``FieldValue`` when read.
 public struct Event: Sendable, Hashable {
-    /// One field: a flat dotted key and its value.
+    /// One field as a key and a value (a materialized view of a stored field).
     public struct Field: Sendable, Hashable {
         /// The flat dotted key.
         public let key: String
         /// The value; never `.object`.
         public let value: FieldValue
-        /// The key's ``Schema`` id, or 0 for a custom field; cached so encoders need no lookup.
+        /// The key's ``Schema`` id, or 0 for a custom field.
         package let schemaID: UInt16
 
         /// A field; looks the key up in ``Schema``.
@@ -43,38 +50,91 @@ public struct Event: Sendable, Hashable {
         }
     }
 
+    /// One stored field. Plain data: copying or dropping it involves no reference counting.
     @usableFromInline
-    var storage: [Field]
+    package struct Entry: Sendable {
+        /// The key's place in key order: `2 × rank` for a known key (``Schema/Index/rank(_:)``),
+        /// `2 × floor + 1` for a custom key, `floor` being how many known names sort before it.
+        /// Entries compare by `order`; only two custom keys in the same gap compare bytes.
+        package var order: UInt32
+        /// The schema id, or 0 for a custom key.
+        package var id: UInt16
+        /// The value's case.
+        package var kind: FieldValue.Kind
+        /// `.bool`: 1 for true. `.ip`: the family's raw value.
+        package var flag: UInt8
+        /// `.int`, `.timestamp`: the bits of the Int64. `.float`: the Double's bits.
+        /// `.string`: the arena range (`offset << 32 | length`). `.ip`: the high word.
+        /// `.array`: the index in `boxed`.
+        package var a: UInt64
+        /// `.ip`: the low word.
+        package var b: UInt64
+        /// A custom key's arena range (`offset << 32 | length`); 0 for a known key.
+        package var keyRange: UInt64
+
+        @inline(__always)
+        var isCustom: Bool { order & 1 == 1 }
+    }
+
+    /// The fields, in key order.
+    @usableFromInline
+    var entries: [Entry]
+    /// UTF-8 bytes of string values and custom keys. Bytes of replaced or removed fields stay
+    /// until the event is cleared.
+    @usableFromInline
+    var arena: [UInt8]
+    /// Array values (referenced by index from their entries).
+    @usableFromInline
+    var boxed: [FieldValue]
 
     /// An event with no fields.
     @inlinable
-    public init() { storage = [] }
+    public init() {
+        entries = []
+        arena = []
+        boxed = []
+    }
 
     /// An event with the given fields, assigned in order through the subscript.
     public init(_ fields: KeyValuePairs<String, FieldValue>) {
-        storage = []
-        storage.reserveCapacity(fields.count)
+        self.init()
+        entries.reserveCapacity(fields.count)
         for (key, value) in fields { self[key] = value }
     }
 
     /// An event from fields already in strictly increasing key order, free of prefix conflicts
     /// and of top-level objects. Decoders validate these invariants before calling this.
     package init(validatedSortedFields fields: [Field]) {
-        storage = fields
+        self.init()
+        entries.reserveCapacity(fields.count)
+        let schema = Schema.index
+        for field in fields {
+            var key = field.key
+            let (order, keyRange): (UInt32, UInt64)
+            if field.schemaID != 0 {
+                (order, keyRange) = (UInt32(schema.rank(field.schemaID)) << 1, 0)
+            } else {
+                (order, keyRange) = key.withUTF8 { k in (Event.customOrder(k, schema), appendToArena(k)) }
+            }
+            entries.append(makeEntry(order: order, id: field.schemaID, keyRange: keyRange, field.value))
+        }
     }
 
     /// The fields in key order.
-    /// - Complexity: O(1)
-    @inlinable
-    public var fields: [Field] { storage }
+    /// - Complexity: O(n); each string value is materialized.
+    public var fields: [Field] {
+        entries.map { e in
+            Field(key: e.isCustom ? arenaString(e.keyRange) : Schema.namesByID[Int(e.id)], value: value(of: e), schemaID: e.id)
+        }
+    }
 
     /// The number of fields.
     @inlinable
-    public var count: Int { storage.count }
+    public var count: Int { entries.count }
 
     /// Whether the event has no fields.
     @inlinable
-    public var isEmpty: Bool { storage.isEmpty }
+    public var isEmpty: Bool { entries.isEmpty }
 
     /// The value of `key`, or `nil`. Setting `nil` removes exactly that key; setting a value
     /// applies the flattening and conflict rules described on ``Event``. No schema check.
@@ -82,7 +142,7 @@ public struct Event: Sendable, Hashable {
     public subscript(key: String) -> FieldValue? {
         get {
             let (found, index) = position(of: key)
-            return found ? storage[index].value : nil
+            return found ? value(of: entries[index]) : nil
         }
         set {
             if let newValue {
@@ -94,43 +154,95 @@ public struct Event: Sendable, Hashable {
     }
 
     /// A field name looked up in ``Schema`` once. Parsers keep the names they set on every
-    /// event as static keys, so that setting a field skips the lookup:
-    /// `static let userName = Event.Key("user.name")`, then `event[Self.userName] = …`.
+    /// event as keys, so that setting a field skips the lookup: `event[.userName] = …` for the
+    /// known fields (`Schema+Keys.swift`), `static let method = Event.Key("sshd.auth_method")`
+    /// for custom ones.
     public struct Key: Sendable, Hashable, CustomStringConvertible {
-        /// The flat dotted name.
-        public let name: String
+        /// The name of a custom field; nil for a known one.
+        @usableFromInline
+        let customName: String?
         /// The name's ``Schema`` id, or 0 for a custom field.
+        @usableFromInline
         package let schemaID: UInt16
+        /// The key's place in key order (``Entry/order``).
+        @usableFromInline
+        let order: UInt32
 
         /// The key for `name` (any string, as for the `String` subscript).
         public init(_ name: String) {
-            self.name = name
-            self.schemaID = Schema.id(named: name)
+            let schema = Schema.index
+            var name = name
+            let id = name.withUTF8 { schema.id(UnsafeRawBufferPointer($0)) }
+            schemaID = id
+            if id != 0 {
+                customName = nil
+                order = UInt32(schema.rank(id)) << 1
+            } else {
+                customName = name
+                order = name.withUTF8 { Event.customOrder($0, schema) }
+            }
         }
 
+        /// The key of known field `id`, whose rank in key order is `rank` (generated constants).
+        @inlinable @inline(__always)
+        @usableFromInline package init(schemaID: UInt16, rank: UInt16) {
+            self.customName = nil
+            self.schemaID = schemaID
+            self.order = UInt32(rank) << 1
+        }
+
+        /// The flat dotted name.
+        public var name: String { customName ?? Schema.namesByID[Int(schemaID)] }
+
         public var description: String { name }
+
+        /// Calls `body` with the name's UTF-8 bytes.
+        @inline(__always)
+        func withName<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+            if var custom = customName { return custom.withUTF8(body) }
+            return body(Schema.index.name(schemaID))
+        }
     }
 
     /// The value of `key`: the same as `self[key.name]`, without the schema lookup.
     /// - Complexity: O(log n) to read; O(n) to insert or remove.
     public subscript(key: Key) -> FieldValue? {
         get {
-            let schema = Schema.index
-            let (found, index): (Bool, Int)
-            if key.schemaID != 0 {
-                (found, index) = position(of: schema.name(key.schemaID), id: key.schemaID, schema)
-            } else {
-                var name = key.name
-                (found, index) = name.withUTF8 { position(of: $0, id: 0, schema) }
-            }
-            return found ? storage[index].value : nil
+            let (found, index) = key.order & 1 == 0
+                ? knownPosition(order: key.order) : key.withName { position(of: $0, order: key.order) }
+            return found ? value(of: entries[index]) : nil
         }
         set {
-            if let newValue {
-                if case .object = newValue { assign(key.name, newValue) } else { assign(key.name, id: key.schemaID, newValue) }
-            } else {
+            guard let newValue else {
                 removeValue(forKey: key.name)
+                return
             }
+            if case .object = newValue {
+                assign(key.name, newValue)
+            } else if key.order & 1 == 0 {
+                let payload = makePayload(newValue)
+                assignKnown(id: key.schemaID, order: key.order, payload)
+            } else {
+                let payload = makePayload(newValue)
+                key.withName { assign(bytes: $0, id: 0, order: key.order, payload) }
+            }
+        }
+    }
+
+    /// Sets `key` to the string whose UTF-8 bytes are `utf8`, without creating a `String`: the
+    /// same as `self[key] = .string(String(decoding: utf8, as: UTF8.self))` (ill-formed
+    /// sequences become U+FFFD).
+    public mutating func setString(_ key: Key, utf8 bytes: UnsafeRawBufferPointer) {
+        guard Event.isASCII(bytes) || Event.isValidUTF8(bytes) else {
+            self[key] = .string(String(decoding: bytes, as: UTF8.self))
+            return
+        }
+        let range = appendToArena(UnsafeBufferPointer(start: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), count: bytes.count))
+        let payload = Payload(kind: .string, flag: 0, a: range, b: 0)
+        if key.order & 1 == 0 {
+            assignKnown(id: key.schemaID, order: key.order, payload)
+        } else {
+            key.withName { assign(bytes: $0, id: 0, order: key.order, payload) }
         }
     }
 
@@ -144,7 +256,9 @@ public struct Event: Sendable, Hashable {
     public mutating func removeValue(forKey key: String) -> FieldValue? {
         let (found, index) = position(of: key)
         guard found else { return nil }
-        return storage.remove(at: index).value
+        let value = value(of: entries[index])
+        entries.remove(at: index)
+        return value
     }
 
     /// Assigns `value` to `key` like the subscript, after checking every resulting field against
@@ -167,129 +281,352 @@ public struct Event: Sendable, Hashable {
         }
     }
 
-    // MARK: Storage
+    /// Removes every field, keeping the storage for reuse (one event per line, no allocation).
+    public mutating func removeAll(keepingCapacity: Bool = true) {
+        entries.removeAll(keepingCapacity: keepingCapacity)
+        arena.removeAll(keepingCapacity: keepingCapacity)
+        if !boxed.isEmpty || !keepingCapacity { boxed.removeAll(keepingCapacity: keepingCapacity) }
+    }
+}
+
+// MARK: - Storage
+
+extension Event {
+    /// A value as stored in an entry.
+    @usableFromInline
+    struct Payload {
+        var kind: FieldValue.Kind
+        var flag: UInt8
+        var a: UInt64
+        var b: UInt64
+    }
+
+    /// The order class of custom key `k`: after the known names that sort before it.
+    package static func customOrder(_ k: UnsafeBufferPointer<UInt8>, _ schema: Schema.Index) -> UInt32 {
+        UInt32(schema.knownNamesPreceding(k)) << 1 | 1
+    }
+
+    /// Appends `bytes` to the arena and returns their range (`offset << 32 | length`).
+    @inline(__always)
+    mutating func appendToArena(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        let offset = arena.count
+        precondition(offset <= Int(UInt32.max) && bytes.count <= Int(UInt32.max), "an event's text exceeds 4 GiB")
+        arena.append(contentsOf: bytes)
+        return UInt64(offset) << 32 | UInt64(bytes.count)
+    }
+
+    /// The payload of `value` (not `.object`), its bytes or array stored.
+    @inline(__always)
+    mutating func makePayload(_ value: FieldValue) -> Payload {
+        switch value {
+        case .string(var s):
+            let range = s.withUTF8 { appendToArena($0) }
+            return Payload(kind: .string, flag: 0, a: range, b: 0)
+        case .int(let v):
+            return Payload(kind: .int, flag: 0, a: UInt64(bitPattern: v), b: 0)
+        case .float(let d):
+            return Payload(kind: .float, flag: 0, a: d.bitPattern, b: 0)
+        case .bool(let v):
+            return Payload(kind: .bool, flag: v ? 1 : 0, a: 0, b: 0)
+        case .timestamp(let t):
+            return Payload(kind: .timestamp, flag: 0, a: UInt64(bitPattern: t.nanoseconds), b: 0)
+        case .ip(let ip):
+            return Payload(kind: .ip, flag: ip.family.rawValue, a: ip.high, b: ip.low)
+        case .array:
+            boxed.append(value)
+            return Payload(kind: .array, flag: 0, a: UInt64(boxed.count - 1), b: 0)
+        case .null:
+            return Payload(kind: .null, flag: 0, a: 0, b: 0)
+        case .object:
+            preconditionFailure("objects are flattened before they are stored")
+        }
+    }
+
+    @inline(__always)
+    mutating func makeEntry(order: UInt32, id: UInt16, keyRange: UInt64, _ value: FieldValue) -> Entry {
+        let p = makePayload(value)
+        return Entry(order: order, id: id, kind: p.kind, flag: p.flag, a: p.a, b: p.b, keyRange: keyRange)
+    }
+
+    /// The string stored at `range`.
+    @inline(__always)
+    func arenaString(_ range: UInt64) -> String {
+        let offset = Int(range >> 32), length = Int(range & 0xFFFF_FFFF)
+        return arena.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[offset..<(offset + length)]), as: UTF8.self) }
+    }
+
+    /// The value an entry holds.
+    @usableFromInline
+    func value(of e: Entry) -> FieldValue {
+        switch e.kind {
+        case .string: return .string(arenaString(e.a))
+        case .int: return .int(Int64(bitPattern: e.a))
+        case .float: return .float(Double(bitPattern: e.a))
+        case .bool: return .bool(e.flag != 0)
+        case .timestamp: return .timestamp(Timestamp(nanoseconds: Int64(bitPattern: e.a)))
+        case .ip: return .ip(e.flag == IPAddress.Family.v4.rawValue ? IPAddress(v4: UInt32(truncatingIfNeeded: e.b)) : IPAddress(v6High: e.a, low: e.b))
+        case .array: return boxed[Int(e.a)]
+        case .null: return .null
+        case .object: preconditionFailure("objects are never stored")
+        }
+    }
+
+    /// A stored value as encoders read it: string bytes in place, anything else as a value
+    /// (which for scalars allocates nothing).
+    package enum ValueView {
+        case string(UnsafeBufferPointer<UInt8>)
+        case other(FieldValue)
+    }
+
+    /// Calls `body` with each field in key order: its key's UTF-8 bytes, schema id and value.
+    /// The buffers are valid only during the call.
+    package func forEachField(_ body: (UnsafeBufferPointer<UInt8>, UInt16, ValueView) -> Void) {
+        let schema = Schema.index
+        arena.withUnsafeBufferPointer { arena in
+            for e in entries {
+                let key = e.isCustom ? Event.slice(arena, e.keyRange) : schema.name(e.id)
+                if e.kind == .string {
+                    body(key, e.id, .string(Event.slice(arena, e.a)))
+                } else {
+                    body(key, e.id, .other(value(of: e)))
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func slice(_ arena: UnsafeBufferPointer<UInt8>, _ range: UInt64) -> UnsafeBufferPointer<UInt8> {
+        let offset = Int(range >> 32), length = Int(range & 0xFFFF_FFFF)
+        return UnsafeBufferPointer(rebasing: arena[offset..<(offset + length)])
+    }
+
+    /// Calls `body` with the UTF-8 bytes of the key of `e`.
+    @inline(__always)
+    func withKeyBytes<R>(_ e: Entry, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        if e.isCustom { return arena.withUnsafeBufferPointer { body(Event.slice($0, e.keyRange)) } }
+        return body(Schema.index.name(e.id))
+    }
+
+    /// Whether all bytes are ASCII (eight at a time).
+    @inline(__always)
+    static func isASCII(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        let n = bytes.count
+        while i + 8 <= n {
+            if bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 != 0 { return false }
+            i += 8
+        }
+        while i < n {
+            if bytes[i] >= 0x80 { return false }
+            i += 1
+        }
+        return true
+    }
+
+    /// Whether `bytes` are well-formed UTF-8.
+    static func isValidUTF8(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var iterator = bytes.makeIterator()
+        var decoder = UTF8()
+        while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue: continue
+            case .emptyInput: return true
+            case .error: return false
+            }
+        }
+    }
+
+    /// Binary search for a known key by its order alone (custom entries have odd orders and
+    /// never compare equal): whether it is present, and its index or insertion point.
+    @inline(__always)
+    func knownPosition(order: UInt32) -> (found: Bool, index: Int) {
+        entries.withUnsafeBufferPointer { fields in
+            var lo = 0, hi = fields.count
+            while lo < hi {
+                let mid = (lo + hi) >> 1
+                let o = fields[mid].order
+                if o < order { lo = mid + 1 } else if o > order { hi = mid } else { return (true, mid) }
+            }
+            return (false, lo)
+        }
+    }
 
     /// Binary search: whether `key` is present, and its index or insertion point.
     @usableFromInline
     func position(of key: String) -> (found: Bool, index: Int) {
         var key = key
         let schema = Schema.index
-        return key.withUTF8 { k in position(of: k, id: schema.id(UnsafeRawBufferPointer(k)), schema) }
-    }
-
-    /// Binary search for the key `k` whose schema id is `id`. Two known keys compare by their
-    /// ranks in key order; only a custom key on either side compares bytes.
-    /// - Complexity: O(log n) comparisons.
-    @inline(__always)
-    private func position(of k: UnsafeBufferPointer<UInt8>, id: UInt16, _ schema: Schema.Index) -> (found: Bool, index: Int) {
-        storage.withUnsafeBufferPointer { fields in
-            let rank = schema.rank(id)
-            var lo = 0, hi = fields.count
-            while lo < hi {
-                let mid = (lo + hi) >> 1
-                let other = fields[mid].schemaID
-                let order: Int
-                if id != 0 && other != 0 {
-                    let r = schema.rank(other)
-                    order = r < rank ? -1 : (r > rank ? 1 : 0)
-                } else {
-                    order = Event.withKeyBytes(fields[mid], schema) { Event.compareKeys($0, k) }
-                }
-                if order < 0 { lo = mid + 1 } else if order > 0 { hi = mid } else { return (true, mid) }
-            }
-            return (false, lo)
+        return key.withUTF8 { k in
+            let id = schema.id(UnsafeRawBufferPointer(k))
+            return id != 0 ? knownPosition(order: UInt32(schema.rank(id)) << 1) : position(of: k, order: Event.customOrder(k, schema))
         }
     }
 
-    /// Calls `body` with the UTF-8 bytes of `field`'s key: a known field's from the schema's
-    /// name table, a custom field's from its string.
-    @inline(__always)
-    private static func withKeyBytes<R>(_ field: Field, _ schema: Schema.Index, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
-        if field.schemaID != 0 { return body(schema.name(field.schemaID)) }
-        var key = field.key
-        return key.withUTF8(body)
+    /// Binary search for the key `k` whose order is `order`; only custom keys of the same order
+    /// compare bytes.
+    /// - Complexity: O(log n) comparisons.
+    func position(of k: UnsafeBufferPointer<UInt8>, order: UInt32) -> (found: Bool, index: Int) {
+        if order & 1 == 0 { return knownPosition(order: order) }
+        return arena.withUnsafeBufferPointer { arena in
+            entries.withUnsafeBufferPointer { fields in
+                var lo = 0, hi = fields.count
+                while lo < hi {
+                    let mid = (lo + hi) >> 1
+                    let e = fields[mid]
+                    let c: Int
+                    if e.order != order {
+                        c = e.order < order ? -1 : 1
+                    } else {
+                        c = Event.compareKeys(Event.slice(arena, e.keyRange), k)
+                    }
+                    if c < 0 { lo = mid + 1 } else if c > 0 { hi = mid } else { return (true, mid) }
+                }
+                return (false, lo)
+            }
+        }
     }
 
-    /// Whether the key of `field` is a dotted prefix of `k` (whose id is `id`), or the reverse
-    /// when `reversed`. Two known keys never are when the schema is prefix-free.
+    /// Whether the key of entry `e` is a dotted prefix of `k` (or the reverse when `reversed`).
+    /// Two known keys never are: the schema is prefix-free.
     @inline(__always)
-    private static func dottedPrefix(_ field: Field, _ k: UnsafeBufferPointer<UInt8>, id: UInt16, reversed: Bool,
-                                     _ schema: Schema.Index) -> Bool {
-        if id != 0 && field.schemaID != 0 && schema.prefixFree { return false }
-        return withKeyBytes(field, schema) { f in reversed ? isDottedPrefix(k, of: f) : isDottedPrefix(f, of: k) }
+    func dottedPrefix(_ e: Entry, _ k: UnsafeBufferPointer<UInt8>, keyIsKnown: Bool, reversed: Bool) -> Bool {
+        if keyIsKnown && !e.isCustom { return false }
+        return withKeyBytes(e) { f in reversed ? Event.isDottedPrefix(k, of: f) : Event.isDottedPrefix(f, of: k) }
     }
 
-    private mutating func assign(_ key: String, _ value: FieldValue) {
+    /// Assigns `value` (possibly an object) to `key`.
+    mutating func assign(_ key: String, _ value: FieldValue) {
         if case .object(let object) = value {
             removeSubtree(key)
             for member in object.members { assign(key + "." + member.key, member.value) }
             return
         }
-        assign(key, id: nil, value)
-    }
-
-    /// Assigns a value that is not an object to `key`, whose schema id is `id` when known
-    /// (nil: looked up here).
-    @inline(__always)
-    private mutating func assign(_ key: String, id knownID: UInt16?, _ value: FieldValue) {
+        let payload = makePayload(value)
+        var key = key
         let schema = Schema.index
-        // A known key's bytes come from the schema's name table, without touching the string.
-        if let knownID, knownID != 0 {
-            assign(key, id: knownID, bytes: schema.name(knownID), value, schema)
-            return
+        key.withUTF8 { k in
+            let id = schema.id(UnsafeRawBufferPointer(k))
+            if id != 0 {
+                assignKnown(id: id, order: UInt32(schema.rank(id)) << 1, payload)
+            } else {
+                assign(bytes: k, id: 0, order: Event.customOrder(k, schema), payload)
+            }
         }
-        var bytes = key
-        bytes.withUTF8 { k in assign(key, id: knownID ?? schema.id(UnsafeRawBufferPointer(k)), bytes: k, value, schema) }
     }
 
-    /// Assigns a value that is not an object to `key`, whose UTF-8 bytes are `k` and schema id `id`.
+    /// Assigns a stored payload to a known key: compares orders only, and reads key bytes only
+    /// when a custom neighbour might conflict.
     @inline(__always)
-    private mutating func assign(_ key: String, id: UInt16, bytes k: UnsafeBufferPointer<UInt8>, _ value: FieldValue,
-                                 _ schema: Schema.Index) {
-        let (found, index) = position(of: k, id: id, schema)
+    mutating func assignKnown(id: UInt16, order: UInt32, _ p: Payload) {
+        let (found, index) = knownPosition(order: order)
         if found {
-            storage[index] = Field(key: key, value: value, schemaID: id)
+            entries.withUnsafeMutableBufferPointer { fields in
+                fields[index].kind = p.kind
+                fields[index].flag = p.flag
+                fields[index].a = p.a
+                fields[index].b = p.b
+            }
             return
         }
+        let entry = Entry(order: order, id: id, kind: p.kind, flag: p.flag, a: p.a, b: p.b, keyRange: 0)
+        let customBefore = index > 0 && entries[index - 1].isCustom
+        let customAfter = index < entries.count && entries[index].isCustom
+        if !customBefore && !customAfter {
+            insert(entry, at: index)
+            return
+        }
+        insertResolvingConflicts(entry, at: index, key: Schema.index.name(id), keyIsKnown: true)
+    }
+
+    /// Assigns a stored payload to the key `k` (whose id is `id` and order `order`).
+    mutating func assign(bytes k: UnsafeBufferPointer<UInt8>, id: UInt16, order: UInt32, _ p: Payload) {
+        if id != 0 {
+            assignKnown(id: id, order: order, p)
+            return
+        }
+        let (found, index) = position(of: k, order: order)
+        if found {
+            entries[index].kind = p.kind
+            entries[index].flag = p.flag
+            entries[index].a = p.a
+            entries[index].b = p.b
+            return
+        }
+        let keyRange = appendToArena(k)
+        let entry = Entry(order: order, id: 0, kind: p.kind, flag: p.flag, a: p.a, b: p.b, keyRange: keyRange)
+        insertResolvingConflicts(entry, at: index, key: k, keyIsKnown: false)
+    }
+
+    /// Inserts `entry` (key bytes `k`) at its insertion point `index`, first removing the fields
+    /// it conflicts with. Only the immediate neighbours can conflict: a present prefix of the key
+    /// sorts right before it, and `key.*` fields sort right after it (see ``compareKeys``).
+    mutating func insertResolvingConflicts(_ entry: Entry, at index: Int, key k: UnsafeBufferPointer<UInt8>, keyIsKnown: Bool) {
         var insertAt = index
-        // Only the immediate neighbours can conflict: a present prefix of `key` sorts right
-        // before it, and `key.*` fields sort right after it (see `compareKeys`).
-        if insertAt > 0 && Event.dottedPrefix(storage[insertAt - 1], k, id: id, reversed: false, schema) {
-            storage.remove(at: insertAt - 1)
+        if insertAt > 0 && dottedPrefix(entries[insertAt - 1], k, keyIsKnown: keyIsKnown, reversed: false) {
+            entries.remove(at: insertAt - 1)
             insertAt -= 1
         }
         var end = insertAt
-        while end < storage.count && Event.dottedPrefix(storage[end], k, id: id, reversed: true, schema) { end += 1 }
+        while end < entries.count && dottedPrefix(entries[end], k, keyIsKnown: keyIsKnown, reversed: true) { end += 1 }
         if end > insertAt {
-            storage[insertAt] = Field(key: key, value: value, schemaID: id)
-            storage.removeSubrange((insertAt + 1)..<end)
+            entries[insertAt] = entry
+            entries.removeSubrange((insertAt + 1)..<end)
         } else {
-            insert(Field(key: key, value: value, schemaID: id), at: insertAt)
+            insert(entry, at: insertAt)
         }
     }
 
-    /// `storage.insert(_:at:)` without its generic `replaceSubrange` path: append, then move
+    /// `entries.insert(_:at:)` without its generic `replaceSubrange` path: append, then move
     /// the tail up by one slot with a single memmove.
     @inline(__always)
-    private mutating func insert(_ field: Field, at index: Int) {
-        storage.append(field)
-        let last = storage.count - 1
+    mutating func insert(_ entry: Entry, at index: Int) {
+        entries.append(entry)
+        let last = entries.count - 1
         guard index < last else { return }
-        storage.withUnsafeMutableBufferPointer { buffer in
+        entries.withUnsafeMutableBufferPointer { buffer in
             let base = buffer.baseAddress!
-            let moved = (base + last).move()
-            (base + index + 1).moveInitialize(from: base + index, count: last - index)
-            (base + index).initialize(to: moved)
+            (base + index + 1).update(from: base + index, count: last - index)
+            base[index] = entry
         }
     }
 
     /// Removes `key` and every `key.*` field.
     private mutating func removeSubtree(_ key: String) {
         let (found, index) = position(of: key)
-        if found { storage.remove(at: index); return }
-        var end = index
-        while end < storage.count && Event.isDottedPrefix(key, of: storage[end].key) { end += 1 }
-        storage.removeSubrange(index..<end)
+        if found { entries.remove(at: index); return }
+        var key = key
+        key.withUTF8 { k in
+            var end = index
+            while end < entries.count && withKeyBytes(entries[end], { Event.isDottedPrefix(k, of: $0) }) { end += 1 }
+            entries.removeSubrange(index..<end)
+        }
+    }
+}
+
+// MARK: - Equality
+
+extension Event {
+    /// Two events are equal when they hold the same keys with equal values.
+    public static func == (lhs: Event, rhs: Event) -> Bool {
+        guard lhs.entries.count == rhs.entries.count else { return false }
+        for i in lhs.entries.indices {
+            let a = lhs.entries[i], b = rhs.entries[i]
+            guard a.order == b.order, a.id == b.id else { return false }
+            if a.isCustom {
+                let same = lhs.withKeyBytes(a) { ka in rhs.withKeyBytes(b) { kb in ka.elementsEqual(kb) } }
+                guard same else { return false }
+            }
+            guard lhs.value(of: a) == rhs.value(of: b) else { return false }
+        }
+        return true
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(entries.count)
+        for e in entries {
+            withKeyBytes(e) { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+            hasher.combine(value(of: e))
+        }
     }
 }
 
@@ -330,14 +667,15 @@ extension Event {
             let ra = schema.rank(a.schemaID), rb = schema.rank(b.schemaID)
             return ra < rb ? -1 : (ra > rb ? 1 : 0)
         }
-        return withKeyBytes(a, schema) { pa in withKeyBytes(b, schema) { pb in compareKeys(pa, pb) } }
+        var ka = a.key, kb = b.key
+        return ka.withUTF8 { pa in kb.withUTF8 { pb in compareKeys(pa, pb) } }
     }
 
     /// Whether the key of `a` is a dotted prefix of the key of `b`.
     package static func isDottedPrefix(_ a: Field, of b: Field) -> Bool {
-        let schema = Schema.index
-        if a.schemaID != 0 && b.schemaID != 0 && schema.prefixFree { return false }
-        return withKeyBytes(a, schema) { pa in withKeyBytes(b, schema) { pb in isDottedPrefix(pa, of: pb) } }
+        if a.schemaID != 0 && b.schemaID != 0 { return false }  // the schema is prefix-free
+        var ka = a.key, kb = b.key
+        return ka.withUTF8 { pa in kb.withUTF8 { pb in isDottedPrefix(pa, of: pb) } }
     }
 
     /// Whether `prefix + "."` is a prefix of `key` (`a` of `a.b`, but not of `ab` or `a`).
@@ -442,18 +780,10 @@ extension Event {
     }
 
     /// Appends `message` to `vigil.errors`, creating the array if needed.
-    /// Removes every field, keeping the storage for reuse (one event per line, no allocation).
-    public mutating func removeAll(keepingCapacity: Bool = true) {
-        storage.removeAll(keepingCapacity: keepingCapacity)
-    }
-
     public mutating func appendVigilError(_ message: String) {
-        let (found, index) = position(of: "vigil.errors")
-        if found, case .array(var values) = storage[index].value {
-            let id = storage[index].schemaID
-            storage[index] = Field(key: "vigil.errors", value: .null, schemaID: id)   // drop the reference before mutating
+        if case .array(var values)? = self["vigil.errors"] {
             values.append(.string(message))
-            storage[index] = Field(key: "vigil.errors", value: .array(values), schemaID: id)
+            self["vigil.errors"] = .array(values)
         } else {
             self["vigil.errors"] = .array([.string(message)])
         }
@@ -468,11 +798,11 @@ extension Event {
     /// - Complexity: O(n), no allocation.
     package func firstSchemaMismatch(from start: Int = 0) -> Int? {
         let schema = Schema.index
-        return storage.withUnsafeBufferPointer { fields in
+        return entries.withUnsafeBufferPointer { fields in
             var i = start
             while i < fields.count {
-                let id = fields[i].schemaID
-                if id != 0 && !schema.accepts(id, fields[i].value) { return i }
+                let e = fields[i]
+                if e.id != 0 && !schema.accepts(e.id, kind: e.kind, { boxed[Int(e.a)] }) { return i }
                 i += 1
             }
             return nil

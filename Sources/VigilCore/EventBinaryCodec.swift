@@ -47,15 +47,21 @@ public enum EventBinaryCodec {
     /// - Complexity: O(total size of the event)
     public static func encode(_ event: Event, into buffer: inout [UInt8]) {
         buffer.append(formatVersion)
-        ByteWriter.appendVarint(UInt64(event.storage.count), to: &buffer)
-        for field in event.storage {
-            if field.schemaID != 0 {
-                ByteWriter.appendVarint(UInt64(field.schemaID), to: &buffer)
+        ByteWriter.appendVarint(UInt64(event.count), to: &buffer)
+        event.forEachField { key, id, value in
+            if id != 0 {
+                ByteWriter.appendVarint(UInt64(id), to: &buffer)
             } else {
                 ByteWriter.appendVarint(customFieldTag, to: &buffer)
-                appendString(field.key, to: &buffer)
+                appendBytes(key, to: &buffer)
             }
-            encodeValue(field.value, into: &buffer)
+            switch value {
+            case .string(let bytes):
+                buffer.append(ValueType.string.rawValue)
+                appendBytes(bytes, to: &buffer)
+            case .other(let value):
+                encodeValue(value, into: &buffer)
+            }
         }
     }
 
@@ -64,6 +70,12 @@ public enum EventBinaryCodec {
         var buffer: [UInt8] = []
         encode(event, into: &buffer)
         return buffer
+    }
+
+    @inline(__always)
+    static func appendBytes(_ bytes: UnsafeBufferPointer<UInt8>, to buffer: inout [UInt8]) {
+        ByteWriter.appendVarint(UInt64(bytes.count), to: &buffer)
+        buffer.append(contentsOf: bytes)
     }
 
     @inline(__always)

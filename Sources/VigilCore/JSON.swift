@@ -126,54 +126,52 @@ package enum JSONWriter {
         out.append(UInt8(ascii: "{"))
         var openObjects = 0
         var needComma = false
-        var previous: String? = nil
-        for field in event.storage {
-            var key = field.key
-            key.withUTF8 { k in
-                // Segments shared with the previous key's parents: the dots in the common prefix.
-                var common = 0
-                if var previous {
-                    previous.withUTF8 { p in
-                        let n = min(p.count, k.count)
-                        var i = 0
-                        while i < n && p[i] == k[i] {
-                            if k[i] == UInt8(ascii: ".") { common += 1 }
-                            i += 1
-                        }
-                    }
-                }
-                while openObjects > common {
-                    out.append(UInt8(ascii: "}"))
-                    openObjects -= 1
-                    needComma = true
-                }
-                // Skip the `common` shared segments, open the rest, then write the leaf.
-                var segmentStart = 0
-                var skipped = 0
+        var previous: UnsafeBufferPointer<UInt8>? = nil
+        event.forEachField { k, _, value in
+            // Segments shared with the previous key's parents: the dots in the common prefix.
+            var common = 0
+            if let p = previous {
+                let n = min(p.count, k.count)
                 var i = 0
-                while i < k.count {
-                    if k[i] == UInt8(ascii: ".") {
-                        if skipped < common {
-                            skipped += 1
-                        } else {
-                            if needComma { out.append(UInt8(ascii: ",")) }
-                            writeString(utf8: UnsafeBufferPointer(rebasing: k[segmentStart..<i]), to: &out)
-                            out.append(UInt8(ascii: ":"))
-                            out.append(UInt8(ascii: "{"))
-                            openObjects += 1
-                            needComma = false
-                        }
-                        segmentStart = i + 1
-                    }
+                while i < n && p[i] == k[i] {
+                    if k[i] == UInt8(ascii: ".") { common += 1 }
                     i += 1
                 }
-                if needComma { out.append(UInt8(ascii: ",")) }
-                writeString(utf8: UnsafeBufferPointer(rebasing: k[segmentStart...]), to: &out)
-                out.append(UInt8(ascii: ":"))
             }
-            writeValue(field.value, to: &out)
+            while openObjects > common {
+                out.append(UInt8(ascii: "}"))
+                openObjects -= 1
+                needComma = true
+            }
+            // Skip the `common` shared segments, open the rest, then write the leaf.
+            var segmentStart = 0
+            var skipped = 0
+            var i = 0
+            while i < k.count {
+                if k[i] == UInt8(ascii: ".") {
+                    if skipped < common {
+                        skipped += 1
+                    } else {
+                        if needComma { out.append(UInt8(ascii: ",")) }
+                        writeString(utf8: UnsafeBufferPointer(rebasing: k[segmentStart..<i]), to: &out)
+                        out.append(UInt8(ascii: ":"))
+                        out.append(UInt8(ascii: "{"))
+                        openObjects += 1
+                        needComma = false
+                    }
+                    segmentStart = i + 1
+                }
+                i += 1
+            }
+            if needComma { out.append(UInt8(ascii: ",")) }
+            writeString(utf8: UnsafeBufferPointer(rebasing: k[segmentStart...]), to: &out)
+            out.append(UInt8(ascii: ":"))
+            switch value {
+            case .string(let bytes): writeString(utf8: bytes, to: &out)
+            case .other(let v): writeValue(v, to: &out)
+            }
             needComma = true
-            previous = field.key
+            previous = k
         }
         while openObjects > 0 {
             out.append(UInt8(ascii: "}"))

@@ -145,6 +145,8 @@ public enum Schema {
         private let ranks: UnsafeBufferPointer<UInt16>
         /// By id: the declared type as kinds.
         private let checks: UnsafeBufferPointer<TypeCheck>
+        /// By rank − 1: the id of the known name of that rank.
+        private let idsByRank: UnsafeBufferPointer<UInt16>
         /// Whether no known name is a dotted prefix of another (`a` and `a.b`), so two known
         /// keys never conflict.
         package let prefixFree: Bool
@@ -172,11 +174,14 @@ public enum Schema {
             var ranks = [UInt16](repeating: 0, count: byID.count)
             let sorted = fields.sorted { Event.keyPrecedes($0.name, $1.name) }
             for (rank, f) in sorted.enumerated() { ranks[Int(f.id)] = UInt16(rank + 1) }
+            self.idsByRank = Index.immortal(sorted.map(\.id))
             // A dotted prefix sorts right before the first of its `prefix.*` names.
             var prefixFree = true
             for k in sorted.indices.dropFirst() where Event.isDottedPrefix(sorted[k - 1].name, of: sorted[k].name) {
                 prefixFree = false
             }
+            // `Event` relies on it: two known keys never conflict, so they compare by rank alone.
+            precondition(prefixFree, "the schema must be prefix-free: no known field name may be a dotted prefix of another")
             self.slots = Index.immortal(slots)
             self.mask = size - 1
             self.nameUTF8 = Index.immortal(nameUTF8)
@@ -265,6 +270,28 @@ public enum Schema {
         /// The rank of known field `id` in key order: two known keys compare as their ranks do.
         @inline(__always)
         package func rank(_ id: UInt16) -> UInt16 { ranks[Int(id)] }
+
+        /// How many known names sort before `key` in key order (a custom key's place among them).
+        /// - Complexity: O(log n) name comparisons.
+        package func knownNamesPreceding(_ key: UnsafeBufferPointer<UInt8>) -> Int {
+            var lo = 0, hi = idsByRank.count
+            while lo < hi {
+                let mid = (lo + hi) >> 1
+                if Event.compareKeys(name(idsByRank[mid]), key) < 0 { lo = mid + 1 } else { hi = mid }
+            }
+            return lo
+        }
+
+        /// Whether a stored value of kind `kind` fits the declared type of known field `id`;
+        /// `array` gives the value when it is an array (element kinds are checked).
+        @inline(__always)
+        package func accepts(_ id: UInt16, kind: FieldValue.Kind, _ array: () -> FieldValue) -> Bool {
+            let check = checks[Int(id)]
+            if kind == .null { return true }
+            guard kind == check.kind else { return false }
+            guard kind == .array else { return true }
+            return accepts(id, array())
+        }
 
         /// Whether `value` fits the declared type of known field `id`, exactly as
         /// ``FieldType/accepts(_:)``.
@@ -496,5 +523,16 @@ public enum Schema {
         Field(165, "zeek.conn.missed_bytes", .int),
         Field(166, "zeek.conn.local_orig", .bool),
         Field(167, "zeek.conn.local_resp", .bool),
+        // sshd.*: what the sshd parser reads beyond ECS (docs/parsers.md)
+        Field(168, "sshd.auth_method", .string),
+        Field(169, "sshd.protocol", .string),
+        Field(170, "sshd.key_type", .string),
+        Field(171, "sshd.key_fingerprint", .string),
+        Field(172, "sshd.invalid_user", .bool),
+        Field(173, "sshd.preauth", .bool),
+        Field(174, "sshd.disconnect_code", .int),
+        Field(175, "sshd.repeated", .int),
+        Field(176, "sshd.signal", .int),
+        Field(177, "sshd.possible_break_in", .bool),
     ]
 }

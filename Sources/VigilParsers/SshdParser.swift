@@ -102,7 +102,7 @@ public struct SshdParser: LineParser {
                 guard let mapsAt = s.find(" maps to ") else { return false }
                 SyslogText.setAddress(s.slice(s.position, mapsAt), ipKey: .sourceIP, domainKey: .sourceAddress, in: &event)
                 s.position = mapsAt + 9
-                if let comma = s.find(", ") { event[.sourceDomain] = SyslogText.string(s.slice(s.position, comma)) }
+                if let comma = s.find(", ") { event.setString(.sourceDomain, utf8: s.slice(s.position, comma)) }
                 event[.sshdPossibleBreakIn] = .bool(true)
                 set(&event, action: reverseMapping)
                 return true
@@ -129,7 +129,7 @@ public struct SshdParser: LineParser {
         case UInt8(ascii: "i"):
             if s.skip("input_userauth_request: invalid user ") {
                 let user = s.readRest()
-                if !user.isEmpty { event[.userName] = SyslogText.string(user) }
+                if !user.isEmpty { event.setString(.userName, utf8: user) }
                 set(&event, action: invalidUser, outcome: SyslogValues.failure)
                 event[.sshdInvalidUser] = .bool(true)
                 return true
@@ -165,11 +165,11 @@ public struct SshdParser: LineParser {
                             user = UnsafeRawBufferPointer(rebasing: user[13...])
                             event[.sshdInvalidUser] = .bool(true)
                         }
-                        if !user.isEmpty { event[.userName] = SyslogText.string(user) }
+                        if !user.isEmpty { event.setString(.userName, utf8: user) }
                     }
                     set(&event, action: tooMany, outcome: SyslogValues.failure)
                 } else {
-                    event[.eventReason] = SyslogText.string(reason)
+                    event.setString(.eventReason, utf8: reason)
                     set(&event, action: disconnecting, type: SyslogValues.end)
                 }
                 return true
@@ -185,7 +185,7 @@ public struct SshdParser: LineParser {
                 if SyslogText.containsIgnoringCase(reason, "Too many authentication failures") {
                     set(&event, action: tooMany, outcome: SyslogValues.failure)
                 } else {
-                    event[.eventReason] = SyslogText.string(reason)
+                    event.setString(.eventReason, utf8: reason)
                     set(&event, action: disconnecting, type: SyslogValues.end)
                 }
                 return true
@@ -213,7 +213,7 @@ public struct SshdParser: LineParser {
                 _ = s.skip(byte: 0x3A)
                 s.skipSpaces()
                 let reason = s.readRest()
-                if !reason.isEmpty { event[.eventReason] = SyslogText.string(reason) }
+                if !reason.isEmpty { event.setString(.eventReason, utf8: reason) }
                 set(&event, action: disconnect, type: SyslogValues.end)
                 return true
             }
@@ -225,7 +225,7 @@ public struct SshdParser: LineParser {
         case UInt8(ascii: "r"):
             if s.skip("reverse mapping checking getaddrinfo for ") {
                 guard let open = s.find(" ["), let close = s.find("]", from: open) else { return false }
-                event[.sourceDomain] = SyslogText.string(s.slice(s.position, open))
+                event.setString(.sourceDomain, utf8: s.slice(s.position, open))
                 SyslogText.setAddress(s.slice(open + 2, close), ipKey: .sourceIP, domainKey: .sourceAddress, in: &event)
                 event[.sshdPossibleBreakIn] = .bool(s.find("POSSIBLE BREAK-IN ATTEMPT") != nil)
                 set(&event, action: reverseMapping)
@@ -244,7 +244,7 @@ public struct SshdParser: LineParser {
                 head.end = colon
                 addressPort(&head, into: &event)
                 s.position = colon + 2
-                event[.eventReason] = SyslogText.string(s.readRest())
+                event.setString(.eventReason, utf8: s.readRest())
                 set(&event, action: negotiation, outcome: SyslogValues.failure)
                 return true
             }
@@ -282,21 +282,21 @@ public struct SshdParser: LineParser {
         let method = s.slice(s.position, forAt)
         guard !method.isEmpty else { return false }
         let slash = method.firstIndex(of: 0x2F) ?? method.count  // keyboard-interactive/pam
-        event[.sshdAuthMethod] = SyslogText.string(UnsafeRawBufferPointer(rebasing: method[..<slash]))
+        event.setString(.sshdAuthMethod, utf8: UnsafeRawBufferPointer(rebasing: method[..<slash]))
         s.position = forAt + 5
         guard userFrom(&s, into: &event) else { return false }
         s.skipSpaces()
         var proto = s.readToken()
         var hasKey = false
         if proto.last == 0x3A { proto = UnsafeRawBufferPointer(rebasing: proto[..<(proto.count - 1)]); hasKey = true }
-        if !proto.isEmpty { event[.sshdProtocol] = SyslogText.string(proto) }
+        if !proto.isEmpty { event.setString(.sshdProtocol, utf8: proto) }
         if hasKey {
             s.skipSpaces()
             let keyType = s.readToken()
             s.skipSpaces()
             let fingerprint = s.readToken()
-            if !keyType.isEmpty { event[.sshdKeyType] = SyslogText.string(keyType) }
-            if !fingerprint.isEmpty { event[.sshdKeyFingerprint] = SyslogText.string(fingerprint) }
+            if !keyType.isEmpty { event.setString(.sshdKeyType, utf8: keyType) }
+            if !fingerprint.isEmpty { event.setString(.sshdKeyFingerprint, utf8: fingerprint) }
         }
         return true
     }
@@ -310,7 +310,7 @@ public struct SshdParser: LineParser {
             user = UnsafeRawBufferPointer(rebasing: user[13...])
             event[.sshdInvalidUser] = .bool(true)
         }
-        if !user.isEmpty { event[.userName] = SyslogText.string(user) }
+        if !user.isEmpty { event.setString(.userName, utf8: user) }
         s.position = fromAt + 6
         addressPort(&s, into: &event)
         return true
@@ -335,7 +335,7 @@ public struct SshdParser: LineParser {
             while space >= s.position, s.bytes[space] != 0x20 { space -= 1 }
             if space >= s.position {
                 let user = s.slice(s.position, space)
-                if !user.isEmpty { event[.userName] = SyslogText.string(user) }
+                if !user.isEmpty { event.setString(.userName, utf8: user) }
                 s.position = space + 1
             }
         }

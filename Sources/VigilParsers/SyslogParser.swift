@@ -112,16 +112,15 @@ public struct SyslogParser: LineParser {
             event[.logSyslogSeverityCode] = .int(Int64(severity))
             event[.logSyslogSeverityName] = Self.severityNames[severity]
         }
-        let program: String?
+        let program: UnsafeRawBufferPointer?
         if is5424 {
             program = try parse5424(&s, into: &event)
         } else {
             program = try parse3164(&s, into: &event, context: context)
         }
         let message = s.rest
-        if !message.isEmpty { event[.message] = SyslogText.string(message) }
-        var name = program
-        let sub = name?.withUTF8 { programTable.value(for: UnsafeRawBufferPointer($0)) } ?? defaultProgramParser
+        if !message.isEmpty { event.setString(.message, utf8: message) }
+        let sub = program.flatMap { programTable.value(for: $0) } ?? defaultProgramParser
         if let sub {
             try sub.parse(message, into: &event, context: context)
         }
@@ -137,7 +136,7 @@ public struct SyslogParser: LineParser {
 
     // MARK: RFC 3164
 
-    private func parse3164(_ s: inout SyslogScanner, into event: inout Event, context: ParseContext) throws(ParseFailure) -> String? {
+    private func parse3164(_ s: inout SyslogScanner, into event: inout Event, context: ParseContext) throws(ParseFailure) -> UnsafeRawBufferPointer? {
         guard let first = s.peek() else { throw ParseFailure("no timestamp") }
         let timestamp: Timestamp?
         if first >= 0x30 && first <= 0x39 {
@@ -167,9 +166,8 @@ public struct SyslogParser: LineParser {
         if Self.readTag(&probe) == nil {
             let host = s.readToken()
             if !host.isEmpty {
-                let value = SyslogText.string(host)
-                event[.logSyslogHostname] = value
-                event[.hostHostname] = value
+                event.setString(.logSyslogHostname, utf8: host)
+                event.setString(.hostHostname, utf8: host)
             }
             guard s.skip(byte: 0x20) else { return nil }
             s.skipSpaces()
@@ -205,18 +203,18 @@ public struct SyslogParser: LineParser {
         return Tag(name: name, pid: pid)
     }
 
-    private func emitTag(_ tag: Tag, in event: inout Event) -> String {
-        let full = String(decoding: tag.name, as: UTF8.self)
-        event[.logSyslogAppname] = .string(full)
-        var program = full
+    /// Sets the tag's fields; returns the program name's bytes.
+    private func emitTag(_ tag: Tag, in event: inout Event) -> UnsafeRawBufferPointer {
+        event.setString(.logSyslogAppname, utf8: tag.name)
+        var program = tag.name
         // sshd(pam_unix) → sshd + module pam_unix
         if tag.name.count > 2, tag.name[tag.name.count - 1] == 0x29, let open = tag.name.firstIndex(of: 0x28), open > 0 {
-            program = String(decoding: UnsafeRawBufferPointer(rebasing: tag.name[..<open]), as: UTF8.self)
-            event[.logSyslogModule] = SyslogText.string(UnsafeRawBufferPointer(rebasing: tag.name[(open + 1)..<(tag.name.count - 1)]))
+            program = UnsafeRawBufferPointer(rebasing: tag.name[..<open])
+            event.setString(.logSyslogModule, utf8: UnsafeRawBufferPointer(rebasing: tag.name[(open + 1)..<(tag.name.count - 1)]))
         }
-        event[.processName] = .string(program)
+        event.setString(.processName, utf8: program)
         if let pid = tag.pid {
-            event[.logSyslogProcid] = SyslogText.string(pid)
+            event.setString(.logSyslogProcid, utf8: pid)
             if let n = SyslogText.int(pid) { event[.processPid] = .int(n) }
         }
         return program
@@ -224,9 +222,9 @@ public struct SyslogParser: LineParser {
 
     // MARK: RFC 5424
 
-    private func parse5424(_ s: inout SyslogScanner, into event: inout Event) throws(ParseFailure) -> String? {
+    private func parse5424(_ s: inout SyslogScanner, into event: inout Event) throws(ParseFailure) -> UnsafeRawBufferPointer? {
         let version = s.readToken()
-        event[.logSyslogVersion] = SyslogText.string(version)
+        event.setString(.logSyslogVersion, utf8: version)
         func field(_ s: inout SyslogScanner, _ what: String) throws(ParseFailure) -> UnsafeRawBufferPointer? {
             guard s.skip(byte: 0x20) else { throw ParseFailure("RFC 5424 header ends before \(what)") }
             let token = s.readToken()
@@ -238,22 +236,20 @@ public struct SyslogParser: LineParser {
             event[.timestamp] = .timestamp(t)
         }
         if let host = try field(&s, "HOSTNAME") {
-            let value = SyslogText.string(host)
-            event[.logSyslogHostname] = value
-            event[.hostHostname] = value
+            event.setString(.logSyslogHostname, utf8: host)
+            event.setString(.hostHostname, utf8: host)
         }
-        var program: String?
+        var program: UnsafeRawBufferPointer?
         if let app = try field(&s, "APP-NAME") {
-            let name = String(decoding: app, as: UTF8.self)
-            event[.logSyslogAppname] = .string(name)
-            event[.processName] = .string(name)
-            program = name
+            event.setString(.logSyslogAppname, utf8: app)
+            event.setString(.processName, utf8: app)
+            program = app
         }
         if let procid = try field(&s, "PROCID") {
-            event[.logSyslogProcid] = SyslogText.string(procid)
+            event.setString(.logSyslogProcid, utf8: procid)
             if let n = SyslogText.int(procid) { event[.processPid] = .int(n) }
         }
-        if let msgid = try field(&s, "MSGID") { event[.logSyslogMsgid] = SyslogText.string(msgid) }
+        if let msgid = try field(&s, "MSGID") { event.setString(.logSyslogMsgid, utf8: msgid) }
         guard s.skip(byte: 0x20) else { throw ParseFailure("RFC 5424 header ends before STRUCTURED-DATA") }
         if !s.skip(byte: 0x2D) {
             guard s.peek() == 0x5B else { throw ParseFailure("RFC 5424 STRUCTURED-DATA is neither '-' nor '['") }

@@ -259,9 +259,9 @@ enum SyslogPAM {
             guard let service = c.read(upTo: 0x3A) else { return false }  // :
             _ = c.skip(byte: 0x3A)
             guard let type = c.read(upTo: 0x29), c.skip("): ") else { return false }
-            event[.pamModule] = SyslogText.string(module)
-            event[.pamService] = SyslogText.string(service)
-            event[.pamType] = SyslogText.string(type)
+            event.setString(.pamModule, utf8: module)
+            event.setString(.pamService, utf8: service)
+            event.setString(.pamType, utf8: type)
             if !parseBody(&c, into: &event, actions: actions) {
                 // A PAM module message we do not know in detail: still a PAM event.
                 event[.eventAction] = actions.other
@@ -282,16 +282,16 @@ enum SyslogPAM {
             guard let byAt = c.findLast(" by ") else { return false }
             var user = c.slice(c.position, byAt)
             if let paren = user.firstIndex(of: 0x28) { user = UnsafeRawBufferPointer(rebasing: user[..<paren]) }
-            event[.userName] = SyslogText.string(user)
+            event.setString(.userName, utf8: user)
             c.position = byAt + 4
             let by = c.readRest()
             var byUser = by
             if let paren = by.firstIndex(of: 0x28) {
                 byUser = UnsafeRawBufferPointer(rebasing: by[..<paren])
                 var u = SyslogScanner(UnsafeRawBufferPointer(rebasing: by[paren...]))
-                if u.skip("(uid="), let uid = u.read(upTo: 0x29) { event[.pamByUid] = SyslogText.string(uid) }
+                if u.skip("(uid="), let uid = u.read(upTo: 0x29) { event.setString(.pamByUid, utf8: uid) }
             }
-            if !byUser.isEmpty { event[.pamByUser] = SyslogText.string(byUser) }
+            if !byUser.isEmpty { event.setString(.pamByUser, utf8: byUser) }
             event[.eventAction] = actions.sessionOpen
             event[.eventCategory] = SyslogValues.authenticationSession
             event[.eventType] = SyslogValues.start
@@ -299,7 +299,7 @@ enum SyslogPAM {
             return true
         }
         if c.skip("session closed for user ") {
-            event[.userName] = SyslogText.string(SyslogText.trimmed(c.readRest()))
+            event.setString(.userName, utf8: SyslogText.trimmed(c.readRest()))
             event[.eventAction] = actions.sessionClose
             event[.eventCategory] = SyslogValues.authenticationSession
             event[.eventType] = SyslogValues.end
@@ -335,7 +335,7 @@ enum SyslogPAM {
                 return true
             }
             if c.skip("service("), let service = c.read(upTo: 0x29), c.skip(") ignoring max retries; ") {
-                event[.pamService] = SyslogText.string(service)
+                event.setString(.pamService, utf8: service)
                 if let n = c.readInt() { event[.pamRetries] = .int(n) }
                 _ = c.skip(" > ")
                 if let n = c.readInt() { event[.pamMaxRetries] = .int(n) }
@@ -365,17 +365,17 @@ enum SyslogPAM {
             if SyslogText.equals(key, "rhost") {
                 SyslogText.setAddress(value, ipKey: .sourceIP, domainKey: .sourceDomain, in: &event)
             } else if SyslogText.equals(key, "user") {
-                event[.userName] = SyslogText.string(value)
+                event.setString(.userName, utf8: value)
             } else if SyslogText.equals(key, "ruser") {
-                event[.pamRuser] = SyslogText.string(value)
+                event.setString(.pamRuser, utf8: value)
             } else if SyslogText.equals(key, "tty") {
-                event[.pamTty] = SyslogText.string(value)
+                event.setString(.pamTty, utf8: value)
             } else if SyslogText.equals(key, "logname") {
-                event[.pamLogname] = SyslogText.string(value)
+                event.setString(.pamLogname, utf8: value)
             } else if SyslogText.equals(key, "uid") {
-                event[.pamUid] = SyslogText.string(value)
+                event.setString(.pamUid, utf8: value)
             } else if SyslogText.equals(key, "euid") {
-                event[.pamEuid] = SyslogText.string(value)
+                event.setString(.pamEuid, utf8: value)
             }
         }
     }

@@ -8,7 +8,7 @@ import Testing
             #expect(Schema.id(named: field.name) == field.id)
             #expect(Array(Schema.index.name(field.id)) == Array(field.name.utf8))
         }
-        for custom in ["", "s", "source", "source.", "source.ipx", "sshd.auth_method", "@timestamp.x", "message2",
+        for custom in ["", "s", "source", "source.", "source.ipx", "sudo.command", "@timestamp.x", "message2",
                        "destination.geo.location.la", "zeek.conn.local_resp.", "x.y.z.very.long.custom.key.name.here"] {
             #expect(Schema.id(named: custom) == 0, "\(custom)")
         }
@@ -27,6 +27,7 @@ import Testing
         let names = Schema.fields.map(\.name)
         let conflict = names.contains { a in names.contains { b in Event.isDottedPrefix(a, of: b) } }
         #expect(Schema.index.prefixFree == !conflict)
+        #expect(!conflict, "Event compares known keys by rank alone, which needs a prefix-free schema")
     }
 
     @Test func typeChecksAgreeWithDeclaredTypes() {
@@ -81,6 +82,30 @@ import Testing
             for field in decoded.fields.reversed() { rebuilt[field.key] = field.value }
             #expect(decoded == rebuilt)
             #expect(decoded.fields.map(\.key) == decoded.fields.map(\.key).sorted(by: Event.keyPrecedes))
+        }
+    }
+}
+
+/// `Schema+Keys.swift` is generated from the schema; it must match it exactly.
+@Suite struct SchemaKeysTests {
+    @Test func generatedKeysMatchTheSchema() {
+        #expect(Event.Key.generated.count == Schema.fields.count,
+                "Schema+Keys.swift is stale: run scripts/generate-schema-keys.py")
+        for (name, key) in Event.Key.generated {
+            #expect(key == Event.Key(name), "Schema+Keys.swift is stale for \(name): run scripts/generate-schema-keys.py")
+            #expect(key.name == name)
+        }
+    }
+
+    @Test func customKeysSortAmongKnownOnes() {
+        // A custom key's order puts it between the known names around it.
+        var event = Event()
+        for name in ["source.ipx", "source", "aaa", "zzz", "source.ip.x", "event.zzz", "labels.env", "~", ""] {
+            event[name] = "v"
+            event[.sourceIP] = .ip(IPAddress("10.0.0.1")!)
+            event[.eventAction] = "a"
+            let keys = event.fields.map(\.key)
+            #expect(keys == keys.sorted(by: Event.keyPrecedes), "\(keys)")
         }
     }
 }
