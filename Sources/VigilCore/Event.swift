@@ -76,29 +76,18 @@ public struct Event: Sendable, Hashable {
         var isCustom: Bool { order & 1 == 1 }
     }
 
-    /// The fields, in key order.
+    /// The fields and their bytes; nil while the event is empty and has never held a field.
+    /// Shared between copies until one of them changes (copy on write).
     @usableFromInline
-    var entries: [Entry]
-    /// UTF-8 bytes of string values and custom keys. Bytes of replaced or removed fields stay
-    /// until the event is cleared.
-    @usableFromInline
-    var arena: [UInt8]
-    /// Array values (referenced by index from their entries).
-    @usableFromInline
-    var boxed: [FieldValue]
+    var storage: EventStorage?
 
     /// An event with no fields.
     @inlinable
-    public init() {
-        entries = []
-        arena = []
-        boxed = []
-    }
+    public init() { storage = nil }
 
     /// An event with the given fields, assigned in order through the subscript.
     public init(_ fields: KeyValuePairs<String, FieldValue>) {
         self.init()
-        entries.reserveCapacity(fields.count)
         for (key, value) in fields { self[key] = value }
     }
 
@@ -106,43 +95,55 @@ public struct Event: Sendable, Hashable {
     /// and of top-level objects. Decoders validate these invariants before calling this.
     package init(validatedSortedFields fields: [Field]) {
         self.init()
-        entries.reserveCapacity(fields.count)
         let schema = Schema.index
+        let s = unique().buffers
         for field in fields {
             var key = field.key
             let (order, keyRange): (UInt32, UInt64)
             if field.schemaID != 0 {
                 (order, keyRange) = (UInt32(schema.rank(field.schemaID)) << 1, 0)
             } else {
-                (order, keyRange) = key.withUTF8 { k in (Event.customOrder(k, schema), appendToArena(k)) }
+                (order, keyRange) = key.withUTF8 { k in (Event.customOrder(k, schema), s.pointee.appendBytes(k)) }
             }
-            entries.append(makeEntry(order: order, id: field.schemaID, keyRange: keyRange, field.value))
+            let p = s.pointee.payload(field.value)
+            s.pointee.insert(Entry(order: order, id: field.schemaID, kind: p.kind, flag: p.flag, a: p.a, b: p.b, keyRange: keyRange), at: s.pointee.count)
         }
+    }
+
+    /// The storage, made unique to this event (allocated or copied when needed).
+    @inline(__always)
+    mutating func unique() -> EventStorage {
+        if !isKnownUniquelyReferenced(&storage) {  // false for nil as well
+            storage = storage?.copy() ?? EventStorage()
+        }
+        return storage.unsafelyUnwrapped
     }
 
     /// The fields in key order.
     /// - Complexity: O(n); each string value is materialized.
     public var fields: [Field] {
-        entries.map { e in
-            Field(key: e.isCustom ? arenaString(e.keyRange) : Schema.namesByID[Int(e.id)], value: value(of: e), schemaID: e.id)
+        guard let s = storage?.buffers else { return [] }
+        return s.pointee.entryBuffer.map { e in
+            Field(key: e.isCustom ? s.pointee.string(e.keyRange) : Schema.namesByID[Int(e.id)], value: s.pointee.value(of: e), schemaID: e.id)
         }
     }
 
     /// The number of fields.
     @inlinable
-    public var count: Int { entries.count }
+    public var count: Int { storage?.buffers.pointee.count ?? 0 }
 
     /// Whether the event has no fields.
     @inlinable
-    public var isEmpty: Bool { entries.isEmpty }
+    public var isEmpty: Bool { count == 0 }
 
     /// The value of `key`, or `nil`. Setting `nil` removes exactly that key; setting a value
     /// applies the flattening and conflict rules described on ``Event``. No schema check.
     /// - Complexity: O(log n) to read; O(n) to insert or remove.
     public subscript(key: String) -> FieldValue? {
         get {
-            let (found, index) = position(of: key)
-            return found ? value(of: entries[index]) : nil
+            guard let s = storage?.buffers else { return nil }
+            let (found, index) = s.pointee.position(of: key)
+            return found ? s.pointee.value(of: s.pointee.entries[index]) : nil
         }
         set {
             if let newValue {
@@ -155,8 +156,8 @@ public struct Event: Sendable, Hashable {
 
     /// A field name looked up in ``Schema`` once. Parsers keep the names they set on every
     /// event as keys, so that setting a field skips the lookup: `event[.userName] = …` for the
-    /// known fields (`Schema+Keys.swift`), `static let method = Event.Key("sshd.auth_method")`
-    /// for custom ones.
+    /// known fields (`Schema+Keys.swift`), `static let tty = Event.Key("sudo.tty")` for custom
+    /// ones.
     public struct Key: Sendable, Hashable, CustomStringConvertible {
         /// The name of a custom field; nil for a known one.
         @usableFromInline
@@ -208,9 +209,10 @@ public struct Event: Sendable, Hashable {
     /// - Complexity: O(log n) to read; O(n) to insert or remove.
     public subscript(key: Key) -> FieldValue? {
         get {
+            guard let s = storage?.buffers else { return nil }
             let (found, index) = key.order & 1 == 0
-                ? knownPosition(order: key.order) : key.withName { position(of: $0, order: key.order) }
-            return found ? value(of: entries[index]) : nil
+                ? s.pointee.knownPosition(order: key.order) : key.withName { s.pointee.position(of: $0, order: key.order) }
+            return found ? s.pointee.value(of: s.pointee.entries[index]) : nil
         }
         set {
             guard let newValue else {
@@ -219,12 +221,14 @@ public struct Event: Sendable, Hashable {
             }
             if case .object = newValue {
                 assign(key.name, newValue)
-            } else if key.order & 1 == 0 {
-                let payload = makePayload(newValue)
-                assignKnown(id: key.schemaID, order: key.order, payload)
+                return
+            }
+            let s = unique().buffers
+            let payload = s.pointee.payload(newValue)
+            if key.order & 1 == 0 {
+                s.pointee.assignKnown(id: key.schemaID, order: key.order, payload)
             } else {
-                let payload = makePayload(newValue)
-                key.withName { assign(bytes: $0, id: 0, order: key.order, payload) }
+                key.withName { s.pointee.assign(bytes: $0, id: 0, order: key.order, payload) }
             }
         }
     }
@@ -233,31 +237,32 @@ public struct Event: Sendable, Hashable {
     /// same as `self[key] = .string(String(decoding: utf8, as: UTF8.self))` (ill-formed
     /// sequences become U+FFFD).
     public mutating func setString(_ key: Key, utf8 bytes: UnsafeRawBufferPointer) {
-        guard Event.isASCII(bytes) || Event.isValidUTF8(bytes) else {
+        guard EventBuffers.isASCII(bytes) || EventBuffers.isValidUTF8(bytes) else {
             self[key] = .string(String(decoding: bytes, as: UTF8.self))
             return
         }
-        let range = appendToArena(UnsafeBufferPointer(start: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), count: bytes.count))
-        let payload = Payload(kind: .string, flag: 0, a: range, b: 0)
+        let s = unique().buffers
+        let range = s.pointee.appendBytes(UnsafeBufferPointer(start: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), count: bytes.count))
+        let payload = EventBuffers.Payload(kind: .string, flag: 0, a: range, b: 0)
         if key.order & 1 == 0 {
-            assignKnown(id: key.schemaID, order: key.order, payload)
+            s.pointee.assignKnown(id: key.schemaID, order: key.order, payload)
         } else {
-            key.withName { assign(bytes: $0, id: 0, order: key.order, payload) }
+            key.withName { s.pointee.assign(bytes: $0, id: 0, order: key.order, payload) }
         }
     }
 
     /// Whether `key` has a value.
     /// - Complexity: O(log n)
-    public func contains(key: String) -> Bool { position(of: key).found }
+    public func contains(key: String) -> Bool { storage?.buffers.pointee.position(of: key).found ?? false }
 
     /// Removes `key` and returns its value, if it had one.
     /// - Complexity: O(n)
     @discardableResult
     public mutating func removeValue(forKey key: String) -> FieldValue? {
-        let (found, index) = position(of: key)
-        guard found else { return nil }
-        let value = value(of: entries[index])
-        entries.remove(at: index)
+        guard let found = storage?.buffers.pointee.position(of: key), found.found else { return nil }
+        let s = unique().buffers
+        let value = s.pointee.value(of: s.pointee.entries[found.index])
+        s.pointee.remove(found.index..<(found.index + 1))
         return value
     }
 
@@ -283,22 +288,46 @@ public struct Event: Sendable, Hashable {
 
     /// Removes every field, keeping the storage for reuse (one event per line, no allocation).
     public mutating func removeAll(keepingCapacity: Bool = true) {
-        entries.removeAll(keepingCapacity: keepingCapacity)
-        arena.removeAll(keepingCapacity: keepingCapacity)
-        if !boxed.isEmpty || !keepingCapacity { boxed.removeAll(keepingCapacity: keepingCapacity) }
+        guard keepingCapacity, isKnownUniquelyReferenced(&storage) else {
+            storage = nil
+            return
+        }
+        storage.unsafelyUnwrapped.buffers.pointee.removeAll()
     }
-}
 
-// MARK: - Storage
+    /// Assigns `value` (possibly an object) to `key`.
+    mutating func assign(_ key: String, _ value: FieldValue) {
+        if case .object(let object) = value {
+            removeSubtree(key)
+            for member in object.members { assign(key + "." + member.key, member.value) }
+            return
+        }
+        let s = unique().buffers
+        let payload = s.pointee.payload(value)
+        var key = key
+        let schema = Schema.index
+        key.withUTF8 { k in
+            let id = schema.id(UnsafeRawBufferPointer(k))
+            if id != 0 {
+                s.pointee.assignKnown(id: id, order: UInt32(schema.rank(id)) << 1, payload)
+            } else {
+                s.pointee.assign(bytes: k, id: 0, order: Event.customOrder(k, schema), payload)
+            }
+        }
+    }
 
-extension Event {
-    /// A value as stored in an entry.
-    @usableFromInline
-    struct Payload {
-        var kind: FieldValue.Kind
-        var flag: UInt8
-        var a: UInt64
-        var b: UInt64
+    /// Removes `key` and every `key.*` field.
+    private mutating func removeSubtree(_ key: String) {
+        guard let s0 = storage?.buffers else { return }
+        let (found, index) = s0.pointee.position(of: key)
+        let s = unique().buffers
+        if found { s.pointee.remove(index..<(index + 1)); return }
+        var key = key
+        key.withUTF8 { k in
+            var end = index
+            while end < s.pointee.count && s.pointee.withKeyBytes(s.pointee.entries[end], { Event.isDottedPrefix(k, of: $0) }) { end += 1 }
+            s.pointee.remove(index..<end)
+        }
     }
 
     /// The order class of custom key `k`: after the known names that sort before it.
@@ -306,21 +335,156 @@ extension Event {
         UInt32(schema.knownNamesPreceding(k)) << 1 | 1
     }
 
-    /// Appends `bytes` to the arena and returns their range (`offset << 32 | length`).
+    /// A stored value as encoders read it: string bytes in place, anything else as a value
+    /// (which for scalars allocates nothing).
+    package enum ValueView {
+        case string(UnsafeBufferPointer<UInt8>)
+        case other(FieldValue)
+    }
+
+    /// Calls `body` with each field in key order: its key's UTF-8 bytes, schema id and value.
+    /// The buffers are valid only during the call.
+    package func forEachField(_ body: (UnsafeBufferPointer<UInt8>, UInt16, ValueView) -> Void) {
+        guard let s = storage?.buffers else { return }
+        let schema = Schema.index
+        for e in s.pointee.entryBuffer {
+            let key = e.isCustom ? s.pointee.slice(e.keyRange) : schema.name(e.id)
+            if e.kind == .string {
+                body(key, e.id, .string(s.pointee.slice(e.a)))
+            } else {
+                body(key, e.id, .other(s.pointee.value(of: e)))
+            }
+        }
+    }
+}
+
+// MARK: - Storage
+
+/// The fields of an ``Event``: entries in key order in one buffer, the UTF-8 bytes of string
+/// values and custom keys in another, array values on the side. Buffers grow by doubling and are
+/// kept when the event is cleared. Bytes of replaced or removed fields stay until then.
+///
+/// The buffers live behind a pointer owned by ``EventStorage``, the object that copies of an
+/// event share: working through the pointer needs neither reference counting nor the runtime
+/// exclusivity checks of class properties.
+///
+/// `@unchecked Sendable`: an `EventStorage` is only mutated through an ``Event`` that holds the
+/// sole reference to it (copy on write), so a shared storage is never written.
+@usableFromInline
+final class EventStorage: @unchecked Sendable {
+    @usableFromInline let buffers: UnsafeMutablePointer<EventBuffers>
+
+    init(capacity: Int = 16, byteCapacity: Int = 256) {
+        buffers = .allocate(capacity: 1)
+        buffers.initialize(to: EventBuffers(capacity: capacity, byteCapacity: byteCapacity))
+    }
+
+    deinit {
+        buffers.pointee.deallocate()
+        buffers.deinitialize(count: 1)
+        buffers.deallocate()
+    }
+
+    func copy() -> EventStorage {
+        let source = buffers.pointee
+        let c = EventStorage(capacity: source.capacity, byteCapacity: source.byteCapacity)
+        c.buffers.pointee.entries.initialize(from: source.entries, count: source.count)
+        c.buffers.pointee.count = source.count
+        c.buffers.pointee.bytes.initialize(from: source.bytes, count: source.byteCount)
+        c.buffers.pointee.byteCount = source.byteCount
+        c.buffers.pointee.boxed = source.boxed
+        return c
+    }
+}
+
+/// See ``EventStorage``.
+@usableFromInline
+struct EventBuffers {
+    @usableFromInline var entries: UnsafeMutablePointer<Event.Entry>
+    @usableFromInline var count = 0
+    var capacity: Int
+    var bytes: UnsafeMutablePointer<UInt8>
+    var byteCount = 0
+    var byteCapacity: Int
+    var boxed: [FieldValue] = []
+
+    init(capacity: Int, byteCapacity: Int) {
+        self.capacity = max(capacity, 1)
+        self.byteCapacity = max(byteCapacity, 1)
+        entries = .allocate(capacity: self.capacity)
+        bytes = .allocate(capacity: self.byteCapacity)
+    }
+
+    func deallocate() {
+        entries.deallocate()
+        bytes.deallocate()
+    }
+
     @inline(__always)
-    mutating func appendToArena(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
-        let offset = arena.count
-        precondition(offset <= Int(UInt32.max) && bytes.count <= Int(UInt32.max), "an event's text exceeds 4 GiB")
-        arena.append(contentsOf: bytes)
-        return UInt64(offset) << 32 | UInt64(bytes.count)
+    mutating func removeAll() {
+        count = 0
+        byteCount = 0
+        if !boxed.isEmpty { boxed.removeAll(keepingCapacity: true) }
+    }
+
+    var entryBuffer: UnsafeBufferPointer<Event.Entry> { UnsafeBufferPointer(start: entries, count: count) }
+
+    // MARK: Bytes
+
+    /// Appends `source` to the byte buffer and returns its range (`offset << 32 | length`).
+    @inline(__always)
+    mutating func appendBytes(_ source: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        let n = source.count
+        if byteCount + n > byteCapacity { growBytes(byteCount + n) }
+        precondition(byteCount <= Int(UInt32.max) - n, "an event's text exceeds 4 GiB")
+        if n > 0 { (bytes + byteCount).update(from: source.baseAddress!, count: n) }
+        let range = UInt64(byteCount) << 32 | UInt64(n)
+        byteCount += n
+        return range
+    }
+
+    @inline(never)
+    private mutating func growBytes(_ needed: Int) {
+        var newCapacity = byteCapacity * 2
+        while newCapacity < needed { newCapacity *= 2 }
+        let b = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+        b.initialize(from: bytes, count: byteCount)
+        bytes.deallocate()
+        bytes = b
+        byteCapacity = newCapacity
+    }
+
+    /// The bytes at `range`.
+    @inline(__always)
+    func slice(_ range: UInt64) -> UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(start: bytes + Int(range >> 32), count: Int(range & 0xFFFF_FFFF))
+    }
+
+    @inline(__always)
+    func string(_ range: UInt64) -> String { String(decoding: slice(range), as: UTF8.self) }
+
+    /// Calls `body` with the UTF-8 bytes of the key of `e`.
+    @inline(__always)
+    func withKeyBytes<R>(_ e: Event.Entry, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        e.isCustom ? body(slice(e.keyRange)) : body(Schema.index.name(e.id))
+    }
+
+    // MARK: Values
+
+    /// A value as stored in an entry.
+    struct Payload {
+        var kind: FieldValue.Kind
+        var flag: UInt8
+        var a: UInt64
+        var b: UInt64
     }
 
     /// The payload of `value` (not `.object`), its bytes or array stored.
     @inline(__always)
-    mutating func makePayload(_ value: FieldValue) -> Payload {
+    mutating func payload(_ value: FieldValue) -> Payload {
         switch value {
         case .string(var s):
-            let range = s.withUTF8 { appendToArena($0) }
+            let range = s.withUTF8 { appendBytes($0) }
             return Payload(kind: .string, flag: 0, a: range, b: 0)
         case .int(let v):
             return Payload(kind: .int, flag: 0, a: UInt64(bitPattern: v), b: 0)
@@ -342,24 +506,10 @@ extension Event {
         }
     }
 
-    @inline(__always)
-    mutating func makeEntry(order: UInt32, id: UInt16, keyRange: UInt64, _ value: FieldValue) -> Entry {
-        let p = makePayload(value)
-        return Entry(order: order, id: id, kind: p.kind, flag: p.flag, a: p.a, b: p.b, keyRange: keyRange)
-    }
-
-    /// The string stored at `range`.
-    @inline(__always)
-    func arenaString(_ range: UInt64) -> String {
-        let offset = Int(range >> 32), length = Int(range & 0xFFFF_FFFF)
-        return arena.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[offset..<(offset + length)]), as: UTF8.self) }
-    }
-
     /// The value an entry holds.
-    @usableFromInline
-    func value(of e: Entry) -> FieldValue {
+    func value(of e: Event.Entry) -> FieldValue {
         switch e.kind {
-        case .string: return .string(arenaString(e.a))
+        case .string: return .string(string(e.a))
         case .int: return .int(Int64(bitPattern: e.a))
         case .float: return .float(Double(bitPattern: e.a))
         case .bool: return .bool(e.flag != 0)
@@ -371,41 +521,168 @@ extension Event {
         }
     }
 
-    /// A stored value as encoders read it: string bytes in place, anything else as a value
-    /// (which for scalars allocates nothing).
-    package enum ValueView {
-        case string(UnsafeBufferPointer<UInt8>)
-        case other(FieldValue)
+    // MARK: Entries
+
+    /// Inserts `entry` at `index`, moving the entries after it up by one.
+    @inline(__always)
+    mutating func insert(_ entry: Event.Entry, at index: Int) {
+        if count == capacity { growEntries() }
+        var k = count
+        while k > index {
+            entries[k] = entries[k - 1]
+            k -= 1
+        }
+        entries[index] = entry
+        count += 1
     }
 
-    /// Calls `body` with each field in key order: its key's UTF-8 bytes, schema id and value.
-    /// The buffers are valid only during the call.
-    package func forEachField(_ body: (UnsafeBufferPointer<UInt8>, UInt16, ValueView) -> Void) {
+    @inline(never)
+    private mutating func growEntries() {
+        let newCapacity = capacity * 2
+        let e = UnsafeMutablePointer<Event.Entry>.allocate(capacity: newCapacity)
+        e.initialize(from: entries, count: count)
+        entries.deallocate()
+        entries = e
+        capacity = newCapacity
+    }
+
+    /// Removes the entries in `range`.
+    mutating func remove(_ range: Range<Int>) {
+        let n = range.count
+        guard n > 0 else { return }
+        var k = range.lowerBound
+        while k + n < count {
+            entries[k] = entries[k + n]
+            k += 1
+        }
+        count -= n
+    }
+
+    @inline(__always)
+    mutating func setPayload(_ p: Payload, at index: Int) {
+        entries[index].kind = p.kind
+        entries[index].flag = p.flag
+        entries[index].a = p.a
+        entries[index].b = p.b
+    }
+
+    // MARK: Search
+
+    /// Binary search for a known key by its order alone (custom entries have odd orders and
+    /// never compare equal): whether it is present, and its index or insertion point.
+    @inline(__always)
+    func knownPosition(order: UInt32) -> (found: Bool, index: Int) {
+        var lo = 0, hi = count
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            let o = entries[mid].order
+            if o < order { lo = mid + 1 } else if o > order { hi = mid } else { return (true, mid) }
+        }
+        return (false, lo)
+    }
+
+    /// Binary search: whether `key` is present, and its index or insertion point.
+    func position(of key: String) -> (found: Bool, index: Int) {
+        var key = key
         let schema = Schema.index
-        arena.withUnsafeBufferPointer { arena in
-            for e in entries {
-                let key = e.isCustom ? Event.slice(arena, e.keyRange) : schema.name(e.id)
-                if e.kind == .string {
-                    body(key, e.id, .string(Event.slice(arena, e.a)))
-                } else {
-                    body(key, e.id, .other(value(of: e)))
-                }
-            }
+        return key.withUTF8 { k in
+            let id = schema.id(UnsafeRawBufferPointer(k))
+            return id != 0 ? knownPosition(order: UInt32(schema.rank(id)) << 1) : position(of: k, order: Event.customOrder(k, schema))
         }
     }
 
-    @inline(__always)
-    static func slice(_ arena: UnsafeBufferPointer<UInt8>, _ range: UInt64) -> UnsafeBufferPointer<UInt8> {
-        let offset = Int(range >> 32), length = Int(range & 0xFFFF_FFFF)
-        return UnsafeBufferPointer(rebasing: arena[offset..<(offset + length)])
+    /// Binary search for the key `k` whose order is `order`; only custom keys of the same order
+    /// compare bytes.
+    /// - Complexity: O(log n) comparisons.
+    func position(of k: UnsafeBufferPointer<UInt8>, order: UInt32) -> (found: Bool, index: Int) {
+        if order & 1 == 0 { return knownPosition(order: order) }
+        var lo = 0, hi = count
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            let e = entries[mid]
+            let c: Int
+            if e.order != order {
+                c = e.order < order ? -1 : 1
+            } else {
+                c = Event.compareKeys(slice(e.keyRange), k)
+            }
+            if c < 0 { lo = mid + 1 } else if c > 0 { hi = mid } else { return (true, mid) }
+        }
+        return (false, lo)
     }
 
-    /// Calls `body` with the UTF-8 bytes of the key of `e`.
+    // MARK: Assignment
+
+    /// Whether the key of entry `e` is a dotted prefix of `k` (or the reverse when `reversed`).
+    /// Two known keys never are: the schema is prefix-free.
     @inline(__always)
-    func withKeyBytes<R>(_ e: Entry, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
-        if e.isCustom { return arena.withUnsafeBufferPointer { body(Event.slice($0, e.keyRange)) } }
-        return body(Schema.index.name(e.id))
+    func dottedPrefix(_ e: Event.Entry, _ k: UnsafeBufferPointer<UInt8>, keyIsKnown: Bool, reversed: Bool) -> Bool {
+        if keyIsKnown && !e.isCustom { return false }
+        return withKeyBytes(e) { f in reversed ? Event.isDottedPrefix(k, of: f) : Event.isDottedPrefix(f, of: k) }
     }
+
+    /// Assigns a payload to a known key: compares orders only, and reads key bytes only when a
+    /// custom neighbour might conflict.
+    @inline(__always)
+    mutating func assignKnown(id: UInt16, order: UInt32, _ p: Payload) {
+        // Parsers often set fields in key order: try the end first.
+        let index: Int
+        if count == 0 || entries[count - 1].order < order {
+            index = count
+        } else {
+            let (found, at) = knownPosition(order: order)
+            if found {
+                setPayload(p, at: at)
+                return
+            }
+            index = at
+        }
+        let entry = Event.Entry(order: order, id: id, kind: p.kind, flag: p.flag, a: p.a, b: p.b, keyRange: 0)
+        let customBefore = index > 0 && entries[index - 1].isCustom
+        let customAfter = index < count && entries[index].isCustom
+        if !customBefore && !customAfter {
+            insert(entry, at: index)
+            return
+        }
+        insertResolvingConflicts(entry, at: index, key: Schema.index.name(id), keyIsKnown: true)
+    }
+
+    /// Assigns a payload to the key `k` (whose id is `id` and order `order`).
+    mutating func assign(bytes k: UnsafeBufferPointer<UInt8>, id: UInt16, order: UInt32, _ p: Payload) {
+        if id != 0 {
+            assignKnown(id: id, order: order, p)
+            return
+        }
+        let (found, index) = position(of: k, order: order)
+        if found {
+            setPayload(p, at: index)
+            return
+        }
+        let keyRange = appendBytes(k)
+        let entry = Event.Entry(order: order, id: 0, kind: p.kind, flag: p.flag, a: p.a, b: p.b, keyRange: keyRange)
+        insertResolvingConflicts(entry, at: index, key: k, keyIsKnown: false)
+    }
+
+    /// Inserts `entry` (key bytes `k`) at its insertion point `index`, first removing the fields
+    /// it conflicts with. Only the immediate neighbours can conflict: a present prefix of the key
+    /// sorts right before it, and `key.*` fields sort right after it (see ``Event/compareKeys``).
+    mutating func insertResolvingConflicts(_ entry: Event.Entry, at index: Int, key k: UnsafeBufferPointer<UInt8>, keyIsKnown: Bool) {
+        var insertAt = index
+        if insertAt > 0 && dottedPrefix(entries[insertAt - 1], k, keyIsKnown: keyIsKnown, reversed: false) {
+            remove((insertAt - 1)..<insertAt)
+            insertAt -= 1
+        }
+        var end = insertAt
+        while end < count && dottedPrefix(entries[end], k, keyIsKnown: keyIsKnown, reversed: true) { end += 1 }
+        if end > insertAt {
+            entries[insertAt] = entry
+            remove((insertAt + 1)..<end)
+        } else {
+            insert(entry, at: insertAt)
+        }
+    }
+
+    // MARK: Text checks
 
     /// Whether all bytes are ASCII (eight at a time).
     @inline(__always)
@@ -435,172 +712,6 @@ extension Event {
             }
         }
     }
-
-    /// Binary search for a known key by its order alone (custom entries have odd orders and
-    /// never compare equal): whether it is present, and its index or insertion point.
-    @inline(__always)
-    func knownPosition(order: UInt32) -> (found: Bool, index: Int) {
-        entries.withUnsafeBufferPointer { fields in
-            var lo = 0, hi = fields.count
-            while lo < hi {
-                let mid = (lo + hi) >> 1
-                let o = fields[mid].order
-                if o < order { lo = mid + 1 } else if o > order { hi = mid } else { return (true, mid) }
-            }
-            return (false, lo)
-        }
-    }
-
-    /// Binary search: whether `key` is present, and its index or insertion point.
-    @usableFromInline
-    func position(of key: String) -> (found: Bool, index: Int) {
-        var key = key
-        let schema = Schema.index
-        return key.withUTF8 { k in
-            let id = schema.id(UnsafeRawBufferPointer(k))
-            return id != 0 ? knownPosition(order: UInt32(schema.rank(id)) << 1) : position(of: k, order: Event.customOrder(k, schema))
-        }
-    }
-
-    /// Binary search for the key `k` whose order is `order`; only custom keys of the same order
-    /// compare bytes.
-    /// - Complexity: O(log n) comparisons.
-    func position(of k: UnsafeBufferPointer<UInt8>, order: UInt32) -> (found: Bool, index: Int) {
-        if order & 1 == 0 { return knownPosition(order: order) }
-        return arena.withUnsafeBufferPointer { arena in
-            entries.withUnsafeBufferPointer { fields in
-                var lo = 0, hi = fields.count
-                while lo < hi {
-                    let mid = (lo + hi) >> 1
-                    let e = fields[mid]
-                    let c: Int
-                    if e.order != order {
-                        c = e.order < order ? -1 : 1
-                    } else {
-                        c = Event.compareKeys(Event.slice(arena, e.keyRange), k)
-                    }
-                    if c < 0 { lo = mid + 1 } else if c > 0 { hi = mid } else { return (true, mid) }
-                }
-                return (false, lo)
-            }
-        }
-    }
-
-    /// Whether the key of entry `e` is a dotted prefix of `k` (or the reverse when `reversed`).
-    /// Two known keys never are: the schema is prefix-free.
-    @inline(__always)
-    func dottedPrefix(_ e: Entry, _ k: UnsafeBufferPointer<UInt8>, keyIsKnown: Bool, reversed: Bool) -> Bool {
-        if keyIsKnown && !e.isCustom { return false }
-        return withKeyBytes(e) { f in reversed ? Event.isDottedPrefix(k, of: f) : Event.isDottedPrefix(f, of: k) }
-    }
-
-    /// Assigns `value` (possibly an object) to `key`.
-    mutating func assign(_ key: String, _ value: FieldValue) {
-        if case .object(let object) = value {
-            removeSubtree(key)
-            for member in object.members { assign(key + "." + member.key, member.value) }
-            return
-        }
-        let payload = makePayload(value)
-        var key = key
-        let schema = Schema.index
-        key.withUTF8 { k in
-            let id = schema.id(UnsafeRawBufferPointer(k))
-            if id != 0 {
-                assignKnown(id: id, order: UInt32(schema.rank(id)) << 1, payload)
-            } else {
-                assign(bytes: k, id: 0, order: Event.customOrder(k, schema), payload)
-            }
-        }
-    }
-
-    /// Assigns a stored payload to a known key: compares orders only, and reads key bytes only
-    /// when a custom neighbour might conflict.
-    @inline(__always)
-    mutating func assignKnown(id: UInt16, order: UInt32, _ p: Payload) {
-        let (found, index) = knownPosition(order: order)
-        if found {
-            entries.withUnsafeMutableBufferPointer { fields in
-                fields[index].kind = p.kind
-                fields[index].flag = p.flag
-                fields[index].a = p.a
-                fields[index].b = p.b
-            }
-            return
-        }
-        let entry = Entry(order: order, id: id, kind: p.kind, flag: p.flag, a: p.a, b: p.b, keyRange: 0)
-        let customBefore = index > 0 && entries[index - 1].isCustom
-        let customAfter = index < entries.count && entries[index].isCustom
-        if !customBefore && !customAfter {
-            insert(entry, at: index)
-            return
-        }
-        insertResolvingConflicts(entry, at: index, key: Schema.index.name(id), keyIsKnown: true)
-    }
-
-    /// Assigns a stored payload to the key `k` (whose id is `id` and order `order`).
-    mutating func assign(bytes k: UnsafeBufferPointer<UInt8>, id: UInt16, order: UInt32, _ p: Payload) {
-        if id != 0 {
-            assignKnown(id: id, order: order, p)
-            return
-        }
-        let (found, index) = position(of: k, order: order)
-        if found {
-            entries[index].kind = p.kind
-            entries[index].flag = p.flag
-            entries[index].a = p.a
-            entries[index].b = p.b
-            return
-        }
-        let keyRange = appendToArena(k)
-        let entry = Entry(order: order, id: 0, kind: p.kind, flag: p.flag, a: p.a, b: p.b, keyRange: keyRange)
-        insertResolvingConflicts(entry, at: index, key: k, keyIsKnown: false)
-    }
-
-    /// Inserts `entry` (key bytes `k`) at its insertion point `index`, first removing the fields
-    /// it conflicts with. Only the immediate neighbours can conflict: a present prefix of the key
-    /// sorts right before it, and `key.*` fields sort right after it (see ``compareKeys``).
-    mutating func insertResolvingConflicts(_ entry: Entry, at index: Int, key k: UnsafeBufferPointer<UInt8>, keyIsKnown: Bool) {
-        var insertAt = index
-        if insertAt > 0 && dottedPrefix(entries[insertAt - 1], k, keyIsKnown: keyIsKnown, reversed: false) {
-            entries.remove(at: insertAt - 1)
-            insertAt -= 1
-        }
-        var end = insertAt
-        while end < entries.count && dottedPrefix(entries[end], k, keyIsKnown: keyIsKnown, reversed: true) { end += 1 }
-        if end > insertAt {
-            entries[insertAt] = entry
-            entries.removeSubrange((insertAt + 1)..<end)
-        } else {
-            insert(entry, at: insertAt)
-        }
-    }
-
-    /// `entries.insert(_:at:)` without its generic `replaceSubrange` path: append, then move
-    /// the tail up by one slot with a single memmove.
-    @inline(__always)
-    mutating func insert(_ entry: Entry, at index: Int) {
-        entries.append(entry)
-        let last = entries.count - 1
-        guard index < last else { return }
-        entries.withUnsafeMutableBufferPointer { buffer in
-            let base = buffer.baseAddress!
-            (base + index + 1).update(from: base + index, count: last - index)
-            base[index] = entry
-        }
-    }
-
-    /// Removes `key` and every `key.*` field.
-    private mutating func removeSubtree(_ key: String) {
-        let (found, index) = position(of: key)
-        if found { entries.remove(at: index); return }
-        var key = key
-        key.withUTF8 { k in
-            var end = index
-            while end < entries.count && withKeyBytes(entries[end], { Event.isDottedPrefix(k, of: $0) }) { end += 1 }
-            entries.removeSubrange(index..<end)
-        }
-    }
 }
 
 // MARK: - Equality
@@ -608,24 +719,25 @@ extension Event {
 extension Event {
     /// Two events are equal when they hold the same keys with equal values.
     public static func == (lhs: Event, rhs: Event) -> Bool {
-        guard lhs.entries.count == rhs.entries.count else { return false }
-        for i in lhs.entries.indices {
-            let a = lhs.entries[i], b = rhs.entries[i]
+        guard lhs.count == rhs.count else { return false }
+        guard let l = lhs.storage?.buffers, let r = rhs.storage?.buffers else { return true }
+        for i in 0..<l.pointee.count {
+            let a = l.pointee.entries[i], b = r.pointee.entries[i]
             guard a.order == b.order, a.id == b.id else { return false }
             if a.isCustom {
-                let same = lhs.withKeyBytes(a) { ka in rhs.withKeyBytes(b) { kb in ka.elementsEqual(kb) } }
-                guard same else { return false }
+                guard l.pointee.slice(a.keyRange).elementsEqual(r.pointee.slice(b.keyRange)) else { return false }
             }
-            guard lhs.value(of: a) == rhs.value(of: b) else { return false }
+            guard l.pointee.value(of: a) == r.pointee.value(of: b) else { return false }
         }
         return true
     }
 
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(entries.count)
-        for e in entries {
-            withKeyBytes(e) { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
-            hasher.combine(value(of: e))
+        hasher.combine(count)
+        guard let s = storage?.buffers else { return }
+        for e in s.pointee.entryBuffer {
+            s.pointee.withKeyBytes(e) { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+            hasher.combine(s.pointee.value(of: e))
         }
     }
 }
@@ -797,16 +909,15 @@ extension Event {
     /// type of its known field (``Schema/FieldType/accepts(_:)``), or nil.
     /// - Complexity: O(n), no allocation.
     package func firstSchemaMismatch(from start: Int = 0) -> Int? {
+        guard let s = storage?.buffers else { return nil }
         let schema = Schema.index
-        return entries.withUnsafeBufferPointer { fields in
-            var i = start
-            while i < fields.count {
-                let e = fields[i]
-                if e.id != 0 && !schema.accepts(e.id, kind: e.kind, { boxed[Int(e.a)] }) { return i }
-                i += 1
-            }
-            return nil
+        var i = start
+        while i < s.pointee.count {
+            let e = s.pointee.entries[i]
+            if e.id != 0 && !schema.accepts(e.id, kind: e.kind, { s.pointee.boxed[Int(e.a)] }) { return i }
+            i += 1
         }
+        return nil
     }
 }
 
