@@ -276,13 +276,20 @@ public final class TopicProducer {
         return try result.get()
     }
 
+    /// Appends every buffered record to its partition without waiting for durability, so the
+    /// caller can go on producing while the log's fsync runs; the next ``flush()`` waits for
+    /// these records too.
+    public func appendBuffered() throws(BrokerError) {
+        for p in builders.indices where !builders[p].isEmpty {
+            unacknowledged[p] = try writers[p].append(&builders[p]).lastOffset + 1
+        }
+    }
+
     /// Appends every buffered record and waits until all are acknowledged (durable under the
     /// fsync policy). Returns the end offset of each partition written.
     @discardableResult
     public func flush() throws(BrokerError) -> [Int: Int64] {
-        for p in builders.indices where !builders[p].isEmpty {
-            unacknowledged[p] = try writers[p].append(&builders[p]).lastOffset + 1
-        }
+        try appendBuffered()
         let ends = unacknowledged
         for (p, end) in ends { try writers[p].waitDurable(end) }
         unacknowledged.removeAll(keepingCapacity: true)

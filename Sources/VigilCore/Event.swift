@@ -106,6 +106,7 @@ public struct Event: Sendable, Hashable {
                 (order, keyRange) = key.withUTF8 { k in (Event.customOrder(k, schema), s.pointee.appendBytes(k)) }
             }
             let p = s.pointee.payload(field.value)
+            if field.schemaID != 0 { s.pointee.noteType(field.schemaID, p) }
             s.pointee.insert(Entry(order: order, id: field.schemaID, kind: p.kind, flag: p.flag, a: p.a, b: p.b, keyRange: keyRange), at: s.pointee.count)
         }
     }
@@ -393,6 +394,7 @@ final class EventStorage: @unchecked Sendable {
         c.buffers.pointee.bytes.initialize(from: source.bytes, count: source.byteCount)
         c.buffers.pointee.byteCount = source.byteCount
         c.buffers.pointee.boxed = source.boxed
+        c.buffers.pointee.maybeMismatched = source.maybeMismatched
         return c
     }
 }
@@ -407,8 +409,15 @@ struct EventBuffers {
     var byteCount = 0
     var byteCapacity: Int
     var boxed: [FieldValue] = []
+    /// Whether a known field may hold a value of another type than the schema declares: set when
+    /// such a value is stored (or might have been), cleared only when the event is cleared.
+    /// Schema normalization scans the fields only when it is set.
+    var maybeMismatched = false
+    /// The schema's declared types by id, read on every store of a known field.
+    let checks: UnsafeBufferPointer<Schema.TypeCheck>
 
     init(capacity: Int, byteCapacity: Int) {
+        checks = Schema.index.checks
         self.capacity = max(capacity, 1)
         self.byteCapacity = max(byteCapacity, 1)
         entries = .allocate(capacity: self.capacity)
@@ -424,6 +433,7 @@ struct EventBuffers {
     mutating func removeAll() {
         count = 0
         byteCount = 0
+        maybeMismatched = false
         if !boxed.isEmpty { boxed.removeAll(keepingCapacity: true) }
     }
 
@@ -623,8 +633,31 @@ struct EventBuffers {
 
     /// Assigns a payload to a known key: compares orders only, and reads key bytes only when a
     /// custom neighbour might conflict.
+    /// Notes a value of another type than the schema declares for known field `id`.
+    @inline(__always)
+    mutating func noteType(_ id: UInt16, _ p: Payload) {
+        let check = checks[Int(id)]
+        if p.kind == check.kind {
+            if p.kind == .array && !elementsFit(check, Int(p.a)) { maybeMismatched = true }
+        } else if p.kind != .null {
+            maybeMismatched = true
+        }
+    }
+
+    /// Whether the elements of array `boxed[index]` have the declared element kind (false when
+    /// the declared type is an array of arrays: the full check decides).
+    private func elementsFit(_ check: Schema.TypeCheck, _ index: Int) -> Bool {
+        guard let element = check.element, case .array(let values) = boxed[index] else { return false }
+        for v in values {
+            let k = v.kind
+            if k != element && k != .null { return false }
+        }
+        return true
+    }
+
     @inline(__always)
     mutating func assignKnown(id: UInt16, order: UInt32, _ p: Payload) {
+        noteType(id, p)
         // Parsers often set fields in key order: try the end first.
         let index: Int
         if count == 0 || entries[count - 1].order < order {
@@ -909,7 +942,7 @@ extension Event {
     /// type of its known field (``Schema/FieldType/accepts(_:)``), or nil.
     /// - Complexity: O(n), no allocation.
     package func firstSchemaMismatch(from start: Int = 0) -> Int? {
-        guard let s = storage?.buffers else { return nil }
+        guard let s = storage?.buffers, s.pointee.maybeMismatched else { return nil }
         let schema = Schema.index
         var i = start
         while i < s.pointee.count {

@@ -47,20 +47,54 @@ public enum EventBinaryCodec {
     /// - Complexity: O(total size of the event)
     public static func encode(_ event: Event, into buffer: inout [UInt8]) {
         buffer.append(formatVersion)
-        ByteWriter.appendVarint(UInt64(event.count), to: &buffer)
-        event.forEachField { key, id, value in
-            if id != 0 {
-                ByteWriter.appendVarint(UInt64(id), to: &buffer)
+        guard let storage = event.storage?.buffers else {
+            buffer.append(0)
+            return
+        }
+        // Straight from the stored entries: string bytes are copied from the event's byte
+        // buffer, scalars from the entry; only arrays go through `FieldValue`.
+        let count = storage.pointee.count
+        let entries = storage.pointee.entries
+        buffer.reserveCapacity(buffer.count + 16 + count * 12 + storage.pointee.byteCount + count * 10)
+        ByteWriter.appendVarint(UInt64(count), to: &buffer)
+        for i in 0..<count {
+            let e = entries[i]
+            if e.id != 0 {
+                ByteWriter.appendVarint(UInt64(e.id), to: &buffer)
             } else {
                 ByteWriter.appendVarint(customFieldTag, to: &buffer)
-                appendBytes(key, to: &buffer)
+                appendBytes(storage.pointee.slice(e.keyRange), to: &buffer)
             }
-            switch value {
-            case .string(let bytes):
+            switch e.kind {
+            case .string:
                 buffer.append(ValueType.string.rawValue)
-                appendBytes(bytes, to: &buffer)
-            case .other(let value):
-                encodeValue(value, into: &buffer)
+                appendBytes(storage.pointee.slice(e.a), to: &buffer)
+            case .int:
+                buffer.append(ValueType.int.rawValue)
+                ByteWriter.appendVarint(ByteWriter.zigzag(Int64(bitPattern: e.a)), to: &buffer)
+            case .float:
+                buffer.append(ValueType.float.rawValue)
+                ByteWriter.appendUInt64LE(e.a, to: &buffer)
+            case .bool:
+                buffer.append(e.flag != 0 ? ValueType.boolTrue.rawValue : ValueType.boolFalse.rawValue)
+            case .timestamp:
+                buffer.append(ValueType.timestamp.rawValue)
+                ByteWriter.appendVarint(ByteWriter.zigzag(Int64(bitPattern: e.a)), to: &buffer)
+            case .ip:
+                if e.flag == IPAddress.Family.v4.rawValue {
+                    buffer.append(ValueType.ipv4.rawValue)
+                    ByteWriter.appendUInt32BE(UInt32(truncatingIfNeeded: e.b), to: &buffer)
+                } else {
+                    buffer.append(ValueType.ipv6.rawValue)
+                    ByteWriter.appendUInt64BE(e.a, to: &buffer)
+                    ByteWriter.appendUInt64BE(e.b, to: &buffer)
+                }
+            case .array:
+                encodeValue(storage.pointee.boxed[Int(e.a)], into: &buffer)
+            case .null:
+                buffer.append(ValueType.null.rawValue)
+            case .object:
+                preconditionFailure("objects are never stored")
             }
         }
     }

@@ -144,7 +144,7 @@ public enum Schema {
         /// By id: the rank of the name in key order (``Event/keyPrecedes(_:_:)``), 1-based.
         private let ranks: UnsafeBufferPointer<UInt16>
         /// By id: the declared type as kinds.
-        private let checks: UnsafeBufferPointer<TypeCheck>
+        package let checks: UnsafeBufferPointer<TypeCheck>
         /// By rank − 1: the id of the known name of that rank.
         private let idsByRank: UnsafeBufferPointer<UInt16>
         /// Whether no known name is a dotted prefix of another (`a` and `a.b`), so two known
@@ -313,12 +313,12 @@ public enum Schema {
     }
 
     /// A declared type as value kinds: a scalar kind, or an array with its element kind.
-    struct TypeCheck {
+    package struct TypeCheck {
         /// The ``FieldValue/kind`` a value must have (`.array` for arrays).
-        let kind: FieldValue.Kind
+        package let kind: FieldValue.Kind
         /// For arrays of a scalar or object type, the kind each element must have; nil for
         /// arrays of arrays (checked through ``FieldType/accepts(_:)``).
-        let element: FieldValue.Kind?
+        package let element: FieldValue.Kind?
 
         init(_ type: FieldType) {
             switch type {

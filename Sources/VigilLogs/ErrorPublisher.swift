@@ -40,5 +40,8 @@ public final class ErrorPublisher: @unchecked Sendable {
     }
 
     public func flush() throws { try lock.withLock { _ = try producer.flush() } }
+
+    /// Appends buffered rejects without waiting for durability (see `TopicProducer.appendBuffered`).
+    public func appendBuffered() throws { try lock.withLock { try producer.appendBuffered() } }
 }
 

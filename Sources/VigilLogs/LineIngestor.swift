@@ -91,6 +91,13 @@ public final class LineIngestor {
         counters.produced.add()
     }
 
+    /// Appends what is buffered to the log without waiting for the acknowledgement (which the
+    /// next ``flush()`` waits for): parsing goes on while the log syncs.
+    public func appendBuffered() throws {
+        try producer.appendBuffered()
+        try errors.appendBuffered()
+    }
+
     /// Appends what is buffered and waits for the broker's acknowledgement.
     @discardableResult
     public func flush() throws -> [Int: Int64] {

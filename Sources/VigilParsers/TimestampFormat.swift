@@ -6,15 +6,16 @@ public enum TimeZoneRule: Sendable, Equatable {
     case utc
     /// A fixed offset east of UTC, in seconds.
     case fixed(seconds: Int)
-    /// A named IANA zone (`Europe/Berlin`), with its daylight-saving rules from the system tzdata.
-    case named(String)
+    /// A named IANA zone (`Europe/Berlin`), with its daylight-saving rules from the system tzdata
+    /// (loaded once, when the rule is made).
+    case named(String, TimeZone)
 
     /// Parses `UTC`, `Z`, `+02:00`, `-0530` or an IANA name; nil if the name is unknown.
     public init?(_ text: String) {
         if text == "UTC" || text == "Z" || text == "GMT" { self = .utc; return }
         if let offset = Self.parseOffset(Array(text.utf8)[...]) { self = .fixed(seconds: offset); return }
-        guard TimeZone(identifier: text) != nil else { return nil }
-        self = .named(text)
+        guard let zone = TimeZone(identifier: text) else { return nil }
+        self = .named(text, zone)
     }
 
     static func parseOffset(_ b: ArraySlice<UInt8>) -> Int? {
@@ -34,8 +35,7 @@ public enum TimeZoneRule: Sendable, Equatable {
         switch self {
         case .utc: return 0
         case .fixed(let s): return s
-        case .named(let name):
-            guard let zone = TimeZone(identifier: name) else { return 0 }
+        case .named(_, let zone):
             // Two passes find the offset valid at the resulting instant (DST edges resolve forward).
             var offset = zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(localSeconds)))
             offset = zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(localSeconds - Int64(offset))))
@@ -179,7 +179,6 @@ public struct TimestampFormat: Sendable, Equatable {
         return Timestamp(nanoseconds: negative ? -total : total)
     }
 
-    private static let months: [[UInt8]] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"].map { Array($0.utf8) }
     private static let monthNames: [[UInt8]] = ["january", "february", "march", "april", "may", "june", "july", "august",
                                                 "september", "october", "november", "december"].map { Array($0.utf8) }
 
@@ -210,15 +209,30 @@ public struct TimestampFormat: Sendable, Equatable {
             return n
         }
 
-        /// The 1-based index of the first name of `table` the text continues with (ASCII
+        /// The month (1–12) whose three-letter abbreviation the text continues with (ASCII
         /// case-insensitively), consuming it.
-        mutating func name(in table: [[UInt8]]) -> Int? {
-            for (index, name) in table.enumerated() where i + name.count <= t.count {
-                var k = 0
-                while k < name.count, Cursor.lower(t[i + k]) == name[k] { k += 1 }
-                if k == name.count { i += name.count; return index + 1 }
+        @inline(__always)
+        mutating func monthAbbreviation() -> Int? {
+            guard i + 3 <= t.count else { return nil }
+            let key = UInt32(Cursor.lower(t[i])) << 16 | UInt32(Cursor.lower(t[i + 1])) << 8 | UInt32(Cursor.lower(t[i + 2]))
+            let month: Int
+            switch key {
+            case 0x6A_616E: month = 1   // jan
+            case 0x66_6562: month = 2   // feb
+            case 0x6D_6172: month = 3   // mar
+            case 0x61_7072: month = 4   // apr
+            case 0x6D_6179: month = 5   // may
+            case 0x6A_756E: month = 6   // jun
+            case 0x6A_756C: month = 7   // jul
+            case 0x61_7567: month = 8   // aug
+            case 0x73_6570: month = 9   // sep
+            case 0x6F_6374: month = 10  // oct
+            case 0x6E_6F76: month = 11  // nov
+            case 0x64_6563: month = 12  // dec
+            default: return nil
             }
-            return nil
+            i += 3
+            return month
         }
 
         @inline(__always)
@@ -260,10 +274,17 @@ public struct TimestampFormat: Sendable, Equatable {
                 }
             case .fraction: guard let f = c.fraction() else { return nil }; nanos = f
             case .monthAbbreviation:
-                guard let m = c.name(in: Self.months) else { return nil }
+                guard let m = c.monthAbbreviation() else { return nil }
                 month = m
             case .monthName:
-                guard let m = c.name(in: Self.monthNames) else { return nil }
+                guard let m = c.monthAbbreviation() else { return nil }
+                // The rest of the full name (`uary` of January); `may` is complete already.
+                let rest = Self.monthNames[m - 1].dropFirst(3)
+                guard c.i + rest.count <= t.count else { return nil }
+                for b in rest {
+                    guard Cursor.lower(t[c.i]) == b else { return nil }
+                    c.i += 1
+                }
                 month = m
             case .weekdayName:
                 let start = c.i
