@@ -108,21 +108,21 @@ public enum EventJSON {
         return value
     }
 
-    /// Collects flattened fields while reading, then sorts and validates them.
+    /// Stores flattened fields straight into an event while reading (string values go from the
+    /// input to the event's bytes without a `String`), then sorts and validates them.
     struct EventBuilder {
-        var fields: [Event.Field] = []
-        /// The byte offset of each field's member name, for error messages.
+        var event = Event()
+        /// The byte offset of each stored field's member name, in reading order.
         var offsets: [Int] = []
         /// The dotted key of the member being read.
         var path: [UInt8] = []
 
         init() {
-            fields.reserveCapacity(16)
             offsets.reserveCapacity(16)
             path.reserveCapacity(64)
         }
 
-        /// Reads an event-level object at `reader` (which is at `{`), flattening into `fields`.
+        /// Reads an event-level object at `reader` (which is at `{`), flattening into `event`.
         mutating func readObject(_ reader: inout JSONReader, level: Int) throws(EventCodecError) {
             guard level < EventJSON.maximumObjectDepth else {
                 throw JSONReader.error(.depthLimitExceeded,
@@ -147,17 +147,7 @@ public enum EventJSON {
                 if reader.peek() == UInt8(ascii: "{") {
                     try readObject(&reader, level: level + 1)
                 } else {
-                    let id = path.withUnsafeBytes { Schema.id(utf8: $0) }
-                    let key: String
-                    let value: FieldValue
-                    if id != 0 {
-                        key = Schema.namesByID[Int(id)]
-                        value = try reader.readValue(expected: Schema.typesByID[Int(id)], fieldID: id, depth: 0)
-                    } else {
-                        key = String(decoding: path, as: UTF8.self)
-                        value = try reader.readValue(expected: nil, fieldID: 0, depth: 0)
-                    }
-                    fields.append(Event.Field(key: key, value: value, schemaID: id))
+                    try readLeaf(&reader)
                     offsets.append(keyOffset)
                 }
                 path.removeLast(path.count - saved)
@@ -171,60 +161,81 @@ public enum EventJSON {
             }
         }
 
-        /// Whether `a` and `b` (with `a` first in key order) may coexist: not equal, not nested.
-        static func compatible(_ a: Event.Field, _ b: Event.Field) -> (ordered: Bool, duplicate: Bool, nested: Bool) {
-            let order = Event.compareKeys(a, b)
-            return (order < 0, order == 0, order < 0 && Event.isDottedPrefix(a, of: b))
+        /// Reads the value of the member at `path` and stores it, unsorted, after the others.
+        private mutating func readLeaf(_ reader: inout JSONReader) throws(EventCodecError) {
+            let schema = Schema.index
+            let id = path.withUnsafeBytes { schema.id($0) }
+            let expected: Schema.FieldType? = id != 0 ? Schema.typesByID[Int(id)] : nil
+            let s = event.unique().buffers
+            let payload: EventBuffers.Payload
+            if reader.peek() == UInt8(ascii: "\""), expected == nil || expected == .string {
+                let range = try reader.withStringBytes { (raw: UnsafeRawBufferPointer) -> UInt64 in
+                    s.pointee.appendBytes(UnsafeBufferPointer(start: raw.baseAddress?.assumingMemoryBound(to: UInt8.self), count: raw.count))
+                }
+                payload = EventBuffers.Payload(kind: .string, flag: 0, a: range, b: 0)
+            } else {
+                payload = s.pointee.payload(try reader.readValue(expected: expected, fieldID: id, depth: 0))
+            }
+            let order: UInt32, keyRange: UInt64
+            if id != 0 {
+                (order, keyRange) = (UInt32(schema.rank(id)) << 1, 0)
+                s.pointee.noteType(id, payload)
+            } else {
+                (order, keyRange) = path.withUnsafeBufferPointer { (p: UnsafeBufferPointer<UInt8>) in (Event.customOrder(p, schema), s.pointee.appendBytes(p)) }
+            }
+            s.pointee.insert(Event.Entry(order: order, id: id, kind: payload.kind, flag: payload.flag, a: payload.a, b: payload.b,
+                                         keyRange: keyRange), at: s.pointee.count)
         }
 
         @inline(never)
-        static func conflict(_ a: Event.Field, _ b: Event.Field, duplicate: Bool, at offset: Int) -> EventCodecError {
+        static func conflict(_ a: Event.Entry, _ b: Event.Entry, in s: UnsafeMutablePointer<EventBuffers>, duplicate: Bool,
+                             at offset: Int) -> EventCodecError {
+            let first = s.pointee.withKeyBytes(a) { String(decoding: $0, as: UTF8.self) }
+            let second = s.pointee.withKeyBytes(b) { String(decoding: $0, as: UTF8.self) }
             let message = duplicate
-                ? "field '\(displayKey(b.key))' appears twice"
-                : "field '\(displayKey(a.key))' conflicts with '\(displayKey(b.key))': a key cannot be both a value and an object"
+                ? "field '\(displayKey(second))' appears twice"
+                : "field '\(displayKey(first))' conflicts with '\(displayKey(second))': a key cannot be both a value and an object"
             return JSONReader.error(.conflictingFields, message, at: offset)
         }
 
-        /// The event when every field is known, the schema is prefix-free and no field
-        /// repeats: the fields sorted by their ranks as plain integers (no key comparisons, no
-        /// field copies per comparison). Nil otherwise, leaving the general path to sort and to
-        /// report conflicts.
-        func sortedKnownFields() -> Event? {
-            let schema = Schema.index
-            guard schema.prefixFree else { return nil }
-            var order: [UInt64] = []
-            order.reserveCapacity(fields.count)
-            for (index, field) in fields.enumerated() {
-                guard field.schemaID != 0 else { return nil }
-                order.append(UInt64(schema.rank(field.schemaID)) << 32 | UInt64(index))
-            }
-            order.sort()
-            for k in order.indices.dropFirst() where order[k] >> 32 == order[k - 1] >> 32 { return nil }
-            return Event(validatedSortedFields: order.map { fields[Int(truncatingIfNeeded: $0 & 0xFFFF_FFFF)] })
-        }
-
+        /// Sorts the fields into key order (already sorted for this codec's own output) and
+        /// rejects a repeated key or a key nested under another.
         consuming func finish() throws(EventCodecError) -> Event {
-            var sorted = true
-            for k in fields.indices.dropFirst() {
-                let (ordered, duplicate, nested) = Self.compatible(fields[k - 1], fields[k])
-                if duplicate || nested { throw Self.conflict(fields[k - 1], fields[k], duplicate: duplicate, at: offsets[k]) }
-                if !ordered { sorted = false; break }
+            guard let s = event.storage?.buffers, s.pointee.count > 1 else { return event }
+            let n = s.pointee.count
+            let entries = s.pointee.entries
+            func compare(_ a: Event.Entry, _ b: Event.Entry) -> Int {
+                if a.order != b.order { return a.order < b.order ? -1 : 1 }
+                return a.isCustom ? Event.compareKeys(s.pointee.slice(a.keyRange), s.pointee.slice(b.keyRange)) : 0
             }
-            if sorted { return Event(validatedSortedFields: fields) }
-            if let event = sortedKnownFields() { return event }
-
-            let fields = self.fields
-            var order = Array(fields.indices)
-            order.sort { Event.compareKeys(fields[$0], fields[$1]) < 0 }
-            for k in order.indices.dropFirst() {
-                let (i, j) = (order[k - 1], order[k])
-                let (_, duplicate, nested) = Self.compatible(fields[i], fields[j])
+            // Reading positions of the fields in sorted order.
+            var positions = Array(0..<n)
+            var sorted = true
+            for k in 1..<n where compare(entries[k - 1], entries[k]) >= 0 {
+                sorted = false
+                break
+            }
+            if !sorted {
+                let copy = Array(UnsafeBufferPointer(start: entries, count: n))
+                positions.sort { i, j in
+                    let c = compare(copy[i], copy[j])
+                    return c < 0 || (c == 0 && i < j)
+                }
+                for (k, i) in positions.enumerated() { entries[k] = copy[i] }
+            }
+            for k in 1..<n {
+                let a = entries[k - 1], b = entries[k]
+                let duplicate = compare(a, b) == 0
+                let nested = !duplicate && (a.isCustom || b.isCustom)
+                    && s.pointee.withKeyBytes(a, { ka in s.pointee.withKeyBytes(b) { kb in Event.isDottedPrefix(ka, of: kb) } })
                 if duplicate || nested {
-                    let (first, second) = i < j ? (i, j) : (j, i)
-                    throw Self.conflict(fields[first], fields[second], duplicate: duplicate, at: offsets[second])
+                    // Name the field read first, and point at the one read second.
+                    let (i, j) = (positions[k - 1], positions[k])
+                    let (first, second) = i < j ? (a, b) : (b, a)
+                    throw Self.conflict(first, second, in: s, duplicate: duplicate, at: offsets[max(i, j)])
                 }
             }
-            return Event(validatedSortedFields: order.map { fields[$0] })
+            return event
         }
     }
 }

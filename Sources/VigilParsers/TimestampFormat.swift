@@ -71,12 +71,21 @@ public struct TimestampFormat: Sendable, Equatable {
         case rfc3339
         case epoch(divisor: Int64)  // 1 = seconds, 1000 = ms, …
         case pattern([Token], hasYear: Bool, hasFraction: Bool)
+        /// `%b %e %H:%M:%S` and `%b %e %Y %H:%M:%S` (RFC 3164): the same rules as the token
+        /// loop, read by straight-line code because every syslog line has one.
+        case bsd(hasYear: Bool)
     }
 
     let kind: Kind
     public let spec: String
 
     public init(_ spec: String) throws(ParseFailure) {
+        try self.init(spec, specialize: true)
+    }
+
+    /// `specialize: false` keeps the general token loop even for the RFC 3164 patterns (tests
+    /// compare the two).
+    package init(_ spec: String, specialize: Bool) throws(ParseFailure) {
         self.spec = spec
         switch spec {
         case "rfc3339", "iso8601": kind = .rfc3339; return
@@ -119,9 +128,19 @@ public struct TimestampFormat: Sendable, Equatable {
                 tokens.append(.literal(c))
             }
         }
-        kind = .pattern(tokens, hasYear: tokens.contains(.year4) || tokens.contains(.year2) || tokens.contains(.epochSeconds),
-                        hasFraction: tokens.contains(.fraction))
+        if specialize && tokens == Self.bsdTokens {
+            kind = .bsd(hasYear: false)
+        } else if specialize && tokens == Self.bsdYearTokens {
+            kind = .bsd(hasYear: true)
+        } else {
+            kind = .pattern(tokens, hasYear: tokens.contains(.year4) || tokens.contains(.year2) || tokens.contains(.epochSeconds),
+                            hasFraction: tokens.contains(.fraction))
+        }
     }
+
+    private static let bsdTokens: [Token] = [.monthAbbreviation, .spaces, .day, .spaces, .hour24, .literal(0x3A), .minute, .literal(0x3A), .second]
+    private static let bsdYearTokens: [Token] = [.monthAbbreviation, .spaces, .day, .spaces, .year4, .spaces, .hour24, .literal(0x3A),
+                                                 .minute, .literal(0x3A), .second]
 
     private static func compile(_ pattern: String, spec: String) -> Kind {
         // Only called with built-in patterns, which always compile.
@@ -138,6 +157,8 @@ public struct TimestampFormat: Sendable, Equatable {
             return Self.parseEpoch(text, divisor: divisor)
         case .pattern(let tokens, let hasYear, let hasFraction):
             return parsePattern(text, tokens: tokens, hasYear: hasYear, hasFraction: hasFraction, zone: zone, reference: reference)
+        case .bsd(let hasYear):
+            return parseBSD(text, hasYear: hasYear, zone: zone, reference: reference)
         }
     }
 
@@ -189,6 +210,22 @@ public struct TimestampFormat: Sendable, Equatable {
         var i = 0
 
         init(_ t: UnsafeRawBufferPointer) { self.t = t }
+
+        /// One or more spaces (the `spaces` token).
+        @inline(__always)
+        mutating func spaces() -> Bool {
+            guard i < t.count, t[i] == 0x20 else { return false }
+            while i < t.count, t[i] == 0x20 { i += 1 }
+            return true
+        }
+
+        /// The byte `b`.
+        @inline(__always)
+        mutating func literal(_ b: UInt8) -> Bool {
+            guard i < t.count, t[i] == b else { return false }
+            i += 1
+            return true
+        }
 
         /// `min`…`max` decimal digits.
         mutating func number(min: Int, max: Int) -> Int? {
@@ -320,15 +357,31 @@ public struct TimestampFormat: Sendable, Equatable {
             if hour == 12 { hour = pm ? 12 : 0 } else if pm { hour += 12 }
         }
         let civil = Civil(month: month, day: day, hour: hour, minute: minute, second: second, nanosecond: nanos)
-        if hasYear { return civil.instant(year: year, offset: offset, zone: zone) }
-        // No year: the reference year, or the one before when that lands over 7 days ahead.
-        let referenceYear = reference.civil.year
-        if let candidate = civil.instant(year: referenceYear, offset: offset, zone: zone),
-           candidate.nanoseconds <= reference.nanoseconds + 7 * 86_400 * 1_000_000_000 {
-            return candidate
+        return civil.instant(year: hasYear ? year : nil, offset: offset, zone: zone, reference: reference)
+    }
+
+    /// `Mmm[ d]d [yyyy ]hh:mm:ss[.fff]` exactly as the token loop reads `%b %e [%Y ]%H:%M:%S`.
+    private func parseBSD(_ t: UnsafeRawBufferPointer, hasYear: Bool, zone: TimeZoneRule, reference: Timestamp) -> Timestamp? {
+        var c = Cursor(t)
+        guard let month = c.monthAbbreviation(), c.spaces(),
+              let day = c.number(min: 1, max: 2), day >= 1, day <= 31, c.spaces() else { return nil }
+        var year: Int?
+        if hasYear {
+            guard let y = c.number(min: 4, max: 4), c.spaces() else { return nil }
+            year = y
         }
-        return civil.instant(year: referenceYear - 1, offset: offset, zone: zone)
-            ?? civil.instant(year: referenceYear, offset: offset, zone: zone)
+        guard let hour = c.number(min: 1, max: 2), hour <= 23, c.literal(0x3A),
+              let minute = c.number(min: 2, max: 2), minute <= 59, c.literal(0x3A),
+              let second = c.number(min: 2, max: 2), second <= 60 else { return nil }
+        var nanos = 0
+        if c.i + 1 < t.count, t[c.i] == 0x2E || t[c.i] == 0x2C, t[c.i + 1] >= 0x30, t[c.i + 1] <= 0x39 {
+            c.i += 1
+            guard let f = c.fraction() else { return nil }
+            nanos = f
+        }
+        guard c.i == t.count else { return nil }
+        let civil = Civil(month: month, day: day, hour: hour, minute: minute, second: min(second, 59), nanosecond: nanos)
+        return civil.instant(year: year, offset: nil, zone: zone, reference: reference)
     }
 
     /// A parsed date and time without its year.
@@ -337,6 +390,19 @@ public struct TimestampFormat: Sendable, Equatable {
 
         /// The instant in `year`, at `offset` seconds east of UTC or else in `zone`; nil when
         /// the date does not exist (February 30).
+        /// The instant in `year`, or when nil, in the reference year, or the one before when
+        /// that lands over 7 days after the reference time.
+        func instant(year: Int?, offset: Int?, zone: TimeZoneRule, reference: Timestamp) -> Timestamp? {
+            if let year { return instant(year: year, offset: offset, zone: zone) }
+            let referenceYear = reference.civil.year
+            if let candidate = instant(year: referenceYear, offset: offset, zone: zone),
+               candidate.nanoseconds <= reference.nanoseconds + 7 * 86_400 * 1_000_000_000 {
+                return candidate
+            }
+            return instant(year: referenceYear - 1, offset: offset, zone: zone)
+                ?? instant(year: referenceYear, offset: offset, zone: zone)
+        }
+
         func instant(year: Int, offset: Int?, zone: TimeZoneRule) -> Timestamp? {
             guard let utc = Timestamp(year: year, month: month, day: day, hour: hour, minute: minute, second: second,
                                       nanosecond: nanosecond) else { return nil }

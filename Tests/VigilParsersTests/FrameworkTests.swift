@@ -63,6 +63,44 @@ import VigilYAML
         #expect(f.parse(text, zone: .utc, reference: reference)?.rfc3339 == expected)
     }
 
+    /// The straight-line RFC 3164 reader agrees with the general token loop on valid text, on
+    /// every truncation and on single-byte changes of it, in three zones and near a new year.
+    @Test func rfc3164FastPathMatchesTheTokenLoop() throws {
+        let samples = ["Mar 14 09:12:07", "Dec 31 23:59:60", "jan  1 00:00:00", "Feb 29 12:00:00", "Feb 30 12:00:00",
+                       "Mar  4 9:05:07.123456", "Mar 14 09:12:07,5", "Mar 14 09:12:07.", "Mar 14 2024 09:12:07", "Apr 31 01:02:03",
+                       "Mar  14 09:12:07", "Mar 14  09:12:07", "Mar 14 24:00:00", "Mar 14 09:60:00", "Mar 0 09:12:07"]
+        let zones = [TimeZoneRule.utc, TimeZoneRule("+05:30")!, TimeZoneRule("America/New_York")!]
+        let references = [reference, Timestamp(rfc3339: "2027-01-02T00:00:00Z")!]
+        for (fastSpec, withYear) in [("%b %e %H:%M:%S", false), ("%b %e %Y %H:%M:%S", true)] {
+            let fast = try TimestampFormat(fastSpec)
+            let slow = try TimestampFormat(fastSpec, specialize: false)
+            var inputs: [String] = []
+            for sample in samples {
+                let bytes = Array(sample.utf8)
+                inputs.append(sample)
+                for n in 0..<bytes.count { inputs.append(String(decoding: bytes[..<n], as: UTF8.self)) }
+                for k in bytes.indices {
+                    for b: UInt8 in [0x20, 0x30, 0x39, 0x3A, 0x2E, 0x41] {
+                        var m = bytes
+                        m[k] = b
+                        inputs.append(String(decoding: m, as: UTF8.self))
+                    }
+                }
+            }
+            var parsed = 0
+            for text in inputs {
+                for zone in zones {
+                    for r in references {
+                        let a = fast.parse(text, zone: zone, reference: r), b = slow.parse(text, zone: zone, reference: r)
+                        #expect(a == b, "\(fastSpec) '\(text)' \(zone): \(String(describing: a)) vs \(String(describing: b))")
+                        if a != nil { parsed += 1 }
+                    }
+                }
+            }
+            #expect(parsed > (withYear ? 10 : 100))
+        }
+    }
+
     @Test func timeZonesApplyToLinesWithoutOffsets() throws {
         let f = try TimestampFormat("%Y-%m-%d %H:%M:%S")
         #expect(f.parse("2026-01-14 09:00:00", zone: TimeZoneRule("Europe/Berlin")!, reference: reference)?.rfc3339 == "2026-01-14T08:00:00Z")
