@@ -55,7 +55,7 @@ public struct Event: Sendable, Hashable {
     package struct Entry: Sendable {
         /// The key's place in key order: `2 × rank` for a known key (``Schema/Index/rank(_:)``),
         /// `2 × floor + 1` for a custom key, `floor` being how many known names sort before it.
-        /// Entries compare by `order`; only two custom keys in the same gap compare bytes.
+        /// Fields compare by `order`; only two custom keys in the same gap compare bytes.
         package var order: UInt32
         /// The schema id, or 0 for a custom key.
         package var id: UInt16
@@ -64,20 +64,20 @@ public struct Event: Sendable, Hashable {
         /// `.bool`: 1 for true. `.ip`: the family's raw value.
         package var flag: UInt8
         /// `.int`, `.timestamp`: the bits of the Int64. `.float`: the Double's bits.
-        /// `.string`: the arena range (`offset << 32 | length`). `.ip`: the high word.
+        /// `.string`: the byte range (`offset << 32 | length`). `.ip`: the high word.
         /// `.array`: the index in `boxed`.
         package var a: UInt64
         /// `.ip`: the low word.
         package var b: UInt64
-        /// A custom key's arena range (`offset << 32 | length`); 0 for a known key.
+        /// A custom key's byte range (`offset << 32 | length`); 0 for a known key.
         package var keyRange: UInt64
 
         @inline(__always)
         var isCustom: Bool { order & 1 == 1 }
     }
 
-    /// The fields and their bytes; nil while the event is empty and has never held a field.
-    /// Shared between copies until one of them changes (copy on write).
+    /// The fields and their bytes; nil while the event has never held a field. Shared between
+    /// copies until one of them changes (copy on write).
     @usableFromInline
     var storage: EventStorage?
 
@@ -98,16 +98,13 @@ public struct Event: Sendable, Hashable {
         let schema = Schema.index
         let s = unique().buffers
         for field in fields {
-            var key = field.key
-            let (order, keyRange): (UInt32, UInt64)
-            if field.schemaID != 0 {
-                (order, keyRange) = (UInt32(schema.rank(field.schemaID)) << 1, 0)
-            } else {
-                (order, keyRange) = key.withUTF8 { k in (Event.customOrder(k, schema), s.pointee.appendBytes(k)) }
-            }
             let p = s.pointee.payload(field.value)
-            if field.schemaID != 0 { s.pointee.noteType(field.schemaID, p) }
-            s.pointee.insert(Entry(order: order, id: field.schemaID, kind: p.kind, flag: p.flag, a: p.a, b: p.b, keyRange: keyRange), at: s.pointee.count)
+            if field.schemaID != 0 {
+                s.pointee.assignKnown(id: field.schemaID, rank: schema.rank(field.schemaID), p)
+            } else {
+                var key = field.key
+                key.withUTF8 { k in s.pointee.appendCustomInOrder(k, order: Event.customOrder(k, schema), p) }
+            }
         }
     }
 
@@ -124,9 +121,13 @@ public struct Event: Sendable, Hashable {
     /// - Complexity: O(n); each string value is materialized.
     public var fields: [Field] {
         guard let s = storage?.buffers else { return [] }
-        return s.pointee.entryBuffer.map { e in
-            Field(key: e.isCustom ? s.pointee.string(e.keyRange) : Schema.namesByID[Int(e.id)], value: s.pointee.value(of: e), schemaID: e.id)
+        var out: [Field] = []
+        out.reserveCapacity(s.pointee.count)
+        s.pointee.forEachInOrder { e in
+            out.append(Field(key: e.isCustom ? s.pointee.string(e.keyRange) : Schema.namesByID[Int(e.id)],
+                             value: s.pointee.value(of: e), schemaID: e.id))
         }
+        return out
     }
 
     /// The number of fields.
@@ -139,12 +140,18 @@ public struct Event: Sendable, Hashable {
 
     /// The value of `key`, or `nil`. Setting `nil` removes exactly that key; setting a value
     /// applies the flattening and conflict rules described on ``Event``. No schema check.
-    /// - Complexity: O(log n) to read; O(n) to insert or remove.
+    /// - Complexity: O(1) to read or write a known field; O(log n) to read a custom field and
+    ///   O(n) to add one.
     public subscript(key: String) -> FieldValue? {
         get {
             guard let s = storage?.buffers else { return nil }
-            let (found, index) = s.pointee.position(of: key)
-            return found ? s.pointee.value(of: s.pointee.entries[index]) : nil
+            var key = key
+            let schema = Schema.index
+            return key.withUTF8 { k in
+                let id = schema.id(UnsafeRawBufferPointer(k))
+                let e = id != 0 ? s.pointee.known(rank: schema.rank(id)) : s.pointee.custom(k, order: Event.customOrder(k, schema))
+                return e.map { s.pointee.value(of: $0) }
+            }
         }
         set {
             if let newValue {
@@ -198,6 +205,9 @@ public struct Event: Sendable, Hashable {
 
         public var description: String { name }
 
+        @inline(__always)
+        var rank: UInt16 { UInt16(truncatingIfNeeded: order >> 1) }
+
         /// Calls `body` with the name's UTF-8 bytes.
         @inline(__always)
         func withName<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
@@ -207,13 +217,12 @@ public struct Event: Sendable, Hashable {
     }
 
     /// The value of `key`: the same as `self[key.name]`, without the schema lookup.
-    /// - Complexity: O(log n) to read; O(n) to insert or remove.
+    /// - Complexity: O(1) for a known field.
     public subscript(key: Key) -> FieldValue? {
         get {
             guard let s = storage?.buffers else { return nil }
-            let (found, index) = key.order & 1 == 0
-                ? s.pointee.knownPosition(order: key.order) : key.withName { s.pointee.position(of: $0, order: key.order) }
-            return found ? s.pointee.value(of: s.pointee.entries[index]) : nil
+            let e = key.order & 1 == 0 ? s.pointee.known(rank: key.rank) : key.withName { s.pointee.custom($0, order: key.order) }
+            return e.map { s.pointee.value(of: $0) }
         }
         set {
             guard let newValue else {
@@ -226,11 +235,16 @@ public struct Event: Sendable, Hashable {
             }
             let s = unique().buffers
             let payload = s.pointee.payload(newValue)
-            if key.order & 1 == 0 {
-                s.pointee.assignKnown(id: key.schemaID, order: key.order, payload)
-            } else {
-                key.withName { s.pointee.assign(bytes: $0, id: 0, order: key.order, payload) }
-            }
+            store(payload, key, s)
+        }
+    }
+
+    @inline(__always)
+    private func store(_ payload: EventBuffers.Payload, _ key: Key, _ s: UnsafeMutablePointer<EventBuffers>) {
+        if key.order & 1 == 0 {
+            s.pointee.assignKnown(id: key.schemaID, rank: key.rank, payload)
+        } else {
+            key.withName { _ = s.pointee.assignCustom($0, order: key.order, payload, rejectConflicts: false) }
         }
     }
 
@@ -244,26 +258,28 @@ public struct Event: Sendable, Hashable {
         }
         let s = unique().buffers
         let range = s.pointee.appendBytes(UnsafeBufferPointer(start: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), count: bytes.count))
-        let payload = EventBuffers.Payload(kind: .string, flag: 0, a: range, b: 0)
-        if key.order & 1 == 0 {
-            s.pointee.assignKnown(id: key.schemaID, order: key.order, payload)
-        } else {
-            key.withName { s.pointee.assign(bytes: $0, id: 0, order: key.order, payload) }
-        }
+        store(EventBuffers.Payload(kind: .string, flag: 0, a: range, b: 0), key, s)
     }
 
     /// Whether `key` has a value.
-    /// - Complexity: O(log n)
-    public func contains(key: String) -> Bool { storage?.buffers.pointee.position(of: key).found ?? false }
+    /// - Complexity: O(1) for a known field, O(log n) for a custom one.
+    public func contains(key: String) -> Bool { self[key] != nil }
 
     /// Removes `key` and returns its value, if it had one.
-    /// - Complexity: O(n)
     @discardableResult
     public mutating func removeValue(forKey key: String) -> FieldValue? {
-        guard let found = storage?.buffers.pointee.position(of: key), found.found else { return nil }
+        guard let value = self[key] else { return nil }
         let s = unique().buffers
-        let value = s.pointee.value(of: s.pointee.entries[found.index])
-        s.pointee.remove(found.index..<(found.index + 1))
+        var key = key
+        let schema = Schema.index
+        key.withUTF8 { k in
+            let id = schema.id(UnsafeRawBufferPointer(k))
+            if id != 0 {
+                s.pointee.removeKnown(rank: schema.rank(id))
+            } else {
+                s.pointee.removeCustom(k, order: Event.customOrder(k, schema))
+            }
+        }
         return value
     }
 
@@ -310,24 +326,23 @@ public struct Event: Sendable, Hashable {
         key.withUTF8 { k in
             let id = schema.id(UnsafeRawBufferPointer(k))
             if id != 0 {
-                s.pointee.assignKnown(id: id, order: UInt32(schema.rank(id)) << 1, payload)
+                s.pointee.assignKnown(id: id, rank: schema.rank(id), payload)
             } else {
-                s.pointee.assign(bytes: k, id: 0, order: Event.customOrder(k, schema), payload)
+                _ = s.pointee.assignCustom(k, order: Event.customOrder(k, schema), payload, rejectConflicts: false)
             }
         }
     }
 
     /// Removes `key` and every `key.*` field.
     private mutating func removeSubtree(_ key: String) {
-        guard let s0 = storage?.buffers else { return }
-        let (found, index) = s0.pointee.position(of: key)
+        guard storage != nil else { return }
         let s = unique().buffers
-        if found { s.pointee.remove(index..<(index + 1)); return }
         var key = key
+        let schema = Schema.index
         key.withUTF8 { k in
-            var end = index
-            while end < s.pointee.count && s.pointee.withKeyBytes(s.pointee.entries[end], { Event.isDottedPrefix(k, of: $0) }) { end += 1 }
-            s.pointee.remove(index..<end)
+            let id = schema.id(UnsafeRawBufferPointer(k))
+            let order = id != 0 ? UInt32(schema.rank(id)) << 1 : Event.customOrder(k, schema)
+            s.pointee.removeSubtree(k, order: order)
         }
     }
 
@@ -348,7 +363,7 @@ public struct Event: Sendable, Hashable {
     package func forEachField(_ body: (UnsafeBufferPointer<UInt8>, UInt16, ValueView) -> Void) {
         guard let s = storage?.buffers else { return }
         let schema = Schema.index
-        for e in s.pointee.entryBuffer {
+        s.pointee.forEachInOrder { e in
             let key = e.isCustom ? s.pointee.slice(e.keyRange) : schema.name(e.id)
             if e.kind == .string {
                 body(key, e.id, .string(s.pointee.slice(e.a)))
@@ -361,12 +376,19 @@ public struct Event: Sendable, Hashable {
 
 // MARK: - Storage
 
-/// The fields of an ``Event``: entries in key order in one buffer, the UTF-8 bytes of string
-/// values and custom keys in another, array values on the side. Buffers grow by doubling and are
-/// kept when the event is cleared. Bytes of replaced or removed fields stay until then.
+/// The fields of an ``Event``.
 ///
-/// The buffers live behind a pointer owned by ``EventStorage``, the object that copies of an
-/// event share: working through the pointer needs neither reference counting nor the runtime
+/// - A known field is found by its rank: a bitmap says which ranks are present, a table gives
+///   each one's entry. Setting, reading and removing it take constant time, and walking the
+///   bitmap visits known fields in key order without sorting.
+/// - Custom fields are kept as a list of entry indices in key order, merged into the walk.
+/// - Entries are plain 32-byte records appended as fields are stored; the UTF-8 bytes of string
+///   values and custom keys go to one byte buffer; arrays are kept as ``FieldValue``s on the
+///   side. Replaced or removed fields leave their entry and bytes behind until the event is
+///   cleared, which keeps every buffer for the next use.
+///
+/// The buffers live behind a pointer owned by ``EventStorage``, the object copies of an event
+/// share: working through the pointer needs neither reference counting nor the runtime
 /// exclusivity checks of class properties.
 ///
 /// `@unchecked Sendable`: an `EventStorage` is only mutated through an ``Event`` that holds the
@@ -375,9 +397,14 @@ public struct Event: Sendable, Hashable {
 final class EventStorage: @unchecked Sendable {
     @usableFromInline let buffers: UnsafeMutablePointer<EventBuffers>
 
-    init(capacity: Int = 16, byteCapacity: Int = 256) {
+    init() {
         buffers = .allocate(capacity: 1)
-        buffers.initialize(to: EventBuffers(capacity: capacity, byteCapacity: byteCapacity))
+        buffers.initialize(to: EventBuffers())
+    }
+
+    private init(copying source: UnsafeMutablePointer<EventBuffers>) {
+        buffers = .allocate(capacity: 1)
+        buffers.initialize(to: source.pointee.copy())
     }
 
     deinit {
@@ -386,58 +413,114 @@ final class EventStorage: @unchecked Sendable {
         buffers.deallocate()
     }
 
-    func copy() -> EventStorage {
-        let source = buffers.pointee
-        let c = EventStorage(capacity: source.capacity, byteCapacity: source.byteCapacity)
-        c.buffers.pointee.entries.initialize(from: source.entries, count: source.count)
-        c.buffers.pointee.count = source.count
-        c.buffers.pointee.bytes.initialize(from: source.bytes, count: source.byteCount)
-        c.buffers.pointee.byteCount = source.byteCount
-        c.buffers.pointee.boxed = source.boxed
-        c.buffers.pointee.maybeMismatched = source.maybeMismatched
-        return c
-    }
+    func copy() -> EventStorage { EventStorage(copying: buffers) }
 }
 
 /// See ``EventStorage``.
 @usableFromInline
 struct EventBuffers {
-    @usableFromInline var entries: UnsafeMutablePointer<Event.Entry>
-    @usableFromInline var count = 0
-    var capacity: Int
+    /// Every entry stored since the event was last cleared, live or not.
+    var entries: UnsafeMutablePointer<Event.Entry>
+    var entryCount = 0
+    var entryCapacity: Int
+    /// Bit `rank` is set when the known field of that rank is present.
+    let present: UnsafeMutablePointer<UInt64>
+    let presentWords: Int
+    /// By rank: the entry index of a present known field.
+    let slots: UnsafeMutablePointer<UInt32>
+    var knownCount = 0
+    /// Entry indices of the custom fields, in key order.
+    var customs: UnsafeMutablePointer<UInt32>
+    var customCount = 0
+    var customCapacity: Int
     var bytes: UnsafeMutablePointer<UInt8>
     var byteCount = 0
     var byteCapacity: Int
     var boxed: [FieldValue] = []
     /// Whether a known field may hold a value of another type than the schema declares: set when
     /// such a value is stored (or might have been), cleared only when the event is cleared.
-    /// Schema normalization scans the fields only when it is set.
+    /// Schema normalization looks at the fields only when it is set.
     var maybeMismatched = false
     /// The schema's declared types by id, read on every store of a known field.
     let checks: UnsafeBufferPointer<Schema.TypeCheck>
 
-    init(capacity: Int, byteCapacity: Int) {
-        checks = Schema.index.checks
-        self.capacity = max(capacity, 1)
+    init(entryCapacity: Int = 16, customCapacity: Int = 4, byteCapacity: Int = 256) {
+        let schema = Schema.index
+        checks = schema.checks
+        presentWords = (schema.rankCount >> 6) + 1
+        present = .allocate(capacity: presentWords)
+        present.initialize(repeating: 0, count: presentWords)
+        slots = .allocate(capacity: presentWords << 6)
+        self.entryCapacity = max(entryCapacity, 1)
+        self.customCapacity = max(customCapacity, 1)
         self.byteCapacity = max(byteCapacity, 1)
-        entries = .allocate(capacity: self.capacity)
+        entries = .allocate(capacity: self.entryCapacity)
+        customs = .allocate(capacity: self.customCapacity)
         bytes = .allocate(capacity: self.byteCapacity)
+    }
+
+    func copy() -> EventBuffers {
+        var c = EventBuffers(entryCapacity: entryCapacity, customCapacity: customCapacity, byteCapacity: byteCapacity)
+        c.entries.initialize(from: entries, count: entryCount)
+        c.entryCount = entryCount
+        c.present.update(from: present, count: presentWords)
+        c.slots.initialize(from: slots, count: presentWords << 6)
+        c.knownCount = knownCount
+        c.customs.initialize(from: customs, count: customCount)
+        c.customCount = customCount
+        c.bytes.initialize(from: bytes, count: byteCount)
+        c.byteCount = byteCount
+        c.boxed = boxed
+        c.maybeMismatched = maybeMismatched
+        return c
     }
 
     func deallocate() {
         entries.deallocate()
+        present.deallocate()
+        slots.deallocate()
+        customs.deallocate()
         bytes.deallocate()
     }
 
+    @usableFromInline
+    var count: Int { knownCount + customCount }
+
     @inline(__always)
     mutating func removeAll() {
-        count = 0
+        if knownCount > 0 { present.update(repeating: 0, count: presentWords) }
+        entryCount = 0
+        knownCount = 0
+        customCount = 0
         byteCount = 0
         maybeMismatched = false
         if !boxed.isEmpty { boxed.removeAll(keepingCapacity: true) }
     }
 
-    var entryBuffer: UnsafeBufferPointer<Event.Entry> { UnsafeBufferPointer(start: entries, count: count) }
+    // MARK: Walking in key order
+
+    /// Calls `body` with every field in key order.
+    @inline(__always)
+    func forEachInOrder(_ body: (Event.Entry) throws -> Void) rethrows {
+        var c = 0
+        for w in 0..<presentWords {
+            var word = present[w]
+            while word != 0 {
+                let rank = w << 6 | word.trailingZeroBitCount
+                word &= word - 1
+                let e = entries[Int(slots[rank])]
+                while c < customCount, entries[Int(customs[c])].order < e.order {
+                    try body(entries[Int(customs[c])])
+                    c += 1
+                }
+                try body(e)
+            }
+        }
+        while c < customCount {
+            try body(entries[Int(customs[c])])
+            c += 1
+        }
+    }
 
     // MARK: Bytes
 
@@ -531,108 +614,6 @@ struct EventBuffers {
         }
     }
 
-    // MARK: Entries
-
-    /// Inserts `entry` at `index`, moving the entries after it up by one.
-    @inline(__always)
-    mutating func insert(_ entry: Event.Entry, at index: Int) {
-        if count == capacity { growEntries() }
-        var k = count
-        while k > index {
-            entries[k] = entries[k - 1]
-            k -= 1
-        }
-        entries[index] = entry
-        count += 1
-    }
-
-    @inline(never)
-    private mutating func growEntries() {
-        let newCapacity = capacity * 2
-        let e = UnsafeMutablePointer<Event.Entry>.allocate(capacity: newCapacity)
-        e.initialize(from: entries, count: count)
-        entries.deallocate()
-        entries = e
-        capacity = newCapacity
-    }
-
-    /// Removes the entries in `range`.
-    mutating func remove(_ range: Range<Int>) {
-        let n = range.count
-        guard n > 0 else { return }
-        var k = range.lowerBound
-        while k + n < count {
-            entries[k] = entries[k + n]
-            k += 1
-        }
-        count -= n
-    }
-
-    @inline(__always)
-    mutating func setPayload(_ p: Payload, at index: Int) {
-        entries[index].kind = p.kind
-        entries[index].flag = p.flag
-        entries[index].a = p.a
-        entries[index].b = p.b
-    }
-
-    // MARK: Search
-
-    /// Binary search for a known key by its order alone (custom entries have odd orders and
-    /// never compare equal): whether it is present, and its index or insertion point.
-    @inline(__always)
-    func knownPosition(order: UInt32) -> (found: Bool, index: Int) {
-        var lo = 0, hi = count
-        while lo < hi {
-            let mid = (lo + hi) >> 1
-            let o = entries[mid].order
-            if o < order { lo = mid + 1 } else if o > order { hi = mid } else { return (true, mid) }
-        }
-        return (false, lo)
-    }
-
-    /// Binary search: whether `key` is present, and its index or insertion point.
-    func position(of key: String) -> (found: Bool, index: Int) {
-        var key = key
-        let schema = Schema.index
-        return key.withUTF8 { k in
-            let id = schema.id(UnsafeRawBufferPointer(k))
-            return id != 0 ? knownPosition(order: UInt32(schema.rank(id)) << 1) : position(of: k, order: Event.customOrder(k, schema))
-        }
-    }
-
-    /// Binary search for the key `k` whose order is `order`; only custom keys of the same order
-    /// compare bytes.
-    /// - Complexity: O(log n) comparisons.
-    func position(of k: UnsafeBufferPointer<UInt8>, order: UInt32) -> (found: Bool, index: Int) {
-        if order & 1 == 0 { return knownPosition(order: order) }
-        var lo = 0, hi = count
-        while lo < hi {
-            let mid = (lo + hi) >> 1
-            let e = entries[mid]
-            let c: Int
-            if e.order != order {
-                c = e.order < order ? -1 : 1
-            } else {
-                c = Event.compareKeys(slice(e.keyRange), k)
-            }
-            if c < 0 { lo = mid + 1 } else if c > 0 { hi = mid } else { return (true, mid) }
-        }
-        return (false, lo)
-    }
-
-    // MARK: Assignment
-
-    /// Whether the key of entry `e` is a dotted prefix of `k` (or the reverse when `reversed`).
-    /// Two known keys never are: the schema is prefix-free.
-    @inline(__always)
-    func dottedPrefix(_ e: Event.Entry, _ k: UnsafeBufferPointer<UInt8>, keyIsKnown: Bool, reversed: Bool) -> Bool {
-        if keyIsKnown && !e.isCustom { return false }
-        return withKeyBytes(e) { f in reversed ? Event.isDottedPrefix(k, of: f) : Event.isDottedPrefix(f, of: k) }
-    }
-
-    /// Assigns a payload to a known key: compares orders only, and reads key bytes only when a
-    /// custom neighbour might conflict.
     /// Notes a value of another type than the schema declares for known field `id`.
     @inline(__always)
     mutating func noteType(_ id: UInt16, _ p: Payload) {
@@ -655,63 +636,247 @@ struct EventBuffers {
         return true
     }
 
+    // MARK: Entries
+
+    /// Appends an entry and returns its index.
     @inline(__always)
-    mutating func assignKnown(id: UInt16, order: UInt32, _ p: Payload) {
-        noteType(id, p)
-        // Parsers often set fields in key order: try the end first.
-        let index: Int
-        if count == 0 || entries[count - 1].order < order {
-            index = count
-        } else {
-            let (found, at) = knownPosition(order: order)
-            if found {
-                setPayload(p, at: at)
-                return
-            }
-            index = at
-        }
-        let entry = Event.Entry(order: order, id: id, kind: p.kind, flag: p.flag, a: p.a, b: p.b, keyRange: 0)
-        let customBefore = index > 0 && entries[index - 1].isCustom
-        let customAfter = index < count && entries[index].isCustom
-        if !customBefore && !customAfter {
-            insert(entry, at: index)
-            return
-        }
-        insertResolvingConflicts(entry, at: index, key: Schema.index.name(id), keyIsKnown: true)
+    mutating func appendEntry(_ e: Event.Entry) -> UInt32 {
+        if entryCount == entryCapacity { growEntries() }
+        precondition(entryCount < Int(UInt32.max), "too many fields")
+        entries[entryCount] = e
+        entryCount += 1
+        return UInt32(entryCount - 1)
     }
 
-    /// Assigns a payload to the key `k` (whose id is `id` and order `order`).
-    mutating func assign(bytes k: UnsafeBufferPointer<UInt8>, id: UInt16, order: UInt32, _ p: Payload) {
-        if id != 0 {
-            assignKnown(id: id, order: order, p)
+    @inline(never)
+    private mutating func growEntries() {
+        let newCapacity = entryCapacity * 2
+        let e = UnsafeMutablePointer<Event.Entry>.allocate(capacity: newCapacity)
+        e.initialize(from: entries, count: entryCount)
+        entries.deallocate()
+        entries = e
+        entryCapacity = newCapacity
+    }
+
+    @inline(__always)
+    mutating func setPayload(_ p: Payload, at index: Int) {
+        entries[index].kind = p.kind
+        entries[index].flag = p.flag
+        entries[index].a = p.a
+        entries[index].b = p.b
+    }
+
+    @inline(__always)
+    func isPresent(rank: Int) -> Bool { present[rank >> 6] & (1 << UInt64(rank & 63)) != 0 }
+
+    /// The known field of `rank`, if present.
+    @inline(__always)
+    func known(rank: UInt16) -> Event.Entry? {
+        isPresent(rank: Int(rank)) ? entries[Int(slots[Int(rank)])] : nil
+    }
+
+    /// The custom field whose key is `k` (of order `order`), if present.
+    func custom(_ k: UnsafeBufferPointer<UInt8>, order: UInt32) -> Event.Entry? {
+        let (found, index) = customPosition(k, order: order)
+        return found ? entries[Int(customs[index])] : nil
+    }
+
+    mutating func removeKnown(rank: UInt16) {
+        let r = Int(rank)
+        guard isPresent(rank: r) else { return }
+        present[r >> 6] &= ~(1 << UInt64(r & 63))
+        knownCount -= 1
+    }
+
+    mutating func removeCustom(_ k: UnsafeBufferPointer<UInt8>, order: UInt32) {
+        let (found, index) = customPosition(k, order: order)
+        if found { removeCustoms(index..<(index + 1)) }
+    }
+
+    /// Removes the custom fields at positions `range` of the custom list.
+    mutating func removeCustoms(_ range: Range<Int>) {
+        let n = range.count
+        guard n > 0 else { return }
+        var k = range.lowerBound
+        while k + n < customCount {
+            customs[k] = customs[k + n]
+            k += 1
+        }
+        customCount -= n
+    }
+
+    /// Inserts entry index `entry` at position `at` of the custom list.
+    mutating func insertCustom(_ entry: UInt32, at index: Int) {
+        if customCount == customCapacity {
+            let newCapacity = customCapacity * 2
+            let c = UnsafeMutablePointer<UInt32>.allocate(capacity: newCapacity)
+            c.initialize(from: customs, count: customCount)
+            customs.deallocate()
+            customs = c
+            customCapacity = newCapacity
+        }
+        var k = customCount
+        while k > index {
+            customs[k] = customs[k - 1]
+            k -= 1
+        }
+        customs[index] = entry
+        customCount += 1
+    }
+
+    /// Binary search of the custom list: whether `k` is there, and its position or insertion
+    /// point.
+    func customPosition(_ k: UnsafeBufferPointer<UInt8>, order: UInt32) -> (found: Bool, index: Int) {
+        var lo = 0, hi = customCount
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            let e = entries[Int(customs[mid])]
+            let c = e.order != order ? (e.order < order ? -1 : 1) : Event.compareKeys(slice(e.keyRange), k)
+            if c < 0 { lo = mid + 1 } else if c > 0 { hi = mid } else { return (true, mid) }
+        }
+        return (false, lo)
+    }
+
+    /// The position in the custom list of the first custom field after order `order`.
+    func customPosition(after order: UInt32) -> Int {
+        var lo = 0, hi = customCount
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if entries[Int(customs[mid])].order <= order { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    // MARK: Assignment
+
+    /// Stores a payload under a known key, after removing the custom fields it conflicts with
+    /// (a custom dotted prefix of it, or custom fields under it).
+    @inline(__always)
+    mutating func assignKnown(id: UInt16, rank: UInt16, _ p: Payload) {
+        noteType(id, p)
+        let r = Int(rank)
+        if isPresent(rank: r) {
+            setPayload(p, at: Int(slots[r]))
             return
         }
-        let (found, index) = position(of: k, order: order)
+        if customCount > 0 { _ = resolveKnownConflicts(id: id, rank: rank, reject: false) }
+        slots[r] = appendEntry(Event.Entry(order: UInt32(rank) << 1, id: id, kind: p.kind, flag: p.flag, a: p.a, b: p.b, keyRange: 0))
+        present[r >> 6] |= 1 << UInt64(r & 63)
+        knownCount += 1
+    }
+
+    /// Stores a known field under the rules of a decoder: a repeated or conflicting key is
+    /// reported (the field already present is returned) and nothing is stored.
+    mutating func addKnown(id: UInt16, rank: UInt16, _ p: Payload) -> Event.Entry? {
+        if let existing = known(rank: rank) { return existing }
+        if customCount > 0, let other = resolveKnownConflicts(id: id, rank: rank, reject: true) { return other }
+        assignKnown(id: id, rank: rank, p)
+        return nil
+    }
+
+    /// Custom fields that conflict with known key `id`: removed, or the first returned when
+    /// `reject`.
+    private mutating func resolveKnownConflicts(id: UInt16, rank: UInt16, reject: Bool) -> Event.Entry? {
+        let k = Schema.index.name(id)
+        let position = customPosition(after: UInt32(rank) << 1)
+        // A present dotted prefix sorts right before the key; fields under it right after it.
+        if position > 0 {
+            let before = entries[Int(customs[position - 1])]
+            if Event.isDottedPrefix(slice(before.keyRange), of: k) {
+                if reject { return before }
+                removeCustoms((position - 1)..<position)
+                return resolveKnownConflicts(id: id, rank: rank, reject: reject)
+            }
+        }
+        var end = position
+        while end < customCount, Event.isDottedPrefix(k, of: slice(entries[Int(customs[end])].keyRange)) { end += 1 }
+        if end > position {
+            if reject { return entries[Int(customs[position])] }
+            removeCustoms(position..<end)
+        }
+        return nil
+    }
+
+    /// Stores a payload under custom key `k` (of order `order`), after removing the fields it
+    /// conflicts with; with `rejectConflicts`, a repeated or conflicting key is reported instead
+    /// (the field already present is returned) and nothing is stored.
+    mutating func assignCustom(_ k: UnsafeBufferPointer<UInt8>, order: UInt32, _ p: Payload, rejectConflicts: Bool) -> Event.Entry? {
+        let (found, position) = customPosition(k, order: order)
         if found {
+            let index = Int(customs[position])
+            if rejectConflicts { return entries[index] }
             setPayload(p, at: index)
-            return
+            return nil
+        }
+        var at = position
+        // Custom neighbours: a dotted prefix right before, fields under the key right after.
+        if at > 0 {
+            let before = entries[Int(customs[at - 1])]
+            if Event.isDottedPrefix(slice(before.keyRange), of: k) {
+                if rejectConflicts { return before }
+                removeCustoms((at - 1)..<at)
+                at -= 1
+            }
+        }
+        var end = at
+        while end < customCount, Event.isDottedPrefix(k, of: slice(entries[Int(customs[end])].keyRange)) { end += 1 }
+        if end > at {
+            if rejectConflicts { return entries[Int(customs[at])] }
+            removeCustoms(at..<end)
+        }
+        // Known neighbours: the known name right before the key (rank `floor`) when it is a
+        // dotted prefix of it, and the known names under the key, which follow it. The schema
+        // is prefix-free, so no other known name can be either.
+        if knownCount > 0 {
+            let schema = Schema.index
+            let floor = Int(order >> 1)
+            if floor >= 1, isPresent(rank: floor), Event.isDottedPrefix(schema.name(schema.id(rank: floor)), of: k) {
+                if rejectConflicts { return entries[Int(slots[floor])] }
+                removeKnown(rank: UInt16(floor))
+            }
+            var rank = floor + 1
+            while rank <= schema.rankCount, Event.isDottedPrefix(k, of: schema.name(schema.id(rank: rank))) {
+                if isPresent(rank: rank) {
+                    if rejectConflicts { return entries[Int(slots[rank])] }
+                    removeKnown(rank: UInt16(rank))
+                }
+                rank += 1
+            }
         }
         let keyRange = appendBytes(k)
-        let entry = Event.Entry(order: order, id: 0, kind: p.kind, flag: p.flag, a: p.a, b: p.b, keyRange: keyRange)
-        insertResolvingConflicts(entry, at: index, key: k, keyIsKnown: false)
+        let index = appendEntry(Event.Entry(order: order, id: 0, kind: p.kind, flag: p.flag, a: p.a, b: p.b, keyRange: keyRange))
+        insertCustom(index, at: at)
+        return nil
     }
 
-    /// Inserts `entry` (key bytes `k`) at its insertion point `index`, first removing the fields
-    /// it conflicts with. Only the immediate neighbours can conflict: a present prefix of the key
-    /// sorts right before it, and `key.*` fields sort right after it (see ``Event/compareKeys``).
-    mutating func insertResolvingConflicts(_ entry: Event.Entry, at index: Int, key k: UnsafeBufferPointer<UInt8>, keyIsKnown: Bool) {
-        var insertAt = index
-        if insertAt > 0 && dottedPrefix(entries[insertAt - 1], k, keyIsKnown: keyIsKnown, reversed: false) {
-            remove((insertAt - 1)..<insertAt)
-            insertAt -= 1
-        }
-        var end = insertAt
-        while end < count && dottedPrefix(entries[end], k, keyIsKnown: keyIsKnown, reversed: true) { end += 1 }
-        if end > insertAt {
-            entries[insertAt] = entry
-            remove((insertAt + 1)..<end)
+    /// Appends a custom field known to sort after every custom field present and to conflict
+    /// with nothing (decoders of validated, sorted input).
+    mutating func appendCustomInOrder(_ k: UnsafeBufferPointer<UInt8>, order: UInt32, _ p: Payload) {
+        let keyRange = appendBytes(k)
+        let index = appendEntry(Event.Entry(order: order, id: 0, kind: p.kind, flag: p.flag, a: p.a, b: p.b, keyRange: keyRange))
+        insertCustom(index, at: customCount)
+    }
+
+    /// Removes the field `k` (of order `order`) and every field under it (`k.*`).
+    mutating func removeSubtree(_ k: UnsafeBufferPointer<UInt8>, order: UInt32) {
+        let schema = Schema.index
+        if order & 1 == 0 {
+            removeKnown(rank: UInt16(order >> 1))
         } else {
-            insert(entry, at: insertAt)
+            removeCustom(k, order: order)
+        }
+        // Custom fields under the key follow it in key order.
+        let start = order & 1 == 0 ? customPosition(after: order) : customPosition(k, order: order).index
+        var end = start
+        while end < customCount, Event.isDottedPrefix(k, of: slice(entries[Int(customs[end])].keyRange)) { end += 1 }
+        removeCustoms(start..<end)
+        // Known names under a custom key follow its place among the known names.
+        if order & 1 == 1 {
+            var rank = Int(order >> 1) + 1
+            while rank <= schema.rankCount, Event.isDottedPrefix(k, of: schema.name(schema.id(rank: rank))) {
+                removeKnown(rank: UInt16(rank))
+                rank += 1
+            }
         }
     }
 
@@ -750,17 +915,26 @@ struct EventBuffers {
 // MARK: - Equality
 
 extension Event {
+    /// The stored fields in key order (for comparisons).
+    private var orderedEntries: [Entry] {
+        guard let s = storage?.buffers else { return [] }
+        var out: [Entry] = []
+        out.reserveCapacity(s.pointee.count)
+        s.pointee.forEachInOrder { out.append($0) }
+        return out
+    }
+
     /// Two events are equal when they hold the same keys with equal values.
     public static func == (lhs: Event, rhs: Event) -> Bool {
         guard lhs.count == rhs.count else { return false }
         guard let l = lhs.storage?.buffers, let r = rhs.storage?.buffers else { return true }
-        for i in 0..<l.pointee.count {
-            let a = l.pointee.entries[i], b = r.pointee.entries[i]
-            guard a.order == b.order, a.id == b.id else { return false }
-            if a.isCustom {
-                guard l.pointee.slice(a.keyRange).elementsEqual(r.pointee.slice(b.keyRange)) else { return false }
+        let a = lhs.orderedEntries, b = rhs.orderedEntries
+        for i in a.indices {
+            guard a[i].order == b[i].order, a[i].id == b[i].id else { return false }
+            if a[i].isCustom {
+                guard l.pointee.slice(a[i].keyRange).elementsEqual(r.pointee.slice(b[i].keyRange)) else { return false }
             }
-            guard l.pointee.value(of: a) == r.pointee.value(of: b) else { return false }
+            guard l.pointee.value(of: a[i]) == r.pointee.value(of: b[i]) else { return false }
         }
         return true
     }
@@ -768,7 +942,7 @@ extension Event {
     public func hash(into hasher: inout Hasher) {
         hasher.combine(count)
         guard let s = storage?.buffers else { return }
-        for e in s.pointee.entryBuffer {
+        s.pointee.forEachInOrder { e in
             s.pointee.withKeyBytes(e) { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
             hasher.combine(s.pointee.value(of: e))
         }
@@ -938,20 +1112,9 @@ extension Event {
 // MARK: - Schema checks
 
 extension Event {
-    /// The index of the first field at or after `start` whose value does not fit the declared
-    /// type of its known field (``Schema/FieldType/accepts(_:)``), or nil.
-    /// - Complexity: O(n), no allocation.
-    package func firstSchemaMismatch(from start: Int = 0) -> Int? {
-        guard let s = storage?.buffers, s.pointee.maybeMismatched else { return nil }
-        let schema = Schema.index
-        var i = start
-        while i < s.pointee.count {
-            let e = s.pointee.entries[i]
-            if e.id != 0 && !schema.accepts(e.id, kind: e.kind, { s.pointee.boxed[Int(e.a)] }) { return i }
-            i += 1
-        }
-        return nil
-    }
+    /// Whether a known field may hold a value of another type than the schema declares (false
+    /// means every known field fits its type: schema normalization has nothing to do).
+    package var mayMismatchSchema: Bool { storage?.buffers.pointee.maybeMismatched ?? false }
 }
 
 extension Event: CustomStringConvertible {

@@ -54,11 +54,9 @@ public enum EventBinaryCodec {
         // Straight from the stored entries: string bytes are copied from the event's byte
         // buffer, scalars from the entry; only arrays go through `FieldValue`.
         let count = storage.pointee.count
-        let entries = storage.pointee.entries
-        buffer.reserveCapacity(buffer.count + 16 + count * 12 + storage.pointee.byteCount + count * 10)
+        buffer.reserveCapacity(buffer.count + 16 + count * 22 + storage.pointee.byteCount)
         ByteWriter.appendVarint(UInt64(count), to: &buffer)
-        for i in 0..<count {
-            let e = entries[i]
+        storage.pointee.forEachInOrder { e in
             if e.id != 0 {
                 ByteWriter.appendVarint(UInt64(e.id), to: &buffer)
             } else {

@@ -80,7 +80,7 @@ public enum EventJSON {
         guard reader.isAtEndIgnoringWhitespace() else {
             throw JSONReader.error(.trailingBytes, "unexpected bytes after the event object", at: reader.position)
         }
-        return try builder.finish()
+        return builder.finish()
     }
 
     /// Decodes one event from JSON bytes; see ``decode(_:)-(UnsafeRawBufferPointer)``.
@@ -112,13 +112,10 @@ public enum EventJSON {
     /// input to the event's bytes without a `String`), then sorts and validates them.
     struct EventBuilder {
         var event = Event()
-        /// The byte offset of each stored field's member name, in reading order.
-        var offsets: [Int] = []
         /// The dotted key of the member being read.
         var path: [UInt8] = []
 
         init() {
-            offsets.reserveCapacity(16)
             path.reserveCapacity(64)
         }
 
@@ -147,8 +144,7 @@ public enum EventJSON {
                 if reader.peek() == UInt8(ascii: "{") {
                     try readObject(&reader, level: level + 1)
                 } else {
-                    try readLeaf(&reader)
-                    offsets.append(keyOffset)
+                    try readLeaf(&reader, keyOffset: keyOffset)
                 }
                 path.removeLast(path.count - saved)
                 reader.skipWhitespace()
@@ -162,7 +158,7 @@ public enum EventJSON {
         }
 
         /// Reads the value of the member at `path` and stores it, unsorted, after the others.
-        private mutating func readLeaf(_ reader: inout JSONReader) throws(EventCodecError) {
+        private mutating func readLeaf(_ reader: inout JSONReader, keyOffset: Int) throws(EventCodecError) {
             let schema = Schema.index
             let id = path.withUnsafeBytes { schema.id($0) }
             let expected: Schema.FieldType? = id != 0 ? Schema.typesByID[Int(id)] : nil
@@ -176,66 +172,24 @@ public enum EventJSON {
             } else {
                 payload = s.pointee.payload(try reader.readValue(expected: expected, fieldID: id, depth: 0))
             }
-            let order: UInt32, keyRange: UInt64
+            let conflict: Event.Entry?
             if id != 0 {
-                (order, keyRange) = (UInt32(schema.rank(id)) << 1, 0)
-                s.pointee.noteType(id, payload)
+                conflict = s.pointee.addKnown(id: id, rank: schema.rank(id), payload)
             } else {
-                (order, keyRange) = path.withUnsafeBufferPointer { (p: UnsafeBufferPointer<UInt8>) in (Event.customOrder(p, schema), s.pointee.appendBytes(p)) }
-            }
-            s.pointee.insert(Event.Entry(order: order, id: id, kind: payload.kind, flag: payload.flag, a: payload.a, b: payload.b,
-                                         keyRange: keyRange), at: s.pointee.count)
-        }
-
-        @inline(never)
-        static func conflict(_ a: Event.Entry, _ b: Event.Entry, in s: UnsafeMutablePointer<EventBuffers>, duplicate: Bool,
-                             at offset: Int) -> EventCodecError {
-            let first = s.pointee.withKeyBytes(a) { String(decoding: $0, as: UTF8.self) }
-            let second = s.pointee.withKeyBytes(b) { String(decoding: $0, as: UTF8.self) }
-            let message = duplicate
-                ? "field '\(displayKey(second))' appears twice"
-                : "field '\(displayKey(first))' conflicts with '\(displayKey(second))': a key cannot be both a value and an object"
-            return JSONReader.error(.conflictingFields, message, at: offset)
-        }
-
-        /// Sorts the fields into key order (already sorted for this codec's own output) and
-        /// rejects a repeated key or a key nested under another.
-        consuming func finish() throws(EventCodecError) -> Event {
-            guard let s = event.storage?.buffers, s.pointee.count > 1 else { return event }
-            let n = s.pointee.count
-            let entries = s.pointee.entries
-            func compare(_ a: Event.Entry, _ b: Event.Entry) -> Int {
-                if a.order != b.order { return a.order < b.order ? -1 : 1 }
-                return a.isCustom ? Event.compareKeys(s.pointee.slice(a.keyRange), s.pointee.slice(b.keyRange)) : 0
-            }
-            // Reading positions of the fields in sorted order.
-            var positions = Array(0..<n)
-            var sorted = true
-            for k in 1..<n where compare(entries[k - 1], entries[k]) >= 0 {
-                sorted = false
-                break
-            }
-            if !sorted {
-                let copy = Array(UnsafeBufferPointer(start: entries, count: n))
-                positions.sort { i, j in
-                    let c = compare(copy[i], copy[j])
-                    return c < 0 || (c == 0 && i < j)
-                }
-                for (k, i) in positions.enumerated() { entries[k] = copy[i] }
-            }
-            for k in 1..<n {
-                let a = entries[k - 1], b = entries[k]
-                let duplicate = compare(a, b) == 0
-                let nested = !duplicate && (a.isCustom || b.isCustom)
-                    && s.pointee.withKeyBytes(a, { ka in s.pointee.withKeyBytes(b) { kb in Event.isDottedPrefix(ka, of: kb) } })
-                if duplicate || nested {
-                    // Name the field read first, and point at the one read second.
-                    let (i, j) = (positions[k - 1], positions[k])
-                    let (first, second) = i < j ? (a, b) : (b, a)
-                    throw Self.conflict(first, second, in: s, duplicate: duplicate, at: offsets[max(i, j)])
+                conflict = path.withUnsafeBufferPointer { (p: UnsafeBufferPointer<UInt8>) in
+                    s.pointee.assignCustom(p, order: Event.customOrder(p, schema), payload, rejectConflicts: true)
                 }
             }
-            return event
+            if let conflict {
+                let key = String(decoding: path, as: UTF8.self)
+                let other = s.pointee.withKeyBytes(conflict) { String(decoding: $0, as: UTF8.self) }
+                let message = other == key
+                    ? "field '\(displayKey(key))' appears twice"
+                    : "field '\(displayKey(other))' conflicts with '\(displayKey(key))': a key cannot be both a value and an object"
+                throw JSONReader.error(.conflictingFields, message, at: keyOffset)
+            }
         }
+
+        consuming func finish() -> Event { event }
     }
 }

@@ -271,6 +271,14 @@ public enum Schema {
         @inline(__always)
         package func rank(_ id: UInt16) -> UInt16 { ranks[Int(id)] }
 
+        /// The number of known names (ranks run from 1 to this).
+        @inline(__always)
+        package var rankCount: Int { idsByRank.count }
+
+        /// The id of the known name of `rank` (1…``rankCount``).
+        @inline(__always)
+        package func id(rank: Int) -> UInt16 { idsByRank[rank - 1] }
+
         /// How many known names sort before `key` in key order (a custom key's place among them).
         /// - Complexity: O(log n) name comparisons.
         package func knownNamesPreceding(_ key: UnsafeBufferPointer<UInt8>) -> Int {

@@ -5,19 +5,15 @@ import VigilCore
 /// take its field's type fails the line (it would otherwise poison every consumer).
 public enum SchemaNormalizer {
     public static func normalize(_ event: inout Event, context: ParseContext) throws(ParseFailure) {
-        // Most events already fit: one pass over the fields, nothing allocated.
-        guard var next = event.firstSchemaMismatch() else { return }
+        // Most events already fit, and the event knows it: nothing to look at.
+        guard event.mayMismatchSchema else { return }
         var changes: [(String, FieldValue)] = []
-        let fields = event.fields
-        while true {
-            let field = fields[next]
-            guard let known = Schema.field(id: field.schemaID) else { preconditionFailure("a mismatch is a known field") }
+        for field in event.fields {
+            guard let known = Schema.field(id: field.schemaID), !known.type.accepts(field.value) else { continue }
             guard let converted = convert(field.value, to: known.type, context: context) else {
                 throw ParseFailure("field \(field.key) expects \(known.type), got \(field.value.typeName) '\(field.value.plainText.prefix(64))'")
             }
             changes.append((field.key, converted))
-            guard let following = event.firstSchemaMismatch(from: next + 1) else { break }
-            next = following
         }
         for (key, value) in changes { event[key] = value }
     }

@@ -97,6 +97,60 @@ import VigilTestSupport
         }
     }
 
+    /// Random assignments, removals and object assignments over known and custom keys that are
+    /// dotted prefixes of each other, checked step by step against a plain dictionary that
+    /// applies the documented rules; every result also survives both codecs.
+    @Test func matchesAReferenceModelOnConflictingKeys() throws {
+        let keys = ["source", "source.ip", "source.ip.x", "source.port", "source.ipx", "user", "user.name", "user.name.first",
+                    "user.namex", "sshd", "sshd.auth_method", "sshd.auth_method.x", "event.action", "a", "a.b", "a.b.c", "zzz",
+                    "", ".", "message", "message.x", "labels.env"]
+        var g = SplitMix64(seed: 7)
+        var typedRounds = 0
+        for round in 0..<400 {
+            var event = Event()
+            var model: [String: FieldValue] = [:]
+            func apply(_ key: String, _ value: FieldValue) {
+                if case .object(let o) = value {
+                    model = model.filter { $0.key != key && !Event.isDottedPrefix(key, of: $0.key) }
+                    for m in o.members { apply(key + "." + m.key, m.value) }
+                    return
+                }
+                model = model.filter { !Event.isDottedPrefix($0.key, of: key) && !Event.isDottedPrefix(key, of: $0.key) }
+                model[key] = value
+            }
+            for step in 0..<24 {
+                let key = keys[Int(g.next() % UInt64(keys.count))]
+                switch g.next() % 6 {
+                case 0:
+                    event[key] = nil
+                    model[key] = nil
+                case 1:
+                    let value: FieldValue = ["x": .int(Int64(step)), "y.z": "w"]
+                    event[key] = value
+                    apply(key, value)
+                case 2:
+                    event[Event.Key(key)] = .string("k\(step)")
+                    apply(key, .string("k\(step)"))
+                default:
+                    let value: FieldValue = g.next() % 2 == 0 ? .int(Int64(step)) : .string(String(repeating: "v", count: step))
+                    event[key] = value
+                    apply(key, value)
+                }
+                let expected = model.keys.sorted(by: Event.keyPrecedes)
+                #expect(event.fields.map(\.key) == expected, "round \(round) step \(step)")
+                #expect(event.count == model.count)
+                for (k, v) in model { #expect(event[k] == v, "round \(round) step \(step) \(k)") }
+            }
+            // The codecs check known fields' types: round-trip the events that fit the schema.
+            if event.fields.allSatisfy({ Schema.check(key: $0.key, value: $0.value) }) {
+                #expect(try EventBinaryCodec.decode(EventBinaryCodec.encode(event)) == event)
+                #expect(try EventJSON.decode(EventJSON.encode(event)) == event)
+                typedRounds += 1
+            }
+        }
+        #expect(typedRounds > 0)
+    }
+
     @Test func checkedSetRejectsWrongTypesForKnownFields() throws {
         var e = Event()
         try e.set("source.ip", .ip(IPAddress("1.2.3.4")!))
