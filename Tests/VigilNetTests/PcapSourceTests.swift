@@ -1,0 +1,57 @@
+import Foundation
+import Testing
+import VigilNet
+import VigilTestSupport
+
+@Suite struct PcapSourceTests {
+    /// Every shared Zeek trace reads to the end with the packet count tcpdump reports.
+    @Test func readsTracesLikeTcpdump() throws {
+        guard let shared = sharedDataDirectory() else {
+            print("skip: ../shared/data is absent (set VIGIL_SHARED_DATA)")
+            return
+        }
+        let root = URL(fileURLWithPath: shared + "/pcap/zeek")
+        let cases = try FileManager.default.contentsOfDirectory(atPath: root.path).sorted()
+        var checked = 0
+        for name in cases {
+            let trace = root.appendingPathComponent(name).appendingPathComponent("trace.pcap").path
+            guard FileManager.default.fileExists(atPath: trace) else { continue }
+            let source = try PcapSource.open(file: trace)
+            var packets = 0, bytes = 0
+            var last: Int64 = 0
+            while try source.next({ info, data in
+                packets += 1
+                bytes += data.count
+                #expect(data.count == info.capturedLength)
+                #expect(info.timestamp > 1_000_000_000_000_000_000 / 1_000 || info.timestamp >= 0)
+                last = info.timestamp
+            }) == .packet {}
+            #expect(last != 0 || packets == 0)
+            let tcpdump = try runCommand("/usr/bin/tcpdump", ["-r", trace, "-nn", "-q", "--count"])
+            // "N packets" on stdout (tcpdump ≥ 4.99 with --count).
+            let counted = tcpdump.stdout.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) }
+            #expect(counted == packets, "\(name): vigil \(packets), tcpdump \(tcpdump.stdout) \(tcpdump.stderr)")
+            checked += 1
+        }
+        #expect(checked >= 20)
+    }
+
+    @Test func badFilesAndInterfacesGiveClearErrors() throws {
+        #expect(throws: PcapError.self) { try PcapSource.open(file: "/nonexistent/trace.pcap") }
+        let dir = try TemporaryDirectory()
+        let junk = dir.path + "/junk.pcap"
+        try Data("not a capture file".utf8).write(to: URL(fileURLWithPath: junk))
+        do {
+            _ = try PcapSource.open(file: junk)
+            Issue.record("junk opened")
+        } catch {
+            #expect(error.description.contains(junk), "\(error)")
+        }
+        do {
+            _ = try PcapSource.open(interface: "vigil-no-such-if0")
+            Issue.record("a missing interface opened")
+        } catch {
+            #expect(error.description.contains("vigil-no-such-if0"), "\(error)")
+        }
+    }
+}
