@@ -28,10 +28,13 @@ let package = Package(
         .target(name: "VigilParsers", dependencies: ["VigilCore", "VigilYAML"]),
         // OpenSSL from Debian's libssl-dev (TLS syslog; MD5 for JA3 later). Imported only by its wrappers.
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
-        // libpcap from Debian's libpcap-dev (live capture, pcap/pcapng files). Imported only by VigilNet's PcapSource.
+        // libpcap from Debian's libpcap-dev (live capture, pcap/pcapng files). Imported only by VigilCapture.
         .systemLibrary(name: "CPcap", providers: [.apt(["libpcap-dev"])]),
-        // The network sensor: packet decoding, flows, protocol metadata (DNS, HTTP, TLS, SSH).
-        .target(name: "VigilNet", dependencies: ["VigilCore", "CPcap", "COpenSSL"]),
+        // Packet sources: the libpcap handle (live or file), the capture thread, privilege drop.
+        .target(name: "VigilCapture", dependencies: ["VigilCore", "CPcap"]),
+        // Packets → records over raw bytes, no I/O: L2–L4 decoding, fragments, flows, DNS/HTTP/TLS/SSH
+        // metadata. COpenSSL only for MD5 (JA3/JA3S).
+        .target(name: "VigilDecode", dependencies: ["VigilCore", "COpenSSL"]),
         // Log sensors: syslog listeners, file tailing, stdin; feeding parsers into the broker.
         .target(name: "VigilLogs", dependencies: [
             "VigilCore", "VigilParsers", "VigilBroker", "COpenSSL",
@@ -51,7 +54,8 @@ let package = Package(
         .testTarget(name: "VigilCoreTests", dependencies: ["VigilCore", "VigilTestSupport"]),
         .testTarget(name: "VigilBrokerTests", dependencies: ["VigilBroker", "VigilTestSupport"]),
         .testTarget(name: "VigilParsersTests", dependencies: ["VigilParsers", "VigilTestSupport"]),
-        .testTarget(name: "VigilNetTests", dependencies: ["VigilNet", "VigilTestSupport"]),
+        .testTarget(name: "VigilCaptureTests", dependencies: ["VigilCapture", "VigilTestSupport"]),
+        .testTarget(name: "VigilDecodeTests", dependencies: ["VigilDecode", "VigilTestSupport"]),
         .testTarget(name: "VigilLogsTests", dependencies: ["VigilLogs", "VigilParsers", "VigilBroker", "VigilTestSupport"]),
         .testTarget(name: "VigilPipelineTests", dependencies: ["VigilPipeline", "VigilYAML", "VigilTestSupport"],
                     resources: [.copy("Fixtures")]),

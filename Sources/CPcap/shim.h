@@ -1,3 +1,3 @@
 // libpcap from Debian's libpcap-dev: live capture and pcap/pcapng files. Imported only by
-// VigilNet's PcapSource.
+// VigilCapture.
 #include <pcap/pcap.h>

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import VigilNet
+import VigilCapture
 import VigilTestSupport
 
 @Suite struct PcapSourceTests {
