@@ -31,7 +31,7 @@ let package = Package(
         // libpcap from Debian's libpcap-dev (live capture, pcap/pcapng files). Imported only by VigilCapture.
         .systemLibrary(name: "CPcap", providers: [.apt(["libpcap-dev"])]),
         // Packet sources: the libpcap handle (live or file), the capture thread, privilege drop.
-        .target(name: "VigilCapture", dependencies: ["VigilCore", "CPcap"]),
+        .target(name: "VigilCapture", dependencies: ["VigilCore", "CPcap", "CVigilShims"]),
         // Packets → records over raw bytes, no I/O: L2–L4 decoding, fragments, flows, DNS/HTTP/TLS/SSH
         // metadata. COpenSSL only for MD5 (JA3/JA3S).
         .target(name: "VigilDecode", dependencies: ["VigilCore", "COpenSSL"]),

@@ -10,3 +10,28 @@ int vigil_start_writeback(int fd, int64_t offset, int64_t length) {
     return 0;
 #endif
 }
+
+#if defined(__linux__)
+#include <linux/capability.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <string.h>
+#include <unistd.h>
+
+int vigil_drop_capabilities(void) {
+    struct __user_cap_header_struct header;
+    struct __user_cap_data_struct data[2];
+    memset(&header, 0, sizeof header);
+    memset(data, 0, sizeof data);
+    header.version = _LINUX_CAPABILITY_VERSION_3;
+    header.pid = 0;
+    return (int)syscall(SYS_capset, &header, data);
+}
+
+int vigil_no_new_privileges(void) {
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+}
+#else
+int vigil_drop_capabilities(void) { return 0; }
+int vigil_no_new_privileges(void) { return 0; }
+#endif

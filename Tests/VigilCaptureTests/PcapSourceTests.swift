@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 import VigilCapture
 import VigilTestSupport
@@ -53,5 +56,25 @@ import VigilTestSupport
         } catch {
             #expect(error.description.contains("vigil-no-such-if0"), "\(error)")
         }
+    }
+}
+
+@Suite struct PrivilegesTests {
+    @Test func identityIsReadable() {
+        let me = Privileges.current()
+        #expect(me.uid == getuid())
+        if me.effectiveUID == 0 { #expect(me.effectiveCapabilities != 0, "root without capabilities?") }
+    }
+
+    /// An unknown user fails before anything changes (the real switch runs in a child `vigil
+    /// capture` in the integration tests: it cannot be undone inside the test process).
+    @Test func unknownUserFailsBeforeChangingAnything() {
+        let before = Privileges.current()
+        guard before.effectiveUID == 0 else {
+            print("skip: not root, so there is no user to switch from")
+            return
+        }
+        #expect(throws: PrivilegeError.self) { try Privileges.drop(toUser: "vigil-no-such-user-4711") }
+        #expect(Privileges.current() == before)
     }
 }

@@ -6,4 +6,12 @@
 /// Returns 0 or -1 with errno set; a no-op returning 0 where the call does not exist.
 int vigil_start_writeback(int fd, int64_t offset, int64_t length);
 
+/// Clears every capability of the calling thread's process (effective, permitted, inheritable) with
+/// capset(2); used once a capture handle is open. Returns 0 or -1 with errno set; a no-op returning
+/// 0 where capabilities do not exist.
+int vigil_drop_capabilities(void);
+
+/// Sets PR_SET_NO_NEW_PRIVS so that nothing executed later can gain privileges. 0 or -1.
+int vigil_no_new_privileges(void);
+
 #endif
