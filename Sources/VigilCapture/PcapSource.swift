@@ -71,6 +71,9 @@ public final class PcapSource: @unchecked Sendable {
 
     deinit { pcap_close(handle) }
 
+    /// Calls `body` with the libpcap handle (for this module's own extensions).
+    func withHandle<R>(_ body: (OpaquePointer) -> R) -> R { body(handle) }
+
     /// Opens a pcap or pcapng file, with nanosecond timestamps.
     public static func open(file path: String) throws(PcapError) -> PcapSource {
         var errbuf = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
@@ -154,7 +157,7 @@ public final class PcapSource: @unchecked Sendable {
         case PCAP_ERROR:
             throw PcapError("\(name): read failed: \(String(cString: pcap_geterr(handle)))")
         default:
-            return .end  // PCAP_ERROR_BREAK at the end of a file (-2)
+            return .end
         }
     }
 

@@ -78,3 +78,31 @@ import VigilTestSupport
         #expect(Privileges.current() == before)
     }
 }
+
+@Suite struct CaptureRunnerTests {
+    struct Counter: PacketConsumer {
+        var sources: [String] = []
+        var packets = 0
+        var linkTypes: Set<Int32> = []
+        mutating func begin(source: String, linkType: Int32) { sources.append(source); linkTypes.insert(linkType) }
+        mutating func consume(_ info: PcapSource.PacketInfo, _ bytes: UnsafeRawBufferPointer) throws { packets += 1 }
+        mutating func idle(now: Int64) throws {}
+    }
+
+    @Test func replaysFilesInOrderWithProgress() throws {
+        guard let shared = sharedDataDirectory() else {
+            print("skip: ../shared/data is absent (set VIGIL_SHARED_DATA)")
+            return
+        }
+        let files = ["http-get", "dns-spf-txt", "icmp-echo"].map { shared + "/pcap/zeek/\($0)/trace.pcap" }
+        var counter = Counter()
+        var lastProgress: (Int64, Int64) = (0, 0)
+        let summary = try CaptureRunner.replay(files: files, into: &counter) { done, total in lastProgress = (done, total) }
+        #expect(counter.sources == files)
+        #expect(summary.files == 3)
+        #expect(summary.packets == Int64(counter.packets))
+        #expect(summary.packets > 10)
+        #expect(lastProgress.0 == lastProgress.1 && lastProgress.1 > 0)
+        #expect(summary.firstTimestamp > 0 && summary.lastTimestamp >= summary.firstTimestamp || files.count > 1)
+    }
+}
