@@ -106,3 +106,37 @@ import VigilTestSupport
         #expect(summary.firstTimestamp > 0 && summary.lastTimestamp >= summary.firstTimestamp || files.count > 1)
     }
 }
+
+@Suite struct PcapWriterTests {
+    /// A trace rewritten by PcapWriter (with shifted timestamps) reads back identically, and
+    /// tcpdump reads it too.
+    @Test func writtenFilesReadBack() throws {
+        guard let shared = sharedDataDirectory() else {
+            print("skip: ../shared/data is absent (set VIGIL_SHARED_DATA)")
+            return
+        }
+        let input = shared + "/pcap/zeek/http-get/trace.pcap"
+        let dir = try TemporaryDirectory()
+        let output = dir.path + "/copy.pcap"
+        let source = try PcapSource.open(file: input)
+        let writer = try PcapWriter(path: output, linkType: source.linkType)
+        var original: [(Int64, [UInt8], Int)] = []
+        while try source.next({ info, bytes in
+            original.append((info.timestamp, Array(bytes), info.wireLength))
+            try writer.write(timestamp: info.timestamp + 3_600_000_000_123, bytes: bytes, wireLength: info.wireLength)
+        }) == .packet {}
+        try writer.close()
+        let copy = try PcapSource.open(file: output)
+        #expect(copy.linkType == source.linkType)
+        var k = 0
+        while try copy.next({ info, bytes in
+            #expect(info.timestamp == original[k].0 + 3_600_000_000_123)
+            #expect(Array(bytes) == original[k].1)
+            #expect(info.wireLength == original[k].2)
+            k += 1
+        }) == .packet {}
+        #expect(k == original.count && k > 0)
+        let tcpdump = try runCommand("/usr/bin/tcpdump", ["-r", output, "-nn", "--count"])
+        #expect(tcpdump.stdout.hasPrefix("\(k) packets"), "\(tcpdump.stdout) \(tcpdump.stderr)")
+    }
+}
