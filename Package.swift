@@ -44,7 +44,7 @@ let package = Package(
         // Configuration, stage services and the `vigil run` pipeline.
         .target(name: "VigilPipeline", dependencies: ["VigilCore", "VigilBroker", "VigilYAML", "VigilParsers", "VigilLogs"]),
         // `vigil bench NAME`: each benchmark builds its input and runs its peer in the same run.
-        .target(name: "VigilBench", dependencies: ["VigilCore", "VigilBroker", "VigilParsers", "VigilLogs"]),
+        .target(name: "VigilBench", dependencies: ["VigilCore", "VigilBroker", "VigilParsers", "VigilLogs", "VigilCapture", "VigilDecode"]),
         // The `vigil` executable: argument parsing and output only.
         .executableTarget(name: "VigilCLI", dependencies: [
             "VigilCore", "VigilBroker", "VigilPipeline", "VigilBench", "VigilParsers", "VigilLogs",
