@@ -2,7 +2,7 @@
 # Installs the Debian packages Vigil needs that are missing (apt-get update first), and checks the
 # Swift toolchain. Safe to run again: it installs nothing when everything is present.
 set -euo pipefail
-PACKAGES=(pkg-config util-linux coreutils libssl-dev openssl libpcap-dev tcpdump)
+PACKAGES=(pkg-config util-linux coreutils libssl-dev openssl libpcap-dev tcpdump tshark softflowd)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
