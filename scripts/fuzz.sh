@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes a parser or decoder with libFuzzer + AddressSanitizer.
 #   scripts/fuzz.sh TARGET [RUNS] [extra libFuzzer args…]
-# TARGET: a parser name from parsers/ (syslog, sshd, cef, json, …) or event-binary / event-json.
+# TARGET: a parser name from parsers/ (syslog, sshd, cef, json, …), event-binary / event-json, or a
+# network analyzer: dns, dns-tcp, http-request, http-response, tls-client, tls-server, ssh-banner.
 # Seeds: the parser's examples and real samples when present (corpus kept in .build-fuzz/corpus/TARGET).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,16 +1,24 @@
 // libFuzzer entry point for Vigil's parsers and decoders. Build and run with scripts/fuzz.sh.
 //
 // VIGIL_FUZZ_TARGET selects what is fed: a parser name from parsers/ (VIGIL_FUZZ_PARSERS, default
-// ./parsers), or one of the built-in decoders: event-binary, event-json.
+// ./parsers), one of the built-in decoders (event-binary, event-json), or a network analyzer (dns,
+// dns-tcp, http-request, http-response, tls-client, tls-server, ssh-banner).
 import Foundation
 import VigilCore
+import VigilDecode
 import VigilParsers
 
 enum FuzzTarget {
     case parser(CompiledParser)
     case binary
     case json
+    case dns
+    case dnsTCP
+    case http(HTTPStreamParser.Direction)
+    case tls(TLSDirection)
+    case sshBanner
 }
+
 
 nonisolated(unsafe) private var target: FuzzTarget? = nil
 
@@ -22,6 +30,13 @@ private func setUp() -> FuzzTarget {
     switch name {
     case "event-binary": made = .binary
     case "event-json": made = .json
+    case "dns": made = .dns
+    case "dns-tcp": made = .dnsTCP
+    case "http-request": made = .http(.request)
+    case "http-response": made = .http(.response)
+    case "tls-client": made = .tls(.client)
+    case "tls-server": made = .tls(.server)
+    case "ssh-banner": made = .sshBanner
     default:
         do {
             let registry = try ParserRegistry.load(directory: env["VIGIL_FUZZ_PARSERS"] ?? "parsers")
@@ -48,6 +63,29 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         _ = try? EventBinaryCodec.decode(bytes)
     case .json:
         if let e = try? EventJSON.decode(bytes) { _ = EventJSON.encode(e) }
+    case .dns:
+        _ = try? DNSParser.parse(bytes)
+    case .dnsTCP:
+        var rest = bytes
+        while let (message, consumed) = DNSParser.nextTCPFrame(rest), consumed > 0 {
+            _ = try? DNSParser.parse(message)
+            rest = UnsafeRawBufferPointer(rebasing: rest[consumed...])
+        }
+    case .http(let direction):
+        // The stream in three feeds split at input-derived points, then the connection's end.
+        var parser = HTTPStreamParser(direction: direction)
+        let a = bytes.isEmpty ? 0 : Int(bytes[0]) % (bytes.count + 1), b = min(bytes.count, a + (bytes.count - a) / 2)
+        for range in [0..<a, a..<b, b..<bytes.count] {
+            parser.feed(UnsafeRawBufferPointer(rebasing: bytes[range])) { _ in }
+        }
+        parser.finish { _ in }
+    case .tls(let direction):
+        var parser = TLSStreamParser(direction: direction)
+        let a = bytes.isEmpty ? 0 : Int(bytes[0]) % (bytes.count + 1)
+        _ = parser.feed(UnsafeRawBufferPointer(rebasing: bytes[..<a]))
+        _ = parser.feed(UnsafeRawBufferPointer(rebasing: bytes[a...]))
+    case .sshBanner:
+        _ = parseSSHBanner(bytes)
     }
     return 0
 }
