@@ -1,0 +1,162 @@
+import VigilCore
+
+/// SHA-1 (FIPS 180-4), small and allocation-free, for Community ID hashing.
+struct SHA1 {
+    private var h: (UInt32, UInt32, UInt32, UInt32, UInt32) = (0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0)
+    private var block = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+    private var blockCount = 0
+    private var length: UInt64 = 0
+
+    init() {}
+
+    mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        for b in bytes { append(b) }
+        length &+= UInt64(bytes.count)
+    }
+
+    private mutating func append(_ byte: UInt8) {
+        withUnsafeMutableBytes(of: &block) { $0[blockCount] = byte }
+        blockCount += 1
+        if blockCount == 64 {
+            compress()
+            blockCount = 0
+        }
+    }
+
+    private mutating func compress() {
+        var w = (0..<80).map { _ in UInt32(0) }   // 320 bytes; one flow record, not per packet
+        withUnsafeBytes(of: &block) { p in
+            for t in 0..<16 { w[t] = UInt32(p[4 * t]) << 24 | UInt32(p[4 * t + 1]) << 16 | UInt32(p[4 * t + 2]) << 8 | UInt32(p[4 * t + 3]) }
+        }
+        for t in 16..<80 {
+            let x = w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16]
+            w[t] = x << 1 | x >> 31
+        }
+        var (a, b, c, d, e) = h
+        for t in 0..<80 {
+            let f: UInt32, k: UInt32
+            switch t {
+            case 0..<20: f = (b & c) | (~b & d); k = 0x5A827999
+            case 20..<40: f = b ^ c ^ d; k = 0x6ED9EBA1
+            case 40..<60: f = (b & c) | (b & d) | (c & d); k = 0x8F1BBCDC
+            default: f = b ^ c ^ d; k = 0xCA62C1D6
+            }
+            let temp = (a << 5 | a >> 27) &+ f &+ e &+ k &+ w[t]
+            e = d
+            d = c
+            c = b << 30 | b >> 2
+            b = a
+            a = temp
+        }
+        h = (h.0 &+ a, h.1 &+ b, h.2 &+ c, h.3 &+ d, h.4 &+ e)
+    }
+
+    /// The 20-byte digest.
+    mutating func finalize() -> [UInt8] {
+        let bits = length &* 8
+        append(0x80)
+        while blockCount != 56 { append(0) }
+        for k in (0..<8).reversed() { append(UInt8(truncatingIfNeeded: bits >> UInt64(8 * k))) }
+        var out: [UInt8] = []
+        out.reserveCapacity(20)
+        for v in [h.0, h.1, h.2, h.3, h.4] {
+            for k in (0..<4).reversed() { out.append(UInt8(truncatingIfNeeded: v >> UInt32(8 * k))) }
+        }
+        return out
+    }
+
+    /// SHA-1 of `bytes`.
+    static func hash(_ bytes: [UInt8]) -> [UInt8] {
+        var s = SHA1()
+        bytes.withUnsafeBytes { s.update($0) }
+        return s.finalize()
+    }
+}
+
+/// Community ID flow hashing, version 1 (https://github.com/corelight/community-id-spec).
+public enum CommunityID {
+    /// `"1:" + base64(SHA1(seed ‖ saddr ‖ daddr ‖ proto ‖ 0 ‖ sport ‖ dport))` with the endpoints
+    /// ordered (smaller address, then smaller port, first) unless the flow is one-way ICMP.
+    /// For ICMP/ICMPv6 pass the message type and code as the ports; they are mapped to Zeek's
+    /// and the spec's port equivalents here.
+    public static func hash(source: IPAddress, sourcePort: UInt16, destination: IPAddress, destinationPort: UInt16,
+                            transport: UInt8, seed: UInt16 = 0) -> String {
+        var sa = source, da = destination, sp = sourcePort, dp = destinationPort
+        var oneWay = false
+        if transport == IPProtocol.icmp || transport == IPProtocol.icmpv6 {
+            let (counterpart, isOneWay) = icmpCounterpart(type: UInt8(truncatingIfNeeded: sp),
+                                                          code: UInt8(truncatingIfNeeded: dp),
+                                                          v6: transport == IPProtocol.icmpv6)
+            dp = counterpart
+            oneWay = isOneWay
+        }
+        let ordered = oneWay || sa < da || (sa == da && sp <= dp)
+        if !ordered {
+            swap(&sa, &da)
+            swap(&sp, &dp)
+        }
+        var input: [UInt8] = [UInt8(seed >> 8), UInt8(truncatingIfNeeded: seed)]
+        input.append(contentsOf: sa.bytes)
+        input.append(contentsOf: da.bytes)
+        input.append(transport)
+        input.append(0)
+        switch transport {
+        case IPProtocol.tcp, IPProtocol.udp, IPProtocol.icmp, IPProtocol.icmpv6, 132:
+            input.append(contentsOf: [UInt8(sp >> 8), UInt8(truncatingIfNeeded: sp), UInt8(dp >> 8), UInt8(truncatingIfNeeded: dp)])
+        default:
+            break
+        }
+        return "1:" + base64(SHA1.hash(input))
+    }
+
+    static func base64(_ bytes: [UInt8]) -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+        var out: [UInt8] = []
+        var i = 0
+        while i < bytes.count {
+            let b0 = bytes[i], b1 = i + 1 < bytes.count ? bytes[i + 1] : 0, b2 = i + 2 < bytes.count ? bytes[i + 2] : 0
+            out.append(alphabet[Int(b0 >> 2)])
+            out.append(alphabet[Int((b0 & 3) << 4 | b1 >> 4)])
+            out.append(i + 1 < bytes.count ? alphabet[Int((b1 & 0xF) << 2 | b2 >> 6)] : UInt8(ascii: "="))
+            out.append(i + 2 < bytes.count ? alphabet[Int(b2 & 0x3F)] : UInt8(ascii: "="))
+            i += 3
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// Zeek's (and Community ID's) ICMP "port" for the responder: the counterpart message type of a
+/// request/reply pair, else the code, with `oneWay` set.
+@inline(__always)
+func icmpCounterpart(type: UInt8, code: UInt8, v6: Bool) -> (UInt16, oneWay: Bool) {
+    if v6 {
+        switch type {
+        case 128: return (129, false)
+        case 129: return (128, false)
+        case 133: return (134, false)
+        case 134: return (133, false)
+        case 135: return (136, false)
+        case 136: return (135, false)
+        case 130: return (131, false)
+        case 131: return (130, false)
+        case 139: return (140, false)
+        case 140: return (139, false)
+        case 144: return (145, false)
+        case 145: return (144, false)
+        default: return (UInt16(code), true)
+        }
+    }
+    switch type {
+    case 8: return (0, false)
+    case 0: return (8, false)
+    case 13: return (14, false)
+    case 14: return (13, false)
+    case 15: return (16, false)
+    case 16: return (15, false)
+    case 10: return (9, false)
+    case 9: return (10, false)
+    case 17: return (18, false)
+    case 18: return (17, false)
+    default: return (UInt16(code), true)
+    }
+}
