@@ -1,0 +1,397 @@
+/// The application protocols the network sensor analyzes, named as Zeek's `service` column
+/// names them.
+public enum AppProtocol: String, Sendable, CaseIterable, Hashable {
+    case dns, http, ssl, ssh
+
+    /// The configuration names (`tls` for `ssl`).
+    public init?(configurationName: String) {
+        switch configurationName {
+        case "dns": self = .dns
+        case "http": self = .http
+        case "tls", "ssl": self = .ssl
+        case "ssh": self = .ssh
+        default: return nil
+        }
+    }
+}
+
+/// A DNS query and its reply (either may be missing), as Zeek's dns.log pairs them.
+public struct DNSTransaction: Sendable {
+    public var query: DNSMessage?
+    public var reply: DNSMessage?
+    /// When the query was seen (or the reply, for a reply without query), ns.
+    public var time: Int64
+    /// Reply time minus query time, ns; nil without both.
+    public var roundTrip: Int64?
+}
+
+/// An HTTP request and its response (the response may be missing).
+public struct HTTPTransaction: Sendable {
+    public var time: Int64
+    public var request: HTTPRequestHead?
+    public var response: HTTPResponseHead?
+    /// 1xx status before the final response (Zeek's info_code).
+    public var informationalCode: Int?
+    public var requestBodyLength: Int64 = 0
+    public var responseBodyLength: Int64 = 0
+}
+
+/// The two hellos of a TLS connection (either may be missing).
+public struct TLSHandshake: Sendable {
+    public var time: Int64
+    public var client: TLSClientHello?
+    public var server: TLSServerHello?
+}
+
+/// The two SSH identification strings (either may be missing).
+public struct SSHHandshake: Sendable {
+    public var time: Int64
+    public var client: SSHBanner?
+    public var server: SSHBanner?
+}
+
+/// What a connection's application-layer analysis reports.
+public enum AppRecord: Sendable {
+    case dns(DNSTransaction)
+    case http(HTTPTransaction)
+    case tls(TLSHandshake)
+    case ssh(SSHHandshake)
+}
+
+/// Counters of the application analyzers, by protocol and outcome.
+public struct AppCounters: Sendable, Equatable {
+    public var dnsMessages: Int64 = 0
+    public var dnsErrors: Int64 = 0
+    public var httpRequests: Int64 = 0
+    public var httpResponses: Int64 = 0
+    public var httpErrors: Int64 = 0
+    public var tlsHellos: Int64 = 0
+    public var tlsStopped: Int64 = 0
+    public var sshBanners: Int64 = 0
+    public var tcpGaps: Int64 = 0
+
+    public init() {}
+}
+
+/// The application-layer analysis of one connection: picks the protocol by port and by the first
+/// bytes of each direction, puts TCP streams back in order, runs the DNS, HTTP, TLS and SSH
+/// parsers and pairs their messages into transactions. A pure value: the flow table owns one per
+/// connection and calls it with each packet's payload.
+public struct ConnectionAnalyzer: Sendable {
+    /// The protocol this connection turned out to speak (nil: undecided or none).
+    public private(set) var service: AppProtocol?
+    /// Whether the analysis still wants payload (false once every parser is done or gave up).
+    public private(set) var wantsPayload = true
+
+    private let enabled: Set<AppProtocol>
+    private let transport: UInt8
+    private let responderPort: UInt16
+    private let originatorPort: UInt16
+
+    // TCP
+    private var streams: [TCPReassembler] = [TCPReassembler(limit: 32_768), TCPReassembler(limit: 32_768)]
+    private var undecided = true
+    // HTTP
+    private var httpRequests: HTTPStreamParser?
+    private var httpResponses: HTTPStreamParser?
+    private var httpPending: [HTTPTransaction] = []
+    private var httpAnswered = 0
+    // TLS
+    private var tlsClient: TLSStreamParser?
+    private var tlsServer: TLSStreamParser?
+    private var tls: TLSHandshake?
+    private var tlsReported = false
+    // SSH
+    private var sshBuffers: [[UInt8]] = [[], []]
+    private var ssh: SSHHandshake?
+    private var sshReported = false
+    // DNS (UDP, and TCP with length framing)
+    private var dnsPending: [DNSTransaction] = []
+    private var dnsTCP: [[UInt8]] = [[], []]
+
+    public init(transport: UInt8, originatorPort: UInt16, responderPort: UInt16, enabled: Set<AppProtocol> = Set(AppProtocol.allCases)) {
+        self.transport = transport
+        self.originatorPort = originatorPort
+        self.responderPort = responderPort
+        self.enabled = enabled
+        if transport == 17 {
+            wantsPayload = enabled.contains(.dns) && Self.isDNSPort(responderPort, originatorPort)
+        } else if transport != 6 {
+            wantsPayload = false
+        }
+    }
+
+    static func isDNSPort(_ a: UInt16, _ b: UInt16) -> Bool {
+        [53, 137, 5353, 5355].contains(a) || [53, 137, 5353, 5355].contains(b)
+    }
+
+    // MARK: UDP
+
+    /// A UDP datagram's payload.
+    public mutating func udp(fromOriginator: Bool, time: Int64, payload: UnsafeRawBufferPointer,
+                             counters: inout AppCounters, emit: (AppRecord) -> Void) {
+        guard wantsPayload else { return }
+        dnsMessage(payload, time: time, counters: &counters, emit: emit)
+    }
+
+    private mutating func dnsMessage(_ bytes: UnsafeRawBufferPointer, time: Int64, counters: inout AppCounters,
+                                     emit: (AppRecord) -> Void) {
+        let message: DNSMessage
+        do { message = try DNSParser.parse(bytes) } catch {
+            counters.dnsErrors += 1
+            return
+        }
+        counters.dnsMessages += 1
+        service = .dns
+        if !message.isResponse {
+            if let k = dnsPending.firstIndex(where: { $0.query?.id == message.id }) {
+                emit(.dns(dnsPending.remove(at: k)))  // a repeated id: the earlier query went unanswered
+            }
+            dnsPending.append(DNSTransaction(query: message, reply: nil, time: time, roundTrip: nil))
+        } else if let k = dnsPending.firstIndex(where: { $0.query?.id == message.id }) {
+            var t = dnsPending.remove(at: k)
+            t.reply = message
+            t.roundTrip = time - t.time
+            emit(.dns(t))
+        } else {
+            emit(.dns(DNSTransaction(query: nil, reply: message, time: time, roundTrip: nil)))
+        }
+    }
+
+    // MARK: TCP
+
+    /// A TCP segment: its sequence number, flags and payload.
+    public mutating func tcp(fromOriginator: Bool, time: Int64, sequence: UInt32, flags: UInt8,
+                             payload: UnsafeRawBufferPointer, counters: inout AppCounters, emit: (AppRecord) -> Void) {
+        guard wantsPayload else { return }
+        let d = fromOriginator ? 0 : 1
+        let syn = flags & 0x02 != 0, fin = flags & 0x01 != 0
+        // Taken out while it delivers, since delivery changes the rest of the analyzer.
+        var reassembler = streams[d]
+        streams[d] = TCPReassembler(limit: 0)
+        let gapsBefore = reassembler.gaps
+        reassembler.segment(seq: sequence, syn: syn, fin: fin, payload: payload) { bytes in
+            self.stream(fromOriginator: fromOriginator, time: time, bytes, counters: &counters, emit: emit)
+        }
+        if reassembler.gaps > gapsBefore { counters.tcpGaps += Int64(reassembler.gaps - gapsBefore) }
+        streams[d] = reassembler
+    }
+
+    /// In-order bytes of one direction.
+    private mutating func stream(fromOriginator: Bool, time: Int64, _ bytes: UnsafeRawBufferPointer,
+                                 counters: inout AppCounters, emit: (AppRecord) -> Void) {
+        if undecided { decide(fromOriginator: fromOriginator, first: bytes) }
+        switch service {
+        case .http?: httpBytes(fromOriginator: fromOriginator, time: time, bytes, counters: &counters, emit: emit)
+        case .ssl?: tlsBytes(fromOriginator: fromOriginator, time: time, bytes, counters: &counters, emit: emit)
+        case .ssh?: sshBytes(fromOriginator: fromOriginator, time: time, bytes, counters: &counters, emit: emit)
+        case .dns?: dnsTCPBytes(fromOriginator: fromOriginator, time: time, bytes, counters: &counters, emit: emit)
+        case nil: break
+        }
+    }
+
+    /// Picks the protocol from the first bytes of a direction, then the ports.
+    private mutating func decide(fromOriginator: Bool, first bytes: UnsafeRawBufferPointer) {
+        guard !bytes.isEmpty else { return }
+        undecided = false
+        let ports = [responderPort, originatorPort]
+        if enabled.contains(.ssh), Self.startsWith(bytes, "SSH-") {
+            service = .ssh
+        } else if enabled.contains(.ssl), bytes.count >= 2, bytes[0] == 0x16, bytes[1] == 0x03 {
+            service = .ssl
+        } else if enabled.contains(.http), fromOriginator, Self.looksLikeHTTPRequest(bytes) {
+            service = .http
+        } else if enabled.contains(.http), !fromOriginator, Self.startsWith(bytes, "HTTP/") {
+            service = .http
+        } else if enabled.contains(.dns), ports.contains(53) {
+            service = .dns
+        } else {
+            service = nil
+            wantsPayload = false
+            return
+        }
+        switch service {
+        case .http?:
+            httpRequests = HTTPStreamParser(direction: .request)
+            httpResponses = HTTPStreamParser(direction: .response)
+        case .ssl?:
+            tlsClient = TLSStreamParser(direction: .client)
+            tlsServer = TLSStreamParser(direction: .server)
+        default:
+            break
+        }
+    }
+
+    static func startsWith(_ bytes: UnsafeRawBufferPointer, _ prefix: StaticString) -> Bool {
+        prefix.withUTF8Buffer { p in
+            guard bytes.count >= p.count else { return false }
+            for k in 0..<p.count where bytes[k] != p[k] { return false }
+            return true
+        }
+    }
+
+    /// A method token (letters, digits, `_`, `-`) followed by a space, in the first line.
+    static func looksLikeHTTPRequest(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var k = 0
+        while k < bytes.count, k < 32 {
+            let c = bytes[k]
+            if c == 0x20 { return k > 0 }
+            let ok = (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) || c == 0x5F || c == 0x2D
+            if !ok { return false }
+            k += 1
+        }
+        return false
+    }
+
+    // MARK: HTTP
+
+    private mutating func httpBytes(fromOriginator: Bool, time: Int64, _ bytes: UnsafeRawBufferPointer,
+                                    counters: inout AppCounters, emit: (AppRecord) -> Void) {
+        var events: [HTTPMessageEvent] = []
+        if fromOriginator {
+            httpRequests?.feed(bytes) { events.append($0) }
+        } else {
+            httpResponses?.feed(bytes) { events.append($0) }
+        }
+        for e in events { httpEvent(e, fromOriginator: fromOriginator, time: time, counters: &counters, emit: emit) }
+        if httpRequests?.isStopped == true && httpResponses?.isStopped == true { wantsPayload = false }
+    }
+
+    private mutating func httpEvent(_ event: HTTPMessageEvent, fromOriginator: Bool, time: Int64,
+                                    counters: inout AppCounters, emit: (AppRecord) -> Void) {
+        switch event {
+        case .requestHead(let head):
+            counters.httpRequests += 1
+            httpPending.append(HTTPTransaction(time: time, request: head))
+            httpResponses?.expectResponse(to: head)
+        case .responseHead(let head):
+            counters.httpResponses += 1
+            if head.isInformational {
+                if httpAnswered < httpPending.count { httpPending[httpAnswered].informationalCode = head.statusCode }
+                return
+            }
+            if httpAnswered < httpPending.count {
+                httpPending[httpAnswered].response = head
+            } else {
+                // A response without a request seen (picked up mid-connection).
+                httpPending.append(HTTPTransaction(time: time, request: nil, response: head))
+            }
+        case .messageEnd(let end):
+            if fromOriginator {
+                // The request whose head came last.
+                if let k = httpPending.indices.last(where: { httpPending[$0].request != nil }) {
+                    httpPending[k].requestBodyLength = end.bodyLength
+                }
+            } else if httpAnswered < httpPending.count, httpPending[httpAnswered].response != nil {
+                httpPending[httpAnswered].responseBodyLength = end.bodyLength
+                // Transactions complete in order: report everything answered so far.
+                httpAnswered += 1
+                while httpAnswered > 0, let first = httpPending.first, first.response != nil {
+                    emit(.http(httpPending.removeFirst()))
+                    httpAnswered -= 1
+                }
+            }
+        case .error:
+            counters.httpErrors += 1
+        }
+    }
+
+    // MARK: TLS
+
+    private mutating func tlsBytes(fromOriginator: Bool, time: Int64, _ bytes: UnsafeRawBufferPointer,
+                                   counters: inout AppCounters, emit: (AppRecord) -> Void) {
+        let progress = fromOriginator ? tlsClient?.feed(bytes) : tlsServer?.feed(bytes)
+        switch progress {
+        case .clientHello(let hello)?:
+            counters.tlsHellos += 1
+            if tls == nil { tls = TLSHandshake(time: time) }
+            tls?.client = hello
+        case .serverHello(let hello)?:
+            counters.tlsHellos += 1
+            if tls == nil { tls = TLSHandshake(time: time) }
+            tls?.server = hello
+        case .stopped?:
+            counters.tlsStopped += 1
+        default:
+            break
+        }
+        let clientDone = tlsClient?.isFinished ?? true, serverDone = tlsServer?.isFinished ?? true
+        if tls?.server != nil, !tlsReported, let t = tls {
+            tlsReported = true
+            emit(.tls(t))
+        }
+        if clientDone && serverDone { wantsPayload = false }
+    }
+
+    // MARK: SSH
+
+    private mutating func sshBytes(fromOriginator: Bool, time: Int64, _ bytes: UnsafeRawBufferPointer,
+                                   counters: inout AppCounters, emit: (AppRecord) -> Void) {
+        let d = fromOriginator ? 0 : 1
+        let have = fromOriginator ? ssh?.client != nil : ssh?.server != nil
+        guard !have else { return }
+        let limit = SSHBanner.maximumLinesBefore * SSHBanner.maximumLineLength
+        guard sshBuffers[d].count < limit else { return }
+        sshBuffers[d].append(contentsOf: bytes.prefix(limit - sshBuffers[d].count))
+        guard let banner = sshBuffers[d].withUnsafeBytes({ parseSSHBanner($0) }) else { return }
+        counters.sshBanners += 1
+        sshBuffers[d] = []
+        if ssh == nil { ssh = SSHHandshake(time: time) }
+        if fromOriginator { ssh?.client = banner } else { ssh?.server = banner }
+        if let s = ssh, s.client != nil, s.server != nil, !sshReported {
+            sshReported = true
+            emit(.ssh(s))
+            wantsPayload = false
+        }
+    }
+
+    // MARK: DNS over TCP
+
+    private mutating func dnsTCPBytes(fromOriginator: Bool, time: Int64, _ bytes: UnsafeRawBufferPointer,
+                                      counters: inout AppCounters, emit: (AppRecord) -> Void) {
+        let d = fromOriginator ? 0 : 1
+        guard dnsTCP[d].count + bytes.count <= 70_000 else {
+            wantsPayload = false
+            return
+        }
+        dnsTCP[d].append(contentsOf: bytes)
+        var consumedTotal = 0
+        var frames: [[UInt8]] = []
+        dnsTCP[d].withUnsafeBytes { all in
+            var rest = all
+            while let (message, consumed) = DNSParser.nextTCPFrame(rest), consumed > 0 {
+                frames.append(Array(message))
+                consumedTotal += consumed
+                rest = UnsafeRawBufferPointer(rebasing: rest[consumed...])
+            }
+        }
+        if consumedTotal > 0 { dnsTCP[d].removeFirst(consumedTotal) }
+        for f in frames { f.withUnsafeBytes { dnsMessage($0, time: time, counters: &counters, emit: emit) } }
+    }
+
+    // MARK: End
+
+    /// The connection ended: reports what is still pending (unanswered queries and requests,
+    /// half-seen handshakes).
+    public mutating func finish(counters: inout AppCounters, emit: (AppRecord) -> Void) {
+        for t in dnsPending { emit(.dns(t)) }
+        dnsPending.removeAll()
+        if service == .http {
+            var events: [HTTPMessageEvent] = []
+            httpResponses?.finish { events.append($0) }
+            for e in events { httpEvent(e, fromOriginator: false, time: 0, counters: &counters, emit: emit) }
+            for t in httpPending { emit(.http(t)) }
+            httpPending.removeAll()
+            httpAnswered = 0
+        }
+        if let t = tls, !tlsReported {
+            tlsReported = true
+            emit(.tls(t))
+        }
+        if let s = ssh, !sshReported {
+            sshReported = true
+            emit(.ssh(s))
+        }
+        wantsPayload = false
+    }
+}
