@@ -9,7 +9,8 @@ struct Vigil: ParsableCommand {
             Start with `vigil run --config deploy/vigil.yaml`. Every command takes --help.
             """,
         version: VigilVersion.string,
-        subcommands: [RunCommand.self, IngestCommand.self, ParseCommand.self, ParsersCommand.self, TopicsCommand.self, BenchCommand.self])
+        subcommands: [RunCommand.self, IngestCommand.self, ParseCommand.self, ParsersCommand.self, ReplayCommand.self,
+                      CaptureCommand.self, TopicsCommand.self, BenchCommand.self])
 }
 
 enum VigilVersion {

@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import CPcap
-import Synchronization
 
 /// Receives the packets of a capture or a replay, one at a time, on the capture thread.
 public protocol PacketConsumer {
@@ -60,10 +59,11 @@ public enum CaptureRunner {
         return summary
     }
 
-    /// Captures on `interface` until `stop` is set, giving up privileges once the handle is open
-    /// (see ``Privileges``). Timeouts of the read call `idle` with the wall clock.
+    /// Captures on `interface` until `shouldStop` returns true (checked after every read; reads
+    /// return at least every `options.timeoutMilliseconds`), giving up privileges once the handle
+    /// is open (see ``Privileges``). Timeouts of the read call `idle` with the wall clock.
     public static func capture<C: PacketConsumer>(interface: String, options: PcapSource.LiveOptions, user: String?,
-                                                  dropPrivileges: Bool = true, stop: borrowing Atomic<Bool>,
+                                                  dropPrivileges: Bool = true, shouldStop: () -> Bool,
                                                   into consumer: inout C,
                                                   opened: (PcapSource) -> Void = { _ in }) throws -> CaptureSummary {
         let source = try PcapSource.open(interface: interface, options: options)
@@ -71,7 +71,7 @@ public enum CaptureRunner {
         opened(source)
         consumer.begin(source: interface, linkType: source.linkType)
         var summary = CaptureSummary()
-        reading: while !stop.load(ordering: .relaxed) {
+        reading: while !shouldStop() {
             let result = try source.next { info, bytes in
                 summary.count(info)
                 try consumer.consume(info, bytes)

@@ -243,6 +243,8 @@ struct ConfigurationDecoder {
                 sensors.append(.syslog(try syslog(item, name: name, knownTopics: knownTopics)))
             case "file":
                 sensors.append(.file(try file(item, name: name, knownTopics: knownTopics)))
+            case "network":
+                sensors.append(.network(try network(item, name: name, knownTopics: knownTopics)))
             default:
                 preconditionFailure("oneOf returned '\(type)', which is not in SensorConfiguration.typeNames")
             }
@@ -348,6 +350,58 @@ struct ConfigurationDecoder {
         if let parser = section.optional("parser") { sensor.parser = try parser.string() }
         if let topic = section.optional("topic") { sensor.topic = try self.topic(topic, knownTopics: knownTopics) }
         if let keyField = section.optional("key_field") { sensor.keyField = try keyField.string() }
+        return sensor
+    }
+
+    func network(_ item: YAMLValue, name: String, knownTopics: [String]) throws(YAMLError) -> NetworkSensorConfiguration {
+        let section = try item.mapping(allowedKeys: Self.commonSensorKeys + [
+            "interface", "files", "filter", "snaplen", "promiscuous", "buffer_size", "immediate", "timeout", "user",
+            "key_field", "protocols", "flows",
+        ])
+        let source: NetworkSensorConfiguration.Source
+        switch (section.optional("interface"), section.optional("files")) {
+        case (let i?, nil):
+            source = .interface(try self.name(i, "interface name"))
+        case (nil, let f?):
+            var files: [String] = []
+            for p in try f.sequence() { files.append(try path(p, against: directory)) }
+            if files.isEmpty { throw f.error("files needs at least one pcap file") }
+            source = .files(files)
+        case (_?, let f?):
+            throw f.error("give either interface (live capture) or files (replay), not both")
+        case (nil, nil):
+            throw item.error("a network sensor needs interface (live capture) or files (replay)")
+        }
+        var sensor = NetworkSensorConfiguration(name: name, source: source)
+        let live = ["filter", "snaplen", "promiscuous", "buffer_size", "immediate", "timeout", "user"]
+        if case .files = source, let key = live.first(where: { $0 != "filter" && section.optional($0) != nil }), let node = section[key] {
+            throw node.error("\(key) applies to live capture (interface), not to files")
+        }
+        if let v = section.optional("filter") { sensor.filter = try v.string() }
+        if let v = section.optional("snaplen") { sensor.snaplen = try v.int(range: 64...262_144) }
+        if let v = section.optional("promiscuous") { sensor.promiscuous = try v.bool() }
+        if let v = section.optional("buffer_size") { sensor.bufferBytes = Int(try v.size(range: 65_536...(2 << 30))) }
+        if let v = section.optional("immediate") { sensor.immediate = try v.bool() }
+        if let v = section.optional("timeout") { sensor.timeoutMilliseconds = Int(try v.duration(range: 1_000_000...60_000_000_000) / 1_000_000) }
+        if let v = section.optional("user") { sensor.user = try self.name(v, "user name") }
+        if let v = section.optional("topic") { sensor.topic = try self.topic(v, knownTopics: knownTopics) }
+        if let v = section.optional("key_field") { sensor.keyField = try v.string() }
+        if let v = section.optional("protocols") {
+            sensor.protocols = []
+            for p in try v.sequence() { sensor.protocols.append(try p.oneOf(NetworkSensorConfiguration.protocolNames)) }
+        }
+        if let flows = section.optional("flows") {
+            let f = try flows.mapping(allowedKeys: ["tcp_idle", "udp_idle", "icmp_idle", "active", "max_flows"])
+            func seconds(_ key: String) throws(YAMLError) -> Int? {
+                guard let v = f.optional(key) else { return nil }
+                return Int(try v.duration(range: 1_000_000_000...(7 * 86_400_000_000_000)) / 1_000_000_000)
+            }
+            if let s = try seconds("tcp_idle") { sensor.tcpIdleSeconds = s }
+            if let s = try seconds("udp_idle") { sensor.udpIdleSeconds = s }
+            if let s = try seconds("icmp_idle") { sensor.icmpIdleSeconds = s }
+            if let s = try seconds("active") { sensor.activeSeconds = s }
+            if let v = f.optional("max_flows") { sensor.maxFlows = try v.int(range: 1_000...100_000_000) }
+        }
         return sensor
     }
 

@@ -1,5 +1,7 @@
 import Foundation
 import VigilBroker
+import VigilCapture
+import VigilDecode
 import VigilLogs
 import VigilCore
 import VigilParsers
@@ -56,7 +58,13 @@ public final class Pipeline {
         var producers: [TopicProducer] = []
         var listeners: [(SyslogListener<ParsingSink>, ParsingSink, TopicProducer)] = []
         // Finite: jsonl files read once. Endless: followed files, listeners, tailers.
-        let finite = configuration.sensors.filter { if case .jsonLines(let c) = $0 { !c.follow } else { false } }.count
+        let finite = configuration.sensors.filter {
+            switch $0 {
+            case .jsonLines(let c): !c.follow
+            case .network(let c): if case .files = c.source { true } else { false }
+            default: false
+            }
+        }.count
         let endless = configuration.sensors.count - finite
         let done = SensorCompletion(count: configuration.sensors.count - endless)
         // Every sensor thread, joined before the run returns so their final counts are in.
@@ -140,6 +148,38 @@ public final class Pipeline {
                     box.value.withProcessor { metrics.eventsProduced.add($0.eventsProduced) }
                 }
                 thread.name = "vigil-sensor-\(name)"
+                thread.start()
+            case .network(let c):
+                let producer = try log.producer(topic: c.topic)
+                recoveries += producer.recoveries
+                producers.append(producer)
+                let box = UncheckedBox(producer)
+                sensorThreads.enter()
+                let thread = Thread { [metrics] in
+                    defer { sensorThreads.leave() }
+                    var sensor = NetworkSensor(configuration: NetworkAnalyzer.Configuration(c),
+                                               output: .broker(box.value, sensor: c.name, keyField: c.keyField))
+                    do {
+                        let summary: CaptureSummary
+                        switch c.source {
+                        case .files(let files):
+                            summary = try CaptureRunner.replay(files: files, into: &sensor)
+                        case .interface(let name):
+                            summary = try CaptureRunner.capture(interface: name, options: c.liveOptions, user: c.user,
+                                                                shouldStop: shouldStop, into: &sensor) { _ in
+                                report("sensor \(c.name): capturing on \(name)" + (c.user.map { " as \($0)" } ?? ""))
+                            }
+                        }
+                        try sensor.finish()
+                        metrics.eventsProduced.add(sensor.produced)
+                        report("sensor \(c.name): " + sensor.analyzer.counters.summary(capture: summary).replacingOccurrences(of: "\n", with: "; "))
+                    } catch {
+                        report("sensor \(c.name) stopped: \(error)")
+                        done.fail(error)
+                    }
+                    if case .files = c.source { done.finish() }
+                }
+                thread.name = "vigil-sensor-\(c.name)"
                 thread.start()
             }
         }

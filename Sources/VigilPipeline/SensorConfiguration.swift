@@ -1,3 +1,4 @@
+import VigilCapture
 import VigilLogs
 
 /// One sensor: where events come from and which topic they go to. An item of `sensors:`, chosen by
@@ -9,9 +10,12 @@ public enum SensorConfiguration: Sendable, Equatable {
     case syslog(SyslogSensorConfiguration)
     /// `type: file` — files and globs followed through rotation, with durable read positions.
     case file(FileSensorConfiguration)
+    /// `type: network` — packets from an interface (libpcap) or pcap files into flow, DNS, HTTP,
+    /// TLS and SSH records.
+    case network(NetworkSensorConfiguration)
 
     /// The `type` values, in the order error messages list them.
-    public static let typeNames = ["jsonl", "syslog", "file"]
+    public static let typeNames = ["jsonl", "syslog", "file", "network"]
 
     /// The sensor's unique name.
     public var name: String {
@@ -19,6 +23,7 @@ public enum SensorConfiguration: Sendable, Equatable {
         case .jsonLines(let configuration): configuration.name
         case .syslog(let configuration): configuration.name
         case .file(let configuration): configuration.tail.name
+        case .network(let configuration): configuration.name
         }
     }
 
@@ -28,6 +33,7 @@ public enum SensorConfiguration: Sendable, Equatable {
         case .jsonLines(let configuration): configuration.topic
         case .syslog(let configuration): configuration.topic
         case .file(let configuration): configuration.topic
+        case .network(let configuration): configuration.topic
         }
     }
 
@@ -37,6 +43,7 @@ public enum SensorConfiguration: Sendable, Equatable {
         case .jsonLines: "jsonl"
         case .syslog: "syslog"
         case .file: "file"
+        case .network: "network"
         }
     }
 }
@@ -123,4 +130,72 @@ public struct FileSensorConfiguration: Sendable, Equatable {
     public var keyField: String = "source.ip"
 
     public init(tail: FileTailerConfiguration) { self.tail = tail }
+}
+
+/// A network sensor (`type: network`), see docs/sensors-network.md:
+///
+/// ```yaml
+/// - name: wire
+///   type: network
+///   interface: eth0                # capture live on this interface …
+///   # files: [traces/*.pcap]       # … or replay pcap/pcapng files (relative paths: against the config file)
+///   filter: "not port 22"          # BPF, tcpdump syntax
+///   snaplen: 65535
+///   promiscuous: true
+///   buffer_size: 16MiB             # kernel capture buffer
+///   immediate: false               # deliver packets one by one rather than in batches
+///   timeout: 100ms                 # how long a read waits for more packets
+///   user: vigil                    # when started as root: switch to this user once the interface is open
+///   topic: events
+///   key_field: source.ip
+///   protocols: [dns, http, tls, ssh]
+///   flows:
+///     tcp_idle: 5m
+///     udp_idle: 1m
+///     icmp_idle: 1m
+///     active: 1h                   # a long flow is reported (and continued) after this long
+///     max_flows: 1000000           # the oldest flows are reported and dropped beyond this, counted
+/// ```
+public struct NetworkSensorConfiguration: Sendable, Equatable {
+    public enum Source: Sendable, Equatable {
+        case interface(String)
+        case files([String])
+    }
+
+    public var name: String
+    public var source: Source
+    public var filter: String?
+    public var snaplen = 65_535
+    public var promiscuous = true
+    public var bufferBytes = 16 << 20
+    public var immediate = false
+    public var timeoutMilliseconds = 100
+    public var user: String?
+    public var topic: String = "events"
+    public var keyField: String = "source.ip"
+    public var protocols: [String] = NetworkSensorConfiguration.protocolNames
+    public var tcpIdleSeconds = 300
+    public var udpIdleSeconds = 60
+    public var icmpIdleSeconds = 60
+    public var activeSeconds = 3600
+    public var maxFlows = 1_000_000
+
+    public static let protocolNames = ["dns", "http", "tls", "ssh"]
+
+    /// libpcap settings of a live capture.
+    public var liveOptions: PcapSource.LiveOptions {
+        var o = PcapSource.LiveOptions()
+        o.snaplen = Int32(snaplen)
+        o.promiscuous = promiscuous
+        o.bufferSize = Int32(clamping: bufferBytes)
+        o.immediate = immediate
+        o.timeoutMilliseconds = Int32(timeoutMilliseconds)
+        o.filter = filter
+        return o
+    }
+
+    public init(name: String, source: Source) {
+        self.name = name
+        self.source = source
+    }
 }

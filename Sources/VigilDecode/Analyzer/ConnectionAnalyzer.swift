@@ -107,6 +107,10 @@ public struct ConnectionAnalyzer: Sendable {
     private var sshReported = false
     // DNS (UDP, and TCP with length framing)
     private var dnsPending: [DNSTransaction] = []
+    private var dnsSeen = false
+    /// Set when the first DNS message came from the originator and was a reply: the flow
+    /// table should swap the roles, as Zeek does.
+    private var flipRequested = false
     private var dnsTCP: [[UInt8]] = [[], []]
 
     public init(transport: UInt8, originatorPort: UInt16, responderPort: UInt16, enabled: Set<AppProtocol> = Set(AppProtocol.allCases)) {
@@ -131,15 +135,27 @@ public struct ConnectionAnalyzer: Sendable {
     public mutating func udp(fromOriginator: Bool, time: Int64, payload: UnsafeRawBufferPointer,
                              counters: inout AppCounters, emit: (AppRecord) -> Void) {
         guard wantsPayload else { return }
-        dnsMessage(payload, time: time, counters: &counters, emit: emit)
+        let first = !dnsSeen
+        if let isResponse = dnsMessage(payload, time: time, counters: &counters, emit: emit), first {
+            dnsSeen = true
+            if isResponse && fromOriginator { flipRequested = true }
+        }
     }
 
+    /// Whether the flow's roles should be swapped (asked once).
+    public mutating func takeFlipRequest() -> Bool {
+        defer { flipRequested = false }
+        return flipRequested
+    }
+
+    /// Parses and pairs one DNS message; returns whether it was a response (nil: not DNS).
+    @discardableResult
     private mutating func dnsMessage(_ bytes: UnsafeRawBufferPointer, time: Int64, counters: inout AppCounters,
-                                     emit: (AppRecord) -> Void) {
+                                     emit: (AppRecord) -> Void) -> Bool? {
         let message: DNSMessage
         do { message = try DNSParser.parse(bytes) } catch {
             counters.dnsErrors += 1
-            return
+            return nil
         }
         counters.dnsMessages += 1
         service = .dns
@@ -156,6 +172,7 @@ public struct ConnectionAnalyzer: Sendable {
         } else {
             emit(.dns(DNSTransaction(query: nil, reply: message, time: time, roundTrip: nil)))
         }
+        return message.isResponse
     }
 
     // MARK: TCP

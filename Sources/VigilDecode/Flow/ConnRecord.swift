@@ -65,4 +65,20 @@ public struct ConnRecord: Sendable, Equatable {
     public var communityID: String
     public var vlan: UInt16?
     public var innerVlan: UInt16?
+    /// The flow's slot in its table while it lived (to find what the analyzers kept for it).
+    package var flowIndex: Int32 = -1
+    package var flowGeneration: UInt32 = 0
+}
+
+/// Who a live flow's endpoints are, for records the analyzers report before the flow ends.
+public struct FlowInfo: Sendable, Equatable {
+    public var uid: String
+    public var start: Int64
+    public var originator: IPAddress
+    public var originatorPort: UInt16
+    public var responder: IPAddress
+    public var responderPort: UInt16
+    public var transport: UInt8
+    public var communityID: String
+    public var vlan: UInt16?
 }

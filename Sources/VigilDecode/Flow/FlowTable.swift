@@ -485,7 +485,9 @@ public struct FlowTable {
         case .reuse: counters.reuses &+= 1
         case .flush: break
         }
-        pending.append(record(flows[i]))
+        var r = record(flows[i])
+        r.flowIndex = Int32(i)
+        pending.append(r)
         if flows[i].history.truncated { counters.historyTruncations &+= 1 }
         unlink(i)
         removeFromIndex(i)
@@ -533,7 +535,17 @@ public struct FlowTable {
             transport: k.transport, services: f.services, state: state, history: f.history.string,
             originatorBytes: ob, responderBytes: rb, originatorPackets: f.origPackets, responderPackets: f.respPackets,
             originatorIPBytes: f.origIPBytes, responderIPBytes: f.respIPBytes, missedBytes: 0,
-            communityID: community, vlan: f.vlan, innerVlan: f.innerVlan)
+            communityID: community, vlan: f.vlan, innerVlan: f.innerVlan, flowIndex: -1, flowGeneration: f.generation)
+    }
+
+    /// The endpoints and uid of a live flow (nil when it has ended).
+    public func info(_ flow: FlowHandle) -> FlowInfo? {
+        let i = Int(flow.index)
+        guard i >= 0, i < flows.count, flows[i].inUse, flows[i].generation == flow.generation else { return nil }
+        let r = record(flows[i])
+        return FlowInfo(uid: r.uid, start: r.start, originator: r.originator, originatorPort: r.originatorPort,
+                        responder: r.responder, responderPort: r.responderPort, transport: r.transport,
+                        communityID: r.communityID, vlan: r.vlan)
     }
 
     /// `C` followed by 96 pseudo-random bits in base62, like Zeek's UIDs.

@@ -1,9 +1,8 @@
-import VigilCore
-
 extension Event {
     /// Sets `url.original` and, for an origin-form target (`/path?query`), `url.path` and
-    /// `url.query` (the latter only when non-empty). Shared by the Zeek and EVE HTTP mappings.
-    mutating func setURL(original v: String) {
+    /// `url.query` (the latter only when non-empty). Shared by the Zeek and EVE HTTP mappings and
+    /// the network sensor's HTTP records.
+    public mutating func setURL(original v: String) {
         self["url.original"] = .string(v)
         guard v.hasPrefix("/") else { return }
         if let q = v.firstIndex(of: "?") {

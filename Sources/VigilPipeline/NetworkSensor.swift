@@ -1,0 +1,133 @@
+import VigilBroker
+import VigilCapture
+import VigilCore
+import VigilDecode
+import VigilLogs
+
+/// Where the network sensor's events go.
+public enum NetworkEventOutput {
+    /// One JSON object per line, to `write` (the CLI's `--stdout`).
+    case jsonLines((UnsafeRawBufferPointer) -> Void)
+    /// The broker: binary events keyed by `keyField`, with the pipeline fields stamped.
+    case broker(TopicProducer, sensor: String, keyField: String)
+}
+
+/// The network sensor: a ``PacketConsumer`` that runs each packet through a
+/// ``NetworkAnalyzer`` and sends the records it completes to an output.
+public struct NetworkSensor: PacketConsumer {
+    /// Nil only while a packet is being analyzed (taken out so that its callback may send).
+    private var slot: NetworkAnalyzer?
+    /// The analyzer (for its counters).
+    public var analyzer: NetworkAnalyzer { slot! }
+    private let output: NetworkEventOutput
+    private var buffer: [UInt8] = []
+    private var key: [UInt8] = []
+    private let sensorValue: FieldValue
+    private let keyField: String
+    public private(set) var produced: Int64 = 0
+    /// The first output failure (the sensor stops on it).
+    private var failure: Error?
+
+    public init(configuration: NetworkAnalyzer.Configuration, output: NetworkEventOutput) {
+        slot = NetworkAnalyzer(linkType: .ethernet, configuration: configuration)
+        self.output = output
+        switch output {
+        case .jsonLines:
+            sensorValue = .null
+            keyField = ""
+        case .broker(_, let sensor, let keyField):
+            sensorValue = .string(sensor)
+            self.keyField = keyField
+        }
+    }
+
+    public mutating func begin(source: String, linkType: Int32) {
+        slot?.setLinkType(LinkType(rawValue: linkType))
+    }
+
+    public mutating func consume(_ info: PcapSource.PacketInfo, _ bytes: UnsafeRawBufferPointer) throws {
+        var a = slot.take()!
+        a.packet(bytes, timestamp: info.timestamp) { event in self.send(&event) }
+        slot = a
+        if let failure { throw failure }
+    }
+
+    public mutating func idle(now: Int64) throws {
+        var a = slot.take()!
+        a.idle(now: now) { event in self.send(&event) }
+        slot = a
+        if let failure { throw failure }
+    }
+
+    /// End of input: reports every open flow and pending transaction, then flushes the output.
+    public mutating func finish() throws {
+        var a = slot.take()!
+        a.finish { event in self.send(&event) }
+        slot = a
+        if let failure { throw failure }
+        if case .broker(let producer, _, _) = output { try producer.flush() }
+    }
+
+    private mutating func send(_ event: inout Event) {
+        guard failure == nil else { return }
+        produced += 1
+        switch output {
+        case .jsonLines(let write):
+            buffer.removeAll(keepingCapacity: true)
+            EventJSON.encode(event, into: &buffer)
+            buffer.append(0x0A)
+            buffer.withUnsafeBytes { write($0) }
+        case .broker(let producer, _, _):
+            PipelineFields.stamp(&event, sensor: sensorValue, now: Timestamp.now())
+            let timestamp = PipelineFields.recordTimestamp(event)
+            buffer.removeAll(keepingCapacity: true)
+            EventBinaryCodec.encode(event, into: &buffer)
+            key.removeAll(keepingCapacity: true)
+            let hasKey = event[keyField].map { RecordKey.append($0, to: &key) } ?? false
+            do {
+                try buffer.withUnsafeBytes { value in
+                    if hasKey {
+                        try key.withUnsafeBytes { k in _ = try producer.send(key: k, value: value, timestamp: timestamp) }
+                    } else {
+                        _ = try producer.send(key: nil, value: value, timestamp: timestamp)
+                    }
+                }
+            } catch {
+                failure = error
+            }
+        }
+    }
+}
+
+extension NetworkAnalyzer.Configuration {
+    /// The analyzer settings of a `type: network` sensor.
+    public init(_ sensor: NetworkSensorConfiguration) {
+        self.init()
+        flows.tcpInactivityTimeout = Int64(sensor.tcpIdleSeconds) * 1_000_000_000
+        flows.udpInactivityTimeout = Int64(sensor.udpIdleSeconds) * 1_000_000_000
+        flows.icmpInactivityTimeout = Int64(sensor.icmpIdleSeconds) * 1_000_000_000
+        flows.activeTimeout = Int64(sensor.activeSeconds) * 1_000_000_000
+        flows.maxFlows = sensor.maxFlows
+        protocols = Set(sensor.protocols.compactMap(AppProtocol.init(configurationName:)))
+    }
+}
+
+extension NetworkAnalyzer.Counters {
+    /// A one-paragraph summary: packets, flows, records by type, malformed packets by reason.
+    public func summary(capture: CaptureSummary) -> String {
+        var lines: [String] = []
+        lines.append("packets: \(capture.packets) read, \(decode.decoded) decoded, \(decode.notIP) not IP, \(decode.malformedTotal) malformed"
+            + (capture.truncated > 0 ? ", \(capture.truncated) cut by the snaplen" : ""))
+        if decode.malformedTotal > 0 {
+            let reasons = decode.malformedByReason.filter { $0.1 > 0 }.map { "\($0.0)=\($0.1)" }.joined(separator: " ")
+            lines.append("malformed by reason: \(reasons)")
+        }
+        lines.append("fragments: \(decode.fragments) seen, \(decode.reassembled) datagrams reassembled, \(decode.fragmentOverlaps) overlaps, \(decode.fragmentTimeouts) timed out")
+        lines.append("flows: \(flows.flowsCreated) created, \(flows.evictions) evicted under memory pressure")
+        lines.append("records: \(records) (\(connections) conn, \(dns) dns, \(http) http, \(tls) tls, \(ssh) ssh)")
+        if let s = capture.statistics {
+            lines.append("capture: \(s.received) received by the filter, \(s.droppedByKernel) dropped by the kernel, \(s.droppedByInterface) dropped by the interface")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
