@@ -18,15 +18,16 @@ public enum CaptureInput {
         var traceStart: Int64 = 0
         for trace in traces {
             let source = try PcapSource.open(file: trace)
-            var base: Int64?
-            var last: Int64 = 0
+            // Gaps over ten minutes (traces stitched from captures years apart) shrink to ten
+            // minutes: every flow has timed out by then anyway.
+            var previous: Int64?
+            var offset: Int64 = 0
             while try source.next({ info, bytes in
-                let start = base ?? info.timestamp
-                base = start
-                last = max(last, info.timestamp - start)
-                loaded.append((traceStart + max(0, info.timestamp - start), Array(bytes), info.wireLength))
+                if let previous { offset += min(max(0, info.timestamp - previous), 600_000_000_000) }
+                previous = info.timestamp
+                loaded.append((traceStart + offset, Array(bytes), info.wireLength))
             }) == .packet {}
-            traceStart += last + 1_000_000_000
+            traceStart += offset + 1_000_000_000
         }
         let writer = try PcapWriter(path: path, linkType: 1)
         let epoch: Int64 = 1_767_225_600_000_000_000  // 2026-01-01T00:00:00Z

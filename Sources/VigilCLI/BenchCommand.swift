@@ -6,7 +6,43 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run a benchmark that builds its own input and runs its peer in the same run.",
-        subcommands: [Broker.self, Parse.self])
+        subcommands: [Broker.self, Parse.self, Capture.self])
+
+    struct Capture: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Network sensor: packets/s from a ≥1M-packet pcap to records, full and flows only, next to tcpdump, tshark and softflowd.")
+        @Option(help: "Directory for the generated pcap (removed afterwards).") var dir: String = "/var/tmp/vigil-bench-capture-\(getpid())"
+        @Option(help: "Directory of sample traces to build the input from.") var traces: String = "../shared/data/pcap"
+        @Option(help: "Packets in the generated pcap.") var packets: Int = 1_000_000
+        @Flag(help: "Measure Vigil only.") var noPeers = false
+        @Flag(help: "Print one JSON object on the last line.") var json = false
+
+        func run() throws {
+            var options = CaptureBenchmark.Options(directory: dir, tracesDirectory: traces)
+            options.packets = packets
+            options.skipPeers = noPeers
+            let r = try CaptureBenchmark(options: options, progress: { printError($0) }).run()
+            print(String(format: "input: %d packets, %.1f MB, from %d traces", r.packets, Double(r.bytes) / 1e6, r.traces))
+            print(String(format: "vigil, full metadata: %.0f packets/s (%lld records)", r.packetsPerSecond, r.records))
+            print(String(format: "vigil, flows only:    %.0f packets/s (%lld records)", r.flowsOnlyPacketsPerSecond, r.flowRecords))
+            for p in r.peers {
+                if let s = p.seconds {
+                    print(String(format: "%@: %.0f packets/s (%@)", p.tool, Double(r.packets) / s, p.command))
+                } else {
+                    print("\(p.tool): not measured: \(p.note ?? "")")
+                }
+            }
+            print("cores: \(r.cores) (vigil on one thread)")
+            func number(_ v: Double?) -> String { v.map { $0.isFinite ? String(format: "%.0f", $0) : "null" } ?? "null" }
+            func ratio(_ a: Double, _ b: Double?) -> String { b.map { String(format: "%.3f", a / $0) } ?? "null" }
+            let tshark = r.peerRate("tshark"), tcpdump = r.peerRate("tcpdump"), softflowd = r.peerRate("softflowd")
+            print(String(format: "ratios: %@× tshark, %@× tcpdump, flows only %@× softflowd",
+                         ratio(r.packetsPerSecond, tshark), ratio(r.packetsPerSecond, tcpdump), ratio(r.flowsOnlyPacketsPerSecond, softflowd)))
+            if json {
+                print(#"{"bench":"capture","packets_per_s":\#(number(r.packetsPerSecond)),"flows_only_packets_per_s":\#(number(r.flowsOnlyPacketsPerSecond)),"tshark_packets_per_s":\#(number(tshark)),"tcpdump_packets_per_s":\#(number(tcpdump)),"softflowd_packets_per_s":\#(number(softflowd)),"ratio_vs_tshark":\#(ratio(r.packetsPerSecond, tshark)),"ratio_vs_tcpdump":\#(ratio(r.packetsPerSecond, tcpdump)),"ratio_flows_only_vs_softflowd":\#(ratio(r.flowsOnlyPacketsPerSecond, softflowd)),"packets":\#(r.packets),"records":\#(r.records),"cores":\#(r.cores)}"#)
+            }
+        }
+    }
 
     struct Broker: ParsableCommand {
         static let configuration = CommandConfiguration(
