@@ -89,29 +89,33 @@ public struct CaptureBenchmark {
 
 /// Runs the analyzer and encodes each record as the broker would store it.
 struct EncodingConsumer: PacketConsumer {
-    var analyzer: NetworkAnalyzer?
-    var buffer: [UInt8] = []
-    var records: Int64 = 0
+    var analyzer: NetworkAnalyzer
+    /// A reference, so the analyzer's callback can use it while the analyzer itself changes.
+    let encoder = RecordEncoder()
+    var records: Int64 { encoder.records }
 
     init(analyzer: NetworkAnalyzer) { self.analyzer = analyzer }
 
-    mutating func begin(source: String, linkType: Int32) { analyzer?.setLinkType(LinkType(rawValue: linkType)) }
+    mutating func begin(source: String, linkType: Int32) { analyzer.setLinkType(LinkType(rawValue: linkType)) }
 
     mutating func consume(_ info: PcapSource.PacketInfo, _ bytes: UnsafeRawBufferPointer) throws {
-        var a = analyzer.take()!
-        a.packet(bytes, timestamp: info.timestamp) { event in self.encode(event) }
-        analyzer = a
+        let encoder = self.encoder
+        analyzer.packet(bytes, timestamp: info.timestamp) { encoder.encode(&$0) }
     }
 
     mutating func idle(now: Int64) throws {}
 
     mutating func finish() {
-        var a = analyzer.take()!
-        a.finish { event in self.encode(event) }
-        analyzer = a
+        let encoder = self.encoder
+        analyzer.finish { encoder.encode(&$0) }
     }
+}
 
-    private mutating func encode(_ event: Event) {
+final class RecordEncoder {
+    var buffer: [UInt8] = []
+    var records: Int64 = 0
+
+    func encode(_ event: inout Event) {
         buffer.removeAll(keepingCapacity: true)
         EventBinaryCodec.encode(event, into: &buffer)
         records += 1

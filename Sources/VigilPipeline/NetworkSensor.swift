@@ -15,21 +15,56 @@ public enum NetworkEventOutput {
 /// The network sensor: a ``PacketConsumer`` that runs each packet through a
 /// ``NetworkAnalyzer`` and sends the records it completes to an output.
 public struct NetworkSensor: PacketConsumer {
-    /// Nil only while a packet is being analyzed (taken out so that its callback may send).
-    private var slot: NetworkAnalyzer?
-    /// The analyzer (for its counters).
-    public var analyzer: NetworkAnalyzer { slot! }
-    private let output: NetworkEventOutput
+    public private(set) var analyzer: NetworkAnalyzer
+    /// A reference, so that the analyzer's callback can send while the analyzer itself changes.
+    private let sender: NetworkEventSender
+
+    /// Records sent.
+    public var produced: Int64 { sender.produced }
+
+    public init(configuration: NetworkAnalyzer.Configuration, output: NetworkEventOutput) {
+        analyzer = NetworkAnalyzer(linkType: .ethernet, configuration: configuration)
+        sender = NetworkEventSender(output: output)
+    }
+
+    public mutating func begin(source: String, linkType: Int32) {
+        analyzer.setLinkType(LinkType(rawValue: linkType))
+    }
+
+    public mutating func consume(_ info: PcapSource.PacketInfo, _ bytes: UnsafeRawBufferPointer) throws {
+        let sender = self.sender
+        analyzer.packet(bytes, timestamp: info.timestamp) { sender.send(&$0) }
+        if let failure = sender.failure { throw failure }
+    }
+
+    public mutating func idle(now: Int64) throws {
+        let sender = self.sender
+        analyzer.idle(now: now) { sender.send(&$0) }
+        if let failure = sender.failure { throw failure }
+    }
+
+    /// End of input: reports every open flow and pending transaction, then flushes the output.
+    public mutating func finish() throws {
+        let sender = self.sender
+        analyzer.finish { sender.send(&$0) }
+        if let failure = sender.failure { throw failure }
+        if case .broker(let producer, _, _) = sender.output { try producer.flush() }
+    }
+}
+
+/// Encodes and sends the sensor's events (JSON lines or the broker). Used from the capture
+/// thread only.
+final class NetworkEventSender {
+    let output: NetworkEventOutput
     private var buffer: [UInt8] = []
     private var key: [UInt8] = []
     private let sensorValue: FieldValue
     private let keyField: String
-    public private(set) var produced: Int64 = 0
+    private(set) var produced: Int64 = 0
     /// The first output failure (the sensor stops on it).
-    private var failure: Error?
+    private(set) var failure: Error?
 
-    public init(configuration: NetworkAnalyzer.Configuration, output: NetworkEventOutput) {
-        slot = NetworkAnalyzer(linkType: .ethernet, configuration: configuration)
+    init(output: NetworkEventOutput) {
         self.output = output
         switch output {
         case .jsonLines:
@@ -41,34 +76,7 @@ public struct NetworkSensor: PacketConsumer {
         }
     }
 
-    public mutating func begin(source: String, linkType: Int32) {
-        slot?.setLinkType(LinkType(rawValue: linkType))
-    }
-
-    public mutating func consume(_ info: PcapSource.PacketInfo, _ bytes: UnsafeRawBufferPointer) throws {
-        var a = slot.take()!
-        a.packet(bytes, timestamp: info.timestamp) { event in self.send(&event) }
-        slot = a
-        if let failure { throw failure }
-    }
-
-    public mutating func idle(now: Int64) throws {
-        var a = slot.take()!
-        a.idle(now: now) { event in self.send(&event) }
-        slot = a
-        if let failure { throw failure }
-    }
-
-    /// End of input: reports every open flow and pending transaction, then flushes the output.
-    public mutating func finish() throws {
-        var a = slot.take()!
-        a.finish { event in self.send(&event) }
-        slot = a
-        if let failure { throw failure }
-        if case .broker(let producer, _, _) = output { try producer.flush() }
-    }
-
-    private mutating func send(_ event: inout Event) {
+    func send(_ event: inout Event) {
         guard failure == nil else { return }
         produced += 1
         switch output {

@@ -69,8 +69,7 @@ public struct NetworkAnalyzer {
 
     /// One captured packet. `emit` receives the events that are complete (valid during the call).
     public mutating func packet(_ bytes: UnsafeRawBufferPointer, timestamp: Int64, emit: (inout Event) -> Void) {
-        guard var d = decoder else { return }
-        decoder = nil
+        guard var d = decoder.take() else { return }
         d.decode(bytes, timestamp: timestamp) { packet in
             let h = flows.add(&packet)
             if !configuration.protocols.isEmpty { analyze(packet, h, emit: emit) }
@@ -120,8 +119,7 @@ public struct NetworkAnalyzer {
             generations[i] = h.generation
         }
         guard analyzers[i]!.wantsPayload, !packet.payload.isEmpty || packet.transport == 6 else { return }
-        var analyzer = analyzers[i]!
-        analyzers[i] = nil  // no second reference while it changes
+        var analyzer = analyzers[i].take()!  // moved out: no second reference while it changes
         let hadService = analyzer.service != nil
         var records: [AppRecord] = []
         if packet.transport == 6 {
@@ -142,8 +140,7 @@ public struct NetworkAnalyzer {
 
     private mutating func connectionEnded(_ r: ConnRecord, emit: (inout Event) -> Void) {
         let i = Int(r.flowIndex)
-        if i >= 0, i < analyzers.count, generations[i] == r.flowGeneration, var analyzer = analyzers[i] {
-            analyzers[i] = nil
+        if i >= 0, i < analyzers.count, generations[i] == r.flowGeneration, var analyzer = analyzers[i].take() {
             var records: [AppRecord] = []
             analyzer.finish(counters: &app) { records.append($0) }
             let info = FlowInfo(uid: r.uid, start: r.start, originator: r.originator, originatorPort: r.originatorPort,

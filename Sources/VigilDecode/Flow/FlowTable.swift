@@ -339,20 +339,20 @@ public struct FlowTable {
 
     /// Why an existing flow must end before `packet` (Zeek would have removed it by now).
     func endReason(_ i: Int, _ packet: Packet, _ now: Int64) -> EndReason? {
-        let f = flows[i]
-        let idle = now &- f.lastPacket
-        switch f.key.transport {
+        // Read in place: a copy of the flow would copy its history and retain its services.
+        let idle = now &- flows[i].lastPacket
+        switch flows[i].key.transport {
         case IPProtocol.tcp:
-            if f.attemptExpired(now: now) { return .attempt }
-            if f.closeExpired(now: now, delay: configuration.tcpCloseTimeout) { return .closed }
+            if flows[i].attemptExpired(now: now) { return .attempt }
+            if flows[i].closeExpired(now: now, delay: configuration.tcpCloseTimeout) { return .closed }
             if idle >= configuration.tcpInactivityTimeout { return .idle }
-            if f.isReuse(packet) { return .reuse }
+            if flows[i].isReuse(packet) { return .reuse }
         case IPProtocol.udp:
             if idle >= configuration.udpInactivityTimeout { return .idle }
         default:
             if idle >= configuration.icmpInactivityTimeout { return .idle }
         }
-        if configuration.activeTimeout > 0 && now &- f.start >= configuration.activeTimeout { return .active }
+        if configuration.activeTimeout > 0 && now &- flows[i].start >= configuration.activeTimeout { return .active }
         return nil
     }
 
