@@ -28,53 +28,44 @@ public struct NetworkAnalyzer {
     }
 
     public private(set) var linkType: LinkType
-    /// Nil only while a packet is being decoded (taken out so that the callback may use the
-    /// rest of the analyzer).
-    private var decoder: PacketDecoder?
-    private var flows: FlowTable
+    private var decoder: PacketDecoder
+    /// Everything but the decoder, so that the decoder's callback can update it.
+    private var core: Core
     private let configuration: Configuration
-    /// By flow slot: the connection's analysis and the generation of the flow it belongs to.
-    private var analyzers: [ConnectionAnalyzer?] = []
-    private var generations: [UInt32] = []
-    private var app = AppCounters()
-    private var recordCounts = (connections: Int64(0), dns: Int64(0), http: Int64(0), tls: Int64(0), ssh: Int64(0))
     /// Packet time of the last expiry pass.
     private var lastExpiry: Int64 = 0
-    private var scratch = Event()
 
     public init(linkType: LinkType, configuration: Configuration = Configuration()) {
         self.linkType = linkType
         self.configuration = configuration
         decoder = PacketDecoder(linkType: linkType, configuration: configuration.decoder)
-        flows = FlowTable(configuration: configuration.flows)
+        core = Core(configuration: configuration)
     }
 
     /// Starts a new source with its own link type (the flows go on).
     public mutating func setLinkType(_ linkType: LinkType) {
         guard linkType != self.linkType else { return }
         self.linkType = linkType
-        let counters = decoder?.counters ?? DecodeCounters()
+        let counters = decoder.counters
         decoder = PacketDecoder(linkType: linkType, configuration: configuration.decoder)
-        decoder?.counters = counters
+        decoder.counters = counters
     }
 
     public var counters: Counters {
         var c = Counters()
-        c.decode = decoder?.counters ?? DecodeCounters()
-        c.flows = flows.counters
-        c.app = app
-        (c.connections, c.dns, c.http, c.tls, c.ssh) = recordCounts
+        c.decode = decoder.counters
+        c.flows = core.flows.counters
+        c.app = core.app
+        (c.connections, c.dns, c.http, c.tls, c.ssh) = core.recordCounts
         return c
     }
 
     /// One captured packet. `emit` receives the events that are complete (valid during the call).
     public mutating func packet(_ bytes: UnsafeRawBufferPointer, timestamp: Int64, emit: (inout Event) -> Void) {
-        guard var d = decoder.take() else { return }
-        d.decode(bytes, timestamp: timestamp) { packet in
-            let h = flows.add(&packet)
-            if !configuration.protocols.isEmpty { analyze(packet, h, emit: emit) }
+        // Two distinct stored properties: the decoder runs while its callback updates the core.
+        withUnsafeMutablePointer(to: &core) { core in
+            decoder.decode(bytes, timestamp: timestamp) { packet in core.pointee.add(&packet, emit: emit) }
         }
-        decoder = d
         // Timeouts run on packet time, once a second of it.
         if timestamp - lastExpiry >= 1_000_000_000 {
             lastExpiry = timestamp
@@ -90,86 +81,111 @@ public struct NetworkAnalyzer {
     /// End of input: reports every flow and pending transaction.
     public mutating func finish(emit: (inout Event) -> Void) {
         var ended: [ConnRecord] = []
-        flows.flush { ended.append($0) }
-        for r in ended { connectionEnded(r, emit: emit) }
+        core.flows.flush { ended.append($0) }
+        for r in ended { core.connectionEnded(r, emit: emit) }
     }
 
     private mutating func expire(now: Int64, emit: (inout Event) -> Void) {
-        decoder?.expireFragments(now: now)
+        decoder.expireFragments(now: now)
         var ended: [ConnRecord] = []
-        flows.expire(now: now) { ended.append($0) }
-        for r in ended { connectionEnded(r, emit: emit) }
+        core.flows.expire(now: now) { ended.append($0) }
+        for r in ended { core.connectionEnded(r, emit: emit) }
     }
+}
 
-    // MARK: Application layer
+extension NetworkAnalyzer {
+    /// The flow table and the connections' analyses.
+    struct Core {
+        let configuration: Configuration
+        var flows: FlowTable
+        /// By flow slot: the connection's analysis and the generation of the flow it belongs to.
+        var analyzers: [ConnectionAnalyzer?] = []
+        var generations: [UInt32] = []
+        var app = AppCounters()
+        var recordCounts = (connections: Int64(0), dns: Int64(0), http: Int64(0), tls: Int64(0), ssh: Int64(0))
+        var scratch = Event()
 
-    private mutating func analyze(_ packet: Packet, _ h: FlowHandle, emit: (inout Event) -> Void) {
-        let i = Int(h.index)
-        guard i >= 0 else { return }
-        if i >= analyzers.count {
-            let n = max(i + 1, analyzers.count * 2, 64)
-            analyzers.reserveCapacity(n)
-            while analyzers.count < n { analyzers.append(nil); generations.append(0) }
+        init(configuration: Configuration) {
+            self.configuration = configuration
+            flows = FlowTable(configuration: configuration.flows)
         }
-        if analyzers[i] == nil || generations[i] != h.generation {
-            // A new flow in this slot. Ports as the originator sees them.
-            let (op, rp) = h.isOriginator ? (packet.sourcePort, packet.destinationPort) : (packet.destinationPort, packet.sourcePort)
-            analyzers[i] = ConnectionAnalyzer(transport: packet.transport, originatorPort: op, responderPort: rp,
-                                              enabled: configuration.protocols)
-            generations[i] = h.generation
+
+        @inline(__always)
+        mutating func add(_ packet: inout Packet, emit: (inout Event) -> Void) {
+            let h = flows.add(&packet)
+            if !configuration.protocols.isEmpty { analyze(packet, h, emit: emit) }
         }
-        guard analyzers[i]!.wantsPayload, !packet.payload.isEmpty || packet.transport == 6 else { return }
-        var analyzer = analyzers[i].take()!  // moved out: no second reference while it changes
-        let hadService = analyzer.service != nil
-        var records: [AppRecord] = []
-        if packet.transport == 6 {
-            analyzer.tcp(fromOriginator: h.isOriginator, time: packet.timestamp, sequence: packet.tcpSequence,
-                         flags: packet.tcpFlags, payload: packet.payload, counters: &app) { records.append($0) }
-        } else if packet.transport == 17 {
-            analyzer.udp(fromOriginator: h.isOriginator, time: packet.timestamp, payload: packet.payload, counters: &app) {
-                records.append($0)
+
+        // MARK: Application layer
+
+        mutating func analyze(_ packet: Packet, _ h: FlowHandle, emit: (inout Event) -> Void) {
+            let i = Int(h.index)
+            guard i >= 0 else { return }
+            if i >= analyzers.count {
+                let n = max(i + 1, analyzers.count * 2, 64)
+                analyzers.reserveCapacity(n)
+                while analyzers.count < n { analyzers.append(nil); generations.append(0) }
             }
-            // Zeek's DNS analyzer turns the flow around when the first message is a reply.
-            if analyzer.takeFlipRequest() { flows.flipRoles(h) }
-        }
-        if !hadService, let service = analyzer.service { flows.addService(h, service.rawValue) }
-        analyzers[i] = analyzer
-        guard !records.isEmpty, let info = flows.info(h) else { return }
-        for r in records { report(r, info, emit: emit) }
-    }
-
-    private mutating func connectionEnded(_ r: ConnRecord, emit: (inout Event) -> Void) {
-        let i = Int(r.flowIndex)
-        if i >= 0, i < analyzers.count, generations[i] == r.flowGeneration, var analyzer = analyzers[i].take() {
+            if analyzers[i] == nil || generations[i] != h.generation {
+                // A new flow in this slot. Ports as the originator sees them.
+                let (op, rp) = h.isOriginator ? (packet.sourcePort, packet.destinationPort) : (packet.destinationPort, packet.sourcePort)
+                analyzers[i] = ConnectionAnalyzer(transport: packet.transport, originatorPort: op, responderPort: rp,
+                                                  enabled: configuration.protocols)
+                generations[i] = h.generation
+            }
+            guard analyzers[i]!.wantsPayload, !packet.payload.isEmpty || packet.transport == 6 else { return }
+            var analyzer = analyzers[i].take()!  // moved out: no second reference while it changes
+            let hadService = analyzer.service != nil
             var records: [AppRecord] = []
-            analyzer.finish(counters: &app) { records.append($0) }
-            let info = FlowInfo(uid: r.uid, start: r.start, originator: r.originator, originatorPort: r.originatorPort,
-                                responder: r.responder, responderPort: r.responderPort, transport: r.transport,
-                                communityID: r.communityID, vlan: r.vlan)
-            for record in records { report(record, info, emit: emit) }
+            if packet.transport == 6 {
+                analyzer.tcp(fromOriginator: h.isOriginator, time: packet.timestamp, sequence: packet.tcpSequence,
+                             flags: packet.tcpFlags, payload: packet.payload, counters: &app) { records.append($0) }
+            } else if packet.transport == 17 {
+                analyzer.udp(fromOriginator: h.isOriginator, time: packet.timestamp, payload: packet.payload, counters: &app) {
+                    records.append($0)
+                }
+                // Zeek's DNS analyzer turns the flow around when the first message is a reply.
+                if analyzer.takeFlipRequest() { flows.flipRoles(h) }
+            }
+            if !hadService, let service = analyzer.service { flows.addService(h, service.rawValue) }
+            analyzers[i] = analyzer
+            guard !records.isEmpty, let info = flows.info(h) else { return }
+            for r in records { report(r, info, emit: emit) }
         }
-        recordCounts.connections += 1
-        scratch.removeAll()
-        NetworkEvents.connection(r, into: &scratch)
-        emit(&scratch)
-    }
 
-    private mutating func report(_ record: AppRecord, _ info: FlowInfo, emit: (inout Event) -> Void) {
-        scratch.removeAll()
-        switch record {
-        case .dns(let t):
-            recordCounts.dns += 1
-            NetworkEvents.dns(t, info, into: &scratch)
-        case .http(let t):
-            recordCounts.http += 1
-            NetworkEvents.http(t, info, into: &scratch)
-        case .tls(let t):
-            recordCounts.tls += 1
-            NetworkEvents.tls(t, info, into: &scratch)
-        case .ssh(let t):
-            recordCounts.ssh += 1
-            NetworkEvents.ssh(t, info, into: &scratch)
+        mutating func connectionEnded(_ r: ConnRecord, emit: (inout Event) -> Void) {
+            let i = Int(r.flowIndex)
+            if i >= 0, i < analyzers.count, generations[i] == r.flowGeneration, var analyzer = analyzers[i].take() {
+                var records: [AppRecord] = []
+                analyzer.finish(counters: &app) { records.append($0) }
+                let info = FlowInfo(uid: r.uid, start: r.start, originator: r.originator, originatorPort: r.originatorPort,
+                                    responder: r.responder, responderPort: r.responderPort, transport: r.transport,
+                                    communityID: r.communityID, vlan: r.vlan)
+                for record in records { report(record, info, emit: emit) }
+            }
+            recordCounts.connections += 1
+            scratch.removeAll()
+            NetworkEvents.connection(r, into: &scratch)
+            emit(&scratch)
         }
-        emit(&scratch)
+
+        mutating func report(_ record: AppRecord, _ info: FlowInfo, emit: (inout Event) -> Void) {
+            scratch.removeAll()
+            switch record {
+            case .dns(let t):
+                recordCounts.dns += 1
+                NetworkEvents.dns(t, info, into: &scratch)
+            case .http(let t):
+                recordCounts.http += 1
+                NetworkEvents.http(t, info, into: &scratch)
+            case .tls(let t):
+                recordCounts.tls += 1
+                NetworkEvents.tls(t, info, into: &scratch)
+            case .ssh(let t):
+                recordCounts.ssh += 1
+                NetworkEvents.ssh(t, info, into: &scratch)
+            }
+            emit(&scratch)
+        }
     }
 }

@@ -339,21 +339,25 @@ public struct FlowTable {
 
     /// Why an existing flow must end before `packet` (Zeek would have removed it by now).
     func endReason(_ i: Int, _ packet: Packet, _ now: Int64) -> EndReason? {
-        // Read in place: a copy of the flow would copy its history and retain its services.
-        let idle = now &- flows[i].lastPacket
-        switch flows[i].key.transport {
-        case IPProtocol.tcp:
-            if flows[i].attemptExpired(now: now) { return .attempt }
-            if flows[i].closeExpired(now: now, delay: configuration.tcpCloseTimeout) { return .closed }
-            if idle >= configuration.tcpInactivityTimeout { return .idle }
-            if flows[i].isReuse(packet) { return .reuse }
-        case IPProtocol.udp:
-            if idle >= configuration.udpInactivityTimeout { return .idle }
-        default:
-            if idle >= configuration.icmpInactivityTimeout { return .idle }
+        // Read in place through a pointer: a copy of the flow would copy its history and retain
+        // its services on every packet.
+        flows.withUnsafeBufferPointer { buffer in
+            let f = buffer.baseAddress! + i
+            let idle = now &- f.pointee.lastPacket
+            switch f.pointee.key.transport {
+            case IPProtocol.tcp:
+                if f.pointee.attemptExpired(now: now) { return .attempt }
+                if f.pointee.closeExpired(now: now, delay: configuration.tcpCloseTimeout) { return .closed }
+                if idle >= configuration.tcpInactivityTimeout { return .idle }
+                if f.pointee.isReuse(packet) { return .reuse }
+            case IPProtocol.udp:
+                if idle >= configuration.udpInactivityTimeout { return .idle }
+            default:
+                if idle >= configuration.icmpInactivityTimeout { return .idle }
+            }
+            if configuration.activeTimeout > 0 && now &- f.pointee.start >= configuration.activeTimeout { return .active }
+            return nil
         }
-        if configuration.activeTimeout > 0 && now &- flows[i].start >= configuration.activeTimeout { return .active }
-        return nil
     }
 
     enum EndReason { case idle, attempt, closed, active, evicted, reuse, flush }
