@@ -170,7 +170,6 @@ struct Flow {
     var tcpActive = true
     var closeComplete = false
     var serial: UInt64 = 0
-    var services: [String] = []
     var vlan: UInt16? = nil
     var innerVlan: UInt16? = nil
 
@@ -217,6 +216,9 @@ public struct FlowTable {
     public private(set) var counters = FlowCounters()
 
     var flows: [Flow] = []
+    /// By flow slot: the services analyzers named (kept apart so that a `Flow` is plain data,
+    /// copied without reference counting).
+    var services: [[String]] = []
     var freeSlots: [Int32] = []
     var index: [UInt64]
     var indexMask: Int
@@ -277,7 +279,7 @@ public struct FlowTable {
     public mutating func addService(_ flow: FlowHandle, _ name: String) {
         let i = Int(flow.index)
         guard i >= 0, i < flows.count, flows[i].inUse, flows[i].generation == flow.generation else { return }
-        if !flows[i].services.contains(name) { flows[i].services.append(name) }
+        if !services[i].contains(name) { services[i].append(name) }
     }
 
     /// Swaps originator and responder of `flow` (for analyzers that see the reply first, as Zeek's
@@ -489,14 +491,14 @@ public struct FlowTable {
         case .reuse: counters.reuses &+= 1
         case .flush: break
         }
-        var r = record(flows[i])
+        var r = record(flows[i], services: services[i])
         r.flowIndex = Int32(i)
         pending.append(r)
         if flows[i].history.truncated { counters.historyTruncations &+= 1 }
         unlink(i)
         removeFromIndex(i)
         flows[i].inUse = false
-        flows[i].services = []
+        services[i] = []
         freeSlots.append(Int32(i))
         counters.activeFlows -= 1
         counters.flowsEnded &+= 1
@@ -504,7 +506,7 @@ public struct FlowTable {
 
     // MARK: - Records
 
-    func record(_ f: Flow) -> ConnRecord {
+    func record(_ f: Flow, services: [String]) -> ConnRecord {
         let k = f.key
         let v6 = k.flags & 1 != 0
         func address(_ high: UInt64, _ low: UInt64) -> IPAddress {
@@ -536,7 +538,7 @@ public struct FlowTable {
         return ConnRecord(
             uid: FlowTable.uid(seed: configuration.uidSeed, serial: f.serial), start: f.start,
             duration: f.lastTime &- f.start, originator: o, originatorPort: op, responder: r, responderPort: rp,
-            transport: k.transport, services: f.services, state: state, history: f.history.string,
+            transport: k.transport, services: services, state: state, history: f.history.string,
             originatorBytes: ob, responderBytes: rb, originatorPackets: f.origPackets, responderPackets: f.respPackets,
             originatorIPBytes: f.origIPBytes, responderIPBytes: f.respIPBytes, missedBytes: 0,
             communityID: community, vlan: f.vlan, innerVlan: f.innerVlan, flowIndex: -1, flowGeneration: f.generation)
@@ -546,7 +548,7 @@ public struct FlowTable {
     public func info(_ flow: FlowHandle) -> FlowInfo? {
         let i = Int(flow.index)
         guard i >= 0, i < flows.count, flows[i].inUse, flows[i].generation == flow.generation else { return nil }
-        let r = record(flows[i])
+        let r = record(flows[i], services: services[i])
         return FlowInfo(uid: r.uid, start: r.start, originator: r.originator, originatorPort: r.originatorPort,
                         responder: r.responder, responderPort: r.responderPort, transport: r.transport,
                         communityID: r.communityID, vlan: r.vlan)
@@ -581,6 +583,7 @@ public struct FlowTable {
         } else {
             i = flows.count
             flows.append(Flow(key: key))
+            services.append([])
         }
         flows[i].inUse = true
         flows[i].hash = hash
