@@ -101,6 +101,9 @@ extension NetworkAnalyzer {
         /// By flow slot: the connection's analysis and the generation of the flow it belongs to.
         var analyzers: [ConnectionAnalyzer?] = []
         var generations: [UInt32] = []
+        /// By flow slot: 0 no analysis, 1 an analysis that wants payload, 2 one that is done.
+        /// Checked on every packet without touching (or copying) the analysis itself.
+        var states: [UInt8] = []
         var app = AppCounters()
         var recordCounts = (connections: Int64(0), dns: Int64(0), http: Int64(0), tls: Int64(0), ssh: Int64(0))
         var scratch = Event()
@@ -124,16 +127,18 @@ extension NetworkAnalyzer {
             if i >= analyzers.count {
                 let n = max(i + 1, analyzers.count * 2, 64)
                 analyzers.reserveCapacity(n)
-                while analyzers.count < n { analyzers.append(nil); generations.append(0) }
+                while analyzers.count < n { analyzers.append(nil); generations.append(0); states.append(0) }
             }
-            if analyzers[i] == nil || generations[i] != h.generation {
+            if states[i] == 0 || generations[i] != h.generation {
                 // A new flow in this slot. Ports as the originator sees them.
                 let (op, rp) = h.isOriginator ? (packet.sourcePort, packet.destinationPort) : (packet.destinationPort, packet.sourcePort)
-                analyzers[i] = ConnectionAnalyzer(transport: packet.transport, originatorPort: op, responderPort: rp,
+                let analysis = ConnectionAnalyzer(transport: packet.transport, originatorPort: op, responderPort: rp,
                                                   enabled: configuration.protocols)
+                states[i] = analysis.wantsPayload ? 1 : 2
+                analyzers[i] = analysis
                 generations[i] = h.generation
             }
-            guard analyzers[i]!.wantsPayload, !packet.payload.isEmpty || packet.transport == 6 else { return }
+            guard states[i] == 1, !packet.payload.isEmpty || packet.transport == 6 else { return }
             var analyzer = analyzers[i].take()!  // moved out: no second reference while it changes
             let hadService = analyzer.service != nil
             var records: [AppRecord] = []
@@ -148,6 +153,7 @@ extension NetworkAnalyzer {
                 if analyzer.takeFlipRequest() { flows.flipRoles(h) }
             }
             if !hadService, let service = analyzer.service { flows.addService(h, service.rawValue) }
+            states[i] = analyzer.wantsPayload ? 1 : 2
             analyzers[i] = analyzer
             guard !records.isEmpty, let info = flows.info(h) else { return }
             for r in records { report(r, info, emit: emit) }
@@ -155,7 +161,8 @@ extension NetworkAnalyzer {
 
         mutating func connectionEnded(_ r: ConnRecord, emit: (inout Event) -> Void) {
             let i = Int(r.flowIndex)
-            if i >= 0, i < analyzers.count, generations[i] == r.flowGeneration, var analyzer = analyzers[i].take() {
+            if i >= 0, i < analyzers.count, generations[i] == r.flowGeneration, states[i] != 0, var analyzer = analyzers[i].take() {
+                states[i] = 0
                 var records: [AppRecord] = []
                 analyzer.finish(counters: &app) { records.append($0) }
                 let info = FlowInfo(uid: r.uid, start: r.start, originator: r.originator, originatorPort: r.originatorPort,
