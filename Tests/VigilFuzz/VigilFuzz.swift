@@ -2,7 +2,9 @@
 //
 // VIGIL_FUZZ_TARGET selects what is fed: a parser name from parsers/ (VIGIL_FUZZ_PARSERS, default
 // ./parsers), one of the built-in decoders (event-binary, event-json), or a network analyzer (dns,
-// dns-tcp, http-request, http-response, tls-client, tls-server, ssh-banner).
+// dns-tcp, http-request, http-response, tls-client, tls-server, ssh-banner), or the packet decoder
+// and flow table (packet: the input is one frame per link type; packets: a sequence of frames,
+// each prefixed by a 2-byte length).
 import Foundation
 import VigilCore
 import VigilDecode
@@ -17,7 +19,13 @@ enum FuzzTarget {
     case http(HTTPStreamParser.Direction)
     case tls(TLSDirection)
     case sshBanner
+    case packet
+    case packets
 }
+
+/// The packet targets keep their analyzer across inputs, like a sensor (flows, fragments held).
+nonisolated(unsafe) private var packetAnalyzer = NetworkAnalyzer(linkType: .ethernet)
+nonisolated(unsafe) private var fuzzClock: Int64 = 1_700_000_000_000_000_000
 
 
 nonisolated(unsafe) private var target: FuzzTarget? = nil
@@ -37,6 +45,8 @@ private func setUp() -> FuzzTarget {
     case "tls-client": made = .tls(.client)
     case "tls-server": made = .tls(.server)
     case "ssh-banner": made = .sshBanner
+    case "packet": made = .packet
+    case "packets": made = .packets
     default:
         do {
             let registry = try ParserRegistry.load(directory: env["VIGIL_FUZZ_PARSERS"] ?? "parsers")
@@ -86,6 +96,26 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         _ = parser.feed(UnsafeRawBufferPointer(rebasing: bytes[a...]))
     case .sshBanner:
         _ = parseSSHBanner(bytes)
+    case .packet:
+        // The first byte picks the link type; the rest is the frame.
+        guard let first = bytes.first else { return 0 }
+        let types: [LinkType] = [.ethernet, .linuxSLL, .linuxSLL2, .raw, .null, .loop, .ipv4, .ipv6]
+        packetAnalyzer.setLinkType(types[Int(first) % types.count])
+        fuzzClock += 1_000_000
+        packetAnalyzer.packet(UnsafeRawBufferPointer(rebasing: bytes[1...]), timestamp: fuzzClock) { _ in }
+    case .packets:
+        // Frames of one Ethernet connection's worth of packets, 2-byte length prefixed, with time
+        // moving on by the low byte of each length (so flows time out too).
+        packetAnalyzer.setLinkType(.ethernet)
+        var rest = bytes
+        while rest.count >= 2 {
+            let n = Int(rest[0]) << 8 | Int(rest[1])
+            let frame = UnsafeRawBufferPointer(rebasing: rest[2..<min(rest.count, 2 + n)])
+            fuzzClock += Int64(rest[1]) * 1_000_000_000
+            packetAnalyzer.packet(frame, timestamp: fuzzClock) { _ in }
+            rest = UnsafeRawBufferPointer(rebasing: rest[min(rest.count, 2 + n)...])
+        }
+        packetAnalyzer.idle(now: fuzzClock + 3_600_000_000_000) { _ in }
     }
     return 0
 }
