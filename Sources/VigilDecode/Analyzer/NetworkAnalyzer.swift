@@ -73,6 +73,11 @@ public struct NetworkAnalyzer {
         decoder = nil
         d.decode(bytes, timestamp: timestamp) { packet in
             let h = flows.add(&packet)
+            // A flow this packet ended (timed out, reused or evicted) may have left its slot to
+            // the new one: finish its analysis now, before the slot's analyzer is replaced.
+            var ended: [ConnRecord] = []
+            flows.emitPending { ended.append($0) }
+            for r in ended { connectionEnded(r, emit: emit) }
             if !configuration.protocols.isEmpty { analyze(packet, h, emit: emit) }
         }
         decoder = d
@@ -131,14 +136,20 @@ public struct NetworkAnalyzer {
             analyzer.udp(fromOriginator: h.isOriginator, time: packet.timestamp, payload: packet.payload, counters: &app) {
                 records.append($0)
             }
-            // Zeek's DNS analyzer turns the flow around when the first message is a reply.
-            if analyzer.takeFlipRequest() { flows.flipRoles(h) }
+            // Zeek's DNS analyzer turns the flow around when the first message is a reply, but
+            // not towards a multicast or broadcast group (an mDNS announcement's sender is the
+            // originator).
+            if analyzer.takeFlipRequest(), !packet.destination.isMulticast, packet.destination != Self.broadcast {
+                flows.flipRoles(h)
+            }
         }
         if !hadService, let service = analyzer.service { flows.addService(h, service.rawValue) }
         analyzers[i] = analyzer
         guard !records.isEmpty, let info = flows.info(h) else { return }
         for r in records { report(r, info, emit: emit) }
     }
+
+    static let broadcast = IPAddress(v4: 0xFFFF_FFFF)
 
     private mutating func connectionEnded(_ r: ConnRecord, emit: (inout Event) -> Void) {
         let i = Int(r.flowIndex)
