@@ -91,6 +91,9 @@ public struct ConnectionAnalyzer: Sendable {
     // TCP
     private var streams: [TCPReassembler] = [TCPReassembler(limit: 32_768), TCPReassembler(limit: 32_768)]
     private var undecided = true
+    /// The directions (bit 0 originator, bit 1 responder) whose first bytes matched no protocol
+    /// while the other had not spoken yet.
+    private var unrecognized: UInt8 = 0
     // HTTP
     private var httpRequests: HTTPStreamParser?
     private var httpResponses: HTTPStreamParser?
@@ -124,6 +127,9 @@ public struct ConnectionAnalyzer: Sendable {
             wantsPayload = false
         }
     }
+
+    /// Unanswered DNS queries kept per connection (Zeek's `DNS::max_pending_msgs`).
+    static let maximumPendingQueries = 50
 
     static func isDNSPort(_ a: UInt16, _ b: UInt16) -> Bool {
         [53, 137, 5353, 5355].contains(a) || [53, 137, 5353, 5355].contains(b)
@@ -160,9 +166,9 @@ public struct ConnectionAnalyzer: Sendable {
         counters.dnsMessages += 1
         service = .dns
         if !message.isResponse {
-            if let k = dnsPending.firstIndex(where: { $0.query?.id == message.id }) {
-                emit(.dns(dnsPending.remove(at: k)))  // a repeated id: the earlier query went unanswered
-            }
+            // A repeated id (a retransmission) waits behind the earlier query: a reply answers
+            // the oldest query of its id, as Zeek pairs them. At most `maximumPendingQueries` wait.
+            if dnsPending.count >= Self.maximumPendingQueries { emit(.dns(dnsPending.removeFirst())) }
             dnsPending.append(DNSTransaction(query: message, reply: nil, time: time, roundTrip: nil))
         } else if let k = dnsPending.firstIndex(where: { $0.query?.id == message.id }) {
             var t = dnsPending.remove(at: k)
@@ -207,9 +213,14 @@ public struct ConnectionAnalyzer: Sendable {
         }
     }
 
-    /// Picks the protocol from the first bytes of a direction, then the ports.
+    /// Picks the protocol from the first bytes of a direction, then the ports. When they match
+    /// nothing, the other direction's first bytes get their turn (a server answering
+    /// `HTTP/1.0 400` to a garbled request line is still HTTP, as Zeek logs it); later bytes of a
+    /// direction that already spoke are no first bytes and are skipped.
     private mutating func decide(fromOriginator: Bool, first bytes: UnsafeRawBufferPointer) {
         guard !bytes.isEmpty else { return }
+        let bit: UInt8 = fromOriginator ? 1 : 2
+        guard unrecognized & bit == 0 else { return }
         undecided = false
         let ports = [responderPort, originatorPort]
         if enabled.contains(.ssh), Self.startsWith(bytes, "SSH-") {
@@ -222,6 +233,10 @@ public struct ConnectionAnalyzer: Sendable {
             service = .http
         } else if enabled.contains(.dns), ports.contains(53) {
             service = .dns
+        } else if unrecognized == 0 {
+            unrecognized = bit
+            undecided = true
+            return
         } else {
             service = nil
             wantsPayload = false
@@ -229,7 +244,8 @@ public struct ConnectionAnalyzer: Sendable {
         }
         switch service {
         case .http?:
-            httpRequests = HTTPStreamParser(direction: .request)
+            // Without the request's beginning, only responses can be parsed.
+            httpRequests = unrecognized == 1 ? nil : HTTPStreamParser(direction: .request)
             httpResponses = HTTPStreamParser(direction: .response)
         case .ssl?:
             tlsClient = TLSStreamParser(direction: .client)
@@ -247,15 +263,35 @@ public struct ConnectionAnalyzer: Sendable {
         }
     }
 
-    /// A method token (letters, digits, `_`, `-`) followed by a space, in the first line.
+    /// The request methods of HTTP and WebDAV that Zeek's HTTP signature names.
+    static let httpMethods: [StaticString] = [
+        "GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE", "CONNECT", "PATCH", "PROPFIND", "PROPPATCH",
+        "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "POLL", "REPORT", "SUBSCRIBE", "BMOVE", "SEARCH",
+    ]
+
+    /// A method token (letters, digits, `_`, `-`) followed by a space, where the token is a known
+    /// method or the first line goes on to `HTTP/` (so `USER anonymous` or a directory listing
+    /// `drwxr-xr-x 2 …` is not taken for a request, while `CCM_POST / HTTP/1.1` is).
     static func looksLikeHTTPRequest(_ bytes: UnsafeRawBufferPointer) -> Bool {
         var k = 0
         while k < bytes.count, k < 32 {
             let c = bytes[k]
-            if c == 0x20 { return k > 0 }
+            if c == 0x20 { break }
             let ok = (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) || c == 0x5F || c == 0x2D
             if !ok { return false }
             k += 1
+        }
+        guard k > 0, k < bytes.count, bytes[k] == 0x20 else { return false }
+        let token = UnsafeRawBufferPointer(rebasing: bytes[0..<k])
+        for method in httpMethods where method.utf8CodeUnitCount == k && startsWith(token, method) { return true }
+        // `HTTP/` before the end of the first line.
+        var j = k + 1
+        let end = min(bytes.count, 4096)
+        while j + 5 <= end {
+            let c = bytes[j]
+            if c == 0x0D || c == 0x0A { return false }
+            if c == 0x48, bytes[j + 1] == 0x54, bytes[j + 2] == 0x54, bytes[j + 3] == 0x50, bytes[j + 4] == 0x2F { return true }
+            j += 1
         }
         return false
     }

@@ -116,6 +116,13 @@ extension NetworkAnalyzer {
         @inline(__always)
         mutating func add(_ packet: inout Packet, emit: (inout Event) -> Void) {
             let h = flows.add(&packet)
+            // A flow this packet ended (timed out, reused or evicted) may have left its slot to
+            // the new one: finish its analysis now, before the slot's analyzer is replaced.
+            if flows.hasPending {
+                var ended: [ConnRecord] = []
+                flows.emitPending { ended.append($0) }
+                for r in ended { connectionEnded(r, emit: emit) }
+            }
             if !configuration.protocols.isEmpty { analyze(packet, h, emit: emit) }
         }
 
@@ -149,8 +156,12 @@ extension NetworkAnalyzer {
                 analyzer.udp(fromOriginator: h.isOriginator, time: packet.timestamp, payload: packet.payload, counters: &app) {
                     records.append($0)
                 }
-                // Zeek's DNS analyzer turns the flow around when the first message is a reply.
-                if analyzer.takeFlipRequest() { flows.flipRoles(h) }
+                // Zeek's DNS analyzer turns the flow around when the first message is a reply, but
+                // not towards a multicast or broadcast group (an mDNS announcement's sender is the
+                // originator).
+                if analyzer.takeFlipRequest(), !packet.destination.isMulticast, packet.destination != Self.broadcast {
+                    flows.flipRoles(h)
+                }
             }
             if !hadService, let service = analyzer.service { flows.addService(h, service.rawValue) }
             states[i] = analyzer.wantsPayload ? 1 : 2
@@ -158,6 +169,8 @@ extension NetworkAnalyzer {
             guard !records.isEmpty, let info = flows.info(h) else { return }
             for r in records { report(r, info, emit: emit) }
         }
+
+        static let broadcast = IPAddress(v4: 0xFFFF_FFFF)
 
         mutating func connectionEnded(_ r: ConnRecord, emit: (inout Event) -> Void) {
             let i = Int(r.flowIndex)

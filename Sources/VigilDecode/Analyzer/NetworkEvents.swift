@@ -145,7 +145,9 @@ public enum NetworkEvents {
         }
         if let r = t.response {
             event[.httpResponseStatusCode] = .int(Int64(r.statusCode))
-            if t.request == nil { event[.httpVersion] = .string(r.version) }
+            // As Zeek's http.log: the reply's version replaces the request's (a 1.1 client
+            // answered by a 1.0 server logs 1.0).
+            event[.httpVersion] = .string(r.version)
             if let v = r.contentType, !v.isEmpty { event[.httpResponseMimeType] = .string(v) }
             event[.httpResponseBodyBytes] = .int(t.responseBodyLength)
         }

@@ -465,6 +465,9 @@ public struct FlowTable {
         emitPending(emit)
     }
 
+    /// Whether ended flows wait to be emitted.
+    var hasPending: Bool { !pending.isEmpty }
+
     mutating func emitPending(_ emit: (ConnRecord) -> Void) {
         guard !pending.isEmpty else { return }
         for r in pending { emit(r) }
