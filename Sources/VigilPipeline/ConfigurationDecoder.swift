@@ -375,7 +375,7 @@ struct ConfigurationDecoder {
         var sensor = NetworkSensorConfiguration(name: name, source: source)
         let live = ["filter", "snaplen", "promiscuous", "buffer_size", "immediate", "timeout", "user"]
         if case .files = source, let key = live.first(where: { $0 != "filter" && section.optional($0) != nil }), let node = section[key] {
-            throw node.error("\(key) applies to live capture (interface), not to files")
+            throw node.error("applies to live capture (interface), not to files")
         }
         if let v = section.optional("filter") { sensor.filter = try v.string() }
         if let v = section.optional("snaplen") { sensor.snaplen = try v.int(range: 64...262_144) }

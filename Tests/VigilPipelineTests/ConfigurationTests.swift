@@ -424,3 +424,48 @@ private func parse(_ yaml: String) throws -> VigilConfiguration {
         }
     }
 }
+
+@Suite struct NetworkSensorConfigurationTests {
+    @Test func liveAndReplaySensorsDecodeWithTheirSettings() throws {
+        let config = try parse("""
+            sensors:
+              - name: wire
+                type: network
+                interface: eth0
+                filter: "not port 22"
+                snaplen: 9000
+                buffer_size: 32MiB
+                immediate: true
+                timeout: 250ms
+                user: nobody
+                protocols: [dns, tls]
+                flows: { tcp_idle: 10m, max_flows: 5000 }
+              - name: traces
+                type: network
+                files: [traces/a.pcap]
+            """)
+        guard case .network(let live) = config.sensors[0], case .network(let replay) = config.sensors[1] else {
+            Issue.record("not network sensors: \(config.sensors)")
+            return
+        }
+        #expect(live.source == .interface("eth0"))
+        #expect(live.filter == "not port 22" && live.snaplen == 9000 && live.bufferBytes == 32 << 20)
+        #expect(live.immediate && live.timeoutMilliseconds == 250 && live.user == "nobody")
+        #expect(live.protocols == ["dns", "tls"] && live.tcpIdleSeconds == 600 && live.maxFlows == 5000)
+        #expect(live.liveOptions.snaplen == 9000 && live.liveOptions.filter == "not port 22")
+        #expect(replay.source == .files(["/etc/vigil/traces/a.pcap"]))
+    }
+
+    @Test(arguments: [
+        ("sensors:\n  - { name: w, type: network }", "2:5: sensors[0]: a network sensor needs interface (live capture) or files (replay)"),
+        ("sensors:\n  - { name: w, type: network, interface: eth0, files: [a.pcap] }",
+         "2:55: sensors[0].files: give either interface (live capture) or files (replay), not both"),
+        ("sensors:\n  - { name: w, type: network, files: [a.pcap], snaplen: 100 }",
+         "2:57: sensors[0].snaplen: applies to live capture (interface), not to files"),
+        ("sensors:\n  - { name: w, type: network, interface: eth0, protocols: [dns, smtp] }",
+         "2:65: sensors[0].protocols[1]: invalid value 'smtp' (expected one of: dns, http, tls, ssh)"),
+    ])
+    func mistakesNameTheirPlace(yaml: String, error: String) {
+        expectError("/etc/vigil/vigil.yaml:" + error) { try parse(yaml) }
+    }
+}
