@@ -67,6 +67,7 @@ public enum CaptureRunner {
                                                   into consumer: inout C,
                                                   opened: (PcapSource) -> Void = { _ in }) throws -> CaptureSummary {
         let source = try PcapSource.open(interface: interface, options: options)
+        try source.setNonBlocking()
         if dropPrivileges { try Privileges.drop(toUser: user) }
         opened(source)
         consumer.begin(source: interface, linkType: source.linkType)
@@ -78,7 +79,10 @@ public enum CaptureRunner {
             }
             switch result {
             case .packet: continue
-            case .timeout: try consumer.idle(now: wallClock())
+            case .timeout:
+                // Nothing ready: wait up to the read timeout (a signal cuts the wait short), and
+                // let flows time out when nothing came.
+                if !source.waitForPackets(milliseconds: options.timeoutMilliseconds) { try consumer.idle(now: wallClock()) }
             case .end: break reading
             }
         }

@@ -1,4 +1,7 @@
 import CPcap
+#if canImport(Glibc)
+import Glibc
+#endif
 import VigilCore
 
 /// A packet source through libpcap: a live interface or a pcap/pcapng file.
@@ -159,6 +162,26 @@ public final class PcapSource: @unchecked Sendable {
         default:
             return .end
         }
+    }
+
+    /// Puts a live handle in non-blocking mode: ``next(_:)`` then returns `.timeout` at once
+    /// when no packet is ready, and ``waitForPackets(milliseconds:)`` does the waiting. (A
+    /// blocking read on Linux may not return at its timeout when no packet arrives at all, so a
+    /// capture could not notice that it should stop.)
+    public func setNonBlocking() throws(PcapError) {
+        var errbuf = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
+        guard pcap_setnonblock(handle, 1, &errbuf) == 0 else {
+            throw PcapError("\(name): cannot make the capture non-blocking: \(String(cString: errbuf))")
+        }
+    }
+
+    /// Waits until packets are ready or `milliseconds` pass (or a signal arrives); true when
+    /// packets are ready.
+    public func waitForPackets(milliseconds: Int32) -> Bool {
+        let fd = pcap_get_selectable_fd(handle)
+        guard fd >= 0 else { return true }
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&p, 1, milliseconds) > 0
     }
 
     /// Statistics of a live capture; nil for files.
