@@ -1,5 +1,8 @@
 import CPcap
 import VigilCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A packet source through libpcap: a live interface or a pcap/pcapng file.
 ///
@@ -18,7 +21,9 @@ public final class PcapSource: @unchecked Sendable {
         public var bufferSize: Int32? = 16 << 20
         /// Deliver packets as they arrive instead of in batches.
         public var immediate = false
-        /// How long a read waits for more packets before returning what it has, in milliseconds.
+        /// How long a read waits for more packets before returning what it has, in milliseconds;
+        /// also the longest a live read blocks on a quiet interface before returning `.timeout`
+        /// (so stop requests, `--duration` and idle flow timeouts are noticed within it).
         public var timeoutMilliseconds: Int32 = 100
         /// A BPF filter in tcpdump syntax; nil captures everything.
         public var filter: String?
@@ -61,12 +66,18 @@ public final class PcapSource: @unchecked Sendable {
     /// Where the packets come from (file path or interface name).
     public let name: String
     public let isLive: Bool
+    /// A live source's descriptor to wait on (non-blocking handle), or -1 to let libpcap block.
+    private let waitDescriptor: Int32
+    /// How long a live read waits on `waitDescriptor`, in milliseconds.
+    private let waitMilliseconds: Int32
 
-    private init(handle: OpaquePointer, name: String, isLive: Bool) {
+    private init(handle: OpaquePointer, name: String, isLive: Bool, waitDescriptor: Int32 = -1, waitMilliseconds: Int32 = 0) {
         self.handle = handle
         self.name = name
         self.isLive = isLive
         self.linkType = pcap_datalink(handle)
+        self.waitDescriptor = waitDescriptor
+        self.waitMilliseconds = waitMilliseconds
     }
 
     deinit { pcap_close(handle) }
@@ -117,7 +128,15 @@ public final class PcapSource: @unchecked Sendable {
             pcap_close(h)
             throw PcapError("cannot capture on \(interface): \(reason)")
         }
-        let source = PcapSource(handle: h, name: interface, isLive: true)
+        // A blocking read on Linux never returns on a quiet interface: with TPACKET_V3 libpcap
+        // polls without a timeout and leaves it to the kernel, which retires only blocks that
+        // hold packets, and it goes back to polling after a signal. So the handle is made
+        // non-blocking and `next` waits on its descriptor with the timeout itself.
+        var descriptor: Int32 = -1
+        if pcap_setnonblock(h, 1, &errbuf) == 0 { descriptor = pcap_get_selectable_fd(h) }
+        if descriptor < 0 { _ = pcap_setnonblock(h, 0, &errbuf) }
+        let source = PcapSource(handle: h, name: interface, isLive: true, waitDescriptor: descriptor,
+                                waitMilliseconds: max(1, options.timeoutMilliseconds))
         if let filter = options.filter { try source.setFilter(filter) }
         return source
     }
@@ -140,7 +159,11 @@ public final class PcapSource: @unchecked Sendable {
     public func next(_ body: (PacketInfo, UnsafeRawBufferPointer) throws -> Void) throws -> ReadResult {
         var header: UnsafeMutablePointer<pcap_pkthdr>?
         var data: UnsafePointer<UInt8>?
-        let rc = pcap_next_ex(handle, &header, &data)
+        var rc = pcap_next_ex(handle, &header, &data)
+        if rc == 0 && waitDescriptor >= 0 {
+            guard try waitForPackets() else { return .timeout }
+            rc = pcap_next_ex(handle, &header, &data)
+        }
         switch rc {
         case 1:
             guard let header, let data else { return .timeout }
@@ -161,6 +184,18 @@ public final class PcapSource: @unchecked Sendable {
         }
     }
 
+    /// Waits up to the read timeout for the non-blocking live handle to become readable: false
+    /// when it timed out or a signal arrived (the caller then checks whether to stop).
+    @inline(never)
+    private func waitForPackets() throws(PcapError) -> Bool {
+        var p = pollfd(fd: waitDescriptor, events: Int16(POLLIN), revents: 0)
+        let n = poll(&p, 1, waitMilliseconds)
+        if n < 0 && errno != EINTR {
+            throw PcapError("\(name): waiting for packets failed: \(String(cString: strerror(errno)))")
+        }
+        return n > 0
+    }
+
     /// Statistics of a live capture; nil for files.
     public func statistics() -> Statistics? {
         guard isLive else { return nil }
@@ -169,7 +204,8 @@ public final class PcapSource: @unchecked Sendable {
         return Statistics(received: UInt64(s.ps_recv), droppedByKernel: UInt64(s.ps_drop), droppedByInterface: UInt64(s.ps_ifdrop))
     }
 
-    /// Makes a blocking ``next(_:)`` return `.end` (callable from another thread).
+    /// Makes ``next(_:)`` return `.end` (callable from another thread; a live read notices it
+    /// within the read timeout).
     public func breakLoop() { pcap_breakloop(handle) }
 
     /// The libpcap version string.
