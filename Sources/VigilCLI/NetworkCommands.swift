@@ -143,13 +143,8 @@ struct CaptureCommand: ParsableCommand {
     }
 
     func run() throws {
-        var options = PcapSource.LiveOptions()
-        options.snaplen = Int32(snaplen)
-        options.promiscuous = promiscuous
-        options.bufferSize = Int32(clamping: bufferSize)
-        options.immediate = immediate
-        options.timeoutMilliseconds = Int32(timeout)
-        options.filter = filter
+        let options = PcapSource.LiveOptions(snaplen: Int32(snaplen), promiscuous: promiscuous, bufferSize: Int32(clamping: bufferSize),
+                                             immediate: immediate, timeoutMilliseconds: Int32(timeout), filter: filter)
         installStopHandlers()
         let deadline = duration.map { Date().addingTimeInterval($0) }
         let seen = PacketCount()

@@ -27,6 +27,16 @@ public final class PcapSource: @unchecked Sendable {
         public var filter: String?
 
         public init() {}
+
+        public init(snaplen: Int32, promiscuous: Bool, bufferSize: Int32?, immediate: Bool, timeoutMilliseconds: Int32,
+                    filter: String?) {
+            self.snaplen = snaplen
+            self.promiscuous = promiscuous
+            self.bufferSize = bufferSize
+            self.immediate = immediate
+            self.timeoutMilliseconds = timeoutMilliseconds
+            self.filter = filter
+        }
     }
 
     /// One packet's metadata.

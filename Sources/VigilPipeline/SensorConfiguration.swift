@@ -184,14 +184,8 @@ public struct NetworkSensorConfiguration: Sendable, Equatable {
 
     /// libpcap settings of a live capture.
     public var liveOptions: PcapSource.LiveOptions {
-        var o = PcapSource.LiveOptions()
-        o.snaplen = Int32(snaplen)
-        o.promiscuous = promiscuous
-        o.bufferSize = Int32(clamping: bufferBytes)
-        o.immediate = immediate
-        o.timeoutMilliseconds = Int32(timeoutMilliseconds)
-        o.filter = filter
-        return o
+        PcapSource.LiveOptions(snaplen: Int32(snaplen), promiscuous: promiscuous, bufferSize: Int32(clamping: bufferBytes),
+                               immediate: immediate, timeoutMilliseconds: Int32(timeoutMilliseconds), filter: filter)
     }
 
     public init(name: String, source: Source) {

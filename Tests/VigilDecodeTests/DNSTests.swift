@@ -186,19 +186,9 @@ enum ProtoTrace {
     }
 }
 
-/// Rows of a Zeek ASCII log as [column: value].
+/// Rows of a Zeek ASCII log as [column: value]; nil when the log is missing.
 func zeekLogRows(_ path: String) -> [[String: String]]? {
-    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
-    var fields: [String] = []
-    var rows: [[String: String]] = []
-    for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
-        if line.hasPrefix("#fields\t") { fields = line.split(separator: "\t").dropFirst().map(String.init); continue }
-        if line.hasPrefix("#") { continue }
-        let values = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-        guard values.count == fields.count else { continue }
-        rows.append(Dictionary(uniqueKeysWithValues: zip(fields, values)))
-    }
-    return rows
+    FileManager.default.fileExists(atPath: path) ? readZeekLog(path) : nil
 }
 
 // MARK: - DNS

@@ -68,24 +68,6 @@ struct TestPcapFile {
     }
 }
 
-/// Zeek's conn.log rows, as a list of column → value dictionaries.
-func readZeekLog(_ path: String) -> [[String: String]] {
-    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
-    var fields: [String] = []
-    var rows: [[String: String]] = []
-    for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
-        if line.hasPrefix("#fields") {
-            fields = line.split(separator: "\t", omittingEmptySubsequences: false).dropFirst().map(String.init)
-            continue
-        }
-        if line.hasPrefix("#") { continue }
-        let values = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-        guard values.count == fields.count else { continue }
-        rows.append(Dictionary(uniqueKeysWithValues: zip(fields, values)))
-    }
-    return rows
-}
-
 func protoName(_ transport: UInt8) -> String {
     switch transport {
     case 6: "tcp"

@@ -104,24 +104,6 @@ import VigilTestSupport
         }
     }
 
-    /// Zeek's rows of a log, as column → value.
-    static func zeekLog(_ path: String) -> [[String: String]] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
-        var fields: [String] = []
-        var rows: [[String: String]] = []
-        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
-            if line.hasPrefix("#fields") {
-                fields = line.split(separator: "\t", omittingEmptySubsequences: false).dropFirst().map(String.init)
-                continue
-            }
-            if line.hasPrefix("#") { continue }
-            let values = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-            guard values.count == fields.count else { continue }
-            rows.append(Dictionary(uniqueKeysWithValues: zip(fields, values)))
-        }
-        return rows
-    }
-
     /// Runs `vigil replay --stdout` on a trace (gunzipped first when needed); the records, flat.
     func replay(_ trace: String, scratch: TemporaryDirectory) throws -> [Flat] {
         var path = trace
@@ -432,7 +414,7 @@ import VigilTestSupport
             var differences: [Difference] = []
             for spec in specs where files.contains(spec.log + ".log") {
                 var tally = Tally()
-                Self.compare(spec, trace: name, rows: Self.zeekLog(dir + "/" + spec.log + ".log"), records: records,
+                Self.compare(spec, trace: name, rows: readZeekLog(dir + "/" + spec.log + ".log"), records: records,
                              tally: &tally, differences: &differences)
                 print("agree \(name) \(spec.log): \(tally.matched)/\(tally.compared) — \(tally.line)")
                 for (f, m, c) in tally.fields { byField["\(spec.log).\(f)", default: Tally()].fields.append((f, m, c)) }
