@@ -42,18 +42,32 @@ public enum CaptureRunner {
         }
         var doneBefore: Int64 = 0
         for file in files {
-            let source = try PcapSource.open(file: file)
-            consumer.begin(source: file, linkType: source.linkType)
             summary.files += 1
-            while true {
-                let result = try source.next { info, bytes in
-                    summary.count(info)
-                    try consumer.consume(info, bytes)
+            // Classic pcap files are read from a memory mapping; other formats through libpcap.
+            if let mapped = try MappedPcapReader(path: file) {
+                consumer.begin(source: file, linkType: mapped.linkType)
+                while true {
+                    let result = try mapped.next { info, bytes in
+                        summary.count(info)
+                        try consumer.consume(info, bytes)
+                    }
+                    guard result == .packet else { break }
+                    if let progress, summary.packets & 0xFFFF == 0 { progress(doneBefore + Int64(mapped.offset), total) }
                 }
-                guard result == .packet else { break }
-                if let progress, summary.packets & 0xFFFF == 0 { progress(doneBefore + source.fileOffset, total) }
+                doneBefore += Int64(mapped.offset)
+            } else {
+                let source = try PcapSource.open(file: file)
+                consumer.begin(source: file, linkType: source.linkType)
+                while true {
+                    let result = try source.next { info, bytes in
+                        summary.count(info)
+                        try consumer.consume(info, bytes)
+                    }
+                    guard result == .packet else { break }
+                    if let progress, summary.packets & 0xFFFF == 0 { progress(doneBefore + source.fileOffset, total) }
+                }
+                doneBefore += source.fileOffset
             }
-            doneBefore += source.fileOffset
             progress?(doneBefore, total)
         }
         return summary

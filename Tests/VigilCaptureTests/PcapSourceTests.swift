@@ -140,3 +140,64 @@ import VigilTestSupport
         #expect(tcpdump.stdout.hasPrefix("\(k) packets"), "\(tcpdump.stdout) \(tcpdump.stderr)")
     }
 }
+
+@Suite struct MappedPcapReaderTests {
+    /// Every classic pcap sample reads the same through the mapping as through libpcap: time,
+    /// bytes and wire length of every packet, and the link type; pcapng is left to libpcap.
+    @Test func readsWhatLibpcapReads() throws {
+        guard let shared = sharedDataDirectory() else {
+            print("skip: ../shared/data is absent (set VIGIL_SHARED_DATA)")
+            return
+        }
+        var files: [String] = []
+        for dir in ["pcap/zeek", "pcap/suricata-verify"] {
+            let root = shared + "/" + dir
+            for name in try FileManager.default.contentsOfDirectory(atPath: root).sorted() {
+                let caseDir = root + "/" + name
+                for f in (try? FileManager.default.contentsOfDirectory(atPath: caseDir)) ?? [] where f.hasSuffix(".pcap") || f.hasSuffix(".pcapng") {
+                    files.append(caseDir + "/" + f)
+                }
+            }
+        }
+        var mappedFiles = 0, packets = 0
+        for file in files {
+            let viaLibpcap = try PcapSource.open(file: file)
+            guard let mapped = try MappedPcapReader(path: file) else {
+                #expect(file.hasSuffix(".pcapng") || FileManager.default.contents(atPath: file)?.prefix(4) != Data([0xD4, 0xC3, 0xB2, 0xA1]),
+                        "\(file) is classic pcap but was not mapped")
+                continue
+            }
+            mappedFiles += 1
+            #expect(mapped.linkType == viaLibpcap.linkType, "\(file)")
+            var expected: [(Int64, [UInt8], Int)] = []
+            while try viaLibpcap.next({ info, bytes in expected.append((info.timestamp, Array(bytes), info.wireLength)) }) == .packet {}
+            var k = 0
+            while try mapped.next({ info, bytes in
+                if k < expected.count {
+                    #expect(info.timestamp == expected[k].0 && Array(bytes) == expected[k].1 && info.wireLength == expected[k].2,
+                            "\(file) packet \(k)")
+                }
+                k += 1
+            }) == .packet {}
+            #expect(k == expected.count, "\(file)")
+            packets += k
+        }
+        #expect(mappedFiles >= 30 && packets > 4000)
+    }
+
+    @Test func aTruncatedRecordIsAnErrorAndOtherFormatsAreDeclined() throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.path + "/t.pcap"
+        let writer = try PcapWriter(path: path, linkType: 1)
+        let frame = [UInt8](repeating: 0xAB, count: 60)
+        try frame.withUnsafeBytes { try writer.write(timestamp: 1_000_000_001, bytes: $0) }
+        try writer.close()
+        var data = try Data(contentsOf: URL(fileURLWithPath: path))
+        data.removeLast(10)
+        try data.write(to: URL(fileURLWithPath: path))
+        let reader = try #require(try MappedPcapReader(path: path))
+        #expect(throws: PcapError.self) { _ = try reader.next { _, _ in } }
+        try Data("\u{0A}\u{0D}\u{0D}\u{0A}not really pcapng but not pcap either".utf8).write(to: URL(fileURLWithPath: path))
+        #expect(try MappedPcapReader(path: path) == nil)
+    }
+}
