@@ -108,8 +108,13 @@ extension NetworkAnalyzer {
         var recordCounts = (connections: Int64(0), dns: Int64(0), http: Int64(0), tls: Int64(0), ssh: Int64(0))
         var scratch = Event()
 
+        /// Whether any application protocol is analyzed (read per packet without touching the
+        /// configuration).
+        let analyzesApplications: Bool
+
         init(configuration: Configuration) {
             self.configuration = configuration
+            analyzesApplications = !configuration.protocols.isEmpty
             flows = FlowTable(configuration: configuration.flows)
         }
 
@@ -123,7 +128,7 @@ extension NetworkAnalyzer {
                 flows.emitPending { ended.append($0) }
                 for r in ended { connectionEnded(r, emit: emit) }
             }
-            if !configuration.protocols.isEmpty { analyze(packet, h, emit: emit) }
+            if analyzesApplications { analyze(packet, h, emit: emit) }
         }
 
         // MARK: Application layer
