@@ -371,7 +371,11 @@ public struct FlowTable {
         flows[i].lastPacket = now
         if transport == IPProtocol.tcp {
             // Zeek counts sizes after the TCP analyzer ran (which may have flipped roles).
-            flows[i].tcpPacket(packet, isOrig: isOrig, now: now, attemptTimeout: configuration.tcpAttemptTimeout)
+            // Through a pointer: `flows[i].tcpPacket(…)` copied the 264-byte flow out and back.
+            let attemptTimeout = configuration.tcpAttemptTimeout
+            flows.withUnsafeMutableBufferPointer { b in
+                b.baseAddress.unsafelyUnwrapped.advanced(by: i).pointee.tcpPacket(packet, isOrig: isOrig, now: now, attemptTimeout: attemptTimeout)
+            }
             countPacket(i, isOrig: isOrig, ipBytes: ipBytes)
         } else {
             countPacket(i, isOrig: isOrig, ipBytes: ipBytes)

@@ -318,12 +318,14 @@ extension Flow {
     }
 
     /// Whether Zeek's attempt timer would remove this connection at `now`.
+    @inline(__always)
     func attemptExpired(now: Int64) -> Bool {
         attemptDeadline != 0 && now >= attemptDeadline && tcpActive
             && (orig.state == .synSent || orig.state == .synAckSent) && resp.state == .inactive
     }
 
     /// Whether a closed connection is gone by `now` (Zeek's close/reset delay, no activity meanwhile).
+    @inline(__always)
     func closeExpired(now: Int64, delay: Int64) -> Bool {
         guard closeComplete, now &- lastPacket >= delay else { return false }
         return (orig.didClose && resp.didClose) || orig.state == .reset || resp.state == .reset
@@ -331,6 +333,7 @@ extension Flow {
     }
 
     /// Zeek's `TCPSessionAdapter::IsReuse`: a new SYN on a closed connection.
+    @inline(__always)
     func isReuse(_ packet: Packet) -> Bool {
         let flags = packet.tcpFlags
         guard flags & TCPFlag.syn != 0 else { return false }
