@@ -9,7 +9,7 @@ RUNS=${1:-1000000}
 NET_RUNS=${2:-$RUNS}
 targets=(event-binary event-json)
 for f in parsers/*.yaml; do targets+=("$(basename "$f" .yaml)"); done
-network=(packet packets dns dns-tcp http-request http-response tls-client tls-server ssh-banner)
+network=(packet packets dns dns-tcp http-request http-response tls-client tls-server ssh-banner quic)
 for t in "${targets[@]}" "${network[@]}"; do
   runs=$RUNS
   for n in "${network[@]}"; do [ "$t" = "$n" ] && runs=$NET_RUNS; done

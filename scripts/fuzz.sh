@@ -3,7 +3,7 @@
 #   scripts/fuzz.sh TARGET [RUNS] [extra libFuzzer args…]
 # TARGET: a parser name from parsers/ (syslog, sshd, cef, json, …), event-binary / event-json, or a
 # network target: packet, packets (decoder, flows and analyzers), dns, dns-tcp, http-request,
-# http-response, tls-client, tls-server, ssh-banner.
+# http-response, tls-client, tls-server, ssh-banner, quic.
 # Seeds: the parser's examples and real samples when present (corpus kept in .build-fuzz/corpus/TARGET).
 set -euo pipefail
 cd "$(dirname "$0")/.."

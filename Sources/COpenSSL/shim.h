@@ -5,6 +5,7 @@
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/md5.h>
+#include <openssl/hmac.h>
 
 // Macros Swift cannot import, as functions.
 static inline long vigil_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) {

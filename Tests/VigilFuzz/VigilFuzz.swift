@@ -2,7 +2,7 @@
 //
 // VIGIL_FUZZ_TARGET selects what is fed: a parser name from parsers/ (VIGIL_FUZZ_PARSERS, default
 // ./parsers), one of the built-in decoders (event-binary, event-json), or a network analyzer (dns,
-// dns-tcp, http-request, http-response, tls-client, tls-server, ssh-banner), or the packet decoder
+// dns-tcp, http-request, http-response, tls-client, tls-server, ssh-banner, quic), or the packet decoder
 // and flow table (packet: the input is one frame per link type; packets: a sequence of frames,
 // each prefixed by a 2-byte length).
 import Foundation
@@ -19,6 +19,7 @@ enum FuzzTarget {
     case http(HTTPStreamParser.Direction)
     case tls(TLSDirection)
     case sshBanner
+    case quic
     case packet
     case packets
 }
@@ -45,6 +46,7 @@ private func setUp() -> FuzzTarget {
     case "tls-client": made = .tls(.client)
     case "tls-server": made = .tls(.server)
     case "ssh-banner": made = .sshBanner
+    case "quic": made = .quic
     case "packet": made = .packet
     case "packets": made = .packets
     default:
@@ -96,6 +98,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         _ = parser.feed(UnsafeRawBufferPointer(rebasing: bytes[a...]))
     case .sshBanner:
         _ = parseSSHBanner(bytes)
+    case .quic:
+        var reader = QUICClientHelloReader()
+        _ = reader.add(datagram: bytes)
     case .packet:
         // The first byte picks the link type; the rest is the frame.
         guard let first = bytes.first else { return 0 }

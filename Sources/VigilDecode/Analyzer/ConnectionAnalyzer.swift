@@ -2,6 +2,8 @@
 /// names them.
 public enum AppProtocol: String, Sendable, CaseIterable, Hashable {
     case dns, http, ssl, ssh
+    /// QUIC, analyzed with TLS (its ClientHello, from the client's Initial packets).
+    case quic
 
     /// The configuration names (`tls` for `ssl`).
     public init?(configurationName: String) {
@@ -110,6 +112,8 @@ public struct ConnectionAnalyzer: Sendable {
     private var sshReported = false
     // DNS (UDP, and TCP with length framing)
     private var dnsPending: [DNSTransaction] = []
+    // QUIC (UDP 443)
+    private var quic: QUICClientHelloReader?
     private var dnsSeen = false
     /// Set when the first DNS message came from the originator and was a reply: the flow
     /// table should swap the roles, as Zeek does.
@@ -122,7 +126,12 @@ public struct ConnectionAnalyzer: Sendable {
         self.responderPort = responderPort
         self.enabled = enabled
         if transport == 17 {
-            wantsPayload = enabled.contains(.dns) && Self.isDNSPort(responderPort, originatorPort)
+            if enabled.contains(.ssl), responderPort == 443 || originatorPort == 443 {
+                // QUIC: the client's Initial packets carry the TLS ClientHello.
+                quic = QUICClientHelloReader()
+            } else {
+                wantsPayload = enabled.contains(.dns) && Self.isDNSPort(responderPort, originatorPort)
+            }
         } else if transport != 6 {
             wantsPayload = false
         }
@@ -141,10 +150,30 @@ public struct ConnectionAnalyzer: Sendable {
     public mutating func udp(fromOriginator: Bool, time: Int64, payload: UnsafeRawBufferPointer,
                              counters: inout AppCounters, emit: (AppRecord) -> Void) {
         guard wantsPayload else { return }
+        if quic != nil {
+            quicDatagram(fromOriginator: fromOriginator, time: time, payload, counters: &counters, emit: emit)
+            return
+        }
         let first = !dnsSeen
         if let isResponse = dnsMessage(payload, time: time, counters: &counters, emit: emit), first {
             dnsSeen = true
             if isResponse && fromOriginator { flipRequested = true }
+        }
+    }
+
+    /// A datagram of a QUIC candidate: the client's Initials until the ClientHello is whole.
+    private mutating func quicDatagram(fromOriginator: Bool, time: Int64, _ payload: UnsafeRawBufferPointer,
+                                       counters: inout AppCounters, emit: (AppRecord) -> Void) {
+        guard fromOriginator, var reader = quic else { return }
+        let hello = reader.add(datagram: payload)
+        if reader.sawInitial { service = .quic }
+        quic = reader
+        if let hello {
+            counters.tlsHellos += 1
+            emit(.tls(TLSHandshake(time: time, client: hello, server: nil)))
+            wantsPayload = false
+        } else if !reader.sawInitial {
+            wantsPayload = false  // not QUIC
         }
     }
 
@@ -209,7 +238,7 @@ public struct ConnectionAnalyzer: Sendable {
         case .ssl?: tlsBytes(fromOriginator: fromOriginator, time: time, bytes, counters: &counters, emit: emit)
         case .ssh?: sshBytes(fromOriginator: fromOriginator, time: time, bytes, counters: &counters, emit: emit)
         case .dns?: dnsTCPBytes(fromOriginator: fromOriginator, time: time, bytes, counters: &counters, emit: emit)
-        case nil: break
+        case .quic?, nil: break
         }
     }
 
