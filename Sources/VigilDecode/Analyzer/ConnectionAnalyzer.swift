@@ -114,6 +114,7 @@ public struct ConnectionAnalyzer: Sendable {
     private var dnsPending: [DNSTransaction] = []
     // QUIC (UDP 443)
     private var quic: QUICClientHelloReader?
+    private var quicDatagrams = 0
     private var dnsSeen = false
     /// Set when the first DNS message came from the originator and was a reply: the flow
     /// table should swap the roles, as Zeek does.
@@ -165,6 +166,12 @@ public struct ConnectionAnalyzer: Sendable {
     private mutating func quicDatagram(fromOriginator: Bool, time: Int64, _ payload: UnsafeRawBufferPointer,
                                        counters: inout AppCounters, emit: (AppRecord) -> Void) {
         guard fromOriginator, var reader = quic else { return }
+        quicDatagrams += 1
+        // A short header means the handshake is over; a ClientHello takes a few Initials at most.
+        if payload.first.map({ $0 & 0x80 == 0 }) ?? true || quicDatagrams > 8 {
+            wantsPayload = false
+            return
+        }
         let hello = reader.add(datagram: payload)
         if reader.sawInitial { service = .quic }
         quic = reader
