@@ -14,6 +14,8 @@ public struct QUICClientHelloReader: Sendable {
     public private(set) var finished = false
     /// Whether any datagram decrypted as a QUIC Initial (the flow speaks QUIC).
     public private(set) var sawInitial = false
+    /// The keys of the last Destination Connection ID (the client's Initials share it).
+    private var keys: QUICInitial.Keys?
 
     static let maximumCrypto = 16_384
 
@@ -25,7 +27,7 @@ public struct QUICClientHelloReader: Sendable {
         var rest = datagram
         // A datagram may coalesce several packets; Initial ones come first.
         while rest.count >= 7, rest[0] & 0xC0 == 0xC0 {
-            guard let (consumed, frames) = QUICInitial.open(rest) else { break }
+            guard let (consumed, frames) = QUICInitial.open(rest, keys: &keys) else { break }
             sawInitial = true
             for f in frames { addCrypto(f.offset, f.bytes) }
             rest = UnsafeRawBufferPointer(rebasing: rest[consumed...])
@@ -69,9 +71,19 @@ enum QUICInitial {
     static let saltDraft29: [UInt8] = [0xAF, 0xBF, 0xEC, 0x28, 0x99, 0x93, 0xD2, 0x4C, 0x9E, 0x97, 0x86, 0xF1, 0x9C, 0x61, 0x11, 0xE0,
                                        0x43, 0x90, 0xA8, 0x99]
 
+    /// The client's Initial keys for one Destination Connection ID and version.
+    struct Keys: Sendable {
+        var dcid: [UInt8]
+        var version: UInt32
+        var key: [UInt8]
+        var iv: [UInt8]
+        var hp: [UInt8]
+    }
+
     /// Opens the first packet of `bytes` when it is a client Initial: the bytes it took and its
     /// CRYPTO frames. Nil when it is not an Initial of a known version or does not decrypt.
-    static func open(_ b: UnsafeRawBufferPointer) -> (Int, [(offset: Int, bytes: [UInt8])])? {
+    /// `keys` keeps the derived keys for the next packet with the same connection id.
+    static func open(_ b: UnsafeRawBufferPointer, keys cached: inout Keys?) -> (Int, [(offset: Int, bytes: [UInt8])])? {
         let first = b[0]
         let version = UInt32(b[1]) << 24 | UInt32(b[2]) << 16 | UInt32(b[3]) << 8 | UInt32(b[4])
         let salt: [UInt8], labels: (key: String, iv: String, hp: String), initialType: UInt8
@@ -97,12 +109,18 @@ enum QUICInitial {
         let pnOffset = p
         let end = pnOffset + Int(payloadLength)
         guard end <= b.count, pnOffset + 4 + 16 <= end else { return nil }
-        // Keys from the client's Destination Connection ID.
-        let initialSecret = hmacSHA256(key: salt, data: dcid)
-        let clientSecret = expandLabel(initialSecret, "client in", 32)
-        let key = expandLabel(clientSecret, labels.key, 16)
-        let iv = expandLabel(clientSecret, labels.iv, 12)
-        let hp = expandLabel(clientSecret, labels.hp, 16)
+        // Keys from the client's Destination Connection ID (derived once per id).
+        let keys: Keys
+        if let c = cached, c.dcid == dcid, c.version == version {
+            keys = c
+        } else {
+            let initialSecret = hmacSHA256(key: salt, data: dcid)
+            let clientSecret = expandLabel(initialSecret, "client in", 32)
+            keys = Keys(dcid: dcid, version: version, key: expandLabel(clientSecret, labels.key, 16),
+                        iv: expandLabel(clientSecret, labels.iv, 12), hp: expandLabel(clientSecret, labels.hp, 16))
+            cached = keys
+        }
+        let key = keys.key, iv = keys.iv, hp = keys.hp
         // Header protection: a mask from the sample 4 bytes past the packet number's start.
         guard let mask = aesECB(key: hp, block: Array(b[(pnOffset + 4)..<(pnOffset + 20)])) else { return nil }
         let unprotectedFirst = first ^ (mask[0] & 0x0F)
