@@ -91,7 +91,7 @@ public struct ConnectionAnalyzer: Sendable {
     private let originatorPort: UInt16
 
     // TCP
-    private var streams: [TCPReassembler] = [TCPReassembler(limit: 32_768), TCPReassembler(limit: 32_768)]
+    private var streams = DirectionPair(TCPReassembler(limit: 32_768), TCPReassembler(limit: 32_768))
     private var undecided = true
     /// The directions (bit 0 originator, bit 1 responder) whose first bytes matched no protocol
     /// while the other had not spoken yet.
@@ -107,7 +107,7 @@ public struct ConnectionAnalyzer: Sendable {
     private var tls: TLSHandshake?
     private var tlsReported = false
     // SSH
-    private var sshBuffers: [[UInt8]] = [[], []]
+    private var sshBuffers = DirectionPair([UInt8](), [UInt8]())
     private var ssh: SSHHandshake?
     private var sshReported = false
     // DNS (UDP, and TCP with length framing)
@@ -119,7 +119,7 @@ public struct ConnectionAnalyzer: Sendable {
     /// Set when the first DNS message came from the originator and was a reply: the flow
     /// table should swap the roles, as Zeek does.
     private var flipRequested = false
-    private var dnsTCP: [[UInt8]] = [[], []]
+    private var dnsTCP = DirectionPair([UInt8](), [UInt8]())
 
     public init(transport: UInt8, originatorPort: UInt16, responderPort: UInt16, enabled: Set<AppProtocol> = Set(AppProtocol.allCases)) {
         self.transport = transport
@@ -482,5 +482,24 @@ public struct ConnectionAnalyzer: Sendable {
             emit(.ssh(s))
         }
         wantsPayload = false
+    }
+}
+
+/// Two values, one per direction (0: originator, 1: responder), stored inline rather than in an
+/// array that every connection would allocate.
+struct DirectionPair<T: Sendable>: Sendable {
+    var first: T
+    var second: T
+
+    init(_ first: T, _ second: T) {
+        self.first = first
+        self.second = second
+    }
+
+    subscript(direction: Int) -> T {
+        get { direction == 0 ? first : second }
+        _modify {
+            if direction == 0 { yield &first } else { yield &second }
+        }
     }
 }

@@ -104,6 +104,9 @@ extension NetworkAnalyzer {
         /// By flow slot: 0 no analysis, 1 an analysis that wants payload, 2 one that is done.
         /// Checked on every packet without touching (or copying) the analysis itself.
         var states: [UInt8] = []
+        /// By flow slot: the flow's endpoints, uid and Community ID, computed at its first
+        /// application record (valid while `states` is not 0).
+        var infos: [FlowInfo?] = []
         var app = AppCounters()
         var recordCounts = (connections: Int64(0), dns: Int64(0), http: Int64(0), tls: Int64(0), ssh: Int64(0))
         var scratch = Event()
@@ -139,7 +142,7 @@ extension NetworkAnalyzer {
             if i >= analyzers.count {
                 let n = max(i + 1, analyzers.count * 2, 64)
                 analyzers.reserveCapacity(n)
-                while analyzers.count < n { analyzers.append(nil); generations.append(0); states.append(0) }
+                while analyzers.count < n { analyzers.append(nil); generations.append(0); states.append(0); infos.append(nil) }
             }
             if states[i] == 0 || generations[i] != h.generation {
                 // A new flow in this slot. Ports as the originator sees them.
@@ -147,6 +150,7 @@ extension NetworkAnalyzer {
                 let analysis = ConnectionAnalyzer(transport: packet.transport, originatorPort: op, responderPort: rp,
                                                   enabled: configuration.protocols)
                 states[i] = analysis.wantsPayload ? 1 : 2
+                infos[i] = nil
                 analyzers[i] = analysis
                 generations[i] = h.generation
             }
@@ -171,7 +175,9 @@ extension NetworkAnalyzer {
             if !hadService, let service = analyzer.service { flows.addService(h, service.rawValue) }
             states[i] = analyzer.wantsPayload ? 1 : 2
             analyzers[i] = analyzer
-            guard !records.isEmpty, let info = flows.info(h) else { return }
+            guard !records.isEmpty else { return }
+            if infos[i] == nil { infos[i] = flows.info(h) }
+            guard let info = infos[i] else { return }
             for r in records { report(r, info, emit: emit) }
         }
 
