@@ -11,3 +11,12 @@ $V run --config deploy/vigil.yaml                                # sample events
 $V ingest --parser syslog --config deploy/vigil.yaml deploy/sample/auth.log || true   # one line is rejected on purpose
 $V topics tail errors --config deploy/vigil.yaml                 # …with its reason and original bytes
 $V topics list --config deploy/vigil.yaml
+# The network sensor on a sample trace, when the shared sample data is next to the repository.
+TRACE=../shared/data/pcap/zeek/wikipedia-default/trace.pcap
+if [ -f "$TRACE" ]; then
+  OUT=$(mktemp)
+  $V replay --stdout "$TRACE" > "$OUT"                             # flow, DNS, HTTP records as JSON lines
+  head -n 5 "$OUT"; rm -f "$OUT"
+else
+  echo "(no $TRACE here: skipping the network sensor demo; vigil replay FILE.pcap --stdout runs it on any trace)"
+fi
