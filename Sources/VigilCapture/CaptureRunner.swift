@@ -43,31 +43,17 @@ public enum CaptureRunner {
         var doneBefore: Int64 = 0
         for file in files {
             summary.files += 1
-            // Classic pcap files are read from a memory mapping; other formats through libpcap.
-            if let mapped = try MappedPcapReader(path: file) {
-                consumer.begin(source: file, linkType: mapped.linkType)
-                while true {
-                    let result = try mapped.next { info, bytes in
-                        summary.count(info)
-                        try consumer.consume(info, bytes)
-                    }
-                    guard result == .packet else { break }
-                    if let progress, summary.packets & 0xFFFF == 0 { progress(doneBefore + Int64(mapped.offset), total) }
+            let source = try CaptureFile(path: file)
+            consumer.begin(source: file, linkType: source.linkType)
+            while true {
+                let result = try source.next { info, bytes in
+                    summary.count(info)
+                    try consumer.consume(info, bytes)
                 }
-                doneBefore += Int64(mapped.offset)
-            } else {
-                let source = try PcapSource.open(file: file)
-                consumer.begin(source: file, linkType: source.linkType)
-                while true {
-                    let result = try source.next { info, bytes in
-                        summary.count(info)
-                        try consumer.consume(info, bytes)
-                    }
-                    guard result == .packet else { break }
-                    if let progress, summary.packets & 0xFFFF == 0 { progress(doneBefore + source.fileOffset, total) }
-                }
-                doneBefore += source.fileOffset
+                guard result == .packet else { break }
+                if let progress, summary.packets & 0xFFFF == 0 { progress(doneBefore + source.offset, total) }
             }
+            doneBefore += source.offset
             progress?(doneBefore, total)
         }
         return summary
@@ -129,6 +115,44 @@ extension PcapSource {
         return withHandle { h in
             guard let f = pcap_file(h) else { return 0 }
             return Int64(ftello(f))
+        }
+    }
+}
+
+/// A capture file to replay: classic pcap read from a memory mapping, any other format (pcapng,
+/// …) through libpcap.
+enum CaptureFile {
+    case mapped(MappedPcapReader)
+    case libpcap(PcapSource)
+
+    init(path: String) throws {
+        if let mapped = try MappedPcapReader(path: path) {
+            self = .mapped(mapped)
+        } else {
+            self = .libpcap(try PcapSource.open(file: path))
+        }
+    }
+
+    var linkType: Int32 {
+        switch self {
+        case .mapped(let m): m.linkType
+        case .libpcap(let s): s.linkType
+        }
+    }
+
+    /// Bytes of the file read so far.
+    var offset: Int64 {
+        switch self {
+        case .mapped(let m): Int64(m.offset)
+        case .libpcap(let s): s.fileOffset
+        }
+    }
+
+    @inline(__always)
+    func next(_ body: (PcapSource.PacketInfo, UnsafeRawBufferPointer) throws -> Void) throws -> PcapSource.ReadResult {
+        switch self {
+        case .mapped(let m): try m.next(body)
+        case .libpcap(let s): try s.next(body)
         }
     }
 }

@@ -63,8 +63,7 @@ public final class ParsingFileTailProcessor: FileTailProcessor {
     let onError: ErrorHandler
     let beforeAcknowledge: () throws -> Void
     private var context = ParseContext()
-    private var keyScratch: [UInt8] = []
-    private var scratch: [UInt8] = []
+    private var writer = EventRecordWriter()
     private let sensorValue: FieldValue
 
     /// Events sent to the topic.
@@ -111,24 +110,8 @@ public final class ParsingFileTailProcessor: FileTailProcessor {
         event["log.file.device"] = .int(Int64(bitPattern: line.identity.device))
         event["log.file.inode"] = .int(Int64(bitPattern: line.identity.inode))
         PipelineFields.stamp(&event, sensor: sensorValue, now: context.referenceTime)
-        let timestamp = PipelineFields.recordTimestamp(event)
-        scratch.removeAll(keepingCapacity: true)
-        EventBinaryCodec.encode(event, into: &scratch)
-        try send(key: event[keyField], timestamp: timestamp)
+        try writer.send(event, key: event[keyField], to: producer)
         eventsProduced += 1
-    }
-
-    /// Sends `scratch` keyed by the text of `key` (`RecordKey`, as every sensor keys records).
-    private func send(key: FieldValue?, timestamp: Int64) throws {
-        keyScratch.removeAll(keepingCapacity: true)
-        let hasKey = key.map { RecordKey.append($0, to: &keyScratch) } ?? false
-        try scratch.withUnsafeBytes { value in
-            if hasKey {
-                try keyScratch.withUnsafeBytes { k in _ = try producer.send(key: k, value: value, timestamp: timestamp) }
-            } else {
-                _ = try producer.send(key: nil, value: value, timestamp: timestamp)
-            }
-        }
     }
 
     public func acknowledge() throws -> [Int64] {

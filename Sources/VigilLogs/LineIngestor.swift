@@ -31,8 +31,7 @@ public final class LineIngestor {
     public let counters: IngestCounters
     /// "Now" for timestamps without a year; refreshed on every `flush`.
     public var context = ParseContext()
-    private var scratch: [UInt8] = []
-    private var keyScratch: [UInt8] = []
+    private var writer = EventRecordWriter()
     private let sensorValue: FieldValue
     private let parserValue: FieldValue
     private let recordKeyField: Event.Key
@@ -76,18 +75,7 @@ public final class LineIngestor {
         event[Self.parserKey] = parserValue
         PipelineFields.stamp(&event, sensor: sensorValue, now: Timestamp.now())
         decorate(&event)
-        let timestamp = PipelineFields.recordTimestamp(event)
-        scratch.removeAll(keepingCapacity: true)
-        EventBinaryCodec.encode(event, into: &scratch)
-        keyScratch.removeAll(keepingCapacity: true)
-        let hasKey = event[recordKeyField].map { RecordKey.append($0, to: &keyScratch) } ?? false
-        try scratch.withUnsafeBytes { value in
-            if hasKey {
-                try keyScratch.withUnsafeBytes { k in _ = try producer.send(key: k, value: value, timestamp: timestamp) }
-            } else {
-                _ = try producer.send(key: nil, value: value, timestamp: timestamp)
-            }
-        }
+        try writer.send(event, key: event[recordKeyField], to: producer)
         counters.produced.add()
     }
 
@@ -125,6 +113,33 @@ public enum PipelineFields {
     /// The broker record's timestamp: the event's `@timestamp` (set by `stamp` if missing).
     public static func recordTimestamp(_ event: Event) -> Int64 {
         event[timestampKey]?.timestampValue?.nanoseconds ?? 0
+    }
+}
+
+/// Encodes events as broker records and sends them: the binary event as the value, the text of a
+/// field as the key (``RecordKey``), the event's `@timestamp` as the record time. One per sensor
+/// thread; its buffers are reused from record to record.
+public struct EventRecordWriter {
+    private var value: [UInt8] = []
+    private var key: [UInt8] = []
+
+    public init() {}
+
+    /// Sends `event` to `producer`, keyed by the text of `keyValue` (no key when nil or not a
+    /// scalar: the producer spreads such records round-robin).
+    public mutating func send(_ event: Event, key keyValue: FieldValue?, to producer: TopicProducer) throws {
+        let timestamp = PipelineFields.recordTimestamp(event)
+        value.removeAll(keepingCapacity: true)
+        EventBinaryCodec.encode(event, into: &value)
+        key.removeAll(keepingCapacity: true)
+        let hasKey = keyValue.map { RecordKey.append($0, to: &key) } ?? false
+        try value.withUnsafeBytes { v in
+            if hasKey {
+                try key.withUnsafeBytes { k in _ = try producer.send(key: k, value: v, timestamp: timestamp) }
+            } else {
+                _ = try producer.send(key: nil, value: v, timestamp: timestamp)
+            }
+        }
     }
 }
 

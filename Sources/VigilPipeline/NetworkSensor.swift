@@ -57,7 +57,7 @@ public struct NetworkSensor: PacketConsumer {
 final class NetworkEventSender {
     let output: NetworkEventOutput
     private var buffer: [UInt8] = []
-    private var key: [UInt8] = []
+    private var writer = EventRecordWriter()
     private let sensorValue: FieldValue
     private let keyField: String
     private(set) var produced: Int64 = 0
@@ -87,19 +87,8 @@ final class NetworkEventSender {
             buffer.withUnsafeBytes { write($0) }
         case .broker(let producer, _, _):
             PipelineFields.stamp(&event, sensor: sensorValue, now: Timestamp.now())
-            let timestamp = PipelineFields.recordTimestamp(event)
-            buffer.removeAll(keepingCapacity: true)
-            EventBinaryCodec.encode(event, into: &buffer)
-            key.removeAll(keepingCapacity: true)
-            let hasKey = event[keyField].map { RecordKey.append($0, to: &key) } ?? false
             do {
-                try buffer.withUnsafeBytes { value in
-                    if hasKey {
-                        try key.withUnsafeBytes { k in _ = try producer.send(key: k, value: value, timestamp: timestamp) }
-                    } else {
-                        _ = try producer.send(key: nil, value: value, timestamp: timestamp)
-                    }
-                }
+                try writer.send(event, key: event[keyField], to: producer)
             } catch {
                 failure = error
             }
