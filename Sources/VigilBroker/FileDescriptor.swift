@@ -7,7 +7,8 @@ import CVigilShims
 /// `EINTR`, and turned into a `BrokerError` naming the path. Closed in `deinit`.
 ///
 /// `@unchecked Sendable`: the descriptor is immutable after init and positioned I/O carries no
-/// shared file offset, so concurrent `read(at:)` calls from several threads are safe.
+/// shared file offset, so concurrent `read(at:)` calls from several threads are safe. The lock flag
+/// is changed only by the single owner that locks and unlocks.
 final class FileDescriptor: @unchecked Sendable {
     let fd: Int32
     let path: String
@@ -20,7 +21,15 @@ final class FileDescriptor: @unchecked Sendable {
         self.path = path
     }
 
-    deinit { close(fd) }
+    /// Whether this descriptor holds an `flock`. Released explicitly before `close`: a child
+    /// forked by another thread between `fork` and `exec` holds a duplicate of the descriptor, and
+    /// `close` alone would leave the lock held by that duplicate until the child execs.
+    private var locked = false
+
+    deinit {
+        if locked { flock(fd, LOCK_UN) }
+        close(fd)
+    }
 
     func size() throws(BrokerError) -> Int64 {
         var st = stat()
@@ -88,12 +97,12 @@ final class FileDescriptor: @unchecked Sendable {
 
     /// Non-blocking exclusive (or shared) `flock`. Returns false when another holder has it.
     func tryLock(exclusive: Bool = true) throws(BrokerError) -> Bool {
-        if flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0 { return true }
+        if flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0 { locked = true; return true }
         if errno == EWOULDBLOCK { return false }
         throw .posix("cannot lock", path: path)
     }
 
-    func unlock() { flock(fd, LOCK_UN) }
+    func unlock() { flock(fd, LOCK_UN); locked = false }
 }
 
 /// File-system helpers used by the log; each throws a `BrokerError` naming the path.

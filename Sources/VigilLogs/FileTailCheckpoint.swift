@@ -176,7 +176,8 @@ struct FileTailState {
     }
 
     /// Releases the lock (also released by the kernel when the process dies).
-    func release() { close(lockFD) }
+    /// `LOCK_UN` first: a child forked by another thread may briefly hold a duplicate descriptor.
+    func release() { flock(lockFD, LOCK_UN); close(lockFD) }
 
     func load() throws(FileTailError) -> FileTailCheckpoint? {
         let path = positionsPath
