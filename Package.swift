@@ -41,11 +41,15 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
+        // Probabilistic sketches (HyperLogLog++, Bloom, Count-Min with top-k, Welford, reservoir):
+        // pure Swift value types, serializable and mergeable; no dependencies.
+        .target(name: "VigilSketch"),
         // Configuration, stage services and the `vigil run` pipeline.
         .target(name: "VigilPipeline", dependencies: ["VigilCore", "VigilBroker", "VigilYAML", "VigilParsers", "VigilLogs",
                                                     "VigilCapture", "VigilDecode"]),
         // `vigil bench NAME`: each benchmark builds its input and runs its peer in the same run.
-        .target(name: "VigilBench", dependencies: ["VigilCore", "VigilBroker", "VigilParsers", "VigilLogs", "VigilCapture", "VigilDecode"]),
+        .target(name: "VigilBench", dependencies: ["VigilCore", "VigilBroker", "VigilParsers", "VigilLogs", "VigilCapture", "VigilDecode",
+                                                 "VigilSketch"]),
         // The `vigil` executable: argument parsing and output only.
         .executableTarget(name: "VigilCLI", dependencies: [
             "VigilCore", "VigilBroker", "VigilPipeline", "VigilBench", "VigilParsers", "VigilLogs", "VigilCapture", "VigilDecode",
@@ -57,6 +61,7 @@ let package = Package(
         .testTarget(name: "VigilParsersTests", dependencies: ["VigilParsers", "VigilTestSupport"]),
         .testTarget(name: "VigilCaptureTests", dependencies: ["VigilCapture", "VigilTestSupport"]),
         .testTarget(name: "VigilDecodeTests", dependencies: ["VigilDecode", "VigilTestSupport"]),
+        .testTarget(name: "VigilSketchTests", dependencies: ["VigilSketch", "VigilTestSupport"]),
         .testTarget(name: "VigilLogsTests", dependencies: ["VigilLogs", "VigilParsers", "VigilBroker", "VigilTestSupport"]),
         .testTarget(name: "VigilPipelineTests", dependencies: ["VigilPipeline", "VigilYAML", "VigilTestSupport"],
                     resources: [.copy("Fixtures")]),
