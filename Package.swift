@@ -68,7 +68,7 @@ let package = Package(
         // A child process for the broker crash test: appends keyed records, acknowledging in batches.
         .executableTarget(name: "VigilCrashWriter", dependencies: ["VigilBroker"], path: "Tests/VigilCrashWriter"),
         // libFuzzer harness (scripts/fuzz.sh builds it with -sanitize=fuzzer,address).
-        .executableTarget(name: "VigilFuzz", dependencies: ["VigilCore", "VigilParsers", "VigilDecode"], path: "Tests/VigilFuzz",
+        .executableTarget(name: "VigilFuzz", dependencies: ["VigilCore", "VigilParsers", "VigilDecode", "VigilSketch"], path: "Tests/VigilFuzz",
                           swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
         .testTarget(name: "VigilIntegrationTests", dependencies: ["VigilBroker", "VigilTestSupport", "VigilCLI", "VigilCrashWriter"]),
     ],
