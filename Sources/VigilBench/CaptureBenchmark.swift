@@ -13,6 +13,10 @@ public struct CaptureBenchmark {
         public var tracesDirectory: String
         public var packets = 1_000_000
         public var skipPeers = false
+        /// An existing pcap to measure instead of the generated mix (kept afterwards).
+        public var input: String?
+        /// Measure only full metadata (`full`) or only flows (`flows`), for profiling.
+        public var only: String?
         public init(directory: String, tracesDirectory: String) {
             self.directory = directory
             self.tracesDirectory = tracesDirectory
@@ -48,17 +52,32 @@ public struct CaptureBenchmark {
         try? FileManager.default.removeItem(atPath: options.directory)
         try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: options.directory) }
-        let file = options.directory + "/mix.pcap"
-        progress("writing \(options.packets) packets from the traces under \(options.tracesDirectory)…")
-        let (packets, traces) = try CaptureInput.build(path: file, tracesDirectory: options.tracesDirectory, packets: options.packets)
+        let file: String, packets: Int, traces: [String]
+        if let input = options.input {
+            file = input
+            progress("counting the packets of \(input)…")
+            var counter = PacketCounter()
+            _ = try CaptureRunner.replay(files: [input], into: &counter)
+            (packets, traces) = (counter.packets, [input])
+        } else {
+            file = options.directory + "/mix.pcap"
+            progress("writing \(options.packets) packets from the traces under \(options.tracesDirectory)…")
+            (packets, traces) = try CaptureInput.build(path: file, tracesDirectory: options.tracesDirectory, packets: options.packets)
+        }
         let bytes = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int64) ?? 0
         // Read once so that every run finds the file in the page cache.
         _ = CapturePeers.tcpdump(file)
 
-        progress("vigil: flows, DNS, HTTP, TLS, SSH…")
-        let (full, records) = try time(file, protocols: Set(AppProtocol.allCases))
-        progress("vigil: flows only…")
-        let (flowsOnly, flowRecords) = try time(file, protocols: [])
+        var (full, records) = (Double.nan, Int64(0))
+        if options.only != "flows" {
+            progress("vigil: flows, DNS, HTTP, TLS, SSH…")
+            (full, records) = try time(file, protocols: Set(AppProtocol.allCases))
+        }
+        var (flowsOnly, flowRecords) = (Double.nan, Int64(0))
+        if options.only != "full" {
+            progress("vigil: flows only…")
+            (flowsOnly, flowRecords) = try time(file, protocols: [])
+        }
         var peers: [CapturePeers.Measurement] = []
         if !options.skipPeers {
             progress("tcpdump -r FILE -w /dev/null…")
@@ -85,6 +104,14 @@ public struct CaptureBenchmark {
         let seconds = BenchClock.now() - t
         return (seconds, consumer.records)
     }
+}
+
+/// Counts the packets of a file.
+struct PacketCounter: PacketConsumer {
+    var packets = 0
+    mutating func begin(source: String, linkType: Int32) {}
+    mutating func consume(_ info: PcapSource.PacketInfo, _ bytes: UnsafeRawBufferPointer) throws { packets += 1 }
+    mutating func idle(now: Int64) throws {}
 }
 
 /// Runs the analyzer and encodes each record as the broker would store it.

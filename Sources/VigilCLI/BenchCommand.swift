@@ -14,13 +14,21 @@ struct BenchCommand: ParsableCommand {
         @Option(help: "Directory for the generated pcap (removed afterwards).") var dir: String = "/var/tmp/vigil-bench-capture-\(getpid())"
         @Option(help: "Directory of sample traces to build the input from.") var traces: String = "../shared/data/pcap"
         @Option(help: "Packets in the generated pcap.") var packets: Int = 1_000_000
+        @Option(help: "Measure this pcap instead of the generated mix.") var input: String?
+        @Option(help: ArgumentHelp("Measure only full metadata (full) or only flows (flows).", visibility: .hidden)) var only: String?
         @Flag(help: "Measure Vigil only.") var noPeers = false
         @Flag(help: "Print one JSON object on the last line.") var json = false
+
+        func validate() throws {
+            if let only, only != "full", only != "flows" { throw ValidationError("--only takes full or flows") }
+        }
 
         func run() throws {
             var options = CaptureBenchmark.Options(directory: dir, tracesDirectory: traces)
             options.packets = packets
             options.skipPeers = noPeers
+            options.input = input
+            options.only = only
             let r = try CaptureBenchmark(options: options, progress: { printError($0) }).run()
             print(String(format: "input: %d packets, %.1f MB, from %d traces", r.packets, Double(r.bytes) / 1e6, r.traces))
             print(String(format: "vigil, full metadata: %.0f packets/s (%lld records)", r.packetsPerSecond, r.records))

@@ -225,6 +225,11 @@ public struct ConnectionAnalyzer: Sendable {
         guard wantsPayload else { return }
         let d = fromOriginator ? 0 : 1
         let syn = flags & 0x02 != 0, fin = flags & 0x01 != 0
+        // Most segments: in order (or empty), delivered without moving the reassembler.
+        if !syn, let fresh = streams[d].segmentInOrder(seq: sequence, fin: fin, payload: payload) {
+            if !fresh.isEmpty { stream(fromOriginator: fromOriginator, time: time, fresh, counters: &counters, emit: emit) }
+            return
+        }
         // Taken out while it delivers, since delivery changes the rest of the analyzer.
         var reassembler = streams[d]
         streams[d] = TCPReassembler(limit: 0)

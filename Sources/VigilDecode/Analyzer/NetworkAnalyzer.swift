@@ -155,26 +155,25 @@ extension NetworkAnalyzer {
                 generations[i] = h.generation
             }
             guard states[i] == 1, !packet.payload.isEmpty || packet.transport == 6 else { return }
-            var analyzer = analyzers[i].take()!  // moved out: no second reference while it changes
-            let hadService = analyzer.service != nil
+            // Changed in place (no copy of the analysis, no reference counting).
+            let hadService = analyzers[i]!.service != nil
             var records: [AppRecord] = []
             if packet.transport == 6 {
-                analyzer.tcp(fromOriginator: h.isOriginator, time: packet.timestamp, sequence: packet.tcpSequence,
-                             flags: packet.tcpFlags, payload: packet.payload, counters: &app) { records.append($0) }
+                analyzers[i]!.tcp(fromOriginator: h.isOriginator, time: packet.timestamp, sequence: packet.tcpSequence,
+                                  flags: packet.tcpFlags, payload: packet.payload, counters: &app) { records.append($0) }
             } else if packet.transport == 17 {
-                analyzer.udp(fromOriginator: h.isOriginator, time: packet.timestamp, payload: packet.payload, counters: &app) {
+                analyzers[i]!.udp(fromOriginator: h.isOriginator, time: packet.timestamp, payload: packet.payload, counters: &app) {
                     records.append($0)
                 }
                 // Zeek's DNS analyzer turns the flow around when the first message is a reply, but
                 // not towards a multicast or broadcast group (an mDNS announcement's sender is the
                 // originator).
-                if analyzer.takeFlipRequest(), !packet.destination.isMulticast, packet.destination != Self.broadcast {
+                if analyzers[i]!.takeFlipRequest(), !packet.destination.isMulticast, packet.destination != Self.broadcast {
                     flows.flipRoles(h)
                 }
             }
-            if !hadService, let service = analyzer.service { flows.addService(h, service.rawValue) }
-            states[i] = analyzer.wantsPayload ? 1 : 2
-            analyzers[i] = analyzer
+            if !hadService, let service = analyzers[i]!.service { flows.addService(h, service.rawValue) }
+            states[i] = analyzers[i]!.wantsPayload ? 1 : 2
             guard !records.isEmpty else { return }
             if infos[i] == nil { infos[i] = flows.info(h) }
             guard let info = infos[i] else { return }

@@ -14,6 +14,7 @@ struct SHA1 {
         length &+= UInt64(bytes.count)
     }
 
+    @inline(__always)
     private mutating func append(_ byte: UInt8) {
         withUnsafeMutableBytes(of: &block) { $0[blockCount] = byte }
         blockCount += 1
@@ -24,45 +25,65 @@ struct SHA1 {
     }
 
     private mutating func compress() {
-        var w = (0..<80).map { _ in UInt32(0) }   // 320 bytes; one flow record, not per packet
-        withUnsafeBytes(of: &block) { p in
-            for t in 0..<16 { w[t] = UInt32(p[4 * t]) << 24 | UInt32(p[4 * t + 1]) << 16 | UInt32(p[4 * t + 2]) << 8 | UInt32(p[4 * t + 3]) }
-        }
-        for t in 16..<80 {
-            let x = w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16]
-            w[t] = x << 1 | x >> 31
-        }
+        // The message schedule, 16 words kept in a ring (no allocation).
+        var w = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
         var (a, b, c, d, e) = h
-        for t in 0..<80 {
-            let f: UInt32, k: UInt32
-            switch t {
-            case 0..<20: f = (b & c) | (~b & d); k = 0x5A827999
-            case 20..<40: f = b ^ c ^ d; k = 0x6ED9EBA1
-            case 40..<60: f = (b & c) | (b & d) | (c & d); k = 0x8F1BBCDC
-            default: f = b ^ c ^ d; k = 0xCA62C1D6
+        withUnsafeBytes(of: &block) { p in
+            withUnsafeMutableBytes(of: &w) { raw in
+                let w = raw.bindMemory(to: UInt32.self)
+                for t in 0..<16 { w[t] = UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 4 * t, as: UInt32.self)) }
+                for t in 0..<80 {
+                    let word: UInt32
+                    if t < 16 {
+                        word = w[t]
+                    } else {
+                        let x = w[(t - 3) & 15] ^ w[(t - 8) & 15] ^ w[(t - 14) & 15] ^ w[t & 15]
+                        word = x << 1 | x >> 31
+                        w[t & 15] = word
+                    }
+                    let f: UInt32, k: UInt32
+                    switch t {
+                    case 0..<20: f = (b & c) | (~b & d); k = 0x5A827999
+                    case 20..<40: f = b ^ c ^ d; k = 0x6ED9EBA1
+                    case 40..<60: f = (b & c) | (b & d) | (c & d); k = 0x8F1BBCDC
+                    default: f = b ^ c ^ d; k = 0xCA62C1D6
+                    }
+                    let temp = (a << 5 | a >> 27) &+ f &+ e &+ k &+ word
+                    e = d
+                    d = c
+                    c = b << 30 | b >> 2
+                    b = a
+                    a = temp
+                }
             }
-            let temp = (a << 5 | a >> 27) &+ f &+ e &+ k &+ w[t]
-            e = d
-            d = c
-            c = b << 30 | b >> 2
-            b = a
-            a = temp
         }
         h = (h.0 &+ a, h.1 &+ b, h.2 &+ c, h.3 &+ d, h.4 &+ e)
     }
 
-    /// The 20-byte digest.
-    mutating func finalize() -> [UInt8] {
+    /// Pads and compresses the last block; the digest is then in `h`.
+    private mutating func pad() {
         let bits = length &* 8
         append(0x80)
         while blockCount != 56 { append(0) }
         for k in (0..<8).reversed() { append(UInt8(truncatingIfNeeded: bits >> UInt64(8 * k))) }
-        var out: [UInt8] = []
-        out.reserveCapacity(20)
-        for v in [h.0, h.1, h.2, h.3, h.4] {
-            for k in (0..<4).reversed() { out.append(UInt8(truncatingIfNeeded: v >> UInt32(8 * k))) }
+    }
+
+    /// The 20-byte digest, written to `out` (at least 20 bytes).
+    mutating func finalize(into out: UnsafeMutableRawBufferPointer) {
+        pad()
+        out.storeBytes(of: h.0.bigEndian, toByteOffset: 0, as: UInt32.self)
+        out.storeBytes(of: h.1.bigEndian, toByteOffset: 4, as: UInt32.self)
+        out.storeBytes(of: h.2.bigEndian, toByteOffset: 8, as: UInt32.self)
+        out.storeBytes(of: h.3.bigEndian, toByteOffset: 12, as: UInt32.self)
+        out.storeBytes(of: h.4.bigEndian, toByteOffset: 16, as: UInt32.self)
+    }
+
+    /// The 20-byte digest.
+    mutating func finalize() -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: 20) { buffer, count in
+            finalize(into: UnsafeMutableRawBufferPointer(buffer))
+            count = 20
         }
-        return out
     }
 
     /// SHA-1 of `bytes`.
@@ -95,33 +116,61 @@ public enum CommunityID {
             swap(&sa, &da)
             swap(&sp, &dp)
         }
-        var input: [UInt8] = [UInt8(seed >> 8), UInt8(truncatingIfNeeded: seed)]
-        input.append(contentsOf: sa.bytes)
-        input.append(contentsOf: da.bytes)
-        input.append(transport)
-        input.append(0)
-        switch transport {
-        case IPProtocol.tcp, IPProtocol.udp, IPProtocol.icmp, IPProtocol.icmpv6, 132:
-            input.append(contentsOf: [UInt8(sp >> 8), UInt8(truncatingIfNeeded: sp), UInt8(dp >> 8), UInt8(truncatingIfNeeded: dp)])
-        default:
-            break
+        // seed ‖ saddr ‖ daddr ‖ proto ‖ 0 ‖ sport ‖ dport: at most 40 bytes, on the stack.
+        var input = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        let count = withUnsafeMutableBytes(of: &input) { p -> Int in
+            p.storeBytes(of: seed.bigEndian, toByteOffset: 0, as: UInt16.self)
+            var n = 2
+            func put(_ address: IPAddress) {
+                address.withUnsafeBytes { a in
+                    UnsafeMutableRawBufferPointer(rebasing: p[n..<(n + a.count)]).copyMemory(from: a)
+                    n += a.count
+                }
+            }
+            put(sa)
+            put(da)
+            p[n] = transport
+            p[n + 1] = 0
+            n += 2
+            switch transport {
+            case IPProtocol.tcp, IPProtocol.udp, IPProtocol.icmp, IPProtocol.icmpv6, 132:
+                p.storeBytes(of: sp.bigEndian, toByteOffset: n, as: UInt16.self)
+                p.storeBytes(of: dp.bigEndian, toByteOffset: n + 2, as: UInt16.self)
+                n += 4
+            default:
+                break
+            }
+            return n
         }
-        return "1:" + base64(SHA1.hash(input))
+        var sha = SHA1()
+        withUnsafeBytes(of: &input) { sha.update(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+        var digest = (UInt64(0), UInt64(0), UInt64(0))
+        withUnsafeMutableBytes(of: &digest) { sha.finalize(into: $0) }
+        // "1:" and 28 base64 characters.
+        return String(unsafeUninitializedCapacity: 30) { out in
+            out[0] = UInt8(ascii: "1")
+            out[1] = UInt8(ascii: ":")
+            withUnsafeBytes(of: &digest) { base64(UnsafeRawBufferPointer(rebasing: $0[0..<20]), into: UnsafeMutableBufferPointer(rebasing: out[2...])) }
+            return 30
+        }
     }
 
-    static func base64(_ bytes: [UInt8]) -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-        var out: [UInt8] = []
-        var i = 0
-        while i < bytes.count {
-            let b0 = bytes[i], b1 = i + 1 < bytes.count ? bytes[i + 1] : 0, b2 = i + 2 < bytes.count ? bytes[i + 2] : 0
-            out.append(alphabet[Int(b0 >> 2)])
-            out.append(alphabet[Int((b0 & 3) << 4 | b1 >> 4)])
-            out.append(i + 1 < bytes.count ? alphabet[Int((b1 & 0xF) << 2 | b2 >> 6)] : UInt8(ascii: "="))
-            out.append(i + 2 < bytes.count ? alphabet[Int(b2 & 0x3F)] : UInt8(ascii: "="))
-            i += 3
+    private static let alphabet: StaticString = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+    /// Standard base64 with padding of `bytes` into `out` (at least 4·⌈count/3⌉ bytes).
+    static func base64(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutableBufferPointer<UInt8>) {
+        alphabet.withUTF8Buffer { alphabet in
+            var i = 0, o = 0
+            while i < bytes.count {
+                let b0 = bytes[i], b1 = i + 1 < bytes.count ? bytes[i + 1] : 0, b2 = i + 2 < bytes.count ? bytes[i + 2] : 0
+                out[o] = alphabet[Int(b0 >> 2)]
+                out[o + 1] = alphabet[Int((b0 & 3) << 4 | b1 >> 4)]
+                out[o + 2] = i + 1 < bytes.count ? alphabet[Int((b1 & 0xF) << 2 | b2 >> 6)] : UInt8(ascii: "=")
+                out[o + 3] = i + 2 < bytes.count ? alphabet[Int(b2 & 0x3F)] : UInt8(ascii: "=")
+                i += 3
+                o += 4
+            }
         }
-        return String(decoding: out, as: UTF8.self)
     }
 }
 

@@ -498,7 +498,7 @@ public struct FlowTable {
         case .reuse: counters.reuses &+= 1
         case .flush: break
         }
-        var r = record(flows[i], services: services[i])
+        var r = Self.record(flows[i], services: services[i], configuration: configuration)
         r.flowIndex = Int32(i)
         pending.append(r)
         if flows[i].history.truncated { counters.historyTruncations &+= 1 }
@@ -513,7 +513,9 @@ public struct FlowTable {
 
     // MARK: - Records
 
-    func record(_ f: Flow, services: [String]) -> ConnRecord {
+    /// Static: a method on the table would copy it (every array retained) when called from a
+    /// mutating one.
+    static func record(_ f: Flow, services: [String], configuration: FlowConfiguration) -> ConnRecord {
         let k = f.key
         let v6 = k.flags & 1 != 0
         func address(_ high: UInt64, _ low: UInt64) -> IPAddress {
@@ -555,7 +557,7 @@ public struct FlowTable {
     public func info(_ flow: FlowHandle) -> FlowInfo? {
         let i = Int(flow.index)
         guard i >= 0, i < flows.count, flows[i].inUse, flows[i].generation == flow.generation else { return nil }
-        let r = record(flows[i], services: services[i])
+        let r = Self.record(flows[i], services: services[i], configuration: configuration)
         return FlowInfo(uid: r.uid, start: r.start, originator: r.originator, originatorPort: r.originatorPort,
                         responder: r.responder, responderPort: r.responderPort, transport: r.transport,
                         communityID: r.communityID, vlan: r.vlan)
@@ -569,13 +571,17 @@ public struct FlowTable {
             z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
             return z ^ (z >> 31)
         }
-        let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
-        var out: [UInt8] = [UInt8(ascii: "C")]
+        let alphabet: StaticString = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
         var x = splitmix(seed ^ splitmix(serial))
         var y = splitmix(x) & 0xFFFF_FFFF
-        for _ in 0..<11 { out.append(alphabet[Int(x % 62)]); x /= 62 }
-        for _ in 0..<6 { out.append(alphabet[Int(y % 62)]); y /= 62 }
-        return String(decoding: out, as: UTF8.self)
+        return String(unsafeUninitializedCapacity: 18) { out in
+            alphabet.withUTF8Buffer { alphabet in
+                out[0] = UInt8(ascii: "C")
+                for k in 1...11 { out[k] = alphabet[Int(x % 62)]; x /= 62 }
+                for k in 12...17 { out[k] = alphabet[Int(y % 62)]; y /= 62 }
+            }
+            return 18
+        }
     }
 
     // MARK: - Storage

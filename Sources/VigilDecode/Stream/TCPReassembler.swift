@@ -89,6 +89,31 @@ public struct TCPReassembler: Sendable {
         return .delivered
     }
 
+    /// The common cases without a delivery callback: a segment without SYN whose payload is
+    /// empty, or continues the stream in order while nothing is held. Returns the new bytes to
+    /// deliver (empty when none), with the same effect on the state as ``segment(seq:syn:fin:payload:deliver:)``
+    /// once the caller has delivered them; nil (nothing changed) when the segment needs the general
+    /// path: a SYN, no sequence base yet, a segment that arrives early or repeats old bytes, or held
+    /// segments that may follow it.
+    @inline(__always)
+    public mutating func segmentInOrder(seq: UInt32, fin: Bool, payload: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        if payload.isEmpty {
+            // As the general path: the FIN's place is noted; without a base the segment is ignored.
+            if fin { finSeq = seq }
+            if next != nil { checkFin() }
+            return payload
+        }
+        guard held.isEmpty, let expected = next, !Self.before(expected, seq) else { return nil }
+        let end = seq &+ UInt32(truncatingIfNeeded: payload.count)
+        guard Self.before(expected, end) else { return nil }
+        if fin { finSeq = end }
+        let fresh = UnsafeRawBufferPointer(rebasing: payload[Int(expected &- seq)...])
+        delivered += Int64(fresh.count)
+        next = end
+        checkFin()
+        return fresh
+    }
+
     /// Jumps over the first hole: delivers the earliest held segment and what follows it.
     public mutating func skipGap(deliver: (UnsafeRawBufferPointer) -> Void) {
         guard let expected = next, let earliest = held.indices.min(by: { Self.before(held[$0].seq, held[$1].seq) }) else { return }

@@ -9,11 +9,11 @@ public enum TLSTransport: Sendable, Hashable {
     /// DTLS (`d`).
     case dtls
 
-    var ja4Character: Character {
+    var ja4Byte: UInt8 {
         switch self {
-        case .tcp: "t"
-        case .quic: "q"
-        case .dtls: "d"
+        case .tcp: UInt8(ascii: "t")
+        case .quic: UInt8(ascii: "q")
+        case .dtls: UInt8(ascii: "d")
         }
     }
 }
@@ -232,18 +232,17 @@ enum TLSWire {
         if bytes.allSatisfy({ $0 >= 0x20 && $0 < 0x7f && $0 != 0x5c }) {
             return String(decoding: bytes, as: UTF8.self)
         }
-        var out = ""
-        out.reserveCapacity(bytes.count * 2)
+        var out = ASCIIText(capacity: bytes.count * 2)
         for b in bytes {
             if b >= 0x20 && b < 0x7f && b != 0x5c {
-                out.unicodeScalars.append(Unicode.Scalar(b))
+                out.append(b)
             } else {
-                out += "\\x"
-                out.unicodeScalars.append(TLSFingerprint.hexDigit(b >> 4))
-                out.unicodeScalars.append(TLSFingerprint.hexDigit(b & 0xf))
+                out.append("\\x")
+                out.append(ASCIIText.hexDigit(b >> 4))
+                out.append(ASCIIText.hexDigit(b & 0xf))
             }
         }
-        return out
+        return out.string
     }
 }
 
