@@ -10,7 +10,21 @@ struct SHA1 {
     init() {}
 
     mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        for b in bytes { append(b) }
+        var k = 0
+        // Whole pieces up to the end of the block are copied at once.
+        while k < bytes.count {
+            let n = min(64 - blockCount, bytes.count - k)
+            withUnsafeMutableBytes(of: &block) { p in
+                UnsafeMutableRawBufferPointer(rebasing: p[blockCount..<(blockCount + n)])
+                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[k..<(k + n)]))
+            }
+            blockCount += n
+            k += n
+            if blockCount == 64 {
+                compress()
+                blockCount = 0
+            }
+        }
         length &+= UInt64(bytes.count)
     }
 
@@ -32,22 +46,14 @@ struct SHA1 {
             withUnsafeMutableBytes(of: &w) { raw in
                 let w = raw.bindMemory(to: UInt32.self)
                 for t in 0..<16 { w[t] = UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 4 * t, as: UInt32.self)) }
-                for t in 0..<80 {
-                    let word: UInt32
-                    if t < 16 {
-                        word = w[t]
-                    } else {
-                        let x = w[(t - 3) & 15] ^ w[(t - 8) & 15] ^ w[(t - 14) & 15] ^ w[t & 15]
-                        word = x << 1 | x >> 31
-                        w[t & 15] = word
-                    }
-                    let f: UInt32, k: UInt32
-                    switch t {
-                    case 0..<20: f = (b & c) | (~b & d); k = 0x5A827999
-                    case 20..<40: f = b ^ c ^ d; k = 0x6ED9EBA1
-                    case 40..<60: f = (b & c) | (b & d) | (c & d); k = 0x8F1BBCDC
-                    default: f = b ^ c ^ d; k = 0xCA62C1D6
-                    }
+                @inline(__always) func schedule(_ t: Int) -> UInt32 {
+                    if t < 16 { return w[t] }
+                    let x = w[(t - 3) & 15] ^ w[(t - 8) & 15] ^ w[(t - 14) & 15] ^ w[t & 15]
+                    let word = x << 1 | x >> 31
+                    w[t & 15] = word
+                    return word
+                }
+                @inline(__always) func round(_ f: UInt32, _ k: UInt32, _ word: UInt32) {
                     let temp = (a << 5 | a >> 27) &+ f &+ e &+ k &+ word
                     e = d
                     d = c
@@ -55,6 +61,10 @@ struct SHA1 {
                     b = a
                     a = temp
                 }
+                for t in 0..<20 { round((b & c) | (~b & d), 0x5A827999, schedule(t)) }
+                for t in 20..<40 { round(b ^ c ^ d, 0x6ED9EBA1, schedule(t)) }
+                for t in 40..<60 { round((b & c) | (b & d) | (c & d), 0x8F1BBCDC, schedule(t)) }
+                for t in 60..<80 { round(b ^ c ^ d, 0xCA62C1D6, schedule(t)) }
             }
         }
         h = (h.0 &+ a, h.1 &+ b, h.2 &+ c, h.3 &+ d, h.4 &+ e)
@@ -63,6 +73,17 @@ struct SHA1 {
     /// Pads and compresses the last block; the digest is then in `h`.
     private mutating func pad() {
         let bits = length &* 8
+        if blockCount < 56 {
+            // Room for the marker and the length in this block: written at once.
+            withUnsafeMutableBytes(of: &block) { p in
+                p[blockCount] = 0x80
+                for k in (blockCount + 1)..<56 { p[k] = 0 }
+                p.storeBytes(of: bits.bigEndian, toByteOffset: 56, as: UInt64.self)
+            }
+            compress()
+            blockCount = 0
+            return
+        }
         append(0x80)
         while blockCount != 56 { append(0) }
         for k in (0..<8).reversed() { append(UInt8(truncatingIfNeeded: bits >> UInt64(8 * k))) }
