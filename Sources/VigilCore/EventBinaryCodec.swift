@@ -46,54 +46,67 @@ public enum EventBinaryCodec {
     /// Writes straight into `buffer`; the only allocations are `buffer`'s own growth.
     /// - Complexity: O(total size of the event)
     public static func encode(_ event: Event, into buffer: inout [UInt8]) {
-        buffer.append(formatVersion)
         guard let storage = event.storage?.buffers else {
+            buffer.append(formatVersion)
             buffer.append(0)
             return
         }
-        // Straight from the stored entries: string bytes are copied from the event's byte
-        // buffer, scalars from the entry; only arrays go through `FieldValue`.
+        // Written into scratch memory sized from an upper bound (on the stack when small), then
+        // appended at once: no capacity or uniqueness check per byte.
         let count = storage.pointee.count
-        buffer.reserveCapacity(buffer.count + 16 + count * 22 + storage.pointee.byteCount)
-        ByteWriter.appendVarint(UInt64(count), to: &buffer)
-        storage.pointee.forEachInOrder { e in
-            if e.id != 0 {
-                ByteWriter.appendVarint(UInt64(e.id), to: &buffer)
-            } else {
-                ByteWriter.appendVarint(customFieldTag, to: &buffer)
-                appendBytes(storage.pointee.slice(e.keyRange), to: &buffer)
+        var bound = 11 + count * 48 + storage.pointee.byteCount
+        if !storage.pointee.boxed.isEmpty {
+            storage.pointee.forEachInOrder { e in
+                if e.kind == .array { bound += maximumSize(storage.pointee.boxed[Int(e.a)]) }
             }
-            switch e.kind {
-            case .string:
-                buffer.append(ValueType.string.rawValue)
-                appendBytes(storage.pointee.slice(e.a), to: &buffer)
-            case .int:
-                buffer.append(ValueType.int.rawValue)
-                ByteWriter.appendVarint(ByteWriter.zigzag(Int64(bitPattern: e.a)), to: &buffer)
-            case .float:
-                buffer.append(ValueType.float.rawValue)
-                ByteWriter.appendUInt64LE(e.a, to: &buffer)
-            case .bool:
-                buffer.append(e.flag != 0 ? ValueType.boolTrue.rawValue : ValueType.boolFalse.rawValue)
-            case .timestamp:
-                buffer.append(ValueType.timestamp.rawValue)
-                ByteWriter.appendVarint(ByteWriter.zigzag(Int64(bitPattern: e.a)), to: &buffer)
-            case .ip:
-                if e.flag == IPAddress.Family.v4.rawValue {
-                    buffer.append(ValueType.ipv4.rawValue)
-                    ByteWriter.appendUInt32BE(UInt32(truncatingIfNeeded: e.b), to: &buffer)
+        }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bound) { scratch in
+            var out = RawSink(scratch.baseAddress!)
+            out.byte(formatVersion)
+            out.varint(UInt64(count))
+            // Straight from the stored entries: string bytes are copied from the event's byte
+            // buffer, scalars from the entry; only arrays go through `FieldValue`.
+            storage.pointee.forEachInOrder { e in
+                if e.id != 0 {
+                    out.varint(UInt64(e.id))
                 } else {
-                    buffer.append(ValueType.ipv6.rawValue)
-                    ByteWriter.appendUInt64BE(e.a, to: &buffer)
-                    ByteWriter.appendUInt64BE(e.b, to: &buffer)
+                    out.varint(customFieldTag)
+                    out.counted(storage.pointee.slice(e.keyRange))
                 }
-            case .array:
-                encodeValue(storage.pointee.boxed[Int(e.a)], into: &buffer)
-            case .null:
-                buffer.append(ValueType.null.rawValue)
-            case .object:
-                preconditionFailure("objects are never stored")
+                switch e.kind {
+                case .string:
+                    out.byte(ValueType.string.rawValue)
+                    out.counted(storage.pointee.slice(e.a))
+                case .int:
+                    out.byte(ValueType.int.rawValue)
+                    out.varint(ByteWriter.zigzag(Int64(bitPattern: e.a)))
+                case .float:
+                    out.byte(ValueType.float.rawValue)
+                    out.store(e.a.littleEndian)
+                case .bool:
+                    out.byte(e.flag != 0 ? ValueType.boolTrue.rawValue : ValueType.boolFalse.rawValue)
+                case .timestamp:
+                    out.byte(ValueType.timestamp.rawValue)
+                    out.varint(ByteWriter.zigzag(Int64(bitPattern: e.a)))
+                case .ip:
+                    if e.flag == IPAddress.Family.v4.rawValue {
+                        out.byte(ValueType.ipv4.rawValue)
+                        out.store(UInt32(truncatingIfNeeded: e.b).bigEndian)
+                    } else {
+                        out.byte(ValueType.ipv6.rawValue)
+                        out.store(e.a.bigEndian)
+                        out.store(e.b.bigEndian)
+                    }
+                case .array:
+                    encodeValue(storage.pointee.boxed[Int(e.a)], into: &out)
+                case .null:
+                    out.byte(ValueType.null.rawValue)
+                case .object:
+                    preconditionFailure("objects are never stored")
+                }
             }
+            precondition(out.count <= bound, "event encoding exceeded its bound")
+            buffer.append(contentsOf: UnsafeBufferPointer(start: scratch.baseAddress, count: out.count))
         }
     }
 
@@ -104,59 +117,99 @@ public enum EventBinaryCodec {
         return buffer
     }
 
-    @inline(__always)
-    static func appendBytes(_ bytes: UnsafeBufferPointer<UInt8>, to buffer: inout [UInt8]) {
-        ByteWriter.appendVarint(UInt64(bytes.count), to: &buffer)
-        buffer.append(contentsOf: bytes)
-    }
-
-    @inline(__always)
-    static func appendString(_ string: String, to buffer: inout [UInt8]) {
-        var string = string
-        string.withUTF8 { bytes in
-            ByteWriter.appendVarint(UInt64(bytes.count), to: &buffer)
-            buffer.append(contentsOf: bytes)
+    /// The most bytes ``encodeValue(_:into:)`` writes for `value`.
+    static func maximumSize(_ value: FieldValue) -> Int {
+        switch value {
+        case .null, .bool: 1
+        case .int, .timestamp: 11
+        case .float: 9
+        case .ip: 17
+        case .string(let s): 11 + s.utf8.count
+        case .array(let elements): elements.reduce(11) { $0 + maximumSize($1) }
+        case .object(let object): object.members.reduce(11) { $0 + 11 + $1.key.utf8.count + maximumSize($1.value) }
         }
     }
 
-    static func encodeValue(_ value: FieldValue, into buffer: inout [UInt8]) {
+    static func encodeValue(_ value: FieldValue, into out: inout RawSink) {
         switch value {
         case .null:
-            buffer.append(ValueType.null.rawValue)
+            out.byte(ValueType.null.rawValue)
         case .bool(let b):
-            buffer.append(b ? ValueType.boolTrue.rawValue : ValueType.boolFalse.rawValue)
+            out.byte(b ? ValueType.boolTrue.rawValue : ValueType.boolFalse.rawValue)
         case .int(let v):
-            buffer.append(ValueType.int.rawValue)
-            ByteWriter.appendVarint(ByteWriter.zigzag(v), to: &buffer)
+            out.byte(ValueType.int.rawValue)
+            out.varint(ByteWriter.zigzag(v))
         case .float(let d):
-            buffer.append(ValueType.float.rawValue)
-            ByteWriter.appendUInt64LE(d.bitPattern, to: &buffer)
+            out.byte(ValueType.float.rawValue)
+            out.store(d.bitPattern.littleEndian)
         case .string(let s):
-            buffer.append(ValueType.string.rawValue)
-            appendString(s, to: &buffer)
+            out.byte(ValueType.string.rawValue)
+            out.counted(s)
         case .timestamp(let t):
-            buffer.append(ValueType.timestamp.rawValue)
-            ByteWriter.appendVarint(ByteWriter.zigzag(t.nanoseconds), to: &buffer)
+            out.byte(ValueType.timestamp.rawValue)
+            out.varint(ByteWriter.zigzag(t.nanoseconds))
         case .ip(let address):
             if address.isV4 {
-                buffer.append(ValueType.ipv4.rawValue)
-                ByteWriter.appendUInt32BE(UInt32(truncatingIfNeeded: address.low), to: &buffer)
+                out.byte(ValueType.ipv4.rawValue)
+                out.store(UInt32(truncatingIfNeeded: address.low).bigEndian)
             } else {
-                buffer.append(ValueType.ipv6.rawValue)
-                ByteWriter.appendUInt64BE(address.high, to: &buffer)
-                ByteWriter.appendUInt64BE(address.low, to: &buffer)
+                out.byte(ValueType.ipv6.rawValue)
+                out.store(address.high.bigEndian)
+                out.store(address.low.bigEndian)
             }
         case .array(let elements):
-            buffer.append(ValueType.array.rawValue)
-            ByteWriter.appendVarint(UInt64(elements.count), to: &buffer)
-            for element in elements { encodeValue(element, into: &buffer) }
+            out.byte(ValueType.array.rawValue)
+            out.varint(UInt64(elements.count))
+            for element in elements { encodeValue(element, into: &out) }
         case .object(let object):
-            buffer.append(ValueType.object.rawValue)
-            ByteWriter.appendVarint(UInt64(object.members.count), to: &buffer)
+            out.byte(ValueType.object.rawValue)
+            out.varint(UInt64(object.members.count))
             for member in object.members {
-                appendString(member.key, to: &buffer)
-                encodeValue(member.value, into: &buffer)
+                out.counted(member.key)
+                encodeValue(member.value, into: &out)
             }
+        }
+    }
+
+    /// Writes into memory the caller sized from an upper bound: no checks per byte.
+    struct RawSink {
+        let base: UnsafeMutablePointer<UInt8>
+        private(set) var count = 0
+
+        init(_ base: UnsafeMutablePointer<UInt8>) { self.base = base }
+
+        @inline(__always) mutating func byte(_ b: UInt8) {
+            base[count] = b
+            count += 1
+        }
+
+        @inline(__always) mutating func varint(_ value: UInt64) {
+            var v = value
+            while v >= 0x80 {
+                base[count] = UInt8(truncatingIfNeeded: v) | 0x80
+                count += 1
+                v >>= 7
+            }
+            base[count] = UInt8(truncatingIfNeeded: v)
+            count += 1
+        }
+
+        /// The value's bytes as they are in memory (pass `.bigEndian`/`.littleEndian`).
+        @inline(__always) mutating func store<T: FixedWidthInteger>(_ value: T) {
+            UnsafeMutableRawPointer(base + count).storeBytes(of: value, as: T.self)
+            count += MemoryLayout<T>.size
+        }
+
+        /// A varint length and the bytes.
+        @inline(__always) mutating func counted(_ bytes: UnsafeBufferPointer<UInt8>) {
+            varint(UInt64(bytes.count))
+            if let source = bytes.baseAddress, bytes.count > 0 { (base + count).update(from: source, count: bytes.count) }
+            count += bytes.count
+        }
+
+        mutating func counted(_ string: String) {
+            var string = string
+            string.withUTF8 { counted($0) }
         }
     }
 
