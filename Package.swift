@@ -44,15 +44,23 @@ let package = Package(
         // Probabilistic sketches (HyperLogLog++, Bloom, Count-Min with top-k, Welford, reservoir):
         // pure Swift value types, serializable and mergeable; no dependencies.
         .target(name: "VigilSketch"),
+        // libmaxminddb from Debian's libmaxminddb-dev (GeoIP and ASN). Imported only by VigilEnrich.
+        .systemLibrary(name: "CMaxMindDB", pkgConfig: "libmaxminddb", providers: [.apt(["libmaxminddb-dev"])]),
+        // Enrichment: reference and changelog tables, network zones, GeoIP/ASN, threat-intel sets.
+        .target(name: "VigilEnrich", dependencies: ["VigilCore", "VigilYAML", "VigilSketch", "VigilBroker", "CMaxMindDB"]),
+        // The stream stage: workers per partition set, event-time windows, watermarks, keyed state,
+        // checkpoints.
+        .target(name: "VigilStream", dependencies: ["VigilCore", "VigilBroker", "VigilSketch", "VigilEnrich", "VigilYAML"]),
         // Configuration, stage services and the `vigil run` pipeline.
         .target(name: "VigilPipeline", dependencies: ["VigilCore", "VigilBroker", "VigilYAML", "VigilParsers", "VigilLogs",
-                                                    "VigilCapture", "VigilDecode"]),
+                                                    "VigilCapture", "VigilDecode", "VigilEnrich", "VigilStream"]),
         // `vigil bench NAME`: each benchmark builds its input and runs its peer in the same run.
         .target(name: "VigilBench", dependencies: ["VigilCore", "VigilBroker", "VigilParsers", "VigilLogs", "VigilCapture", "VigilDecode",
-                                                 "VigilSketch"]),
+                                                 "VigilSketch", "VigilEnrich", "VigilStream"]),
         // The `vigil` executable: argument parsing and output only.
         .executableTarget(name: "VigilCLI", dependencies: [
             "VigilCore", "VigilBroker", "VigilPipeline", "VigilBench", "VigilParsers", "VigilLogs", "VigilCapture", "VigilDecode",
+            "VigilEnrich", "VigilStream",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "VigilTestSupport", dependencies: ["VigilCore", "VigilBroker"], path: "Tests/VigilTestSupport"),
@@ -62,13 +70,15 @@ let package = Package(
         .testTarget(name: "VigilCaptureTests", dependencies: ["VigilCapture", "VigilTestSupport"]),
         .testTarget(name: "VigilDecodeTests", dependencies: ["VigilDecode", "VigilTestSupport"]),
         .testTarget(name: "VigilSketchTests", dependencies: ["VigilSketch", "VigilTestSupport"]),
+        .testTarget(name: "VigilEnrichTests", dependencies: ["VigilEnrich", "VigilBroker", "VigilTestSupport"]),
+        .testTarget(name: "VigilStreamTests", dependencies: ["VigilStream", "VigilBroker", "VigilTestSupport"]),
         .testTarget(name: "VigilLogsTests", dependencies: ["VigilLogs", "VigilParsers", "VigilBroker", "VigilTestSupport"]),
         .testTarget(name: "VigilPipelineTests", dependencies: ["VigilPipeline", "VigilYAML", "VigilTestSupport"],
                     resources: [.copy("Fixtures")]),
         // A child process for the broker crash test: appends keyed records, acknowledging in batches.
         .executableTarget(name: "VigilCrashWriter", dependencies: ["VigilBroker"], path: "Tests/VigilCrashWriter"),
         // libFuzzer harness (scripts/fuzz.sh builds it with -sanitize=fuzzer,address).
-        .executableTarget(name: "VigilFuzz", dependencies: ["VigilCore", "VigilParsers", "VigilDecode", "VigilSketch"], path: "Tests/VigilFuzz",
+        .executableTarget(name: "VigilFuzz", dependencies: ["VigilCore", "VigilParsers", "VigilDecode", "VigilSketch", "VigilEnrich"], path: "Tests/VigilFuzz",
                           swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
         .testTarget(name: "VigilIntegrationTests", dependencies: ["VigilBroker", "VigilTestSupport", "VigilCLI", "VigilCrashWriter"]),
     ],

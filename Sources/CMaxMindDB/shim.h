@@ -1,0 +1,4 @@
+#ifndef VIGIL_CMAXMINDDB_SHIM_H
+#define VIGIL_CMAXMINDDB_SHIM_H
+#include <maxminddb.h>
+#endif

@@ -1,0 +1,3 @@
+/// The stream stage: partition-parallel workers, event-time windows with watermarks, keyed state
+/// and checkpoints.
+public enum VigilStream {}
