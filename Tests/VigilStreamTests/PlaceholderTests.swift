@@ -1,6 +1,0 @@
-import Testing
-import VigilStream
-
-@Suite struct StreamModuleTests {
-    @Test func moduleLinks() { _ = VigilStream.self }
-}
