@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "VigilEnrichTests", dependencies: ["VigilEnrich", "VigilBroker", "VigilTestSupport"]),
         .testTarget(name: "VigilStreamTests", dependencies: ["VigilStream", "VigilBroker", "VigilTestSupport"]),
         .testTarget(name: "VigilLogsTests", dependencies: ["VigilLogs", "VigilParsers", "VigilBroker", "VigilTestSupport"]),
-        .testTarget(name: "VigilPipelineTests", dependencies: ["VigilPipeline", "VigilYAML", "VigilTestSupport"],
+        .testTarget(name: "VigilPipelineTests", dependencies: ["VigilPipeline", "VigilYAML", "VigilStream", "VigilTestSupport"],
                     resources: [.copy("Fixtures")]),
         // A child process for the broker crash test: appends keyed records, acknowledging in batches.
         .executableTarget(name: "VigilCrashWriter", dependencies: ["VigilBroker"], path: "Tests/VigilCrashWriter"),

@@ -89,9 +89,22 @@ public final class GroupConsumer {
     /// Members seen at the last rebalance.
     public private(set) var members: [String] = []
 
+    /// Where a partition this member takes starts: called once the partition is this member's;
+    /// nil resumes at the group's committed offset. A stream stage returns the offset saved with
+    /// its state, so state and position always match.
+    public typealias AssignHandler = (TopicPartition) throws(BrokerError) -> StartPosition?
+    /// Called before this member gives a partition up (to another member, or on close), with the
+    /// next offset it would have delivered.
+    public typealias RevokeHandler = (TopicPartition, Int64) throws(BrokerError) -> Void
+    private let onAssign: AssignHandler?
+    private let onRevoke: RevokeHandler?
+
     public init(log: EmbeddedLog, group: String, topics: [String], memberID: String? = nil,
-                resetPosition: StartPosition = .earliest) throws(BrokerError) {
+                resetPosition: StartPosition = .earliest, onAssign: AssignHandler? = nil,
+                onRevoke: RevokeHandler? = nil) throws(BrokerError) {
         self.log = log
+        self.onAssign = onAssign
+        self.onRevoke = onRevoke
         self.group = group
         self.topics = topics.sorted()
         self.resetPosition = resetPosition
@@ -132,6 +145,12 @@ public final class GroupConsumer {
         for name in try FileSystem.list(dir) {
             if name == memberID { live.append(name); continue }
             let path = "\(dir)/\(name)"
+            if name.hasSuffix(".joining") {
+                // A member between creating its file and locking it looks dead: leave joining
+                // files alone unless one is a minute old (its joiner died mid-join).
+                var st = stat()
+                guard stat(path, &st) == 0, time(nil) - st.st_mtim.tv_sec > 60 else { continue }
+            }
             guard let file = try? FileDescriptor(path: path, flags: O_RDONLY) else { continue }
             if try file.tryLock(exclusive: false) {
                 // Nobody holds it: the member is gone.
@@ -158,7 +177,8 @@ public final class GroupConsumer {
         var mine = Set<TopicPartition>()
         for (i, tp) in all.enumerated() where i % max(1, members.count) == me { mine.insert(tp) }
         // Revoke: commit, then release.
-        for tp in owned.keys where !mine.contains(tp) {
+        for tp in owned.keys.sorted() where !mine.contains(tp) {
+            try onRevoke?(tp, owned[tp]!.reader.position)
             try commit(tp)
             owned[tp]!.lock.unlock()
             owned[tp] = nil
@@ -169,7 +189,14 @@ public final class GroupConsumer {
             guard try lock.tryLock() else { continue }  // the previous owner is still handing it over
             let reader = try log.openReader(topic: tp.topic, partition: tp.partition)
             let committed = try offsets.committed(tp)
-            if let committed {
+            if let start = try onAssign?(tp) {
+                do {
+                    try reader.seek(start)
+                } catch where error.code == .offsetOutOfRange {
+                    try reader.seek(.earliest)
+                    if case .offset(let o) = start, reader.position > o { skippedByRetention += reader.position - o }
+                }
+            } else if let committed {
                 do {
                     try reader.seek(.offset(committed))
                 } catch where error.code == .offsetOutOfRange {
@@ -226,10 +253,16 @@ public final class GroupConsumer {
         for tp in order { try commit(tp) }
     }
 
+    /// The end offset of an owned partition (one past its last record), nil if not owned.
+    public func endOffset(_ tp: TopicPartition) throws(BrokerError) -> Int64? {
+        try owned[tp]?.reader.endOffset()
+    }
+
     /// Commits, releases the partitions and leaves the group.
     public func close() throws(BrokerError) {
         if closed { return }
         closed = true
+        for tp in order { try onRevoke?(tp, owned[tp]!.reader.position) }
         try commit()
         for (_, entry) in owned { entry.lock.unlock() }
         owned.removeAll()

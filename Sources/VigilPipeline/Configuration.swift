@@ -1,4 +1,5 @@
 import VigilBroker
+import VigilStream
 import VigilYAML
 
 /// The configuration of a Vigil pipeline, read from a YAML file such as `deploy/vigil.yaml`.
@@ -33,6 +34,9 @@ import VigilYAML
 /// | `stream.workers`                        | `2`                 | 1...256                                            |
 /// | `stream.checkpoint_interval`            | `10s`               | at least 1ms                                       |
 /// | `stream.allowed_lateness`               | `30s`               | at least 0                                         |
+/// | `stream.idle_timeout`                   | `5s`                | at least 1ms                                       |
+/// | `stream.output_topic`                   | `profiles`          | topic name                                         |
+/// | `stream.profiles`                       | `[]`                | list of profiles (docs/stream.md)                  |
 /// | `enrichment.dir`                        | `enrichment`        | relative to the config file's directory            |
 /// | `rules.dir`                             | `rules`             | relative to the config file's directory            |
 /// | `parsers.dir`                           | `parsers`           | relative to the config file's directory            |
@@ -175,6 +179,13 @@ public struct StreamConfiguration: Sendable, Equatable {
     public var checkpointInterval: Duration = .seconds(10)
     /// How far behind the watermark an event may arrive and still be counted in its window. Default 30 s.
     public var allowedLateness: Duration = .seconds(30)
+    /// Processing time without input after which a partition's watermark follows the wall clock,
+    /// so idle partitions still close windows. Default 5 s.
+    public var idleTimeout: Duration = .seconds(5)
+    /// The topic of profile results. Default `profiles`.
+    public var outputTopic = "profiles"
+    /// Windowed aggregations per key (docs/stream.md). Default none.
+    public var profiles: [ProfileDefinition] = []
 
     public init() {}
 }

@@ -1,4 +1,5 @@
 import VigilBroker
+import VigilStream
 import VigilYAML
 import VigilLogs
 
@@ -423,7 +424,8 @@ struct ConfigurationDecoder {
     // MARK: Stream, index
 
     func stream(_ value: YAMLValue) throws(YAMLError) -> StreamConfiguration {
-        let section = try value.mapping(allowedKeys: ["group", "workers", "checkpoint_interval", "allowed_lateness"])
+        let section = try value.mapping(allowedKeys: ["group", "workers", "checkpoint_interval", "allowed_lateness",
+                                                      "idle_timeout", "output_topic", "profiles"])
         var stream = StreamConfiguration()
         if let group = section.optional("group") {
             stream.group = try name(group, "consumer group name")
@@ -436,6 +438,22 @@ struct ConfigurationDecoder {
         }
         if let lateness = section.optional("allowed_lateness") {
             stream.allowedLateness = .nanoseconds(try lateness.duration())
+        }
+        if let idle = section.optional("idle_timeout") {
+            stream.idleTimeout = .nanoseconds(try idle.duration(range: Self.nanosecondsPerMillisecond...Int64.max))
+        }
+        if let output = section.optional("output_topic") {
+            stream.outputTopic = try name(output, "topic name")
+        }
+        if let profiles = section.optional("profiles") {
+            var names = Set<String>()
+            for entry in try profiles.sequence() {
+                let profile = try ProfileDefinition.decode(entry, defaultLateness: stream.allowedLateness.nanosecondsClamped)
+                guard names.insert(profile.name).inserted else {
+                    throw entry.error("a second profile named \(profile.name); profile names are unique")
+                }
+                stream.profiles.append(profile)
+            }
         }
         return stream
     }
@@ -452,5 +470,14 @@ struct ConfigurationDecoder {
                 ? nil : .nanoseconds(try retention.duration(range: Self.nanosecondsPerSecond...Int64.max))
         }
         return index
+    }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds (saturating).
+    var nanosecondsClamped: Int64 {
+        let (seconds, attoseconds) = components
+        let (ns, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? (seconds < 0 ? .min : .max) : ns &+ attoseconds / 1_000_000_000
     }
 }

@@ -5,6 +5,7 @@ import VigilDecode
 import VigilLogs
 import VigilCore
 import VigilParsers
+import VigilStream
 
 /// `vigil run`: the sensors named in the configuration produce into the embedded log, and a
 /// stream-stage consumer (for now, one that prints) reads the events topic as a member of the
@@ -23,6 +24,7 @@ public final class Pipeline {
         public var eventsConsumed: Int64
         public var recordsUndecodable: Int64
         public var recoveries: [RecoveryReport]
+        public var stream: StreamStage.Counters
     }
 
     public init(configuration: VigilConfiguration) {
@@ -192,45 +194,132 @@ public final class Pipeline {
         }
         for r in recoveries { report(r.description) }
 
-        // The consumer: the events topic, as a member of the stream group.
-        let consumer = try GroupConsumer(log: log, group: configuration.stream.group, topics: ["events"])
-        defer { try? consumer.close() }
-        var line: [UInt8] = []
-        while !shouldStop() {
-            let n = try consumer.poll(maxRecords: 4096) { topic, record in
-                do {
-                    var event = try EventBinaryCodec.decode(record.value)
-                    event["vigil.topic"] = .string(topic)
-                    event["vigil.partition"] = .int(Int64(record.partition))
-                    event["vigil.offset"] = .int(record.offset)
-                    line.removeAll(keepingCapacity: true)
-                    EventJSON.encode(event, into: &line)
-                    emit(String(decoding: line, as: UTF8.self))
-                    metrics.eventsConsumed.add()
-                } catch {
-                    metrics.recordsUndecodable.add()
-                    report("\(topic)/\(record.partition)@\(record.offset): not a valid event: \(error)")
-                }
-            }
-            flush()
-            try consumer.commit()
-            if n == 0 {
-                // A sensor that failed stops the run (its reason was reported).
-                if let failure = done.failure { throw failure }
-                if done.isFinished && endless == 0 {
-                    // Everything the sensors produced is committed: the run is complete.
-                    let lag = try log.lag(group: configuration.stream.group, topics: ["events"])
-                    if lag.allSatisfy({ $0.lag == 0 }) { break }
-                }
-                usleep(20_000)
-            }
-        }
+        // The stream stage: workers consume the events topic as the stream group, run the
+        // profiles' windows and produce their results; each processed event goes to `emit`.
+        let streamCounters = try runStreamStage(
+            log: log, errors: errors, stop: endless == 0 ? .whenCaughtUp : .whenAsked, emit: emit, flush: flush,
+            report: report, inputFinished: { done.isFinished }, shouldStop: { shouldStop() || done.failure != nil })
+        if let failure = done.failure { throw failure }
         sensorThreads.wait()
         for p in producers { try p.close() }
         try errorProducer.close()
         return Summary(linesRead: metrics.linesRead.count, eventsProduced: metrics.eventsProduced.count,
                        eventsRejected: metrics.eventsRejected.count, eventsConsumed: metrics.eventsConsumed.count,
-                       recordsUndecodable: metrics.recordsUndecodable.count, recoveries: recoveries)
+                       recordsUndecodable: metrics.recordsUndecodable.count, recoveries: recoveries, stream: streamCounters)
+    }
+}
+
+extension Pipeline {
+    /// The stream stage's settings from the configuration.
+    public var streamStageConfiguration: StreamStageConfiguration {
+        var stream = StreamStageConfiguration(checkpointDirectory: "\(configuration.dataDirectory)/stream/\(configuration.stream.group)")
+        stream.group = configuration.stream.group
+        stream.workers = configuration.stream.workers
+        stream.checkpointInterval = configuration.stream.checkpointInterval.nanosecondsClamped
+        stream.idleTimeout = configuration.stream.idleTimeout.nanosecondsClamped
+        stream.outputTopic = configuration.stream.outputTopic
+        stream.profiles = configuration.stream.profiles
+        return stream
+    }
+
+    /// Runs the stream stage on `log` until `stop` says: every processed event goes to `emit` as a
+    /// JSON line (with its topic, partition and offset under `vigil.`), undecodable records and
+    /// rejected late events to the error topic.
+    func runStreamStage(log: EmbeddedLog, errors: ErrorPublisher, stop: StreamStage.Stop, emit: (String) -> Void,
+                        flush: () -> Void, report: @escaping @Sendable (String) -> Void,
+                        inputFinished: @escaping @Sendable () -> Bool,
+                        shouldStop: @escaping @Sendable () -> Bool) throws -> StreamStage.Counters {
+        let stream = streamStageConfiguration
+        let inputTopic = stream.inputTopic
+        let consumed = metrics.eventsConsumed, undecodable = metrics.recordsUndecodable
+        // The printer holds `emit` and `flush` only while the stage runs.
+        return try withoutActuallyEscaping(emit) { emit in
+            try withoutActuallyEscaping(flush) { flush in
+                let printer = EventPrinter(emit: emit, flush: flush)
+                let stage = try StreamStage(
+                    log: log, configuration: stream,
+                    onEvent: { event, record in
+                        consumed.add()
+                        var event = event
+                        event["vigil.topic"] = .string(inputTopic)
+                        event["vigil.partition"] = .int(Int64(record.partition))
+                        event["vigil.offset"] = .int(record.offset)
+                        printer.print(event)
+                    },
+                    onError: { reason, record in
+                        if reason.hasPrefix("not a valid event") { undecodable.add() }
+                        // The publisher reports it (as "sensor stream: rejected …").
+                        do {
+                            try errors.reject(original: record.value, sensor: "stream", parser: "stream",
+                                              reason: "\(inputTopic)/\(record.partition)@\(record.offset): \(reason)")
+                        } catch {
+                            report("\(inputTopic)/\(record.partition)@\(record.offset): \(reason); the error topic refused it: \(error)")
+                        }
+                    },
+                    onReport: report,
+                    onBatch: { printer.flushNow() })
+                defer { printer.detach() }
+                let counters = try stage.run(stop: stop, inputFinished: inputFinished, shouldStop: shouldStop)
+                try errors.flush()
+                return counters
+            }
+        }
+    }
+
+    /// `vigil stream`: the stream stage alone, on the data directory's log (another process runs
+    /// the sensors). With `drain`, it stops once the input is consumed, closing every window.
+    public func runStream(drain: Bool, emit: (String) -> Void, flush: () -> Void = {},
+                          report: @escaping @Sendable (String) -> Void,
+                          shouldStop: @escaping @Sendable () -> Bool) throws -> StreamStage.Counters {
+        let log = try openLog()
+        defer { log.close() }
+        let errorProducer = try log.producer(topic: "errors")
+        defer { try? errorProducer.close() }
+        let errors = ErrorPublisher(producer: errorProducer, rejected: metrics.eventsRejected)
+        return try runStreamStage(log: log, errors: errors, stop: drain ? .drain : .whenAsked, emit: emit, flush: flush,
+                                  report: report, inputFinished: { true }, shouldStop: shouldStop)
+    }
+}
+
+/// Turns processed events into JSON lines for the caller's `emit`, from the stream workers'
+/// threads one at a time, flushing after every 256 lines.
+///
+/// `@unchecked Sendable`: `lock` serializes every call of the caller's closures.
+final class EventPrinter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var emit: ((String) -> Void)?
+    private var flush: (() -> Void)?
+    private var line: [UInt8] = []
+    private var pending = 0
+
+    init(emit: @escaping (String) -> Void, flush: @escaping () -> Void) {
+        self.emit = emit
+        self.flush = flush
+    }
+
+    func print(_ event: Event) {
+        lock.withLock {
+            line.removeAll(keepingCapacity: true)
+            EventJSON.encode(event, into: &line)
+            emit?(String(decoding: line, as: UTF8.self))
+            pending += 1
+            if pending >= 256 {
+                flush?()
+                pending = 0
+            }
+        }
+    }
+
+    func flushNow() { lock.withLock { flush?() } }
+
+    /// Flushes and lets go of the caller's closures (the stage's threads may outlive the run
+    /// briefly while the caller's closures may not).
+    func detach() {
+        lock.withLock {
+            flush?()
+            emit = nil
+            flush = nil
+        }
     }
 }
 

@@ -1,3 +1,5 @@
+import VigilCore
+
 /// What a window accumulates: a count, a sketch, running moments. Mergeable (session windows
 /// merge when an event bridges them) and serializable (checkpoints).
 public protocol WindowAggregate: Sendable {
@@ -41,7 +43,10 @@ public struct WindowResult<Value> {
     public var bounds: WindowBounds
     public var value: Value
     public var firing: Firing
-    /// How many results of this window came before this one (0 for the first).
+    /// Early results: how many early results of this window came before this one. Final and
+    /// late updates: 0 for the final result, then 1, 2, … for each late update. Final results
+    /// and late updates are therefore numbered the same in every run over the same events,
+    /// whatever early results processing time produced.
     public var sequence: Int
 }
 
@@ -81,8 +86,10 @@ public struct WindowOperator<A: WindowAggregate> {
         var value: A
         /// Changed since its last result (early results go out for changed windows only).
         var dirty: Bool
-        /// Results already emitted for this window.
-        var sequence: Int
+        /// Early results emitted for this window.
+        var early: Int
+        /// Late updates emitted after the final result.
+        var updates: Int
     }
 
     private var open: [Slot: Entry] = [:]
@@ -146,7 +153,7 @@ public struct WindowOperator<A: WindowAggregate> {
                     return
                 }
                 if open[slot] == nil {
-                    open[slot] = Entry(value: make(), dirty: true, sequence: 0)
+                    open[slot] = Entry(value: make(), dirty: true, early: 0, updates: 0)
                     ends.push(bounds.end, slot)
                 }
                 open[slot]!.value.add(input)
@@ -161,7 +168,7 @@ public struct WindowOperator<A: WindowAggregate> {
             advanceWatermark(to: time &- options.allowedLateness, emit: emit)
         }
         if rejected {
-            return .rejectedLate(reason: "late event: time \(time) is behind the watermark \(watermark) of a \(options.kind) window")
+            return .rejectedLate(reason: "late event: its time \(Timestamp(nanoseconds: time).rfc3339) is behind the watermark \(Timestamp(nanoseconds: watermark).rfc3339) for its \(options.kind) window")
         }
         return updated ? .updatedLate : .added
     }
@@ -171,14 +178,14 @@ public struct WindowOperator<A: WindowAggregate> {
         var merged = bounds
         var value = make()
         value.add(input)
-        var sequence = 0
+        var early = 0
         var kept: [WindowBounds] = []
         for b in sessions[key] ?? [] {
             if b.start <= merged.end && merged.start <= b.end {
                 merged = WindowBounds(start: min(b.start, merged.start), end: max(b.end, merged.end))
                 if let old = open.removeValue(forKey: Slot(key: key, bounds: b)) {
                     value.merge(old.value)
-                    sequence = max(sequence, old.sequence)
+                    early = max(early, old.early)
                 }
             } else {
                 kept.append(b)
@@ -187,7 +194,7 @@ public struct WindowOperator<A: WindowAggregate> {
         kept.append(merged)
         sessions[key] = kept
         let slot = Slot(key: key, bounds: merged)
-        open[slot] = Entry(value: value, dirty: true, sequence: sequence)
+        open[slot] = Entry(value: value, dirty: true, early: early, updates: 0)
         ends.push(merged.end, slot)
     }
 
@@ -203,8 +210,8 @@ public struct WindowOperator<A: WindowAggregate> {
         }
         guard var entry = retained[target] else { return false }
         entry.value.add(input)
-        emit(WindowResult(key: target.key, bounds: target.bounds, value: entry.value, firing: .lateUpdate, sequence: entry.sequence))
-        entry.sequence += 1
+        entry.updates += 1
+        emit(WindowResult(key: target.key, bounds: target.bounds, value: entry.value, firing: .lateUpdate, sequence: entry.updates))
         retained[target] = entry
         return true
     }
@@ -229,9 +236,9 @@ public struct WindowOperator<A: WindowAggregate> {
                 sessions[slot.key]?.removeAll { $0 == slot.bounds }
                 if sessions[slot.key]?.isEmpty == true { sessions[slot.key] = nil }
             }
-            emit(WindowResult(key: slot.key, bounds: slot.bounds, value: entry.value, firing: .final, sequence: entry.sequence))
+            emit(WindowResult(key: slot.key, bounds: slot.bounds, value: entry.value, firing: .final, sequence: 0))
             if case .update(let retention) = options.late {
-                retained[slot] = Entry(value: entry.value, dirty: false, sequence: entry.sequence + 1)
+                retained[slot] = Entry(value: entry.value, dirty: false, early: entry.early, updates: 0)
                 expiries.push(slot.bounds.end &+ retention, slot)
             }
         }
@@ -247,9 +254,9 @@ public struct WindowOperator<A: WindowAggregate> {
         let changed = open.filter { $0.value.dirty }.keys.sorted { ($0.bounds, $0.key) < ($1.bounds, $1.key) }
         for slot in changed {
             let entry = open[slot]!
-            emit(WindowResult(key: slot.key, bounds: slot.bounds, value: entry.value, firing: .early, sequence: entry.sequence))
+            emit(WindowResult(key: slot.key, bounds: slot.bounds, value: entry.value, firing: .early, sequence: entry.early))
             open[slot]!.dirty = false
-            open[slot]!.sequence += 1
+            open[slot]!.early += 1
         }
     }
 
@@ -270,7 +277,8 @@ public struct WindowOperator<A: WindowAggregate> {
                 w.int(slot.bounds.start)
                 w.int(slot.bounds.end)
                 w.bool(entry.dirty)
-                w.varint(UInt64(entry.sequence))
+                w.varint(UInt64(entry.early))
+                w.varint(UInt64(entry.updates))
                 entry.value.encode(into: &w)
             }
         }
@@ -291,10 +299,11 @@ public struct WindowOperator<A: WindowAggregate> {
                 let bounds = WindowBounds(start: try r.int(), end: try r.int())
                 guard bounds.start <= bounds.end else { throw r.corrupt("window ends before it starts") }
                 let dirty = try r.bool()
-                let sequence = Int(truncatingIfNeeded: try r.varint())
+                let early = Int(truncatingIfNeeded: try r.varint())
+                let updates = Int(truncatingIfNeeded: try r.varint())
                 let value = try A(decoding: &r)
                 let slot = Slot(key: key, bounds: bounds)
-                let entry = Entry(value: value, dirty: dirty, sequence: sequence)
+                let entry = Entry(value: value, dirty: dirty, early: early, updates: updates)
                 if table == 0 {
                     op.open[slot] = entry
                     op.ends.push(bounds.end, slot)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VigilStream
 import VigilBroker
 import VigilPipeline
 import VigilTestSupport
@@ -42,7 +43,18 @@ private func parse(_ yaml: String) throws -> VigilConfiguration {
                 name: "sample", input: .file("\(repositoryRoot)/deploy/sample/events.jsonl"),
                 topic: "events", keyField: "source.ip", follow: false)),
         ])
-        #expect(configuration.stream == StreamConfiguration())
+        var stream = StreamConfiguration()
+        stream.profiles = [
+            ProfileDefinition(name: "events_per_source", groupBy: ["source.ip"],
+                              window: WindowOptions(kind: .tumbling(size: 60_000_000_000), allowedLateness: 30_000_000_000)),
+            ProfileDefinition(name: "auth_failures_per_source",
+                              conditions: [("event.dataset", ["system.auth"]), ("event.outcome", ["failure"])], groupBy: ["source.ip"],
+                              window: WindowOptions(kind: .hopping(size: 300_000_000_000, advance: 60_000_000_000),
+                                                    allowedLateness: 30_000_000_000, late: .update(retention: 600_000_000_000))),
+        ]
+        #expect(configuration.stream == stream)
+        #expect(configuration.stream.idleTimeout == .seconds(5))
+        #expect(configuration.stream.outputTopic == "profiles")
         #expect(configuration.stream.group == "vigil-stream")
         #expect(configuration.stream.workers == 2)
         #expect(configuration.stream.checkpointInterval == .seconds(10))

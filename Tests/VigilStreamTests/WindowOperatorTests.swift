@@ -140,7 +140,7 @@ import Testing
         op.fireEarly(emit: emit)  // nothing changed
         _ = op.add(key: "a", time: 15 * Self.s, (), emit: emit)
         #expect(out == ["a [0,10) 1 early#0", "b [0,10) 1 early#0", "a [0,10) 2 early#1",
-                        "a [0,10) 2 final#2", "b [0,10) 1 final#1"])
+                        "a [0,10) 2 final#0", "b [0,10) 1 final#0"])
     }
 
     @Test func checkpointAndRestoreResumesExactly() throws {

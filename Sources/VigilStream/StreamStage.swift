@@ -1,0 +1,342 @@
+import Foundation
+import VigilBroker
+import VigilCore
+
+/// Settings of the stream stage (the `stream` section of vigil.yaml).
+public struct StreamStageConfiguration: Sendable {
+    /// Consumer group of the workers; also names the checkpoint directory.
+    public var group = "vigil-stream"
+    /// Worker threads; each owns a share of the input partitions.
+    public var workers = 2
+    /// Processing time between checkpoints, ns.
+    public var checkpointInterval: Int64 = 10_000_000_000
+    /// Processing time a partition must have no input before its watermark follows the wall
+    /// clock (so idle partitions still close their windows), ns.
+    public var idleTimeout: Int64 = 5_000_000_000
+    public var inputTopic = "events"
+    /// Where profile results go (created with the input's partition count: partition p's
+    /// results go to output partition p, written only by p's owner).
+    public var outputTopic = "profiles"
+    public var profiles: [ProfileDefinition] = []
+    /// Where checkpoints are kept.
+    public var checkpointDirectory: String
+
+    public init(checkpointDirectory: String) { self.checkpointDirectory = checkpointDirectory }
+}
+
+/// The stream stage: worker threads that consume the input topic as members of one consumer
+/// group, enrich each event, add it to the profiles' windows, and produce window results; each
+/// partition's windows and offsets are checkpointed together, and results a restart repeats are
+/// recognized by their ids and not produced twice.
+public final class StreamStage: @unchecked Sendable {
+    // Safe: the configuration and hooks are immutable; counters are atomic-by-lock (`lock`).
+    public let configuration: StreamStageConfiguration
+    let log: EmbeddedLog
+    let enrich: (@Sendable (inout Event) -> Void)?
+    let onEvent: (@Sendable (Event, RecordView) -> Void)?
+    let onError: @Sendable (_ reason: String, _ record: RecordView) -> Void
+    let onReport: @Sendable (String) -> Void
+    let onBatch: (@Sendable () -> Void)?
+
+    /// Totals over the workers.
+    public struct Counters: Sendable, Equatable {
+        public var eventsProcessed: Int64 = 0
+        public var recordsUndecodable: Int64 = 0
+        public var lateRejected: Int64 = 0
+        public var resultsProduced: Int64 = 0
+        public var resultsDeduplicated: Int64 = 0
+        public var checkpoints: Int64 = 0
+        public var statesRestored: Int64 = 0
+    }
+
+    private let lock = NSLock()
+    private var totals = Counters()
+    private var failure: Error?
+
+    public var counters: Counters { lock.withLock { totals } }
+
+    /// - Parameters:
+    ///   - enrich: applied to every event before the profiles see it.
+    ///   - onEvent: receives every processed (enriched) event and its record, from the worker threads.
+    ///   - onError: a record that is not a valid event, or an event too late for its windows.
+    ///   - onBatch: after each batch of records a worker processed (a printer flushes there).
+    public init(log: EmbeddedLog, configuration: StreamStageConfiguration,
+                enrich: (@Sendable (inout Event) -> Void)? = nil, onEvent: (@Sendable (Event, RecordView) -> Void)? = nil,
+                onError: @escaping @Sendable (_ reason: String, _ record: RecordView) -> Void,
+                onReport: @escaping @Sendable (String) -> Void = { _ in },
+                onBatch: (@Sendable () -> Void)? = nil) throws {
+        self.onBatch = onBatch
+        self.log = log
+        self.configuration = configuration
+        self.enrich = enrich
+        self.onEvent = onEvent
+        self.onError = onError
+        self.onReport = onReport
+        let input = try log.createTopic(configuration.inputTopic)
+        try log.createTopic(configuration.outputTopic, partitions: input.partitions)
+    }
+
+    /// How a run ends.
+    public enum Stop: Sendable {
+        /// When `shouldStop` says so (a service).
+        case whenAsked
+        /// Once the input is consumed to its end and `inputFinished` says no more will come:
+        /// then every window is closed (the watermark goes to the end of time) and checkpointed.
+        case drain
+        /// Once the input is consumed and `inputFinished`: windows stay open in the checkpoint.
+        case whenCaughtUp
+    }
+
+    /// Runs the workers until they stop; rethrows the first worker failure.
+    public func run(stop: Stop, inputFinished: @escaping @Sendable () -> Bool = { true },
+                    shouldStop: @escaping @Sendable () -> Bool) throws -> Counters {
+        let group = DispatchGroup()
+        let anyFailed: @Sendable () -> Bool = { [self] in lock.withLock { failure != nil } }
+        for w in 0..<configuration.workers {
+            group.enter()
+            let thread = Thread { [self] in
+                defer { group.leave() }
+                do {
+                    let worker = try StreamWorker(stage: self, index: w)
+                    try worker.run(stop: stop, inputFinished: inputFinished, shouldStop: { shouldStop() || anyFailed() })
+                } catch {
+                    lock.withLock { if failure == nil { failure = error } }
+                }
+            }
+            thread.name = "vigil-stream-\(w)"
+            thread.start()
+        }
+        group.wait()
+        if let failure = lock.withLock({ failure }) { throw failure }
+        return counters
+    }
+
+    func add(_ delta: Counters) {
+        lock.withLock {
+            totals.eventsProcessed += delta.eventsProcessed
+            totals.recordsUndecodable += delta.recordsUndecodable
+            totals.lateRejected += delta.lateRejected
+            totals.resultsProduced += delta.resultsProduced
+            totals.resultsDeduplicated += delta.resultsDeduplicated
+            totals.checkpoints += delta.checkpoints
+            totals.statesRestored += delta.statesRestored
+        }
+    }
+}
+
+/// One worker thread: a group member, its partitions' states and output writers.
+final class StreamWorker {
+    let stage: StreamStage
+    let configuration: StreamStageConfiguration
+    let store: CheckpointStore
+    let index: Int
+
+    struct Owned {
+        var state: PartitionState
+        let writer: PartitionWriter
+        var batch = BatchBuilder(capacity: 16 << 10)
+        /// Ids of results already in the output after the last checkpoint (a restart repeats them).
+        var produced: Set<String> = []
+        /// Processing time since which the partition has had nothing to read.
+        var idleSince: Int64?
+    }
+
+    var owned: [Int: Owned] = [:]
+    var delta = StreamStage.Counters()
+    private var consumer: GroupConsumer!
+    private var encodeBuffer: [UInt8] = []
+
+    init(stage: StreamStage, index: Int) throws {
+        self.stage = stage
+        self.configuration = stage.configuration
+        self.index = index
+        store = try CheckpointStore(directory: configuration.checkpointDirectory)
+    }
+
+    static func now() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+
+    func run(stop: StreamStage.Stop, inputFinished: @Sendable () -> Bool, shouldStop: () -> Bool) throws {
+        consumer = try GroupConsumer(
+            log: stage.log, group: configuration.group, topics: [configuration.inputTopic],
+            memberID: nil, resetPosition: .earliest,
+            onAssign: { [unowned self] tp throws(BrokerError) in try self.assign(tp) },
+            onRevoke: { [unowned self] tp, _ throws(BrokerError) in try self.revoke(tp) })
+        defer { try? consumer.close() }
+        var lastCheckpoint = Self.now()
+        while !shouldStop() {
+            let n = try consumer.poll(maxRecords: 2048) { _, record in self.handle(record) }
+            if n > 0 { stage.onBatch?() }
+            let now = Self.now()
+            var caughtUp = true
+            for p in owned.keys.sorted() {
+                let tp = TopicPartition(configuration.inputTopic, p)
+                let atEnd = (try consumer.endOffset(tp)).map { $0 <= owned[p]!.state.offset } ?? true
+                if !atEnd { caughtUp = false }
+                if atEnd { owned[p]!.idleSince = owned[p]!.idleSince ?? now } else { owned[p]!.idleSince = nil }
+                let idle = owned[p]!.idleSince.map { now - $0 }.flatMap { $0 >= configuration.idleTimeout ? $0 : nil }
+                owned[p]!.state.tick(now: now, idleFor: idle) { produce(p, $0) }
+                drainPending()
+            }
+            try flushOutputs()
+            if now - lastCheckpoint >= configuration.checkpointInterval {
+                try checkpointAll()
+                lastCheckpoint = now
+            }
+            if n == 0 {
+                if stop != .whenAsked && caughtUp && inputFinished() {
+                    // The group's lag is zero only once every member checkpointed its end.
+                    if stop == .drain {
+                        for p in owned.keys.sorted() { owned[p]!.state.closeAll { produce(p, $0) } }
+                        drainPending()
+                        try flushOutputs()
+                    }
+                    try checkpointAll()
+                    let lag = try stage.log.lag(group: configuration.group, topics: [configuration.inputTopic])
+                    if lag.allSatisfy({ $0.lag == 0 }) { break }
+                }
+                usleep(10_000)
+            }
+        }
+        try checkpointAll()
+        stage.add(delta)
+        delta = StreamStage.Counters()
+    }
+
+    func handle(_ record: RecordView) {
+        let p = record.partition
+        guard owned[p] != nil else { return }
+        if record.offset < owned[p]!.state.offset { return }  // processed before the checkpoint
+        var event: Event
+        do {
+            event = try EventBinaryCodec.decode(record.value)
+        } catch {
+            delta.recordsUndecodable += 1
+            stage.onError("not a valid event: \(error)", record)
+            owned[p]!.state.offset = record.offset + 1
+            return
+        }
+        stage.enrich?(&event)
+        let time = event[.timestamp]?.timestampValue?.nanoseconds ?? record.timestamp
+        owned[p]!.state.process(event, time: time, emit: { produce(p, $0) }, late: { reason in
+            delta.lateRejected += 1
+            stage.onError(reason, record)
+        })
+        owned[p]!.state.offset = record.offset + 1
+        drainPending()
+        delta.eventsProcessed += 1
+        stage.onEvent?(event, record)
+    }
+
+    /// Results emitted while a partition's state changes, produced once the change is done (the
+    /// state lives in `owned`, which producing also changes).
+    private var pending: [(Int, Event)] = []
+
+    func produce(_ p: Int, _ result: Event) { pending.append((p, result)) }
+
+    func drainPending() {
+        for (p, result) in pending { write(p, result) }
+        pending.removeAll(keepingCapacity: true)
+    }
+
+    private func write(_ p: Int, _ result: Event) {
+        let id = result[.eventId]?.stringValue ?? ""
+        if owned[p]!.produced.remove(id) != nil {
+            delta.resultsDeduplicated += 1
+            return
+        }
+        encodeBuffer.removeAll(keepingCapacity: true)
+        EventBinaryCodec.encode(result, into: &encodeBuffer)
+        let key = result[ProfileFields.key]?.stringValue.map { Array($0.utf8) }
+        let time = result[.timestamp]?.timestampValue?.nanoseconds ?? 0
+        owned[p]!.batch.append(key: key, value: encodeBuffer, timestamp: time)
+        delta.resultsProduced += 1
+    }
+
+    func flushOutputs() throws {
+        for p in owned.keys where !owned[p]!.batch.isEmpty {
+            try owned[p]!.writer.append(&owned[p]!.batch)
+        }
+    }
+
+    /// Results durable first, then the state that produced them with the input and output offsets.
+    func checkpoint(_ p: Int) throws(BrokerError) {
+        guard owned[p] != nil else { return }
+        if !owned[p]!.batch.isEmpty { try owned[p]!.writer.append(&owned[p]!.batch) }
+        try owned[p]!.writer.sync()
+        owned[p]!.state.outputOffset = owned[p]!.writer.endOffset
+        owned[p]!.produced.removeAll()
+        do {
+            try store.save(owned[p]!.state.encoded(), topic: configuration.inputTopic, partition: p)
+        } catch {
+            throw BrokerError(.io, error.message)
+        }
+        delta.checkpoints += 1
+    }
+
+    func checkpointAll() throws {
+        for p in owned.keys.sorted() { try checkpoint(p) }
+        try consumer?.commit()
+        stage.add(delta)
+        delta = StreamStage.Counters()
+    }
+
+    // MARK: Partition hand-over
+
+    func assign(_ tp: TopicPartition) throws(BrokerError) -> StartPosition? {
+        let p = tp.partition
+        var state = PartitionState(partition: p, profiles: configuration.profiles)
+        var restored = false
+        let context = store.path(topic: tp.topic, partition: p)
+        do {
+            if let bytes = try store.load(topic: tp.topic, partition: p) {
+                var dropped: [String] = []
+                state = try PartitionState.decode(bytes, partition: p, profiles: configuration.profiles, context: context,
+                                                  dropped: &dropped)
+                restored = true
+                for name in dropped { stage.onReport("\(tp): profile \(name) changed or was removed: its windows start afresh") }
+            }
+        } catch {
+            throw BrokerError(.corrupt, "\(error.message); move the file aside to start partition \(tp) without state")
+        }
+        let writer = try stage.log.openWriter(topic: configuration.outputTopic, partition: p)
+        var owned = Owned(state: state, writer: writer)
+        // Results produced after the checkpoint (before a crash) are in the output already.
+        if restored, state.outputOffset < writer.endOffset {
+            let reader = try stage.log.openReader(topic: configuration.outputTopic, partition: p)
+            try reader.seek(.offset(state.outputOffset))
+            var ids: Set<String> = []
+            do {
+                while try reader.read(maxRecords: 1024, { r in
+                    if let e = try? EventBinaryCodec.decode(r.value), let id = e[.eventId]?.stringValue { ids.insert(id) }
+                }) > 0 {}
+            } catch {
+                throw BrokerError(.io, "cannot read \(configuration.outputTopic)/\(p) after its checkpoint: \(error)")
+            }
+            owned.produced = ids
+        }
+        self.owned[p] = owned
+        if restored { delta.statesRestored += 1 }
+        return restored ? .offset(state.offset) : nil
+    }
+
+    func revoke(_ tp: TopicPartition) throws(BrokerError) {
+        try checkpoint(tp.partition)
+        try owned[tp.partition]?.writer.close()
+        owned[tp.partition] = nil
+    }
+}
+
+extension PartitionState {
+    /// End of input: every window's final result (the watermark goes to the end of time).
+    mutating func closeAll(emit: (Event) -> Void) {
+        for i in operators.indices {
+            let profile = profiles[i]
+            let p = partition
+            operators[i].advanceWatermark(to: Int64.max) { emit(profile.resultEvent($0, partition: p)) }
+        }
+    }
+}
