@@ -171,18 +171,20 @@ extension ProfileDefinition {
             }
         }
         r.value.write(into: &e)
-        e[.eventId] = .string(resultID(r))
+        e[.eventId] = .string(resultID(r, partition: partition))
         return e
     }
 
-    /// `profile/key/start/end/firing/sequence`, hashed to 16 hex digits (FNV-1a 64).
-    func resultID(_ r: WindowResult<ProfileValue>) -> String {
+    /// `profile/partition/key/start/end/firing/sequence`, hashed to 16 hex digits (FNV-1a 64).
+    /// Windows are kept per input partition, so the partition is part of a result's identity.
+    func resultID(_ r: WindowResult<ProfileValue>, partition: Int) -> String {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         func mix(_ s: String) {
             for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
             h = (h ^ 0xFF) &* 0x0000_0100_0000_01B3
         }
         mix(name)
+        mix(String(partition))
         mix(r.key)
         mix(String(r.bounds.start))
         mix(String(r.bounds.end))
