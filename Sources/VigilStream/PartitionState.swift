@@ -37,10 +37,10 @@ public struct PartitionState {
     /// that were rejected are reported through `late` with the reason.
     public mutating func process(_ event: Event, time: Int64, emit: (Event) -> Void, late: (String) -> Void) {
         for i in operators.indices {
-            guard let key = profiles[i].key(of: event) else { continue }
+            guard let key = profiles[i].key(of: event), let input = profiles[i].input(of: event) else { continue }
             let profile = profiles[i]
             let p = partition
-            let outcome = operators[i].add(key: key, time: time, event) { emit(profile.resultEvent($0, partition: p)) }
+            let outcome = operators[i].add(key: key, time: time, input) { emit(profile.resultEvent($0, partition: p)) }
             if case .rejectedLate(let reason) = outcome { late("profile \(profile.name): \(reason)") }
         }
     }

@@ -56,11 +56,7 @@ extension ProfileDefinition {
 
         var aggregate = AggregateKind.count
         if let v = m.optional("aggregate") {
-            let text = try v.string()
-            switch text {
-            case "count": aggregate = .count
-            default: throw v.error("unknown aggregate \(text); known: count")
-            }
+            aggregate = try Self.aggregate(v)
         }
 
         var early: Int64?
@@ -69,6 +65,26 @@ extension ProfileDefinition {
         return ProfileDefinition(name: name, conditions: conditions, groupBy: groupBy,
                                  window: WindowOptions(kind: kind, allowedLateness: lateness, late: late),
                                  aggregate: aggregate, earlyInterval: early)
+    }
+
+    /// `count`, `{ distinct: FIELD, precision: 4…18 }` (precision 14 by default) or `{ stats: FIELD }`.
+    static func aggregate(_ v: YAMLValue) throws(YAMLError) -> AggregateKind {
+        if let text = try? v.string() {
+            guard text == "count" else { throw v.error("unknown aggregate \(text); known: count, { distinct: FIELD }, { stats: FIELD }") }
+            return .count
+        }
+        let m = try v.mapping(allowedKeys: ["distinct", "stats", "precision"])
+        if let d = m.optional("distinct") {
+            guard m.optional("stats") == nil else { throw v.error("an aggregate is one of count, distinct, stats") }
+            var precision = 14
+            if let p = m.optional("precision") { precision = try p.int(range: 4...18) }
+            return .distinct(field: try field(d, try d.string()), precision: precision)
+        }
+        if let st = m.optional("stats") {
+            guard m.optional("precision") == nil else { throw v.error("precision belongs to distinct") }
+            return .stats(field: try field(st, try st.string()))
+        }
+        throw v.error("an aggregate is count, { distinct: FIELD } or { stats: FIELD }")
     }
 
     static func windowKind(_ value: YAMLValue) throws(YAMLError) -> WindowKind {

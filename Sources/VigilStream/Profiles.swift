@@ -1,4 +1,5 @@
 import VigilCore
+import VigilSketch
 
 /// A windowed aggregation the stream stage keeps per key, like Metron's Profiler: the events that
 /// match `where`, grouped by the values of `groupBy`, counted (or sketched) per window. Each
@@ -43,32 +44,67 @@ public struct ProfileDefinition: Sendable, Equatable {
 public enum AggregateKind: Sendable, Equatable, CustomStringConvertible {
     /// The number of matching events.
     case count
+    /// The number of distinct values of `field` (HyperLogLog++ with 2^precision registers; exact
+    /// while sparse, then within about 1.04/√(2^precision) relative error).
+    case distinct(field: String, precision: Int)
+    /// Count, mean, standard deviation, minimum and maximum of the numeric `field` (Welford).
+    case stats(field: String)
 
     public var description: String {
         switch self {
         case .count: "count"
+        case .distinct(let field, let p): "distinct(\(field),p=\(p))"
+        case .stats(let field): "stats(\(field))"
         }
     }
+
+    /// The field the aggregate reads, if any.
+    var field: String? {
+        switch self {
+        case .count: nil
+        case .distinct(let field, _), .stats(let field): field
+        }
+    }
+}
+
+/// What one event contributes to a window: its value's hash (distinct) or number (stats).
+public struct ProfileInput: Sendable {
+    public var hash: UInt64 = 0
+    public var number: Double = 0
 }
 
 /// A profile's per-window value.
 public enum ProfileValue: WindowAggregate {
     case count(CountAggregate)
+    case distinct(count: Int64, sketch: HyperLogLog)
+    case stats(RunningMoments)
+
+    /// The seed of the distinct-value hash: fixed, so sketches of every run and host merge.
+    static let hashSeed: UInt64 = 0x5649_4749_4C00_0001
+    static let hasher = Hash64(seed: hashSeed)
 
     public static func empty(_ kind: AggregateKind) -> ProfileValue {
         switch kind {
         case .count: .count(CountAggregate())
+        case .distinct(_, let p): .distinct(count: 0, sketch: HyperLogLog(precision: p, seed: hashSeed))
+        case .stats: .stats(RunningMoments())
         }
     }
 
-    /// The event the value is computed from.
-    public typealias Input = Event
+    public typealias Input = ProfileInput
 
-    public mutating func add(_ input: Event) {
+    public mutating func add(_ input: ProfileInput) {
         switch self {
         case .count(var c):
             c.add(())
             self = .count(c)
+        case .distinct(let n, var h):
+            self = .count(CountAggregate())  // no second reference while the sketch changes
+            h.insert(hash: input.hash)
+            self = .distinct(count: n + 1, sketch: h)
+        case .stats(var m):
+            m.add(input.number)
+            self = .stats(m)
         }
     }
 
@@ -77,6 +113,15 @@ public enum ProfileValue: WindowAggregate {
         case (.count(var a), .count(let b)):
             a.merge(b)
             self = .count(a)
+        case (.distinct(let n, var a), .distinct(let m, let b)):
+            // Same precision and seed by construction (one profile's windows).
+            try? a.merge(b)
+            self = .distinct(count: n + m, sketch: a)
+        case (.stats(var a), .stats(let b)):
+            try? a.merge(b)
+            self = .stats(a)
+        default:
+            preconditionFailure("windows of one profile hold one kind of value")
         }
     }
 
@@ -85,13 +130,33 @@ public enum ProfileValue: WindowAggregate {
         case .count(let c):
             writer.varint(0)
             c.encode(into: &writer)
+        case .distinct(let n, let h):
+            writer.varint(1)
+            writer.int(n)
+            writer.bytes(h.serialized())
+        case .stats(let m):
+            writer.varint(2)
+            writer.bytes(m.serialized())
         }
     }
 
     public init(decoding reader: inout StateReader) throws(StreamError) {
         switch try reader.varint() {
-        case 0: self = .count(try CountAggregate(decoding: &reader))
-        case let tag: throw reader.corrupt("unknown aggregate \(tag)")
+        case 0:
+            self = .count(try CountAggregate(decoding: &reader))
+        case 1:
+            let n = try reader.int()
+            let bytes = try reader.bytes()
+            do { self = .distinct(count: n, sketch: try HyperLogLog(serialized: bytes)) } catch {
+                throw reader.corrupt("distinct sketch: \(error)")
+            }
+        case 2:
+            let bytes = try reader.bytes()
+            do { self = .stats(try RunningMoments(serialized: bytes)) } catch {
+                throw reader.corrupt("moments: \(error)")
+            }
+        case let tag:
+            throw reader.corrupt("unknown aggregate \(tag)")
         }
     }
 
@@ -100,6 +165,17 @@ public enum ProfileValue: WindowAggregate {
         switch self {
         case .count(let c):
             event[ProfileFields.count] = .int(c.count)
+        case .distinct(let n, let h):
+            event[ProfileFields.count] = .int(n)
+            event[ProfileFields.distinct] = .int(Int64(h.estimate().rounded()))
+        case .stats(let m):
+            event[ProfileFields.count] = .int(Int64(m.count))
+            if m.count > 0 {
+                event[ProfileFields.mean] = .float(m.mean)
+                event[ProfileFields.stddev] = .float(m.standardDeviation)
+                event[ProfileFields.min] = .float(m.min)
+                event[ProfileFields.max] = .float(m.max)
+            }
         }
     }
 }
@@ -111,6 +187,11 @@ enum ProfileFields {
     static let firing = Event.Key("vigil.profile.firing")
     static let sequence = Event.Key("vigil.profile.sequence")
     static let count = Event.Key("vigil.profile.count")
+    static let distinct = Event.Key("vigil.profile.distinct")
+    static let mean = Event.Key("vigil.profile.mean")
+    static let stddev = Event.Key("vigil.profile.stddev")
+    static let min = Event.Key("vigil.profile.min")
+    static let max = Event.Key("vigil.profile.max")
     static let partition = Event.Key("vigil.profile.partition")
 }
 
@@ -128,6 +209,25 @@ extension ProfileDefinition {
             key += text
         }
         return key
+    }
+
+    /// What `event` contributes to the aggregate; nil when it lacks the aggregate's field (or, for
+    /// stats, the field is not a number): such events are not counted.
+    func input(of event: Event) -> ProfileInput? {
+        switch aggregate {
+        case .count:
+            return ProfileInput()
+        case .distinct(let field, _):
+            guard let value = event[field], let text = Self.text(value) else { return nil }
+            return ProfileInput(hash: ProfileValue.hasher.hash(text), number: 0)
+        case .stats(let field):
+            switch event[field] {
+            case .int(let v)?: return ProfileInput(hash: 0, number: Double(v))
+            case .float(let v)? where v.isFinite: return ProfileInput(hash: 0, number: v)
+            case .string(let s)?: return Double(s).flatMap { $0.isFinite ? ProfileInput(hash: 0, number: $0) : nil }
+            default: return nil
+            }
+        }
     }
 
     /// A scalar value as text; nil for null, arrays and objects.

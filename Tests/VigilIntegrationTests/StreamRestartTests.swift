@@ -5,7 +5,8 @@ import VigilTestSupport
 
 /// The stream stage is killed with SIGKILL at random moments 10 times while it works through a
 /// backlog of out-of-order events, restarted each time, then drained: every final window result
-/// and late update equals that of one uninterrupted run over a copy of the same log, and none is
+/// and late update (counts, HyperLogLog distinct counts, Welford moments) equals that of one
+/// uninterrupted run over a copy of the same log, and none is
 /// produced twice (windows, sketches and offsets are checkpointed together; results a restart
 /// repeats are recognized by their ids).
 @Suite(.serialized) struct StreamRestartTests {
@@ -32,6 +33,14 @@ import VigilTestSupport
           where: { event.outcome: failure }
           group_by: [user.name]
           window: { type: session, gap: 20s }
+        - name: users_per_source
+          group_by: [source.ip]
+          window: { type: tumbling, size: 30s }
+          aggregate: { distinct: user.name, precision: 10 }
+        - name: port_stats_per_user
+          group_by: [user.name]
+          window: { type: tumbling, size: 20s }
+          aggregate: { stats: destination.port }
         - name: per_port
           group_by: [destination.port]
           window: { type: hopping, size: 1m, advance: 20s }
@@ -82,7 +91,7 @@ import VigilTestSupport
                 early += 1
                 continue
             }
-            values[id] = "\(profile["name"] ?? "") \(profile["key"] ?? "") \(profile["firing"] ?? "")#\(profile["sequence"] ?? "") count=\(profile["count"] ?? "")"
+            values[id] = "\(profile["name"] ?? "") \(profile["key"] ?? "") \(profile["firing"] ?? "")#\(profile["sequence"] ?? "") count=\(profile["count"] ?? "") distinct=\(profile["distinct"] ?? "-") mean=\(profile["mean"] ?? "-") sd=\(profile["stddev"] ?? "-")"
             counts[id, default: 0] += 1
         }
         return (values, counts, early)
@@ -104,6 +113,8 @@ import VigilTestSupport
         #expect(expected.values.count > 100)
         #expect(expected.counts.values.allSatisfy { $0 == 1 })
         #expect(expected.values.values.contains { $0.contains("late_update") }, "the input should produce late updates")
+        #expect(expected.values.values.contains { $0.contains("users_per_source") && !$0.contains("distinct=-") })
+        #expect(expected.values.values.contains { $0.contains("port_stats_per_user") && !$0.contains("mean=-") })
 
         // Ten runs killed at random moments, then one that drains.
         // Each run is killed at a random moment after its first checkpoint that made progress, so
