@@ -17,6 +17,7 @@ struct BenchCommand: ParsableCommand {
         @Option(help: "The accuracy sweep covers 10^3 … 10^N distinct values.") var maxExponent: Int = 7
         @Option(help: "Operations per timing run.") var operations: Int = 4_000_000
         @Option(help: "Each timing is the best of this many runs.") var repeats: Int = 3
+        @Option(help: "Items the Bloom filter is sized for and filled with (p = 1 %).") var bloomItems: Int = 1_000_000
         @Option(help: "The Python interpreter that imports datasketches.") var python: String = "python3"
         @Flag(help: "A short run: 10 seeds (3 for DataSketches), up to 10^6 distinct values, 1,000,000 operations.") var quick = false
         @Flag(help: "Measure Vigil only.") var noPeer = false
@@ -26,6 +27,7 @@ struct BenchCommand: ParsableCommand {
             guard (4...18).contains(precision) else { throw ValidationError("--precision must be in 4…18") }
             guard seeds >= 1, peerSeeds >= 1, operations >= 1000 else { throw ValidationError("--seeds, --peer-seeds must be ≥ 1 and --operations ≥ 1000") }
             guard (3...9).contains(maxExponent) else { throw ValidationError("--max-exponent must be in 3…9") }
+            guard bloomItems >= 1000 else { throw ValidationError("--bloom-items must be at least 1000") }
         }
 
         func run() throws {
@@ -36,6 +38,7 @@ struct BenchCommand: ParsableCommand {
             options.maxExponent = quick ? min(maxExponent, 6) : maxExponent
             options.operations = quick ? min(operations, 1_000_000) : operations
             options.repeats = max(1, repeats)
+            options.bloomItems = bloomItems
             options.skipPeer = noPeer
             options.python = python
             let r = try SketchBenchmark(options: options, progress: { printError($0) }).run()
