@@ -16,6 +16,8 @@ struct BenchCommand: ParsableCommand {
         @Option(help: "Seeds per distinct count for DataSketches (a Python loop: slow).") var peerSeeds: Int = 10
         @Option(help: "The accuracy sweep covers 10^3 … 10^N distinct values.") var maxExponent: Int = 7
         @Option(help: "Operations per timing run.") var operations: Int = 4_000_000
+        @Option(help: "Each timing is the best of this many runs.") var repeats: Int = 3
+        @Option(help: "Items the Bloom filter is sized for and filled with (p = 1 %).") var bloomItems: Int = 1_000_000
         @Option(help: "The Python interpreter that imports datasketches.") var python: String = "python3"
         @Flag(help: "A short run: 10 seeds (3 for DataSketches), up to 10^6 distinct values, 1,000,000 operations.") var quick = false
         @Flag(help: "Measure Vigil only.") var noPeer = false
@@ -25,6 +27,7 @@ struct BenchCommand: ParsableCommand {
             guard (4...18).contains(precision) else { throw ValidationError("--precision must be in 4…18") }
             guard seeds >= 1, peerSeeds >= 1, operations >= 1000 else { throw ValidationError("--seeds, --peer-seeds must be ≥ 1 and --operations ≥ 1000") }
             guard (3...9).contains(maxExponent) else { throw ValidationError("--max-exponent must be in 3…9") }
+            guard bloomItems >= 1000 else { throw ValidationError("--bloom-items must be at least 1000") }
         }
 
         func run() throws {
@@ -34,6 +37,8 @@ struct BenchCommand: ParsableCommand {
             options.peerSeeds = quick ? min(peerSeeds, 3) : peerSeeds
             options.maxExponent = quick ? min(maxExponent, 6) : maxExponent
             options.operations = quick ? min(operations, 1_000_000) : operations
+            options.repeats = max(1, repeats)
+            options.bloomItems = bloomItems
             options.skipPeer = noPeer
             options.python = python
             let r = try SketchBenchmark(options: options, progress: { printError($0) }).run()
@@ -58,7 +63,7 @@ struct BenchCommand: ParsableCommand {
             } else {
                 print("DataSketches HLL: not measured: \(r.peer.note ?? "")")
             }
-            print("cores: \(r.cores) (every figure is one thread)")
+            print("cores: \(r.cores) (every figure is one thread; Vigil's timings are the best of \(options.repeats) runs)")
             if json {
                 func number(_ v: Double?, _ format: String = "%.3f") -> String { v.map { $0.isFinite ? String(format: format, $0) : "null" } ?? "null" }
                 let accuracy = r.hllAccuracy.map { #"{"distinct":\#($0.distinct),"seeds":\#($0.seeds),"max_rel_error":\#(number($0.maxRelativeError, "%.6f")),"beyond_3sigma":\#($0.beyondThreeSigma)}"# }.joined(separator: ",")

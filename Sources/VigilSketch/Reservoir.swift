@@ -89,11 +89,13 @@ public struct ReservoirSample<Element>: Sendable where Element: Sendable {
         self.random = SketchRandom(seed: seed)
     }
 
-    /// Offers one element: kept with probability k/n, replacing a uniformly chosen one.
+    /// Offers one element: kept with probability k/n, replacing a uniformly chosen one. (A
+    /// reservoir that has seen 2^64 − 1 elements ignores further ones.)
     ///
     /// - Complexity: O(1).
     public mutating func add(_ element: Element) {
-        seen &+= 1
+        guard seen < .max else { return }
+        seen += 1
         if elements.count < capacity {
             elements.append(element)
         } else {

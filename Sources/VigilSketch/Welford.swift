@@ -19,11 +19,12 @@ public struct RunningMoments: Sendable, Equatable {
 
     public init() {}
 
-    /// Adds one value.
+    /// Adds one value. (Moments of 2^64 − 1 values ignore further ones.)
     ///
     /// - Complexity: O(1).
     public mutating func add(_ x: Double) {
-        count &+= 1
+        guard count < .max else { return }
+        count += 1
         let delta = x - mean
         mean += delta / Double(count)
         sumOfSquaredDeviations += delta * (x - mean)

@@ -168,4 +168,19 @@ import VigilTestSupport
             #expect((last[key] as? Double).map { $0 > 0 } == true, "\(key)")
         }
     }
+
+    @Test func sketchBenchPrintsTheKeysOnItsLastLine() throws {
+        // A tiny run of Vigil's side only (the DataSketches peer is null when skipped).
+        let result = try runCommand(vigil, ["bench", "sketch", "--seeds", "2", "--max-exponent", "4", "--operations", "20000",
+                                            "--repeats", "1", "--bloom-items", "20000", "--no-peer", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let last = try #require(json(result.lines.last ?? ""))
+        for key in ["hll_update_ns", "bloom_insert_ns", "bloom_lookup_ns", "hll_max_rel_error", "bloom_fpr", "bloom_target_fpr", "cores"] {
+            #expect((last[key] as? Double).map { $0 > 0 } == true, "\(key)")
+        }
+        for key in ["datasketches_hll_update_ns", "datasketches_hll_max_rel_error"] {
+            #expect(last[key] is NSNull, "\(key)")
+        }
+        #expect((last["hll_max_rel_error"] as? Double).map { $0 < 0.03 } == true)
+    }
 }

@@ -96,3 +96,18 @@ func decodeEverything(_ bytes: [UInt8]) -> Int {
         }
     }
 }
+
+@Suite struct FuzzFindingsTests {
+    /// A reservoir that has seen 2^64 − 1 elements: merging with itself overflows (throws), and a
+    /// further element used to wrap the count to 0 and trap drawing below 0.
+    @Test func saturatedReservoir() throws {
+        let crash: [UInt8] = [0x56, 0x06, 0x01, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x62, 0x00, 0x00, 0x00, 0x00,
+                              0x80, 0x40, 0x33, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                              0x00, 0xcf, 0x00, 0x23, 0x00, 0x00, 0x42, 0x00, 0x01, 0x01, 0x04]
+        var s = try ReservoirSample<[UInt8]>(serialized: crash)
+        #expect(throws: SketchError.self) { try s.merge(s) }
+        s.add([1, 2, 3])
+        #expect(s.seen == .max && s.elements == [[4]])
+        #expect(decodeEverything(crash) == 2) // as a reservoir of byte arrays and of strings
+    }
+}

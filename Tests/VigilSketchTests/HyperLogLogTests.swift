@@ -20,7 +20,7 @@ func hashes(_ n: Int, seed: UInt64) -> [UInt64] {
         }
     }
 
-    @Test(arguments: [(100, 100), (1000, 100), (10_000, 100), (100_000, 12), (1_000_000, 2)])
+    @Test(arguments: [(100, 100), (1000, 100), (10_000, 100), (100_000, 20), (1_000_000, 3)])
     func accuracyWithinThreeSigma(n: Int, seeds: Int) {
         let e = errors(n: n, seeds: seeds)
         let worst = e.map(abs).max() ?? 0
@@ -114,7 +114,6 @@ func hashes(_ n: Int, seed: UInt64) -> [UInt64] {
         try merged.merge(sketch(right))
         let union = sketch(all[0..<(a + b)])
         #expect(merged == union)
-        #expect(merged.isSparse == union.isSparse || true)
         #expect(merged.estimate() == union.estimate() || !merged.isSparse || !union.isSparse)
         // The other order too.
         var reversed = sketch(right)
