@@ -70,7 +70,7 @@ public struct ChangelogTable: Sendable {
         }
         if let value, !Self.isTombstone(value) {
             do {
-                let event = try EventJSON.decode(value)
+                let event = try Self.decodeValue(value)
                 rows[k] = event.fields
                 applied += 1
             } catch {
@@ -94,6 +94,13 @@ public struct ChangelogTable: Sendable {
             }
         }
         try r.get()
+    }
+
+    /// A record value as an event: a JSON object, or an event in the broker's binary encoding
+    /// (what `vigil topics produce` appends).
+    static func decodeValue(_ value: UnsafeRawBufferPointer) throws(EventCodecError) -> Event {
+        if value.first == EventBinaryCodec.formatVersion, let event = try? EventBinaryCodec.decode(value) { return event }
+        return try EventJSON.decode(value)
     }
 
     static func isTombstone(_ value: UnsafeRawBufferPointer) -> Bool {

@@ -314,7 +314,7 @@ extension EnrichmentDefinition {
                 feeds: feeds, stream: stream,
                 falsePositiveRate: try top.optional("false_positive_rate")?.double(range: 1e-9...0.5) ?? 0.001,
                 provider: try top.optional("provider")?.string(), confidence: try top.optional("confidence")?.string(),
-                description: description, target: target))
+                description: nil, target: target))
         }
 
         // lookups: [ "source.ip" | { field, target, type } ]

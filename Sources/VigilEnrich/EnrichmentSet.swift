@@ -259,7 +259,7 @@ final class EnrichmentRuntime: Sendable {
     static func parseIndicator(key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer,
                                source: EnrichmentDefinition.ThreatIntelSource) -> Result<(String, IndicatorMetadata), Reason> {
         let event: Event
-        do { event = try EventJSON.decode(value) } catch { return .failure(Reason(message: "the value is not a JSON object (\(error.message))")) }
+        do { event = try ChangelogTable.decodeValue(value) } catch { return .failure(Reason(message: "the value is not a JSON object (\(error.message))")) }
         func string(_ name: String) -> String? {
             switch event[name] {
             case .string(let s)?: return s

@@ -4,10 +4,11 @@
 // ./parsers), one of the built-in decoders (event-binary, event-json), or a network analyzer (dns,
 // dns-tcp, http-request, http-response, tls-client, tls-server, ssh-banner, quic), or the packet decoder
 // and flow table (packet: the input is one frame per link type; packets: a sequence of frames,
-// each prefixed by a 2-byte length).
+// each prefixed by a 2-byte length), or the enrichment loaders (enrich-config).
 import Foundation
 import VigilCore
 import VigilDecode
+import VigilEnrich
 import VigilParsers
 
 enum FuzzTarget {
@@ -22,6 +23,7 @@ enum FuzzTarget {
     case quic
     case packet
     case packets
+    case enrichConfig
 }
 
 /// The packet targets keep their analyzer across inputs, like a sensor (flows, fragments held).
@@ -49,6 +51,7 @@ private func setUp() -> FuzzTarget {
     case "quic": made = .quic
     case "packet": made = .packet
     case "packets": made = .packets
+    case "enrich-config": made = .enrichConfig
     default:
         do {
             let registry = try ParserRegistry.load(directory: env["VIGIL_FUZZ_PARSERS"] ?? "parsers")
@@ -121,6 +124,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             rest = UnsafeRawBufferPointer(rebasing: rest[min(rest.count, 2 + n)...])
         }
         packetAnalyzer.idle(now: fuzzClock + 3_600_000_000_000) { _ in }
+    case .enrichConfig:
+        // Enrichment YAML, CSV/JSON tables, feeds, changelog and indicator records (first byte picks).
+        EnrichmentFuzzing.run(bytes)
     }
     return 0
 }
