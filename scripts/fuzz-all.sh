@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes every parser in parsers/ and both event decoders with RUNS inputs each (default 1,000,000),
+# Fuzzes every parser in parsers/, both event decoders and the sketch decoders with RUNS inputs each (default 1,000,000),
 # and the network analyzers with NET_RUNS each (default RUNS), and prints one line per target.
 # Exits non-zero on the first crash (the reproducer is kept).
 #   scripts/fuzz-all.sh [RUNS] [NET_RUNS]
@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-1000000}
 NET_RUNS=${2:-$RUNS}
-targets=(event-binary event-json enrich-config)
+targets=(event-binary event-json sketch enrich-config)
 for f in parsers/*.yaml; do targets+=("$(basename "$f" .yaml)"); done
 network=(packet packets dns dns-tcp http-request http-response tls-client tls-server ssh-banner quic)
 for t in "${targets[@]}" "${network[@]}"; do

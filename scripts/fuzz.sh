@@ -3,7 +3,8 @@
 #   scripts/fuzz.sh TARGET [RUNS] [extra libFuzzer args…]
 # TARGET: a parser name from parsers/ (syslog, sshd, cef, json, …), event-binary / event-json, or a
 # network target: packet, packets (decoder, flows and analyzers), dns, dns-tcp, http-request,
-# http-response, tls-client, tls-server, ssh-banner, quic.
+# http-response, tls-client, tls-server, ssh-banner, quic; or sketch (every VigilSketch decoder: HyperLogLog,
+# Bloom, Count-Min, heavy hitters, running moments, reservoirs; what decodes is merged and re-serialized).
 # Seeds: the parser's examples and real samples when present (corpus kept in .build-fuzz/corpus/TARGET).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,6 +58,31 @@ for path in sorted(glob.glob(root + "/**/*.pcap", recursive=True)):
             if len(seed) + 2 + len(f) > 4096: break
             seed += struct.pack(">H", len(f)) + f
         if seed: open(os.path.join(corpus, hashlib.sha1(seed).hexdigest()), "wb").write(seed)
+PY
+fi
+# Seed the sketch target with one small valid encoding of each sketch (docs/sketches.md).
+if [ "$TARGET" = sketch ]; then
+  python3 - "$CORPUS" <<'PY' || true
+import sys, os, struct, hashlib
+corpus = sys.argv[1]
+def varint(v):
+    out = b""
+    while v >= 0x80: out += bytes([v & 0x7F | 0x80]); v >>= 7
+    return out + bytes([v])
+def head(t): return bytes([0x56, t, 1])
+seeds = []
+entries = sorted([(5 << 6) | 3, (100 << 6) | 1, (70000 << 6) | 7])
+body, prev = b"", 0
+for e in entries: body += varint(e - prev); prev = e
+seeds.append(head(1) + bytes([8]) + struct.pack("<Q", 0) + b"\0" + varint(len(entries)) + body)
+seeds.append(head(1) + bytes([4]) + struct.pack("<Q", 1) + b"\1" + bytes([0x41, 0x10, 0x04] * 4))
+seeds.append(head(2) + struct.pack("<QBQ", 0, 3, 2) + struct.pack("<QQ", 0x1000000100, 0x80000000000))
+cms = struct.pack("<QIBQ", 0, 4, 2, 3) + struct.pack("<8Q", 1, 2, 0, 0, 0, 0, 3, 0)
+seeds.append(head(3) + cms)
+seeds.append(head(4) + varint(2) + cms + varint(1) + varint(1) + b"a")
+seeds.append(head(5) + struct.pack("<Qdddd", 2, 1.5, 0.5, 1.0, 2.0))
+seeds.append(head(6) + varint(2) + struct.pack("<Q4Q", 3, 1, 2, 3, 4) + varint(2) + b"\1a\1b")
+for s in seeds: open(os.path.join(corpus, hashlib.sha1(s).hexdigest()), "wb").write(s)
 PY
 fi
 export VIGIL_FUZZ_TARGET=$TARGET SWIFT_BACKTRACE=enable=no ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0}"

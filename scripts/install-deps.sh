@@ -14,6 +14,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+# The peer of `vigil bench sketch` (Apache DataSketches' Python bindings, from PyPI); optional.
+if ! python3 -c "import datasketches" 2>/dev/null; then
+  python3 -m pip install --quiet datasketches 2>/dev/null || echo "note: pip install datasketches failed; vigil bench sketch will report its peer as not measured"
+fi
 if ! command -v swift >/dev/null 2>&1; then
   [ -x /opt/swift/usr/bin/swift ] && export PATH="/opt/swift/usr/bin:$PATH"
 fi

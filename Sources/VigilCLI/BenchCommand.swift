@@ -6,8 +6,68 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run a benchmark that builds its own input and runs its peer in the same run.",
-        subcommands: [Broker.self, Parse.self, Capture.self,
+        subcommands: [Broker.self, Parse.self, Capture.self, Sketch.self,
                       Enrich.self])
+
+    struct Sketch: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Sketches: HyperLogLog++ update cost and accuracy over 100 seeds, Bloom and Count-Min costs, next to Apache DataSketches' HLL.")
+        @Option(help: "HyperLogLog precision p (DataSketches lgK), 4…18.") var precision: Int = 14
+        @Option(help: "Seeds per distinct count in the HyperLogLog accuracy sweep.") var seeds: Int = 100
+        @Option(help: "Seeds per distinct count for DataSketches (a Python loop: slow).") var peerSeeds: Int = 10
+        @Option(help: "The accuracy sweep covers 10^3 … 10^N distinct values.") var maxExponent: Int = 7
+        @Option(help: "Operations per timing run.") var operations: Int = 4_000_000
+        @Option(help: "The Python interpreter that imports datasketches.") var python: String = "python3"
+        @Flag(help: "A short run: 10 seeds (3 for DataSketches), up to 10^6 distinct values, 1,000,000 operations.") var quick = false
+        @Flag(help: "Measure Vigil only.") var noPeer = false
+        @Flag(help: "Print one JSON object on the last line.") var json = false
+
+        func validate() throws {
+            guard (4...18).contains(precision) else { throw ValidationError("--precision must be in 4…18") }
+            guard seeds >= 1, peerSeeds >= 1, operations >= 1000 else { throw ValidationError("--seeds, --peer-seeds must be ≥ 1 and --operations ≥ 1000") }
+            guard (3...9).contains(maxExponent) else { throw ValidationError("--max-exponent must be in 3…9") }
+        }
+
+        func run() throws {
+            var options = SketchBenchmark.Options()
+            options.precision = precision
+            options.seeds = quick ? min(seeds, 10) : seeds
+            options.peerSeeds = quick ? min(peerSeeds, 3) : peerSeeds
+            options.maxExponent = quick ? min(maxExponent, 6) : maxExponent
+            options.operations = quick ? min(operations, 1_000_000) : operations
+            options.skipPeer = noPeer
+            options.python = python
+            let r = try SketchBenchmark(options: options, progress: { printError($0) }).run()
+            print(String(format: "HyperLogLog p=%d (dense): insert(hash:) %.2f ns/op; hash+insert 12-byte value %.2f ns/op; hash+insert UInt64 %.2f ns/op",
+                         r.precision, r.hllInsertHashNanoseconds, r.hllHashInsertNanoseconds, r.hllIntegerInsertNanoseconds))
+            for a in r.hllAccuracy {
+                print(String(format: "  %9d distinct × %d seeds: max |rel error| %.4f%%, rms %.4f%%, beyond 3σ (%.3f%%): %d",
+                             a.distinct, a.seeds, 100 * a.maxRelativeError, 100 * a.rmsRelativeError, 300 * r.sigma, a.beyondThreeSigma))
+            }
+            print("  every case within 3σ: \(r.hllWithinThreeSigma)")
+            print(String(format: "Bloom filter n=%d p=%g (%d bits, k=%d): insert %.2f ns/op; lookup %.2f ns/op (half absent; absent %.2f, present %.2f); measured FPR %.5f",
+                         options.bloomItems, r.bloomTargetFalsePositiveRate, r.bloomBits, r.bloomHashes, r.bloomInsertNanoseconds,
+                         r.bloomLookupNanoseconds, r.bloomLookupAbsentNanoseconds, r.bloomLookupPresentNanoseconds, r.bloomFalsePositiveRate))
+            print(String(format: "Count-Min %d×%d: add(hash:) %.2f ns/op; top-100 heavy hitters add (12-byte keys, hash included) %.2f ns/op",
+                         r.countMinWidth, r.countMinDepth, r.countMinUpdateNanoseconds, r.heavyHittersUpdateNanoseconds))
+            if let ns = r.peer.updateNanoseconds {
+                print(String(format: "DataSketches HLL: update %.2f ns/op (Python loop alone %.2f ns/op) — %@", ns, r.peer.loopNanoseconds ?? .nan, r.peer.method))
+                for a in r.peer.accuracy {
+                    print(String(format: "  %9d distinct × %d seeds: max |rel error| %.4f%%, rms %.4f%%, beyond 3σ: %d",
+                                 a.distinct, a.seeds, 100 * a.maxRelativeError, 100 * a.rmsRelativeError, a.beyondThreeSigma))
+                }
+            } else {
+                print("DataSketches HLL: not measured: \(r.peer.note ?? "")")
+            }
+            print("cores: \(r.cores) (every figure is one thread)")
+            if json {
+                func number(_ v: Double?, _ format: String = "%.3f") -> String { v.map { $0.isFinite ? String(format: format, $0) : "null" } ?? "null" }
+                let accuracy = r.hllAccuracy.map { #"{"distinct":\#($0.distinct),"seeds":\#($0.seeds),"max_rel_error":\#(number($0.maxRelativeError, "%.6f")),"beyond_3sigma":\#($0.beyondThreeSigma)}"# }.joined(separator: ",")
+                let peerAccuracy = r.peer.accuracy.map { #"{"distinct":\#($0.distinct),"seeds":\#($0.seeds),"max_rel_error":\#(number($0.maxRelativeError, "%.6f"))}"# }.joined(separator: ",")
+                print(#"{"bench":"sketch","precision":\#(r.precision),"hll_update_ns":\#(number(r.hllInsertHashNanoseconds)),"hll_hash_update_ns":\#(number(r.hllHashInsertNanoseconds)),"hll_u64_update_ns":\#(number(r.hllIntegerInsertNanoseconds)),"hll_max_rel_error":\#(number(r.hllMaxRelativeError, "%.6f")),"hll_sigma":\#(number(r.sigma, "%.6f")),"hll_within_3sigma":\#(r.hllWithinThreeSigma),"hll_seeds":\#(options.seeds),"hll_accuracy":[\#(accuracy)],"bloom_insert_ns":\#(number(r.bloomInsertNanoseconds)),"bloom_lookup_ns":\#(number(r.bloomLookupNanoseconds)),"bloom_lookup_absent_ns":\#(number(r.bloomLookupAbsentNanoseconds)),"bloom_lookup_present_ns":\#(number(r.bloomLookupPresentNanoseconds)),"bloom_fpr":\#(number(r.bloomFalsePositiveRate, "%.6f")),"bloom_target_fpr":\#(number(r.bloomTargetFalsePositiveRate, "%.6f")),"countmin_update_ns":\#(number(r.countMinUpdateNanoseconds)),"heavy_hitters_update_ns":\#(number(r.heavyHittersUpdateNanoseconds)),"datasketches_hll_update_ns":\#(number(r.peer.updateNanoseconds)),"datasketches_python_loop_ns":\#(number(r.peer.loopNanoseconds)),"datasketches_hll_max_rel_error":\#(number(r.peer.maxRelativeError, "%.6f")),"datasketches_seeds":\#(r.peer.accuracy.first?.seeds ?? 0),"datasketches_accuracy":[\#(peerAccuracy)],"cores":\#(r.cores)}"#)
+            }
+        }
+    }
 
     struct Capture: ParsableCommand {
         static let configuration = CommandConfiguration(

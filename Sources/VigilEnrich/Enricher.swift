@@ -41,11 +41,13 @@ public struct Enricher {
     public mutating func enrich(_ event: inout Event) {
         let v = set.version.value.load(ordering: .acquiring)
         if v != seen { refresh(v) }
-        for stage in stages {
-            switch stage {
-            case .table(let s): s.apply(&event)
-            case .geoip(let s): s.apply(&event)
-            case .threatIntel(let s): s.apply(&event)
+        stages.withUnsafeBufferPointer { stages in
+            for i in stages.indices {
+                switch stages[i] {
+                case .table(let s): s.apply(&event)
+                case .geoip(let s): s.apply(&event)
+                case .threatIntel(let s): s.apply(&event)
+                }
             }
         }
         sinceFlush &+= 1
@@ -193,14 +195,21 @@ final class GeoStage {
 
     @inline(__always)
     func apply(_ event: inout Event) {
-        for l in lookups {
+        lookups.withUnsafeBufferPointer { lookups in
+            for i in lookups.indices { apply(lookups[i], &event) }
+        }
+    }
+
+    @inline(__always)
+    private func apply(_ l: borrowing GeoLookup, _ event: inout Event) {
+        do {
             let ip: IPAddress
             switch event[l.field] {
             case .ip(let a)?: ip = a
             case .string?:
-                guard let parsed = event.withStringValue(l.field, { IPAddress(parsing: $0) }), let a = parsed else { continue }
+                guard let parsed = event.withStringValue(l.field, { IPAddress(parsing: $0) }), let a = parsed else { return }
                 ip = a
-            default: continue
+            default: return
             }
             counts.lookups &+= 1
             var hit = false

@@ -96,9 +96,8 @@ struct PrefixTable: Sendable {
     /// The value of the longest network containing `ip`, or nil.
     @inline(__always)
     func longestMatch(_ ip: IPAddress) -> Int32? {
-        let lengths = ip.isV4 ? v4Lengths : v6Lengths
-        if lengths.isEmpty { return nil }
-        return slots.withUnsafeBufferPointer { slots in
+        return (ip.isV4 ? v4Lengths : v6Lengths).withUnsafeBufferPointer { lengths in
+          slots.withUnsafeBufferPointer { slots in
             for length in lengths {
                 let (high, low, code) = Self.masked(ip, length)
                 var slot = Int(truncatingIfNeeded: KeyHash.address(high, low, code)) & mask
@@ -110,6 +109,7 @@ struct PrefixTable: Sendable {
                 }
             }
             return nil
+          }
         }
     }
 

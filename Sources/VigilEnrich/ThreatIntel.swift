@@ -1,50 +1,9 @@
 import VigilCore
+import VigilSketch
 
-/// The Bloom filter in front of each indicator set.
-///
-/// MINIMAL INTERNAL BLOOM — to be replaced by `VigilSketch.BloomFilter` once the sketch module
-/// lands (same `insert(hash:)` / `mayContain(hash:)` shape): a bit array of a power-of-two size,
-/// *k* probes by double hashing of one 64-bit hash.
-struct IndicatorBloom: Sendable {
-    private var words: [UInt64]
-    private let mask: UInt64
-    private let hashCount: Int
-
-    init(expectedItems: Int, falsePositiveRate: Double) {
-        let n = Double(max(expectedItems, 16))
-        let bits = -n * log(falsePositiveRate) / (log(2.0) * log(2.0))
-        var size: UInt64 = 64
-        while Double(size) < bits && size < 1 << 34 { size <<= 1 }
-        words = Array(repeating: 0, count: Int(size / 64))
-        mask = size - 1
-        hashCount = max(1, min(16, Int((Double(size) / n * log(2.0)).rounded())))
-    }
-
-    @inline(__always)
-    mutating func insert(hash: UInt64) {
-        let h2 = (hash >> 32) | 1
-        var h = hash
-        for _ in 0..<hashCount {
-            let bit = h & mask
-            words[Int(bit >> 6)] |= 1 << (bit & 63)
-            h = h &+ h2
-        }
-    }
-
-    @inline(__always)
-    func mayContain(hash: UInt64) -> Bool {
-        let h2 = (hash >> 32) | 1
-        var h = hash
-        return words.withUnsafeBufferPointer { words in
-            for _ in 0..<hashCount {
-                let bit = h & mask
-                if words[Int(bit >> 6)] & (1 << (bit & 63)) == 0 { return false }
-                h = h &+ h2
-            }
-            return true
-        }
-    }
-}
+/// The Bloom filter in front of each indicator set: `VigilSketch.BloomFilter`, probed with the
+/// 64-bit hash the exact sets use (computed once per lookup and shared by every generation).
+typealias IndicatorBloom = BloomFilter
 
 #if canImport(Glibc)
 import Glibc
@@ -89,7 +48,7 @@ struct IndicatorSet: Sendable {
     private(set) var count = 0
 
     init(expectedItems: Int, falsePositiveRate: Double) {
-        bloom = IndicatorBloom(expectedItems: expectedItems, falsePositiveRate: falsePositiveRate)
+        bloom = IndicatorBloom(expectedItems: max(expectedItems, 16), falsePositiveRate: falsePositiveRate)
     }
 
     static let domainSalt: UInt64 = 0x5851_F42D_4C95_7F2D

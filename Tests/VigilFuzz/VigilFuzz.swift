@@ -4,12 +4,15 @@
 // ./parsers), one of the built-in decoders (event-binary, event-json), or a network analyzer (dns,
 // dns-tcp, http-request, http-response, tls-client, tls-server, ssh-banner, quic), or the packet decoder
 // and flow table (packet: the input is one frame per link type; packets: a sequence of frames,
-// each prefixed by a 2-byte length), or the enrichment loaders (enrich-config).
+// each prefixed by a 2-byte length), or the sketches' decoders (sketch: the input is fed to every
+// sketch's init(serialized:); what decodes is merged with itself and serialized again), or the
+// enrichment loaders (enrich-config).
 import Foundation
 import VigilCore
 import VigilDecode
 import VigilEnrich
 import VigilParsers
+import VigilSketch
 
 enum FuzzTarget {
     case parser(CompiledParser)
@@ -23,6 +26,7 @@ enum FuzzTarget {
     case quic
     case packet
     case packets
+    case sketch
     case enrichConfig
 }
 
@@ -51,6 +55,7 @@ private func setUp() -> FuzzTarget {
     case "quic": made = .quic
     case "packet": made = .packet
     case "packets": made = .packets
+    case "sketch": made = .sketch
     case "enrich-config": made = .enrichConfig
     default:
         do {
@@ -124,11 +129,56 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             rest = UnsafeRawBufferPointer(rebasing: rest[min(rest.count, 2 + n)...])
         }
         packetAnalyzer.idle(now: fuzzClock + 3_600_000_000_000) { _ in }
+    case .sketch:
+        fuzzSketches(bytes)
     case .enrichConfig:
         // Enrichment YAML, CSV/JSON tables, feeds, changelog and indicator records (first byte picks).
         EnrichmentFuzzing.run(bytes)
     }
     return 0
+}
+
+/// Every sketch's decoder over the same bytes; a sketch that decodes is merged with itself,
+/// queried and serialized again, and must decode from its own serialization.
+private func fuzzSketches(_ bytes: UnsafeRawBufferPointer) {
+    if var s = try? HyperLogLog(serialized: bytes) {
+        let copy = s
+        try? s.merge(copy)
+        _ = s.estimate()
+        guard (try? HyperLogLog(serialized: s.serialized())) == s else { fatalError("HyperLogLog round trip") }
+    }
+    if var s = try? BloomFilter(serialized: bytes) {
+        try? s.merge(s)
+        _ = s.approximateCount
+        _ = s.mayContain(42)
+        guard (try? BloomFilter(serialized: s.serialized())) == s else { fatalError("Bloom round trip") }
+    }
+    if var s = try? CountMinSketch(serialized: bytes) {
+        try? s.merge(s)
+        s.add(7)
+        _ = s.estimate(7)
+        guard (try? CountMinSketch(serialized: s.serialized())) != nil || s.total == .max else { fatalError("Count-Min round trip") }
+    }
+    if var s = try? HeavyHitters(serialized: bytes) {
+        try? s.merge(s)
+        s.add("fuzz")
+        _ = s.top
+        _ = try? HeavyHitters(serialized: s.serialized())
+    }
+    if var s = try? RunningMoments(serialized: bytes) {
+        try? s.merge(s)
+        _ = s.zScore(of: 1)
+        _ = try? RunningMoments(serialized: s.serialized())
+    }
+    if var s = try? ReservoirSample<[UInt8]>(serialized: bytes) {
+        try? s.merge(s)
+        s.add([1, 2, 3])
+        guard (try? ReservoirSample<[UInt8]>(serialized: s.serialized())) == s else { fatalError("reservoir round trip") }
+    }
+    if var s = try? ReservoirSample<String>(serialized: bytes) {
+        try? s.merge(s)
+        _ = s.serialized()
+    }
 }
 
 // SwiftPM links executables with `main` bound to `<module>_main`. Built for fuzzing
