@@ -17,9 +17,18 @@ public struct Enricher {
         case threatIntel(ThreatStage)
     }
 
+    /// Unowned references to the stages for the hot loop (a trivial type: no retain and release
+    /// per stage and event); `stages` keeps the objects alive for the enricher's lifetime.
+    enum StageRef {
+        case table(Unmanaged<TableStage>)
+        case geoip(Unmanaged<GeoStage>)
+        case threatIntel(Unmanaged<ThreatStage>)
+    }
+
     public let set: EnrichmentSet
     private var seen: UInt64
     private var stages: [Stage] = []
+    private var refs: [StageRef] = []
     private var sinceFlush = 0
 
     init(set: EnrichmentSet) {
@@ -32,6 +41,13 @@ public struct Enricher {
             case .threatIntel(let s): stages.append(.threatIntel(ThreatStage(r, s)))
             }
         }
+        refs = stages.map { stage in
+            switch stage {
+            case .table(let s): return .table(Unmanaged.passUnretained(s))
+            case .geoip(let s): return .geoip(Unmanaged.passUnretained(s))
+            case .threatIntel(let s): return .threatIntel(Unmanaged.passUnretained(s))
+            }
+        }
     }
 
     /// Applies every enrichment to `event`.
@@ -41,12 +57,12 @@ public struct Enricher {
     public mutating func enrich(_ event: inout Event) {
         let v = set.version.value.load(ordering: .acquiring)
         if v != seen { refresh(v) }
-        stages.withUnsafeBufferPointer { stages in
-            for i in stages.indices {
-                switch stages[i] {
-                case .table(let s): s.apply(&event)
-                case .geoip(let s): s.apply(&event)
-                case .threatIntel(let s): s.apply(&event)
+        refs.withUnsafeBufferPointer { refs in
+            for i in refs.indices {
+                switch refs[i] {
+                case .table(let s): s._withUnsafeGuaranteedRef { $0.apply(&event) }
+                case .geoip(let s): s._withUnsafeGuaranteedRef { $0.apply(&event) }
+                case .threatIntel(let s): s._withUnsafeGuaranteedRef { $0.apply(&event) }
                 }
             }
         }
