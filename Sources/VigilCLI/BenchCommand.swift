@@ -6,7 +6,8 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run a benchmark that builds its own input and runs its peer in the same run.",
-        subcommands: [Broker.self, Parse.self, Capture.self, Sketch.self])
+        subcommands: [Broker.self, Parse.self, Capture.self, Sketch.self,
+                      Enrich.self])
 
     struct Sketch: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -178,6 +179,29 @@ struct BenchCommand: ParsableCommand {
                 func ingest(_ name: String) -> String { number(r.cases.first { $0.name == name }?.ingestLinesPerSecond) }
                 let wc = r.cases.map(\.wcLinesPerSecond).reduce(0, +) / Double(max(1, r.cases.count))
                 print(#"{"bench":"parse","syslog_lines_per_s":\#(rate("sshd-in-syslog")),"json_lines_per_s":\#(rate("json")),"cef_lines_per_s":\#(rate("cef")),"syslog_ingest_lines_per_s":\#(ingest("sshd-in-syslog")),"json_ingest_lines_per_s":\#(ingest("json")),"cef_ingest_lines_per_s":\#(ingest("cef")),"wc_lines_per_s":\#(number(wc)),"cores":\#(r.cores),"lines":\#(lines)}"#)
+            }
+        }
+    }
+
+    struct Enrich: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Enrichment: events/s on one thread with three lookups each (100k-asset table, 10k CIDR zones, GeoIP city).")
+        @Option(help: "Directory for the generated tables (removed afterwards).") var dir: String = "/var/tmp/vigil-bench-enrich-\(getpid())"
+        @Option(help: "Directory of MaxMind's test databases (threat intel is measured instead when absent).") var geoip: String = "../shared/data/geoip"
+        @Option(help: "Events to enrich.") var events: Int = 5_000_000
+        @Flag(help: "Print one JSON object on the last line.") var json = false
+
+        func run() throws {
+            var options = EnrichBenchmark.Options(directory: dir, geoipDirectory: geoip)
+            options.events = events
+            let r = try EnrichBenchmark(options: options, progress: { printError($0) }).run()
+            print(String(format: "enrich: %.0f events/s (%d events, %.2f s, %.2f lookups/event: %@; %.0f%% hits; tables loaded in %.2f s)",
+                         r.eventsPerSecond, r.events, r.seconds, r.lookupsPerEvent, r.lookups.joined(separator: ", "), 100 * r.hitRate, r.loadSeconds))
+            print("cores: \(r.cores) (one thread)")
+            if json {
+                let names = r.lookups.map { "\"\($0)\"" }.joined(separator: ",")
+                print(String(format: #"{"bench":"enrich","events_per_s":%.0f,"lookups_per_event":%.2f,"cores":%d,"events":%d,"hit_rate":%.3f,"load_s":%.3f,"lookups":[%@]}"#,
+                             r.eventsPerSecond, r.lookupsPerEvent, r.cores, r.events, r.hitRate, r.loadSeconds, names))
             }
         }
     }

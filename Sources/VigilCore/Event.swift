@@ -261,6 +261,18 @@ public struct Event: Sendable, Hashable {
         store(EventBuffers.Payload(kind: .string, flag: 0, a: range, b: 0), key, s)
     }
 
+    /// Calls `body` with the UTF-8 bytes of `key`'s value when it is a string, without creating a
+    /// `String` (lookups of domains, hashes and names in enrichment tables); `nil` when the field
+    /// is absent or not a string. The bytes are valid only inside `body`.
+    /// - Complexity: O(1) for a known field, O(log n) for a custom one.
+    @inline(__always)
+    package func withStringValue<R>(_ key: Key, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
+        guard let s = storage?.buffers else { return nil }
+        let e = key.order & 1 == 0 ? s.pointee.known(rank: key.rank) : key.withName { s.pointee.custom($0, order: key.order) }
+        guard let e, e.kind == .string else { return nil }
+        return body(UnsafeRawBufferPointer(s.pointee.slice(e.a)))
+    }
+
     /// Whether `key` has a value.
     /// - Complexity: O(1) for a known field, O(log n) for a custom one.
     public func contains(key: String) -> Bool { self[key] != nil }

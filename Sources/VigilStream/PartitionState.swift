@@ -35,12 +35,13 @@ public struct PartitionState {
 
     /// One event at `time` (its `@timestamp`): added to every profile it matches. Late events
     /// that were rejected are reported through `late` with the reason.
-    public mutating func process(_ event: Event, time: Int64, emit: (Event) -> Void, late: (String) -> Void) {
+    /// `offset` is the event's place in the input; results carry it (``ProfileFields/inputOffset``).
+    public mutating func process(_ event: Event, time: Int64, offset: Int64, emit: (Event) -> Void, late: (String) -> Void) {
         for i in operators.indices {
             guard let key = profiles[i].key(of: event), let input = profiles[i].input(of: event) else { continue }
             let profile = profiles[i]
             let p = partition
-            let outcome = operators[i].add(key: key, time: time, input) { emit(profile.resultEvent($0, partition: p)) }
+            let outcome = operators[i].add(key: key, time: time, input) { emit(profile.resultEvent($0, partition: p, inputOffset: offset)) }
             if case .rejectedLate(let reason) = outcome { late("profile \(profile.name): \(reason)") }
         }
     }
@@ -48,16 +49,17 @@ public struct PartitionState {
     /// Processing time: early results due at `now`, and the watermark of an idle partition
     /// (no input for `idleFor` ns of processing time) advanced by that much past its event time.
     public mutating func tick(now: Int64, idleFor: Int64?, emit: (Event) -> Void) {
+        let offset = self.offset
         for i in operators.indices {
             let profile = profiles[i]
             let p = partition
             if let idle = idleFor, operators[i].maxEventTime > Int64.min {
                 let target = operators[i].maxEventTime &- profile.window.allowedLateness &+ idle
-                operators[i].advanceWatermark(to: target) { emit(profile.resultEvent($0, partition: p)) }
+                operators[i].advanceWatermark(to: target) { emit(profile.resultEvent($0, partition: p, inputOffset: offset)) }
             }
             if let interval = profile.earlyInterval, now - lastEarly[i] >= interval {
                 lastEarly[i] = now
-                operators[i].fireEarly { emit(profile.resultEvent($0, partition: p)) }
+                operators[i].fireEarly { emit(profile.resultEvent($0, partition: p, inputOffset: offset)) }
             }
         }
     }

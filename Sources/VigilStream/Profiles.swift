@@ -193,6 +193,9 @@ enum ProfileFields {
     static let min = Event.Key("vigil.profile.min")
     static let max = Event.Key("vigil.profile.max")
     static let partition = Event.Key("vigil.profile.partition")
+    /// The input offset of the event that completed the result (or the next one to read, for
+    /// results of processing time).
+    static let inputOffset = Event.Key("vigil.profile.input_offset")
 }
 
 extension ProfileDefinition {
@@ -246,7 +249,7 @@ extension ProfileDefinition {
     /// The result event of one window: `@timestamp` at the window's end, the group-by fields
     /// with their values, the window, the firing and the value; `event.id` is the same for the
     /// same result in every run (final results and late updates never depend on processing time).
-    func resultEvent(_ r: WindowResult<ProfileValue>, partition: Int) -> Event {
+    func resultEvent(_ r: WindowResult<ProfileValue>, partition: Int, inputOffset: Int64) -> Event {
         var e = Event()
         e[.timestamp] = .timestamp(Timestamp(nanoseconds: r.bounds.end))
         e[.eventKind] = "metric"
@@ -259,6 +262,7 @@ extension ProfileDefinition {
         e[ProfileFields.firing] = .string(r.firing.description)
         e[ProfileFields.sequence] = .int(Int64(r.sequence))
         e[ProfileFields.partition] = .int(Int64(partition))
+        e[ProfileFields.inputOffset] = .int(inputOffset)
         let parts = r.key.split(separator: "\u{1F}", omittingEmptySubsequences: false)
         for (field, part) in zip(groupBy, parts) {
             let text = String(part)

@@ -135,8 +135,12 @@ final class StreamWorker {
         var state: PartitionState
         let writer: PartitionWriter
         var batch = BatchBuilder(capacity: 16 << 10)
-        /// Ids of results already in the output after the last checkpoint (a restart repeats them).
+        /// Final results and late updates already in the output after the checkpoint this state
+        /// was restored from (the replay repeats them): not produced again. Until the input passes
+        /// `producedUntil` (the last input offset they came from), the partition is not
+        /// checkpointed, so another crash finds them again.
         var produced: Set<String> = []
+        var producedUntil: Int64 = -1
         /// Processing time since which the partition has had nothing to read.
         var idleSince: Int64?
     }
@@ -221,12 +225,17 @@ final class StreamWorker {
         }
         stage.enrich?(&event)
         let time = event[.timestamp]?.timestampValue?.nanoseconds ?? record.timestamp
-        owned[p]!.state.process(event, time: time, emit: { produce(p, $0) }, late: { reason in
+        owned[p]!.state.process(event, time: time, offset: record.offset, emit: { produce(p, $0) }, late: { reason in
             delta.lateRejected += 1
             stage.onError(reason, record)
         })
         owned[p]!.state.offset = record.offset + 1
         drainPending()
+        if !owned[p]!.produced.isEmpty && owned[p]!.state.offset > owned[p]!.producedUntil {
+            // Everything the replay could repeat has been seen; what is left was not repeated
+            // (a changed profile, say).
+            owned[p]!.produced.removeAll()
+        }
         delta.eventsProcessed += 1
         stage.onEvent?(event, record)
     }
@@ -267,8 +276,9 @@ final class StreamWorker {
         guard owned[p] != nil else { return }
         if !owned[p]!.batch.isEmpty { try owned[p]!.writer.append(&owned[p]!.batch) }
         try owned[p]!.writer.sync()
+        // Still replaying what a crash cut short: the checkpoint it restored stays the latest.
+        guard owned[p]!.produced.isEmpty else { return }
         owned[p]!.state.outputOffset = owned[p]!.writer.endOffset
-        owned[p]!.produced.removeAll()
         do {
             try store.save(owned[p]!.state.encoded(), topic: configuration.inputTopic, partition: p)
         } catch {
@@ -309,14 +319,20 @@ final class StreamWorker {
             let reader = try stage.log.openReader(topic: configuration.outputTopic, partition: p)
             try reader.seek(.offset(state.outputOffset))
             var ids: Set<String> = []
+            var until: Int64 = -1
             do {
                 while try reader.read(maxRecords: 1024, { r in
-                    if let e = try? EventBinaryCodec.decode(r.value), let id = e[.eventId]?.stringValue { ids.insert(id) }
+                    // Early results depend on processing time: the replay does not repeat them.
+                    guard let e = try? EventBinaryCodec.decode(r.value), let id = e[.eventId]?.stringValue,
+                          e[ProfileFields.firing]?.stringValue != Firing.early.description else { return }
+                    ids.insert(id)
+                    until = max(until, e[ProfileFields.inputOffset]?.intValue ?? Int64.max - 1)
                 }) > 0 {}
             } catch {
                 throw BrokerError(.io, "cannot read \(configuration.outputTopic)/\(p) after its checkpoint: \(error)")
             }
             owned.produced = ids
+            owned.producedUntil = until
         }
         self.owned[p] = owned
         if restored { delta.statesRestored += 1 }
@@ -333,10 +349,11 @@ final class StreamWorker {
 extension PartitionState {
     /// End of input: every window's final result (the watermark goes to the end of time).
     mutating func closeAll(emit: (Event) -> Void) {
+        let offset = self.offset
         for i in operators.indices {
             let profile = profiles[i]
             let p = partition
-            operators[i].advanceWatermark(to: Int64.max) { emit(profile.resultEvent($0, partition: p)) }
+            operators[i].advanceWatermark(to: Int64.max) { emit(profile.resultEvent($0, partition: p, inputOffset: offset)) }
         }
     }
 }

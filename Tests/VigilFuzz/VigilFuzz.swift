@@ -5,10 +5,12 @@
 // dns-tcp, http-request, http-response, tls-client, tls-server, ssh-banner, quic), or the packet decoder
 // and flow table (packet: the input is one frame per link type; packets: a sequence of frames,
 // each prefixed by a 2-byte length), or the sketches' decoders (sketch: the input is fed to every
-// sketch's init(serialized:); what decodes is merged with itself and serialized again).
+// sketch's init(serialized:); what decodes is merged with itself and serialized again), or the
+// enrichment loaders (enrich-config).
 import Foundation
 import VigilCore
 import VigilDecode
+import VigilEnrich
 import VigilParsers
 import VigilSketch
 
@@ -25,6 +27,7 @@ enum FuzzTarget {
     case packet
     case packets
     case sketch
+    case enrichConfig
 }
 
 /// The packet targets keep their analyzer across inputs, like a sensor (flows, fragments held).
@@ -53,6 +56,7 @@ private func setUp() -> FuzzTarget {
     case "packet": made = .packet
     case "packets": made = .packets
     case "sketch": made = .sketch
+    case "enrich-config": made = .enrichConfig
     default:
         do {
             let registry = try ParserRegistry.load(directory: env["VIGIL_FUZZ_PARSERS"] ?? "parsers")
@@ -127,6 +131,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         packetAnalyzer.idle(now: fuzzClock + 3_600_000_000_000) { _ in }
     case .sketch:
         fuzzSketches(bytes)
+    case .enrichConfig:
+        // Enrichment YAML, CSV/JSON tables, feeds, changelog and indicator records (first byte picks).
+        EnrichmentFuzzing.run(bytes)
     }
     return 0
 }

@@ -148,7 +148,7 @@ import VigilTestSupport
         #expect(repeated.isEmpty, "results produced more than once: \(repeated.prefix(5))")
         let missing = expected.values.filter { got.values[$0.key] != $0.value }
         let extra = got.values.filter { expected.values[$0.key] == nil }
-        #expect(missing.isEmpty, "\(missing.count) results differ or are missing, e.g. \(missing.prefix(3))")
+        #expect(missing.isEmpty, "\(missing.count) results differ or are missing: \(missing.prefix(5).map { "\($0.key): expected \($0.value), got \(got.values[$0.key] ?? "nothing")" })")
         #expect(extra.isEmpty, "\(extra.count) results not in the uninterrupted run, e.g. \(extra.prefix(3))")
         print("stream restart: \(got.values.count) final results and late updates equal the uninterrupted run's; \(got.early) early results (processing-time, not compared)")
     }
