@@ -11,7 +11,7 @@ import VigilTestSupport
 /// repeats are recognized by their ids).
 @Suite(.serialized) struct StreamRestartTests {
     let vigil = productsDirectory() + "/vigil"
-    static let events = 40_000
+    static let events = 60_000
 
     static let config = """
     data_dir: data
@@ -132,7 +132,7 @@ import VigilTestSupport
             let child = try ChildProcess(vigil, ["stream", "--config", interrupted + "/vigil.yaml"])
             let deadline = Date().addingTimeInterval(60)
             while try lag() == before, Date() < deadline { usleep(20_000) }
-            usleep(UInt32.random(in: 0...300_000, using: &generator))
+            usleep(UInt32.random(in: 0...150_000, using: &generator))
             child.kill(SIGKILL)
             _ = child.wait()
             lags.append(try lag())
