@@ -2,6 +2,7 @@ import Foundation
 import VigilBroker
 import VigilCapture
 import VigilDecode
+import VigilEnrich
 import VigilLogs
 import VigilCore
 import VigilParsers
@@ -231,13 +232,14 @@ extension Pipeline {
                         shouldStop: @escaping @Sendable () -> Bool) throws -> StreamStage.Counters {
         let stream = streamStageConfiguration
         let inputTopic = stream.inputTopic
+        let enrichment = try loadEnrichment(report: report)
         let consumed = metrics.eventsConsumed, undecodable = metrics.recordsUndecodable
         // The printer holds `emit` and `flush` only while the stage runs.
         return try withoutActuallyEscaping(emit) { emit in
             try withoutActuallyEscaping(flush) { flush in
                 let printer = EventPrinter(emit: emit, flush: flush)
                 let stage = try StreamStage(
-                    log: log, configuration: stream,
+                    log: log, configuration: stream, enrichment: enrichment,
                     onEvent: { event, record in
                         consumed.add()
                         var event = event
@@ -264,6 +266,19 @@ extension Pipeline {
                 return counters
             }
         }
+    }
+
+    /// The enrichments in `enrichment.dir` (none when the directory does not exist). Optional ones
+    /// whose data is missing are left out with a line saying so.
+    public func loadEnrichment(report: (String) -> Void) throws -> EnrichmentSet? {
+        let directory = configuration.enrichment.directory
+        guard FileManager.default.fileExists(atPath: directory) else { return nil }
+        let set: EnrichmentSet
+        do { set = try EnrichmentSet.load(path: directory) } catch {
+            throw PipelineError("enrichment: \(error)")
+        }
+        for warning in set.warnings { report("enrichment: \(warning)") }
+        return set.definitions.isEmpty ? nil : set
     }
 
     /// `vigil stream`: the stream stage alone, on the data directory's log (another process runs

@@ -1,6 +1,7 @@
 import Foundation
 import VigilBroker
 import VigilCore
+import VigilEnrich
 
 /// Settings of the stream stage (the `stream` section of vigil.yaml).
 public struct StreamStageConfiguration: Sendable {
@@ -32,7 +33,8 @@ public final class StreamStage: @unchecked Sendable {
     // Safe: the configuration and hooks are immutable; counters are atomic-by-lock (`lock`).
     public let configuration: StreamStageConfiguration
     let log: EmbeddedLog
-    let enrich: (@Sendable (inout Event) -> Void)?
+    /// Enrichments applied to every event before the profiles (nil: none).
+    let enrichment: EnrichmentSet?
     let onEvent: (@Sendable (Event, RecordView) -> Void)?
     let onError: @Sendable (_ reason: String, _ record: RecordView) -> Void
     let onReport: @Sendable (String) -> Void
@@ -47,6 +49,7 @@ public final class StreamStage: @unchecked Sendable {
         public var resultsDeduplicated: Int64 = 0
         public var checkpoints: Int64 = 0
         public var statesRestored: Int64 = 0
+        public var enrichmentReloadErrors: Int64 = 0
     }
 
     private let lock = NSLock()
@@ -56,19 +59,20 @@ public final class StreamStage: @unchecked Sendable {
     public var counters: Counters { lock.withLock { totals } }
 
     /// - Parameters:
-    ///   - enrich: applied to every event before the profiles see it.
+    ///   - enrichment: applied to every event before the profiles see it. Worker 0 reloads its
+    ///     changed files and feeds its changelog and indicator topics.
     ///   - onEvent: receives every processed (enriched) event and its record, from the worker threads.
     ///   - onError: a record that is not a valid event, or an event too late for its windows.
     ///   - onBatch: after each batch of records a worker processed (a printer flushes there).
     public init(log: EmbeddedLog, configuration: StreamStageConfiguration,
-                enrich: (@Sendable (inout Event) -> Void)? = nil, onEvent: (@Sendable (Event, RecordView) -> Void)? = nil,
+                enrichment: EnrichmentSet? = nil, onEvent: (@Sendable (Event, RecordView) -> Void)? = nil,
                 onError: @escaping @Sendable (_ reason: String, _ record: RecordView) -> Void,
                 onReport: @escaping @Sendable (String) -> Void = { _ in },
                 onBatch: (@Sendable () -> Void)? = nil) throws {
         self.onBatch = onBatch
         self.log = log
         self.configuration = configuration
-        self.enrich = enrich
+        self.enrichment = enrichment
         self.onEvent = onEvent
         self.onError = onError
         self.onReport = onReport
@@ -120,6 +124,7 @@ public final class StreamStage: @unchecked Sendable {
             totals.resultsDeduplicated += delta.resultsDeduplicated
             totals.checkpoints += delta.checkpoints
             totals.statesRestored += delta.statesRestored
+            totals.enrichmentReloadErrors += delta.enrichmentReloadErrors
         }
     }
 }
@@ -147,6 +152,10 @@ final class StreamWorker {
 
     var owned: [Int: Owned] = [:]
     var delta = StreamStage.Counters()
+    var enricher: Enricher?
+    /// Worker 0 keeps the enrichment data current: reloads changed files, feeds topic tables.
+    var feeder: TopicFeeder?
+    var lastMaintenance: Int64 = 0
     private var consumer: GroupConsumer!
     private var encodeBuffer: [UInt8] = []
 
@@ -155,6 +164,27 @@ final class StreamWorker {
         self.configuration = stage.configuration
         self.index = index
         store = try CheckpointStore(directory: configuration.checkpointDirectory)
+        enricher = stage.enrichment?.makeEnricher()
+        if index == 0, let set = stage.enrichment, !set.topics.isEmpty {
+            feeder = TopicFeeder(set: set, log: stage.log)
+            // Tables fed by topics are complete before the first event is enriched.
+            try feeder!.catchUp()
+        }
+    }
+
+    /// Reloads changed enrichment files and applies new topic records, once a second (worker 0).
+    func maintain(now: Int64) {
+        guard index == 0, let set = stage.enrichment, now - lastMaintenance >= 1_000_000_000 else { return }
+        lastMaintenance = now
+        for error in set.reloadIfChanged() {
+            delta.enrichmentReloadErrors += 1
+            stage.onReport("enrichment reload failed, the previous data stays in use: \(error)")
+        }
+        do {
+            try feeder?.poll()
+        } catch {
+            stage.onReport("enrichment topics: \(error)")
+        }
     }
 
     static func now() -> Int64 {
@@ -186,6 +216,7 @@ final class StreamWorker {
                 drainPending()
             }
             try flushOutputs()
+            maintain(now: now)
             if now - lastCheckpoint >= configuration.checkpointInterval {
                 try checkpointAll()
                 lastCheckpoint = now
@@ -206,6 +237,7 @@ final class StreamWorker {
             }
         }
         try checkpointAll()
+        enricher?.flushMetrics()
         stage.add(delta)
         delta = StreamStage.Counters()
     }
@@ -223,7 +255,7 @@ final class StreamWorker {
             owned[p]!.state.offset = record.offset + 1
             return
         }
-        stage.enrich?(&event)
+        enricher?.enrich(&event)
         let time = event[.timestamp]?.timestampValue?.nanoseconds ?? record.timestamp
         owned[p]!.state.process(event, time: time, offset: record.offset, emit: { produce(p, $0) }, late: { reason in
             delta.lateRejected += 1
