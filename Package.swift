@@ -51,16 +51,19 @@ let package = Package(
         // The stream stage: workers per partition set, event-time windows, watermarks, keyed state,
         // checkpoints.
         .target(name: "VigilStream", dependencies: ["VigilCore", "VigilBroker", "VigilSketch", "VigilEnrich", "VigilYAML"]),
+        // Detection rules: rule files and Sigma → compiled matchers and aggregations; suppression;
+        // scoring; the linear-time regex engine.
+        .target(name: "VigilRules", dependencies: ["VigilCore", "VigilYAML", "VigilSketch", "VigilStream"]),
         // Configuration, stage services and the `vigil run` pipeline.
         .target(name: "VigilPipeline", dependencies: ["VigilCore", "VigilBroker", "VigilYAML", "VigilParsers", "VigilLogs",
-                                                    "VigilCapture", "VigilDecode", "VigilEnrich", "VigilStream"]),
+                                                    "VigilCapture", "VigilDecode", "VigilEnrich", "VigilStream", "VigilRules"]),
         // `vigil bench NAME`: each benchmark builds its input and runs its peer in the same run.
         .target(name: "VigilBench", dependencies: ["VigilCore", "VigilBroker", "VigilParsers", "VigilLogs", "VigilCapture", "VigilDecode",
-                                                 "VigilSketch", "VigilEnrich", "VigilStream"]),
+                                                 "VigilSketch", "VigilEnrich", "VigilStream", "VigilRules"]),
         // The `vigil` executable: argument parsing and output only.
         .executableTarget(name: "VigilCLI", dependencies: [
             "VigilCore", "VigilBroker", "VigilPipeline", "VigilBench", "VigilParsers", "VigilLogs", "VigilCapture", "VigilDecode",
-            "VigilEnrich", "VigilStream",
+            "VigilEnrich", "VigilStream", "VigilRules",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "VigilTestSupport", dependencies: ["VigilCore", "VigilBroker"], path: "Tests/VigilTestSupport"),
@@ -71,6 +74,7 @@ let package = Package(
         .testTarget(name: "VigilDecodeTests", dependencies: ["VigilDecode", "VigilTestSupport"]),
         .testTarget(name: "VigilSketchTests", dependencies: ["VigilSketch", "VigilTestSupport"]),
         .testTarget(name: "VigilEnrichTests", dependencies: ["VigilEnrich", "VigilBroker", "VigilTestSupport"]),
+        .testTarget(name: "VigilRulesTests", dependencies: ["VigilRules", "VigilYAML", "VigilTestSupport"]),
         .testTarget(name: "VigilStreamTests", dependencies: ["VigilStream", "VigilBroker", "VigilYAML", "VigilTestSupport"]),
         .testTarget(name: "VigilLogsTests", dependencies: ["VigilLogs", "VigilParsers", "VigilBroker", "VigilTestSupport"]),
         .testTarget(name: "VigilPipelineTests", dependencies: ["VigilPipeline", "VigilYAML", "VigilStream", "VigilTestSupport"],
@@ -78,7 +82,7 @@ let package = Package(
         // A child process for the broker crash test: appends keyed records, acknowledging in batches.
         .executableTarget(name: "VigilCrashWriter", dependencies: ["VigilBroker"], path: "Tests/VigilCrashWriter"),
         // libFuzzer harness (scripts/fuzz.sh builds it with -sanitize=fuzzer,address).
-        .executableTarget(name: "VigilFuzz", dependencies: ["VigilCore", "VigilParsers", "VigilDecode", "VigilSketch", "VigilEnrich"], path: "Tests/VigilFuzz",
+        .executableTarget(name: "VigilFuzz", dependencies: ["VigilCore", "VigilParsers", "VigilDecode", "VigilSketch", "VigilEnrich", "VigilRules"], path: "Tests/VigilFuzz",
                           swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
         .testTarget(name: "VigilIntegrationTests", dependencies: ["VigilBroker", "VigilTestSupport", "VigilCLI", "VigilCrashWriter"]),
     ],
