@@ -1,0 +1,364 @@
+import VigilCore
+
+/// Errors of rule loading and compilation.
+public struct RuleError: Error, Sendable, CustomStringConvertible {
+    public let origin: Origin?
+    public let message: String
+
+    public init(_ message: String, at origin: Origin? = nil) {
+        self.origin = origin
+        self.message = message
+    }
+
+    public var description: String { origin.map { "\($0): \(message)" } ?? message }
+}
+
+/// Named lists for `inList` predicates (threat-intel sets, list files): exact membership.
+public protocol RuleLists: Sendable {
+    /// Whether the list exists.
+    func hasList(_ name: String) -> Bool
+    /// Whether `value` is in the list `name` (exactly, never on a probabilistic positive alone).
+    func contains(_ name: String, _ value: FieldValue) -> Bool
+}
+
+/// An ``Expression`` compiled for evaluation: fields resolved to keys, string values prepared as
+/// (case-folded) bytes, numbers, addresses and networks parsed once.
+///
+/// Evaluation reads strings straight from the event's bytes (no `String` per field), and
+/// stops at the first deciding operand.
+public struct CompiledExpression: Sendable {
+    indirect enum Node: Sendable {
+        case all([Node])
+        case any([Node])
+        case not(Node)
+        case test(Test)
+        case constant(Bool)
+    }
+
+    let root: Node
+
+    /// - Throws: ``RuleError`` for a value the operator cannot use (a bad CIDR, a number that is
+    ///   not one, an unknown list).
+    public init(_ expression: Expression, lists: (any RuleLists)? = nil, origin: Origin? = nil) throws(RuleError) {
+        root = try Self.compile(expression, lists: lists, origin: origin)
+    }
+
+    static func compile(_ e: Expression, lists: (any RuleLists)?, origin: Origin?) throws(RuleError) -> Node {
+        switch e {
+        case .all(let items):
+            var nodes: [Node] = []
+            for item in items { nodes.append(try compile(item, lists: lists, origin: origin)) }
+            return nodes.count == 1 ? nodes[0] : .all(nodes)
+        case .any(let items):
+            var nodes: [Node] = []
+            for item in items { nodes.append(try compile(item, lists: lists, origin: origin)) }
+            return nodes.count == 1 ? nodes[0] : .any(nodes)
+        case .not(let inner):
+            return .not(try compile(inner, lists: lists, origin: origin))
+        case .constant(let b):
+            return .constant(b)
+        case .predicate(let p):
+            return .test(try Test(p, lists: lists, origin: origin))
+        }
+    }
+
+    /// Whether `event` satisfies the expression.
+    @inline(__always)
+    public func matches(_ event: Event) -> Bool { Self.evaluate(root, event) }
+
+    static func evaluate(_ node: Node, _ event: Event) -> Bool {
+        switch node {
+        case .test(let t): return t.evaluate(event)
+        case .all(let nodes):
+            for n in nodes where !evaluate(n, event) { return false }
+            return true
+        case .any(let nodes):
+            for n in nodes where evaluate(n, event) { return true }
+            return false
+        case .not(let n): return !evaluate(n, event)
+        case .constant(let b): return b
+        }
+    }
+}
+
+/// One compiled predicate.
+struct Test: Sendable {
+    let key: Event.Key
+    let field: String
+    let op: Operator
+    let matchAll: Bool
+    let caseInsensitive: Bool
+    /// String values as bytes (ASCII-lowercased when case-insensitive), with their original text.
+    let strings: [[UInt8]]
+    let texts: [String]
+    /// The values that are numbers (or strings holding numbers), for numeric fields.
+    let numbers: [Double?]
+    /// The values that are addresses (equals) or networks (cidr).
+    let addresses: [IPAddress?]
+    let networks: [(IPAddress, Int)]
+    let booleans: [Bool?]
+    /// `equals null`: the field is absent or null.
+    let wantsNull: [Bool]
+    let lists: (any RuleLists)?
+    let listNames: [String]
+
+    init(_ p: Predicate, lists: (any RuleLists)?, origin: Origin?) throws(RuleError) {
+        field = p.field
+        key = Event.Key(p.field)
+        op = p.op
+        matchAll = p.matchAll
+        caseInsensitive = p.caseInsensitive
+        self.lists = lists
+        var strings: [[UInt8]] = [], texts: [String] = [], numbers: [Double?] = [], addresses: [IPAddress?] = []
+        var networks: [(IPAddress, Int)] = [], booleans: [Bool?] = [], wantsNull: [Bool] = [], listNames: [String] = []
+        for v in p.values {
+            let text = v.description
+            texts.append(text)
+            strings.append(p.caseInsensitive ? Self.foldASCII(Array(text.utf8)) : Array(text.utf8))
+            switch v {
+            case .number(let n): numbers.append(n)
+            case .string(let s): numbers.append(Double(s.trimmingASCIISpaces()))
+            case .bool, .null: numbers.append(nil)
+            }
+            addresses.append(IPAddress(text))
+            switch v {
+            case .bool(let b): booleans.append(b)
+            case .string(let s) where s.lowercased() == "true" || s.lowercased() == "false": booleans.append(s.lowercased() == "true")
+            default: booleans.append(nil)
+            }
+            wantsNull.append(v == .null)
+            switch p.op {
+            case .cidr:
+                guard let n = Self.network(text) else { throw RuleError("\(p.field): \(text) is not a CIDR network (10.0.0.0/8, fe80::/10)", at: origin) }
+                networks.append(n)
+            case .lessThan, .lessOrEqual, .greaterThan, .greaterOrEqual:
+                guard numbers.last! != nil else { throw RuleError("\(p.field): \(text) is not a number", at: origin) }
+            case .inList:
+                guard let lists else { throw RuleError("\(p.field): no lists are loaded (in_list \(text))", at: origin) }
+                guard lists.hasList(text) else { throw RuleError("\(p.field): unknown list \(text)", at: origin) }
+                listNames.append(text)
+            case .regex:
+                throw RuleError("\(p.field): regular expressions are not available in this build yet", at: origin)
+            default:
+                break
+            }
+        }
+        if p.values.isEmpty && p.op != .exists { throw RuleError("\(p.field): \(p.op.rawValue) needs at least one value", at: origin) }
+        self.strings = strings
+        self.texts = texts
+        self.numbers = numbers
+        self.addresses = addresses
+        self.networks = networks
+        self.booleans = booleans
+        self.wantsNull = wantsNull
+        self.listNames = listNames
+    }
+
+    static func network(_ text: String) -> (IPAddress, Int)? {
+        let parts = text.split(separator: "/", maxSplits: 1)
+        guard let address = IPAddress(String(parts[0])) else { return nil }
+        let maximum = address.isV4 ? 32 : 128
+        guard parts.count == 2 else { return (address, maximum) }
+        guard let bits = Int(parts[1]), (0...maximum).contains(bits) else { return nil }
+        return (address, bits)
+    }
+
+    static func foldASCII(_ bytes: [UInt8]) -> [UInt8] { bytes.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 } }
+
+    func evaluate(_ event: Event) -> Bool {
+        if op == .exists {
+            guard let v = event[key] else { return false }
+            return !v.isNull
+        }
+        // Strings: straight from the event's bytes.
+        if let result = event.withStringValue(key, { bytes in evaluateString(bytes) }) { return result }
+        guard let value = event[key] else {
+            // Absent: only `equals null` holds (and its negations are left to `not`).
+            return op == .equals && (matchAll ? wantsNull.allSatisfy { $0 } : wantsNull.contains(true))
+        }
+        return evaluate(value)
+    }
+
+    func evaluate(_ value: FieldValue) -> Bool {
+        switch value {
+        case .array(let elements):
+            return elements.contains { evaluate($0) }
+        case .null:
+            return op == .equals && (matchAll ? wantsNull.allSatisfy { $0 } : wantsNull.contains(true))
+        case .string(let s):
+            var s = s
+            return s.withUTF8 { evaluateString(UnsafeRawBufferPointer($0)) }
+        default:
+            return combine { i in evaluateScalar(value, i) }
+        }
+    }
+
+    @inline(__always)
+    func combine(_ test: (Int) -> Bool) -> Bool {
+        if matchAll {
+            for i in 0..<texts.count where !test(i) { return false }
+            return true
+        }
+        for i in 0..<texts.count where test(i) { return true }
+        return false
+    }
+
+    func evaluateString(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        switch op {
+        case .equals, .prefix, .suffix, .contains:
+            if caseInsensitive && !Self.isASCII(bytes) {
+                // Non-ASCII text: compare full Unicode lowercase forms.
+                let lowered = Array(String(decoding: bytes, as: UTF8.self).lowercased().utf8)
+                return lowered.withUnsafeBytes { l in combine { i in Self.compare(op, l, strings[i], fold: false, unicodeValue: texts[i]) } }
+            }
+            return combine { i in Self.compare(op, bytes, strings[i], fold: caseInsensitive, unicodeValue: nil) }
+        case .lessThan, .lessOrEqual, .greaterThan, .greaterOrEqual:
+            guard let n = Double(String(decoding: bytes, as: UTF8.self).trimmingASCIISpaces()) else { return false }
+            return combine { i in Self.compareNumber(op, n, numbers[i]!) }
+        case .cidr:
+            guard let a = IPAddress(String(decoding: bytes, as: UTF8.self)) else { return false }
+            return combine { i in a.isIn(networks[i]) }
+        case .inList:
+            let v = FieldValue.string(String(decoding: bytes, as: UTF8.self))
+            return combine { i in lists?.contains(listNames[i], v) ?? false }
+        case .exists, .regex:
+            return false
+        }
+    }
+
+    func evaluateScalar(_ value: FieldValue, _ i: Int) -> Bool {
+        switch op {
+        case .equals:
+            switch value {
+            case .int(let v): return numbers[i].map { Double(v) == $0 } ?? false
+            case .float(let v): return numbers[i].map { v == $0 } ?? false
+            case .bool(let b): return booleans[i] == b
+            case .ip(let a): return addresses[i] == a
+            case .timestamp(let t): return texts[i] == t.rfc3339
+            default: return false
+            }
+        case .lessThan, .lessOrEqual, .greaterThan, .greaterOrEqual:
+            let n: Double
+            switch value {
+            case .int(let v): n = Double(v)
+            case .float(let v): n = v
+            case .timestamp(let t): n = Double(t.nanoseconds)
+            default: return false
+            }
+            return Self.compareNumber(op, n, numbers[i]!)
+        case .cidr:
+            guard case .ip(let a) = value else { return false }
+            return a.isIn(networks[i])
+        case .prefix, .suffix, .contains:
+            // Text operators on a number or address compare its text.
+            var text = ProfileText.text(value)
+            return text.withUTF8 { Self.compare(op, UnsafeRawBufferPointer($0), strings[i], fold: caseInsensitive, unicodeValue: nil) }
+        case .inList:
+            return lists?.contains(listNames[i], value) ?? false
+        case .exists, .regex:
+            return false
+        }
+    }
+
+    @inline(__always)
+    static func compareNumber(_ op: Operator, _ a: Double, _ b: Double) -> Bool {
+        switch op {
+        case .lessThan: a < b
+        case .lessOrEqual: a <= b
+        case .greaterThan: a > b
+        case .greaterOrEqual: a >= b
+        default: false
+        }
+    }
+
+    @inline(__always)
+    static func isASCII(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        for b in bytes where b >= 0x80 { return false }
+        return true
+    }
+
+    /// `op` of `subject` against `value` (already folded when `fold`); `fold` lowers ASCII
+    /// letters of the subject on the fly. `unicodeValue`: the value's text, lowered here, when the
+    /// subject was lowered as Unicode.
+    static func compare(_ op: Operator, _ subject: UnsafeRawBufferPointer, _ value: [UInt8], fold: Bool, unicodeValue: String?) -> Bool {
+        if let unicodeValue {
+            let v = Array(unicodeValue.lowercased().utf8)
+            return v.withUnsafeBytes { compare(op, subject, $0, fold: false) }
+        }
+        return value.withUnsafeBytes { compare(op, subject, $0, fold: fold) }
+    }
+
+    @inline(__always)
+    static func compare(_ op: Operator, _ s: UnsafeRawBufferPointer, _ v: UnsafeRawBufferPointer, fold: Bool) -> Bool {
+        @inline(__always) func byte(_ i: Int) -> UInt8 {
+            let b = s[i]
+            return fold && b >= 0x41 && b <= 0x5A ? b | 0x20 : b
+        }
+        @inline(__always) func equalAt(_ start: Int) -> Bool {
+            for k in 0..<v.count where byte(start + k) != v[k] { return false }
+            return true
+        }
+        switch op {
+        case .equals: return s.count == v.count && equalAt(0)
+        case .prefix: return s.count >= v.count && equalAt(0)
+        case .suffix: return s.count >= v.count && equalAt(s.count - v.count)
+        case .contains:
+            if v.isEmpty { return true }
+            guard s.count >= v.count else { return false }
+            let first = v[0]
+            var i = 0
+            let last = s.count - v.count
+            while i <= last {
+                if byte(i) == first && equalAt(i) { return true }
+                i += 1
+            }
+            return false
+        default:
+            return false
+        }
+    }
+}
+
+enum ProfileText {
+    /// A scalar's text as the JSON output writes it (without quotes).
+    static func text(_ value: FieldValue) -> String {
+        switch value {
+        case .string(let s): s
+        case .int(let v): String(v)
+        case .float(let v): String(v)
+        case .bool(let b): b ? "true" : "false"
+        case .ip(let a): a.description
+        case .timestamp(let t): t.rfc3339
+        case .null: "null"
+        case .array, .object: value.description
+        }
+    }
+}
+
+extension IPAddress {
+    /// Whether the address is inside `network` (same family, first `bits` bits equal).
+    func isIn(_ network: (IPAddress, Int)) -> Bool {
+        let (base, bits) = network
+        guard isV4 == base.isV4 else { return false }
+        if isV4 {
+            guard bits > 0 else { return true }
+            let mask: UInt64 = bits >= 32 ? 0xFFFF_FFFF : (0xFFFF_FFFF << UInt64(32 - bits)) & 0xFFFF_FFFF
+            return (low & mask) == (base.low & mask)
+        }
+        if bits <= 64 {
+            let mask: UInt64 = bits == 0 ? 0 : ~UInt64(0) << UInt64(64 - bits)
+            return (high & mask) == (base.high & mask)
+        }
+        let mask: UInt64 = bits >= 128 ? ~0 : ~UInt64(0) << UInt64(128 - bits)
+        return high == base.high && (low & mask) == (base.low & mask)
+    }
+}
+
+extension String {
+    func trimmingASCIISpaces() -> String {
+        var s = Substring(self)
+        while s.first == " " || s.first == "\t" { s.removeFirst() }
+        while s.last == " " || s.last == "\t" { s.removeLast() }
+        return String(s)
+    }
+}
