@@ -87,7 +87,7 @@ extension ProfileDefinition {
         throw v.error("an aggregate is count, { distinct: FIELD } or { stats: FIELD }")
     }
 
-    static func windowKind(_ value: YAMLValue) throws(YAMLError) -> WindowKind {
+    package static func windowKind(_ value: YAMLValue) throws(YAMLError) -> WindowKind {
         let m = try value.mapping(allowedKeys: ["type", "size", "advance", "gap"])
         let typeValue = try m.required("type")
         let positive: ClosedRange<Int64> = 1...Int64.max / 4
