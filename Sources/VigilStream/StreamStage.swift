@@ -19,10 +19,16 @@ public struct StreamStageConfiguration: Sendable {
     /// results go to output partition p, written only by p's owner).
     public var outputTopic = "profiles"
     public var profiles: [ProfileDefinition] = []
+    /// Extensions with per-partition state of their own (the detection rules), each with its
+    /// output topic.
+    public var plugins: [any StreamPlugin] = []
     /// Where checkpoints are kept.
     public var checkpointDirectory: String
 
     public init(checkpointDirectory: String) { self.checkpointDirectory = checkpointDirectory }
+
+    /// The output topics: profiles first, then each plugin's.
+    public var outputTopics: [String] { [outputTopic] + plugins.map(\.outputTopic) }
 }
 
 /// The stream stage: worker threads that consume the input topic as members of one consumer
@@ -77,7 +83,7 @@ public final class StreamStage: @unchecked Sendable {
         self.onError = onError
         self.onReport = onReport
         let input = try log.createTopic(configuration.inputTopic)
-        try log.createTopic(configuration.outputTopic, partitions: input.partitions)
+        for topic in configuration.outputTopics { try log.createTopic(topic, partitions: input.partitions) }
     }
 
     /// How a run ends.
@@ -138,10 +144,11 @@ final class StreamWorker {
 
     struct Owned {
         var state: PartitionState
-        let writer: PartitionWriter
-        var batch = BatchBuilder(capacity: 16 << 10)
-        /// Final results and late updates already in the output after the checkpoint this state
-        /// was restored from (the replay repeats them): not produced again. Until the input passes
+        /// Per output topic (profiles, then each plugin's).
+        let writers: [PartitionWriter]
+        var batches: [BatchBuilder]
+        /// Outputs already produced after the checkpoint this state was restored from, as
+        /// `topic index|event.id` (the replay repeats them): not produced again. Until the input passes
         /// `producedUntil` (the last input offset they came from), the partition is not
         /// checkpointed, so another crash finds them again.
         var produced: Set<String> = []
@@ -212,7 +219,7 @@ final class StreamWorker {
                 if !atEnd { caughtUp = false }
                 if atEnd { owned[p]!.idleSince = owned[p]!.idleSince ?? now } else { owned[p]!.idleSince = nil }
                 let idle = owned[p]!.idleSince.map { now - $0 }.flatMap { $0 >= configuration.idleTimeout ? $0 : nil }
-                owned[p]!.state.tick(now: now, idleFor: idle) { produce(p, $0) }
+                owned[p]!.state.tick(now: now, idleFor: idle) { produce(p, $0, $1) }
                 drainPending()
             }
             try flushOutputs()
@@ -225,7 +232,7 @@ final class StreamWorker {
                 if stop != .whenAsked && caughtUp && inputFinished() {
                     // The group's lag is zero only once every member checkpointed its end.
                     if stop == .drain {
-                        for p in owned.keys.sorted() { owned[p]!.state.closeAll { produce(p, $0) } }
+                        for p in owned.keys.sorted() { owned[p]!.state.closeAll { produce(p, $0, $1) } }
                         drainPending()
                         try flushOutputs()
                     }
@@ -257,7 +264,7 @@ final class StreamWorker {
         }
         enricher?.enrich(&event)
         let time = event[.timestamp]?.timestampValue?.nanoseconds ?? record.timestamp
-        owned[p]!.state.process(event, time: time, offset: record.offset, emit: { produce(p, $0) }, late: { reason in
+        owned[p]!.state.process(event, time: time, offset: record.offset, emit: { produce(p, $0, $1) }, late: { reason in
             delta.lateRejected += 1
             stage.onError(reason, record)
         })
@@ -274,43 +281,47 @@ final class StreamWorker {
 
     /// Results emitted while a partition's state changes, produced once the change is done (the
     /// state lives in `owned`, which producing also changes).
-    private var pending: [(Int, Event)] = []
+    private var pending: [(Int, Int, Event)] = []
 
-    func produce(_ p: Int, _ result: Event) { pending.append((p, result)) }
+    func produce(_ p: Int, _ output: Int, _ result: Event) { pending.append((p, output, result)) }
 
     func drainPending() {
-        for (p, result) in pending { write(p, result) }
+        for (p, output, result) in pending { write(p, output, result) }
         pending.removeAll(keepingCapacity: true)
     }
 
-    private func write(_ p: Int, _ result: Event) {
+    private func write(_ p: Int, _ output: Int, _ result: Event) {
         let id = result[.eventId]?.stringValue ?? ""
-        if owned[p]!.produced.remove(id) != nil {
+        if !owned[p]!.produced.isEmpty, owned[p]!.produced.remove("\(output)|\(id)") != nil {
             delta.resultsDeduplicated += 1
             return
         }
         encodeBuffer.removeAll(keepingCapacity: true)
         EventBinaryCodec.encode(result, into: &encodeBuffer)
-        let key = result[ProfileFields.key]?.stringValue.map { Array($0.utf8) }
+        let key = (result[ProfileFields.key]?.stringValue ?? result[.eventId]?.stringValue).map { Array($0.utf8) }
         let time = result[.timestamp]?.timestampValue?.nanoseconds ?? 0
-        owned[p]!.batch.append(key: key, value: encodeBuffer, timestamp: time)
+        owned[p]!.batches[output].append(key: key, value: encodeBuffer, timestamp: time)
         delta.resultsProduced += 1
     }
 
     func flushOutputs() throws {
-        for p in owned.keys where !owned[p]!.batch.isEmpty {
-            try owned[p]!.writer.append(&owned[p]!.batch)
+        for p in owned.keys {
+            for t in owned[p]!.batches.indices where !owned[p]!.batches[t].isEmpty {
+                try owned[p]!.writers[t].append(&owned[p]!.batches[t])
+            }
         }
     }
 
     /// Results durable first, then the state that produced them with the input and output offsets.
     func checkpoint(_ p: Int) throws(BrokerError) {
         guard owned[p] != nil else { return }
-        if !owned[p]!.batch.isEmpty { try owned[p]!.writer.append(&owned[p]!.batch) }
-        try owned[p]!.writer.sync()
+        for t in owned[p]!.writers.indices {
+            if !owned[p]!.batches[t].isEmpty { try owned[p]!.writers[t].append(&owned[p]!.batches[t]) }
+            try owned[p]!.writers[t].sync()
+        }
         // Still replaying what a crash cut short: the checkpoint it restored stays the latest.
         guard owned[p]!.produced.isEmpty else { return }
-        owned[p]!.state.outputOffset = owned[p]!.writer.endOffset
+        for t in owned[p]!.writers.indices { owned[p]!.state.outputOffsets[t] = owned[p]!.writers[t].endOffset }
         do {
             try store.save(owned[p]!.state.encoded(), topic: configuration.inputTopic, partition: p)
         } catch {
@@ -330,38 +341,41 @@ final class StreamWorker {
 
     func assign(_ tp: TopicPartition) throws(BrokerError) -> StartPosition? {
         let p = tp.partition
-        var state = PartitionState(partition: p, profiles: configuration.profiles)
+        var state = PartitionState(partition: p, profiles: configuration.profiles, plugins: configuration.plugins)
         var restored = false
         let context = store.path(topic: tp.topic, partition: p)
         do {
             if let bytes = try store.load(topic: tp.topic, partition: p) {
                 var dropped: [String] = []
-                state = try PartitionState.decode(bytes, partition: p, profiles: configuration.profiles, context: context,
-                                                  dropped: &dropped)
+                state = try PartitionState.decode(bytes, partition: p, profiles: configuration.profiles, plugins: configuration.plugins,
+                                                  context: context, dropped: &dropped, report: { stage.onReport("\(tp): \($0)") })
                 restored = true
                 for name in dropped { stage.onReport("\(tp): profile \(name) changed or was removed: its windows start afresh") }
             }
         } catch {
             throw BrokerError(.corrupt, "\(error.message); move the file aside to start partition \(tp) without state")
         }
-        let writer = try stage.log.openWriter(topic: configuration.outputTopic, partition: p)
-        var owned = Owned(state: state, writer: writer)
-        // Results produced after the checkpoint (before a crash) are in the output already.
-        if restored, state.outputOffset < writer.endOffset {
-            let reader = try stage.log.openReader(topic: configuration.outputTopic, partition: p)
-            try reader.seek(.offset(state.outputOffset))
+        var writers: [PartitionWriter] = []
+        for topic in configuration.outputTopics { writers.append(try stage.log.openWriter(topic: topic, partition: p)) }
+        var owned = Owned(state: state, writers: writers, batches: writers.map { _ in BatchBuilder(capacity: 16 << 10) })
+        // Outputs produced after the checkpoint (before a crash) are in the output topics already.
+        if restored {
             var ids: Set<String> = []
             var until: Int64 = -1
-            do {
-                while try reader.read(maxRecords: 1024, { r in
-                    // Early results depend on processing time: the replay does not repeat them.
-                    guard let e = try? EventBinaryCodec.decode(r.value), let id = e[.eventId]?.stringValue,
-                          e[ProfileFields.firing]?.stringValue != Firing.early.description else { return }
-                    ids.insert(id)
-                    until = max(until, e[ProfileFields.inputOffset]?.intValue ?? Int64.max - 1)
-                }) > 0 {}
-            } catch {
-                throw BrokerError(.io, "cannot read \(configuration.outputTopic)/\(p) after its checkpoint: \(error)")
+            for (t, topic) in configuration.outputTopics.enumerated() where state.outputOffsets[t] < writers[t].endOffset {
+                let reader = try stage.log.openReader(topic: topic, partition: p)
+                try reader.seek(.offset(state.outputOffsets[t]))
+                do {
+                    while try reader.read(maxRecords: 1024, { r in
+                        // Early results depend on processing time: the replay does not repeat them.
+                        guard let e = try? EventBinaryCodec.decode(r.value), let id = e[.eventId]?.stringValue,
+                              e[ProfileFields.firing]?.stringValue != Firing.early.description else { return }
+                        ids.insert("\(t)|\(id)")
+                        until = max(until, e[ProfileFields.inputOffset]?.intValue ?? Int64.max - 1)
+                    }) > 0 {}
+                } catch {
+                    throw BrokerError(.io, "cannot read \(topic)/\(p) after its checkpoint: \(error)")
+                }
             }
             owned.produced = ids
             owned.producedUntil = until
@@ -373,19 +387,7 @@ final class StreamWorker {
 
     func revoke(_ tp: TopicPartition) throws(BrokerError) {
         try checkpoint(tp.partition)
-        try owned[tp.partition]?.writer.close()
+        for w in owned[tp.partition]?.writers ?? [] { try w.close() }
         owned[tp.partition] = nil
-    }
-}
-
-extension PartitionState {
-    /// End of input: every window's final result (the watermark goes to the end of time).
-    mutating func closeAll(emit: (Event) -> Void) {
-        let offset = self.offset
-        for i in operators.indices {
-            let profile = profiles[i]
-            let p = partition
-            operators[i].advanceWatermark(to: Int64.max) { emit(profile.resultEvent($0, partition: p, inputOffset: offset)) }
-        }
     }
 }
