@@ -24,7 +24,7 @@ public struct StateWriter {
 public struct StateReader {
     private var cursor: ByteCursor
     /// What is being read, for error messages (a file path).
-    let context: String
+    public let context: String
 
     public init(_ bytes: UnsafeRawBufferPointer, context: String) {
         cursor = ByteCursor(bytes)
@@ -33,7 +33,7 @@ public struct StateReader {
 
     public var isAtEnd: Bool { cursor.remaining == 0 }
 
-    func corrupt(_ what: String) -> StreamError {
+    public func corrupt(_ what: String) -> StreamError {
         StreamError(.corruptState, "\(context): damaged state (\(what) at byte \(cursor.position))")
     }
 

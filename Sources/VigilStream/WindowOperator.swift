@@ -121,6 +121,14 @@ public struct WindowOperator<A: WindowAggregate> {
     /// Open windows.
     public var openWindowCount: Int { open.count }
 
+    /// The current value of an open window (nil when it is not open).
+    public func value(key: String, bounds: WindowBounds) -> A? { open[Slot(key: key, bounds: bounds)]?.value }
+
+    /// The open session window of `key` that contains `time`, if any.
+    public func session(key: String, containing time: Int64) -> WindowBounds? {
+        sessions[key]?.first { $0.start <= time && time < $0.end }
+    }
+
     /// What ``add(key:time:_:emit:)`` did with an event.
     public enum Outcome: Equatable, Sendable {
         /// Counted in every window it belongs to.

@@ -1,0 +1,390 @@
+import VigilCore
+import VigilSketch
+import VigilStream
+
+/// A rule ready to run: its expression compiled, its key fields resolved.
+public struct CompiledRule: Sendable {
+    public let rule: Rule
+    let match: CompiledExpression
+    let groupBy: [String]
+    /// A canonical text of everything that shapes the rule's state: state restored from a
+    /// checkpoint is kept only when the rule's fingerprint is unchanged.
+    let fingerprint: String
+
+    public init(_ rule: Rule, lists: (any RuleLists)? = nil) throws(RuleError) {
+        self.rule = rule
+        match = try CompiledExpression(rule.match, lists: lists, origin: rule.origin)
+        switch rule.aggregation {
+        case .threshold(let g, _, _)?, .distinct(_, let g, _, _)?, .sequence(_, let g, _, _)?, .newValue(_, let g, _)?,
+             .anomaly(_, let g, _, _)?:
+            groupBy = g
+        case nil:
+            groupBy = []
+        }
+        switch rule.aggregation {
+        case .sequence?, .newValue?, .anomaly?:
+            throw RuleError("rule \(rule.id): \(String(describing: rule.aggregation!).prefix(while: { $0 != "(" })) rules are not available in this build yet", at: rule.origin)
+        default:
+            break
+        }
+        fingerprint = "v1|\(rule.id)|\(rule.match)|\(String(describing: rule.aggregation))|\(rule.suppression ?? 0)"
+    }
+}
+
+/// The detection rules as a stream-stage plugin: each partition's events are matched against
+/// every rule, aggregations keep their windows per partition, and alerts go to the `alerts`
+/// topic. An alert's `vigil.alert.id` is the same in every run over the same events, so the
+/// index can upsert by it; alerts of one rule and key within a rule's suppression window share
+/// it and count up.
+public struct RulesPlugin: StreamPlugin {
+    public let name = "rules"
+    public let outputTopic: String
+    public let rules: [CompiledRule]
+
+    public init(rules: [CompiledRule], outputTopic: String = "alerts") {
+        self.rules = rules
+        self.outputTopic = outputTopic
+    }
+
+    public func makeState(partition: Int) -> any PluginState {
+        RulesState(partition: partition, rules: rules)
+    }
+
+    public func restoreState(partition: Int, from reader: inout StateReader, report: (String) -> Void) throws(StreamError) -> any PluginState {
+        try RulesState.restore(partition: partition, rules: rules, from: &reader, report: report)
+    }
+}
+
+/// One partition's rule state.
+struct RulesState: PluginState {
+    let partition: Int
+    let rules: [CompiledRule]
+    /// Per rule: its windows (count or distinct), nil for single-event rules.
+    var windows: [WindowOperator<RuleWindowValue>?]
+    /// Per rule: windows that already alerted (key + bounds), until they close.
+    var alerted: [Set<String>]
+    /// Per rule and key: the open suppression bucket (start) and how many alerts it merged.
+    var suppressed: [[String: SuppressionBucket]]
+
+    struct SuppressionBucket {
+        var start: Int64
+        var count: Int64
+    }
+
+    init(partition: Int, rules: [CompiledRule]) {
+        self.partition = partition
+        self.rules = rules
+        windows = rules.map { r in
+            switch r.rule.aggregation {
+            case .threshold(_, let window, _)?:
+                WindowOperator(options: WindowOptions(kind: window)) { RuleWindowValue.count(0) }
+            case .distinct(_, _, let window, _)?:
+                WindowOperator(options: WindowOptions(kind: window)) { RuleWindowValue.distinct(HyperLogLog(precision: 12, seed: ProfileValueSeed.seed)) }
+            default:
+                nil
+            }
+        }
+        alerted = Array(repeating: [], count: rules.count)
+        suppressed = Array(repeating: [:], count: rules.count)
+    }
+
+    mutating func process(_ event: Event, time: Int64, offset: Int64, emit: (Event) -> Void, late: (String) -> Void) {
+        for i in rules.indices where rules[i].match.matches(event) {
+            let r = rules[i]
+            guard let key = Self.key(event, r.groupBy) else { continue }
+            guard windows[i] != nil else {
+                alert(i, key: key, time: time, bounds: nil, count: 1, distinct: nil, event: event, offset: offset, emit: emit)
+                continue
+            }
+            var input = RuleInput()
+            if case .distinct(let field, _, _, _)? = r.rule.aggregation {
+                guard let value = event[field], let text = RuleInput.text(value) else { continue }
+                input.hash = RuleInput.hasher.hash(text)
+            }
+            // Windows that close as the watermark moves are forgotten by the alerted set.
+            let outcome = windows[i]!.add(key: key, time: time, input) { closed in
+                alerted[i].remove("\(closed.key)|\(closed.bounds.start)")
+            }
+            if case .rejectedLate(let reason) = outcome { late("rule \(r.rule.id): \(reason)") }
+            let kind = windows[i]!.options.kind
+            var due: [(WindowBounds, RuleWindowValue)] = []
+            kind.forEachWindow(containing: time) { bounds in
+                let b: WindowBounds
+                if case .session = kind {
+                    guard let s = windows[i]!.session(key: key, containing: time) else { return }
+                    b = s
+                } else {
+                    b = bounds
+                }
+                if let v = windows[i]!.value(key: key, bounds: b) { due.append((b, v)) }
+            }
+            for (bounds, value) in due {
+                let (count, estimate) = value.measures
+                let reached: Bool
+                switch r.rule.aggregation {
+                case .threshold(_, _, let minimum)?: reached = count >= minimum
+                case .distinct(_, _, _, let minimum)?: reached = estimate >= minimum
+                default: reached = false
+                }
+                guard reached, alerted[i].insert("\(key)|\(bounds.start)").inserted else { continue }
+                alert(i, key: key, time: time, bounds: bounds, count: count, distinct: estimate, event: event, offset: offset, emit: emit)
+            }
+        }
+    }
+
+    mutating func tick(now: Int64, idleFor: Int64?, offset: Int64, emit: (Event) -> Void) {
+        guard let idle = idleFor else { return }
+        for i in windows.indices where windows[i] != nil && windows[i]!.maxEventTime > Int64.min {
+            let target = windows[i]!.maxEventTime &+ idle
+            windows[i]!.advanceWatermark(to: target) { closed in alerted[i].remove("\(closed.key)|\(closed.bounds.start)") }
+        }
+    }
+
+    mutating func closeAll(offset: Int64, emit: (Event) -> Void) {
+        for i in windows.indices where windows[i] != nil {
+            windows[i]!.advanceWatermark(to: Int64.max) { closed in alerted[i].remove("\(closed.key)|\(closed.bounds.start)") }
+        }
+    }
+
+    /// The group-by fields' values joined (empty for rules without group-by), or nil when the
+    /// event lacks one.
+    static func key(_ event: Event, _ fields: [String]) -> String? {
+        var key = ""
+        for (n, field) in fields.enumerated() {
+            guard let value = event[field], let text = RuleInput.text(value) else { return nil }
+            if n > 0 { key += "\u{1F}" }
+            key += text
+        }
+        return key
+    }
+
+    /// Emits an alert (or, inside the rule's suppression window for this key, an update of the
+    /// window's alert with its count).
+    mutating func alert(_ i: Int, key: String, time: Int64, bounds: WindowBounds?, count: Int64, distinct: Int64?,
+                        event: Event, offset: Int64, emit: (Event) -> Void) {
+        let r = rules[i].rule
+        var alertStart = bounds?.start ?? time
+        var merged: Int64 = 1
+        if let window = r.suppression {
+            let start = time - ((time % window) + window) % window
+            if var bucket = suppressed[i][key], bucket.start == start {
+                bucket.count += 1
+                suppressed[i][key] = bucket
+                merged = bucket.count
+            } else {
+                suppressed[i][key] = SuppressionBucket(start: start, count: 1)
+                // Buckets of other keys that ended long ago are dropped as the rule's time moves on.
+                if suppressed[i].count > 4096 { suppressed[i] = suppressed[i].filter { $0.value.start >= start - window } }
+            }
+            alertStart = start
+        }
+        let alertID = AlertID.make(rule: r.id, key: key, start: alertStart, partition: partition,
+                                   offset: r.suppression == nil && bounds == nil ? offset : nil)
+        var a = Event()
+        a[.timestamp] = .timestamp(Timestamp(nanoseconds: time))
+        a[.eventKind] = "alert"
+        a[.eventModule] = "vigil"
+        a[.eventDataset] = "vigil.alert"
+        a[.eventId] = .string("\(alertID)-\(merged)")
+        a["vigil.alert.id"] = .string(alertID)
+        a["vigil.alert.count"] = .int(merged)
+        a["vigil.alert.key"] = .string(key)
+        a["vigil.alert.partition"] = .int(Int64(partition))
+        a["vigil.profile.input_offset"] = .int(offset)
+        a["rule.id"] = .string(r.id)
+        a["rule.name"] = .string(r.title)
+        if !r.description.isEmpty { a["rule.description"] = .string(r.description) }
+        a["event.severity"] = .int(Int64(r.severity.rawValue))
+        a["vigil.alert.severity"] = .string(r.severity.description)
+        a["event.risk_score"] = .float(Double(r.score))
+        let techniques = r.tags.compactMap { t -> FieldValue? in
+            let lower = t.lowercased()
+            guard lower.hasPrefix("attack.t") else { return nil }
+            return .string(String(t.dropFirst("attack.".count)).uppercased())
+        }
+        if !techniques.isEmpty { a["threat.technique.id"] = .array(techniques) }
+        if !r.tags.isEmpty { a["tags"] = .array(r.tags.map { .string($0) }) }
+        if let bounds {
+            a[.eventStart] = .timestamp(Timestamp(nanoseconds: bounds.start))
+            a[.eventEnd] = .timestamp(Timestamp(nanoseconds: bounds.end))
+            a["vigil.alert.events"] = .int(count)
+            if let distinct, case .distinct? = r.aggregation { a["vigil.alert.distinct"] = .int(distinct) }
+        }
+        // The group-by fields with their typed values, and the fields that say what happened.
+        for field in rules[i].groupBy { if let v = event[field] { a[field] = v } }
+        for key in AlertFields.copied where a[key] == nil { if let v = event[key] { a[key] = v } }
+        var json: [UInt8] = []
+        EventJSON.encode(event, into: &json)
+        a["vigil.alert.sample"] = .string(String(decoding: json, as: UTF8.self))
+        emit(a)
+    }
+
+    // MARK: Checkpoints
+
+    func encode(into w: inout StateWriter) {
+        w.varint(UInt64(rules.count))
+        for i in rules.indices {
+            w.string(rules[i].fingerprint)
+            var inner = StateWriter()
+            if let op = windows[i] {
+                inner.bool(true)
+                op.encode(into: &inner)
+            } else {
+                inner.bool(false)
+            }
+            let alertedSorted = alerted[i].sorted()
+            inner.varint(UInt64(alertedSorted.count))
+            for k in alertedSorted { inner.string(k) }
+            let buckets = suppressed[i].sorted { $0.key < $1.key }
+            inner.varint(UInt64(buckets.count))
+            for (k, b) in buckets {
+                inner.string(k)
+                inner.int(b.start)
+                inner.int(b.count)
+            }
+            w.bytes(inner.bytes)
+        }
+    }
+
+    static func restore(partition: Int, rules: [CompiledRule], from r: inout StateReader,
+                        report: (String) -> Void) throws(StreamError) -> RulesState {
+        var state = RulesState(partition: partition, rules: rules)
+        let n = try r.count()
+        var seen = Set<String>()
+        for _ in 0..<n {
+            let fingerprint = try r.string()
+            let blob = try r.bytes()
+            guard let i = rules.firstIndex(where: { $0.fingerprint == fingerprint }) else {
+                let id = fingerprint.split(separator: "|").dropFirst().first.map(String.init) ?? "?"
+                if !seen.contains(id) { report("rule \(id) changed or was removed: its state starts afresh") }
+                continue
+            }
+            seen.insert(rules[i].rule.id)
+            var inner = StateReader(blob, context: r.context)
+            if try inner.bool() {
+                guard let op = state.windows[i] else { throw inner.corrupt("windows for a rule without aggregation") }
+                state.windows[i] = try WindowOperator.restore(options: op.options, from: &inner, make: Self.maker(rules[i]))
+            }
+            let a = try inner.count()
+            for _ in 0..<a { state.alerted[i].insert(try inner.string()) }
+            let b = try inner.count()
+            for _ in 0..<b {
+                let k = try inner.string()
+                state.suppressed[i][k] = SuppressionBucket(start: try inner.int(), count: try inner.int())
+            }
+            guard inner.isAtEnd else { throw inner.corrupt("trailing bytes") }
+        }
+        return state
+    }
+
+    static func maker(_ r: CompiledRule) -> () -> RuleWindowValue {
+        if case .distinct? = r.rule.aggregation {
+            return { .distinct(HyperLogLog(precision: 12, seed: ProfileValueSeed.seed)) }
+        }
+        return { .count(0) }
+    }
+}
+
+enum ProfileValueSeed {
+    static let seed: UInt64 = 0x5649_4749_4C00_0002
+}
+
+/// What one event contributes to a rule's window.
+struct RuleInput {
+    var hash: UInt64 = 0
+    static let hasher = Hash64(seed: ProfileValueSeed.seed)
+
+    static func text(_ value: FieldValue) -> String? {
+        switch value {
+        case .string(let s): s
+        case .int(let v): String(v)
+        case .float(let v): String(v)
+        case .bool(let v): v ? "true" : "false"
+        case .ip(let a): a.description
+        case .timestamp(let t): t.rfc3339
+        case .null, .array, .object: nil
+        }
+    }
+}
+
+/// A rule window's value: a count, or a count with a distinct-value sketch.
+enum RuleWindowValue: WindowAggregate {
+    case count(Int64)
+    case distinct(HyperLogLog, count: Int64 = 0)
+
+    var measures: (count: Int64, distinct: Int64) {
+        switch self {
+        case .count(let n): (n, 0)
+        case .distinct(let h, let n): (n, Int64(h.estimate().rounded()))
+        }
+    }
+
+    mutating func add(_ input: RuleInput) {
+        switch self {
+        case .count(let n): self = .count(n + 1)
+        case .distinct(var h, let n):
+            self = .count(0)  // no second reference to the sketch while it changes
+            h.insert(hash: input.hash)
+            self = .distinct(h, count: n + 1)
+        }
+    }
+
+    mutating func merge(_ other: RuleWindowValue) {
+        switch (self, other) {
+        case (.count(let a), .count(let b)): self = .count(a + b)
+        case (.distinct(var a, let n), .distinct(let b, let m)):
+            try? a.merge(b)
+            self = .distinct(a, count: n + m)
+        default: break
+        }
+    }
+
+    func encode(into w: inout StateWriter) {
+        switch self {
+        case .count(let n):
+            w.varint(0)
+            w.int(n)
+        case .distinct(let h, let n):
+            w.varint(1)
+            w.int(n)
+            w.bytes(h.serialized())
+        }
+    }
+
+    init(decoding r: inout StateReader) throws(StreamError) {
+        switch try r.varint() {
+        case 0: self = .count(try r.int())
+        case 1:
+            let n = try r.int()
+            let bytes = try r.bytes()
+            do { self = .distinct(try HyperLogLog(serialized: bytes), count: n) } catch { throw r.corrupt("sketch: \(error)") }
+        case let tag: throw r.corrupt("unknown rule window value \(tag)")
+        }
+    }
+}
+
+/// Deterministic alert ids.
+enum AlertID {
+    /// `rule/partition/key/start[/offset]`, hashed to 16 hex digits (FNV-1a 64).
+    static func make(rule: String, key: String, start: Int64, partition: Int, offset: Int64?) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ s: String) {
+            for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+            h = (h ^ 0xFF) &* 0x0000_0100_0000_01B3
+        }
+        mix(rule)
+        mix(String(partition))
+        mix(key)
+        mix(String(start))
+        if let offset { mix(String(offset)) }
+        let hex = String(h, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}
+
+/// Fields of the triggering event an alert carries, when present.
+enum AlertFields {
+    static let copied = ["source.ip", "source.port", "destination.ip", "destination.port", "user.name", "host.name",
+                         "url.original", "dns.question.name", "network.transport", "event.dataset", "event.action",
+                         "event.outcome", "tls.client.ja3"]
+}
