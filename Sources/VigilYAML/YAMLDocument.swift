@@ -29,6 +29,26 @@ extension YAMLValue {
         return YAMLValue(node: root, file: file)
     }
 
+    /// Parses `yaml` as a stream of YAML documents separated by `---` (Sigma rule collections,
+    /// correlation rules next to the rules they use) and returns their roots in order.
+    ///
+    /// Errors are those of ``parse(yaml:file:)``; a stream with no document returns `[]`.
+    public static func parseAll(yaml: String, file: String) throws(YAMLError) -> [YAMLValue] {
+        var roots: [YAMLValue] = []
+        do {
+            let parser = try Parser(yaml: yaml, resolver: resolver, constructor: .default, encoding: .utf8)
+            while let root = try parser.nextRoot() { roots.append(YAMLValue(node: root, file: file)) }
+        } catch {
+            throw SyntaxErrors.convert(error, yaml: yaml, file: file)
+        }
+        return roots
+    }
+
+    /// Reads the UTF-8 file at `path` and parses every document in it with ``parseAll(yaml:file:)``.
+    public static func loadAll(path: String) throws(YAMLError) -> [YAMLValue] {
+        try parseAll(yaml: readFile(path), file: path)
+    }
+
     /// Reads the UTF-8 file at `path` and parses it with ``parse(yaml:file:)``, using `path` as the
     /// file name in errors.
     ///
