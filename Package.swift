@@ -74,7 +74,7 @@ let package = Package(
         .testTarget(name: "VigilDecodeTests", dependencies: ["VigilDecode", "VigilTestSupport"]),
         .testTarget(name: "VigilSketchTests", dependencies: ["VigilSketch", "VigilTestSupport"]),
         .testTarget(name: "VigilEnrichTests", dependencies: ["VigilEnrich", "VigilBroker", "VigilTestSupport"]),
-        .testTarget(name: "VigilRulesTests", dependencies: ["VigilRules", "VigilYAML", "VigilTestSupport"]),
+        .testTarget(name: "VigilRulesTests", dependencies: ["VigilRules", "VigilYAML", "VigilStream", "VigilBroker", "VigilCore", "VigilTestSupport"]),
         .testTarget(name: "VigilStreamTests", dependencies: ["VigilStream", "VigilBroker", "VigilYAML", "VigilTestSupport"]),
         .testTarget(name: "VigilLogsTests", dependencies: ["VigilLogs", "VigilParsers", "VigilBroker", "VigilTestSupport"]),
         .testTarget(name: "VigilPipelineTests", dependencies: ["VigilPipeline", "VigilYAML", "VigilStream", "VigilTestSupport"],

@@ -6,6 +6,7 @@ import VigilEnrich
 import VigilLogs
 import VigilCore
 import VigilParsers
+import VigilRules
 import VigilStream
 
 /// `vigil run`: the sensors named in the configuration produce into the embedded log, and a
@@ -38,7 +39,16 @@ public final class Pipeline {
             throw PipelineError("broker.type kafka is not available in this build yet; use broker.type embedded")
         }
         let log = try EmbeddedLog(dataDirectory: configuration.dataDirectory, configuration: configuration.broker.embedded)
-        for topic in configuration.topics { try log.createTopic(topic.name, partitions: topic.partitions) }
+        // The stream stage writes partition p's alerts to partition p of `alerts` (one writer per
+        // partition): unless sized explicitly, it has as many partitions as `events`.
+        let events = configuration.topics.first { $0.name == "events" }?.partitions ?? configuration.broker.embedded.defaultPartitions
+        for topic in configuration.topics {
+            let partitions = topic.partitions ?? (topic.name == "alerts" ? events : nil)
+            if topic.name == "alerts", let existing = try? log.topic("alerts"), let partitions, existing.partitions != partitions {
+                throw PipelineError("topic alerts exists with \(existing.partitions) partitions, not \(partitions): the stream stage needs alerts and events to have the same partition count; size them alike under topics:, or remove the old alerts topic from \(configuration.dataDirectory)")
+            }
+            try log.createTopic(topic.name, partitions: partitions)
+        }
         return log
     }
 
@@ -211,6 +221,14 @@ public final class Pipeline {
 }
 
 extension Pipeline {
+    /// The detection rules of `rules.dir` (Vigil rule files), compiled; none when the directory
+    /// does not exist.
+    public func loadRules() throws -> [CompiledRule] {
+        let directory = configuration.rules.directory
+        guard FileManager.default.fileExists(atPath: directory) else { return [] }
+        do { return try RuleDirectory.load(directory) } catch { throw PipelineError("rules: \(error)") }
+    }
+
     /// The stream stage's settings from the configuration.
     public var streamStageConfiguration: StreamStageConfiguration {
         var stream = StreamStageConfiguration(checkpointDirectory: "\(configuration.dataDirectory)/stream/\(configuration.stream.group)")
@@ -230,7 +248,9 @@ extension Pipeline {
                         flush: () -> Void, report: @escaping @Sendable (String) -> Void,
                         inputFinished: @escaping @Sendable () -> Bool,
                         shouldStop: @escaping @Sendable () -> Bool) throws -> StreamStage.Counters {
-        let stream = streamStageConfiguration
+        var stream = streamStageConfiguration
+        let rules = try loadRules()
+        if !rules.isEmpty { stream.plugins = [RulesPlugin(rules: rules)] }
         let inputTopic = stream.inputTopic
         let enrichment = try loadEnrichment(report: report)
         let consumed = metrics.eventsConsumed, undecodable = metrics.recordsUndecodable
