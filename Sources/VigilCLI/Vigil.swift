@@ -10,7 +10,7 @@ struct Vigil: ParsableCommand {
             """,
         version: VigilVersion.string,
         subcommands: [RunCommand.self, IngestCommand.self, ParseCommand.self, ParsersCommand.self, ReplayCommand.self,
-                      CaptureCommand.self, StreamCommand.self, EnrichCommand.self, TopicsCommand.self, BenchCommand.self])
+                      CaptureCommand.self, StreamCommand.self, EnrichCommand.self, RulesCommand.self, TopicsCommand.self, BenchCommand.self])
 }
 
 enum VigilVersion {
