@@ -71,7 +71,7 @@ let regexTable: [RegexCase] = [
     .init("(?i)straße", "STRASSE", false), .init("(?i)ā", "Ā", true), .init("(?i)ő", "Ő", true), .init("(?i)ΣΑΣ", "σας", true),
     .init("(?i)ω", "Ω", true), .init("(?i)привет", "ПРИВЕТ", true), .init("(?i)ё", "Ё", true), .init("(?i)ѣ", "Ѣ", true),
     .init("(?i)k", "\u{212A}", true), .init("(?i)s", "ſ", true), .init("(?i)µ", "Μ", true), .init("(?i)[k-m]", "\u{212A}", true),
-    .init("(?i)x(?i)y|z", "XYZ", true), .init("(a(?i)b)c", "aBC", false), .init("(?i)a|b", "B", true),
+    .init("(?i)x(?i)y|z", "XYZ", true), .init("(?i)[\\W]", "K", false), .init("(?i)[\\W]", "\u{212A}", true), .init("(?i)\\W", "k", false), .init("(a(?i)b)c", "aBC", false), .init("(?i)a|b", "B", true),
     .init("(?i)powershell.*-enc", "POWERSHELL.EXE -EncodedCommand", true), .init("(?i)cmd\\.exe", "C:\\WINDOWS\\CMD.EXE /c", true),
     .init("(?i)cmd\\.exe", "cmd_exe", false), .init("(?i)\\x{e9}", "É", true),
     // Extended mode.

@@ -454,6 +454,7 @@ struct RegexParser {
             i += 1
         }
         var set = CodePointSet()
+        var escapes = CodePointSet()
         var first = true
         while true {
             guard let c = peek() else { throw syntax("missing ] for bracket expression", at: start) }
@@ -481,10 +482,12 @@ struct RegexParser {
             }
             switch low {
             case .char(let v): set.insert(v)
-            case .set(let other): set.formUnion(other)
+            case .set(let other): escapes.formUnion(other)
             }
         }
+        // Characters, ranges and POSIX names take every case; class escapes (`\w`, `\D`, …) do not.
         if flags.caseless { set = set.caseFolded() }
+        set.formUnion(escapes)
         if negated { set = set.inverted() }
         return .set(set)
     }
