@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-1000000}
 NET_RUNS=${2:-$RUNS}
-targets=(event-binary event-json sketch enrich-config)
+targets=(event-binary event-json sketch enrich-config regex)
 for f in parsers/*.yaml; do targets+=("$(basename "$f" .yaml)"); done
 network=(packet packets dns dns-tcp http-request http-response tls-client tls-server ssh-banner quic)
 for t in "${targets[@]}" "${network[@]}"; do

@@ -4,7 +4,8 @@
 # TARGET: a parser name from parsers/ (syslog, sshd, cef, json, …), event-binary / event-json, or a
 # network target: packet, packets (decoder, flows and analyzers), dns, dns-tcp, http-request,
 # http-response, tls-client, tls-server, ssh-banner, quic; or sketch (every VigilSketch decoder: HyperLogLog,
-# Bloom, Count-Min, heavy hitters, running moments, reservoirs; what decodes is merged and re-serialized).
+# Bloom, Count-Min, heavy hitters, running moments, reservoirs; what decodes is merged and re-serialized);
+# or regex (the rules' regex engine: pattern, 0x00, subject).
 # Seeds: the parser's examples and real samples when present (corpus kept in .build-fuzz/corpus/TARGET).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -83,6 +84,19 @@ seeds.append(head(4) + varint(2) + cms + varint(1) + varint(1) + b"a")
 seeds.append(head(5) + struct.pack("<Qdddd", 2, 1.5, 0.5, 1.0, 2.0))
 seeds.append(head(6) + varint(2) + struct.pack("<Q4Q", 3, 1, 2, 3, 4) + varint(2) + b"\1a\1b")
 for s in seeds: open(os.path.join(corpus, hashlib.sha1(s).hexdigest()), "wb").write(s)
+PY
+fi
+# Seed the regex target with patterns (pattern, 0x00, subject) from docs/regex.md's syntax.
+if [ "$TARGET" = regex ]; then
+  python3 - "$CORPUS" <<'PY' || true
+import sys, os, hashlib
+corpus = sys.argv[1]
+seeds = [r"(?i)powershell.*-enc(odedcommand)?\s", r"\b(?:\d{1,3}\.){3}\d{1,3}\b", r"^[A-Z][a-z]{2} [ 0-9]\d",
+         r"(?x) a+ # c\n [^\]x-z[:alpha:]]{2,5}?", r"(?<n>a|b)*?c\z", r"(?s:.)(?m)^$\Z\A\B", r"\x{e9}\u00e9\Q.*\E\cA\0",
+         r"(?i:ΣΑΣ|привет|ÿ)+", r"(a?){30}a{30}", r"(?=x)(?<=y)\1\p{L}(?>a)a*+"]
+for s in seeds:
+    data = s.encode() + b"\0" + b"xx aaa PowerShell -enc 10.0.0.1 \xff\xc3\xa9 \xce\xa3 c\n"
+    open(os.path.join(corpus, hashlib.sha1(data).hexdigest()), "wb").write(data)
 PY
 fi
 export VIGIL_FUZZ_TARGET=$TARGET SWIFT_BACKTRACE=enable=no ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0}"

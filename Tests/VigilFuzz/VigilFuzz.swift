@@ -6,12 +6,13 @@
 // and flow table (packet: the input is one frame per link type; packets: a sequence of frames,
 // each prefixed by a 2-byte length), or the sketches' decoders (sketch: the input is fed to every
 // sketch's init(serialized:); what decodes is merged with itself and serialized again), or the
-// enrichment loaders (enrich-config).
+// enrichment loaders (enrich-config), or the regex engine (regex: pattern, 0x00, subject).
 import Foundation
 import VigilCore
 import VigilDecode
 import VigilEnrich
 import VigilParsers
+import VigilRules
 import VigilSketch
 
 enum FuzzTarget {
@@ -28,6 +29,7 @@ enum FuzzTarget {
     case packets
     case sketch
     case enrichConfig
+    case regex
 }
 
 /// The packet targets keep their analyzer across inputs, like a sensor (flows, fragments held).
@@ -57,6 +59,7 @@ private func setUp() -> FuzzTarget {
     case "packets": made = .packets
     case "sketch": made = .sketch
     case "enrich-config": made = .enrichConfig
+    case "regex": made = .regex
     default:
         do {
             let registry = try ParserRegistry.load(directory: env["VIGIL_FUZZ_PARSERS"] ?? "parsers")
@@ -134,8 +137,25 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     case .enrichConfig:
         // Enrichment YAML, CSV/JSON tables, feeds, changelog and indicator records (first byte picks).
         EnrichmentFuzzing.run(bytes)
+    case .regex:
+        fuzzRegex(bytes)
     }
     return 0
+}
+
+/// The regex engine: the input up to the first 0x00 is the pattern, the rest the subject; the
+/// pattern is compiled plain and case-insensitive, and matching must stay within its step bound
+/// and agree with and without the prefilters.
+private func fuzzRegex(_ bytes: UnsafeRawBufferPointer) {
+    let cut = bytes.firstIndex(of: 0) ?? bytes.count
+    let pattern = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[..<cut]), as: UTF8.self)
+    let subject = UnsafeRawBufferPointer(rebasing: bytes[min(cut + 1, bytes.count)...])
+    for caseless in [false, true] {
+        guard let re = try? LinearRegex(pattern, caseInsensitive: caseless) else { continue }
+        let (matched, steps) = re.matchCountingSteps(subject, prefilter: false)
+        guard steps <= 2 * re.instructionCount * (subject.count + 1) else { fatalError("regex step bound exceeded") }
+        guard re.matches(subject) == matched else { fatalError("regex prefilter changed the result") }
+    }
 }
 
 /// Every sketch's decoder over the same bytes; a sketch that decodes is merged with itself,
