@@ -101,6 +101,8 @@ struct Test: Sendable {
     let wantsNull: [Bool]
     let lists: (any RuleLists)?
     let listNames: [String]
+    /// `regex`: the compiled patterns (unanchored searches; `caseInsensitive` applies).
+    let regexes: [LinearRegex]
 
     init(_ p: Predicate, lists: (any RuleLists)?, origin: Origin?) throws(RuleError) {
         field = p.field
@@ -111,6 +113,7 @@ struct Test: Sendable {
         self.lists = lists
         var strings: [[UInt8]] = [], texts: [String] = [], numbers: [Double?] = [], addresses: [IPAddress?] = []
         var networks: [(IPAddress, Int)] = [], booleans: [Bool?] = [], wantsNull: [Bool] = [], listNames: [String] = []
+        var regexes: [LinearRegex] = []
         for v in p.values {
             let text = v.description
             texts.append(text)
@@ -138,7 +141,11 @@ struct Test: Sendable {
                 guard lists.hasList(text) else { throw RuleError("\(p.field): unknown list \(text)", at: origin) }
                 listNames.append(text)
             case .regex:
-                throw RuleError("\(p.field): regular expressions are not available in this build yet", at: origin)
+                do {
+                    regexes.append(try LinearRegex(text, caseInsensitive: p.caseInsensitive))
+                } catch {
+                    throw RuleError("\(p.field): regular expression \(text): \(error)", at: origin)
+                }
             default:
                 break
             }
@@ -152,6 +159,7 @@ struct Test: Sendable {
         self.booleans = booleans
         self.wantsNull = wantsNull
         self.listNames = listNames
+        self.regexes = regexes
     }
 
     static func network(_ text: String) -> (IPAddress, Int)? {
@@ -221,7 +229,9 @@ struct Test: Sendable {
         case .inList:
             let v = FieldValue.string(String(decoding: bytes, as: UTF8.self))
             return combine { i in lists?.contains(listNames[i], v) ?? false }
-        case .exists, .regex:
+        case .regex:
+            return combine { i in regexes[i].matches(bytes) }
+        case .exists:
             return false
         }
     }
@@ -255,7 +265,10 @@ struct Test: Sendable {
             return text.withUTF8 { Self.compare(op, UnsafeRawBufferPointer($0), strings[i], fold: caseInsensitive, unicodeValue: nil) }
         case .inList:
             return lists?.contains(listNames[i], value) ?? false
-        case .exists, .regex:
+        case .regex:
+            var text = ProfileText.text(value)
+            return text.withUTF8 { regexes[i].matches(UnsafeRawBufferPointer($0)) }
+        case .exists:
             return false
         }
     }

@@ -78,6 +78,15 @@ import VigilRules
         #expect(try !m("no.such.field", .exists, []))
     }
 
+    @Test func regularExpressions() throws {
+        #expect(try m("url.original", .regex, [.string(#"login\.php\?x=\d+$"#)], ci: true))
+        #expect(try !m("url.original", .regex, [.string(#"^/wp-login"#)]))
+        #expect(try m("url.original", .regex, [.string(#"^/wp-login"#)], ci: true))
+        #expect(try m("destination.port", .regex, [.string("^2[0-9]$")]))
+        #expect(try m("event.category", .regex, [.string("^auth")]))
+        #expect(throws: RuleError.self) { try CompiledExpression(.predicate(Predicate(field: "x", op: .regex, values: [.string("(a)\\1")]))) }
+    }
+
     @Test func booleanStructure() throws {
         let admin = Expression.predicate(Predicate(field: "user.name", op: .equals, values: [.string("administrator")], caseInsensitive: true))
         let ssh = Expression.predicate(Predicate(field: "destination.port", op: .equals, values: [.number(22)]))
