@@ -223,10 +223,34 @@ public final class Pipeline {
 extension Pipeline {
     /// The detection rules of `rules.dir` (Vigil rule files), compiled; none when the directory
     /// does not exist.
-    public func loadRules() throws -> [CompiledRule] {
+    ///
+    /// Sigma rules (`*.yml` under `rules.dir/sigma/`, mapped by `sigma/mapping.yaml`) are compiled
+    /// too; those that need a construct Vigil cannot run are left out with a line naming it.
+    public func loadRules(report: (String) -> Void = { _ in }) throws -> [CompiledRule] {
         let directory = configuration.rules.directory
         guard FileManager.default.fileExists(atPath: directory) else { return [] }
-        do { return try RuleDirectory.load(directory) } catch { throw PipelineError("rules: \(error)") }
+        var rules: [CompiledRule]
+        do { rules = try RuleDirectory.load(directory) } catch { throw PipelineError("rules: \(error)") }
+        let sigma = directory + "/sigma"
+        let mappingPath = sigma + "/mapping.yaml"
+        guard FileManager.default.fileExists(atPath: mappingPath) else { return rules }
+        let mapping: SigmaFieldMapping
+        do { mapping = try SigmaFieldMapping.load(path: mappingPath) } catch { throw PipelineError("rules: \(error)") }
+        // Sigma rules are the *.yml files under sigma/ (the mapping is .yaml).
+        var files: [String] = []
+        if let walker = FileManager.default.enumerator(atPath: sigma) {
+            for case let path as String in walker where path.hasSuffix(".yml") { files.append(sigma + "/" + path) }
+        }
+        let result = SigmaLoader(mapping: mapping).load(files: files.sorted())
+        if let first = result.errors.first { throw PipelineError("rules: \(first)") }
+        let unsupported = Set(result.unsupportedRuleIDs)
+        for u in result.unsupported { report("rules: \(u)") }
+        var ids = Set(rules.map(\.rule.id))
+        for rule in result.alertingRules where !unsupported.contains(rule.id) {
+            guard ids.insert(rule.id).inserted else { throw PipelineError("rules: a second rule with id \(rule.id) at \(rule.origin)") }
+            do { rules.append(try CompiledRule(rule)) } catch { report("rules: \(error)") }
+        }
+        return rules
     }
 
     /// The stream stage's settings from the configuration.
@@ -249,7 +273,7 @@ extension Pipeline {
                         inputFinished: @escaping @Sendable () -> Bool,
                         shouldStop: @escaping @Sendable () -> Bool) throws -> StreamStage.Counters {
         var stream = streamStageConfiguration
-        let rules = try loadRules()
+        let rules = try loadRules(report: report)
         if !rules.isEmpty { stream.plugins = [RulesPlugin(rules: rules)] }
         let inputTopic = stream.inputTopic
         let enrichment = try loadEnrichment(report: report)
