@@ -227,7 +227,11 @@ extension Pipeline {
     /// Sigma rules (`*.yml` under `rules.dir/sigma/`, mapped by `sigma/mapping.yaml`) are compiled
     /// too; those that need a construct Vigil cannot run are left out with a line naming it.
     public func loadRules(report: (String) -> Void = { _ in }) throws -> [CompiledRule] {
-        let directory = configuration.rules.directory
+        try Self.loadRules(directory: configuration.rules.directory, report: report)
+    }
+
+    /// The rules of `directory`, as ``loadRules(report:)`` reads them.
+    public static func loadRules(directory: String, report: (String) -> Void = { _ in }) throws -> [CompiledRule] {
         guard FileManager.default.fileExists(atPath: directory) else { return [] }
         var rules: [CompiledRule]
         do { rules = try RuleDirectory.load(directory) } catch { throw PipelineError("rules: \(error)") }
@@ -273,8 +277,13 @@ extension Pipeline {
                         inputFinished: @escaping @Sendable () -> Bool,
                         shouldStop: @escaping @Sendable () -> Bool) throws -> StreamStage.Counters {
         var stream = streamStageConfiguration
+        // The rules, reloaded (within about a second) when a file of rules.dir changes: a broken
+        // file is reported and the previous rules stay in force.
+        let rulesDirectory = configuration.rules.directory
         let rules = try loadRules(report: report)
-        if !rules.isEmpty { stream.plugins = [RulesPlugin(rules: rules)] }
+        let book = RuleBook(rules: rules, directory: FileManager.default.fileExists(atPath: rulesDirectory) ? rulesDirectory : nil,
+                            loader: { try Pipeline.loadRules(directory: rulesDirectory, report: report) })
+        stream.plugins = [RulesPlugin(book: book)]
         let inputTopic = stream.inputTopic
         let enrichment = try loadEnrichment(report: report)
         let consumed = metrics.eventsConsumed, undecodable = metrics.recordsUndecodable

@@ -39,26 +39,37 @@ public struct CompiledRule: Sendable {
 public struct RulesPlugin: StreamPlugin {
     public let name = "rules"
     public let outputTopic: String
-    public let rules: [CompiledRule]
+    /// The rules in force; edits of the rule files take effect through it (hot reload).
+    public let book: RuleBook
 
     public init(rules: [CompiledRule], outputTopic: String = "alerts") {
-        self.rules = rules
+        self.init(book: RuleBook(rules: rules), outputTopic: outputTopic)
+    }
+
+    public init(book: RuleBook, outputTopic: String = "alerts") {
+        self.book = book
         self.outputTopic = outputTopic
     }
 
     public func makeState(partition: Int) -> any PluginState {
-        RulesState(partition: partition, rules: rules)
+        RulesState(partition: partition, book: book)
     }
 
     public func restoreState(partition: Int, from reader: inout StateReader, report: (String) -> Void) throws(StreamError) -> any PluginState {
-        try RulesState.restore(partition: partition, rules: rules, from: &reader, report: report)
+        try RulesState.restore(partition: partition, book: book, from: &reader, report: report)
     }
+
+    /// Reloads changed rule files (called once a second by one worker).
+    public func maintain(report: (String) -> Void) { book.reloadIfChanged(report: report) }
 }
 
 /// One partition's rule state.
 struct RulesState: PluginState {
     let partition: Int
-    let rules: [CompiledRule]
+    let book: RuleBook
+    /// The book's version these rules and states are for.
+    var version: UInt64
+    var rules: [CompiledRule]
     /// Per rule: its windows (count or distinct), nil for single-event rules.
     var windows: [WindowOperator<RuleWindowValue>?]
     /// Per rule: windows that already alerted (key + bounds), until they close.
@@ -71,8 +82,15 @@ struct RulesState: PluginState {
         var count: Int64
     }
 
-    init(partition: Int, rules: [CompiledRule]) {
+    init(partition: Int, book: RuleBook) {
+        let version = book.version.load(ordering: .acquiring)
+        self.init(partition: partition, book: book, rules: book.current, version: version)
+    }
+
+    init(partition: Int, book: RuleBook, rules: [CompiledRule], version: UInt64) {
         self.partition = partition
+        self.book = book
+        self.version = version
         self.rules = rules
         windows = rules.map { r in
             switch r.rule.aggregation {
@@ -88,7 +106,23 @@ struct RulesState: PluginState {
         suppressed = Array(repeating: [:], count: rules.count)
     }
 
+    /// Takes the book's new rules: the state of every rule whose fingerprint is unchanged is
+    /// kept (its windows, alerted windows, suppression buckets); changed and new rules start afresh.
+    mutating func followBook() {
+        let v = book.version.load(ordering: .acquiring)
+        guard v != version else { return }
+        var next = RulesState(partition: partition, book: book, rules: book.current, version: v)
+        for j in next.rules.indices {
+            guard let i = rules.firstIndex(where: { $0.fingerprint == next.rules[j].fingerprint }) else { continue }
+            next.windows[j] = windows[i]
+            next.alerted[j] = alerted[i]
+            next.suppressed[j] = suppressed[i]
+        }
+        self = next
+    }
+
     mutating func process(_ event: Event, time: Int64, offset: Int64, emit: (Event) -> Void, late: (String) -> Void) {
+        followBook()
         for i in rules.indices where rules[i].match.matches(event) {
             let r = rules[i]
             guard let key = Self.key(event, r.groupBy) else { continue }
@@ -133,6 +167,7 @@ struct RulesState: PluginState {
     }
 
     mutating func tick(now: Int64, idleFor: Int64?, offset: Int64, emit: (Event) -> Void) {
+        followBook()
         guard let idle = idleFor else { return }
         for i in windows.indices where windows[i] != nil && windows[i]!.maxEventTime > Int64.min {
             let target = windows[i]!.maxEventTime &+ idle
@@ -246,9 +281,10 @@ struct RulesState: PluginState {
         }
     }
 
-    static func restore(partition: Int, rules: [CompiledRule], from r: inout StateReader,
+    static func restore(partition: Int, book: RuleBook, from r: inout StateReader,
                         report: (String) -> Void) throws(StreamError) -> RulesState {
-        var state = RulesState(partition: partition, rules: rules)
+        var state = RulesState(partition: partition, book: book)
+        let rules = state.rules
         let n = try r.count()
         var seen = Set<String>()
         for _ in 0..<n {

@@ -16,6 +16,12 @@ public protocol StreamPlugin: Sendable {
     /// The state ``PluginState/encode(into:)`` wrote. A plugin decides itself what of an old
     /// state it keeps (rules that changed start afresh), reporting through `report`.
     func restoreState(partition: Int, from reader: inout StateReader, report: (String) -> Void) throws(StreamError) -> any PluginState
+    /// Housekeeping once a second on one worker (a rules plugin reloads changed rule files).
+    func maintain(report: (String) -> Void)
+}
+
+extension StreamPlugin {
+    public func maintain(report: (String) -> Void) {}
 }
 
 /// One partition's state of a ``StreamPlugin``. Events it emits carry an `event.id` that is the

@@ -179,10 +179,13 @@ final class StreamWorker {
         }
     }
 
-    /// Reloads changed enrichment files and applies new topic records, once a second (worker 0).
+    /// Once a second on worker 0: the plugins' housekeeping (rule reloads), then changed
+    /// enrichment files and new records of the enrichment topics.
     func maintain(now: Int64) {
-        guard index == 0, let set = stage.enrichment, now - lastMaintenance >= 1_000_000_000 else { return }
+        guard index == 0, now - lastMaintenance >= 1_000_000_000 else { return }
         lastMaintenance = now
+        for plugin in configuration.plugins { plugin.maintain(report: stage.onReport) }
+        guard let set = stage.enrichment else { return }
         for error in set.reloadIfChanged() {
             delta.enrichmentReloadErrors += 1
             stage.onReport("enrichment reload failed, the previous data stays in use: \(error)")

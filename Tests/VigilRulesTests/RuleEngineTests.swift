@@ -95,3 +95,85 @@ import VigilTestSupport
                                         "t.spray \(a) t=72 count=1 distinct=3"])
     }
 }
+
+extension RuleEngineTests {
+    /// Waits up to 20 s for `condition`.
+    func eventually(_ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            if try condition() { return true }
+            usleep(50_000)
+        }
+        return false
+    }
+
+    @Test func editedRuleFilesTakeEffectWithoutLosingWindows() throws {
+        let dir = try TemporaryDirectory(); defer { dir.remove() }
+        let rulesDir = dir.file("rules")
+        try FileManager.default.createDirectory(atPath: rulesDir, withIntermediateDirectories: true)
+        try """
+        rules:
+          - id: t.brute
+            title: Many failures
+            match: { event.outcome: failure }
+            threshold: { group_by: [source.ip], window: 1h, count: 3 }
+        """.write(toFile: rulesDir + "/a.yaml", atomically: true, encoding: .utf8)
+        let log = try EmbeddedLog(dataDirectory: dir.file("data"))
+        defer { log.close() }
+        try log.createTopic("events", partitions: 1)
+        let book = RuleBook(rules: try RuleDirectory.load(rulesDir), directory: rulesDir, loader: { try RuleDirectory.load(rulesDir) })
+        var c = StreamStageConfiguration(checkpointDirectory: dir.file("state"))
+        c.workers = 1
+        c.plugins = [RulesPlugin(book: book)]
+        let reports = LockedLines()
+        let stage = try StreamStage(log: log, configuration: c, onError: { _, _ in }, onReport: { reports.append($0) })
+        let stop = StopFlag()
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            _ = try? stage.run(stop: .whenAsked, shouldStop: { stop.isSet })
+            done.signal()
+        }.start()
+        defer { stop.set(); done.wait() }
+        let a = "198.51.100.9"
+        try produce(log, [(a, "u1", "failure", 1), (a, "u2", "failure", 2)])
+        // A new file: its rule runs; t.brute keeps its window (two failures so far).
+        try """
+        rules:
+          - id: t.any
+            title: Any failure
+            match: { event.outcome: failure }
+        """.write(toFile: rulesDir + "/b.yaml", atomically: true, encoding: .utf8)
+        #expect(eventually { reports.items.contains { $0.contains("rules reloaded: 2 rules") } }, "\(reports.items)")
+        try produce(log, [(a, "u3", "failure", 3)])
+        #expect(try eventually { try alerts(log).contains("t.brute \(a) t=3 count=1") })
+        #expect(try eventually { try alerts(log).contains("t.any  t=3 count=1") })
+        // A broken file is refused with its place; the rules in force keep running.
+        try "rules:\n  - id: t.bad\n    title: x\n    match: { a|nope: 1 }\n".write(toFile: rulesDir + "/c.yaml", atomically: true, encoding: .utf8)
+        #expect(eventually { reports.items.contains { $0.contains("rules not reloaded") && $0.contains("c.yaml:4:") } }, "\(reports.items)")
+        try produce(log, [(a, "u4", "failure", 4)])
+        #expect(try eventually { try alerts(log).contains("t.any  t=4 count=1") })
+        // Removing a file removes its rules.
+        try FileManager.default.removeItem(atPath: rulesDir + "/c.yaml")
+        try FileManager.default.removeItem(atPath: rulesDir + "/b.yaml")
+        #expect(eventually { reports.items.contains { $0.contains("rules reloaded: 1 rules") } }, "\(reports.items)")
+        try produce(log, [(a, "u5", "failure", 5)])
+        usleep(500_000)
+        #expect(try !alerts(log).contains("t.any  t=5 count=1"))
+    }
+}
+
+final class LockedLines: @unchecked Sendable {
+    // `values` is guarded by `lock`.
+    private let lock = NSLock()
+    private var values: [String] = []
+    func append(_ s: String) { lock.withLock { values.append(s) } }
+    var items: [String] { lock.withLock { values } }
+}
+
+final class StopFlag: @unchecked Sendable {
+    // `value` is guarded by `lock`.
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
+}
