@@ -7,6 +7,8 @@ public struct CompiledRule: Sendable {
     public let rule: Rule
     let match: CompiledExpression
     let groupBy: [String]
+    /// Sequence steps, compiled.
+    let steps: [CompiledExpression]
     /// A canonical text of everything that shapes the rule's state: state restored from a
     /// checkpoint is kept only when the rule's fingerprint is unchanged.
     let fingerprint: String
@@ -21,12 +23,11 @@ public struct CompiledRule: Sendable {
         case nil:
             groupBy = []
         }
-        switch rule.aggregation {
-        case .sequence?, .newValue?, .anomaly?:
-            throw RuleError("rule \(rule.id): \(String(describing: rule.aggregation!).prefix(while: { $0 != "(" })) rules are not available in this build yet", at: rule.origin)
-        default:
-            break
+        var steps: [CompiledExpression] = []
+        if case .sequence(let list, _, _, _)? = rule.aggregation {
+            for step in list { steps.append(try CompiledExpression(step.match, lists: lists, origin: rule.origin)) }
         }
+        self.steps = steps
         fingerprint = "v1|\(rule.id)|\(rule.match)|\(String(describing: rule.aggregation))|\(rule.suppression ?? 0)"
     }
 }
@@ -76,6 +77,14 @@ struct RulesState: PluginState {
     var alerted: [Set<String>]
     /// Per rule and key: the open suppression bucket (start) and how many alerts it merged.
     var suppressed: [[String: SuppressionBucket]]
+    /// Per rule (new_value): per key, when each value was last seen.
+    var seen: [[String: [String: Int64]]]
+    /// Per rule (anomaly): per key, the running moments of the field.
+    var moments: [[String: RunningMoments]]
+    /// Per rule (sequence): per key, the progress.
+    var progress: [[String: SequenceProgress]]
+    /// Per rule: the largest event time seen (expires new_value and sequence state).
+    var ruleTime: [Int64]
 
     struct SuppressionBucket {
         var start: Int64
@@ -104,6 +113,10 @@ struct RulesState: PluginState {
         }
         alerted = Array(repeating: [], count: rules.count)
         suppressed = Array(repeating: [:], count: rules.count)
+        seen = Array(repeating: [:], count: rules.count)
+        moments = Array(repeating: [:], count: rules.count)
+        progress = Array(repeating: [:], count: rules.count)
+        ruleTime = Array(repeating: Int64.min, count: rules.count)
     }
 
     /// Takes the book's new rules: the state of every rule whose fingerprint is unchanged is
@@ -117,6 +130,10 @@ struct RulesState: PluginState {
             next.windows[j] = windows[i]
             next.alerted[j] = alerted[i]
             next.suppressed[j] = suppressed[i]
+            next.seen[j] = seen[i]
+            next.moments[j] = moments[i]
+            next.progress[j] = progress[i]
+            next.ruleTime[j] = ruleTime[i]
         }
         self = next
     }
@@ -126,6 +143,46 @@ struct RulesState: PluginState {
         for i in rules.indices where rules[i].match.matches(event) {
             let r = rules[i]
             guard let key = Self.key(event, r.groupBy) else { continue }
+            ruleTime[i] = max(ruleTime[i], time)
+            switch r.rule.aggregation {
+            case .newValue(let field, _, let lookback)?:
+                guard let v = event[field], let text = RuleInput.text(v) else { continue }
+                let last = seen[i][key]?[text]
+                seen[i][key, default: [:]][text] = max(last ?? time, time)
+                if last.map({ time - $0 > lookback }) ?? true {
+                    alert(i, key: key, time: time, bounds: nil, count: 1, distinct: nil, event: event, offset: offset, emit: emit,
+                          extra: [("vigil.alert.new_value", .string(text))])
+                }
+                if seen[i].count > 65_536 { expireSeen(i, lookback: lookback) }
+                continue
+            case .anomaly(let field, _, let z, let minimumSamples)?:
+                guard let x = Self.number(event[field]) else { continue }
+                var m = moments[i][key] ?? RunningMoments()
+                if m.count >= UInt64(minimumSamples), let score = m.zScore(of: x), abs(score) >= z {
+                    alert(i, key: key, time: time, bounds: nil, count: 1, distinct: nil, event: event, offset: offset, emit: emit,
+                          extra: [("vigil.alert.z_score", .float(score)), ("vigil.alert.mean", .float(m.mean)),
+                                  ("vigil.alert.stddev", .float(m.standardDeviation)), ("vigil.alert.value", .float(x))])
+                }
+                m.add(x)
+                moments[i][key] = m
+                continue
+            case .sequence(let steps, _, let within, let ordered)?:
+                var state = progress[i][key] ?? SequenceProgress(steps: steps.count)
+                let matched = rules[i].steps.indices.filter { rules[i].steps[$0].matches(event) }
+                if state.advance(time: time, matched: matched, minimums: steps.map(\.minimum), within: within, ordered: ordered) {
+                    alert(i, key: key, time: time, bounds: WindowBounds(start: state.completedFrom, end: time + 1),
+                          count: Int64(steps.count), distinct: nil, event: event, offset: offset, emit: emit)
+                    state = SequenceProgress(steps: steps.count)
+                }
+                progress[i][key] = state.isEmpty ? nil : state
+                if progress[i].count > 65_536 {
+                    let horizon = ruleTime[i] - within
+                    progress[i] = progress[i].filter { $0.value.latest >= horizon }
+                }
+                continue
+            default:
+                break
+            }
             guard windows[i] != nil else {
                 alert(i, key: key, time: time, bounds: nil, count: 1, distinct: nil, event: event, offset: offset, emit: emit)
                 continue
@@ -181,6 +238,24 @@ struct RulesState: PluginState {
         }
     }
 
+    /// Forgets values not seen within the lookback of the rule's latest event time.
+    mutating func expireSeen(_ i: Int, lookback: Int64) {
+        let horizon = ruleTime[i] - lookback
+        for (key, values) in seen[i] {
+            let kept = values.filter { $0.value >= horizon }
+            seen[i][key] = kept.isEmpty ? nil : kept
+        }
+    }
+
+    static func number(_ value: FieldValue?) -> Double? {
+        switch value {
+        case .int(let v)?: Double(v)
+        case .float(let v)? where v.isFinite: v
+        case .string(let s)?: Double(s).flatMap { $0.isFinite ? $0 : nil }
+        default: nil
+        }
+    }
+
     /// The group-by fields' values joined (empty for rules without group-by), or nil when the
     /// event lacks one.
     static func key(_ event: Event, _ fields: [String]) -> String? {
@@ -196,7 +271,7 @@ struct RulesState: PluginState {
     /// Emits an alert (or, inside the rule's suppression window for this key, an update of the
     /// window's alert with its count).
     mutating func alert(_ i: Int, key: String, time: Int64, bounds: WindowBounds?, count: Int64, distinct: Int64?,
-                        event: Event, offset: Int64, emit: (Event) -> Void) {
+                        event: Event, offset: Int64, emit: (Event) -> Void, extra: [(String, FieldValue)] = []) {
         let r = rules[i].rule
         var alertStart = bounds?.start ?? time
         var merged: Int64 = 1
@@ -248,6 +323,7 @@ struct RulesState: PluginState {
         // The group-by fields with their typed values, and the fields that say what happened.
         for field in rules[i].groupBy { if let v = event[field] { a[field] = v } }
         for key in AlertFields.copied where a[key] == nil { if let v = event[key] { a[key] = v } }
+        for (k, v) in extra { a[k] = v }
         var json: [UInt8] = []
         EventJSON.encode(event, into: &json)
         a["vigil.alert.sample"] = .string(String(decoding: json, as: UTF8.self))
@@ -276,6 +352,26 @@ struct RulesState: PluginState {
                 inner.string(k)
                 inner.int(b.start)
                 inner.int(b.count)
+            }
+            inner.int(ruleTime[i])
+            inner.varint(UInt64(seen[i].count))
+            for (k, values) in seen[i].sorted(by: { $0.key < $1.key }) {
+                inner.string(k)
+                inner.varint(UInt64(values.count))
+                for (v, t) in values.sorted(by: { $0.key < $1.key }) {
+                    inner.string(v)
+                    inner.int(t)
+                }
+            }
+            inner.varint(UInt64(moments[i].count))
+            for (k, m) in moments[i].sorted(by: { $0.key < $1.key }) {
+                inner.string(k)
+                inner.bytes(m.serialized())
+            }
+            inner.varint(UInt64(progress[i].count))
+            for (k, p) in progress[i].sorted(by: { $0.key < $1.key }) {
+                inner.string(k)
+                p.encode(into: &inner)
             }
             w.bytes(inner.bytes)
         }
@@ -307,6 +403,25 @@ struct RulesState: PluginState {
             for _ in 0..<b {
                 let k = try inner.string()
                 state.suppressed[i][k] = SuppressionBucket(start: try inner.int(), count: try inner.int())
+            }
+            state.ruleTime[i] = try inner.int()
+            for _ in 0..<(try inner.count()) {
+                let k = try inner.string()
+                var values: [String: Int64] = [:]
+                for _ in 0..<(try inner.count()) {
+                    let v = try inner.string()
+                    values[v] = try inner.int()
+                }
+                state.seen[i][k] = values
+            }
+            for _ in 0..<(try inner.count()) {
+                let k = try inner.string()
+                let bytes = try inner.bytes()
+                do { state.moments[i][k] = try RunningMoments(serialized: bytes) } catch { throw inner.corrupt("moments: \(error)") }
+            }
+            for _ in 0..<(try inner.count()) {
+                let k = try inner.string()
+                state.progress[i][k] = try SequenceProgress(decoding: &inner, steps: rules[i].steps.count)
             }
             guard inner.isAtEnd else { throw inner.corrupt("trailing bytes") }
         }
@@ -423,4 +538,96 @@ enum AlertFields {
     static let copied = ["source.ip", "source.port", "destination.ip", "destination.port", "user.name", "host.name",
                          "url.original", "dns.question.name", "network.transport", "event.dataset", "event.action",
                          "event.outcome", "tls.client.ja3"]
+}
+
+/// How far one key got through a sequence's steps.
+///
+/// Ordered: step 0 keeps the times of its last `minimum` matches; once it has them (the oldest is
+/// the sequence's start), each following step counts its matches until its minimum, in order. A
+/// step-0 match while later steps are pending keeps the window sliding (the start moves to the
+/// oldest of the last `minimum` step-0 matches). Everything must happen within `within` of the
+/// start, or the progress falls back to what step 0 still holds. Unordered: every step keeps the
+/// times of its last `minimum` matches, and the sequence completes when all of them lie within
+/// `within` of the newest.
+struct SequenceProgress {
+    /// Times of each step's last matches (ordered: step 0 only; later steps count).
+    var times: [[Int64]]
+    var counts: [Int64]
+    /// The next step to complete (ordered).
+    var stage = 0
+    var latest: Int64 = .min
+    /// When the completed sequence began (set by `advance` when it returns true).
+    var completedFrom: Int64 = 0
+
+    init(steps: Int) {
+        times = Array(repeating: [], count: steps)
+        counts = Array(repeating: 0, count: steps)
+    }
+
+    var isEmpty: Bool { times.allSatisfy(\.isEmpty) && counts.allSatisfy { $0 == 0 } && stage == 0 }
+
+    /// Applies one event that matched the steps `matched` at `time`; true when the sequence completed.
+    mutating func advance(time: Int64, matched: [Int], minimums: [Int64], within: Int64, ordered: Bool) -> Bool {
+        guard !matched.isEmpty else { return false }
+        latest = max(latest, time)
+        if !ordered {
+            for j in matched {
+                times[j].append(time)
+                if times[j].count > Int(minimums[j]) { times[j].removeFirst(times[j].count - Int(minimums[j])) }
+            }
+            for j in times.indices { times[j].removeAll { $0 < time - within } }
+            guard times.indices.allSatisfy({ times[$0].count >= Int(minimums[$0]) }) else { return false }
+            completedFrom = times.compactMap(\.first).min() ?? time
+            return true
+        }
+        // Expired: later steps are dropped, step 0 keeps what is still within reach.
+        if let start = times[0].first, time - start > within {
+            times[0].removeAll { $0 < time - within }
+            if times[0].count < Int(minimums[0]) {
+                stage = 0
+                for j in counts.indices { counts[j] = 0 }
+            }
+        }
+        if stage > 0, matched.contains(stage) {
+            counts[stage] += 1
+            if counts[stage] >= minimums[stage] {
+                stage += 1
+                if stage == minimums.count {
+                    completedFrom = times[0].first ?? time
+                    return true
+                }
+            }
+        } else if matched.contains(0) {
+            times[0].append(time)
+            if times[0].count > Int(minimums[0]) { times[0].removeFirst(times[0].count - Int(minimums[0])) }
+            if stage == 0, times[0].count >= Int(minimums[0]) {
+                stage = 1
+                if minimums.count == 1 {
+                    completedFrom = times[0].first ?? time
+                    return true
+                }
+            }
+        }
+        return false
+    }
+
+    func encode(into w: inout StateWriter) {
+        w.varint(UInt64(stage))
+        w.int(latest)
+        for j in times.indices {
+            w.varint(UInt64(times[j].count))
+            for t in times[j] { w.int(t) }
+            w.int(counts[j])
+        }
+    }
+
+    init(decoding r: inout StateReader, steps: Int) throws(StreamError) {
+        self.init(steps: steps)
+        stage = try r.count(limit: steps)
+        latest = try r.int()
+        for j in 0..<steps {
+            for _ in 0..<(try r.count()) { times[j].append(try r.int()) }
+            counts[j] = try r.int()
+        }
+    }
 }

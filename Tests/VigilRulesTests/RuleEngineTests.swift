@@ -177,3 +177,85 @@ final class StopFlag: @unchecked Sendable {
     func set() { lock.withLock { value = true } }
     var isSet: Bool { lock.withLock { value } }
 }
+
+extension RuleEngineTests {
+    static let statefulRules = """
+    rules:
+      - id: t.seq
+        title: Success after failures
+        match: { event.outcome: [failure, success] }
+        sequence:
+          group_by: [source.ip]
+          within: 1m
+          steps:
+            - { name: failures, match: { event.outcome: failure }, count: 3 }
+            - { name: success, match: { event.outcome: success } }
+      - id: t.new
+        title: New user for a source
+        match: { event.outcome: success }
+        new_value: { field: user.name, group_by: [source.ip], lookback: 1h }
+    """
+
+    func run(_ yaml: String, _ events: [(String, String, String, Int64)]) throws -> [String] {
+        let dir = try TemporaryDirectory(); defer { dir.remove() }
+        let log = try EmbeddedLog(dataDirectory: dir.file("data"))
+        defer { log.close() }
+        try log.createTopic("events", partitions: 1)
+        try produce(log, events)
+        var c = StreamStageConfiguration(checkpointDirectory: dir.file("state"))
+        c.workers = 1
+        c.plugins = [RulesPlugin(rules: try RuleFile.parse(yaml: yaml, file: "t.yaml").map { try CompiledRule($0) })]
+        _ = try StreamStage(log: log, configuration: c, onError: { _, _ in }).run(stop: .whenCaughtUp, shouldStop: { false })
+        return try alerts(log)
+    }
+
+    @Test func sequencesAndNewValues() throws {
+        let a = "203.0.113.5"
+        let got = try run(Self.statefulRules, [
+            (a, "root", "failure", 0), (a, "root", "failure", 10),
+            (a, "alice", "success", 15),                            // only two failures: no sequence
+            (a, "root", "failure", 20), (a, "root", "failure", 80), // 10, 20, 80: the last three span 70 s > 1 m
+            (a, "bob", "success", 85),                              // 20, 80 + 10? no: 10 fell out; 20..85 > 1 m → none
+            (a, "root", "failure", 90), (a, "root", "failure", 95),
+            (a, "alice", "success", 100),                           // 80, 90, 95 then success at 100: alert
+            (a, "alice", "success", 4000),                          // alice again after the 1 h lookback: new again
+        ])
+        #expect(got == [
+            "t.new \(a) t=15 count=1",
+            "t.new \(a) t=85 count=1",
+            "t.seq \(a) t=100 count=1",
+            "t.new \(a) t=4000 count=1",
+        ])
+    }
+
+    @Test func anomaliesOnceEnoughSamples() throws {
+        let yaml = """
+        rules:
+          - id: t.z
+            title: Unusual volume
+            match: { event.outcome: success }
+            anomaly: { field: destination.port, group_by: [source.ip], z: 3, min_samples: 10 }
+        """
+        // The rule reads destination.port as the number; events carry it through the user name field.
+        let dir = try TemporaryDirectory(); defer { dir.remove() }
+        let log = try EmbeddedLog(dataDirectory: dir.file("data"))
+        defer { log.close() }
+        try log.createTopic("events", partitions: 1)
+        let producer = try log.producer(topic: "events")
+        for (i, port) in [100, 102, 98, 101, 99, 100, 103, 97, 100, 101, 100, 500, 101].enumerated() {
+            var e = Event()
+            e[.timestamp] = .timestamp(Timestamp(nanoseconds: Self.base + Int64(i) * Self.s))
+            e[.sourceIP] = .ip(IPAddress("10.0.0.1")!)
+            e[.eventOutcome] = "success"
+            e[.destinationPort] = .int(Int64(port))
+            _ = try producer.send(key: nil, value: EventBinaryCodec.encode(e), timestamp: 0)
+        }
+        _ = try producer.flush()
+        try producer.close()
+        var c = StreamStageConfiguration(checkpointDirectory: dir.file("state"))
+        c.workers = 1
+        c.plugins = [RulesPlugin(rules: try RuleFile.parse(yaml: yaml, file: "t.yaml").map { try CompiledRule($0) })]
+        _ = try StreamStage(log: log, configuration: c, onError: { _, _ in }).run(stop: .whenCaughtUp, shouldStop: { false })
+        #expect(try alerts(log) == ["t.z 10.0.0.1 t=11 count=1"])
+    }
+}
