@@ -251,6 +251,13 @@ struct SplitMix: RandomNumberGenerator {
         }
     }
 
+    @Test func benchmarkRunsEveryDefaultPattern() {
+        let results = RegexBenchmark.run(lineCount: 400, rounds: 1)
+        #expect(results.count == RegexBenchmark.defaultPatterns.count)
+        #expect(results.first { $0.pattern == "cmd\\.exe" }?.matched == 100)
+        for result in results { print("regex bench (debug build, not a figure): \(result)") }
+    }
+
     @Test func prefilterRejectsWithoutRunningTheNFA() throws {
         let subject = Array(String(repeating: "the brown dog sleeps on the mat 123 ", count: 100).utf8)
         for pattern in ["(x+x+)+y", "cmd\\.exe", "(?i)powershell.*-enc", "^abc", "[0-9]{4}-[0-9]{2}"] {

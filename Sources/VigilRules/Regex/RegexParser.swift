@@ -76,18 +76,16 @@ struct RegexParser {
         while true {
             skipExtended()
             guard let c = peek(), c != 0x7C, c != 0x29 else { break }   // | )
-            let start = i
             guard let atom = try parseAtom(into: &items) else { continue }
-            items.append(try parseQuantifiers(atom, atomStart: start))
+            items.append(try parseQuantifiers(atom))
         }
         return items.count == 1 ? items[0] : (items.isEmpty ? .empty : .concat(items))
     }
 
     /// A quantifier after an atom: `*`, `+`, `?`, `{n}`, `{n,}`, `{n,m}`, each optionally lazy (`?`;
     /// same result here). Possessive (`+`) is unsupported; a second quantifier is a syntax error.
-    private mutating func parseQuantifiers(_ atom: RegexNode, atomStart: Int) throws(RegexError) -> RegexNode {
+    private mutating func parseQuantifiers(_ atom: RegexNode) throws(RegexError) -> RegexNode {
         skipExtended()
-        let qStart = i
         guard let (lo, hi) = try parseQuantifier() else { return atom }
         if peekIs("?") {
             i += 1
@@ -99,8 +97,6 @@ struct RegexParser {
         if try parseQuantifier() != nil {
             throw syntax("a quantifier cannot follow another quantifier", at: after)
         }
-        _ = qStart
-        _ = atomStart
         return .repetition(atom, min: lo, max: hi)
     }
 
