@@ -7,7 +7,33 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Run a benchmark that builds its own input and runs its peer in the same run.",
         subcommands: [Broker.self, Parse.self, Capture.self, Sketch.self,
-                      Enrich.self])
+                      Enrich.self, Rules.self])
+
+    struct Rules: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Rule engine: events/s on one thread with 100 and with 1,000 rules of mixed kinds.")
+        @Option(help: "Events through the 100 rules.") var events: Int = 1_000_000
+        @Option(help: "Events through the 1,000 rules.") var eventsLarge: Int = 200_000
+        @Flag(help: "Print one JSON object on the last line.") var json = false
+
+        func run() throws {
+            let input = RulesBenchmark.events(max(events, eventsLarge))
+            var results: [RulesBenchmark.Result] = []
+            for (count, n) in [(100, events), (1000, eventsLarge)] {
+                let rules = try RulesBenchmark.rules(count)
+                // One warm-up pass over a slice, then the measured one.
+                _ = RulesBenchmark.measure(rules: rules, events: Array(input.prefix(20_000)))
+                let r = RulesBenchmark.measure(rules: rules, events: Array(input.prefix(n)))
+                print(String(format: "%d rules: %.0f events/s (%d events, %.2f s, %d alerts)", count, r.eventsPerSecond, r.events, r.seconds, r.alerts))
+                results.append(r)
+            }
+            let cores = ProcessInfo.processInfo.activeProcessorCount
+            print("cores: \(cores) (one thread)")
+            if json {
+                print(#"{"bench":"rules","events_per_s_100_rules":\#(Int(results[0].eventsPerSecond)),"events_per_s_1000_rules":\#(Int(results[1].eventsPerSecond)),"alerts_100_rules":\#(results[0].alerts),"alerts_1000_rules":\#(results[1].alerts),"cores":\#(cores)}"#)
+            }
+        }
+    }
 
     struct Sketch: ParsableCommand {
         static let configuration = CommandConfiguration(

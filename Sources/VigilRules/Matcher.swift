@@ -27,62 +27,93 @@ public protocol RuleLists: Sendable {
 /// Evaluation reads strings straight from the event's bytes (no `String` per field), and
 /// stops at the first deciding operand.
 public struct CompiledExpression: Sendable {
-    indirect enum Node: Sendable {
-        case all([Node])
-        case any([Node])
-        case not(Node)
-        case test(Test)
-        case constant(Bool)
+    /// A flat program: nodes refer to their operands by index, so evaluation walks arrays
+    /// without copying (or reference counting) a tree.
+    final class Program: Sendable {
+        enum Node: Sendable {
+            case test(Int)
+            /// Operands are `operands[start ..< start + count]`.
+            case all(start: Int, count: Int)
+            case any(start: Int, count: Int)
+            case not(Int)
+            case constant(Bool)
+        }
+        let nodes: [Node]
+        let operands: [Int]
+        let tests: [Test]
+        let root: Int
+
+        init(nodes: [Node], operands: [Int], tests: [Test], root: Int) {
+            self.nodes = nodes
+            self.operands = operands
+            self.tests = tests
+            self.root = root
+        }
+
+        func evaluate(_ event: Event) -> Bool {
+            nodes.withUnsafeBufferPointer { nodes in
+                operands.withUnsafeBufferPointer { operands in
+                    tests.withUnsafeBufferPointer { tests in
+                        Self.evaluate(root, event, nodes, operands, tests)
+                    }
+                }
+            }
+        }
+
+        static func evaluate(_ i: Int, _ event: Event, _ nodes: UnsafeBufferPointer<Node>, _ operands: UnsafeBufferPointer<Int>,
+                             _ tests: UnsafeBufferPointer<Test>) -> Bool {
+            switch nodes[i] {
+            case .test(let t): return tests[t].evaluate(event)
+            case .all(let start, let count):
+                for k in start..<(start + count) where !evaluate(operands[k], event, nodes, operands, tests) { return false }
+                return true
+            case .any(let start, let count):
+                for k in start..<(start + count) where evaluate(operands[k], event, nodes, operands, tests) { return true }
+                return false
+            case .not(let n): return !evaluate(n, event, nodes, operands, tests)
+            case .constant(let b): return b
+            }
+        }
     }
 
-    let root: Node
+    let program: Program
 
     /// - Throws: ``RuleError`` for a value the operator cannot use (a bad CIDR, a number that is
-    ///   not one, an unknown list).
+    ///   not one, an unknown list, a regular expression it cannot run).
     public init(_ expression: Expression, lists: (any RuleLists)? = nil, origin: Origin? = nil) throws(RuleError) {
-        root = try Self.compile(expression, lists: lists, origin: origin)
-    }
-
-    static func compile(_ e: Expression, lists: (any RuleLists)?, origin: Origin?) throws(RuleError) -> Node {
-        switch e {
-        case .all(let items):
-            var nodes: [Node] = []
-            for item in items { nodes.append(try compile(item, lists: lists, origin: origin)) }
-            return nodes.count == 1 ? nodes[0] : .all(nodes)
-        case .any(let items):
-            var nodes: [Node] = []
-            for item in items { nodes.append(try compile(item, lists: lists, origin: origin)) }
-            return nodes.count == 1 ? nodes[0] : .any(nodes)
-        case .not(let inner):
-            return .not(try compile(inner, lists: lists, origin: origin))
-        case .constant(let b):
-            return .constant(b)
-        case .predicate(let p):
-            return .test(try Test(p, lists: lists, origin: origin))
+        var nodes: [Program.Node] = [], operands: [Int] = [], tests: [Test] = []
+        func compile(_ e: Expression) throws(RuleError) -> Int {
+            switch e {
+            case .all(let items), .any(let items):
+                var children: [Int] = []
+                for item in items { children.append(try compile(item)) }
+                if children.count == 1 { return children[0] }
+                let start = operands.count
+                operands.append(contentsOf: children)
+                if case .all = e { nodes.append(.all(start: start, count: children.count)) } else { nodes.append(.any(start: start, count: children.count)) }
+            case .not(let inner):
+                let child = try compile(inner)
+                nodes.append(.not(child))
+            case .constant(let b):
+                nodes.append(.constant(b))
+            case .predicate(let p):
+                tests.append(try Test(p, lists: lists, origin: origin))
+                nodes.append(.test(tests.count - 1))
+            }
+            return nodes.count - 1
         }
+        let root = try compile(expression)
+        program = Program(nodes: nodes, operands: operands, tests: tests, root: root)
     }
 
     /// Whether `event` satisfies the expression.
     @inline(__always)
-    public func matches(_ event: Event) -> Bool { Self.evaluate(root, event) }
-
-    static func evaluate(_ node: Node, _ event: Event) -> Bool {
-        switch node {
-        case .test(let t): return t.evaluate(event)
-        case .all(let nodes):
-            for n in nodes where !evaluate(n, event) { return false }
-            return true
-        case .any(let nodes):
-            for n in nodes where evaluate(n, event) { return true }
-            return false
-        case .not(let n): return !evaluate(n, event)
-        case .constant(let b): return b
-        }
-    }
+    public func matches(_ event: Event) -> Bool { program.evaluate(event) }
 }
 
-/// One compiled predicate.
-struct Test: Sendable {
+/// One compiled predicate. A class: evaluation reads it through one reference instead of
+/// copying (and retaining) its arrays.
+final class Test: Sendable {
     let key: Event.Key
     let field: String
     let op: Operator

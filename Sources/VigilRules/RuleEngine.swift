@@ -140,7 +140,13 @@ struct RulesState: PluginState {
 
     mutating func process(_ event: Event, time: Int64, offset: Int64, emit: (Event) -> Void, late: (String) -> Void) {
         followBook()
-        for i in rules.indices where rules[i].match.matches(event) {
+        // Matching reads each rule's program in place (no copy of the rule per event).
+        let matched: [Int] = rules.withUnsafeBufferPointer { rules in
+            var out: [Int] = []
+            for i in rules.indices where rules[i].match.program.evaluate(event) { out.append(i) }
+            return out
+        }
+        for i in matched {
             let r = rules[i]
             guard let key = Self.key(event, r.groupBy) else { continue }
             ruleTime[i] = max(ruleTime[i], time)
