@@ -9,6 +9,9 @@ public struct CompiledRule: Sendable {
     let groupBy: [String]
     /// Sequence steps, compiled.
     let steps: [CompiledExpression]
+    /// The `event.dataset` values the rule requires (lowercased), when its match says so at its
+    /// top level: rules are only evaluated on events of those datasets. Nil: every event.
+    let datasets: [String]?
     /// A canonical text of everything that shapes the rule's state: state restored from a
     /// checkpoint is kept only when the rule's fingerprint is unchanged.
     let fingerprint: String
@@ -28,7 +31,57 @@ public struct CompiledRule: Sendable {
             for step in list { steps.append(try CompiledExpression(step.match, lists: lists, origin: rule.origin)) }
         }
         self.steps = steps
+        datasets = Self.requiredDatasets(rule.match)
         fingerprint = "v1|\(rule.id)|\(rule.match)|\(String(describing: rule.aggregation))|\(rule.suppression ?? 0)"
+    }
+}
+
+extension CompiledRule {
+    /// The datasets an expression requires: an `event.dataset` equals predicate at its top level
+    /// (alone, or inside a top-level `all`).
+    static func requiredDatasets(_ e: Expression) -> [String]? {
+        func values(_ p: Predicate) -> [String]? {
+            guard p.field == "event.dataset", p.op == .equals, !p.matchAll, !p.values.isEmpty else { return nil }
+            var out: [String] = []
+            for v in p.values {
+                guard case .string(let s) = v else { return nil }
+                out.append(s.lowercased())
+            }
+            return out
+        }
+        switch e {
+        case .predicate(let p): return values(p)
+        case .all(let items):
+            for case .predicate(let p) in items { if let v = values(p) { return v } }
+            return nil
+        default: return nil
+        }
+    }
+}
+
+/// Which rules can match an event, by its `event.dataset`: rules that require datasets are only
+/// tried on events of those datasets; the others on every event. In rule order.
+struct RuleIndex: Sendable {
+    let byDataset: [String: [Int]]
+    let always: [Int]
+
+    init(_ rules: [CompiledRule]) {
+        var always: [Int] = []
+        var by: [String: [Int]] = [:]
+        for (i, r) in rules.enumerated() {
+            if let ds = r.datasets { for d in Set(ds) { by[d, default: []].append(i) } } else { always.append(i) }
+        }
+        // Each dataset's list includes the rules for every event, in rule order.
+        byDataset = by.mapValues { ($0 + always).sorted() }
+        self.always = always
+    }
+
+    @inline(__always)
+    func candidates(_ event: Event) -> [Int] {
+        guard !byDataset.isEmpty, let ds = event[.eventDataset]?.stringValue else { return always }
+        if let list = byDataset[ds] { return list }
+        let lowered = ds.lowercased()
+        return lowered == ds ? always : (byDataset[lowered] ?? always)
     }
 }
 
@@ -71,6 +124,7 @@ struct RulesState: PluginState {
     /// The book's version these rules and states are for.
     var version: UInt64
     var rules: [CompiledRule]
+    var index: RuleIndex
     /// Per rule: its windows (count or distinct), nil for single-event rules.
     var windows: [WindowOperator<RuleWindowValue>?]
     /// Per rule: windows that already alerted (key + bounds), until they close.
@@ -101,6 +155,7 @@ struct RulesState: PluginState {
         self.book = book
         self.version = version
         self.rules = rules
+        index = RuleIndex(rules)
         windows = rules.map { r in
             switch r.rule.aggregation {
             case .threshold(_, let window, _)?:
@@ -141,9 +196,10 @@ struct RulesState: PluginState {
     mutating func process(_ event: Event, time: Int64, offset: Int64, emit: (Event) -> Void, late: (String) -> Void) {
         followBook()
         // Matching reads each rule's program in place (no copy of the rule per event).
+        let candidates = index.candidates(event)
         let matched: [Int] = rules.withUnsafeBufferPointer { rules in
             var out: [Int] = []
-            for i in rules.indices where rules[i].match.program.evaluate(event) { out.append(i) }
+            for i in candidates where rules[i].match.program.evaluate(event) { out.append(i) }
             return out
         }
         for i in matched {
