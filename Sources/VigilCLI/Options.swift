@@ -38,8 +38,11 @@ struct DataOptions: ParsableArguments {
     /// Opens the log for writing (creates the directory if missing), with the configuration's
     /// log settings when `--config` is given.
     func open() throws -> EmbeddedLog {
-        let settings = try configuration()?.broker.embedded ?? LogConfiguration()
-        return try EmbeddedLog(dataDirectory: resolvedDataDirectory, configuration: settings)
+        let config = try configuration()
+        let log = try EmbeddedLog(dataDirectory: resolvedDataDirectory, configuration: config?.broker.embedded ?? LogConfiguration())
+        // The configured topics, with their partition counts, before anything creates them by default.
+        if let config { try Pipeline.createTopics(of: config, in: log) }
+        return log
     }
 }
 

@@ -39,8 +39,15 @@ public final class Pipeline {
             throw PipelineError("broker.type kafka is not available in this build yet; use broker.type embedded")
         }
         let log = try EmbeddedLog(dataDirectory: configuration.dataDirectory, configuration: configuration.broker.embedded)
-        // The stream stage writes partition p's alerts to partition p of `alerts` (one writer per
-        // partition): unless sized explicitly, it has as many partitions as `events`.
+        try Self.createTopics(of: configuration, in: log)
+        return log
+    }
+
+    /// Creates the configuration's topics in `log` (existing ones must have the configured
+    /// partition count). The stream stage writes partition p's alerts to partition p of
+    /// `alerts` (one writer per partition): unless sized explicitly, it has as many partitions as
+    /// `events`.
+    public static func createTopics(of configuration: VigilConfiguration, in log: EmbeddedLog) throws {
         let events = configuration.topics.first { $0.name == "events" }?.partitions ?? configuration.broker.embedded.defaultPartitions
         for topic in configuration.topics {
             let partitions = topic.partitions ?? (topic.name == "alerts" ? events : nil)
@@ -49,7 +56,6 @@ public final class Pipeline {
             }
             try log.createTopic(topic.name, partitions: partitions)
         }
-        return log
     }
 
     /// Runs sensors and the consumer. `emit` receives each consumed event as one JSON line, and
