@@ -75,6 +75,17 @@ import VigilTestSupport
         #expect(try raised((0..<120).map { query("s\($0 % 10).t.example.net", "10.0.0.9") })["vigil.dns.many_subdomains"] == nil)
     }
 
+    @Test func unusualOutboundVolume() throws {
+        func conn(_ bytes: Int, to ip: String = "203.0.113.50") -> [String: Any] {
+            ["event": ["dataset": "network.conn"], "source": ["ip": "10.0.0.11", "bytes": bytes], "destination": ["ip": ip]]
+        }
+        let usual = (0..<40).map { conn(1000 + ($0 * 37) % 200) }
+        #expect(try raised(usual + [conn(5_000_000)])["vigil.net.unusual_outbound_volume"] == 1)
+        #expect(try raised(usual + [conn(1150)])["vigil.net.unusual_outbound_volume"] == nil)
+        // Inside the network: not outbound.
+        #expect(try raised(usual.map { _ in conn(1000, to: "10.0.0.12") } + [conn(5_000_000, to: "10.0.0.12")])["vigil.net.unusual_outbound_volume"] == nil)
+    }
+
     @Test func newTLSFingerprints() throws {
         func hello(_ ja3: String) -> [String: Any] {
             ["event": ["dataset": "network.tls"], "source": ["ip": "10.0.0.10"], "tls": ["client": ["ja3": ja3]]]
