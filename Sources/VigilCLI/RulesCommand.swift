@@ -7,7 +7,37 @@ struct RulesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rules",
         abstract: "Validate detection rules: Vigil rule files and Sigma rules.",
-        subcommands: [Check.self])
+        subcommands: [Check.self, Test.self])
+
+    struct Test: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the examples kept in the rule files: the alerts each rule must and must not raise.",
+            discussion: "Each rule's `examples:` (docs/rules.md) runs through that rule alone. Exits 1 when an example fails.")
+        @Option(help: ArgumentHelp("The configuration file (for rules.dir).", valueName: "FILE")) var config: String = "deploy/vigil.yaml"
+        @Option(help: ArgumentHelp("The rules directory (instead of the configuration's rules.dir).", valueName: "DIR")) var rules: String?
+
+        func run() throws {
+            let directory = try rules ?? VigilConfiguration.load(path: config).rules.directory
+            let compiled = try RuleDirectory.load(directory)
+            let byID = Dictionary(compiled.map { ($0.rule.id, $0) }, uniquingKeysWith: { a, _ in a })
+            var passed = 0, failed = 0
+            let files = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".yaml") }.sorted()
+            for file in files {
+                for example in try RuleExample.load(path: directory + "/" + file) {
+                    guard let rule = byID[example.rule] else { continue }  // disabled
+                    let raised = example.run(rule)
+                    if raised == example.expectedAlerts {
+                        passed += 1
+                    } else {
+                        failed += 1
+                        print("\(example.origin): \(example.rule): FAILED: expected \(example.expectedAlerts) alerts, raised \(raised)")
+                    }
+                }
+            }
+            print("rule examples: \(passed) passed, \(failed) failed (\(compiled.count) rules in \(directory))")
+            if failed > 0 { throw ExitCode(1) }
+        }
+    }
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -207,3 +207,27 @@ extension CLITests {
         #expect(sigma.stdout.contains("303 files, 270 rules compiled, 33 need constructs Vigil cannot run, 0 do not compile yet, 0 errors"))
     }
 }
+
+extension CLITests {
+    @Test func rulesTestRunsTheExamplesInTheRuleFiles() throws {
+        let shipped = try runCommand(vigil, ["rules", "test", "--rules", repositoryRoot() + "/rules"])
+        #expect(shipped.status == 0, "\(shipped.stdout)\(shipped.stderr)")
+        #expect(shipped.stdout.contains("0 failed"))
+        let dir = try TemporaryDirectory(); defer { dir.remove() }
+        try """
+        rules:
+          - id: t.admin
+            title: Admin
+            match: { user.name: admin }
+            examples:
+              - raises: 1
+                events: [ { user: { name: admin } } ]
+              - raises: 1
+                events: [ { user: { name: alice } } ]
+        """.write(toFile: dir.file("t.yaml"), atomically: true, encoding: .utf8)
+        let r = try runCommand(vigil, ["rules", "test", "--rules", dir.path])
+        #expect(r.status == 1)
+        #expect(r.stdout.contains("t.yaml:8:") && r.stdout.contains("t.admin: FAILED: expected 1 alerts, raised 0"), "\(r.stdout)")
+        #expect(r.stdout.contains("1 passed, 1 failed"))
+    }
+}
