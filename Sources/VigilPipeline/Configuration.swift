@@ -1,5 +1,6 @@
 import VigilBroker
 import VigilStream
+import VigilRules
 import VigilYAML
 
 /// The configuration of a Vigil pipeline, read from a YAML file such as `deploy/vigil.yaml`.
@@ -39,6 +40,7 @@ import VigilYAML
 /// | `stream.profiles`                       | `[]`                | list of profiles (docs/stream.md)                  |
 /// | `enrichment.dir`                        | `enrichment`        | relative to the config file's directory            |
 /// | `rules.dir`                             | `rules`             | relative to the config file's directory            |
+/// | `rules.triage`                          | `max`               | `max`, `sum` or `mean`                             |
 /// | `parsers.dir`                           | `parsers`           | relative to the config file's directory            |
 /// | `index.path`                            | `alerts.db`         | relative to `data_dir`                             |
 /// | `index.retention`                       | `30d`               | at least 1s; `null` = keep alerts forever          |
@@ -210,6 +212,9 @@ public struct ParsersConfiguration: Sendable, Equatable {
 public struct RulesConfiguration: Sendable, Equatable {
     /// Absolute directory of rule files and Sigma rules. Default `rules` next to the configuration file.
     public var directory: String
+    /// How an event's threat score combines the scores of the single-event rules it matched
+    /// (Metron's triage). Default `max`.
+    public var triage: TriageAggregation = .max
 
     public init(directory: String) { self.directory = directory }
 }

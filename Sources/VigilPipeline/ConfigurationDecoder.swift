@@ -1,5 +1,6 @@
 import VigilBroker
 import VigilStream
+import VigilRules
 import VigilYAML
 import VigilLogs
 
@@ -44,9 +45,14 @@ struct ConfigurationDecoder {
             }
         }
         if let value = top.optional("rules") {
-            let section = try value.mapping(allowedKeys: ["dir"])
+            let section = try value.mapping(allowedKeys: ["dir", "triage"])
             if let dir = section.optional("dir") {
                 configuration.rules.directory = try path(dir, against: directory)
+            }
+            if let triage = section.optional("triage") {
+                let text = try triage.string()
+                guard let t = TriageAggregation(rawValue: text) else { throw triage.error("triage is max, sum or mean") }
+                configuration.rules.triage = t
             }
         }
         if let value = top.optional("parsers") {

@@ -289,7 +289,9 @@ extension Pipeline {
         let rules = try loadRules(report: report)
         let book = RuleBook(rules: rules, directory: FileManager.default.fileExists(atPath: rulesDirectory) ? rulesDirectory : nil,
                             loader: { try Pipeline.loadRules(directory: rulesDirectory, report: report) })
-        stream.plugins = [RulesPlugin(book: book)]
+        var plugin = RulesPlugin(book: book)
+        plugin.triage = configuration.rules.triage
+        stream.plugins = [plugin]
         let inputTopic = stream.inputTopic
         let enrichment = try loadEnrichment(report: report)
         let consumed = metrics.eventsConsumed, undecodable = metrics.recordsUndecodable

@@ -90,9 +90,25 @@ struct RuleIndex: Sendable {
 /// topic. An alert's `vigil.alert.id` is the same in every run over the same events, so the
 /// index can upsert by it; alerts of one rule and key within a rule's suppression window share
 /// it and count up.
+/// How an event's threat score combines the scores of the single-event rules it matched.
+public enum TriageAggregation: String, Sendable, Equatable {
+    case max, sum, mean
+
+    func combine(_ scores: [Int]) -> Double {
+        guard !scores.isEmpty else { return 0 }
+        switch self {
+        case .max: return Double(scores.max()!)
+        case .sum: return Double(scores.reduce(0, +))
+        case .mean: return Double(scores.reduce(0, +)) / Double(scores.count)
+        }
+    }
+}
+
 public struct RulesPlugin: StreamPlugin {
     public let name = "rules"
     public let outputTopic: String
+    /// The threat score of an event that matched several single-event rules.
+    public var triage: TriageAggregation = .max
     /// The rules in force; edits of the rule files take effect through it (hot reload).
     public let book: RuleBook
 
@@ -106,11 +122,15 @@ public struct RulesPlugin: StreamPlugin {
     }
 
     public func makeState(partition: Int) -> any PluginState {
-        RulesState(partition: partition, book: book)
+        var state = RulesState(partition: partition, book: book)
+        state.triage = triage
+        return state
     }
 
     public func restoreState(partition: Int, from reader: inout StateReader, report: (String) -> Void) throws(StreamError) -> any PluginState {
-        try RulesState.restore(partition: partition, book: book, from: &reader, report: report)
+        var state = try RulesState.restore(partition: partition, book: book, from: &reader, report: report)
+        state.triage = triage
+        return state
     }
 
     /// Reloads changed rule files (called once a second by one worker).
@@ -125,6 +145,9 @@ struct RulesState: PluginState {
     var version: UInt64
     var rules: [CompiledRule]
     var index: RuleIndex
+    var triage: TriageAggregation = .max
+    /// The triage of the event being processed (its single-event rules' ids and combined score).
+    var eventTriage: (rules: [String], score: Double)?
     /// Per rule: its windows (count or distinct), nil for single-event rules.
     var windows: [WindowOperator<RuleWindowValue>?]
     /// Per rule: windows that already alerted (key + bounds), until they close.
@@ -180,6 +203,7 @@ struct RulesState: PluginState {
         let v = book.version.load(ordering: .acquiring)
         guard v != version else { return }
         var next = RulesState(partition: partition, book: book, rules: book.current, version: v)
+        next.triage = triage
         for j in next.rules.indices {
             guard let i = rules.firstIndex(where: { $0.fingerprint == next.rules[j].fingerprint }) else { continue }
             next.windows[j] = windows[i]
@@ -202,6 +226,11 @@ struct RulesState: PluginState {
             for i in candidates where rules[i].match.program.evaluate(event) { out.append(i) }
             return out
         }
+        // Triage: the single-event rules this event matched, and their combined score, go on
+        // each of its single-event alerts.
+        let single = matched.filter { rules[$0].rule.aggregation == nil }
+        eventTriage = single.count > 1
+            ? (single.map { rules[$0].rule.id }, triage.combine(single.map { rules[$0].rule.score })) : nil
         for i in matched {
             let r = rules[i]
             guard let key = Self.key(event, r.groupBy) else { continue }
@@ -386,6 +415,10 @@ struct RulesState: PluginState {
         for field in rules[i].groupBy { if let v = event[field] { a[field] = v } }
         for key in AlertFields.copied where a[key] == nil { if let v = event[key] { a[key] = v } }
         for (k, v) in extra { a[k] = v }
+        if r.aggregation == nil, let t = eventTriage {
+            a["vigil.triage.score"] = .float(t.score)
+            a["vigil.triage.rules"] = .array(t.rules.map { .string($0) })
+        }
         var json: [UInt8] = []
         EventJSON.encode(event, into: &json)
         a["vigil.alert.sample"] = .string(String(decoding: json, as: UTF8.self))

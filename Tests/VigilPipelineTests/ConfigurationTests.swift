@@ -431,7 +431,7 @@ private func parse(_ yaml: String) throws -> VigilConfiguration {
         expectError("/etc/vigil/vigil.yaml:1:21: index.retention: invalid duration \"30\": missing unit (use d, h, m, s, ms, us, ns, e.g. 10s)") {
             try parse("index: { retention: 30 }\n")
         }
-        expectError("/etc/vigil/vigil.yaml:1:18: unknown key 'directory' in rules (expected one of: dir)") {
+        expectError("/etc/vigil/vigil.yaml:1:18: unknown key 'directory' in rules (expected one of: dir, triage)") {
             try parse("rules: { dir: r, directory: r }\n")
         }
     }

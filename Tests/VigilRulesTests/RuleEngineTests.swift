@@ -259,3 +259,34 @@ extension RuleEngineTests {
         #expect(try alerts(log) == ["t.z 10.0.0.1 t=11 count=1"])
     }
 }
+
+extension RuleEngineTests {
+    @Test(arguments: [(TriageAggregation.max, 90.0), (.sum, 120.0), (.mean, 60.0)])
+    func triageCombinesTheScoresOfTheRulesAnEventMatched(triage: TriageAggregation, expected: Double) throws {
+        let rules = try RuleFile.parse(yaml: """
+        rules:
+          - { id: t.low, title: low, severity: low, match: { user.name: admin } }
+          - { id: t.crit, title: crit, severity: critical, match: { event.outcome: success } }
+          - { id: t.other, title: other, match: { user.name: nobody } }
+        """, file: "t.yaml").map { try CompiledRule($0) }
+        var plugin = RulesPlugin(rules: rules)
+        plugin.triage = triage
+        var state = plugin.makeState(partition: 0)
+        var e = Event()
+        e[.userName] = "admin"
+        e[.eventOutcome] = "success"
+        var alerts: [Event] = []
+        state.process(e, time: 1, offset: 0, emit: { alerts.append($0) }, late: { _ in })
+        #expect(alerts.count == 2)
+        for a in alerts {
+            #expect(a["vigil.triage.score"] == .float(expected))
+            #expect(a["vigil.triage.rules"] == .array(["t.low", "t.crit"]))
+        }
+        // One rule alone: no triage fields.
+        var single = Event()
+        single[.userName] = "nobody"
+        alerts = []
+        state.process(single, time: 2, offset: 1, emit: { alerts.append($0) }, late: { _ in })
+        #expect(alerts.count == 1 && alerts[0]["vigil.triage.score"] == nil)
+    }
+}
