@@ -361,8 +361,10 @@ final class StreamWorker {
         var writers: [PartitionWriter] = []
         for topic in configuration.outputTopics { writers.append(try stage.log.openWriter(topic: topic, partition: p)) }
         var owned = Owned(state: state, writers: writers, batches: writers.map { _ in BatchBuilder(capacity: 16 << 10) })
-        // Outputs produced after the checkpoint (before a crash) are in the output topics already.
-        if restored {
+        // Outputs produced after the checkpoint (before a crash) are in the output topics already;
+        // without a checkpoint, everything in them came from a run that never checkpointed this
+        // partition (killed before its first checkpoint), and the replay repeats it.
+        do {
             var ids: Set<String> = []
             var until: Int64 = -1
             for (t, topic) in configuration.outputTopics.enumerated() where state.outputOffsets[t] < writers[t].endOffset {
