@@ -60,7 +60,6 @@ public struct RulesBenchmark {
 
     /// A mix of events: auth (with failures), connections (many ports), HTTP and DNS.
     public static func events(_ count: Int) -> [Event] {
-        var rng = SystemRandomNumberGenerator()
         var seed: UInt64 = 42
         func next() -> UInt64 {
             seed &+= 0x9E37_79B9_7F4A_7C15
@@ -69,7 +68,6 @@ public struct RulesBenchmark {
             z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
             return z ^ (z >> 31)
         }
-        _ = rng.next()
         let base: Int64 = 1_773_480_000_000_000_000
         var out: [Event] = []
         out.reserveCapacity(count)

@@ -120,6 +120,22 @@ extension FieldValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, E
     }
 }
 
+extension FieldValue {
+    /// A scalar value as text (IPs in their usual form, timestamps in RFC 3339); nil for null,
+    /// arrays and objects. What profiles and rules group by and compare as text.
+    package var scalarText: String? {
+        switch self {
+        case .string(let s): s
+        case .int(let v): String(v)
+        case .float(let v): String(v)
+        case .bool(let v): v ? "true" : "false"
+        case .ip(let a): a.description
+        case .timestamp(let t): t.rfc3339
+        case .null, .array, .object: nil
+        }
+    }
+}
+
 extension FieldValue: CustomStringConvertible {
     /// The value as compact JSON text (see ``EventJSON``).
     public var description: String {

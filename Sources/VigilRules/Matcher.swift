@@ -292,12 +292,12 @@ final class Test: Sendable {
             return a.isIn(networks[i])
         case .prefix, .suffix, .contains:
             // Text operators on a number or address compare its text.
-            var text = ProfileText.text(value)
+            var text = value.scalarText ?? value.description
             return text.withUTF8 { Self.compare(op, UnsafeRawBufferPointer($0), strings[i], fold: caseInsensitive, unicodeValue: nil) }
         case .inList:
             return lists?.contains(listNames[i], value) ?? false
         case .regex:
-            var text = ProfileText.text(value)
+            var text = value.scalarText ?? value.description
             return text.withUTF8 { regexes[i].matches(UnsafeRawBufferPointer($0)) }
         case .exists:
             return false
@@ -359,22 +359,6 @@ final class Test: Sendable {
             return false
         default:
             return false
-        }
-    }
-}
-
-enum ProfileText {
-    /// A scalar's text as the JSON output writes it (without quotes).
-    static func text(_ value: FieldValue) -> String {
-        switch value {
-        case .string(let s): s
-        case .int(let v): String(v)
-        case .float(let v): String(v)
-        case .bool(let b): b ? "true" : "false"
-        case .ip(let a): a.description
-        case .timestamp(let t): t.rfc3339
-        case .null: "null"
-        case .array, .object: value.description
         }
     }
 }

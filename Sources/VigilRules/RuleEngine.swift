@@ -237,7 +237,7 @@ struct RulesState: PluginState {
             ruleTime[i] = max(ruleTime[i], time)
             switch r.rule.aggregation {
             case .newValue(let field, _, let lookback)?:
-                guard let v = event[field], let text = RuleInput.text(v) else { continue }
+                guard let v = event[field], let text = v.scalarText else { continue }
                 let last = seen[i][key]?[text]
                 seen[i][key, default: [:]][text] = max(last ?? time, time)
                 if last.map({ time - $0 > lookback }) ?? true {
@@ -280,7 +280,7 @@ struct RulesState: PluginState {
             }
             var input = RuleInput()
             if case .distinct(let field, _, _, _)? = r.rule.aggregation {
-                guard let value = event[field], let text = RuleInput.text(value) else { continue }
+                guard let value = event[field], let text = value.scalarText else { continue }
                 input.hash = RuleInput.hasher.hash(text)
             }
             // Windows that close as the watermark moves are forgotten by the alerted set.
@@ -352,7 +352,7 @@ struct RulesState: PluginState {
     static func key(_ event: Event, _ fields: [String]) -> String? {
         var key = ""
         for (n, field) in fields.enumerated() {
-            guard let value = event[field], let text = RuleInput.text(value) else { return nil }
+            guard let value = event[field], let text = value.scalarText else { return nil }
             if n > 0 { key += "\u{1F}" }
             key += text
         }
@@ -539,18 +539,6 @@ enum ProfileValueSeed {
 struct RuleInput {
     var hash: UInt64 = 0
     static let hasher = Hash64(seed: ProfileValueSeed.seed)
-
-    static func text(_ value: FieldValue) -> String? {
-        switch value {
-        case .string(let s): s
-        case .int(let v): String(v)
-        case .float(let v): String(v)
-        case .bool(let v): v ? "true" : "false"
-        case .ip(let a): a.description
-        case .timestamp(let t): t.rfc3339
-        case .null, .array, .object: nil
-        }
-    }
 }
 
 /// A rule window's value: a count, or a count with a distinct-value sketch.
@@ -613,18 +601,7 @@ enum RuleWindowValue: WindowAggregate {
 enum AlertID {
     /// `rule/partition/key/start[/offset]`, hashed to 16 hex digits (FNV-1a 64).
     static func make(rule: String, key: String, start: Int64, partition: Int, offset: Int64?) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        func mix(_ s: String) {
-            for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
-            h = (h ^ 0xFF) &* 0x0000_0100_0000_01B3
-        }
-        mix(rule)
-        mix(String(partition))
-        mix(key)
-        mix(String(start))
-        if let offset { mix(String(offset)) }
-        let hex = String(h, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
+        StableID.hex([rule, String(partition), key, String(start)] + (offset.map { [String($0)] } ?? []))
     }
 }
 

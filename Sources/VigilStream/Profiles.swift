@@ -203,11 +203,11 @@ extension ProfileDefinition {
     /// group-by field.
     func key(of event: Event) -> String? {
         for condition in conditions {
-            guard let value = event[condition.field], let text = Self.text(value), condition.values.contains(text) else { return nil }
+            guard let value = event[condition.field], let text = value.scalarText, condition.values.contains(text) else { return nil }
         }
         var key = ""
         for (i, field) in groupBy.enumerated() {
-            guard let value = event[field], let text = Self.text(value) else { return nil }
+            guard let value = event[field], let text = value.scalarText else { return nil }
             if i > 0 { key += "\u{1F}" }
             key += text
         }
@@ -221,7 +221,7 @@ extension ProfileDefinition {
         case .count:
             return ProfileInput()
         case .distinct(let field, _):
-            guard let value = event[field], let text = Self.text(value) else { return nil }
+            guard let value = event[field], let text = value.scalarText else { return nil }
             return ProfileInput(hash: ProfileValue.hasher.hash(text), number: 0)
         case .stats(let field):
             switch event[field] {
@@ -230,19 +230,6 @@ extension ProfileDefinition {
             case .string(let s)?: return Double(s).flatMap { $0.isFinite ? ProfileInput(hash: 0, number: $0) : nil }
             default: return nil
             }
-        }
-    }
-
-    /// A scalar value as text; nil for null, arrays and objects.
-    static func text(_ value: FieldValue) -> String? {
-        switch value {
-        case .string(let s): s
-        case .int(let v): String(v)
-        case .float(let v): String(v)
-        case .bool(let v): v ? "true" : "false"
-        case .ip(let a): a.description
-        case .timestamp(let t): t.rfc3339
-        case .null, .array, .object: nil
         }
     }
 
@@ -282,18 +269,20 @@ extension ProfileDefinition {
     /// `profile/partition/key/start/end/firing/sequence`, hashed to 16 hex digits (FNV-1a 64).
     /// Windows are kept per input partition, so the partition is part of a result's identity.
     func resultID(_ r: WindowResult<ProfileValue>, partition: Int) -> String {
+        StableID.hex([name, String(partition), r.key, String(r.bounds.start), String(r.bounds.end), r.firing.description,
+                      String(r.sequence)])
+    }
+}
+
+/// Ids that are the same for the same output in every run: the parts, each followed by a 0xFF
+/// separator, hashed with FNV-1a 64 into 16 lowercase hex digits.
+package enum StableID {
+    package static func hex(_ parts: [String]) -> String {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        func mix(_ s: String) {
-            for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        for part in parts {
+            for b in part.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
             h = (h ^ 0xFF) &* 0x0000_0100_0000_01B3
         }
-        mix(name)
-        mix(String(partition))
-        mix(r.key)
-        mix(String(r.bounds.start))
-        mix(String(r.bounds.end))
-        mix(r.firing.description)
-        mix(String(r.sequence))
         let hex = String(h, radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
     }

@@ -51,14 +51,8 @@ import VigilTestSupport
 
     /// Events every 50 ms of event time, up to 8 s out of order (some beyond the lateness).
     static func input() -> String {
-        var seed = UInt64(0x5EED)
-        func next() -> UInt64 {
-            seed &+= 0x9E37_79B9_7F4A_7C15
-            var z = seed
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var random = SplitMix64(seed: 0x5EED)
+        func next() -> UInt64 { random.next() }
         let base: Int64 = 1_773_480_000_000  // ms
         var out = ""
         out.reserveCapacity(events * 160)

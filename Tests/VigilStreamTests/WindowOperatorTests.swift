@@ -1,4 +1,5 @@
 import Testing
+import VigilTestSupport
 @testable import VigilStream
 
 /// Crafted event-time sequences with exact expected results: in order, out of order within the
@@ -146,7 +147,7 @@ import Testing
     @Test func checkpointAndRestoreResumesExactly() throws {
         let options = WindowOptions(kind: .hopping(size: 10 * Self.s, advance: 5 * Self.s), allowedLateness: 3 * Self.s,
                                     late: .update(retention: 20 * Self.s))
-        var rng = SplitMix(seed: 7)
+        var rng = SplitMix64(seed: 7)
         let events: [(String, Int64)] = (0..<2000).map { i in
             ("k\(rng.next() % 7)", Int64(i / 10) + Int64(rng.next() % 12) - 6)
         }
@@ -186,7 +187,7 @@ import Testing
         for t: Int64 in [1, 2, 30, 31] { _ = op.add(key: "z\(t % 2)", time: t, ()) { _ in } }
         var w = StateWriter()
         op.encode(into: &w)
-        var rng = SplitMix(seed: 3)
+        var rng = SplitMix64(seed: 3)
         for round in 0..<2000 {
             var bytes = w.bytes
             if round % 2 == 0 {
@@ -199,17 +200,5 @@ import Testing
                 _ = try? Op.restore(options: op.options, from: &r) { CountAggregate() }
             }
         }
-    }
-}
-
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
