@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // Our own small C: hardware CRC32C (SSE4.2) with a portable fallback, and shims for
@@ -54,16 +55,25 @@ let package = Package(
         // Detection rules: rule files and Sigma → compiled matchers and aggregations; suppression;
         // scoring; the linear-time regex engine.
         .target(name: "VigilRules", dependencies: ["VigilCore", "VigilYAML", "VigilSketch", "VigilStream"]),
+        // The alert index: SQLite through GRDB (WAL, migrations, FTS5), the indexer that consumes the
+        // alerts topic exactly once, alert queries, and the read-only HTTP API (NIOHTTP1).
+        .target(name: "VigilIndex", dependencies: [
+            "VigilCore", "VigilBroker", "VigilYAML",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         // Configuration, stage services and the `vigil run` pipeline.
         .target(name: "VigilPipeline", dependencies: ["VigilCore", "VigilBroker", "VigilYAML", "VigilParsers", "VigilLogs",
-                                                    "VigilCapture", "VigilDecode", "VigilEnrich", "VigilStream", "VigilRules"]),
+                                                    "VigilCapture", "VigilDecode", "VigilEnrich", "VigilStream", "VigilRules", "VigilIndex"]),
         // `vigil bench NAME`: each benchmark builds its input and runs its peer in the same run.
         .target(name: "VigilBench", dependencies: ["VigilCore", "VigilBroker", "VigilParsers", "VigilLogs", "VigilCapture", "VigilDecode",
-                                                 "VigilSketch", "VigilEnrich", "VigilStream", "VigilRules"]),
+                                                 "VigilSketch", "VigilEnrich", "VigilStream", "VigilRules", "VigilIndex"]),
         // The `vigil` executable: argument parsing and output only.
         .executableTarget(name: "VigilCLI", dependencies: [
             "VigilCore", "VigilBroker", "VigilPipeline", "VigilBench", "VigilParsers", "VigilLogs", "VigilCapture", "VigilDecode",
-            "VigilEnrich", "VigilStream", "VigilRules",
+            "VigilEnrich", "VigilStream", "VigilRules", "VigilIndex",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "VigilTestSupport", dependencies: ["VigilCore", "VigilBroker"], path: "Tests/VigilTestSupport"),
@@ -75,6 +85,7 @@ let package = Package(
         .testTarget(name: "VigilSketchTests", dependencies: ["VigilSketch", "VigilTestSupport"]),
         .testTarget(name: "VigilEnrichTests", dependencies: ["VigilEnrich", "VigilBroker", "VigilTestSupport"]),
         .testTarget(name: "VigilRulesTests", dependencies: ["VigilRules", "VigilYAML", "VigilStream", "VigilBroker", "VigilCore", "VigilTestSupport"]),
+        .testTarget(name: "VigilIndexTests", dependencies: ["VigilIndex", "VigilBroker", "VigilCore", "VigilTestSupport"]),
         .testTarget(name: "VigilStreamTests", dependencies: ["VigilStream", "VigilBroker", "VigilYAML", "VigilTestSupport"]),
         .testTarget(name: "VigilLogsTests", dependencies: ["VigilLogs", "VigilParsers", "VigilBroker", "VigilTestSupport"]),
         .testTarget(name: "VigilPipelineTests", dependencies: ["VigilPipeline", "VigilYAML", "VigilStream", "VigilTestSupport"],
