@@ -64,16 +64,20 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
+        // librdkafka from Debian's librdkafka-dev (headers 2.0.2; any ABI-compatible newer library at run time).
+        .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+        // Kafka as the distributed broker: producers, consumer groups with rebalance hooks, admin.
+        .target(name: "VigilKafka", dependencies: ["VigilCore", "VigilBroker", "CRdKafka"]),
         // Configuration, stage services and the `vigil run` pipeline.
         .target(name: "VigilPipeline", dependencies: ["VigilCore", "VigilBroker", "VigilYAML", "VigilParsers", "VigilLogs",
-                                                    "VigilCapture", "VigilDecode", "VigilEnrich", "VigilStream", "VigilRules", "VigilIndex"]),
+                                                    "VigilCapture", "VigilDecode", "VigilEnrich", "VigilStream", "VigilRules", "VigilIndex", "VigilKafka"]),
         // `vigil bench NAME`: each benchmark builds its input and runs its peer in the same run.
         .target(name: "VigilBench", dependencies: ["VigilCore", "VigilBroker", "VigilParsers", "VigilLogs", "VigilCapture", "VigilDecode",
-                                                 "VigilSketch", "VigilEnrich", "VigilStream", "VigilRules", "VigilIndex"]),
+                                                 "VigilSketch", "VigilEnrich", "VigilStream", "VigilRules", "VigilIndex", "VigilKafka"]),
         // The `vigil` executable: argument parsing and output only.
         .executableTarget(name: "VigilCLI", dependencies: [
             "VigilCore", "VigilBroker", "VigilPipeline", "VigilBench", "VigilParsers", "VigilLogs", "VigilCapture", "VigilDecode",
-            "VigilEnrich", "VigilStream", "VigilRules", "VigilIndex",
+            "VigilEnrich", "VigilStream", "VigilRules", "VigilIndex", "VigilKafka",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "VigilTestSupport", dependencies: ["VigilCore", "VigilBroker"], path: "Tests/VigilTestSupport"),
@@ -86,6 +90,7 @@ let package = Package(
         .testTarget(name: "VigilEnrichTests", dependencies: ["VigilEnrich", "VigilBroker", "VigilTestSupport"]),
         .testTarget(name: "VigilRulesTests", dependencies: ["VigilRules", "VigilYAML", "VigilStream", "VigilBroker", "VigilCore", "VigilTestSupport"]),
         .testTarget(name: "VigilIndexTests", dependencies: ["VigilIndex", "VigilBroker", "VigilCore", "VigilTestSupport"]),
+        .testTarget(name: "VigilKafkaTests", dependencies: ["VigilKafka", "VigilBroker", "VigilCore", "VigilTestSupport"]),
         .testTarget(name: "VigilStreamTests", dependencies: ["VigilStream", "VigilBroker", "VigilYAML", "VigilTestSupport"]),
         .testTarget(name: "VigilLogsTests", dependencies: ["VigilLogs", "VigilParsers", "VigilBroker", "VigilTestSupport"]),
         .testTarget(name: "VigilPipelineTests", dependencies: ["VigilPipeline", "VigilYAML", "VigilStream", "VigilTestSupport"],
