@@ -41,19 +41,24 @@ public struct CompiledExpression: Sendable {
         let nodes: [Node]
         let operands: [Int]
         let tests: [Test]
+        /// The same tests without reference counting on each call (`tests` owns them).
+        let unmanaged: [Unmanaged<Test>]
         let root: Int
 
         init(nodes: [Node], operands: [Int], tests: [Test], root: Int) {
             self.nodes = nodes
             self.operands = operands
             self.tests = tests
+            self.unmanaged = tests.map { Unmanaged.passUnretained($0) }
             self.root = root
         }
 
         func evaluate(_ event: Event) -> Bool {
-            nodes.withUnsafeBufferPointer { nodes in
+            // A program of one test (most rules after the dataset index) skips the tree walk.
+            if case .test(let t) = nodes[root] { return unmanaged[t]._withUnsafeGuaranteedRef { $0.evaluate(event) } }
+            return nodes.withUnsafeBufferPointer { nodes in
                 operands.withUnsafeBufferPointer { operands in
-                    tests.withUnsafeBufferPointer { tests in
+                    unmanaged.withUnsafeBufferPointer { tests in
                         Self.evaluate(root, event, nodes, operands, tests)
                     }
                 }
@@ -61,9 +66,9 @@ public struct CompiledExpression: Sendable {
         }
 
         static func evaluate(_ i: Int, _ event: Event, _ nodes: UnsafeBufferPointer<Node>, _ operands: UnsafeBufferPointer<Int>,
-                             _ tests: UnsafeBufferPointer<Test>) -> Bool {
+                             _ tests: UnsafeBufferPointer<Unmanaged<Test>>) -> Bool {
             switch nodes[i] {
-            case .test(let t): return tests[t].evaluate(event)
+            case .test(let t): return tests[t]._withUnsafeGuaranteedRef { $0.evaluate(event) }
             case .all(let start, let count):
                 for k in start..<(start + count) where !evaluate(operands[k], event, nodes, operands, tests) { return false }
                 return true
@@ -112,8 +117,8 @@ public struct CompiledExpression: Sendable {
 }
 
 /// One compiled predicate. A class: evaluation reads it through one reference instead of
-/// copying (and retaining) its arrays.
-final class Test: Sendable {
+/// copying (and retaining) its arrays. Immutable after init (its raw buffers too): safe to share.
+final class Test: @unchecked Sendable {
     let key: Event.Key
     let field: String
     let op: Operator
@@ -134,6 +139,11 @@ final class Test: Sendable {
     let listNames: [String]
     /// `regex`: the compiled patterns (unanchored searches; `caseInsensitive` applies).
     let regexes: [LinearRegex]
+    /// `strings`, all in one buffer this test owns: value `i` is `flat[offsets[i] ..< offsets[i + 1]]`.
+    /// Comparisons read it without retaining arrays.
+    private let flat: UnsafeMutablePointer<UInt8>
+    private let offsets: UnsafeMutablePointer<Int>
+    private let valueCount: Int
 
     init(_ p: Predicate, lists: (any RuleLists)?, origin: Origin?) throws(RuleError) {
         field = p.field
@@ -191,6 +201,30 @@ final class Test: Sendable {
         self.wantsNull = wantsNull
         self.listNames = listNames
         self.regexes = regexes
+        valueCount = strings.count
+        let total = strings.reduce(0) { $0 + $1.count }
+        flat = .allocate(capacity: max(total, 1))
+        offsets = .allocate(capacity: strings.count + 1)
+        var at = 0
+        for (i, v) in strings.enumerated() {
+            offsets[i] = at
+            for b in v {
+                flat[at] = b
+                at += 1
+            }
+        }
+        offsets[strings.count] = at
+    }
+
+    deinit {
+        flat.deallocate()
+        offsets.deallocate()
+    }
+
+    /// Value `i`'s (prepared) bytes.
+    @inline(__always)
+    func valueBytes(_ i: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: flat + offsets[i], count: offsets[i + 1] - offsets[i])
     }
 
     static func network(_ text: String) -> (IPAddress, Int)? {
@@ -250,7 +284,13 @@ final class Test: Sendable {
                 let lowered = Array(String(decoding: bytes, as: UTF8.self).lowercased().utf8)
                 return lowered.withUnsafeBytes { l in combine { i in Self.compare(op, l, strings[i], fold: false, unicodeValue: texts[i]) } }
             }
-            return combine { i in Self.compare(op, bytes, strings[i], fold: caseInsensitive, unicodeValue: nil) }
+            let fold = caseInsensitive
+            if matchAll {
+                for i in 0..<valueCount where !Self.compare(op, bytes, valueBytes(i), fold: fold) { return false }
+                return true
+            }
+            for i in 0..<valueCount where Self.compare(op, bytes, valueBytes(i), fold: fold) { return true }
+            return false
         case .lessThan, .lessOrEqual, .greaterThan, .greaterOrEqual:
             guard let n = Double(String(decoding: bytes, as: UTF8.self).trimmingASCIISpaces()) else { return false }
             return combine { i in Self.compareNumber(op, n, numbers[i]!) }
@@ -293,7 +333,7 @@ final class Test: Sendable {
         case .prefix, .suffix, .contains:
             // Text operators on a number or address compare its text.
             var text = value.scalarText ?? value.description
-            return text.withUTF8 { Self.compare(op, UnsafeRawBufferPointer($0), strings[i], fold: caseInsensitive, unicodeValue: nil) }
+            return text.withUTF8 { Self.compare(op, UnsafeRawBufferPointer($0), valueBytes(i), fold: caseInsensitive) }
         case .inList:
             return lists?.contains(listNames[i], value) ?? false
         case .regex:

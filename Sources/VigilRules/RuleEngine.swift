@@ -7,8 +7,9 @@ public struct CompiledRule: Sendable {
     public let rule: Rule
     let match: CompiledExpression
     let groupBy: [String]
-    /// Sequence steps, compiled.
+    /// Sequence steps, compiled, and how many matches each needs.
     let steps: [CompiledExpression]
+    let stepMinimums: [Int64]
     /// The `event.dataset` values the rule requires (lowercased), when its match says so at its
     /// top level: rules are only evaluated on events of those datasets. Nil: every event.
     let datasets: [String]?
@@ -31,8 +32,9 @@ public struct CompiledRule: Sendable {
             for step in list { steps.append(try CompiledExpression(step.match, lists: lists, origin: rule.origin)) }
         }
         self.steps = steps
+        if case .sequence(let list, _, _, _)? = rule.aggregation { stepMinimums = list.map(\.minimum) } else { stepMinimums = [] }
         datasets = Self.requiredDatasets(rule.match)
-        fingerprint = "v1|\(rule.id)|\(rule.match)|\(String(describing: rule.aggregation))|\(rule.suppression ?? 0)"
+        fingerprint = "v2|\(rule.id)|\(rule.match)|\(String(describing: rule.aggregation))|\(rule.suppression ?? 0)"
     }
 }
 
@@ -148,10 +150,20 @@ struct RulesState: PluginState {
     var triage: TriageAggregation = .max
     /// The triage of the event being processed (its single-event rules' ids and combined score).
     var eventTriage: (rules: [String], score: Double)?
-    /// Per rule: its windows (count or distinct), nil for single-event rules.
-    var windows: [WindowOperator<RuleWindowValue>?]
-    /// Per rule: windows that already alerted (key + bounds), until they close.
-    var alerted: [Set<String>]
+    /// Per rule: its windows (count or distinct), nil for other rules.
+    var windows: [RuleWindows?]
+    /// Literal prefilters of the rules (see ``RuleGates``), and per rule the event that last
+    /// passed its gate (an epoch, so nothing is cleared between events).
+    var gates: RuleGates
+    var marks: [UInt32]
+    var epoch: UInt32 = 0
+    /// Per rule: which distinct group-by list its key is built from; per event, each list's key
+    /// is built once (`keyEpochs[slot] == epoch`) whatever the number of rules sharing it.
+    var keySlot: [Int]
+    var keyCache: [String?]
+    var keyEpochs: [UInt32]
+    /// Reused per event: the rules it matched.
+    var matchedBuffer: [Int] = []
     /// Per rule and key: the open suppression bucket (start) and how many alerts it merged.
     var suppressed: [[String: SuppressionBucket]]
     /// Per rule (new_value): per key, when each value was last seen.
@@ -181,15 +193,21 @@ struct RulesState: PluginState {
         index = RuleIndex(rules)
         windows = rules.map { r in
             switch r.rule.aggregation {
-            case .threshold(_, let window, _)?:
-                WindowOperator(options: WindowOptions(kind: window)) { RuleWindowValue.count(0) }
-            case .distinct(_, _, let window, _)?:
-                WindowOperator(options: WindowOptions(kind: window)) { RuleWindowValue.distinct(HyperLogLog(precision: 12, seed: ProfileValueSeed.seed)) }
-            default:
-                nil
+            case .threshold(_, let window, let minimum)?: RuleWindows(kind: window, distinct: false, minimum: minimum)
+            case .distinct(_, _, let window, let minimum)?: RuleWindows(kind: window, distinct: true, minimum: minimum)
+            default: nil
             }
         }
-        alerted = Array(repeating: [], count: rules.count)
+        gates = RuleGates(rules)
+        marks = Array(repeating: 0, count: rules.count)
+        var slots: [[String]: Int] = [:]
+        keySlot = rules.map { r in
+            if let s = slots[r.groupBy] { return s }
+            slots[r.groupBy] = slots.count
+            return slots.count - 1
+        }
+        keyCache = Array(repeating: nil, count: slots.count)
+        keyEpochs = Array(repeating: 0, count: slots.count)
         suppressed = Array(repeating: [:], count: rules.count)
         seen = Array(repeating: [:], count: rules.count)
         moments = Array(repeating: [:], count: rules.count)
@@ -207,7 +225,6 @@ struct RulesState: PluginState {
         for j in next.rules.indices {
             guard let i = rules.firstIndex(where: { $0.fingerprint == next.rules[j].fingerprint }) else { continue }
             next.windows[j] = windows[i]
-            next.alerted[j] = alerted[i]
             next.suppressed[j] = suppressed[i]
             next.seen[j] = seen[i]
             next.moments[j] = moments[i]
@@ -217,27 +234,60 @@ struct RulesState: PluginState {
         self = next
     }
 
+    /// The event's key for rule `i` (its group-by values joined), built once per event and
+    /// group-by list; nil when the event lacks one of the fields.
+    @inline(__always)
+    mutating func key(_ event: Event, rule i: Int) -> String? {
+        let slot = keySlot[i]
+        if keyEpochs[slot] != epoch {
+            keyEpochs[slot] = epoch
+            keyCache[slot] = Self.key(event, rules[i].groupBy)
+        }
+        return keyCache[slot]
+    }
+
     mutating func process(_ event: Event, time: Int64, offset: Int64, emit: (Event) -> Void, late: (String) -> Void) {
         followBook()
-        // Matching reads each rule's program in place (no copy of the rule per event).
-        let candidates = index.candidates(event)
-        let matched: [Int] = rules.withUnsafeBufferPointer { rules in
-            var out: [Int] = []
-            for i in candidates where rules[i].match.program.evaluate(event) { out.append(i) }
-            return out
+        epoch &+= 1
+        if epoch == 0 {
+            // Wrapped: clear the stamps once every 2^32 events.
+            for i in marks.indices { marks[i] = 0 }
+            for i in keyEpochs.indices { keyEpochs[i] = 0 }
+            epoch = 1
         }
+        let candidates = index.candidates(event)
+        var matched = matchedBuffer
+        matched.removeAll(keepingCapacity: true)
+        let epoch = self.epoch
+        // Gates first (one automaton pass per gated field), then each candidate rule that is
+        // ungated or passed its gate. Programs are read in place (no copy of a rule per event).
+        marks.withUnsafeMutableBufferPointer { marks in
+            if !gates.isEmpty { gates.mark(event, marks: marks.baseAddress!, epoch: epoch) }
+            gates.gated.withUnsafeBufferPointer { gated in
+                rules.withUnsafeBufferPointer { rules in
+                    for i in candidates where (!gated[i] || marks[i] == epoch) && rules[i].match.program.evaluate(event) {
+                        matched.append(i)
+                    }
+                }
+            }
+        }
+        defer { matchedBuffer = matched }
+        guard !matched.isEmpty else { return }
         // Triage: the single-event rules this event matched, and their combined score, go on
         // each of its single-event alerts.
-        let single = matched.filter { rules[$0].rule.aggregation == nil }
-        eventTriage = single.count > 1
-            ? (single.map { rules[$0].rule.id }, triage.combine(single.map { rules[$0].rule.score })) : nil
+        var singles = 0
+        for i in matched where rules[i].rule.aggregation == nil { singles += 1 }
+        if singles > 1 {
+            let single = matched.filter { rules[$0].rule.aggregation == nil }
+            eventTriage = (single.map { rules[$0].rule.id }, triage.combine(single.map { rules[$0].rule.score }))
+        } else {
+            eventTriage = nil
+        }
         for i in matched {
-            let r = rules[i]
-            guard let key = Self.key(event, r.groupBy) else { continue }
-            ruleTime[i] = max(ruleTime[i], time)
-            switch r.rule.aggregation {
+            switch rules[i].rule.aggregation {
             case .newValue(let field, _, let lookback)?:
-                guard let v = event[field], let text = v.scalarText else { continue }
+                guard let v = event[field], let text = v.scalarText, let key = key(event, rule: i) else { continue }
+                ruleTime[i] = max(ruleTime[i], time)
                 let last = seen[i][key]?[text]
                 seen[i][key, default: [:]][text] = max(last ?? time, time)
                 if last.map({ time - $0 > lookback }) ?? true {
@@ -245,9 +295,9 @@ struct RulesState: PluginState {
                           extra: [("vigil.alert.new_value", .string(text))])
                 }
                 if seen[i].count > 65_536 { expireSeen(i, lookback: lookback) }
-                continue
             case .anomaly(let field, _, let z, let minimumSamples)?:
-                guard let x = Self.number(event[field]) else { continue }
+                guard let x = Self.number(event[field]), let key = key(event, rule: i) else { continue }
+                ruleTime[i] = max(ruleTime[i], time)
                 var m = moments[i][key] ?? RunningMoments()
                 if m.count >= UInt64(minimumSamples), let score = m.zScore(of: x), abs(score) >= z {
                     alert(i, key: key, time: time, bounds: nil, count: 1, distinct: nil, event: event, offset: offset, emit: emit,
@@ -256,60 +306,43 @@ struct RulesState: PluginState {
                 }
                 m.add(x)
                 moments[i][key] = m
-                continue
-            case .sequence(let steps, _, let within, let ordered)?:
-                var state = progress[i][key] ?? SequenceProgress(steps: steps.count)
-                let matched = rules[i].steps.indices.filter { rules[i].steps[$0].matches(event) }
-                if state.advance(time: time, matched: matched, minimums: steps.map(\.minimum), within: within, ordered: ordered) {
+            case .sequence(_, _, let within, let ordered)?:
+                // The steps this event matches, without building lists for events that match none.
+                var matchedSteps: [Int] = []
+                for j in rules[i].steps.indices where rules[i].steps[j].matches(event) { matchedSteps.append(j) }
+                guard !matchedSteps.isEmpty, let key = key(event, rule: i) else { continue }
+                ruleTime[i] = max(ruleTime[i], time)
+                // An ordered sequence only starts with its first step.
+                if ordered && progress[i][key] == nil && matchedSteps[0] != 0 { continue }
+                var state = progress[i][key] ?? SequenceProgress(steps: rules[i].steps.count)
+                if state.advance(time: time, matched: matchedSteps, minimums: rules[i].stepMinimums, within: within, ordered: ordered) {
                     alert(i, key: key, time: time, bounds: WindowBounds(start: state.completedFrom, end: time + 1),
-                          count: Int64(steps.count), distinct: nil, event: event, offset: offset, emit: emit)
-                    state = SequenceProgress(steps: steps.count)
+                          count: Int64(rules[i].steps.count), distinct: nil, event: event, offset: offset, emit: emit)
+                    state = SequenceProgress(steps: rules[i].steps.count)
                 }
                 progress[i][key] = state.isEmpty ? nil : state
                 if progress[i].count > 65_536 {
                     let horizon = ruleTime[i] - within
                     progress[i] = progress[i].filter { $0.value.latest >= horizon }
                 }
-                continue
-            default:
-                break
-            }
-            guard windows[i] != nil else {
+            case .threshold?, .distinct?:
+                var hash: UInt64 = 0
+                if case .distinct(let field, _, _, _)? = rules[i].rule.aggregation {
+                    guard let value = event[field], let text = value.scalarText else { continue }
+                    hash = RuleInput.hasher.hash(text)
+                }
+                guard let key = key(event, rule: i) else { continue }
+                ruleTime[i] = max(ruleTime[i], time)
+                var reached: [RuleWindows.Reached] = []
+                let lateReason = windows[i]!.add(key: key, time: time, hash: hash) { reached.append($0) }
+                if let lateReason { late("rule \(rules[i].rule.id): \(lateReason)") }
+                for r in reached {
+                    alert(i, key: key, time: time, bounds: r.bounds, count: r.count, distinct: r.distinct, event: event, offset: offset, emit: emit)
+                }
+            case nil:
+                guard let key = key(event, rule: i) else { continue }
+                ruleTime[i] = max(ruleTime[i], time)
                 alert(i, key: key, time: time, bounds: nil, count: 1, distinct: nil, event: event, offset: offset, emit: emit)
-                continue
-            }
-            var input = RuleInput()
-            if case .distinct(let field, _, _, _)? = r.rule.aggregation {
-                guard let value = event[field], let text = value.scalarText else { continue }
-                input.hash = RuleInput.hasher.hash(text)
-            }
-            // Windows that close as the watermark moves are forgotten by the alerted set.
-            let outcome = windows[i]!.add(key: key, time: time, input) { closed in
-                alerted[i].remove("\(closed.key)|\(closed.bounds.start)")
-            }
-            if case .rejectedLate(let reason) = outcome { late("rule \(r.rule.id): \(reason)") }
-            let kind = windows[i]!.options.kind
-            var due: [(WindowBounds, RuleWindowValue)] = []
-            kind.forEachWindow(containing: time) { bounds in
-                let b: WindowBounds
-                if case .session = kind {
-                    guard let s = windows[i]!.session(key: key, containing: time) else { return }
-                    b = s
-                } else {
-                    b = bounds
-                }
-                if let v = windows[i]!.value(key: key, bounds: b) { due.append((b, v)) }
-            }
-            for (bounds, value) in due {
-                let (count, estimate) = value.measures
-                let reached: Bool
-                switch r.rule.aggregation {
-                case .threshold(_, _, let minimum)?: reached = count >= minimum
-                case .distinct(_, _, _, let minimum)?: reached = estimate >= minimum
-                default: reached = false
-                }
-                guard reached, alerted[i].insert("\(key)|\(bounds.start)").inserted else { continue }
-                alert(i, key: key, time: time, bounds: bounds, count: count, distinct: estimate, event: event, offset: offset, emit: emit)
             }
         }
     }
@@ -318,15 +351,12 @@ struct RulesState: PluginState {
         followBook()
         guard let idle = idleFor else { return }
         for i in windows.indices where windows[i] != nil && windows[i]!.maxEventTime > Int64.min {
-            let target = windows[i]!.maxEventTime &+ idle
-            windows[i]!.advanceWatermark(to: target) { closed in alerted[i].remove("\(closed.key)|\(closed.bounds.start)") }
+            windows[i]!.advance(to: windows[i]!.maxEventTime &+ idle)
         }
     }
 
     mutating func closeAll(offset: Int64, emit: (Event) -> Void) {
-        for i in windows.indices where windows[i] != nil {
-            windows[i]!.advanceWatermark(to: Int64.max) { closed in alerted[i].remove("\(closed.key)|\(closed.bounds.start)") }
-        }
+        for i in windows.indices where windows[i] != nil { windows[i]!.advance(to: Int64.max) }
     }
 
     /// Forgets values not seen within the lookback of the rule's latest event time.
@@ -438,9 +468,6 @@ struct RulesState: PluginState {
             } else {
                 inner.bool(false)
             }
-            let alertedSorted = alerted[i].sorted()
-            inner.varint(UInt64(alertedSorted.count))
-            for k in alertedSorted { inner.string(k) }
             let buckets = suppressed[i].sorted { $0.key < $1.key }
             inner.varint(UInt64(buckets.count))
             for (k, b) in buckets {
@@ -489,11 +516,9 @@ struct RulesState: PluginState {
             seen.insert(rules[i].rule.id)
             var inner = StateReader(blob, context: r.context)
             if try inner.bool() {
-                guard let op = state.windows[i] else { throw inner.corrupt("windows for a rule without aggregation") }
-                state.windows[i] = try WindowOperator.restore(options: op.options, from: &inner, make: Self.maker(rules[i]))
+                guard state.windows[i] != nil else { throw inner.corrupt("windows for a rule without aggregation") }
+                try state.windows[i]!.restore(from: &inner)
             }
-            let a = try inner.count()
-            for _ in 0..<a { state.alerted[i].insert(try inner.string()) }
             let b = try inner.count()
             for _ in 0..<b {
                 let k = try inner.string()
@@ -522,13 +547,6 @@ struct RulesState: PluginState {
         }
         return state
     }
-
-    static func maker(_ r: CompiledRule) -> () -> RuleWindowValue {
-        if case .distinct? = r.rule.aggregation {
-            return { .distinct(HyperLogLog(precision: 12, seed: ProfileValueSeed.seed)) }
-        }
-        return { .count(0) }
-    }
 }
 
 enum ProfileValueSeed {
@@ -539,62 +557,6 @@ enum ProfileValueSeed {
 struct RuleInput {
     var hash: UInt64 = 0
     static let hasher = Hash64(seed: ProfileValueSeed.seed)
-}
-
-/// A rule window's value: a count, or a count with a distinct-value sketch.
-enum RuleWindowValue: WindowAggregate {
-    case count(Int64)
-    case distinct(HyperLogLog, count: Int64 = 0)
-
-    var measures: (count: Int64, distinct: Int64) {
-        switch self {
-        case .count(let n): (n, 0)
-        case .distinct(let h, let n): (n, Int64(h.estimate().rounded()))
-        }
-    }
-
-    mutating func add(_ input: RuleInput) {
-        switch self {
-        case .count(let n): self = .count(n + 1)
-        case .distinct(var h, let n):
-            self = .count(0)  // no second reference to the sketch while it changes
-            h.insert(hash: input.hash)
-            self = .distinct(h, count: n + 1)
-        }
-    }
-
-    mutating func merge(_ other: RuleWindowValue) {
-        switch (self, other) {
-        case (.count(let a), .count(let b)): self = .count(a + b)
-        case (.distinct(var a, let n), .distinct(let b, let m)):
-            try? a.merge(b)
-            self = .distinct(a, count: n + m)
-        default: break
-        }
-    }
-
-    func encode(into w: inout StateWriter) {
-        switch self {
-        case .count(let n):
-            w.varint(0)
-            w.int(n)
-        case .distinct(let h, let n):
-            w.varint(1)
-            w.int(n)
-            w.bytes(h.serialized())
-        }
-    }
-
-    init(decoding r: inout StateReader) throws(StreamError) {
-        switch try r.varint() {
-        case 0: self = .count(try r.int())
-        case 1:
-            let n = try r.int()
-            let bytes = try r.bytes()
-            do { self = .distinct(try HyperLogLog(serialized: bytes), count: n) } catch { throw r.corrupt("sketch: \(error)") }
-        case let tag: throw r.corrupt("unknown rule window value \(tag)")
-        }
-    }
 }
 
 /// Deterministic alert ids.

@@ -25,6 +25,9 @@ public struct LinearRegex: Sendable {
     /// The pattern as given.
     public let pattern: String
     let program: RegexProgram
+    /// Literals (ASCII-folded) every match contains one of, for multi-pattern prefilters; nil
+    /// when the pattern has no such set (see `RegexLiteralSet`).
+    let literalSet: [[UInt8]]?
 
     /// Compiles `pattern`.
     ///
@@ -45,7 +48,9 @@ public struct LinearRegex: Sendable {
         }
         var parser = RegexParser(pattern, flags: .init(caseless: caseInsensitive, dotAll: dotMatchesNewline,
                                                        multiline: multiline, extended: false))
-        program = try RegexCompiler.compile(try parser.parse())
+        let node = try parser.parse()
+        program = try RegexCompiler.compile(node)
+        literalSet = RegexLiteralSet.literals(of: node)
     }
 
     /// Whether the pattern matches anywhere in `bytes` (UTF-8; invalid bytes never trap).

@@ -1,0 +1,286 @@
+import VigilCore
+import VigilSketch
+import VigilStream
+
+/// The distinct values of one rule window: exact (sorted 64-bit hashes) while there are at most
+/// ``exactLimit`` of them, then a HyperLogLog++ sketch. Thresholds of distinct rules are mostly
+/// small (ports of a scan, users of a spraying source), so the common case is an exact count
+/// read in O(1); past the limit the sketch bounds memory and its estimate is recomputed only as
+/// often as it can have reached the rule's minimum.
+struct DistinctValues: Equatable {
+    static let exactLimit = 256
+    static let precision = 12
+
+    private(set) var exact: [UInt64] = []
+    private(set) var sketch: HyperLogLog?
+    /// The current distinct count (exact, or the sketch's last estimate).
+    private(set) var estimate: Int64 = 0
+    private var inserts: Int64 = 0
+    private var nextEstimate: Int64 = 0
+
+    init() {}
+
+    /// Adds a value by its hash; `minimum` paces the sketch's estimates.
+    mutating func insert(hash: UInt64, minimum: Int64) {
+        if sketch == nil {
+            var lo = 0, hi = exact.count
+            while lo < hi {
+                let mid = (lo + hi) >> 1
+                if exact[mid] < hash { lo = mid + 1 } else { hi = mid }
+            }
+            if lo < exact.count && exact[lo] == hash { return }
+            if exact.count < Self.exactLimit {
+                exact.insert(hash, at: lo)
+                estimate = Int64(exact.count)
+                return
+            }
+            var h = HyperLogLog(precision: Self.precision, seed: ProfileValueSeed.seed)
+            for e in exact { h.insert(hash: e) }
+            exact = []
+            sketch = h
+        }
+        sketch!.insert(hash: hash)
+        inserts += 1
+        if inserts >= nextEstimate {
+            estimate = Int64(sketch!.estimate().rounded())
+            // The count grows by at most one per insert: no need to look again before it could
+            // reach the minimum (and at least every 4,096 inserts, for the alert's figure).
+            nextEstimate = inserts + min(4096, max(1, (minimum - estimate) / 2))
+        }
+    }
+
+    mutating func merge(_ other: DistinctValues, minimum: Int64) {
+        if other.sketch == nil {
+            for e in other.exact { insert(hash: e, minimum: minimum) }
+            return
+        }
+        if sketch == nil {
+            var h = HyperLogLog(precision: Self.precision, seed: ProfileValueSeed.seed)
+            for e in exact { h.insert(hash: e) }
+            exact = []
+            sketch = h
+        }
+        try? sketch!.merge(other.sketch!)
+        estimate = Int64(sketch!.estimate().rounded())
+        nextEstimate = inserts
+    }
+
+    func encode(into w: inout StateWriter) {
+        if let sketch {
+            w.varint(1)
+            w.int(estimate)
+            w.bytes(sketch.serialized())
+        } else {
+            w.varint(0)
+            w.varint(UInt64(exact.count))
+            for e in exact { w.uint64(e) }
+        }
+    }
+
+    init(decoding r: inout StateReader) throws(StreamError) {
+        switch try r.varint() {
+        case 0:
+            let n = try r.count(limit: Self.exactLimit)
+            var previous: UInt64? = nil
+            for _ in 0..<n {
+                let e = try r.uint64()
+                if let previous, e <= previous { throw r.corrupt("distinct values out of order") }
+                exact.append(e)
+                previous = e
+            }
+            estimate = Int64(n)
+        case 1:
+            estimate = try r.int()
+            let bytes = try r.bytes()
+            do { sketch = try HyperLogLog(serialized: bytes) } catch { throw r.corrupt("sketch: \(error)") }
+        case let tag:
+            throw r.corrupt("unknown distinct values \(tag)")
+        }
+    }
+}
+
+/// One aggregated rule's event-time windows, per group key: a count of matching events (and their
+/// distinct values for `distinct` rules) in each window, and whether the window has alerted.
+///
+/// Built for the rule engine's one question, "has this key's window just reached the minimum?",
+/// rather than for emitting window results: each window is a small record in its key's list, an
+/// event touches only its key's windows, and a window alerts at most once. The watermark is the
+/// largest event time seen (rules allow no lateness): an event for a window that has already
+/// closed is late, rejected with a reason. Closed windows are dropped in sweeps, at most every
+/// quarter window, so memory is bounded by the keys active in the last window or two.
+struct RuleWindows {
+    struct Window: Equatable {
+        var start: Int64
+        var end: Int64
+        var count: Int64
+        var values: DistinctValues?
+        var alerted: Bool
+    }
+
+    /// What an event did to a window that has now reached the minimum for the first time.
+    struct Reached {
+        var bounds: WindowBounds
+        var count: Int64
+        var distinct: Int64
+    }
+
+    let kind: WindowKind
+    let distinct: Bool
+    let minimum: Int64
+    private(set) var keys: [String: [Window]] = [:]
+    /// The largest event time added (`Int64.min` before any).
+    private(set) var maxEventTime = Int64.min
+    /// Windows ending at or before this are closed.
+    private(set) var watermark = Int64.min
+    /// No window closes before this: the next sweep.
+    private var nextSweep = Int64.max
+    private let sweepInterval: Int64
+
+    init(kind: WindowKind, distinct: Bool, minimum: Int64) {
+        self.kind = kind
+        self.distinct = distinct
+        self.minimum = minimum
+        switch kind {
+        case .tumbling(let size): sweepInterval = max(1, size / 4)
+        case .hopping(_, let advance): sweepInterval = max(1, advance / 4)
+        case .session(let gap): sweepInterval = max(1, gap / 4)
+        }
+    }
+
+    /// Open windows (for tests and metrics).
+    var openWindowCount: Int { keys.values.reduce(0) { $0 + $1.count { $0.end > watermark } } }
+
+    /// Adds one event of `key` at `time` (`hash`: its distinct value's hash, for distinct rules).
+    /// Calls `reached` for each window that reached the minimum with this event; returns the
+    /// reason when the event was late for some of its windows.
+    mutating func add(key: String, time: Int64, hash: UInt64, reached: (Reached) -> Void) -> String? {
+        var lateFor: WindowBounds? = nil
+        let watermark = self.watermark
+        let minimum = self.minimum, distinct = self.distinct
+        if case .session(let gap) = kind {
+            let bounds = WindowBounds(start: time, end: time &+ gap)
+            if bounds.end <= watermark {
+                lateFor = bounds
+            } else {
+                addToSession(key: key, bounds: bounds, hash: hash, reached: reached)
+            }
+        } else {
+            kind.forEachWindow(containing: time) { bounds in
+                if bounds.end <= watermark {
+                    lateFor = bounds
+                    return
+                }
+                var fresh = false
+                let changed: Reached? = keys[key, default: []].withUnsafeMutableBufferPointer { list -> Reached? in
+                    for j in list.indices where list[j].start == bounds.start && list[j].end == bounds.end {
+                        return Self.update(&list[j], hash: hash, minimum: minimum, distinct: distinct)
+                    }
+                    fresh = true
+                    return nil
+                }
+                if fresh {
+                    var w = Window(start: bounds.start, end: bounds.end, count: 0, values: distinct ? DistinctValues() : nil, alerted: false)
+                    let r = Self.update(&w, hash: hash, minimum: minimum, distinct: distinct)
+                    keys[key]!.append(w)
+                    if bounds.end < nextSweep { nextSweep = bounds.end }
+                    if let r { reached(r) }
+                } else if let changed {
+                    reached(changed)
+                }
+            }
+        }
+        if time > maxEventTime {
+            maxEventTime = time
+            advance(to: time)
+        }
+        guard let lateFor else { return nil }
+        return "late event: its time \(Timestamp(nanoseconds: time).rfc3339) is behind the watermark \(Timestamp(nanoseconds: watermark).rfc3339) for its \(kind) window \(lateFor)"
+    }
+
+    @inline(__always)
+    private static func update(_ w: inout Window, hash: UInt64, minimum: Int64, distinct: Bool) -> Reached? {
+        w.count += 1
+        if distinct { w.values!.insert(hash: hash, minimum: minimum) }
+        guard !w.alerted else { return nil }
+        let measure = distinct ? w.values!.estimate : w.count
+        guard measure >= minimum else { return nil }
+        w.alerted = true
+        return Reached(bounds: WindowBounds(start: w.start, end: w.end), count: w.count, distinct: w.values?.estimate ?? 0)
+    }
+
+    /// Merges the event's session `[time, time + gap)` with the key's open sessions it overlaps
+    /// or touches.
+    private mutating func addToSession(key: String, bounds: WindowBounds, hash: UInt64, reached: (Reached) -> Void) {
+        var merged = Window(start: bounds.start, end: bounds.end, count: 0, values: distinct ? DistinctValues() : nil, alerted: false)
+        var kept: [Window] = []
+        for w in keys[key] ?? [] {
+            if w.end > watermark && w.start <= merged.end && merged.start <= w.end {
+                merged.start = min(merged.start, w.start)
+                merged.end = max(merged.end, w.end)
+                merged.count += w.count
+                merged.alerted = merged.alerted || w.alerted
+                if let values = w.values { merged.values!.merge(values, minimum: minimum) }
+            } else {
+                kept.append(w)
+            }
+        }
+        if let r = Self.update(&merged, hash: hash, minimum: minimum, distinct: distinct) { reached(r) }
+        kept.append(merged)
+        keys[key] = kept
+        if merged.end < nextSweep { nextSweep = merged.end }
+    }
+
+    /// Moves the watermark forward (never back): windows ending at or before it close, and are
+    /// dropped at the next sweep. Used by event time, by idle partitions and at the end of a drain.
+    mutating func advance(to time: Int64) {
+        guard time > watermark else { return }
+        watermark = time
+        guard watermark >= nextSweep else { return }
+        var earliest = Int64.max
+        let wm = watermark
+        keys = keys.compactMapValues { list in
+            let open = list.filter { $0.end > wm }
+            for w in open where w.end < earliest { earliest = w.end }
+            return open.isEmpty ? nil : open
+        }
+        nextSweep = earliest == .max ? .max : max(earliest, wm &+ sweepInterval)
+    }
+
+    // MARK: Checkpoints
+
+    func encode(into w: inout StateWriter) {
+        w.int(maxEventTime)
+        w.int(watermark)
+        w.varint(UInt64(keys.count))
+        for (key, list) in keys.sorted(by: { $0.key < $1.key }) {
+            w.string(key)
+            w.varint(UInt64(list.count))
+            for window in list {
+                w.int(window.start)
+                w.int(window.end)
+                w.int(window.count)
+                w.bool(window.alerted)
+                if let values = window.values { values.encode(into: &w) }
+            }
+        }
+    }
+
+    mutating func restore(from r: inout StateReader) throws(StreamError) {
+        maxEventTime = try r.int()
+        watermark = try r.int()
+        var earliest = Int64.max
+        for _ in 0..<(try r.count()) {
+            let key = try r.string()
+            var list: [Window] = []
+            for _ in 0..<(try r.count()) {
+                var w = Window(start: try r.int(), end: try r.int(), count: try r.int(), values: nil, alerted: try r.bool())
+                guard w.start < w.end, w.count >= 0 else { throw r.corrupt("rule window bounds or count") }
+                if distinct { w.values = try DistinctValues(decoding: &r) }
+                earliest = min(earliest, w.end)
+                list.append(w)
+            }
+            keys[key] = list
+        }
+        nextSweep = earliest
+    }
+}
