@@ -21,7 +21,7 @@ public struct CompiledRule: Sendable {
         match = try CompiledExpression(rule.match, lists: lists, origin: rule.origin)
         switch rule.aggregation {
         case .threshold(let g, _, _)?, .distinct(_, let g, _, _)?, .sequence(_, let g, _, _)?, .newValue(_, let g, _)?,
-             .anomaly(_, let g, _, _)?:
+             .anomaly(_, let g, _, _)?, .beacon(let g, _, _, _)?:
             groupBy = g
         case nil:
             groupBy = []
@@ -162,6 +162,8 @@ struct RulesState: PluginState {
     var progress: [[String: SequenceProgress]]
     /// Per rule: the largest event time seen (expires new_value and sequence state).
     var ruleTime: [Int64]
+    /// Per rule (beacon): per key, the intervals between its events (Beacon.swift).
+    var beacons: [BeaconTable]
 
     struct SuppressionBucket {
         var start: Int64
@@ -195,6 +197,7 @@ struct RulesState: PluginState {
         moments = Array(repeating: [:], count: rules.count)
         progress = Array(repeating: [:], count: rules.count)
         ruleTime = Array(repeating: Int64.min, count: rules.count)
+        beacons = Array(repeating: BeaconTable(), count: rules.count)
     }
 
     /// Takes the book's new rules: the state of every rule whose fingerprint is unchanged is
@@ -213,6 +216,7 @@ struct RulesState: PluginState {
             next.moments[j] = moments[i]
             next.progress[j] = progress[i]
             next.ruleTime[j] = ruleTime[i]
+            next.beacons[j] = beacons[i]
         }
         self = next
     }
@@ -270,6 +274,9 @@ struct RulesState: PluginState {
                     let horizon = ruleTime[i] - within
                     progress[i] = progress[i].filter { $0.value.latest >= horizon }
                 }
+                continue
+            case .beacon?:
+                beacon(i, key: key, time: time, event: event, offset: offset, emit: emit)
                 continue
             default:
                 break
@@ -468,6 +475,7 @@ struct RulesState: PluginState {
                 inner.string(k)
                 p.encode(into: &inner)
             }
+            if case .beacon? = rules[i].rule.aggregation { beacons[i].encode(into: &inner) }
             w.bytes(inner.bytes)
         }
     }
@@ -518,6 +526,7 @@ struct RulesState: PluginState {
                 let k = try inner.string()
                 state.progress[i][k] = try SequenceProgress(decoding: &inner, steps: rules[i].steps.count)
             }
+            if case .beacon? = rules[i].rule.aggregation { state.beacons[i] = try BeaconTable(decoding: &inner) }
             guard inner.isAtEnd else { throw inner.corrupt("trailing bytes") }
         }
         return state

@@ -154,6 +154,11 @@ public enum Aggregation: Sendable, Equatable {
     /// The numeric `field` deviates from its per-key mean by at least `zScore` standard deviations
     /// (Welford), once `minimumSamples` values were seen.
     case anomaly(field: String, groupBy: [String], zScore: Double, minimumSamples: Int)
+    /// Matching events of one key at regular intervals (command-and-control beacons): at least
+    /// `minimumConnections` events whose inter-arrival times have a coefficient of variation
+    /// (standard deviation / mean, Welford over the intervals) of at most `maximumJitter`. A key
+    /// without an event for longer than `window` (ns) starts afresh (``BeaconTable``).
+    case beacon(groupBy: [String], minimumConnections: Int, maximumJitter: Double, window: Int64)
 }
 
 /// One step of a sequence.
