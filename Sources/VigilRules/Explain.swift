@@ -152,8 +152,9 @@ public struct RuleExplainer: Sendable {
         var next = 0
         let tree = Self.evaluate(rule.match, event, leaves, &next)
         let considered = !index.candidates(event).isEmpty
-        let groupBy = compiled.groupBy.map { (field: $0, value: event[$0]) }
-        let key = RulesState.key(event, compiled.groupBy)
+        let groupFields = compiled.groupFields(event)
+        let groupBy = groupFields.map { (field: $0, value: event[$0]) }
+        let key = RulesState.key(event, groupFields)
         var windows: [WindowBounds] = []
         var aggregatedField: (field: String, value: FieldValue?)?
         var steps: [RuleExplanation.Step] = []
@@ -162,7 +163,8 @@ public struct RuleExplainer: Sendable {
         switch rule.aggregation {
         case .threshold(_, let window, _)?:
             if let time { window.forEachWindow(containing: time) { windows.append($0) } }
-        case .distinct(let field, _, let window, _)?:
+        case .distinct(var field, _, let window, _)?:
+            if !compiled.aliases.isEmpty, let aliased = compiled.aliased(event).field { field = aliased }
             if let time { window.forEachWindow(containing: time) { windows.append($0) } }
             aggregatedField = (field, event[field])
             fieldUsable = event[field]?.scalarText != nil
@@ -239,6 +241,11 @@ extension RuleExplanation {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// An operator as rule files spell it (`startswith`, `re`, `gte`, …).
+    static func operatorName(_ op: Operator) -> String {
+        RuleFile.operators.first { $0.value == op }?.key ?? op.rawValue
+    }
+
     static func predicateText(_ p: Predicate) -> String {
         var modifiers: [String] = []
         if p.caseInsensitive { modifiers.append("i") }
@@ -247,7 +254,7 @@ extension RuleExplanation {
             if case .string(let s) = v { return jsonQuote(s) }
             return v.description
         }
-        var text = "\(p.field) \(p.op.rawValue)"
+        var text = "\(p.field) \(operatorName(p.op))"
         if !values.isEmpty { text += " " + (values.count == 1 ? values[0] : "[" + values.joined(separator: ", ") + "]") }
         if !modifiers.isEmpty { text += " (\(modifiers.joined(separator: ", ")))" }
         if values.count > 1 { text += p.matchAll ? " — every value" : " — any value" }
@@ -311,7 +318,7 @@ extension RuleExplanation {
         case .not: fields.append("\"node\":\"not\"")
         case .constant(let b): fields.append("\"node\":\"constant\",\"value\":\(b)")
         case .predicate(let p):
-            fields.append("\"node\":\"predicate\",\"field\":\(jsonQuote(p.field)),\"operator\":\"\(p.op.rawValue)\"")
+            fields.append("\"node\":\"predicate\",\"field\":\(jsonQuote(p.field)),\"operator\":\"\(operatorName(p.op))\"")
             var modifiers: [String] = []
             if p.caseInsensitive { modifiers.append("\"i\"") }
             if p.matchAll { modifiers.append("\"all\"") }

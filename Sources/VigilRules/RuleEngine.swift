@@ -15,6 +15,8 @@ public struct CompiledRule: Sendable {
     /// A canonical text of everything that shapes the rule's state: state restored from a
     /// checkpoint is kept only when the rule's fingerprint is unchanged.
     let fingerprint: String
+    /// A Sigma correlation's per-rule fields (KeyAliases.swift); empty for other rules.
+    let aliases: [CompiledKeyAlias]
 
     public init(_ rule: Rule, lists: (any RuleLists)? = nil) throws(RuleError) {
         self.rule = rule
@@ -33,6 +35,8 @@ public struct CompiledRule: Sendable {
         self.steps = steps
         datasets = Self.requiredDatasets(rule.match)
         fingerprint = "v1|\(rule.id)|\(rule.match)|\(String(describing: rule.aggregation))|\(rule.suppression ?? 0)"
+            + (rule.keyAliases.isEmpty ? "" : "|\(rule.keyAliases)")
+        aliases = try CompiledKeyAlias.compile(rule.keyAliases, lists: lists, origin: rule.origin)
     }
 }
 
@@ -237,7 +241,7 @@ struct RulesState: PluginState {
             ? (single.map { rules[$0].rule.id }, triage.combine(single.map { rules[$0].rule.score })) : nil
         for i in matched {
             let r = rules[i]
-            guard let key = Self.key(event, r.groupBy) else { continue }
+            guard let key = Self.key(event, r.aliases.isEmpty ? r.groupBy : r.aliased(event).groupBy) else { continue }
             ruleTime[i] = max(ruleTime[i], time)
             switch r.rule.aggregation {
             case .newValue(let field, _, let lookback)?:
@@ -286,7 +290,8 @@ struct RulesState: PluginState {
                 continue
             }
             var input = RuleInput()
-            if case .distinct(let field, _, _, _)? = r.rule.aggregation {
+            if case .distinct(var field, _, _, _)? = r.rule.aggregation {
+                if !r.aliases.isEmpty, let aliased = r.aliased(event).field { field = aliased }
                 guard let value = event[field], let text = value.scalarText else { continue }
                 input.hash = RuleInput.hasher.hash(text)
             }
@@ -419,7 +424,7 @@ struct RulesState: PluginState {
             if let distinct, case .distinct? = r.aggregation { a["vigil.alert.distinct"] = .int(distinct) }
         }
         // The group-by fields with their typed values, and the fields that say what happened.
-        for field in rules[i].groupBy { if let v = event[field] { a[field] = v } }
+        for field in rules[i].groupBy + rules[i].aliases.flatMap(\.groupBy) where a[field] == nil { if let v = event[field] { a[field] = v } }
         for key in AlertFields.copied where a[key] == nil { if let v = event[key] { a[key] = v } }
         for (k, v) in extra { a[k] = v }
         if r.aggregation == nil, let t = eventTriage {

@@ -132,7 +132,7 @@ import VigilTestSupport
         #expect(x.key == "198.51.100.7")
         #expect(x.windows.map { $0.end - $0.start } == [300_000_000_000])
         let text = x.text
-        #expect(text.contains("[true]  user.name prefix [\"ADM\", \"root\"] (i) — any value    ← user.name = \"Admin\""), "\(text)")
+        #expect(text.contains("[true]  user.name startswith [\"ADM\", \"root\"] (i) — any value    ← user.name = \"Admin\""), "\(text)")
         #expect(text.contains("[true]  not"))
         #expect(text.contains("[false] source.ip cidr \"10.0.0.0/8\"    ← source.ip = \"198.51.100.7\""), "\(text)")
         #expect(text.contains("aggregation: threshold: counts events per source.ip in 5m tumbling windows, alerts at ≥ 10"), "\(text)")
