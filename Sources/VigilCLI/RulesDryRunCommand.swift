@@ -134,9 +134,9 @@ extension RulesCommand {
         static let configuration = CommandConfiguration(
             abstract: "Explain why a rule does or does not match an event: each node of its match with its result and the values it read.",
             discussion: """
-                Give the event as JSON with --event, or a file of events (one JSON object per line) with --event-file. \\
-                For aggregated rules it also prints the key the event is grouped under and what the aggregation needs; \\
-                with --event-file, the events then run through the rule alone and the alerts it raised are counted. \\
+                Give the event as JSON with --event, or a file of events (one JSON object per line) with --event-file. \
+                For aggregated rules it also prints the key the event is grouped under and what the aggregation needs; \
+                with --event-file, the events then run through the rule alone and the alerts it raised are counted. \
                 Exits 1 when the rule or an event cannot be read.
                 """)
         @Argument(help: "The rule's id.") var ruleID: String

@@ -202,11 +202,58 @@ struct PcapWriter {
         // Nothing was written: no data directory.
         #expect(!FileManager.default.fileExists(atPath: dir.file("data")))
 
+        // The pipeline raises the same alerts: vigil replay into the broker, vigil stream --drain.
+        let replay = try runCommand(vigil, ["replay", "--config", dir.file("vigil.yaml"), pcap])
+        #expect(replay.status == 0, "\(replay.stderr)")
+        let stream = try runCommand(vigil, ["stream", "--config", dir.file("vigil.yaml"), "--drain"])
+        #expect(stream.status == 0, "\(stream.stderr)")
+        let tail = try runCommand(vigil, ["topics", "tail", "alerts", "--config", dir.file("vigil.yaml")])
+        var pipeline: [String: Set<String>] = [:]
+        for record in alerts(tail.stdout) {
+            guard let a = record["value"] as? [String: Any] else { continue }
+            pipeline[ruleID(a), default: []].insert(key(a))
+        }
+        #expect(pipeline == byRule, "pipeline \(pipeline)")
+
         let table = try runCommand(vigil, ["rules", "test", "--rules", root + "/rules", "--pcap", pcap, "--format", "table"])
         #expect(table.status == 0, "\(table.stderr)")
         let lines = table.stdout.split(separator: "\n")
         #expect(lines.first?.hasPrefix("TIME") == true && lines.count == 4, "\(table.stdout)")
         #expect(table.stdout.contains("vigil.net.beaconing") && table.stdout.contains("10.0.0.88 10.0.3.30 8443"), "\(table.stdout)")
+    }
+
+    @Test func dryRunsEnrichWithTheConfiguredEnrichments() throws {
+        let dir = try TemporaryDirectory(); defer { dir.remove() }
+        let pcap = dir.file("generated.pcap")
+        try Data(Self.generatedCapture()).write(to: URL(fileURLWithPath: pcap))
+        for sub in ["enrichment", "rules"] { try FileManager.default.createDirectory(atPath: dir.file(sub), withIntermediateDirectories: true) }
+        try "network,zone\n10.0.3.0/24,quarantine\n".write(toFile: dir.file("enrichment/zones.csv"), atomically: true, encoding: .utf8)
+        try """
+        kind: cidr
+        file: zones.csv
+        key: network
+        columns: [zone]
+        lookups:
+          - { field: destination.ip, target: destination.network }
+        """.write(toFile: dir.file("enrichment/zones.yaml"), atomically: true, encoding: .utf8)
+        try """
+        rules:
+          - id: t.quarantine
+            title: Connection into the quarantine zone
+            match: { event.dataset: network.conn, destination.network.zone: quarantine }
+        """.write(toFile: dir.file("rules/q.yaml"), atomically: true, encoding: .utf8)
+        try """
+        data_dir: data
+        enrichment: { dir: enrichment }
+        rules: { dir: rules }
+        """.write(toFile: dir.file("vigil.yaml"), atomically: true, encoding: .utf8)
+        let enriched = try runCommand(vigil, ["rules", "test", "--config", dir.file("vigil.yaml"), "--pcap", pcap])
+        #expect(enriched.status == 0, "\(enriched.stderr)")
+        // The 30 beacon connections go to 10.0.3.30.
+        #expect(alerts(enriched.stdout).filter { ruleID($0) == "t.quarantine" }.count == 30, "\(enriched.stderr)")
+        let plain = try runCommand(vigil, ["rules", "test", "--rules", dir.file("rules"), "--pcap", pcap])
+        #expect(plain.status == 0 && alerts(plain.stdout).isEmpty, "\(plain.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("data")))
     }
 
     @Test func badInputFilesAndParsersExitOne() throws {
@@ -244,8 +291,7 @@ struct PcapWriter {
         rules: { dir: \(root)/rules }
         parsers: { dir: \(root)/parsers }
         """.write(toFile: dir.file("vigil.yaml"), atomically: true, encoding: .utf8)
-        let r = try runCommand(vigil, ["rules", "test", "--config", dir.file("vigil.yaml"), "--logs", log, "--parser", "syslog",
-                                       "--reference-time", "2026-06-15T12:00:00Z"])
+        let r = try runCommand(vigil, ["rules", "test", "--config", dir.file("vigil.yaml"), "--logs", log, "--parser", "syslog"])
         #expect(r.status == 0, "\(r.stderr)")
         print("rules test --logs: \(r.stderr.split(separator: "\n").last ?? "")")
         var byRule: [String: Set<String>] = [:]
@@ -254,6 +300,9 @@ struct PcapWriter {
         #expect(byRule["vigil.ssh.brute_force"]?.contains("183.62.140.253") == true, "\(byRule)")
         for rule in byRule.keys { #expect(rule.hasPrefix("vigil.ssh."), "\(rule)") }
         #expect(!FileManager.default.fileExists(atPath: dir.file("data")))
+        // The same alerts, by rule and key, as the pipeline raises (vigil ingest, vigil stream --drain).
+        let pipeline = try StarterRulesTests().alerts(log, parser: "syslog")
+        #expect(byRule == pipeline, "dry run \(byRule.mapValues(\.count)), pipeline \(pipeline.mapValues(\.count))")
     }
 
     @Test func explainPrintsTheTreeAndTheAggregation() throws {
