@@ -424,7 +424,7 @@ struct RulesState: PluginState {
             if let distinct, case .distinct? = r.aggregation { a["vigil.alert.distinct"] = .int(distinct) }
         }
         // The group-by fields with their typed values, and the fields that say what happened.
-        for field in rules[i].groupBy + rules[i].aliases.flatMap(\.groupBy) where a[field] == nil { if let v = event[field] { a[field] = v } }
+        for field in rules[i].groupBy + rules[i].aliases.flatMap(\.groupBy) { if let v = event[field] { a[field] = v } }
         for key in AlertFields.copied where a[key] == nil { if let v = event[key] { a[key] = v } }
         for (k, v) in extra { a[k] = v }
         if r.aggregation == nil, let t = eventTriage {
