@@ -19,6 +19,11 @@ struct NetworkOutputOptions: ParsableArguments {
     var protocols: String = "dns,http,tls,ssh"
 
     func analyzerConfiguration() throws -> NetworkAnalyzer.Configuration {
+        try Self.analyzerConfiguration(protocols: protocols)
+    }
+
+    /// The analyzer settings for `--protocols LIST`.
+    static func analyzerConfiguration(protocols: String) throws -> NetworkAnalyzer.Configuration {
         var c = NetworkAnalyzer.Configuration()
         if protocols == "none" {
             c.protocols = []

@@ -7,17 +7,33 @@ struct RulesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rules",
         abstract: "Validate detection rules: Vigil rule files and Sigma rules.",
-        subcommands: [Check.self, Test.self])
+        subcommands: [Check.self, Test.self, Explain.self])
 
     struct Test: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Run the examples kept in the rule files: the alerts each rule must and must not raise.",
-            discussion: "Each rule's `examples:` (docs/rules.md) runs through that rule alone. Exits 1 when an example fails.")
-        @Option(help: ArgumentHelp("The configuration file (for rules.dir).", valueName: "FILE")) var config: String = "deploy/vigil.yaml"
+            abstract: "Run the examples kept in the rule files, or dry-run the rules over a capture or a log file.",
+            discussion: """
+                Without --pcap or --logs, each rule's `examples:` (docs/rules.md) runs through that rule alone; exits 1 \
+                when an example fails. With --pcap FILE… (the network sensor, as `vigil replay`) or --logs FILE… --parser \
+                NAME (as `vigil parse`), the events go through the enrichments of --config (if given) and every rule \
+                in-process, without the broker, the index or the data directory: the alerts are printed as JSON lines \
+                (or a table with --format table) and a summary goes to stderr. Exits 1 when an input file or the parser \
+                cannot be used.
+                """)
+        @Option(help: ArgumentHelp("The configuration file (rules.dir; for dry runs also enrichment.dir, parsers.dir, rules.triage).",
+                                   valueName: "FILE"))
+        var config: String?
         @Option(help: ArgumentHelp("The rules directory (instead of the configuration's rules.dir).", valueName: "DIR")) var rules: String?
+        @OptionGroup var dryRun: DryRunOptions
+
+        func validate() throws { try dryRun.validate() }
 
         func run() throws {
-            let directory = try rules ?? VigilConfiguration.load(path: config).rules.directory
+            if dryRun.isDryRun {
+                try dryRun.run(config: config, rules: rules)
+                return
+            }
+            let directory = try rules ?? VigilConfiguration.load(path: config ?? "deploy/vigil.yaml").rules.directory
             let compiled = try RuleDirectory.load(directory)
             let byID = Dictionary(compiled.map { ($0.rule.id, $0) }, uniquingKeysWith: { a, _ in a })
             var passed = 0, failed = 0

@@ -10,6 +10,8 @@ public enum NetworkEventOutput {
     case jsonLines((UnsafeRawBufferPointer) -> Void)
     /// The broker: binary events keyed by `keyField`, with the pipeline fields stamped.
     case broker(TopicProducer, sensor: String, keyField: String)
+    /// Each event, in-process (`vigil rules test --pcap`: the rules without the broker).
+    case events((inout Event) -> Void)
 }
 
 /// The network sensor: a ``PacketConsumer`` that runs each packet through a
@@ -67,7 +69,7 @@ final class NetworkEventSender {
     init(output: NetworkEventOutput) {
         self.output = output
         switch output {
-        case .jsonLines:
+        case .jsonLines, .events:
             sensorValue = .null
             keyField = ""
         case .broker(_, let sensor, let keyField):
@@ -85,6 +87,8 @@ final class NetworkEventSender {
             EventJSON.encode(event, into: &buffer)
             buffer.append(0x0A)
             buffer.withUnsafeBytes { write($0) }
+        case .events(let handle):
+            handle(&event)
         case .broker(let producer, _, _):
             PipelineFields.stamp(&event, sensor: sensorValue, now: Timestamp.now())
             do {

@@ -16,13 +16,15 @@ public struct CompiledRule: Sendable {
     /// A canonical text of everything that shapes the rule's state: state restored from a
     /// checkpoint is kept only when the rule's fingerprint is unchanged.
     let fingerprint: String
+    /// A Sigma correlation's per-rule fields (KeyAliases.swift); empty for other rules.
+    let aliases: [CompiledKeyAlias]
 
     public init(_ rule: Rule, lists: (any RuleLists)? = nil) throws(RuleError) {
         self.rule = rule
         match = try CompiledExpression(rule.match, lists: lists, origin: rule.origin)
         switch rule.aggregation {
         case .threshold(let g, _, _)?, .distinct(_, let g, _, _)?, .sequence(_, let g, _, _)?, .newValue(_, let g, _)?,
-             .anomaly(_, let g, _, _)?:
+             .anomaly(_, let g, _, _)?, .beacon(let g, _, _, _)?:
             groupBy = g
         case nil:
             groupBy = []
@@ -35,6 +37,8 @@ public struct CompiledRule: Sendable {
         if case .sequence(let list, _, _, _)? = rule.aggregation { stepMinimums = list.map(\.minimum) } else { stepMinimums = [] }
         datasets = Self.requiredDatasets(rule.match)
         fingerprint = "v2|\(rule.id)|\(rule.match)|\(String(describing: rule.aggregation))|\(rule.suppression ?? 0)"
+            + (rule.keyAliases.isEmpty ? "" : "|\(rule.keyAliases)")
+        aliases = try CompiledKeyAlias.compile(rule.keyAliases, lists: lists, origin: rule.origin)
     }
 }
 
@@ -174,6 +178,8 @@ struct RulesState: PluginState {
     var progress: [[String: SequenceProgress]]
     /// Per rule: the largest event time seen (expires new_value and sequence state).
     var ruleTime: [Int64]
+    /// Per rule (beacon): per key, the intervals between its events (Beacon.swift).
+    var beacons: [BeaconTable]
 
     struct SuppressionBucket {
         var start: Int64
@@ -213,6 +219,7 @@ struct RulesState: PluginState {
         moments = Array(repeating: [:], count: rules.count)
         progress = Array(repeating: [:], count: rules.count)
         ruleTime = Array(repeating: Int64.min, count: rules.count)
+        beacons = Array(repeating: BeaconTable(), count: rules.count)
     }
 
     /// Takes the book's new rules: the state of every rule whose fingerprint is unchanged is
@@ -230,6 +237,7 @@ struct RulesState: PluginState {
             next.moments[j] = moments[i]
             next.progress[j] = progress[i]
             next.ruleTime[j] = ruleTime[i]
+            next.beacons[j] = beacons[i]
         }
         self = next
     }
@@ -238,6 +246,8 @@ struct RulesState: PluginState {
     /// group-by list; nil when the event lacks one of the fields.
     @inline(__always)
     mutating func key(_ event: Event, rule i: Int) -> String? {
+        // A Sigma correlation with aliases keys each event by the fields of the rule it matched.
+        if !rules[i].aliases.isEmpty { return Self.key(event, rules[i].aliased(event).groupBy) }
         let slot = keySlot[i]
         if keyEpochs[slot] != epoch {
             keyEpochs[slot] = epoch
@@ -325,9 +335,14 @@ struct RulesState: PluginState {
                     let horizon = ruleTime[i] - within
                     progress[i] = progress[i].filter { $0.value.latest >= horizon }
                 }
+            case .beacon?:
+                guard let key = key(event, rule: i) else { continue }
+                ruleTime[i] = max(ruleTime[i], time)
+                beacon(i, key: key, time: time, event: event, offset: offset, emit: emit)
             case .threshold?, .distinct?:
                 var hash: UInt64 = 0
-                if case .distinct(let field, _, _, _)? = rules[i].rule.aggregation {
+                if case .distinct(var field, _, _, _)? = rules[i].rule.aggregation {
+                    if !rules[i].aliases.isEmpty, let aliased = rules[i].aliased(event).field { field = aliased }
                     guard let value = event[field], let text = value.scalarText else { continue }
                     hash = RuleInput.hasher.hash(text)
                 }
@@ -442,7 +457,7 @@ struct RulesState: PluginState {
             if let distinct, case .distinct? = r.aggregation { a["vigil.alert.distinct"] = .int(distinct) }
         }
         // The group-by fields with their typed values, and the fields that say what happened.
-        for field in rules[i].groupBy { if let v = event[field] { a[field] = v } }
+        for field in rules[i].groupBy + rules[i].aliases.flatMap(\.groupBy) { if let v = event[field] { a[field] = v } }
         for key in AlertFields.copied where a[key] == nil { if let v = event[key] { a[key] = v } }
         for (k, v) in extra { a[k] = v }
         if r.aggregation == nil, let t = eventTriage {
@@ -495,6 +510,7 @@ struct RulesState: PluginState {
                 inner.string(k)
                 p.encode(into: &inner)
             }
+            if case .beacon? = rules[i].rule.aggregation { beacons[i].encode(into: &inner) }
             w.bytes(inner.bytes)
         }
     }
@@ -543,6 +559,7 @@ struct RulesState: PluginState {
                 let k = try inner.string()
                 state.progress[i][k] = try SequenceProgress(decoding: &inner, steps: rules[i].steps.count)
             }
+            if case .beacon? = rules[i].rule.aggregation { state.beacons[i] = try BeaconTable(decoding: &inner) }
             guard inner.isAtEnd else { throw inner.corrupt("trailing bytes") }
         }
         return state

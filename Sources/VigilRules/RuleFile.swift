@@ -23,11 +23,12 @@ import VigilYAML
 ///
 /// Aggregations (at most one): `threshold: {group_by, window, count}`, `distinct: {field,
 /// group_by, window, count}`, `sequence: {group_by, within, ordered, steps: [{name, match, count}]}`,
-/// `new_value: {field, group_by, lookback}`, `anomaly: {field, group_by, z, min_samples}`. A
+/// `new_value: {field, group_by, lookback}`, `anomaly: {field, group_by, z, min_samples}`,
+/// `beacon: {group_by, min_connections, max_jitter, window}`. A
 /// `window` is a duration (tumbling) or a window mapping as in profiles (docs/stream.md).
 public enum RuleFile {
     static let ruleKeys = ["id", "title", "description", "severity", "score", "tags", "match", "threshold", "distinct",
-                           "sequence", "new_value", "anomaly", "suppress", "examples", "enabled"]
+                           "sequence", "new_value", "anomaly", "beacon", "suppress", "examples", "enabled"]
 
     /// The rules of one file (examples are read by ``RuleExamples``).
     /// - Throws: ``YAMLError`` at the file:line:column of the first mistake.
@@ -75,7 +76,7 @@ public enum RuleFile {
         let match = try expression(matchValue)
         var aggregation: Aggregation?
         var kinds: [String] = []
-        for key in ["threshold", "distinct", "sequence", "new_value", "anomaly"] {
+        for key in ["threshold", "distinct", "sequence", "new_value", "anomaly", "beacon"] {
             guard let v = m.optional(key) else { continue }
             kinds.append(key)
             guard kinds.count == 1 else { throw v.error("a rule has at most one aggregation (also \(kinds[0]))") }
@@ -218,6 +219,8 @@ public enum RuleFile {
             return .newValue(field: try m.required("field").string(),
                              groupBy: try m.optional("group_by").map { v throws(YAMLError) in try fields(v) } ?? [],
                              lookback: try m.required("lookback").duration(range: 1...Int64.max / 4))
+        case "beacon":
+            return try BeaconTable.aggregation(v)
         default:  // anomaly
             let m = try v.mapping(allowedKeys: ["field", "group_by", "z", "min_samples"])
             let zValue = try m.required("z")

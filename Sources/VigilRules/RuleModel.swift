@@ -20,6 +20,9 @@ public struct Rule: Sendable, Equatable {
     public var suppression: Int64?
     /// Where the rule was defined, for messages.
     public var origin: Origin
+    /// Per-rule group-by (and counted) fields of a Sigma correlation whose `aliases` map to
+    /// different fields in its referenced rules (empty otherwise): see ``KeyAlias``.
+    public var keyAliases: [KeyAlias] = []
 
     public init(id: String, title: String, description: String = "", severity: Severity = .medium, score: Int = 50,
                 tags: [String] = [], match: Expression, aggregation: Aggregation? = nil, suppression: Int64? = nil,
@@ -154,6 +157,27 @@ public enum Aggregation: Sendable, Equatable {
     /// The numeric `field` deviates from its per-key mean by at least `zScore` standard deviations
     /// (Welford), once `minimumSamples` values were seen.
     case anomaly(field: String, groupBy: [String], zScore: Double, minimumSamples: Int)
+    /// Matching events of one key at regular intervals (command-and-control beacons): at least
+    /// `minimumConnections` events whose inter-arrival times have a coefficient of variation
+    /// (standard deviation / mean, Welford over the intervals) of at most `maximumJitter`. A key
+    /// without an event for longer than `window` (ns) starts afresh (``BeaconTable``).
+    case beacon(groupBy: [String], minimumConnections: Int, maximumJitter: Double, window: Int64)
+}
+
+/// One referenced rule of a Sigma correlation whose rules name the same thing with different
+/// fields (`aliases`): an event matching `match` is grouped by `groupBy` and, for `distinct`,
+/// counts `field`, instead of the aggregation's fields. An event matching several referenced rules
+/// is grouped by the first one's fields.
+public struct KeyAlias: Sendable, Equatable {
+    public var match: Expression
+    public var groupBy: [String]
+    public var field: String?
+
+    public init(match: Expression, groupBy: [String], field: String? = nil) {
+        self.match = match
+        self.groupBy = groupBy
+        self.field = field
+    }
 }
 
 /// One step of a sequence.

@@ -512,8 +512,10 @@ public struct SigmaLoader: Sendable {
         for alias in try correlation.optional("aliases")?.mapping().entries ?? [] {
             aliases[alias.key] = try alias.value.stringMap()
         }
-        func vigilField(_ sigmaName: String, at place: YAMLValue, role: String) -> String? {
-            var chosen: String? = nil
+        /// The Vigil field of a correlation field name in each referenced rule (through its alias
+        /// and its logsource's mapping), in the order of `referenced`.
+        func vigilFields(_ sigmaName: String, at place: YAMLValue, role: String) -> [String]? {
+            var out: [String] = []
             for item in referenced {
                 guard let resolution = item.entry.resolution else { return nil }
                 let perRule = aliases[sigmaName].flatMap { table in
@@ -524,21 +526,21 @@ public struct SigmaLoader: Sendable {
                            "the \(role) field '\(perRule)' has no single Vigil field in the mapping for \(resolution.description)")
                     return nil
                 }
-                if let chosen, chosen != fields[0] {
-                    report(place, "correlation aliases to different fields",
-                           "'\(sigmaName)' is '\(chosen)' in one rule and '\(fields[0])' in another; Vigil groups all rules of a correlation by the same fields")
-                    return nil
-                }
-                chosen = fields[0]
+                out.append(fields[0])
             }
-            return chosen
+            return out
         }
-        var groupBy: [String] = []
+        // Per referenced rule: its group-by fields. When the rules disagree (aliases to different
+        // fields), each event is keyed by the fields of the referenced rule it matches.
+        var perRuleGroupBy: [[String]] = Array(repeating: [], count: referenced.count)
         if let groupNode = correlation.optional("group-by") {
             for element in (try? groupNode.sequence()) ?? [groupNode] {
-                if let field = vigilField(try element.string(), at: element, role: "group-by") { groupBy.append(field) }
+                guard let fields = vigilFields(try element.string(), at: element, role: "group-by") else { continue }
+                for k in fields.indices { perRuleGroupBy[k].append(fields[k]) }
             }
         }
+        let groupBy = perRuleGroupBy.first ?? []
+        var perRuleCounted: [String]? = nil
         // Condition.
         var minimum: Int64? = nil
         var countedField: String? = nil
@@ -568,7 +570,8 @@ public struct SigmaLoader: Sendable {
         case "value_count":
             var field: String? = nil
             if let countedField, let conditionNode = correlation["condition"] {
-                field = vigilField(countedField, at: conditionNode, role: "counted")
+                perRuleCounted = vigilFields(countedField, at: conditionNode, role: "counted")
+                field = perRuleCounted?.first
             } else {
                 report(node, "value_count without field", "value_count needs condition.field")
             }
@@ -590,6 +593,11 @@ public struct SigmaLoader: Sendable {
         if let generateNode = correlation.optional("generate") ?? top.optional("generate") { generate = try generateNode.bool() }
         var rule = try metadata(top, id: id, match: Expression.anyOf(matches), origin: origin(document))
         rule.aggregation = aggregation
+        if Set(perRuleGroupBy).count > 1 || Set(perRuleCounted ?? []).count > 1 {
+            rule.keyAliases = referenced.indices.compactMap { k in
+                referenced[k].entry.rule.map { KeyAlias(match: $0.match, groupBy: perRuleGroupBy[k], field: perRuleCounted?[k]) }
+            }
+        }
         let muted: Set<String> = generate ? [] : Set(referenced.compactMap { $0.entry.rule?.id })
         return (Compiled(id: id, name: name, rule: problems.isEmpty ? rule : nil, resolution: nil, unsupported: problems,
                          isCorrelation: true), muted)
