@@ -80,6 +80,9 @@ public final class KafkaGroupConsumer {
         var pending: [UnsafeMutablePointer<rd_kafka_message_t>] = []
         /// Next offset to deliver per owned partition, when known.
         var positions: [TopicPartition: Int64] = [:]
+        /// Partitions started at a timestamp (ms) whose first record at or after it has not been
+        /// delivered yet.
+        var timestampFloors: [TopicPartition: Int64] = [:]
         /// A hook or assignment error, thrown by the next `poll`.
         var failure: (any Error)?
         var statistics = Statistics()
@@ -113,6 +116,7 @@ public final class KafkaGroupConsumer {
                 statistics.lastError = KafkaError(err, "group rebalance failed")
                 destroyPending()
                 positions.removeAll()
+                timestampFloors.removeAll()
                 _ = rd_kafka_assign(rk, nil)
             }
         }
@@ -127,6 +131,7 @@ public final class KafkaGroupConsumer {
                 let tp = TopicPartition(String(cString: e.pointee.topic), Int(e.pointee.partition))
                 statistics.assigned += 1
                 positions[tp] = nil
+                timestampFloors[tp] = nil
                 var start: StartPosition? = nil
                 if failure == nil, let onAssign {
                     do { start = try onAssign(tp) } catch { fail(error) }
@@ -142,6 +147,7 @@ public final class KafkaGroupConsumer {
                     positions[tp] = o
                 case .timestamp(let ns):
                     rd_kafka_topic_partition_list_add(times, e.pointee.topic, e.pointee.partition).pointee.offset = ns / 1_000_000
+                    timestampFloors[tp] = ns / 1_000_000
                 }
             }
             if committed.pointee.cnt > 0 {
@@ -185,6 +191,7 @@ public final class KafkaGroupConsumer {
                 let tp = TopicPartition(topic, Int(e.partition))
                 statistics.revoked += 1
                 var next = positions.removeValue(forKey: tp)
+                timestampFloors[tp] = nil
                 // Records gathered for the current batch but not delivered go back to the group.
                 func ofPartition(_ m: UnsafeMutablePointer<rd_kafka_message_t>) -> Bool {
                     m.pointee.partition == e.partition && strcmp(rd_kafka_topic_name(m.pointee.rkt), e.topic) == 0
@@ -315,35 +322,49 @@ public final class KafkaGroupConsumer {
         delivering = true
         defer { delivering = false; state.destroyPending() }
         var delivered = 0
+        var index = 0
         var topicHandle: OpaquePointer? = nil
-        var topic = ""
-        var runPartition: Int32 = -1
-        var runNext: Int64 = 0
+        var run = TopicPartition("", -1)
+        var runNext: Int64 = -1
+        var floor: Int64? = nil
+        func endRun() { if runNext >= 0 { state.positions[run] = runNext } }
         do {
-            for m in state.pending {
+            while index < state.pending.count {
+                let m = state.pending[index]
                 let r = m.pointee
-                if r.rkt != topicHandle || r.partition != runPartition {
-                    if topicHandle != nil { state.positions[TopicPartition(topic, Int(runPartition))] = runNext }
-                    if r.rkt != topicHandle { topicHandle = r.rkt; topic = String(cString: rd_kafka_topic_name(r.rkt)) }
-                    runPartition = r.partition
+                if r.rkt != topicHandle || Int(r.partition) != run.partition {
+                    endRun()
+                    if r.rkt != topicHandle { topicHandle = r.rkt; run.topic = String(cString: rd_kafka_topic_name(r.rkt)) }
+                    run.partition = Int(r.partition)
+                    runNext = -1
+                    floor = state.timestampFloors.isEmpty ? nil : state.timestampFloors[run]
                 }
                 let ms = rd_kafka_message_timestamp(m, nil)
-                try body(KafkaRecord(topic: topic, partition: Int(r.partition), offset: r.offset,
+                if let f = floor {
+                    // Started at a timestamp: the broker may return the start of a batch, so skip
+                    // the records before the timestamp here.
+                    if ms >= 0 && ms < f {
+                        runNext = r.offset + 1
+                        index += 1
+                        continue
+                    }
+                    floor = nil
+                    state.timestampFloors[run] = nil
+                }
+                try body(KafkaRecord(topic: run.topic, partition: run.partition, offset: r.offset,
                                      timestamp: ms < 0 ? -1 : ms &* 1_000_000,
                                      key: r.key.map { UnsafeRawBufferPointer(start: $0, count: r.key_len) },
                                      value: UnsafeRawBufferPointer(start: r.payload, count: r.len)))
                 runNext = r.offset + 1
                 delivered += 1
+                index += 1
             }
         } catch {
-            if topicHandle != nil, delivered > 0, state.pending[delivered - 1].pointee.rkt == topicHandle,
-               state.pending[delivered - 1].pointee.partition == runPartition {
-                state.positions[TopicPartition(topic, Int(runPartition))] = runNext
-            }
-            rewind(undelivered: state.pending[delivered...])
+            endRun()
+            rewind(undelivered: state.pending[index...])
             throw error
         }
-        if topicHandle != nil { state.positions[TopicPartition(topic, Int(runPartition))] = runNext }
+        endRun()
         return delivered
     }
 
@@ -390,6 +411,7 @@ public final class KafkaGroupConsumer {
         let err = list.pointee.elems[0].err
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, "cannot seek \(tp)") }
         state.positions[tp] = offset
+        if case .timestamp(let ns) = position { state.timestampFloors[tp] = ns / 1_000_000 } else { state.timestampFloors[tp] = nil }
     }
 
     /// A start position as an offset, asking the broker where needed.

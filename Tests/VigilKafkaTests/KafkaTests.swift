@@ -259,33 +259,53 @@ struct KafkaBrokerTests {
     }
 
     @Test func onAssignStartOffsetAndSeekAreHonoured() throws {
-        let topic = try makeTopic("start")
+        let topic = try makeTopic("start", partitions: 5)
+        let base: Int64 = 1_700_000_000_000  // ms
         let producer = try KafkaProducer(configuration: testConfiguration())
-        for p in 0..<4 {
-            for i in 0..<100 { try producer.produce(topic: topic, partition: p, key: nil, value: withUnsafeBytes(of: UInt64(p * 1000 + i).littleEndian, Array.init)) }
+        for p in 0..<5 {
+            for i in 0..<100 {
+                try producer.produce(topic: topic, partition: p, key: nil, value: withUnsafeBytes(of: UInt64(p * 1000 + i).littleEndian, Array.init),
+                                     timestamp: (base + Int64(i)) * 1_000_000)
+            }
         }
         try producer.flush()
-        let starts: [Int: StartPosition?] = [0: .offset(60), 1: .offset(90), 2: nil, 3: .earliest]
+        let starts: [Int: StartPosition?] = [0: .offset(60), 1: .offset(90), 2: nil, 3: .earliest,
+                                                 4: .timestamp((base + 50) * 1_000_000)]
         var assigned: [TopicPartition] = []
         let c = try KafkaGroupConsumer(configuration: consumerConfiguration(), group: uniqueName("g"), topics: [topic],
                                        onAssign: { tp in assigned.append(tp); return starts[tp.partition]! })
         let seen = [Seen()]
-        try pollAll([c], seen: seen) { seen[0].indexes.count >= 250 }
+        try pollAll([c], seen: seen) { seen[0].indexes.count >= 300 }
         try c.poll(maxRecords: 10_000, timeout: .milliseconds(300)) { seen[0].add($0) }
-        #expect(assigned.sorted() == (0..<4).map { TopicPartition(topic, $0) })
-        #expect(seen[0].indexes.count == 250)
+        #expect(assigned.sorted() == (0..<5).map { TopicPartition(topic, $0) })
+        #expect(seen[0].indexes.count == 300)
         #expect(seen[0].offsets[TopicPartition(topic, 0)] == Array(60..<100))
         #expect(seen[0].offsets[TopicPartition(topic, 1)] == Array(90..<100))
         #expect(seen[0].offsets[TopicPartition(topic, 2)] == Array(0..<100))
         #expect(seen[0].offsets[TopicPartition(topic, 3)] == Array(0..<100))
+        #expect(seen[0].offsets[TopicPartition(topic, 4)] == Array(50..<100))
         #expect(c.positions[TopicPartition(topic, 0)] == 100)
+
+        // Seek by time: the first record at or after it.
+        try c.seek(TopicPartition(topic, 4), to: .timestamp((base + 95) * 1_000_000))
+        var fromTime: [Int64] = []
+        let clock = ContinuousClock()
+        var deadline = clock.now.advanced(by: .seconds(10))
+        while fromTime.count < 5 && clock.now < deadline {
+            try c.poll(maxRecords: 1000, timeout: .milliseconds(100)) { r in
+                #expect(r.partition == 4)
+                #expect(r.timestamp == (base + r.offset) * 1_000_000)
+                fromTime.append(r.offset)
+            }
+        }
+        #expect(fromTime == Array(95..<100))
+        #expect(c.positions[TopicPartition(topic, 4)] == 100)
 
         // Seek back: partition 0 again from 10.
         try c.seek(TopicPartition(topic, 0), to: .offset(10))
         #expect(c.positions[TopicPartition(topic, 0)] == 10)
         var again: [Int64] = []
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: .seconds(10))
+        deadline = clock.now.advanced(by: .seconds(10))
         while again.count < 90 && clock.now < deadline {
             try c.poll(maxRecords: 1000, timeout: .milliseconds(100)) { r in
                 #expect(r.partition == 0)
