@@ -212,7 +212,8 @@ public final class KafkaGroupConsumer {
                 if failure == nil, let onRevoke {
                     do { try onRevoke(tp, next ?? 0) } catch { fail(error) }
                 }
-                if known, let next, commitOnRevoke, !lost {
+                // Commit only what the hook saw through: after a failed hook nothing more is committed.
+                if known, let next, commitOnRevoke, !lost, failure == nil {
                     rd_kafka_topic_partition_list_add(commits, e.topic, e.partition).pointee.offset = next
                 }
             }

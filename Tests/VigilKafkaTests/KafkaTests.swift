@@ -204,6 +204,20 @@ struct KafkaBrokerTests {
         try c.close()
     }
 
+    @Test func aThrowingHookSurfacesFromPoll() throws {
+        struct CheckpointUnreadable: Error {}
+        let topic = try makeTopic("hook")
+        let c = try KafkaGroupConsumer(configuration: consumerConfiguration(), group: uniqueName("g"), topics: [topic],
+                                       onAssign: { _ in throw CheckpointUnreadable() })
+        var thrown = false
+        let deadline = ContinuousClock.now.advanced(by: .seconds(20))
+        while !thrown && ContinuousClock.now < deadline {
+            do { try c.poll(maxRecords: 10, timeout: .milliseconds(100)) { _ in } } catch is CheckpointUnreadable { thrown = true }
+        }
+        #expect(thrown)
+        try c.close()
+    }
+
     @Test func twoConsumersSplitThePartitions() throws {
         let topic = try makeTopic("split")
         let count = 20_000
