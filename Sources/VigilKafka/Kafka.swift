@@ -1,6 +1,7 @@
 import CRdKafka
 
-/// Apache Kafka through librdkafka. Filled in by issue 8.
+/// Apache Kafka through librdkafka: `KafkaAdmin`, `KafkaProducer`, `KafkaGroupConsumer`
+/// (docs/kafka.md).
 public enum Kafka {
     /// The version of the librdkafka library loaded at run time.
     public static var libraryVersion: String { String(cString: rd_kafka_version_str()) }
