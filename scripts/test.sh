@@ -4,6 +4,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/install-deps.sh
 swift build --build-tests
+# A Kafka-protocol broker (Tansu) on loopback and librdkafka 2.16 for the Kafka tests (docs/kafka.md).
+# Assigned first, then evaluated: a failed start fails the run instead of skipping those tests.
+KAFKA_ENV=$(bash scripts/kafka-test-env.sh start)
+eval "$KAFKA_ENV"
+trap 'bash scripts/kafka-test-env.sh stop' EXIT
 swift test
 # A short fuzz of every parser and decoder (libFuzzer + AddressSanitizer); scripts/fuzz-all.sh 1000000 for the long run.
 bash scripts/fuzz-all.sh "${VIGIL_CI_FUZZ_RUNS:-3000}"

@@ -145,7 +145,8 @@ final class FoldedAhoCorasick: @unchecked Sendable {
 /// non-ASCII bytes (Unicode case folding can map those onto ASCII letters), lets all of its rules
 /// through.
 struct RuleGates: Sendable {
-    struct FieldGate: Sendable {
+    /// A class, read through an unmanaged reference per event: no copies of its arrays.
+    final class FieldGate: Sendable {
         let key: Event.Key
         let automaton: FoldedAhoCorasick
         /// Per pattern: the rules it admits (`patternRules[patternStart[p] ..< patternStart[p + 1]]`).
@@ -153,9 +154,18 @@ struct RuleGates: Sendable {
         let patternRules: [Int32]
         /// Every rule gated on this field.
         let rules: [Int32]
+
+        init(key: Event.Key, automaton: FoldedAhoCorasick, patternStart: [Int32], patternRules: [Int32], rules: [Int32]) {
+            self.key = key
+            self.automaton = automaton
+            self.patternStart = patternStart
+            self.patternRules = patternRules
+            self.rules = rules
+        }
     }
 
     let fields: [FieldGate]
+    private let unmanagedFields: [Unmanaged<FieldGate>]
     /// Per rule: whether it is gated (evaluated only when marked).
     let gated: [Bool]
 
@@ -197,12 +207,20 @@ struct RuleGates: Sendable {
                                     patternStart: start, patternRules: flat, rules: entries.map { Int32($0.rule) }))
         }
         self.fields = fields
+        unmanagedFields = fields.map { Unmanaged.passUnretained($0) }
         self.gated = gated
     }
 
     /// Marks (with `epoch`) every gated rule whose gate `event` passes.
     func mark(_ event: Event, marks: UnsafeMutablePointer<UInt32>, epoch: UInt32) {
-        for f in fields {
+        unmanagedFields.withUnsafeBufferPointer { fields in
+            for f in fields { f._withUnsafeGuaranteedRef { Self.mark(event, $0, marks: marks, epoch: epoch) } }
+        }
+    }
+
+    @inline(__always)
+    private static func mark(_ event: Event, _ f: FieldGate, marks: UnsafeMutablePointer<UInt32>, epoch: UInt32) {
+        do {
             let scanned: Bool? = event.withStringValue(f.key) { bytes -> Bool in
                 guard Test.isASCII(bytes) else { return false }
                 f.patternStart.withUnsafeBufferPointer { start in
@@ -214,7 +232,7 @@ struct RuleGates: Sendable {
                 }
                 return true
             }
-            if scanned == true { continue }
+            if scanned == true { return }
             // Absent: no rule gated on the field can match. Present but not scannable: all may.
             if scanned == false || event[f.key] != nil {
                 for r in f.rules { marks[Int(r)] = epoch }

@@ -18,6 +18,14 @@ public struct CompiledRule: Sendable {
     let fingerprint: String
     /// A Sigma correlation's per-rule fields (KeyAliases.swift); empty for other rules.
     let aliases: [CompiledKeyAlias]
+    /// The aggregation's kind, and its field as a key (distinct, new_value, anomaly), so the
+    /// engine dispatches per event without copying the aggregation's lists.
+    let kind: Kind
+    let fieldKey: Event.Key?
+
+    enum Kind: UInt8, Sendable {
+        case single, threshold, distinct, sequence, newValue, anomaly, beacon
+    }
 
     public init(_ rule: Rule, lists: (any RuleLists)? = nil) throws(RuleError) {
         self.rule = rule
@@ -39,6 +47,15 @@ public struct CompiledRule: Sendable {
         fingerprint = "v2|\(rule.id)|\(rule.match)|\(String(describing: rule.aggregation))|\(rule.suppression ?? 0)"
             + (rule.keyAliases.isEmpty ? "" : "|\(rule.keyAliases)")
         aliases = try CompiledKeyAlias.compile(rule.keyAliases, lists: lists, origin: rule.origin)
+        switch rule.aggregation {
+        case nil: kind = .single; fieldKey = nil
+        case .threshold?: kind = .threshold; fieldKey = nil
+        case .distinct(let f, _, _, _)?: kind = .distinct; fieldKey = Event.Key(f)
+        case .sequence?: kind = .sequence; fieldKey = nil
+        case .newValue(let f, _, _)?: kind = .newValue; fieldKey = Event.Key(f)
+        case .anomaly(let f, _, _, _)?: kind = .anomaly; fieldKey = Event.Key(f)
+        case .beacon?: kind = .beacon; fieldKey = nil
+        }
     }
 }
 
@@ -286,14 +303,22 @@ struct RulesState: PluginState {
         // Triage: the single-event rules this event matched, and their combined score, go on
         // each of its single-event alerts.
         var singles = 0
-        for i in matched where rules[i].rule.aggregation == nil { singles += 1 }
+        for i in matched where rules[i].kind == .single { singles += 1 }
         if singles > 1 {
-            let single = matched.filter { rules[$0].rule.aggregation == nil }
+            let single = matched.filter { rules[$0].kind == .single }
             eventTriage = (single.map { rules[$0].rule.id }, triage.combine(single.map { rules[$0].rule.score }))
         } else {
             eventTriage = nil
         }
         for i in matched {
+            // Dispatch on the plain kind first: the aggregation's payload is read only by the
+            // kinds that need it.
+            if rules[i].kind == .single {
+                guard let key = key(event, rule: i) else { continue }
+                ruleTime[i] = max(ruleTime[i], time)
+                alert(i, key: key, time: time, bounds: nil, count: 1, distinct: nil, event: event, offset: offset, emit: emit)
+                continue
+            }
             switch rules[i].rule.aggregation {
             case .newValue(let field, _, let lookback)?:
                 guard let v = event[field], let text = v.scalarText, let key = key(event, rule: i) else { continue }
@@ -341,10 +366,16 @@ struct RulesState: PluginState {
                 beacon(i, key: key, time: time, event: event, offset: offset, emit: emit)
             case .threshold?, .distinct?:
                 var hash: UInt64 = 0
-                if case .distinct(var field, _, _, _)? = rules[i].rule.aggregation {
-                    if !rules[i].aliases.isEmpty, let aliased = rules[i].aliased(event).field { field = aliased }
-                    guard let value = event[field], let text = value.scalarText else { continue }
-                    hash = RuleInput.hasher.hash(text)
+                if rules[i].kind == .distinct {
+                    // Strings hash from the event's bytes (the same hash as of their text).
+                    if rules[i].aliases.isEmpty, let h = event.withStringValue(rules[i].fieldKey!, { RuleInput.hasher.hash($0) }) {
+                        hash = h
+                    } else {
+                        var value = event[rules[i].fieldKey!]
+                        if !rules[i].aliases.isEmpty, let aliased = rules[i].aliased(event).field { value = event[aliased] }
+                        guard let value, let text = value.scalarText else { continue }
+                        hash = RuleInput.hasher.hash(text)
+                    }
                 }
                 guard let key = key(event, rule: i) else { continue }
                 ruleTime[i] = max(ruleTime[i], time)

@@ -156,7 +156,6 @@ struct RuleWindows {
     mutating func add(key: String, time: Int64, hash: UInt64, reached: (Reached) -> Void) -> String? {
         var lateFor: WindowBounds? = nil
         let watermark = self.watermark
-        let minimum = self.minimum, distinct = self.distinct
         if case .session(let gap) = kind {
             let bounds = WindowBounds(start: time, end: time &+ gap)
             if bounds.end <= watermark {
@@ -164,29 +163,20 @@ struct RuleWindows {
             } else {
                 addToSession(key: key, bounds: bounds, hash: hash, reached: reached)
             }
-        } else {
-            kind.forEachWindow(containing: time) { bounds in
-                if bounds.end <= watermark {
-                    lateFor = bounds
-                    return
-                }
-                var fresh = false
-                let changed: Reached? = keys[key, default: []].withUnsafeMutableBufferPointer { list -> Reached? in
-                    for j in list.indices where list[j].start == bounds.start && list[j].end == bounds.end {
-                        return Self.update(&list[j], hash: hash, minimum: minimum, distinct: distinct)
-                    }
-                    fresh = true
-                    return nil
-                }
-                if fresh {
-                    var w = Window(start: bounds.start, end: bounds.end, count: 0, values: distinct ? DistinctValues() : nil, alerted: false)
-                    let r = Self.update(&w, hash: hash, minimum: minimum, distinct: distinct)
-                    keys[key]!.append(w)
-                    if bounds.end < nextSweep { nextSweep = bounds.end }
-                    if let r { reached(r) }
-                } else if let changed {
-                    reached(changed)
-                }
+        } else if case .tumbling(let size) = kind {
+            let start = Self.floor(time, size)
+            let bounds = WindowBounds(start: start, end: start &+ size)
+            if bounds.end <= watermark { lateFor = bounds } else { addFixed(key: key, bounds: bounds, hash: hash, reached: reached) }
+        } else if case .hopping(let size, let step) = kind {
+            // The latest start at or before `time`, back to the earliest window still reaching past it.
+            let last = Self.floor(time, step)
+            var start = last
+            while start > time &- size { start &-= step }
+            start &+= step
+            while start <= last {
+                let bounds = WindowBounds(start: start, end: start &+ size)
+                if bounds.end <= watermark { lateFor = bounds } else { addFixed(key: key, bounds: bounds, hash: hash, reached: reached) }
+                start &+= step
             }
         }
         if time > maxEventTime {
@@ -195,6 +185,36 @@ struct RuleWindows {
         }
         guard let lateFor else { return nil }
         return "late event: its time \(Timestamp(nanoseconds: time).rfc3339) is behind the watermark \(Timestamp(nanoseconds: watermark).rfc3339) for its \(kind) window \(lateFor)"
+    }
+
+    /// The largest multiple of `step` not above `value` (also for negative values).
+    @inline(__always)
+    static func floor(_ value: Int64, _ step: Int64) -> Int64 {
+        let q = value / step
+        return (value % step != 0 && value < 0) ? (q - 1) * step : q * step
+    }
+
+    /// Counts the event in the key's fixed window `bounds` (opening it).
+    @inline(__always)
+    private mutating func addFixed(key: String, bounds: WindowBounds, hash: UInt64, reached: (Reached) -> Void) {
+        let minimum = self.minimum, distinct = self.distinct
+        var fresh = false
+        let changed: Reached? = keys[key, default: []].withUnsafeMutableBufferPointer { list -> Reached? in
+            for j in list.indices where list[j].start == bounds.start && list[j].end == bounds.end {
+                return Self.update(&list[j], hash: hash, minimum: minimum, distinct: distinct)
+            }
+            fresh = true
+            return nil
+        }
+        if fresh {
+            var w = Window(start: bounds.start, end: bounds.end, count: 0, values: distinct ? DistinctValues() : nil, alerted: false)
+            let r = Self.update(&w, hash: hash, minimum: minimum, distinct: distinct)
+            keys[key]!.append(w)
+            if bounds.end < nextSweep { nextSweep = bounds.end }
+            if let r { reached(r) }
+        } else if let changed {
+            reached(changed)
+        }
     }
 
     @inline(__always)
