@@ -14,6 +14,9 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Our own small C: hardware CRC32C (SSE4.2) with a portable fallback, and shims for
@@ -70,7 +73,13 @@ let package = Package(
         .target(name: "VigilKafka", dependencies: ["VigilCore", "VigilBroker", "CRdKafka"]),
         // Configuration, stage services and the `vigil run` pipeline.
         .target(name: "VigilPipeline", dependencies: ["VigilCore", "VigilBroker", "VigilYAML", "VigilParsers", "VigilLogs",
-                                                    "VigilCapture", "VigilDecode", "VigilEnrich", "VigilStream", "VigilRules", "VigilIndex", "VigilKafka"]),
+                                                    "VigilCapture", "VigilDecode", "VigilEnrich", "VigilStream", "VigilRules", "VigilIndex", "VigilKafka",
+                                                    .product(name: "Logging", package: "swift-log"),
+                                                    .product(name: "Metrics", package: "swift-metrics"),
+                                                    .product(name: "Prometheus", package: "swift-prometheus"),
+                                                    .product(name: "NIOCore", package: "swift-nio"),
+                                                    .product(name: "NIOPosix", package: "swift-nio"),
+                                                    .product(name: "NIOHTTP1", package: "swift-nio")]),
         // `vigil bench NAME`: each benchmark builds its input and runs its peer in the same run.
         .target(name: "VigilBench", dependencies: ["VigilCore", "VigilBroker", "VigilParsers", "VigilLogs", "VigilCapture", "VigilDecode",
                                                  "VigilSketch", "VigilEnrich", "VigilStream", "VigilRules", "VigilIndex", "VigilKafka"]),
