@@ -273,6 +273,15 @@ public struct Event: Sendable, Hashable {
         return body(UnsafeRawBufferPointer(s.pointee.slice(e.a)))
     }
 
+    /// The stored entry of `key` (its kind and payload) without building a ``FieldValue``:
+    /// numbers, times and addresses are read in place (prefilters of the rule engine).
+    /// - Complexity: O(1) for a known field, O(log n) for a custom one.
+    @inline(__always)
+    package func entry(_ key: Key) -> Entry? {
+        guard let s = storage?.buffers else { return nil }
+        return key.order & 1 == 0 ? s.pointee.known(rank: key.rank) : key.withName { s.pointee.custom($0, order: key.order) }
+    }
+
     /// Whether `key` has a value.
     /// - Complexity: O(1) for a known field, O(log n) for a custom one.
     public func contains(key: String) -> Bool { self[key] != nil }

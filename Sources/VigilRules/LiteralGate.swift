@@ -134,16 +134,22 @@ final class FoldedAhoCorasick: @unchecked Sendable {
     }
 }
 
-/// Literal prefilters over all rules at once, as Suricata's multi-pattern matcher does for its
-/// signatures: a rule whose match requires that some text field contain one of a few literals
-/// (an `equals`, `prefix`, `suffix` or `contains` value, or the literals every match of a regex
-/// contains) is only evaluated on events where one automaton pass over that field found one of
-/// them. The other rules are evaluated as before. The gate is a necessary condition, so gated
-/// and ungated evaluation raise the same alerts.
+/// Prefilters over all rules at once, as Suricata's multi-pattern matcher does for its
+/// signatures: a rule whose match requires a condition on one field that a shared index can
+/// check for all rules together is evaluated only on events that pass it. The other rules are
+/// evaluated as before. Every gate is a necessary condition, so gated and ungated evaluation
+/// raise the same alerts. Gates, by preference:
 ///
-/// A field that is present but not a string (a number, an address, a list), or a string with
-/// non-ASCII bytes (Unicode case folding can map those onto ASCII letters), lets all of its rules
-/// through.
+/// - **number equality** (`destination.port: 445`): one hash lookup of the field's number;
+/// - **network** (`cidr`): one lookup per prefix length in use, of the masked address;
+/// - **literals**: an `equals`, `prefix`, `suffix` or `contains` value, or the literals every
+///   match of a regex contains; one Aho–Corasick pass over the field's case-folded bytes finds
+///   them all;
+/// - **number range** (`network.bytes > 1000000`): thresholds sorted, a prefix of them passes.
+///
+/// A field whose value the gate cannot read the way the predicate would (a string where a
+/// number is expected, a list, non-ASCII text where case folding applies) lets all of its rules
+/// through; an absent field lets none through.
 struct RuleGates: Sendable {
     /// A class, read through an unmanaged reference per event: no copies of its arrays.
     final class FieldGate: Sendable {
@@ -164,24 +170,130 @@ struct RuleGates: Sendable {
         }
     }
 
+    /// Number equality and range gates of one field.
+    final class NumberGate: Sendable {
+        let key: Event.Key
+        /// Equality: the value's bits (−0 as +0) → rules.
+        let equal: [UInt64: [Int32]]
+        /// `>`/`≥`: thresholds ascending; `<`/`≤`: descending. A prefix passes.
+        let above: [(threshold: Double, inclusive: Bool, rule: Int32)]
+        let below: [(threshold: Double, inclusive: Bool, rule: Int32)]
+        let rules: [Int32]
+
+        init(key: Event.Key, equal: [UInt64: [Int32]], above: [(threshold: Double, inclusive: Bool, rule: Int32)],
+             below: [(threshold: Double, inclusive: Bool, rule: Int32)], rules: [Int32]) {
+            self.key = key
+            self.equal = equal
+            self.above = above.sorted { $0.threshold < $1.threshold }
+            self.below = below.sorted { $0.threshold > $1.threshold }
+            self.rules = rules
+        }
+    }
+
+    struct MaskedAddress: Hashable, Sendable {
+        var high: UInt64
+        var low: UInt64
+    }
+
+    /// Network gates of one field: per family and prefix length, the masked networks → rules.
+    final class NetworkGate: Sendable {
+        let key: Event.Key
+        let tables: [(v4: Bool, bits: Int, networks: [MaskedAddress: [Int32]])]
+        let rules: [Int32]
+
+        init(key: Event.Key, tables: [(v4: Bool, bits: Int, networks: [MaskedAddress: [Int32]])], rules: [Int32]) {
+            self.key = key
+            self.tables = tables
+            self.rules = rules
+        }
+
+        static func mask(_ a: IPAddress, bits: Int) -> MaskedAddress {
+            if a.isV4 {
+                let m: UInt64 = bits <= 0 ? 0 : bits >= 32 ? 0xFFFF_FFFF : (0xFFFF_FFFF << UInt64(32 - bits)) & 0xFFFF_FFFF
+                return MaskedAddress(high: 0, low: a.low & m)
+            }
+            if bits <= 64 {
+                let m: UInt64 = bits <= 0 ? 0 : bits == 64 ? ~0 : ~UInt64(0) << UInt64(64 - bits)
+                return MaskedAddress(high: a.high & m, low: 0)
+            }
+            let m: UInt64 = bits >= 128 ? ~0 : ~UInt64(0) << UInt64(128 - bits)
+            return MaskedAddress(high: a.high, low: a.low & m)
+        }
+    }
+
+    /// How a rule is gated.
+    enum Gate {
+        case literals(field: String, [[UInt8]])
+        case numberEquals(field: String, [Double])
+        case numberRange(field: String, threshold: Double, inclusive: Bool, above: Bool)
+        case networks(field: String, [(IPAddress, Int)])
+
+        var field: String {
+            switch self {
+            case .literals(let f, _), .numberEquals(let f, _), .numberRange(let f, _, _, _), .networks(let f, _): f
+            }
+        }
+
+        /// Higher is more selective.
+        var score: Int {
+            switch self {
+            case .numberEquals: 100
+            case .networks: 90
+            case .literals(_, let l): 10 + min(40, l.map(\.count).min() ?? 0)
+            case .numberRange: 5
+            }
+        }
+    }
+
     let fields: [FieldGate]
+    let numbers: [NumberGate]
+    let networks: [NetworkGate]
     private let unmanagedFields: [Unmanaged<FieldGate>]
+    private let unmanagedNumbers: [Unmanaged<NumberGate>]
+    private let unmanagedNetworks: [Unmanaged<NetworkGate>]
     /// Per rule: whether it is gated (evaluated only when marked).
     let gated: [Bool]
 
-    var isEmpty: Bool { fields.isEmpty }
+    var isEmpty: Bool { fields.isEmpty && numbers.isEmpty && networks.isEmpty }
 
     init(_ rules: [CompiledRule]) {
-        var byField: [String: [(rule: Int, literals: [[UInt8]])]] = [:]
         var gated = [Bool](repeating: false, count: rules.count)
+        var literalGates: [String: [(rule: Int, literals: [[UInt8]])]] = [:]
+        var numberGates: [String: (equal: [UInt64: [Int32]], above: [(threshold: Double, inclusive: Bool, rule: Int32)],
+                                   below: [(threshold: Double, inclusive: Bool, rule: Int32)], rules: [Int32])] = [:]
+        var networkGates: [String: (tables: [String: (v4: Bool, bits: Int, networks: [MaskedAddress: [Int32]])], rules: [Int32])] = [:]
         for (i, r) in rules.enumerated() {
             guard let gate = Self.gate(r.rule.match, tests: r.match.program.tests, skipDataset: r.datasets != nil) else { continue }
-            byField[gate.field, default: []].append((i, gate.literals))
             gated[i] = true
+            let rule = Int32(i)
+            switch gate {
+            case .literals(let field, let literals):
+                literalGates[field, default: []].append((i, literals))
+            case .numberEquals(let field, let values):
+                var g = numberGates[field] ?? ([:], [], [], [])
+                for v in Set(values.map { Self.bits($0) }) { g.equal[v, default: []].append(rule) }
+                g.rules.append(rule)
+                numberGates[field] = g
+            case .numberRange(let field, let threshold, let inclusive, let above):
+                var g = numberGates[field] ?? ([:], [], [], [])
+                if above { g.above.append((threshold, inclusive, rule)) } else { g.below.append((threshold, inclusive, rule)) }
+                g.rules.append(rule)
+                numberGates[field] = g
+            case .networks(let field, let list):
+                var g = networkGates[field] ?? ([:], [])
+                for (address, bits) in list {
+                    let id = "\(address.isV4 ? 4 : 6)/\(bits)"
+                    var t = g.tables[id] ?? (address.isV4, bits, [:])
+                    t.networks[NetworkGate.mask(address, bits: bits), default: []].append(rule)
+                    g.tables[id] = t
+                }
+                g.rules.append(rule)
+                networkGates[field] = g
+            }
         }
         var fields: [FieldGate] = []
-        for field in byField.keys.sorted() {
-            let entries = byField[field]!
+        for field in literalGates.keys.sorted() {
+            let entries = literalGates[field]!
             var ids: [[UInt8]: Int] = [:]
             var patterns: [[UInt8]] = []
             var admits: [[Int32]] = []
@@ -206,56 +318,164 @@ struct RuleGates: Sendable {
             fields.append(FieldGate(key: Event.Key(field), automaton: FoldedAhoCorasick(patterns: patterns),
                                     patternStart: start, patternRules: flat, rules: entries.map { Int32($0.rule) }))
         }
+        numbers = numberGates.keys.sorted().map { f in
+            let g = numberGates[f]!
+            return NumberGate(key: Event.Key(f), equal: g.equal, above: g.above, below: g.below, rules: g.rules)
+        }
+        networks = networkGates.keys.sorted().map { f in
+            let g = networkGates[f]!
+            return NetworkGate(key: Event.Key(f), tables: g.tables.keys.sorted().map { g.tables[$0]! }, rules: g.rules)
+        }
         self.fields = fields
         unmanagedFields = fields.map { Unmanaged.passUnretained($0) }
+        unmanagedNumbers = numbers.map { Unmanaged.passUnretained($0) }
+        unmanagedNetworks = networks.map { Unmanaged.passUnretained($0) }
         self.gated = gated
     }
+
+    /// A number's bits for equality lookups (−0 and +0 are equal).
+    @inline(__always)
+    static func bits(_ v: Double) -> UInt64 { v == 0 ? 0 : v.bitPattern }
 
     /// Marks (with `epoch`) every gated rule whose gate `event` passes.
     func mark(_ event: Event, marks: UnsafeMutablePointer<UInt32>, epoch: UInt32) {
         unmanagedFields.withUnsafeBufferPointer { fields in
             for f in fields { f._withUnsafeGuaranteedRef { Self.mark(event, $0, marks: marks, epoch: epoch) } }
         }
+        unmanagedNumbers.withUnsafeBufferPointer { numbers in
+            for n in numbers { n._withUnsafeGuaranteedRef { Self.mark(event, $0, marks: marks, epoch: epoch) } }
+        }
+        unmanagedNetworks.withUnsafeBufferPointer { networks in
+            for n in networks { n._withUnsafeGuaranteedRef { Self.mark(event, $0, marks: marks, epoch: epoch) } }
+        }
+    }
+
+    @inline(__always)
+    private static func markAll(_ rules: [Int32], _ marks: UnsafeMutablePointer<UInt32>, _ epoch: UInt32) {
+        for r in rules { marks[Int(r)] = epoch }
     }
 
     @inline(__always)
     private static func mark(_ event: Event, _ f: FieldGate, marks: UnsafeMutablePointer<UInt32>, epoch: UInt32) {
-        do {
-            let scanned: Bool? = event.withStringValue(f.key) { bytes -> Bool in
-                guard Test.isASCII(bytes) else { return false }
-                f.patternStart.withUnsafeBufferPointer { start in
-                    f.patternRules.withUnsafeBufferPointer { rules in
-                        f.automaton.scan(bytes) { p in
-                            for j in Int(start[Int(p)])..<Int(start[Int(p) + 1]) { marks[Int(rules[j])] = epoch }
-                        }
+        let scanned: Bool? = event.withStringValue(f.key) { bytes -> Bool in
+            guard Test.isASCII(bytes) else { return false }
+            f.patternStart.withUnsafeBufferPointer { start in
+                f.patternRules.withUnsafeBufferPointer { rules in
+                    f.automaton.scan(bytes) { p in
+                        for j in Int(start[Int(p)])..<Int(start[Int(p) + 1]) { marks[Int(rules[j])] = epoch }
                     }
                 }
-                return true
             }
-            if scanned == true { return }
-            // Absent: no rule gated on the field can match. Present but not scannable: all may.
-            if scanned == false || event[f.key] != nil {
-                for r in f.rules { marks[Int(r)] = epoch }
-            }
+            return true
+        }
+        if scanned == true { return }
+        // Absent: no rule gated on the field can match. Present but not scannable: all may.
+        if scanned == false || event.entry(f.key) != nil { markAll(f.rules, marks, epoch) }
+    }
+
+    @inline(__always)
+    private static func mark(_ event: Event, _ g: NumberGate, marks: UnsafeMutablePointer<UInt32>, epoch: UInt32) {
+        guard let e = event.entry(g.key) else { return }
+        let v: Double
+        var timestamp = false
+        switch e.kind {
+        case .int: v = Double(Int64(bitPattern: e.a))
+        case .float: v = Double(bitPattern: e.a)
+        case .timestamp:
+            v = Double(Int64(bitPattern: e.a))
+            timestamp = true
+        case .null:
+            return
+        default:
+            // Text (compared as text or parsed), lists, and other kinds: evaluated as usual.
+            markAll(g.rules, marks, epoch)
+            return
+        }
+        // A time never equals a number (equality compares it as RFC 3339 text).
+        if !timestamp, let rules = g.equal[bits(v)] { for r in rules { marks[Int(r)] = epoch } }
+        // Thresholds equal to the value pass only where inclusive (`≥`, `≤`); they may come in
+        // any order among themselves.
+        for t in g.above {
+            guard t.threshold <= v else { break }
+            if t.threshold < v || t.inclusive { marks[Int(t.rule)] = epoch }
+        }
+        for t in g.below {
+            guard t.threshold >= v else { break }
+            if t.threshold > v || t.inclusive { marks[Int(t.rule)] = epoch }
         }
     }
 
-    /// The best literal gate of a rule's match: a conjunct at its top level whose predicate
-    /// requires one of a set of literals in a field, preferring the set whose shortest literal
-    /// is longest. `event.dataset` is skipped when the rule index already selects on it.
-    static func gate(_ match: Expression, tests: [Test], skipDataset: Bool) -> (field: String, literals: [[UInt8]])? {
+    @inline(__always)
+    private static func mark(_ event: Event, _ g: NetworkGate, marks: UnsafeMutablePointer<UInt32>, epoch: UInt32) {
+        guard let e = event.entry(g.key) else { return }
+        switch e.kind {
+        case .ip:
+            let a = e.flag == IPAddress.Family.v4.rawValue ? IPAddress(v4: UInt32(truncatingIfNeeded: e.b)) : IPAddress(v6High: e.a, low: e.b)
+            for t in g.tables where t.v4 == a.isV4 {
+                if let rules = t.networks[NetworkGate.mask(a, bits: t.bits)] { for r in rules { marks[Int(r)] = epoch } }
+            }
+        case .string, .array:
+            markAll(g.rules, marks, epoch)
+        default:
+            return
+        }
+    }
+
+    /// The best gate of a rule's match: a conjunct at its top level that one of the shared
+    /// indexes can check. `event.dataset` is skipped when the rule index already selects on it.
+    static func gate(_ match: Expression, tests: [Test], skipDataset: Bool) -> Gate? {
         var conjuncts: [Expression] = []
         func flatten(_ e: Expression) {
             if case .all(let items) = e { items.forEach(flatten) } else { conjuncts.append(e) }
         }
         flatten(match)
-        var best: (field: String, literals: [[UInt8]])? = nil
+        var best: Gate? = nil
         for case .predicate(let p) in conjuncts {
             if skipDataset && p.field == "event.dataset" { continue }
-            guard let literals = literals(p, tests: tests) else { continue }
-            if RegexLiteralSet.better(literals, than: best?.literals) { best = (p.field, literals) }
+            guard let g = gate(p, tests: tests) else { continue }
+            if let b = best, case .literals(_, let bl) = b, case .literals(_, let gl) = g {
+                if RegexLiteralSet.better(gl, than: bl) { best = g }
+            } else if g.score > best?.score ?? Int.min {
+                best = g
+            }
         }
         return best
+    }
+
+    static func gate(_ p: Predicate, tests: [Test]) -> Gate? {
+        switch p.op {
+        case .equals:
+            var numbers: [Double] = []
+            for v in p.values {
+                guard case .number(let n) = v, n.isFinite else { numbers = []; break }
+                numbers.append(n)
+            }
+            if !numbers.isEmpty { return .numberEquals(field: p.field, p.matchAll ? [numbers[0]] : numbers) }
+            return literals(p, tests: tests).map { .literals(field: p.field, $0) }
+        case .prefix, .suffix, .contains, .regex:
+            return literals(p, tests: tests).map { .literals(field: p.field, $0) }
+        case .cidr:
+            var list: [(IPAddress, Int)] = []
+            for v in p.values {
+                guard let n = Test.network(v.description) else { return nil }
+                list.append(n)
+            }
+            // All must hold (`|all`): any one of them is necessary.
+            return list.isEmpty ? nil : .networks(field: p.field, p.matchAll ? [list[0]] : list)
+        case .lessThan, .lessOrEqual, .greaterThan, .greaterOrEqual:
+            var numbers: [Double] = []
+            for v in p.values {
+                guard case .number(let n) = v, n.isFinite else { return nil }
+                numbers.append(n)
+            }
+            guard !numbers.isEmpty else { return nil }
+            let above = p.op == .greaterThan || p.op == .greaterOrEqual
+            // Whether any or all values must hold, the loosest is necessary.
+            return .numberRange(field: p.field, threshold: above ? numbers.min()! : numbers.max()!,
+                                inclusive: p.op == .greaterOrEqual || p.op == .lessOrEqual, above: above)
+        default:
+            return nil
+        }
     }
 
     /// Literals one of which a field must contain for `p` to hold, or nil.

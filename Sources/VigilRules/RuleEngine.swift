@@ -10,9 +10,14 @@ public struct CompiledRule: Sendable {
     /// Sequence steps, compiled, and how many matches each needs.
     let steps: [CompiledExpression]
     let stepMinimums: [Int64]
-    /// The `event.dataset` values the rule requires (lowercased), when its match says so at its
-    /// top level: rules are only evaluated on events of those datasets. Nil: every event.
+    /// The `event.dataset` values the rule requires (as written; compared ignoring case when
+    /// `datasetsIgnoreCase`), when its match says so at its top level: rules are only evaluated
+    /// on events of those datasets. Nil: every event.
     let datasets: [String]?
+    let datasetsIgnoreCase: Bool
+    /// What the engine evaluates: the match without its dataset condition when the rule index
+    /// already guarantees it (the whole match otherwise).
+    let residual: CompiledExpression
     /// A canonical text of everything that shapes the rule's state: state restored from a
     /// checkpoint is kept only when the rule's fingerprint is unchanged.
     let fingerprint: String
@@ -43,7 +48,14 @@ public struct CompiledRule: Sendable {
         }
         self.steps = steps
         if case .sequence(let list, _, _, _)? = rule.aggregation { stepMinimums = list.map(\.minimum) } else { stepMinimums = [] }
-        datasets = Self.requiredDatasets(rule.match)
+        let required = Self.requiredDatasets(rule.match)
+        datasets = required?.values
+        datasetsIgnoreCase = required?.ignoreCase ?? false
+        if let required, let stripped = required.residual {
+            residual = try CompiledExpression(stripped, lists: lists, origin: rule.origin)
+        } else {
+            residual = match
+        }
         fingerprint = "v2|\(rule.id)|\(rule.match)|\(String(describing: rule.aggregation))|\(rule.suppression ?? 0)"
             + (rule.keyAliases.isEmpty ? "" : "|\(rule.keyAliases)")
         aliases = try CompiledKeyAlias.compile(rule.keyAliases, lists: lists, origin: rule.origin)
@@ -61,21 +73,30 @@ public struct CompiledRule: Sendable {
 
 extension CompiledRule {
     /// The datasets an expression requires: an `event.dataset` equals predicate at its top level
-    /// (alone, or inside a top-level `all`).
-    static func requiredDatasets(_ e: Expression) -> [String]? {
+    /// (alone, or inside a top-level `all`), with the expression left once the index has checked
+    /// it (nil when that cannot be relied on: case-insensitive values that are not ASCII).
+    static func requiredDatasets(_ e: Expression) -> (values: [String], ignoreCase: Bool, residual: Expression?)? {
         func values(_ p: Predicate) -> [String]? {
             guard p.field == "event.dataset", p.op == .equals, !p.matchAll, !p.values.isEmpty else { return nil }
             var out: [String] = []
             for v in p.values {
                 guard case .string(let s) = v else { return nil }
-                out.append(s.lowercased())
+                out.append(s)
             }
             return out
         }
+        func strippable(_ p: Predicate, _ v: [String]) -> Bool { !p.caseInsensitive || v.allSatisfy { $0.utf8.allSatisfy { $0 < 0x80 } } }
         switch e {
-        case .predicate(let p): return values(p)
+        case .predicate(let p):
+            guard let v = values(p) else { return nil }
+            return (v, p.caseInsensitive, strippable(p, v) ? .constant(true) : nil)
         case .all(let items):
-            for case .predicate(let p) in items { if let v = values(p) { return v } }
+            for (n, item) in items.enumerated() {
+                guard case .predicate(let p) = item, let v = values(p) else { continue }
+                var rest = items
+                rest.remove(at: n)
+                return (v, p.caseInsensitive, strippable(p, v) ? (rest.count == 1 ? rest[0] : .all(rest)) : nil)
+            }
             return nil
         default: return nil
         }
@@ -83,28 +104,45 @@ extension CompiledRule {
 }
 
 /// Which rules can match an event, by its `event.dataset`: rules that require datasets are only
-/// tried on events of those datasets; the others on every event. In rule order.
+/// tried on events of those datasets; the others on every event. In rule order. A rule in the
+/// list of an event's dataset has its dataset condition satisfied (exactly, or ignoring case for
+/// rules that say so), so the engine evaluates the rest of its match only.
 struct RuleIndex: Sendable {
+    /// By exact dataset: the case-sensitive rules requiring it, the case-insensitive rules
+    /// requiring its lowercase, and the rules for every event.
     let byDataset: [String: [Int]]
+    /// By lowercased dataset, for datasets no case-sensitive rule names: the case-insensitive
+    /// rules, and the rules for every event.
+    let byFoldedDataset: [String: [Int]]
     let always: [Int]
 
     init(_ rules: [CompiledRule]) {
         var always: [Int] = []
-        var by: [String: [Int]] = [:]
+        var exact: [String: [Int]] = [:], folded: [String: [Int]] = [:]
         for (i, r) in rules.enumerated() {
-            if let ds = r.datasets { for d in Set(ds) { by[d, default: []].append(i) } } else { always.append(i) }
+            guard let ds = r.datasets else {
+                always.append(i)
+                continue
+            }
+            if r.datasetsIgnoreCase {
+                for d in Set(ds.map { $0.lowercased() }) { folded[d, default: []].append(i) }
+            } else {
+                for d in Set(ds) { exact[d, default: []].append(i) }
+            }
         }
-        // Each dataset's list includes the rules for every event, in rule order.
-        byDataset = by.mapValues { ($0 + always).sorted() }
+        var by: [String: [Int]] = [:]
+        for (d, list) in exact { by[d] = (list + (folded[d.lowercased()] ?? []) + always).sorted() }
+        byDataset = by
+        byFoldedDataset = folded.mapValues { ($0 + always).sorted() }
         self.always = always
     }
 
     @inline(__always)
     func candidates(_ event: Event) -> [Int] {
-        guard !byDataset.isEmpty, let ds = event[.eventDataset]?.stringValue else { return always }
+        guard !byDataset.isEmpty || !byFoldedDataset.isEmpty, let ds = event[.eventDataset]?.stringValue else { return always }
         if let list = byDataset[ds] { return list }
-        let lowered = ds.lowercased()
-        return lowered == ds ? always : (byDataset[lowered] ?? always)
+        guard !byFoldedDataset.isEmpty else { return always }
+        return byFoldedDataset[ds.lowercased()] ?? always
     }
 }
 
@@ -292,7 +330,7 @@ struct RulesState: PluginState {
             if !gates.isEmpty { gates.mark(event, marks: marks.baseAddress!, epoch: epoch) }
             gates.gated.withUnsafeBufferPointer { gated in
                 rules.withUnsafeBufferPointer { rules in
-                    for i in candidates where (!gated[i] || marks[i] == epoch) && rules[i].match.program.evaluate(event) {
+                    for i in candidates where (!gated[i] || marks[i] == epoch) && rules[i].residual.program.evaluate(event) {
                         matched.append(i)
                     }
                 }
