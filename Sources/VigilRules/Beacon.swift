@@ -40,7 +40,7 @@ struct BeaconTrack: Equatable {
 /// keys idle for longer than `window` are dropped whenever the table has doubled since its last
 /// sweep, so the table holds at most about twice the keys active within one window.
 struct BeaconTable: Equatable {
-    var tracks: [String: BeaconTrack] = [:]
+    var tracks: [RuleKey: BeaconTrack] = [:]
     /// The latest event time seen (the sweep's "now").
     var latest: Int64 = .min
     /// Sweep when the table grows past this many keys.
@@ -50,7 +50,7 @@ struct BeaconTable: Equatable {
 
     /// Adds one event of `key` at `time`; the track when it alerts with this event.
     /// - Complexity: O(1) amortized (a sweep is O(keys), once per doubling).
-    mutating func add(key: String, time: Int64, minimumConnections: Int, maximumJitter: Double, window: Int64) -> BeaconTrack? {
+    mutating func add(key: RuleKey, time: Int64, minimumConnections: Int, maximumJitter: Double, window: Int64) -> BeaconTrack? {
         latest = max(latest, time)
         var track: BeaconTrack
         if let existing = tracks[key] {
@@ -88,7 +88,7 @@ struct BeaconTable: Equatable {
         w.int(latest)
         w.varint(UInt64(tracks.count))
         for (key, t) in tracks.sorted(by: { $0.key < $1.key }) {
-            w.string(key)
+            w.string(key.text)
             w.int(t.first)
             w.int(t.last)
             w.int(t.connections)
@@ -102,7 +102,7 @@ struct BeaconTable: Equatable {
     init(decoding r: inout StateReader) throws(StreamError) {
         latest = try r.int()
         for _ in 0..<(try r.count()) {
-            let key = try r.string()
+            let key = RuleKey(try r.string())
             var t = BeaconTrack(time: try r.int())
             t.last = try r.int()
             t.connections = try r.int()
@@ -133,7 +133,7 @@ extension RulesState {
     /// A matching event of beacon rule `i`: its key's track advances, and alerts once the
     /// intervals are regular enough (`vigil.alert.interval_s`: their mean, `vigil.alert.jitter`:
     /// their coefficient of variation, `vigil.alert.connections`: the events of the track).
-    mutating func beacon(_ i: Int, key: String, time: Int64, event: Event, offset: Int64, emit: (Event) -> Void) {
+    mutating func beacon(_ i: Int, key: RuleKey, time: Int64, event: Event, offset: Int64, emit: (Event) -> Void) {
         guard case .beacon(_, let minimum, let jitter, let window)? = rules[i].rule.aggregation else { return }
         guard let track = beacons[i].add(key: key, time: time, minimumConnections: minimum, maximumJitter: jitter, window: window) else { return }
         alert(i, key: key, time: time, bounds: WindowBounds(start: track.first, end: time &+ 1), count: track.connections,

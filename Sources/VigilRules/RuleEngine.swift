@@ -219,18 +219,18 @@ struct RulesState: PluginState {
     /// Per rule: which distinct group-by list its key is built from; per event, each list's key
     /// is built once (`keyEpochs[slot] == epoch`) whatever the number of rules sharing it.
     var keySlot: [Int]
-    var keyCache: [String?]
+    var keyCache: [RuleKey?]
     var keyEpochs: [UInt32]
     /// Reused per event: the rules it matched.
     var matchedBuffer: [Int] = []
     /// Per rule and key: the open suppression bucket (start) and how many alerts it merged.
-    var suppressed: [[String: SuppressionBucket]]
+    var suppressed: [[RuleKey: SuppressionBucket]]
     /// Per rule (new_value): per key, when each value was last seen.
-    var seen: [[String: [String: Int64]]]
+    var seen: [[RuleKey: [String: Int64]]]
     /// Per rule (anomaly): per key, the running moments of the field.
-    var moments: [[String: RunningMoments]]
+    var moments: [[RuleKey: RunningMoments]]
     /// Per rule (sequence): per key, the progress.
-    var progress: [[String: SequenceProgress]]
+    var progress: [[RuleKey: SequenceProgress]]
     /// Per rule: the largest event time seen (expires new_value and sequence state).
     var ruleTime: [Int64]
     /// Per rule (beacon): per key, the intervals between its events (Beacon.swift).
@@ -300,13 +300,13 @@ struct RulesState: PluginState {
     /// The event's key for rule `i` (its group-by values joined), built once per event and
     /// group-by list; nil when the event lacks one of the fields.
     @inline(__always)
-    mutating func key(_ event: Event, rule i: Int) -> String? {
+    mutating func key(_ event: Event, rule i: Int) -> RuleKey? {
         // A Sigma correlation with aliases keys each event by the fields of the rule it matched.
-        if !rules[i].aliases.isEmpty { return Self.key(event, rules[i].aliased(event).groupBy) }
+        if !rules[i].aliases.isEmpty { return Self.key(event, rules[i].aliased(event).groupBy).map { RuleKey($0) } }
         let slot = keySlot[i]
         if keyEpochs[slot] != epoch {
             keyEpochs[slot] = epoch
-            keyCache[slot] = Self.key(event, rules[i].groupBy)
+            keyCache[slot] = Self.key(event, rules[i].groupBy).map { RuleKey($0) }
         }
         return keyCache[slot]
     }
@@ -475,7 +475,7 @@ struct RulesState: PluginState {
 
     /// Emits an alert (or, inside the rule's suppression window for this key, an update of the
     /// window's alert with its count).
-    mutating func alert(_ i: Int, key: String, time: Int64, bounds: WindowBounds?, count: Int64, distinct: Int64?,
+    mutating func alert(_ i: Int, key: RuleKey, time: Int64, bounds: WindowBounds?, count: Int64, distinct: Int64?,
                         event: Event, offset: Int64, emit: (Event) -> Void, extra: [(String, FieldValue)] = []) {
         let r = rules[i].rule
         var alertStart = bounds?.start ?? time
@@ -493,7 +493,7 @@ struct RulesState: PluginState {
             }
             alertStart = start
         }
-        let alertID = AlertID.make(rule: r.id, key: key, start: alertStart, partition: partition,
+        let alertID = AlertID.make(rule: r.id, key: key.text, start: alertStart, partition: partition,
                                    offset: r.suppression == nil && bounds == nil ? offset : nil)
         var a = Event()
         a[.timestamp] = .timestamp(Timestamp(nanoseconds: time))
@@ -503,7 +503,7 @@ struct RulesState: PluginState {
         a[.eventId] = .string("\(alertID)-\(merged)")
         a["vigil.alert.id"] = .string(alertID)
         a["vigil.alert.count"] = .int(merged)
-        a["vigil.alert.key"] = .string(key)
+        a["vigil.alert.key"] = .string(key.text)
         a["vigil.alert.partition"] = .int(Int64(partition))
         a["vigil.profile.input_offset"] = .int(offset)
         a["rule.id"] = .string(r.id)
@@ -555,14 +555,14 @@ struct RulesState: PluginState {
             let buckets = suppressed[i].sorted { $0.key < $1.key }
             inner.varint(UInt64(buckets.count))
             for (k, b) in buckets {
-                inner.string(k)
+                inner.string(k.text)
                 inner.int(b.start)
                 inner.int(b.count)
             }
             inner.int(ruleTime[i])
             inner.varint(UInt64(seen[i].count))
             for (k, values) in seen[i].sorted(by: { $0.key < $1.key }) {
-                inner.string(k)
+                inner.string(k.text)
                 inner.varint(UInt64(values.count))
                 for (v, t) in values.sorted(by: { $0.key < $1.key }) {
                     inner.string(v)
@@ -571,12 +571,12 @@ struct RulesState: PluginState {
             }
             inner.varint(UInt64(moments[i].count))
             for (k, m) in moments[i].sorted(by: { $0.key < $1.key }) {
-                inner.string(k)
+                inner.string(k.text)
                 inner.bytes(m.serialized())
             }
             inner.varint(UInt64(progress[i].count))
             for (k, p) in progress[i].sorted(by: { $0.key < $1.key }) {
-                inner.string(k)
+                inner.string(k.text)
                 p.encode(into: &inner)
             }
             if case .beacon? = rules[i].rule.aggregation { beacons[i].encode(into: &inner) }
@@ -606,12 +606,12 @@ struct RulesState: PluginState {
             }
             let b = try inner.count()
             for _ in 0..<b {
-                let k = try inner.string()
+                let k = RuleKey(try inner.string())
                 state.suppressed[i][k] = SuppressionBucket(start: try inner.int(), count: try inner.int())
             }
             state.ruleTime[i] = try inner.int()
             for _ in 0..<(try inner.count()) {
-                let k = try inner.string()
+                let k = RuleKey(try inner.string())
                 var values: [String: Int64] = [:]
                 for _ in 0..<(try inner.count()) {
                     let v = try inner.string()
@@ -620,12 +620,12 @@ struct RulesState: PluginState {
                 state.seen[i][k] = values
             }
             for _ in 0..<(try inner.count()) {
-                let k = try inner.string()
+                let k = RuleKey(try inner.string())
                 let bytes = try inner.bytes()
                 do { state.moments[i][k] = try RunningMoments(serialized: bytes) } catch { throw inner.corrupt("moments: \(error)") }
             }
             for _ in 0..<(try inner.count()) {
-                let k = try inner.string()
+                let k = RuleKey(try inner.string())
                 state.progress[i][k] = try SequenceProgress(decoding: &inner, steps: rules[i].steps.count)
             }
             if case .beacon? = rules[i].rule.aggregation { state.beacons[i] = try BeaconTable(decoding: &inner) }

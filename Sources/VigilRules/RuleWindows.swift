@@ -127,7 +127,7 @@ struct RuleWindows {
     let kind: WindowKind
     let distinct: Bool
     let minimum: Int64
-    private(set) var keys: [String: [Window]] = [:]
+    private(set) var keys: [RuleKey: [Window]] = [:]
     /// The largest event time added (`Int64.min` before any).
     private(set) var maxEventTime = Int64.min
     /// Windows ending at or before this are closed.
@@ -153,7 +153,7 @@ struct RuleWindows {
     /// Adds one event of `key` at `time` (`hash`: its distinct value's hash, for distinct rules).
     /// Calls `reached` for each window that reached the minimum with this event; returns the
     /// reason when the event was late for some of its windows.
-    mutating func add(key: String, time: Int64, hash: UInt64, reached: (Reached) -> Void) -> String? {
+    mutating func add(key: RuleKey, time: Int64, hash: UInt64, reached: (Reached) -> Void) -> String? {
         var lateFor: WindowBounds? = nil
         let watermark = self.watermark
         if case .session(let gap) = kind {
@@ -196,7 +196,7 @@ struct RuleWindows {
 
     /// Counts the event in the key's fixed window `bounds` (opening it).
     @inline(__always)
-    private mutating func addFixed(key: String, bounds: WindowBounds, hash: UInt64, reached: (Reached) -> Void) {
+    private mutating func addFixed(key: RuleKey, bounds: WindowBounds, hash: UInt64, reached: (Reached) -> Void) {
         let minimum = self.minimum, distinct = self.distinct
         var fresh = false
         let changed: Reached? = keys[key, default: []].withUnsafeMutableBufferPointer { list -> Reached? in
@@ -230,7 +230,7 @@ struct RuleWindows {
 
     /// Merges the event's session `[time, time + gap)` with the key's open sessions it overlaps
     /// or touches.
-    private mutating func addToSession(key: String, bounds: WindowBounds, hash: UInt64, reached: (Reached) -> Void) {
+    private mutating func addToSession(key: RuleKey, bounds: WindowBounds, hash: UInt64, reached: (Reached) -> Void) {
         var merged = Window(start: bounds.start, end: bounds.end, count: 0, values: distinct ? DistinctValues() : nil, alerted: false)
         var kept: [Window] = []
         for w in keys[key] ?? [] {
@@ -273,7 +273,7 @@ struct RuleWindows {
         w.int(watermark)
         w.varint(UInt64(keys.count))
         for (key, list) in keys.sorted(by: { $0.key < $1.key }) {
-            w.string(key)
+            w.string(key.text)
             w.varint(UInt64(list.count))
             for window in list {
                 w.int(window.start)
@@ -290,7 +290,7 @@ struct RuleWindows {
         watermark = try r.int()
         var earliest = Int64.max
         for _ in 0..<(try r.count()) {
-            let key = try r.string()
+            let key = RuleKey(try r.string())
             var list: [Window] = []
             for _ in 0..<(try r.count()) {
                 var w = Window(start: try r.int(), end: try r.int(), count: try r.int(), values: nil, alerted: try r.bool())
@@ -303,4 +303,30 @@ struct RuleWindows {
         }
         nextSweep = earliest
     }
+}
+
+/// A group key (the rule's group-by values joined) with a 64-bit hash of its text computed once:
+/// the per-key state of every rule is keyed by it, so a lookup hashes nothing and compares texts
+/// only when the hashes agree.
+struct RuleKey: Hashable, Comparable, Sendable, CustomStringConvertible, ExpressibleByStringLiteral {
+    let text: String
+    let hash: UInt64
+
+    init(stringLiteral text: String) { self.init(text) }
+
+    init(_ text: String) {
+        self.text = text
+        hash = RuleInput.hasher.hash(text)
+    }
+
+    static func == (a: RuleKey, b: RuleKey) -> Bool { a.hash == b.hash && a.text == b.text }
+    static func < (a: RuleKey, b: RuleKey) -> Bool { a.text < b.text }
+
+    func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+
+    /// Dictionaries take the bucket from this: the well-mixed hash, seeded, without running
+    /// SipHash over it again.
+    func _rawHashValue(seed: Int) -> Int { Int(truncatingIfNeeded: hash ^ UInt64(bitPattern: Int64(seed)) &* 0x9E37_79B9_7F4A_7C15) }
+
+    var description: String { text }
 }

@@ -127,7 +127,7 @@ import VigilYAML
         let w = 60 * Self.s
         var largest = 0
         for k in 0..<50_000 {
-            _ = table.add(key: "k\(k)", time: Self.base + Int64(k) * Self.s, minimumConnections: 10, maximumJitter: 0.1, window: w)
+            _ = table.add(key: RuleKey("k\(k)"), time: Self.base + Int64(k) * Self.s, minimumConnections: 10, maximumJitter: 0.1, window: w)
             largest = max(largest, table.tracks.count)
         }
         #expect(largest <= BeaconTable.minimumSweep + 1)

@@ -255,7 +255,7 @@ import VigilTestSupport
                 func run(_ w: inout RuleWindows, _ slice: ArraySlice<(String, Int64, UInt64)>) -> [String] {
                     var out: [String] = []
                     for (k, t, h) in slice {
-                        let late = w.add(key: k, time: t, hash: h) { out.append("\(k)|\($0.bounds)|\($0.count)|\($0.distinct)") }
+                        let late = w.add(key: RuleKey(k), time: t, hash: h) { out.append("\(k)|\($0.bounds)|\($0.count)|\($0.distinct)") }
                         if late != nil { out.append("late \(k) \(t)") }
                     }
                     return out
