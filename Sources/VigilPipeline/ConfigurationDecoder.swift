@@ -34,7 +34,7 @@ struct ConfigurationDecoder {
             let section = try value.mapping(allowedKeys: ["level", "format"])
             if let level = section.optional("level") {
                 if let old = top.optional("log_level") {
-                    throw level.error("log.level and log_level (at \(old.line):\(old.column)) both set the level; keep one")
+                    throw level.error("log_level (at \(old.line):\(old.column)) sets the level too; keep one of them")
                 }
                 configuration.logLevel = try level.oneOf(LogLevel.self)
             }
@@ -236,7 +236,7 @@ struct ConfigurationDecoder {
             let text = try listen.string()
             if text == "off" { metrics.listen = nil; return metrics }
             guard Self.isHostAndPort(text) || text.hasSuffix(":0") && Self.isHostAndPort(String(text.dropLast()) + "1") else {
-                throw listen.error("invalid listen address '\(text)' (expected host:port, such as 127.0.0.1:9464, or off)")
+                throw listen.error("invalid address '\(text)' (expected host:port, such as 127.0.0.1:9464, or off)")
             }
             metrics.listen = text
         }

@@ -110,6 +110,10 @@ extension HealthReport {
             for c in report.checkpoints where c.topic == input && c.ageSeconds > limits.maxCheckpointAge {
                 report.problems.append("checkpoint \(c.topic)/\(c.partition) is \(Int(c.ageSeconds)) s old (limit \(Int(limits.maxCheckpointAge)) s): the stream stage is stuck or not checkpointing")
             }
+            let checkpointed = Set(report.checkpoints.filter { $0.topic == input }.map(\.partition))
+            for l in report.lag where !checkpointed.contains(l.topicPartition.partition) {
+                report.problems.append("no checkpoint of \(input)/\(l.topicPartition.partition) after \(Int(upFor)) s up (limit \(Int(limits.maxCheckpointAge)) s): the stream stage is stuck or not checkpointing")
+            }
         }
         let before = firstLag.reduce(0) { $0 + $1.lag }, after = report.lag.reduce(0) { $0 + $1.lag }
         if limits.sampleInterval > 0 && after > limits.maxLag && after > before {
