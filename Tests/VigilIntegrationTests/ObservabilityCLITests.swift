@@ -314,3 +314,54 @@ fileprivate func httpGet(_ address: String, _ path: String) throws -> String {
     #expect(text[..<split.lowerBound].lowercased().contains("content-type: text/plain; version=0.0.4"))
     return String(text[split.upperBound...])
 }
+
+/// Live capture's kernel counters through `vigil run` (root only: opening a packet socket).
+@Suite struct CaptureMetricsCLITests {
+    let vigil = productsDirectory() + "/vigil"
+
+    @Test(.enabled(if: getuid() == 0)) func captureCountersComeFromTheKernel() throws {
+        let dir = try TemporaryDirectory(); defer { dir.remove() }
+        let port = Int.random(in: 20_000...40_000)
+        let config = dir.file("vigil.yaml")
+        try """
+        data_dir: data
+        metrics: { listen: 127.0.0.1:0 }
+        rules: { dir: \(dir.path)/none }
+        parsers: { dir: \(repositoryRoot())/parsers }
+        sensors:
+          - { name: wire, type: network, interface: lo, filter: "udp port \(port)", timeout: 100ms }
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let run = try ChildProcess(vigil, ["run", "--config", config, "--quiet"])
+        defer { if run.process.isRunning { run.kill() } }
+        let address = try ObservabilityCLITests().metricsAddress(dir)
+        // Datagrams to a port nobody listens on, until 50 were captured (the capture opens a
+        // little after the endpoint): the filter passes them, the kernel counts them.
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = UInt16(port).bigEndian
+        inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr)
+        var sent = 0
+        let (text, samples) = try ObservabilityCLITests().scrape(address) { s in
+            for _ in 0..<10 {
+                let payload = Array("datagram \(sent)".utf8)
+                sent += 1
+                _ = withUnsafePointer(to: &addr) { a in
+                    a.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, payload, payload.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
+            }
+            return value(s, "vigil_capture_packets_received_total", ["sensor": "wire"]) ?? 0 >= 50
+                && value(s, "vigil_sensor_input_total", ["sensor": "wire", "type": "network"]) ?? 0 >= 50
+        }
+        try checkExposition(text)
+        let received = try #require(value(samples, "vigil_capture_packets_received_total", ["sensor": "wire"]))
+        // On lo a packet socket sees every datagram twice (out and in).
+        #expect(received >= 50 && received <= Double(2 * sent), "\(text)")
+        #expect(value(samples, "vigil_sensor_input_total", ["sensor": "wire", "type": "network"]) ?? 0 >= 50)
+        #expect(value(samples, "vigil_capture_packets_dropped_total", ["sensor": "wire", "by": "kernel"]) == 0)
+        #expect(value(samples, "vigil_capture_packets_dropped_total", ["sensor": "wire", "by": "interface"]) != nil)
+        run.kill(SIGTERM)
+        #expect(run.wait() == 0)
+    }
+}
