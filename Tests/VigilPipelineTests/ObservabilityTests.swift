@@ -113,6 +113,7 @@ private func parse(_ yaml: String) throws -> VigilConfiguration {
     }
 }
 
+/// `@unchecked Sendable`: `lock` guards `lines`.
 final class LinesBox: @unchecked Sendable {
     private let lock = NSLock()
     private var lines: [String] = []
