@@ -9,27 +9,33 @@ struct RunCommand: ParsableCommand {
         discussion: """
             Sensors produce into the embedded log; the stream stage consumes the events topic as the \
             configured consumer group and prints each event as a JSON line. Without following sensors the \
-            run ends when every input is consumed; otherwise on SIGINT or SIGTERM. A summary goes to stderr.
+            run ends when every input is consumed; otherwise on SIGINT or SIGTERM. Progress, errors and a \
+            final summary are log records on stderr (--log-format logfmt|json); /metrics is served at \
+            metrics.listen (docs/observability.md).
             """)
     @Option(help: ArgumentHelp("The configuration file.", valueName: "FILE")) var config: String = "deploy/vigil.yaml"
     @Flag(help: "Do not print events (only the summary).") var quiet = false
+    @OptionGroup var logging: LogOptions
 
     func run() throws {
         let configuration = try VigilConfiguration.load(path: config)
+        let logger = logging.logger(configuration, label: "vigil.run")
         installStopHandlers()
         let pipeline = Pipeline(configuration: configuration)
         let out = OutputBuffer()
         let summary = try pipeline.run(
             emit: { line in if !quiet { out.append(line) } },
             flush: { out.flush() },
-            report: { printError($0) },
+            report: logger.reporter,
             shouldStop: { stopRequested() })
         out.flush()
-        printError("""
+        logger.log(.notice, """
             vigil run: \(summary.linesRead) lines read, \(summary.eventsProduced) events produced, \
             \(summary.eventsRejected) rejected to errors, \(summary.eventsConsumed) events consumed\
             \(summary.recordsUndecodable > 0 ? ", \(summary.recordsUndecodable) undecodable records" : "") \
             (data: \(configuration.dataDirectory))
-            """)
+            """, ["lines_read": "\(summary.linesRead)", "events_produced": "\(summary.eventsProduced)",
+                          "events_rejected": "\(summary.eventsRejected)", "events_consumed": "\(summary.eventsConsumed)",
+                          "records_undecodable": "\(summary.recordsUndecodable)"])
     }
 }

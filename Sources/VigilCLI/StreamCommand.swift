@@ -16,9 +16,11 @@ struct StreamCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The configuration file.", valueName: "FILE")) var config: String = "deploy/vigil.yaml"
     @Flag(help: "Stop when the input is consumed, closing every window.") var drain = false
     @Flag(help: "Print each processed event as a JSON line.") var print = false
+    @OptionGroup var logging: LogOptions
 
     func run() throws {
         let configuration = try VigilConfiguration.load(path: config)
+        let logger = logging.logger(configuration, label: "vigil.stream")
         installStopHandlers()
         let pipeline = Pipeline(configuration: configuration)
         let out = OutputBuffer()
@@ -26,10 +28,10 @@ struct StreamCommand: ParsableCommand {
             drain: drain,
             emit: { line in if print { out.append(line) } },
             flush: { out.flush() },
-            report: { printError($0) },
+            report: logger.reporter,
             shouldStop: { stopRequested() })
         out.flush()
-        printError("""
+        logger.log(.notice, """
             vigil stream: \(c.eventsProcessed) events processed, \(c.resultsProduced) profile results produced\
             \(c.resultsDeduplicated > 0 ? " (\(c.resultsDeduplicated) repeated after a restart not produced again)" : ""), \
             \(c.lateRejected) late events to errors, \(c.recordsUndecodable) undecodable, \(c.statesRestored) partition states restored

@@ -62,20 +62,34 @@ public enum CaptureRunner {
     /// Captures on `interface` until `shouldStop` returns true (checked after every read; reads
     /// return at least every `options.timeoutMilliseconds`), giving up privileges once the handle
     /// is open (see ``Privileges``). Timeouts of the read call `idle` with the wall clock.
+    ///
+    /// `progress` is called on the capture thread about once a second (the clock is read every
+    /// 1024 packets and at every read timeout) with the summary so far, libpcap's counters included.
     public static func capture<C: PacketConsumer>(interface: String, options: PcapSource.LiveOptions, user: String?,
                                                   dropPrivileges: Bool = true, shouldStop: () -> Bool,
                                                   into consumer: inout C,
-                                                  opened: (PcapSource) -> Void = { _ in }) throws -> CaptureSummary {
+                                                  opened: (PcapSource) -> Void = { _ in },
+                                                  progress: ((CaptureSummary) -> Void)? = nil) throws -> CaptureSummary {
         let source = try PcapSource.open(interface: interface, options: options)
         try source.setNonBlocking()
         if dropPrivileges { try Privileges.drop(toUser: user) }
         opened(source)
         consumer.begin(source: interface, linkType: source.linkType)
         var summary = CaptureSummary()
+        var lastProgress = monotonicClock()
         reading: while !shouldStop() {
             let result = try source.next { info, bytes in
                 summary.count(info)
                 try consumer.consume(info, bytes)
+            }
+            if let progress, result != .packet || summary.packets & 1023 == 0 {
+                let now = monotonicClock()
+                if now - lastProgress >= 1_000_000_000 {
+                    lastProgress = now
+                    var current = summary
+                    current.statistics = source.statistics()
+                    progress(current)
+                }
             }
             switch result {
             case .packet: continue
@@ -88,6 +102,12 @@ public enum CaptureRunner {
         }
         summary.statistics = source.statistics()
         return summary
+    }
+
+    static func monotonicClock() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
     }
 
     static func wallClock() -> Int64 {

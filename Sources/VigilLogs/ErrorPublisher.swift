@@ -13,6 +13,8 @@ public final class ErrorPublisher: @unchecked Sendable {
     let rejected: Counter
     /// Called for every rejection (the CLI prints a line to stderr).
     public var onReject: ((String, String) -> Void)?
+    /// Rejections by sensor, then parser; guarded by `lock`.
+    private var counts: [String: [String: Int64]] = [:]
 
     public init(producer: TopicProducer, rejected: Counter) {
         self.producer = producer
@@ -34,9 +36,16 @@ public final class ErrorPublisher: @unchecked Sendable {
         let bytes = EventBinaryCodec.encode(event)
         try lock.withLock {
             _ = try producer.send(key: Array(sensor.utf8), value: bytes, timestamp: Timestamp.now().nanoseconds)
+            counts[sensor, default: [:]][parser, default: 0] += 1
         }
         rejected.add()
         onReject?(sensor, reason)
+    }
+
+    /// Input sent to the error topic so far, by sensor and parser (the stream stage's records
+    /// under sensor and parser `stream`).
+    public var rejections: [(sensor: String, parser: String, count: Int64)] {
+        lock.withLock { counts.flatMap { sensor, byParser in byParser.map { (sensor, $0.key, $0.value) } } }
     }
 
     public func flush() throws { try lock.withLock { _ = try producer.flush() } }

@@ -11,7 +11,9 @@ import VigilYAML
 /// | Key                                     | Default             | Constraint                                         |
 /// |-----------------------------------------|---------------------|----------------------------------------------------|
 /// | `data_dir`                              | `/var/lib/vigil`    | relative to the config file's directory            |
-/// | `log_level`                             | `info`              | trace, debug, info, notice, warning, error, critical |
+/// | `log.level` (or `log_level`)            | `info`              | trace, debug, info, notice, warning, error, critical |
+/// | `log.format`                            | `logfmt`            | logfmt, json                                       |
+/// | `metrics.listen`                        | `127.0.0.1:9464`    | host:port (port 0: any free port); `null` or `off` disables |
 /// | `broker.type`                           | `embedded`          | embedded, kafka                                    |
 /// | `broker.embedded.default_partitions`    | `4`                 | 1...1024                                           |
 /// | `broker.embedded.segment_bytes`         | `256MiB`            | at least 4KiB                                      |
@@ -61,8 +63,12 @@ public struct VigilConfiguration: Sendable, Equatable {
     public var configurationDirectory: String
     /// Absolute directory for the broker's log, checkpoints and the alert index. Key `data_dir`.
     public var dataDirectory: String
-    /// Minimum severity of the pipeline's own log messages. Key `log_level`.
+    /// Minimum severity of the pipeline's own log messages. Key `log.level` (or `log_level`).
     public var logLevel: LogLevel = .info
+    /// How the pipeline's log records are written to stderr. Key `log.format`.
+    public var logFormat: LogFormat = .logfmt
+    /// The Prometheus `/metrics` endpoint. Key `metrics`.
+    public var metrics = MetricsConfiguration()
     /// Which broker carries records between stages, and its settings. Key `broker`.
     public var broker = BrokerSettings()
     /// Every topic: the default topics first, then the ones added under `topics:`, in file order.
@@ -115,6 +121,23 @@ public struct VigilConfiguration: Sendable, Equatable {
 /// Severity threshold of the pipeline's own log (the levels of swift-log). Key `log_level`.
 public enum LogLevel: String, Sendable, Equatable, CaseIterable {
     case trace, debug, info, notice, warning, error, critical
+}
+
+/// How the pipeline's log records are written: one line per record. Key `log.format`.
+public enum LogFormat: String, Sendable, Equatable, CaseIterable {
+    /// `ts=… level=… msg="…" key=value …` (logfmt).
+    case logfmt
+    /// One JSON object per line: `{"ts":…,"level":…,"msg":…,…}`.
+    case json
+}
+
+/// The Prometheus metrics endpoint. Key `metrics`.
+public struct MetricsConfiguration: Sendable, Equatable {
+    /// Where `/metrics` is served (`host:port`; port 0 picks a free one); `nil` disables the
+    /// endpoint. Key `metrics.listen`, default `127.0.0.1:9464`.
+    public var listen: String? = "127.0.0.1:9464"
+
+    public init(listen: String? = "127.0.0.1:9464") { self.listen = listen }
 }
 
 /// Which broker carries records between stages. Key `broker`.

@@ -20,7 +20,8 @@ struct ConfigurationDecoder {
 
     func decode() throws(YAMLError) -> VigilConfiguration {
         let top = try root.mapping(allowedKeys: [
-            "data_dir", "log_level", "broker", "topics", "sensors", "stream", "enrichment", "rules", "parsers", "index",
+            "data_dir", "log_level", "log", "metrics", "broker", "topics", "sensors", "stream", "enrichment", "rules", "parsers",
+            "index",
         ])
         var configuration = VigilConfiguration(configurationDirectory: directory)
         if let value = top.optional("data_dir") {
@@ -28,6 +29,21 @@ struct ConfigurationDecoder {
         }
         if let value = top.optional("log_level") {
             configuration.logLevel = try value.oneOf(LogLevel.self)
+        }
+        if let value = top.optional("log") {
+            let section = try value.mapping(allowedKeys: ["level", "format"])
+            if let level = section.optional("level") {
+                if let old = top.optional("log_level") {
+                    throw level.error("log_level (at \(old.line):\(old.column)) sets the level too; keep one of them")
+                }
+                configuration.logLevel = try level.oneOf(LogLevel.self)
+            }
+            if let format = section.optional("format") {
+                configuration.logFormat = try format.oneOf(LogFormat.self)
+            }
+        }
+        if let value = top.optional("metrics") {
+            configuration.metrics = try metrics(value)
         }
         if let value = top.optional("broker") {
             configuration.broker = try broker(value)
@@ -207,6 +223,24 @@ struct ConfigurationDecoder {
         }
         if host.hasPrefix("[") { return host.hasSuffix("]") && host.count > 2 }
         return !host.contains(":")
+    }
+
+    // MARK: Metrics
+
+    /// `metrics: { listen: host:port | null | off }`.
+    func metrics(_ value: YAMLValue) throws(YAMLError) -> MetricsConfiguration {
+        let section = try value.mapping(allowedKeys: ["listen"])
+        var metrics = MetricsConfiguration()
+        if let listen = section["listen"] {
+            if listen.isNull { metrics.listen = nil; return metrics }
+            let text = try listen.string()
+            if text == "off" { metrics.listen = nil; return metrics }
+            guard Self.isHostAndPort(text) || text.hasSuffix(":0") && Self.isHostAndPort(String(text.dropLast()) + "1") else {
+                throw listen.error("invalid address '\(text)' (expected host:port, such as 127.0.0.1:9464, or off)")
+            }
+            metrics.listen = text
+        }
+        return metrics
     }
 
     // MARK: Topics

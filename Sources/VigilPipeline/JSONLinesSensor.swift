@@ -16,12 +16,15 @@ public final class JSONLinesSensor {
     /// Acknowledge (flush) after this many lines.
     public var batchLines = 4096
 
-    public init(configuration: JSONLinesSensorConfiguration, producer: TopicProducer, errors: ErrorPublisher, metrics: PipelineMetrics) {
+    /// With a `probe`, lines and events are counted in the probe's counters (the caller adds
+    /// them to `metrics` when the sensor ends), otherwise in `metrics` directly.
+    public init(configuration: JSONLinesSensorConfiguration, producer: TopicProducer, errors: ErrorPublisher, metrics: PipelineMetrics,
+                probe: SensorProbe? = nil) {
         self.configuration = configuration
         let parser = CompiledParser(name: "jsonl", type: "json", base: JSONParser())
         ingestor = LineIngestor(parser: parser, sensor: configuration.name, keyField: configuration.keyField,
                                 producer: producer, errors: errors,
-                                counters: IngestCounters(lines: metrics.linesRead, produced: metrics.eventsProduced,
+                                counters: IngestCounters(lines: probe?.input ?? metrics.linesRead, produced: probe?.produced ?? metrics.eventsProduced,
                                                          rejected: metrics.eventsRejected))
     }
 

@@ -24,6 +24,12 @@ public struct NetworkSensor: PacketConsumer {
     /// Records sent.
     public var produced: Int64 { sender.produced }
 
+    /// Reads ``produced`` while the sensor is lent to a capture loop; call it on the capture thread only.
+    public var producedReader: () -> Int64 {
+        let sender = self.sender
+        return { sender.produced }
+    }
+
     public init(configuration: NetworkAnalyzer.Configuration, output: NetworkEventOutput) {
         analyzer = NetworkAnalyzer(linkType: .ethernet, configuration: configuration)
         sender = NetworkEventSender(output: output)

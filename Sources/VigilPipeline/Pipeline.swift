@@ -68,6 +68,8 @@ public final class Pipeline {
         let errorProducer = try log.producer(topic: "errors")
         let errors = ErrorPublisher(producer: errorProducer, rejected: metrics.eventsRejected)
         errors.onReject = { sensor, reason in report("sensor \(sensor): rejected a line: \(reason)") }
+        let observation = startObservation(role: "run", log: log, errors: errors, report: report)
+        defer { observation.stop() }
 
         // Parsers, compiled once, when a sensor names one.
         let needsParsers = configuration.sensors.contains { if case .jsonLines = $0 { false } else { true } }
@@ -95,11 +97,13 @@ public final class Pipeline {
                 let producer = try log.producer(topic: c.topic)
                 recoveries += producer.recoveries
                 producers.append(producer)
-                let source = JSONLinesSensor(configuration: c, producer: producer, errors: errors, metrics: metrics)
+                let probe = metrics.observables.sensor(c.name, type: "jsonl")
+                let source = JSONLinesSensor(configuration: c, producer: producer, errors: errors, metrics: metrics, probe: probe)
                 let box = UncheckedBox(source)
                 sensorThreads.enter()
-                let thread = Thread {
+                let thread = Thread { [metrics] in
                     defer { sensorThreads.leave() }
+                    defer { metrics.linesRead.add(probe.input.count); metrics.eventsProduced.add(probe.produced.count) }
                     do {
                         try box.value.run(shouldStop: shouldStop)
                     } catch {
@@ -118,7 +122,7 @@ public final class Pipeline {
                 let sink = ParsingSink(
                     parser: parser, producer: producer,
                     configuration: ParsingSink.Configuration(sensorName: c.name, keyField: c.keyField),
-                    metrics: SyslogListenerMetrics(),
+                    metrics: metrics.observables.sensor(c.name, type: "syslog").observingSyslog(),
                     onFailure: { failure in
                         failure.original.withUnsafeBytes { original in
                             try? errors.reject(original: original, sensor: failure.sensor, parser: failure.parser,
@@ -143,15 +147,18 @@ public final class Pipeline {
                 let producer = try log.producer(topic: c.topic)
                 recoveries += producer.recoveries
                 producers.append(producer)
+                let mirror = ProducedMirror(probe: metrics.observables.sensor(c.tail.name, type: "file"))
                 let processor = ParsingFileTailProcessor(
                     sensor: c.tail.name, parser: parser, log: log, producer: producer, keyField: c.keyField,
                     onError: { reason, original, parserName, _ in
                         try errors.reject(original: original, sensor: c.tail.name, parser: parserName, reason: reason)
                     },
-                    beforeAcknowledge: { try errors.flush() })
+                    beforeAcknowledge: { try errors.flush(); mirror.publish() })
+                mirror.processor = processor
                 let tailer = try FileTailer(configuration: c.tail,
                                             stateDirectory: FileTailerConfiguration.stateDirectory(dataDirectory: configuration.dataDirectory, sensor: c.tail.name),
                                             processor: processor)
+                mirror.probe.observe(fileTail: tailer.metrics)
                 let box = UncheckedBox(tailer)
                 let name = c.tail.name
                 sensorThreads.enter()
@@ -173,11 +180,13 @@ public final class Pipeline {
                 recoveries += producer.recoveries
                 producers.append(producer)
                 let box = UncheckedBox(producer)
+                let probe = metrics.observables.sensor(c.name, type: "network")
                 sensorThreads.enter()
                 let thread = Thread { [metrics] in
                     defer { sensorThreads.leave() }
                     var sensor = NetworkSensor(configuration: NetworkAnalyzer.Configuration(c),
                                                output: .broker(box.value, sensor: c.name, keyField: c.keyField))
+                    let produced = sensor.producedReader
                     do {
                         let summary: CaptureSummary
                         switch c.source {
@@ -187,9 +196,10 @@ public final class Pipeline {
                             summary = try CaptureRunner.capture(interface: name, options: c.liveOptions, user: c.user,
                                                                 shouldStop: shouldStop, into: &sensor) { _ in
                                 report("sensor \(c.name): capturing on \(name)" + (c.user.map { " as \($0)" } ?? ""))
-                            }
+                            } progress: { probe.publish(input: $0.packets, produced: produced(), capture: $0.statistics) }
                         }
                         try sensor.finish()
+                        probe.publish(input: summary.packets, produced: sensor.produced, capture: summary.statistics)
                         metrics.eventsProduced.add(sensor.produced)
                         report("sensor \(c.name): " + sensor.analyzer.counters.summary(capture: summary).replacingOccurrences(of: "\n", with: "; "))
                     } catch {
@@ -309,7 +319,8 @@ extension Pipeline {
                         event["vigil.offset"] = .int(record.offset)
                         printer.print(event)
                     },
-                    onError: { reason, record in
+                    onError: { [observables = metrics.observables] reason, record in
+                        observables.recordStreamError(reason)
                         if reason.hasPrefix("not a valid event") { undecodable.add() }
                         // The publisher reports it (as "sensor stream: rejected …").
                         do {
@@ -320,7 +331,10 @@ extension Pipeline {
                         }
                     },
                     onReport: report,
-                    onBatch: { printer.flushNow() })
+                    onBatch: { printer.flushNow() },
+                    onResult: { [observables = metrics.observables, topics = stream.outputTopics] output, result in
+                        observables.recordResult(topic: topics[output], result)
+                    })
                 defer { printer.detach() }
                 let counters = try stage.run(stop: stop, inputFinished: inputFinished, shouldStop: shouldStop)
                 try errors.flush()
@@ -352,6 +366,8 @@ extension Pipeline {
         let errorProducer = try log.producer(topic: "errors")
         defer { try? errorProducer.close() }
         let errors = ErrorPublisher(producer: errorProducer, rejected: metrics.eventsRejected)
+        let observation = startObservation(role: "stream", log: log, errors: errors, report: report)
+        defer { observation.stop() }
         return try runStreamStage(log: log, errors: errors, stop: drain ? .drain : .whenAsked, emit: emit, flush: flush,
                                   report: report, inputFinished: { true }, shouldStop: shouldStop)
     }

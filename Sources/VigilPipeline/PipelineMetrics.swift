@@ -8,6 +8,8 @@ public final class PipelineMetrics: Sendable {
     public let eventsRejected = Counter("vigil_events_rejected_total", help: "Input sent to the error topic, with its reason")
     public let eventsConsumed = Counter("vigil_events_consumed_total", help: "Events read by the stream stage")
     public let recordsUndecodable = Counter("vigil_records_undecodable_total", help: "Broker records whose value is not a valid event")
+    /// Per-sensor probes, stream results and alerts by rule, late events (docs/observability.md).
+    public let observables = PipelineObservables()
 
     public init() {}
 

@@ -45,6 +45,9 @@ public final class StreamStage: @unchecked Sendable {
     let onError: @Sendable (_ reason: String, _ record: RecordView) -> Void
     let onReport: @Sendable (String) -> Void
     let onBatch: (@Sendable () -> Void)?
+    /// Every result written to an output topic (its index in `configuration.outputTopics`); not
+    /// results a restart repeated and that were recognized and left out.
+    let onResult: (@Sendable (_ output: Int, _ result: Event) -> Void)?
 
     /// Totals over the workers.
     public struct Counters: Sendable, Equatable {
@@ -70,12 +73,16 @@ public final class StreamStage: @unchecked Sendable {
     ///   - onEvent: receives every processed (enriched) event and its record, from the worker threads.
     ///   - onError: a record that is not a valid event, or an event too late for its windows.
     ///   - onBatch: after each batch of records a worker processed (a printer flushes there).
+    ///   - onResult: every result written to an output topic, from the worker threads (metrics
+    ///     count alerts by rule there).
     public init(log: EmbeddedLog, configuration: StreamStageConfiguration,
                 enrichment: EnrichmentSet? = nil, onEvent: (@Sendable (Event, RecordView) -> Void)? = nil,
                 onError: @escaping @Sendable (_ reason: String, _ record: RecordView) -> Void,
                 onReport: @escaping @Sendable (String) -> Void = { _ in },
-                onBatch: (@Sendable () -> Void)? = nil) throws {
+                onBatch: (@Sendable () -> Void)? = nil,
+                onResult: (@Sendable (_ output: Int, _ result: Event) -> Void)? = nil) throws {
         self.onBatch = onBatch
+        self.onResult = onResult
         self.log = log
         self.configuration = configuration
         self.enrichment = enrichment
@@ -305,6 +312,7 @@ final class StreamWorker {
         let time = result[.timestamp]?.timestampValue?.nanoseconds ?? 0
         owned[p]!.batches[output].append(key: key, value: encodeBuffer, timestamp: time)
         delta.resultsProduced += 1
+        stage.onResult?(output, result)
     }
 
     func flushOutputs() throws {
