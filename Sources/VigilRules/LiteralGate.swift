@@ -8,7 +8,9 @@ final class FoldedAhoCorasick: @unchecked Sendable {
     /// Byte → class (0: a byte no pattern contains). Letters and their upper case share a class.
     private let classOf: UnsafeMutablePointer<UInt8>
     private let classCount: Int
-    /// `delta[state * classCount + class]`: the next state.
+    /// `delta[row + class]`, `row` being a state's number times `classCount`: the next state's
+    /// row, or its bitwise complement (negative) when that state ends patterns. One load and one
+    /// sign test per byte.
     private let delta: UnsafeMutablePointer<Int32>
     /// Per state: where its patterns start in `outputs` and how many (its own and its suffixes').
     private let outStart: UnsafeMutablePointer<Int32>
@@ -23,20 +25,17 @@ final class FoldedAhoCorasick: @unchecked Sendable {
         let fold = { (b: UInt8) -> UInt8 in b >= 0x41 && b <= 0x5A ? b | 0x20 : b }
         // Byte classes: one per distinct folded byte in the patterns, 0 for the rest.
         var classes = [UInt8](repeating: 0, count: 256)
-        var next: UInt8 = 1
         var used = [Bool](repeating: false, count: 256)
         for p in patterns { for b in p { used[Int(fold(b))] = true } }
-        for b in 0..<256 where used[b] && next < 255 {
-            classes[b] = next
+        var next = 1
+        for b in 0..<256 where used[b] {
+            classes[b] = UInt8(truncatingIfNeeded: next)
             next += 1
         }
-        if next == 255 {
-            // More than 254 distinct bytes: each byte its own class (cannot happen with folding
-            // alone, kept for safety with arbitrary binary patterns).
-            for b in 0..<256 { classes[b] = UInt8(truncatingIfNeeded: b) }
-        }
         for b in 0x41...0x5A { classes[b] = classes[b | 0x20] }
-        let k = next == 255 ? 256 : Int(next)
+        // At most 230 distinct folded bytes (26 upper-case letters share their lower case): the
+        // classes fit in a byte.
+        let k = next
         classCount = k
         // The trie.
         var children: [[Int32]] = [[Int32](repeating: -1, count: k)]
@@ -58,17 +57,15 @@ final class FoldedAhoCorasick: @unchecked Sendable {
         stateCount = n
         // Breadth-first: failure links, full transitions, outputs merged along the links.
         var fail = [Int](repeating: 0, count: n)
-        var table = [Int32](repeating: 0, count: n * k)
+        var table = [Int](repeating: 0, count: n * k)
         var merged = own
         var queue: [Int] = []
         for c in 0..<k {
             let child = children[0][c]
             if child >= 0 {
-                table[c] = child
+                table[c] = Int(child)
                 fail[Int(child)] = 0
                 queue.append(Int(child))
-            } else {
-                table[c] = 0
             }
         }
         var head = 0
@@ -79,20 +76,24 @@ final class FoldedAhoCorasick: @unchecked Sendable {
             for c in 0..<k {
                 let child = children[s][c]
                 if child >= 0 {
-                    fail[Int(child)] = Int(table[fail[s] * k + c])
-                    table[s * k + c] = child
+                    fail[Int(child)] = table[fail[s] * k + c]
+                    table[s * k + c] = Int(child)
                     queue.append(Int(child))
                 } else {
                     table[s * k + c] = table[fail[s] * k + c]
                 }
             }
         }
-        // Class 0 (bytes in no pattern) always returns to the root: already so, since the root
-        // has no class-0 child and every state's class-0 entry follows its failure link there.
+        // Class 0 (bytes in no pattern) always returns to the root: the root has no class-0
+        // child, and every state's class-0 entry follows its failure link there.
         classOf = .allocate(capacity: 256)
         for b in 0..<256 { classOf[b] = classes[b] }
         delta = .allocate(capacity: n * k)
-        for i in 0..<(n * k) { delta[i] = table[i] }
+        for i in 0..<(n * k) {
+            let target = table[i]
+            let row = Int32(target * k)
+            delta[i] = merged[target].isEmpty ? row : ~row
+        }
         outStart = .allocate(capacity: n)
         outCount = .allocate(capacity: n)
         let total = merged.reduce(0) { $0 + $1.count }
@@ -117,20 +118,31 @@ final class FoldedAhoCorasick: @unchecked Sendable {
     }
 
     /// Calls `found` with the id of every pattern `bytes` contains (ASCII case ignored), once per
-    /// occurrence.
+    /// occurrence. Returns the OR of all bytes (bit 7 set: the subject is not ASCII).
     @inline(__always)
-    func scan(_ bytes: UnsafeRawBufferPointer, _ found: (Int32) -> Void) {
-        guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
-        var s = 0
-        let k = classCount
-        for i in 0..<bytes.count {
-            s = Int(delta[s &* k &+ Int(classOf[Int(base[i])])])
-            let count = Int(outCount[s])
-            if count > 0 {
-                let start = Int(outStart[s])
-                for j in start..<(start &+ count) { found(outputs[j]) }
+    @discardableResult
+    func scan(_ bytes: UnsafeRawBufferPointer, _ found: (Int32) -> Void) -> UInt8 {
+        guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return 0 }
+        let classOf = self.classOf, delta = self.delta, k = classCount
+        var row = 0
+        var seen: UInt8 = 0
+        var i = 0
+        let n = bytes.count
+        while i < n {
+            let b = base[i]
+            seen |= b
+            let t = delta[row &+ Int(classOf[Int(b)])]
+            i &+= 1
+            if t >= 0 {
+                row = Int(t)
+                continue
             }
+            row = Int(~t)
+            let s = row / k
+            let start = Int(outStart[s])
+            for j in start..<(start &+ Int(outCount[s])) { found(outputs[j]) }
         }
+        return seen
     }
 }
 
@@ -358,15 +370,15 @@ struct RuleGates: Sendable {
     @inline(__always)
     private static func mark(_ event: Event, _ f: FieldGate, marks: UnsafeMutablePointer<UInt32>, epoch: UInt32) {
         let scanned: Bool? = event.withStringValue(f.key) { bytes -> Bool in
-            guard Test.isASCII(bytes) else { return false }
-            f.patternStart.withUnsafeBufferPointer { start in
+            let seen = f.patternStart.withUnsafeBufferPointer { start in
                 f.patternRules.withUnsafeBufferPointer { rules in
                     f.automaton.scan(bytes) { p in
                         for j in Int(start[Int(p)])..<Int(start[Int(p) + 1]) { marks[Int(rules[j])] = epoch }
                     }
                 }
             }
-            return true
+            // Not ASCII: the scan may have missed case-folded matches; every rule may match.
+            return seen < 0x80
         }
         if scanned == true { return }
         // Absent: no rule gated on the field can match. Present but not scannable: all may.

@@ -7,6 +7,8 @@ public struct CompiledRule: Sendable {
     public let rule: Rule
     let match: CompiledExpression
     let groupBy: [String]
+    /// The group-by fields as keys (looked up in the schema once).
+    let groupByKeys: [Event.Key]
     /// Sequence steps, compiled, and how many matches each needs.
     let steps: [CompiledExpression]
     let stepMinimums: [Int64]
@@ -42,6 +44,7 @@ public struct CompiledRule: Sendable {
         case nil:
             groupBy = []
         }
+        groupByKeys = groupBy.map { Event.Key($0) }
         var steps: [CompiledExpression] = []
         if case .sequence(let list, _, _, _)? = rule.aggregation {
             for step in list { steps.append(try CompiledExpression(step.match, lists: lists, origin: rule.origin)) }
@@ -306,7 +309,7 @@ struct RulesState: PluginState {
         let slot = keySlot[i]
         if keyEpochs[slot] != epoch {
             keyEpochs[slot] = epoch
-            keyCache[slot] = Self.key(event, rules[i].groupBy).map { RuleKey($0) }
+            keyCache[slot] = Self.key(event, keys: rules[i].groupByKeys).map { RuleKey($0) }
         }
         return keyCache[slot]
     }
@@ -358,8 +361,8 @@ struct RulesState: PluginState {
                 continue
             }
             switch rules[i].rule.aggregation {
-            case .newValue(let field, _, let lookback)?:
-                guard let v = event[field], let text = v.scalarText, let key = key(event, rule: i) else { continue }
+            case .newValue(_, _, let lookback)?:
+                guard let v = event[rules[i].fieldKey!], let text = v.scalarText, let key = key(event, rule: i) else { continue }
                 ruleTime[i] = max(ruleTime[i], time)
                 let last = seen[i][key]?[text]
                 seen[i][key, default: [:]][text] = max(last ?? time, time)
@@ -368,8 +371,8 @@ struct RulesState: PluginState {
                           extra: [("vigil.alert.new_value", .string(text))])
                 }
                 if seen[i].count > 65_536 { expireSeen(i, lookback: lookback) }
-            case .anomaly(let field, _, let z, let minimumSamples)?:
-                guard let x = Self.number(event[field]), let key = key(event, rule: i) else { continue }
+            case .anomaly(_, _, let z, let minimumSamples)?:
+                guard let x = Self.number(event[rules[i].fieldKey!]), let key = key(event, rule: i) else { continue }
                 ruleTime[i] = max(ruleTime[i], time)
                 var m = moments[i][key] ?? RunningMoments()
                 if m.count >= UInt64(minimumSamples), let score = m.zScore(of: x), abs(score) >= z {
@@ -463,6 +466,17 @@ struct RulesState: PluginState {
 
     /// The group-by fields' values joined (empty for rules without group-by), or nil when the
     /// event lacks one.
+    static func key(_ event: Event, keys: [Event.Key]) -> String? {
+        if keys.count == 1 { return event[keys[0]]?.scalarText }
+        var key = ""
+        for (n, field) in keys.enumerated() {
+            guard let value = event[field], let text = value.scalarText else { return nil }
+            if n > 0 { key += "\u{1F}" }
+            key += text
+        }
+        return key
+    }
+
     static func key(_ event: Event, _ fields: [String]) -> String? {
         var key = ""
         for (n, field) in fields.enumerated() {
@@ -501,17 +515,17 @@ struct RulesState: PluginState {
         a[.eventModule] = "vigil"
         a[.eventDataset] = "vigil.alert"
         a[.eventId] = .string("\(alertID)-\(merged)")
-        a["vigil.alert.id"] = .string(alertID)
-        a["vigil.alert.count"] = .int(merged)
-        a["vigil.alert.key"] = .string(key.text)
-        a["vigil.alert.partition"] = .int(Int64(partition))
-        a["vigil.profile.input_offset"] = .int(offset)
-        a["rule.id"] = .string(r.id)
-        a["rule.name"] = .string(r.title)
-        if !r.description.isEmpty { a["rule.description"] = .string(r.description) }
-        a["event.severity"] = .int(Int64(r.severity.rawValue))
-        a["vigil.alert.severity"] = .string(r.severity.description)
-        a["event.risk_score"] = .float(Double(r.score))
+        a[AlertKeys.id] = .string(alertID)
+        a[AlertKeys.count] = .int(merged)
+        a[AlertKeys.key] = .string(key.text)
+        a[AlertKeys.partition] = .int(Int64(partition))
+        a[AlertKeys.inputOffset] = .int(offset)
+        a[AlertKeys.ruleID] = .string(r.id)
+        a[AlertKeys.ruleName] = .string(r.title)
+        if !r.description.isEmpty { a[AlertKeys.ruleDescription] = .string(r.description) }
+        a[AlertKeys.eventSeverity] = .int(Int64(r.severity.rawValue))
+        a[AlertKeys.severity] = .string(r.severity.description)
+        a[AlertKeys.riskScore] = .float(Double(r.score))
         let techniques = r.tags.compactMap { t -> FieldValue? in
             let lower = t.lowercased()
             guard lower.hasPrefix("attack.t") else { return nil }
@@ -526,8 +540,9 @@ struct RulesState: PluginState {
             if let distinct, case .distinct? = r.aggregation { a["vigil.alert.distinct"] = .int(distinct) }
         }
         // The group-by fields with their typed values, and the fields that say what happened.
-        for field in rules[i].groupBy + rules[i].aliases.flatMap(\.groupBy) { if let v = event[field] { a[field] = v } }
-        for key in AlertFields.copied where a[key] == nil { if let v = event[key] { a[key] = v } }
+        for (n, field) in rules[i].groupByKeys.enumerated() { if let v = event[field] { a[rules[i].groupBy[n]] = v } }
+        for field in rules[i].aliases.flatMap(\.groupBy) { if let v = event[field] { a[field] = v } }
+        for key in AlertFields.copiedKeys where a[key] == nil { if let v = event[key] { a[key] = v } }
         for (k, v) in extra { a[k] = v }
         if r.aggregation == nil, let t = eventTriage {
             a["vigil.triage.score"] = .float(t.score)
@@ -645,6 +660,21 @@ struct RuleInput {
     static let hasher = Hash64(seed: ProfileValueSeed.seed)
 }
 
+/// The alert fields the engine sets, as keys looked up once.
+enum AlertKeys {
+    static let id = Event.Key("vigil.alert.id")
+    static let count = Event.Key("vigil.alert.count")
+    static let key = Event.Key("vigil.alert.key")
+    static let partition = Event.Key("vigil.alert.partition")
+    static let inputOffset = Event.Key("vigil.profile.input_offset")
+    static let ruleID = Event.Key("rule.id")
+    static let ruleName = Event.Key("rule.name")
+    static let ruleDescription = Event.Key("rule.description")
+    static let eventSeverity = Event.Key("event.severity")
+    static let severity = Event.Key("vigil.alert.severity")
+    static let riskScore = Event.Key("event.risk_score")
+}
+
 /// Deterministic alert ids.
 enum AlertID {
     /// `rule/partition/key/start[/offset]`, hashed to 16 hex digits (FNV-1a 64).
@@ -655,6 +685,7 @@ enum AlertID {
 
 /// Fields of the triggering event an alert carries, when present.
 enum AlertFields {
+    static let copiedKeys = copied.map { Event.Key($0) }
     static let copied = ["source.ip", "source.port", "destination.ip", "destination.port", "user.name", "host.name",
                          "url.original", "dns.question.name", "network.transport", "event.dataset", "event.action",
                          "event.outcome", "tls.client.ja3"]

@@ -127,7 +127,11 @@ struct RuleWindows {
     let kind: WindowKind
     let distinct: Bool
     let minimum: Int64
-    private(set) var keys: [RuleKey: [Window]] = [:]
+    /// Hopping and session windows: each key's open (and not yet swept) windows.
+    private var keys: [RuleKey: [Window]] = [:]
+    /// Tumbling windows: each key's latest window (windows of a key never overlap, and an event
+    /// for a later one closes the earlier).
+    private var single: [RuleKey: Window] = [:]
     /// The largest event time added (`Int64.min` before any).
     private(set) var maxEventTime = Int64.min
     /// Windows ending at or before this are closed.
@@ -148,7 +152,12 @@ struct RuleWindows {
     }
 
     /// Open windows (for tests and metrics).
-    var openWindowCount: Int { keys.values.reduce(0) { $0 + $1.count { $0.end > watermark } } }
+    var openWindowCount: Int {
+        keys.values.reduce(0) { $0 + $1.count { $0.end > watermark } } + single.values.count { $0.end > watermark }
+    }
+
+    /// The windows kept for `key` (open, or closed and not swept yet).
+    func windows(of key: RuleKey) -> [Window] { single[key].map { [$0] } ?? keys[key] ?? [] }
 
     /// Adds one event of `key` at `time` (`hash`: its distinct value's hash, for distinct rules).
     /// Calls `reached` for each window that reached the minimum with this event; returns the
@@ -166,7 +175,7 @@ struct RuleWindows {
         } else if case .tumbling(let size) = kind {
             let start = Self.floor(time, size)
             let bounds = WindowBounds(start: start, end: start &+ size)
-            if bounds.end <= watermark { lateFor = bounds } else { addFixed(key: key, bounds: bounds, hash: hash, reached: reached) }
+            if bounds.end <= watermark { lateFor = bounds } else { addTumbling(key: key, bounds: bounds, hash: hash, reached: reached) }
         } else if case .hopping(let size, let step) = kind {
             // The latest start at or before `time`, back to the earliest window still reaching past it.
             let last = Self.floor(time, step)
@@ -192,6 +201,25 @@ struct RuleWindows {
     static func floor(_ value: Int64, _ step: Int64) -> Int64 {
         let q = value / step
         return (value % step != 0 && value < 0) ? (q - 1) * step : q * step
+    }
+
+    /// Counts the event in the key's tumbling window `bounds`, replacing an earlier window of the
+    /// key: that one has closed (it ends at or before this event's time, which is now the
+    /// largest seen; an event for an even earlier window was late).
+    @inline(__always)
+    private mutating func addTumbling(key: RuleKey, bounds: WindowBounds, hash: UInt64, reached: (Reached) -> Void) {
+        let minimum = self.minimum, distinct = self.distinct
+        var fresh = false
+        var r: Reached? = nil
+        withUnsafeMutablePointer(to: &single[key]) { slot in
+            if slot.pointee == nil || slot.pointee!.start != bounds.start {
+                fresh = true
+                slot.pointee = Window(start: bounds.start, end: bounds.end, count: 0, values: distinct ? DistinctValues() : nil, alerted: false)
+            }
+            r = Self.update(&slot.pointee!, hash: hash, minimum: minimum, distinct: distinct)
+        }
+        if fresh && bounds.end < nextSweep { nextSweep = bounds.end }
+        if let r { reached(r) }
     }
 
     /// Counts the event in the key's fixed window `bounds` (opening it).
@@ -258,10 +286,16 @@ struct RuleWindows {
         guard watermark >= nextSweep else { return }
         var earliest = Int64.max
         let wm = watermark
-        keys = keys.compactMapValues { list in
-            let open = list.filter { $0.end > wm }
-            for w in open where w.end < earliest { earliest = w.end }
-            return open.isEmpty ? nil : open
+        if !keys.isEmpty {
+            keys = keys.compactMapValues { list in
+                let open = list.filter { $0.end > wm }
+                for w in open where w.end < earliest { earliest = w.end }
+                return open.isEmpty ? nil : open
+            }
+        }
+        if !single.isEmpty {
+            single = single.filter { $0.value.end > wm }
+            for w in single.values where w.end < earliest { earliest = w.end }
         }
         nextSweep = earliest == .max ? .max : max(earliest, wm &+ sweepInterval)
     }
@@ -271,8 +305,10 @@ struct RuleWindows {
     func encode(into w: inout StateWriter) {
         w.int(maxEventTime)
         w.int(watermark)
-        w.varint(UInt64(keys.count))
-        for (key, list) in keys.sorted(by: { $0.key < $1.key }) {
+        var all = keys
+        for (key, window) in single { all[key] = [window] }
+        w.varint(UInt64(all.count))
+        for (key, list) in all.sorted(by: { $0.key < $1.key }) {
             w.string(key.text)
             w.varint(UInt64(list.count))
             for window in list {
@@ -299,7 +335,12 @@ struct RuleWindows {
                 earliest = min(earliest, w.end)
                 list.append(w)
             }
-            keys[key] = list
+            if case .tumbling = kind {
+                guard list.count <= 1 else { throw r.corrupt("several tumbling windows of one key") }
+                single[key] = list.first
+            } else {
+                keys[key] = list
+            }
         }
         nextSweep = earliest
     }
