@@ -254,8 +254,11 @@ extension IPAddress: CustomStringConvertible {
 
     /// Dotted-quad for IPv4; RFC 5952 canonical text for IPv6.
     public var description: String {
-        String(unsafeUninitializedCapacity: IPAddress.maximumTextLength) { buffer in
-            write(to: buffer.baseAddress!)
+        // Written on the stack, then copied: texts of up to 15 bytes (every IPv4 address) become
+        // small strings, with no heap allocation.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: IPAddress.maximumTextLength) { scratch in
+            let count = write(to: scratch.baseAddress!)
+            return String(decoding: UnsafeBufferPointer(rebasing: scratch[..<count]), as: UTF8.self)
         }
     }
 

@@ -268,13 +268,15 @@ struct RuleGates: Sendable {
 
     var isEmpty: Bool { fields.isEmpty && numbers.isEmpty && networks.isEmpty }
 
-    init(_ rules: [CompiledRule]) {
+    /// The gates of `rules[only]` (all rules when nil); `gated` covers every rule index.
+    init(_ rules: [CompiledRule], only: [Int]? = nil) {
         var gated = [Bool](repeating: false, count: rules.count)
         var literalGates: [String: [(rule: Int, literals: [[UInt8]])]] = [:]
         var numberGates: [String: (equal: [UInt64: [Int32]], above: [(threshold: Double, inclusive: Bool, rule: Int32)],
                                    below: [(threshold: Double, inclusive: Bool, rule: Int32)], rules: [Int32])] = [:]
         var networkGates: [String: (tables: [String: (v4: Bool, bits: Int, networks: [MaskedAddress: [Int32]])], rules: [Int32])] = [:]
-        for (i, r) in rules.enumerated() {
+        for i in only ?? Array(rules.indices) {
+            let r = rules[i]
             guard let gate = Self.gate(r.rule.match, tests: r.match.program.tests, skipDataset: r.datasets != nil) else { continue }
             gated[i] = true
             let rule = Int32(i)

@@ -109,15 +109,22 @@ extension CompiledRule {
 /// Which rules can match an event, by its `event.dataset`: rules that require datasets are only
 /// tried on events of those datasets; the others on every event. In rule order. A rule in the
 /// list of an event's dataset has its dataset condition satisfied (exactly, or ignoring case for
-/// rules that say so), so the engine evaluates the rest of its match only.
+/// rules that say so), so the engine evaluates the rest of its match only. Each list has its own
+/// prefilters (``RuleGates``), over the fields its rules test.
 struct RuleIndex: Sendable {
+    struct List: Sendable {
+        let rules: [Int]
+        let gates: RuleGates
+    }
+
+    /// The lists: `lists[0]` holds the rules for every event.
+    let lists: [List]
     /// By exact dataset: the case-sensitive rules requiring it, the case-insensitive rules
     /// requiring its lowercase, and the rules for every event.
-    let byDataset: [String: [Int]]
+    let byDataset: [String: Int]
     /// By lowercased dataset, for datasets no case-sensitive rule names: the case-insensitive
     /// rules, and the rules for every event.
-    let byFoldedDataset: [String: [Int]]
-    let always: [Int]
+    let byFoldedDataset: [String: Int]
 
     init(_ rules: [CompiledRule]) {
         var always: [Int] = []
@@ -133,20 +140,32 @@ struct RuleIndex: Sendable {
                 for d in Set(ds) { exact[d, default: []].append(i) }
             }
         }
-        var by: [String: [Int]] = [:]
-        for (d, list) in exact { by[d] = (list + (folded[d.lowercased()] ?? []) + always).sorted() }
+        var lists = [List(rules: always, gates: RuleGates(rules, only: always))]
+        func add(_ members: [Int]) -> Int {
+            let sorted = members.sorted()
+            lists.append(List(rules: sorted, gates: RuleGates(rules, only: sorted)))
+            return lists.count - 1
+        }
+        var by: [String: Int] = [:]
+        for d in exact.keys.sorted() { by[d] = add(exact[d]! + (folded[d.lowercased()] ?? []) + always) }
+        var byFolded: [String: Int] = [:]
+        for d in folded.keys.sorted() { byFolded[d] = add(folded[d]! + always) }
+        self.lists = lists
         byDataset = by
-        byFoldedDataset = folded.mapValues { ($0 + always).sorted() }
-        self.always = always
+        byFoldedDataset = byFolded
     }
 
+    /// The list for `event`.
     @inline(__always)
-    func candidates(_ event: Event) -> [Int] {
-        guard !byDataset.isEmpty || !byFoldedDataset.isEmpty, let ds = event[.eventDataset]?.stringValue else { return always }
+    func list(_ event: Event) -> Int {
+        guard !byDataset.isEmpty || !byFoldedDataset.isEmpty, let ds = event[.eventDataset]?.stringValue else { return 0 }
         if let list = byDataset[ds] { return list }
-        guard !byFoldedDataset.isEmpty else { return always }
-        return byFoldedDataset[ds.lowercased()] ?? always
+        guard !byFoldedDataset.isEmpty else { return 0 }
+        return byFoldedDataset[ds.lowercased()] ?? 0
     }
+
+    /// The rules that can match `event`.
+    func candidates(_ event: Event) -> [Int] { lists[list(event)].rules }
 }
 
 /// The detection rules as a stream-stage plugin: each partition's events are matched against
@@ -214,9 +233,8 @@ struct RulesState: PluginState {
     var eventTriage: (rules: [String], score: Double)?
     /// Per rule: its windows (count or distinct), nil for other rules.
     var windows: [RuleWindows?]
-    /// Literal prefilters of the rules (see ``RuleGates``), and per rule the event that last
-    /// passed its gate (an epoch, so nothing is cleared between events).
-    var gates: RuleGates
+    /// Per rule, the event that last passed its prefilter (``RuleGates``; an epoch, so nothing
+    /// is cleared between events).
     var marks: [UInt32]
     var epoch: UInt32 = 0
     /// Per rule: which distinct group-by list its key is built from; per event, each list's key
@@ -262,7 +280,6 @@ struct RulesState: PluginState {
             default: nil
             }
         }
-        gates = RuleGates(rules)
         marks = Array(repeating: 0, count: rules.count)
         var slots: [[String]: Int] = [:]
         keySlot = rules.map { r in
@@ -323,7 +340,8 @@ struct RulesState: PluginState {
             for i in keyEpochs.indices { keyEpochs[i] = 0 }
             epoch = 1
         }
-        let candidates = index.candidates(event)
+        let list = index.lists[index.list(event)]
+        let candidates = list.rules, gates = list.gates
         var matched = matchedBuffer
         matched.removeAll(keepingCapacity: true)
         let epoch = self.epoch

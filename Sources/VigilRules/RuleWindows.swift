@@ -209,16 +209,20 @@ struct RuleWindows {
     @inline(__always)
     private mutating func addTumbling(key: RuleKey, bounds: WindowBounds, hash: UInt64, reached: (Reached) -> Void) {
         let minimum = self.minimum, distinct = self.distinct
-        var fresh = false
-        var r: Reached? = nil
-        withUnsafeMutablePointer(to: &single[key]) { slot in
-            if slot.pointee == nil || slot.pointee!.start != bounds.start {
-                fresh = true
-                slot.pointee = Window(start: bounds.start, end: bounds.end, count: 0, values: distinct ? DistinctValues() : nil, alerted: false)
+        let r: Reached?
+        if let at = single.index(forKey: key) {
+            // In place: the window is changed through the dictionary's storage, not copied.
+            if single.values[at].start != bounds.start {
+                single.values[at] = Window(start: bounds.start, end: bounds.end, count: 0, values: distinct ? DistinctValues() : nil, alerted: false)
+                if bounds.end < nextSweep { nextSweep = bounds.end }
             }
-            r = Self.update(&slot.pointee!, hash: hash, minimum: minimum, distinct: distinct)
+            r = Self.update(&single.values[at], hash: hash, minimum: minimum, distinct: distinct)
+        } else {
+            var w = Window(start: bounds.start, end: bounds.end, count: 0, values: distinct ? DistinctValues() : nil, alerted: false)
+            r = Self.update(&w, hash: hash, minimum: minimum, distinct: distinct)
+            single[key] = w
+            if bounds.end < nextSweep { nextSweep = bounds.end }
         }
-        if fresh && bounds.end < nextSweep { nextSweep = bounds.end }
         if let r { reached(r) }
     }
 
