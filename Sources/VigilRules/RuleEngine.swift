@@ -29,6 +29,12 @@ public struct CompiledRule: Sendable {
     /// engine dispatches per event without copying the aggregation's lists.
     let kind: Kind
     let fieldKey: Event.Key?
+    /// The aggregation's numbers, read per event without copying the aggregation.
+    let lookback: Int64
+    let zScore: Double
+    let minimumSamples: Int
+    let within: Int64
+    let ordered: Bool
 
     enum Kind: UInt8, Sendable {
         case single, threshold, distinct, sequence, newValue, anomaly, beacon
@@ -62,6 +68,18 @@ public struct CompiledRule: Sendable {
         fingerprint = "v2|\(rule.id)|\(rule.match)|\(String(describing: rule.aggregation))|\(rule.suppression ?? 0)"
             + (rule.keyAliases.isEmpty ? "" : "|\(rule.keyAliases)")
         aliases = try CompiledKeyAlias.compile(rule.keyAliases, lists: lists, origin: rule.origin)
+        var lookback: Int64 = 0, zScore = 0.0, minimumSamples = 0, within: Int64 = 0, ordered = false
+        switch rule.aggregation {
+        case .newValue(_, _, let l)?: lookback = l
+        case .anomaly(_, _, let z, let m)?: zScore = z; minimumSamples = m
+        case .sequence(_, _, let w, let o)?: within = w; ordered = o
+        default: break
+        }
+        self.lookback = lookback
+        self.zScore = zScore
+        self.minimumSamples = minimumSamples
+        self.within = within
+        self.ordered = ordered
         switch rule.aggregation {
         case nil: kind = .single; fieldKey = nil
         case .threshold?: kind = .threshold; fieldKey = nil
@@ -244,6 +262,9 @@ struct RulesState: PluginState {
     var keyEpochs: [UInt32]
     /// Reused per event: the rules it matched.
     var matchedBuffer: [Int] = []
+    /// What each rule evaluates (its residual match), without reference counting per call
+    /// (`rules` owns the programs).
+    var programs: [Unmanaged<CompiledExpression.Program>]
     /// Per rule and key: the open suppression bucket (start) and how many alerts it merged.
     var suppressed: [[RuleKey: SuppressionBucket]]
     /// Per rule (new_value): per key, when each value was last seen.
@@ -273,6 +294,7 @@ struct RulesState: PluginState {
         self.version = version
         self.rules = rules
         index = RuleIndex(rules)
+        programs = rules.map { Unmanaged.passUnretained($0.residual.program) }
         windows = rules.map { r in
             switch r.rule.aggregation {
             case .threshold(_, let window, let minimum)?: RuleWindows(kind: window, distinct: false, minimum: minimum)
@@ -350,8 +372,9 @@ struct RulesState: PluginState {
         marks.withUnsafeMutableBufferPointer { marks in
             if !gates.isEmpty { gates.mark(event, marks: marks.baseAddress!, epoch: epoch) }
             gates.gated.withUnsafeBufferPointer { gated in
-                rules.withUnsafeBufferPointer { rules in
-                    for i in candidates where (!gated[i] || marks[i] == epoch) && rules[i].residual.program.evaluate(event) {
+                programs.withUnsafeBufferPointer { programs in
+                    for i in candidates where (!gated[i] || marks[i] == epoch)
+                        && programs[i]._withUnsafeGuaranteedRef({ $0.evaluate(event) }) {
                         matched.append(i)
                     }
                 }
@@ -378,8 +401,9 @@ struct RulesState: PluginState {
                 alert(i, key: key, time: time, bounds: nil, count: 1, distinct: nil, event: event, offset: offset, emit: emit)
                 continue
             }
-            switch rules[i].rule.aggregation {
-            case .newValue(_, _, let lookback)?:
+            switch rules[i].kind {
+            case .newValue:
+                let lookback = rules[i].lookback
                 guard let v = event[rules[i].fieldKey!], let text = v.scalarText, let key = key(event, rule: i) else { continue }
                 ruleTime[i] = max(ruleTime[i], time)
                 let last = seen[i][key]?[text]
@@ -389,7 +413,8 @@ struct RulesState: PluginState {
                           extra: [("vigil.alert.new_value", .string(text))])
                 }
                 if seen[i].count > 65_536 { expireSeen(i, lookback: lookback) }
-            case .anomaly(_, _, let z, let minimumSamples)?:
+            case .anomaly:
+                let z = rules[i].zScore, minimumSamples = rules[i].minimumSamples
                 guard let x = Self.number(event[rules[i].fieldKey!]), let key = key(event, rule: i) else { continue }
                 ruleTime[i] = max(ruleTime[i], time)
                 var m = moments[i][key] ?? RunningMoments()
@@ -400,7 +425,8 @@ struct RulesState: PluginState {
                 }
                 m.add(x)
                 moments[i][key] = m
-            case .sequence(_, _, let within, let ordered)?:
+            case .sequence:
+                let within = rules[i].within, ordered = rules[i].ordered
                 // The steps this event matches, without building lists for events that match none.
                 var matchedSteps: [Int] = []
                 for j in rules[i].steps.indices where rules[i].steps[j].matches(event) { matchedSteps.append(j) }
@@ -419,11 +445,11 @@ struct RulesState: PluginState {
                     let horizon = ruleTime[i] - within
                     progress[i] = progress[i].filter { $0.value.latest >= horizon }
                 }
-            case .beacon?:
+            case .beacon:
                 guard let key = key(event, rule: i) else { continue }
                 ruleTime[i] = max(ruleTime[i], time)
                 beacon(i, key: key, time: time, event: event, offset: offset, emit: emit)
-            case .threshold?, .distinct?:
+            case .threshold, .distinct:
                 var hash: UInt64 = 0
                 if rules[i].kind == .distinct {
                     // Strings hash from the event's bytes (the same hash as of their text).
@@ -444,7 +470,7 @@ struct RulesState: PluginState {
                 for r in reached {
                     alert(i, key: key, time: time, bounds: r.bounds, count: r.count, distinct: r.distinct, event: event, offset: offset, emit: emit)
                 }
-            case nil:
+            case .single:
                 guard let key = key(event, rule: i) else { continue }
                 ruleTime[i] = max(ruleTime[i], time)
                 alert(i, key: key, time: time, bounds: nil, count: 1, distinct: nil, event: event, offset: offset, emit: emit)

@@ -11,7 +11,10 @@ struct DistinctValues: Equatable {
     static let exactLimit = 256
     static let precision = 12
 
-    private(set) var exact: [UInt64] = []
+    /// The exact values: an open-addressing set of hashes (0 marks an empty slot; a zero hash is
+    /// kept in `hasZero`), capacity a power of two at most half full.
+    private var slots: [UInt64] = []
+    private var hasZero = false
     private(set) var sketch: HyperLogLog?
     /// The current distinct count (exact, or the sketch's last estimate).
     private(set) var estimate: Int64 = 0
@@ -20,24 +23,67 @@ struct DistinctValues: Equatable {
 
     init() {}
 
+    /// The exact values, sorted (empty once sketched).
+    var exact: [UInt64] {
+        var out = slots.filter { $0 != 0 }
+        if hasZero { out.append(0) }
+        return out.sorted()
+    }
+
+    static func == (a: DistinctValues, b: DistinctValues) -> Bool {
+        a.exact == b.exact && a.sketch == b.sketch && a.estimate == b.estimate
+    }
+
+    /// Adds `hash` to the exact set; false when it was there.
+    private mutating func insertExact(_ hash: UInt64) -> Bool {
+        if hash == 0 {
+            if hasZero { return false }
+            hasZero = true
+            return true
+        }
+        if slots.isEmpty { slots = [UInt64](repeating: 0, count: 16) }
+        let inserted = slots.withUnsafeMutableBufferPointer { t -> Bool in
+            let mask = t.count - 1
+            var i = Int(truncatingIfNeeded: hash) & mask
+            while true {
+                let v = t[i]
+                if v == hash { return false }
+                if v == 0 {
+                    t[i] = hash
+                    return true
+                }
+                i = (i &+ 1) & mask
+            }
+        }
+        guard inserted else { return false }
+        let count = Int(estimate) + 1
+        if count * 2 > slots.count {
+            // Grow to keep probes short.
+            let old = slots
+            slots = [UInt64](repeating: 0, count: old.count * 2)
+            for v in old where v != 0 { _ = insertExact(v) }
+        }
+        return true
+    }
+
     /// Adds a value by its hash; `minimum` paces the sketch's estimates.
     mutating func insert(hash: UInt64, minimum: Int64) {
         if sketch == nil {
-            var lo = 0, hi = exact.count
-            while lo < hi {
-                let mid = (lo + hi) >> 1
-                if exact[mid] < hash { lo = mid + 1 } else { hi = mid }
-            }
-            if lo < exact.count && exact[lo] == hash { return }
-            if exact.count < Self.exactLimit {
-                exact.insert(hash, at: lo)
-                estimate = Int64(exact.count)
+            guard insertExact(hash) else { return }
+            if estimate < Int64(Self.exactLimit) {
+                estimate += 1
                 return
             }
+            // Past the limit: the values so far (this one included) go into a sketch.
             var h = HyperLogLog(precision: Self.precision, seed: ProfileValueSeed.seed)
             for e in exact { h.insert(hash: e) }
-            exact = []
+            slots = []
+            hasZero = false
             sketch = h
+            inserts = estimate + 1
+            estimate = Int64(h.estimate().rounded())
+            nextEstimate = inserts + min(4096, max(1, (minimum - estimate) / 2))
+            return
         }
         sketch!.insert(hash: hash)
         inserts += 1
@@ -57,7 +103,8 @@ struct DistinctValues: Equatable {
         if sketch == nil {
             var h = HyperLogLog(precision: Self.precision, seed: ProfileValueSeed.seed)
             for e in exact { h.insert(hash: e) }
-            exact = []
+            slots = []
+            hasZero = false
             sketch = h
         }
         try? sketch!.merge(other.sketch!)
@@ -71,9 +118,10 @@ struct DistinctValues: Equatable {
             w.int(estimate)
             w.bytes(sketch.serialized())
         } else {
+            let values = exact
             w.varint(0)
-            w.varint(UInt64(exact.count))
-            for e in exact { w.uint64(e) }
+            w.varint(UInt64(values.count))
+            for e in values { w.uint64(e) }
         }
     }
 
@@ -85,10 +133,10 @@ struct DistinctValues: Equatable {
             for _ in 0..<n {
                 let e = try r.uint64()
                 if let previous, e <= previous { throw r.corrupt("distinct values out of order") }
-                exact.append(e)
+                _ = insertExact(e)
+                estimate += 1
                 previous = e
             }
-            estimate = Int64(n)
         case 1:
             estimate = try r.int()
             let bytes = try r.bytes()
