@@ -44,6 +44,8 @@ public struct CompiledExpression: Sendable {
         /// The same tests without reference counting on each call (`tests` owns them).
         let unmanaged: [Unmanaged<Test>]
         let root: Int
+        /// The program is the constant true (nothing to evaluate).
+        var isAlwaysTrue: Bool { if case .constant(true) = nodes[root] { true } else { false } }
 
         init(nodes: [Node], operands: [Int], tests: [Test], root: Int) {
             self.nodes = nodes

@@ -252,16 +252,17 @@ struct RulesState: PluginState {
     /// Per rule: its windows (count or distinct), nil for other rules.
     var windows: [RuleWindows?]
     /// Per rule, the event that last passed its prefilter (``RuleGates``; an epoch, so nothing
-    /// is cleared between events).
-    var marks: [UInt32]
+    /// is cleared between events), and the rules the event matched: scratch memory of this
+    /// partition's state, used within `process` only.
+    let scratch: RuleScratch
     var epoch: UInt32 = 0
     /// Per rule: which distinct group-by list its key is built from; per event, each list's key
     /// is built once (`keyEpochs[slot] == epoch`) whatever the number of rules sharing it.
     var keySlot: [Int]
     var keyCache: [RuleKey?]
     var keyEpochs: [UInt32]
-    /// Reused per event: the rules it matched.
-    var matchedBuffer: [Int] = []
+    /// Per rule: its residual match is always true (the dataset index decided it).
+    var alwaysTrue: [Bool]
     /// What each rule evaluates (its residual match), without reference counting per call
     /// (`rules` owns the programs).
     var programs: [Unmanaged<CompiledExpression.Program>]
@@ -295,6 +296,8 @@ struct RulesState: PluginState {
         self.rules = rules
         index = RuleIndex(rules)
         programs = rules.map { Unmanaged.passUnretained($0.residual.program) }
+        alwaysTrue = rules.map { $0.residual.program.isAlwaysTrue }
+        scratch = RuleScratch(rules: rules.count)
         windows = rules.map { r in
             switch r.rule.aggregation {
             case .threshold(_, let window, let minimum)?: RuleWindows(kind: window, distinct: false, minimum: minimum)
@@ -302,7 +305,6 @@ struct RulesState: PluginState {
             default: nil
             }
         }
-        marks = Array(repeating: 0, count: rules.count)
         var slots: [[String]: Int] = [:]
         keySlot = rules.map { r in
             if let s = slots[r.groupBy] { return s }
@@ -358,30 +360,35 @@ struct RulesState: PluginState {
         epoch &+= 1
         if epoch == 0 {
             // Wrapped: clear the stamps once every 2^32 events.
-            for i in marks.indices { marks[i] = 0 }
+            for i in 0..<scratch.count { scratch.marks[i] = 0 }
             for i in keyEpochs.indices { keyEpochs[i] = 0 }
             epoch = 1
         }
         let list = index.lists[index.list(event)]
         let candidates = list.rules, gates = list.gates
-        var matched = matchedBuffer
-        matched.removeAll(keepingCapacity: true)
         let epoch = self.epoch
+        let marks = scratch.marks, out = scratch.matched
         // Gates first (one automaton pass per gated field), then each candidate rule that is
         // ungated or passed its gate. Programs are read in place (no copy of a rule per event).
-        marks.withUnsafeMutableBufferPointer { marks in
-            if !gates.isEmpty { gates.mark(event, marks: marks.baseAddress!, epoch: epoch) }
-            gates.gated.withUnsafeBufferPointer { gated in
-                programs.withUnsafeBufferPointer { programs in
-                    for i in candidates where (!gated[i] || marks[i] == epoch)
-                        && programs[i]._withUnsafeGuaranteedRef({ $0.evaluate(event) }) {
-                        matched.append(i)
+        if !gates.isEmpty { gates.mark(event, marks: marks, epoch: epoch) }
+        var n = 0
+        gates.gated.withUnsafeBufferPointer { gated in
+            programs.withUnsafeBufferPointer { programs in
+                alwaysTrue.withUnsafeBufferPointer { alwaysTrue in
+                    candidates.withUnsafeBufferPointer { candidates in
+                        for i in candidates {
+                            if gated[i] && marks[i] != epoch { continue }
+                            if alwaysTrue[i] || programs[i]._withUnsafeGuaranteedRef({ $0.evaluate(event) }) {
+                                out[n] = i
+                                n += 1
+                            }
+                        }
                     }
                 }
             }
         }
-        defer { matchedBuffer = matched }
-        guard !matched.isEmpty else { return }
+        guard n > 0 else { return }
+        let matched = UnsafeBufferPointer(start: out, count: n)
         // Triage: the single-event rules this event matched, and their combined score, go on
         // each of its single-event alerts.
         var singles = 0
@@ -824,5 +831,26 @@ struct SequenceProgress {
             for _ in 0..<(try r.count()) { times[j].append(try r.int()) }
             counts[j] = try r.int()
         }
+    }
+}
+
+/// Scratch memory of one partition's rule state: per rule, the epoch of the last event that
+/// passed its prefilter, and the indices of the rules the current event matched. Raw memory, so
+/// the per-event loop neither checks uniqueness nor counts references.
+final class RuleScratch: @unchecked Sendable {
+    let count: Int
+    let marks: UnsafeMutablePointer<UInt32>
+    let matched: UnsafeMutablePointer<Int>
+
+    init(rules: Int) {
+        count = rules
+        marks = .allocate(capacity: max(rules, 1))
+        marks.initialize(repeating: 0, count: max(rules, 1))
+        matched = .allocate(capacity: max(rules, 1))
+    }
+
+    deinit {
+        marks.deallocate()
+        matched.deallocate()
     }
 }
