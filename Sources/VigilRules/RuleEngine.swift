@@ -9,6 +9,8 @@ public struct CompiledRule: Sendable {
     let groupBy: [String]
     /// The group-by fields as keys (looked up in the schema once).
     let groupByKeys: [Event.Key]
+    /// The fields every alert of the rule carries (kind, dataset, rule, severity, score, tags).
+    let alertTemplate: Event
     /// Sequence steps, compiled, and how many matches each needs.
     let steps: [CompiledExpression]
     let stepMinimums: [Int64]
@@ -51,6 +53,7 @@ public struct CompiledRule: Sendable {
             groupBy = []
         }
         groupByKeys = groupBy.map { Event.Key($0) }
+        alertTemplate = Self.template(rule)
         var steps: [CompiledExpression] = []
         if case .sequence(let list, _, _, _)? = rule.aggregation {
             for step in list { steps.append(try CompiledExpression(step.match, lists: lists, origin: rule.origin)) }
@@ -93,6 +96,27 @@ public struct CompiledRule: Sendable {
 }
 
 extension CompiledRule {
+    static func template(_ r: Rule) -> Event {
+        var a = Event()
+        a[.eventKind] = "alert"
+        a[.eventModule] = "vigil"
+        a[.eventDataset] = "vigil.alert"
+        a[AlertKeys.ruleID] = .string(r.id)
+        a[AlertKeys.ruleName] = .string(r.title)
+        if !r.description.isEmpty { a[AlertKeys.ruleDescription] = .string(r.description) }
+        a[AlertKeys.eventSeverity] = .int(Int64(r.severity.rawValue))
+        a[AlertKeys.severity] = .string(r.severity.description)
+        a[AlertKeys.riskScore] = .float(Double(r.score))
+        let techniques = r.tags.compactMap { t -> FieldValue? in
+            let lower = t.lowercased()
+            guard lower.hasPrefix("attack.t") else { return nil }
+            return .string(String(t.dropFirst("attack.".count)).uppercased())
+        }
+        if !techniques.isEmpty { a["threat.technique.id"] = .array(techniques) }
+        if !r.tags.isEmpty { a["tags"] = .array(r.tags.map { .string($0) }) }
+        return a
+    }
+
     /// The datasets an expression requires: an `event.dataset` equals predicate at its top level
     /// (alone, or inside a top-level `all`), with the expression left once the index has checked
     /// it (nil when that cannot be relied on: case-insensitive values that are not ASCII).
@@ -139,7 +163,7 @@ struct RuleIndex: Sendable {
     let lists: [List]
     /// By exact dataset: the case-sensitive rules requiring it, the case-insensitive rules
     /// requiring its lowercase, and the rules for every event.
-    let byDataset: [String: Int]
+    let byDataset: [RuleKey: Int]
     /// By lowercased dataset, for datasets no case-sensitive rule names: the case-insensitive
     /// rules, and the rules for every event.
     let byFoldedDataset: [String: Int]
@@ -164,8 +188,8 @@ struct RuleIndex: Sendable {
             lists.append(List(rules: sorted, gates: RuleGates(rules, only: sorted)))
             return lists.count - 1
         }
-        var by: [String: Int] = [:]
-        for d in exact.keys.sorted() { by[d] = add(exact[d]! + (folded[d.lowercased()] ?? []) + always) }
+        var by: [RuleKey: Int] = [:]
+        for d in exact.keys.sorted() { by[RuleKey(d)] = add(exact[d]! + (folded[d.lowercased()] ?? []) + always) }
         var byFolded: [String: Int] = [:]
         for d in folded.keys.sorted() { byFolded[d] = add(folded[d]! + always) }
         self.lists = lists
@@ -176,10 +200,12 @@ struct RuleIndex: Sendable {
     /// The list for `event`.
     @inline(__always)
     func list(_ event: Event) -> Int {
-        guard !byDataset.isEmpty || !byFoldedDataset.isEmpty, let ds = event[.eventDataset]?.stringValue else { return 0 }
+        guard !byDataset.isEmpty || !byFoldedDataset.isEmpty else { return 0 }
+        // The dataset's bytes hashed once (datasets are short: small strings, no allocation).
+        guard let ds = event.withStringValue(.eventDataset, { RuleKey(String(decoding: $0, as: UTF8.self)) }) else { return 0 }
         if let list = byDataset[ds] { return list }
         guard !byFoldedDataset.isEmpty else { return 0 }
-        return byFoldedDataset[ds.lowercased()] ?? 0
+        return byFoldedDataset[ds.text.lowercased()] ?? 0
     }
 
     /// The rules that can match `event`.
@@ -560,30 +586,15 @@ struct RulesState: PluginState {
         }
         let alertID = AlertID.make(rule: r.id, key: key.text, start: alertStart, partition: partition,
                                    offset: r.suppression == nil && bounds == nil ? offset : nil)
-        var a = Event()
+        // The rule's fixed fields come from its template (built once): one copy, then the rest.
+        var a = rules[i].alertTemplate
         a[.timestamp] = .timestamp(Timestamp(nanoseconds: time))
-        a[.eventKind] = "alert"
-        a[.eventModule] = "vigil"
-        a[.eventDataset] = "vigil.alert"
         a[.eventId] = .string("\(alertID)-\(merged)")
         a[AlertKeys.id] = .string(alertID)
         a[AlertKeys.count] = .int(merged)
         a[AlertKeys.key] = .string(key.text)
         a[AlertKeys.partition] = .int(Int64(partition))
         a[AlertKeys.inputOffset] = .int(offset)
-        a[AlertKeys.ruleID] = .string(r.id)
-        a[AlertKeys.ruleName] = .string(r.title)
-        if !r.description.isEmpty { a[AlertKeys.ruleDescription] = .string(r.description) }
-        a[AlertKeys.eventSeverity] = .int(Int64(r.severity.rawValue))
-        a[AlertKeys.severity] = .string(r.severity.description)
-        a[AlertKeys.riskScore] = .float(Double(r.score))
-        let techniques = r.tags.compactMap { t -> FieldValue? in
-            let lower = t.lowercased()
-            guard lower.hasPrefix("attack.t") else { return nil }
-            return .string(String(t.dropFirst("attack.".count)).uppercased())
-        }
-        if !techniques.isEmpty { a["threat.technique.id"] = .array(techniques) }
-        if !r.tags.isEmpty { a["tags"] = .array(r.tags.map { .string($0) }) }
         if let bounds {
             a[.eventStart] = .timestamp(Timestamp(nanoseconds: bounds.start))
             a[.eventEnd] = .timestamp(Timestamp(nanoseconds: bounds.end))

@@ -11,8 +11,10 @@ struct DistinctValues: Equatable {
     static let exactLimit = 256
     static let precision = 12
 
-    /// The exact values: an open-addressing set of hashes (0 marks an empty slot; a zero hash is
-    /// kept in `hasZero`), capacity a power of two at most half full.
+    /// The exact values: the first four inline (most windows see few values), then an
+    /// open-addressing set of hashes (0 marks an empty slot; a zero hash is kept in `hasZero`),
+    /// capacity a power of two at most half full.
+    private var inline: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
     private var slots: [UInt64] = []
     private var hasZero = false
     private(set) var sketch: HyperLogLog?
@@ -25,7 +27,7 @@ struct DistinctValues: Equatable {
 
     /// The exact values, sorted (empty once sketched).
     var exact: [UInt64] {
-        var out = slots.filter { $0 != 0 }
+        var out = slots.isEmpty ? [inline.0, inline.1, inline.2, inline.3].filter { $0 != 0 } : slots.filter { $0 != 0 }
         if hasZero { out.append(0) }
         return out.sorted()
     }
@@ -41,7 +43,17 @@ struct DistinctValues: Equatable {
             hasZero = true
             return true
         }
-        if slots.isEmpty { slots = [UInt64](repeating: 0, count: 16) }
+        if slots.isEmpty {
+            if inline.0 == hash || inline.1 == hash || inline.2 == hash || inline.3 == hash { return false }
+            if inline.0 == 0 { inline.0 = hash; return true }
+            if inline.1 == 0 { inline.1 = hash; return true }
+            if inline.2 == 0 { inline.2 = hash; return true }
+            if inline.3 == 0 { inline.3 = hash; return true }
+            // A fifth value: the set takes over.
+            slots = [UInt64](repeating: 0, count: 16)
+            for v in [inline.0, inline.1, inline.2, inline.3] { _ = insertExact(v) }
+            inline = (0, 0, 0, 0)
+        }
         let inserted = slots.withUnsafeMutableBufferPointer { t -> Bool in
             let mask = t.count - 1
             var i = Int(truncatingIfNeeded: hash) & mask
@@ -346,8 +358,12 @@ struct RuleWindows {
             }
         }
         if !single.isEmpty {
-            single = single.filter { $0.value.end > wm }
-            for w in single.values where w.end < earliest { earliest = w.end }
+            // Removed in place: the table keeps its capacity for the next window's keys.
+            var closed: [RuleKey] = []
+            for (k, w) in single {
+                if w.end <= wm { closed.append(k) } else if w.end < earliest { earliest = w.end }
+            }
+            for k in closed { single.removeValue(forKey: k) }
         }
         nextSweep = earliest == .max ? .max : max(earliest, wm &+ sweepInterval)
     }
