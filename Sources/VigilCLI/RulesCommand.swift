@@ -100,6 +100,7 @@ struct RulesCommand: ParsableCommand {
                     total.rules += r.rules
                     total.unsupported += r.unsupported
                     total.errors += r.errors
+                    total.skipped += r.skipped
                 }
                 var compiled = 0
                 var compileErrors: [String] = []
@@ -112,11 +113,12 @@ struct RulesCommand: ParsableCommand {
                     }
                 }
                 let unsupported = Set(total.unsupportedRuleIDs).count
-                print("sigma: \(total.files) files, \(compiled) rules compiled, \(unsupported) need constructs Vigil cannot run, \(compileErrors.count) do not compile yet, \(total.errors.count) errors")
+                print("sigma: \(total.files) files, \(compiled) rules compiled, \(unsupported) need constructs Vigil cannot run, \(compileErrors.count) do not compile yet, \(total.errors.count) errors, \(total.skipped.count) files passed over (not rules)")
                 for (construct, count) in total.unsupportedRulesByConstruct() { print("  \(count)\t\(construct)") }
                 if verbose {
                     for u in total.unsupported { print("  \(u)") }
                     for e in compileErrors { print("  \(e)") }
+                    for (origin, reason) in total.skipped { print("  \(origin): passed over: \(reason)") }
                 }
                 for e in total.errors { printError("\(e)") }
                 if !total.errors.isEmpty { failed = true }

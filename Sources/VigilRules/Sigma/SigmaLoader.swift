@@ -13,6 +13,10 @@ public struct SigmaLoadResult: Sendable {
     public var unsupported: [Unsupported] = []
     /// Files or documents that are not valid Sigma (positioned).
     public var errors: [SigmaError] = []
+    /// Documents that are not Sigma rules at all and were passed over, with why (SigmaHQ's
+    /// regression-test `info.yml` files, which describe a rule's test data: no title,
+    /// logsource, detection, correlation or filter).
+    public var skipped: [(origin: String, reason: String)] = []
     /// Rules that only feed correlations (`generate: false`, the default): they are in ``rules``
     /// because they must still be evaluated, but their own matches raise no alert.
     public var mutedRuleIDs: Set<String> = []
@@ -136,6 +140,12 @@ public struct SigmaLoader: Sendable {
             }
             if top["correlation"] != nil { correlations.append(document); continue }
             if top["filter"] != nil { filters.append(document); continue }
+            if top["title"] == nil && top["logsource"] == nil && top["detection"] == nil {
+                result.skipped.append(("\(document.file):\(document.line):\(document.column)",
+                                       top["rule_metadata"] != nil ? "a regression-test description (rule_metadata), not a rule"
+                                                                   : "not a Sigma rule (no title, logsource, detection, correlation or filter)"))
+                continue
+            }
             do {
                 compiled.append(try compileRule(document, top))
             } catch {
