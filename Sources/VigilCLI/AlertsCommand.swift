@@ -73,7 +73,7 @@ struct AlertsCommand: ParsableCommand {
             The index is filled by `vigil run` or `vigil index` from the alerts topic. Every command \
             takes --config FILE (its index.path) or --db PATH. docs/alerts.md describes the schema and the API.
             """,
-        subcommands: [List.self, Show.self, Stats.self, Ack.self, Close.self, Vacuum.self, Serve.self],
+        subcommands: [List.self, Show.self, Stats.self, Ack.self, Close.self, Vacuum.self, Check.self, Serve.self],
         defaultSubcommand: List.self)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case table, json, csv }
@@ -298,6 +298,28 @@ struct AlertsCommand: ParsableCommand {
                 defer { index.close() }
                 let r = try index.vacuum()
                 print("vacuum: \(r.deletedByAge) alerts deleted by age, \(r.deletedBySize) by size; \(r.bytes) bytes in use (\(c.path))")
+            } catch {
+                throw indexFailure(error)
+            }
+        }
+    }
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check the index: SQLite's integrity, the text index against the alerts, the hourly counts; print the totals.")
+        @OptionGroup var location: IndexLocation
+
+        func run() throws {
+            do {
+                let index = try location.open()
+                defer { index.close() }
+                let problems = try index.integrityProblems()
+                for p in problems { printError("problem: \(p)") }
+                let offsets = try index.offsets().map { "\($0.topic)/\($0.partition)@\($0.next)" }.joined(separator: " ")
+                print("\(try index.totalAlerts()) alerts; offsets: \(offsets.isEmpty ? "none" : offsets); \(problems.isEmpty ? "ok" : "\(problems.count) problems")")
+                if !problems.isEmpty { throw ExitCode(1) }
+            } catch let e as ExitCode {
+                throw e
             } catch {
                 throw indexFailure(error)
             }

@@ -48,10 +48,9 @@ public struct IndexedOffset: Sendable, Equatable {
 ///
 /// Schema (migration `v1`; docs/alerts.md has the full description):
 /// - `alerts`: one row per `vigil.alert.id` with typed columns (time ns, rule id, severity, risk,
-///   count, source/destination IP as ``IPKey`` blobs, user, key), the alert JSON without its sample,
-///   and the sample. `seq` (the rowid) grows with every insert and update: `--follow` reads
+///   count, source/destination IP as ``IPKey`` blobs, user, key) and the alert JSON. `seq` (the rowid) grows with every insert and update: `--follow` reads
 ///   `seq > last`. Indexes on time, (rule, time), (severity, time), source IP, destination IP.
-/// - `alerts_fts`: FTS5 over key, user and sample (external content: the `alerts` columns).
+/// - `alerts_fts`: FTS5 over key, user and the sample's text (its string values), rowid = `seq`.
 /// - `rules` and `rules_fts`: each rule's name, description and tags, searched with the alerts' text.
 /// - `alert_counts`: alerts per hour, rule and severity, kept with the rows (stats and histograms
 ///   without scanning alerts).
@@ -66,7 +65,7 @@ public final class AlertIndex: @unchecked Sendable {
     public let configuration: AlertIndexConfiguration
     let pool: DatabasePool
     /// Rule id → name, description, tags as last written to `rules` (writer only).
-    private var knownRules: [String: String] = [:]
+    private var knownRules: [String: (name: String, description: String, tags: [String])] = [:]
 
     public var path: String { configuration.path }
 
@@ -90,7 +89,7 @@ public final class AlertIndex: @unchecked Sendable {
                 try db.execute(sql: "PRAGMA cache_size = -65536; PRAGMA mmap_size = 1073741824; PRAGMA temp_store = MEMORY")
             } else {
                 // Before the first table exists, so that retention can give space back to the file.
-                try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
+                try db.execute(sql: "PRAGMA page_size = 32768; PRAGMA auto_vacuum = INCREMENTAL")
                 try db.execute(sql: "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -\(cache); PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 8192; PRAGMA mmap_size = 1073741824")
             }
         }
@@ -118,15 +117,14 @@ public final class AlertIndex: @unchecked Sendable {
                   destination_ip BLOB,
                   user_name TEXT,
                   key TEXT,
-                  json TEXT NOT NULL,
-                  sample TEXT);
+                  json TEXT NOT NULL);
                 CREATE UNIQUE INDEX alerts_id ON alerts(id);
                 CREATE INDEX alerts_time ON alerts(time);
                 CREATE INDEX alerts_rule_time ON alerts(rule_id, time);
                 CREATE INDEX alerts_severity_time ON alerts(severity, time);
                 CREATE INDEX alerts_source ON alerts(source_ip);
                 CREATE INDEX alerts_destination ON alerts(destination_ip);
-                CREATE VIRTUAL TABLE alerts_fts USING fts5(key, user_name, sample, content='alerts', content_rowid='seq');
+                CREATE VIRTUAL TABLE alerts_fts USING fts5(key, user_name, text);
                 CREATE TABLE rules(id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT NOT NULL, tags TEXT NOT NULL) WITHOUT ROWID;
                 CREATE VIRTUAL TABLE rules_fts USING fts5(rule_id UNINDEXED, name, description, tags);
                 CREATE TABLE alert_counts(hour INTEGER NOT NULL, rule_id TEXT NOT NULL, severity INTEGER NOT NULL, alerts INTEGER NOT NULL,
@@ -165,7 +163,15 @@ public final class AlertIndex: @unchecked Sendable {
     @discardableResult
     public func write(_ rows: [AlertRow], offsets: [IndexedOffset] = []) throws(AlertIndexError) -> WriteResult {
         do {
-            return try pool.write { db in try self.write(rows, offsets: offsets, db: db) }
+            return try pool.write { db in
+                do {
+                    return try self.write(rows, offsets: offsets, db: db)
+                } catch {
+                    // The transaction rolls back: so does what this writer remembers of it.
+                    self.knownRules.removeAll()
+                    throw error
+                }
+            }
         } catch let e as AlertIndexError {
             throw e
         } catch {
@@ -178,10 +184,10 @@ public final class AlertIndex: @unchecked Sendable {
         let conn = db.sqliteConnection!
         var seq = try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) + 1 FROM alerts") ?? 1
         let insert = try db.cachedStatement(sql: """
-            INSERT INTO alerts(seq, id, time, rule_id, severity, risk, count, source_ip, destination_ip, user_name, key, json, sample)
-            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING
+            INSERT INTO alerts(seq, id, time, rule_id, severity, risk, count, source_ip, destination_ip, user_name, key, json)
+            VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING
             """).sqliteStatement
-        let ftsInsert = try db.cachedStatement(sql: "INSERT INTO alerts_fts(rowid, key, user_name, sample) VALUES (?,?,?,?)").sqliteStatement
+        let ftsInsert = try db.cachedStatement(sql: "INSERT INTO alerts_fts(rowid, key, user_name, text) VALUES (?,?,?,?)").sqliteStatement
         var counts: [CountKey: Int64] = [:]
         for row in rows {
             try noteRule(row, db: db)
@@ -198,7 +204,6 @@ public final class AlertIndex: @unchecked Sendable {
             SQL.bind(s, 10, row.userName)
             SQL.bind(s, 11, row.key)
             SQL.bindText(s, 12, row.json)
-            SQL.bind(s, 13, row.sample)
             try SQL.step(s, conn)
             if sqlite3_changes(conn) == 1 {
                 try ftsAdd(ftsInsert, conn, seq: seq, row)
@@ -208,20 +213,19 @@ public final class AlertIndex: @unchecked Sendable {
                 continue
             }
             // The id is indexed: replace it with a later version.
-            guard let old = try Row.fetchOne(db, sql: "SELECT seq, time, rule_id, severity, count, key, user_name, sample, json FROM alerts WHERE id = ?",
+            guard let old = try Row.fetchOne(db, sql: "SELECT seq, time, rule_id, severity, count, json FROM alerts WHERE id = ?",
                                              arguments: [row.id]) else { continue }
             let oldCount: Int64 = old["count"]
             let oldJSON: String = old["json"]
-            if row.count < oldCount || (row.count == oldCount && oldJSON.utf8.elementsEqual(row.json) && old["sample"] as String? == row.sample) {
+            if row.count < oldCount || (row.count == oldCount && oldJSON.utf8.elementsEqual(row.json)) {
                 result.unchanged += 1
                 continue
             }
             let oldSeq: Int64 = old["seq"]
-            try db.execute(sql: "INSERT INTO alerts_fts(alerts_fts, rowid, key, user_name, sample) VALUES('delete', ?, ?, ?, ?)",
-                           arguments: [oldSeq, old["key"] as String?, old["user_name"] as String?, old["sample"] as String?])
+            try db.execute(sql: "DELETE FROM alerts_fts WHERE rowid = ?", arguments: [oldSeq])
             let update = try db.cachedStatement(sql: """
                 UPDATE alerts SET seq = ?, time = ?, rule_id = ?, severity = ?, risk = ?, count = ?, source_ip = ?, destination_ip = ?,
-                  user_name = ?, key = ?, json = ?, sample = ? WHERE seq = ?
+                  user_name = ?, key = ?, json = ? WHERE seq = ?
                 """).sqliteStatement
             sqlite3_bind_int64(update, 1, seq)
             sqlite3_bind_int64(update, 2, row.time)
@@ -234,8 +238,7 @@ public final class AlertIndex: @unchecked Sendable {
             SQL.bind(update, 9, row.userName)
             SQL.bind(update, 10, row.key)
             SQL.bindText(update, 11, row.json)
-            SQL.bind(update, 12, row.sample)
-            sqlite3_bind_int64(update, 13, oldSeq)
+            sqlite3_bind_int64(update, 12, oldSeq)
             try SQL.step(update, conn)
             try ftsAdd(ftsInsert, conn, seq: seq, row)
             counts[CountKey(hour: Self.hour(old["time"]), rule: old["rule_id"], severity: old["severity"]), default: 0] -= 1
@@ -276,18 +279,19 @@ public final class AlertIndex: @unchecked Sendable {
         sqlite3_bind_int64(s, 1, seq)
         SQL.bind(s, 2, row.key)
         SQL.bind(s, 3, row.userName)
-        SQL.bind(s, 4, row.sample)
+        SQL.bind(s, 4, row.searchText)
         try SQL.step(s, conn)
     }
 
     /// Keeps `rules` (names, descriptions, tags for the text search) current.
     private func noteRule(_ row: AlertRow, db: Database) throws {
+        if let known = knownRules[row.ruleID], known.name == row.ruleName, known.description == row.ruleDescription,
+           known.tags == row.tags { return }
         let tags = row.tags.joined(separator: " ")
         let signature = row.ruleName + "\u{1F}" + row.ruleDescription + "\u{1F}" + tags
-        if knownRules[row.ruleID] == signature { return }
         let stored = try Row.fetchOne(db, sql: "SELECT name, description, tags FROM rules WHERE id = ?", arguments: [row.ruleID])
         if let stored, (stored["name"] as String) + "\u{1F}" + (stored["description"] as String) + "\u{1F}" + (stored["tags"] as String) == signature {
-            knownRules[row.ruleID] = signature
+            knownRules[row.ruleID] = (row.ruleName, row.ruleDescription, row.tags)
             return
         }
         try db.execute(sql: "INSERT INTO rules(id, name, description, tags) VALUES (?,?,?,?) ON CONFLICT(id) DO UPDATE SET name = excluded.name, description = excluded.description, tags = excluded.tags",
@@ -295,7 +299,7 @@ public final class AlertIndex: @unchecked Sendable {
         try db.execute(sql: "DELETE FROM rules_fts WHERE rule_id = ?", arguments: [row.ruleID])
         try db.execute(sql: "INSERT INTO rules_fts(rule_id, name, description, tags) VALUES (?,?,?,?)",
                        arguments: [row.ruleID, row.ruleName, row.ruleDescription, tags])
-        knownRules[row.ruleID] = signature
+        knownRules[row.ruleID] = (row.ruleName, row.ruleDescription, row.tags)
     }
 
     /// The next offset to index for a topic partition, as recorded with the rows; nil when none is.
@@ -402,16 +406,16 @@ public final class AlertIndex: @unchecked Sendable {
         var total = 0
         while true {
             let n = try writeTransaction { db -> Int in
-                let rows = try Row.fetchAll(db, sql: "SELECT seq, id, key, user_name, sample FROM alerts WHERE time < ? ORDER BY time LIMIT 20000",
+                let rows = try Row.fetchAll(db, sql: "SELECT seq, id FROM alerts WHERE time < ? ORDER BY time LIMIT 20000",
                                             arguments: [limit])
                 guard !rows.isEmpty else { return 0 }
-                let fts = try db.cachedStatement(sql: "INSERT INTO alerts_fts(alerts_fts, rowid, key, user_name, sample) VALUES('delete', ?, ?, ?, ?)")
+                let fts = try db.cachedStatement(sql: "DELETE FROM alerts_fts WHERE rowid = ?")
                 let del = try db.cachedStatement(sql: "DELETE FROM alerts WHERE seq = ?")
                 let triage = try db.cachedStatement(sql: "DELETE FROM triage WHERE alert_id = ?")
                 let history = try db.cachedStatement(sql: "DELETE FROM triage_history WHERE alert_id = ?")
                 for r in rows {
                     let seq: Int64 = r["seq"]
-                    try fts.execute(arguments: [seq, r["key"] as String?, r["user_name"] as String?, r["sample"] as String?])
+                    try fts.execute(arguments: [seq])
                     try del.execute(arguments: [seq])
                     let id: String = r["id"]
                     try triage.execute(arguments: [id])
@@ -451,6 +455,34 @@ public final class AlertIndex: @unchecked Sendable {
         } catch {
             throw AlertIndexError(.database, "cannot analyze the alert index \(path)", cause: "\(error)")
         }
+    }
+
+    /// Checks the database (SQLite's integrity check), the text index against the rows (FTS5's
+    /// integrity check), and the hourly counts against the rows; returns the problems found.
+    public func integrityProblems() throws(AlertIndexError) -> [String] {
+        var problems: [String] = []
+        do {
+            try pool.writeWithoutTransaction { db in
+                let sqlite = try String.fetchAll(db, sql: "PRAGMA integrity_check")
+                if sqlite != ["ok"] { problems += sqlite.prefix(20).map { "sqlite: \($0)" } }
+                do {
+                    try db.execute(sql: "INSERT INTO alerts_fts(alerts_fts, rank) VALUES('integrity-check', 1)")
+                } catch {
+                    problems.append("text index: \(error)")
+                }
+                let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM alerts") ?? 0
+                let counted = try Int.fetchOne(db, sql: "SELECT coalesce(sum(alerts), 0) FROM alert_counts") ?? 0
+                if rows != counted { problems.append("hourly counts hold \(counted) alerts, the index \(rows)") }
+                let mismatched = try Int.fetchOne(db, sql: """
+                    SELECT count(*) FROM (SELECT hour, rule_id, severity, alerts FROM alert_counts EXCEPT
+                    SELECT time / \(AlertIndexSchema.bucket), rule_id, severity, count(*) FROM alerts WHERE time >= 0 GROUP BY 1, 2, 3)
+                    """) ?? 0
+                if mismatched > 0 { problems.append("\(mismatched) hourly counts differ from the alerts") }
+            }
+        } catch {
+            throw AlertIndexError(.database, "cannot check the alert index \(path)", cause: "\(error)")
+        }
+        return problems
     }
 
     /// Ends background work and closes the database's connections.

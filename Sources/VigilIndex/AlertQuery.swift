@@ -31,7 +31,7 @@ public struct AlertFilter: Sendable, Equatable {
     public var destinations: [IPNetwork] = []
     /// Every condition holds.
     public var fields: [FieldCondition] = []
-    /// A validated FTS5 query over the alert's key, user and sample, or its rule's name,
+    /// A validated FTS5 query over the alert's key, user and sample text, or its rule's name,
     /// description and tags.
     public var text: FullTextQuery?
     public var status: TriageStatus?
@@ -63,10 +63,10 @@ public struct FullTextQuery: Sendable, Equatable {
         let isSyntax = trimmed.contains(where: { operatorChars.contains($0) })
             || words.contains { ["AND", "OR", "NOT"].contains(String($0)) || $0.hasPrefix("NEAR") }
         let query = isSyntax ? trimmed : words.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }.joined(separator: " ")
-        let alertsOK = Self.validate(query, columns: "key, user_name, sample")
+        let alertsOK = Self.validate(query, columns: "key, user_name, text")
         let rulesOK = Self.validate(query, columns: "rule_id UNINDEXED, name, description, tags")
         if let problem = alertsOK, rulesOK != nil {
-            throw .badFilter(filter, "not a valid full-text query (\(problem)); write plain words, or FTS5 syntax such as \"exact phrase\", pref*, a OR b, user_name:alice")
+            throw .badFilter(filter, "not a valid full-text query (\(problem)); write plain words, or FTS5 syntax such as \"exact phrase\", pref*, a OR b, user_name:alice, text:ssh")
         }
         match = query
         searchesRules = rulesOK == nil
@@ -197,7 +197,7 @@ public struct AlertSummary: Sendable, Equatable {
     public var userName: String?
     public var key: String?
     public var status: TriageStatus
-    /// The alert as a JSON object, with its sample and `vigil.alert.status`.
+    /// The alert as a JSON object, with `vigil.alert.status`.
     public var json: String
 }
 
@@ -214,8 +214,7 @@ extension AlertIndex {
     static let summaryColumns = """
         a.seq, a.id, a.time, a.rule_id, coalesce(r.name, a.rule_id) AS rule_name, a.severity, a.risk, a.count, a.source_ip,
         a.destination_ip, a.user_name, a.key, coalesce(t.status, 'open') AS status,
-        CASE WHEN a.sample IS NULL THEN json_set(a.json, '$.vigil.alert.status', coalesce(t.status, 'open'))
-             ELSE json_set(a.json, '$.vigil.alert.status', coalesce(t.status, 'open'), '$.vigil.alert.sample', a.sample) END AS full_json
+        json_set(a.json, '$.vigil.alert.status', coalesce(t.status, 'open')) AS full_json
         """
 
     /// The WHERE clause (fixed text with `?` placeholders) and its arguments.
@@ -245,7 +244,11 @@ extension AlertIndex {
         }
         if let text = f.text {
             if text.searchesRules {
-                sql.append("(a.seq IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ?) OR a.rule_id IN (SELECT rule_id FROM rules_fts WHERE rules_fts MATCH ?))")
+                // One IN over a union (not an OR of two), so the matches drive the lookup.
+                sql.append("""
+                    a.seq IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ? UNION \
+                    SELECT s.seq FROM alerts s WHERE s.rule_id IN (SELECT rule_id FROM rules_fts WHERE rules_fts MATCH ?))
+                    """)
                 args += [text.match, text.match]
             } else {
                 sql.append("a.seq IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ?)")
@@ -410,7 +413,7 @@ extension AlertIndex {
             // The range: as given, else the index's extent.
             var from = filter.from, to = filter.to
             if from == nil || to == nil {
-                let extent = try Row.fetchOne(db, sql: "SELECT min(time) AS lo, max(time) AS hi FROM alerts")
+                let extent = try Row.fetchOne(db, sql: "SELECT (SELECT min(time) FROM alerts) AS lo, (SELECT max(time) FROM alerts) AS hi")
                 if from == nil { from = extent?["lo"] }
                 if to == nil { to = (extent?["hi"] as Int64?).map { $0 + 1 } ?? now }
             }
@@ -424,21 +427,26 @@ extension AlertIndex {
             func bucketStart(_ t: Int64) -> Int64 { Self.floor(t, bucket) }
             if useCounts {
                 stats.fromHourlyCounts = true
-                let firstFull = Self.floor(lo + B - 1, B), lastFull = Self.floor(hi, B)  // whole hours [firstFull, lastFull)
+                // Whole hours [firstFull, lastFull); without bounds, every hour (no partial ends).
+                let firstFull = filter.from == nil ? Self.floor(lo, B) : Self.floor(lo + B - 1, B)
+                let lastFull = filter.to == nil ? Self.floor(hi - 1, B) + B : Self.floor(hi, B)
                 if firstFull < lastFull {
                     var f = filter
                     f.from = nil; f.to = nil
-                    var sql = "SELECT hour, rule_id, severity, alerts FROM alert_counts c WHERE hour >= ? AND hour < ?"
-                    var args: StatementArguments = [firstFull / B, lastFull / B]
+                    // Aggregated in SQL to the granularity asked for: bucket, rule, severity.
+                    let byBucket = parts.contains(.histogram)
+                    var sql = "SELECT \(byBucket ? "(hour * ? / ?) * ?" : "0") AS b, rule_id, severity, sum(alerts) FROM alert_counts WHERE hour >= ? AND hour < ?"
+                    var args: StatementArguments = byBucket ? [B, bucket, bucket] : []
+                    args += [firstFull / B, lastFull / B]
                     if !filter.rules.isEmpty {
                         sql += " AND rule_id IN (" + Array(repeating: "?", count: filter.rules.count).joined(separator: ",") + ")"
                         for r in filter.rules { args += [r] }
                     }
                     if let s = filter.minSeverity { sql += " AND severity >= ?"; args += [s] }
+                    sql += " GROUP BY b, rule_id, severity"
                     let rows = try Row.fetchCursor(db, sql: sql, arguments: args)
                     while let r = try rows.next() {
-                        let h: Int64 = r[0]
-                        cells[CountKey(hour: bucketStart(h * B), rule: r[1], severity: r[2]), default: 0] += r[3]
+                        cells[CountKey(hour: r[0], rule: r[1], severity: r[2]), default: 0] += r[3] as Int
                     }
                     // The partial hours at the ends.
                     for (a, b) in [(lo, firstFull), (lastFull, hi)] where a < b {

@@ -80,10 +80,12 @@ public struct AlertRow: Sendable {
     public var userName: String?
     /// `vigil.alert.key`: the group-by values.
     public var key: String?
-    /// The alert as JSON, without its sample.
+    /// The alert as JSON (with its sample).
     public var json: [UInt8]
     /// `vigil.alert.sample`: the triggering event as JSON text.
     public var sample: String?
+    /// What the text index holds of the sample: its string values (not keys, numbers or times).
+    public var searchText: String?
 
     /// The row for an alert event, or an error saying why it is not one.
     /// - Parameter fallbackTime: the record's time, used when the alert has no `@timestamp`.
@@ -114,9 +116,39 @@ public struct AlertRow: Sendable {
         userName = event["user.name"]?.scalarText
         key = event["vigil.alert.key"]?.stringValue
         sample = event["vigil.alert.sample"]?.stringValue
-        var copy = event
-        if sample != nil { _ = copy.removeValue(forKey: "vigil.alert.sample") }
-        json = EventJSON.encode(copy)
+        searchText = sample.map(Self.searchText)
+        json = EventJSON.encode(event)
+    }
+
+    /// The string values of a JSON text, space-separated: member names, numbers, literals and
+    /// RFC 3339 times are left out (they would only bloat the text index). Escapes stay as they
+    /// are (the tokenizer splits on them). Text that is not JSON is returned whole.
+    public static func searchText(_ json: String) -> String {
+        var json = json
+        return json.withUTF8 { b -> String in
+            guard b.first == UInt8(ascii: "{") || b.first == UInt8(ascii: "[") else { return String(decoding: b, as: UTF8.self) }
+            var out: [UInt8] = []
+            out.reserveCapacity(b.count / 2)
+            var i = 0
+            while i < b.count {
+                guard b[i] == UInt8(ascii: "\"") else { i += 1; continue }
+                let start = i + 1
+                var j = start
+                while j < b.count && b[j] != UInt8(ascii: "\"") { j += b[j] == UInt8(ascii: "\\") ? 2 : 1 }
+                let end = min(j, b.count)
+                var k = end + 1
+                while k < b.count && (b[k] == 0x20 || b[k] == 0x0A || b[k] == 0x0D || b[k] == 0x09) { k += 1 }
+                let isKey = k < b.count && b[k] == UInt8(ascii: ":")
+                let n = end - start
+                let isTime = n >= 20 && b[start + 4] == UInt8(ascii: "-") && b[start + 10] == UInt8(ascii: "T")
+                if !isKey && !isTime && n > 0 {
+                    if !out.isEmpty { out.append(0x20) }
+                    out.append(contentsOf: UnsafeBufferPointer(rebasing: b[start..<end]))
+                }
+                i = end + 1
+            }
+            return String(decoding: out, as: UTF8.self)
+        }
     }
 
     static func ip(_ value: FieldValue?) -> IPAddress? {

@@ -483,8 +483,8 @@ struct ConfigurationDecoder {
             let h = try http.mapping(allowedKeys: ["listen", "token"])
             if let listen = h.optional("listen") {
                 let text = try listen.string()
-                do { _ = try AlertAPIConfiguration.parseListen(text, filter: "index.http.listen") } catch {
-                    throw listen.error(error.message)
+                guard (try? AlertAPIConfiguration.parseListen(text, filter: "")) != nil else {
+                    throw listen.error("expected HOST:PORT such as 127.0.0.1:8089, got '\(text.prefix(80))'")
                 }
                 index.httpListen = text
             }

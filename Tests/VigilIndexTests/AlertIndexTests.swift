@@ -82,6 +82,7 @@ func corpus() -> [Event] {
         f.text = try FullTextQuery("alice", filter: "text")
         #expect(try index.count(f) == 1)
         #expect(try index.stats(AlertFilter()).total == 1)
+        #expect(try index.integrityProblems() == [])
     }
 
     @Test func everyFilter() throws {
@@ -253,6 +254,7 @@ func corpus() -> [Event] {
         let expectedTop = try index.alerts({ var q = AlertQuery(filter: f); q.limit = 100_000; return q }())
             .reduce(into: [String: Int]()) { $0[$1.sourceIP!.description, default: 0] += 1 }
         #expect(viaCounts.topSources.first?.count == expectedTop.values.max())
+        #expect(try index.integrityProblems() == [])
     }
 
     @Test func offsetsAreWrittenWithTheRows() throws {
@@ -306,6 +308,7 @@ func corpus() -> [Event] {
         #expect(left.first!.id == "big\(r.deletedBySize)")
         let v = try index.vacuum()
         #expect(v.bytes <= 2 << 20)
+        #expect(try index.integrityProblems() == [])
     }
 
     @Test func queriesRunWhileTheIndexerWrites() throws {
@@ -353,6 +356,13 @@ func corpus() -> [Event] {
             #expect(k.lexicographicallyPrecedes(lo) || hi.lexicographicallyPrecedes(k))
         }
         #expect(IPKey.address(IPKey.key(IPAddress("2001:db8::1")!)) == IPAddress("2001:db8::1"))
+    }
+
+    @Test func searchTextKeepsStringValues() {
+        let text = AlertRow.searchText(#"{"@timestamp":"2026-03-14T09:20:00.5Z","message":"Failed \"pw\" for bob","source":{"ip":"10.0.0.1","port":22},"tags":["a","b"],"ok":true}"#)
+        #expect(text == #"Failed \"pw\" for bob 10.0.0.1 a b"#)
+        #expect(AlertRow.searchText("plain text") == "plain text")
+        #expect(AlertRow.searchText(#"{"unterminated":"abc"#) == "abc")
     }
 
     @Test func renderings() throws {
