@@ -50,10 +50,11 @@ public struct IndexedOffset: Sendable, Equatable {
 /// - `alerts`: one row per `vigil.alert.id` with typed columns (time ns, rule id, severity, risk,
 ///   count, source/destination IP as ``IPKey`` blobs, user, key) and the alert JSON. `seq` (the rowid) grows with every insert and update: `--follow` reads
 ///   `seq > last`. Indexes on time, (rule, time), (severity, time), source IP, destination IP.
-/// - `alerts_fts`: FTS5 over key, user and the sample's text (its string values), rowid = `seq`.
+/// - `alerts_fts`: FTS5 over key, user and the sample's text (its string values), rowid = `seq`;
+///   contentless (the values are derived again from the row to delete an entry).
 /// - `rules` and `rules_fts`: each rule's name, description and tags, searched with the alerts' text.
-/// - `alert_counts`: alerts per hour, rule and severity, kept with the rows (stats and histograms
-///   without scanning alerts).
+/// - `alert_counts`, `alert_counts_daily`: alerts per hour (day), rule and severity, kept with
+///   the rows (stats and histograms without scanning alerts).
 /// - `offsets`: the next offset per topic partition, written in the transaction of its rows.
 /// - `triage`, `triage_history`: the status of an alert, who set it and when; every change.
 ///
@@ -124,11 +125,13 @@ public final class AlertIndex: @unchecked Sendable {
                 CREATE INDEX alerts_severity_time ON alerts(severity, time);
                 CREATE INDEX alerts_source ON alerts(source_ip);
                 CREATE INDEX alerts_destination ON alerts(destination_ip);
-                CREATE VIRTUAL TABLE alerts_fts USING fts5(key, user_name, text);
+                CREATE VIRTUAL TABLE alerts_fts USING fts5(key, user_name, text, content='', columnsize=0);
                 CREATE TABLE rules(id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT NOT NULL, tags TEXT NOT NULL) WITHOUT ROWID;
                 CREATE VIRTUAL TABLE rules_fts USING fts5(rule_id UNINDEXED, name, description, tags);
                 CREATE TABLE alert_counts(hour INTEGER NOT NULL, rule_id TEXT NOT NULL, severity INTEGER NOT NULL, alerts INTEGER NOT NULL,
                   PRIMARY KEY(hour, rule_id, severity)) WITHOUT ROWID;
+                CREATE TABLE alert_counts_daily(day INTEGER NOT NULL, rule_id TEXT NOT NULL, severity INTEGER NOT NULL, alerts INTEGER NOT NULL,
+                  PRIMARY KEY(day, rule_id, severity)) WITHOUT ROWID;
                 CREATE TABLE offsets(topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
                   PRIMARY KEY(topic, partition)) WITHOUT ROWID;
                 CREATE TABLE triage(alert_id TEXT PRIMARY KEY, status TEXT NOT NULL, actor TEXT NOT NULL, at INTEGER NOT NULL, comment TEXT) WITHOUT ROWID;
@@ -213,7 +216,7 @@ public final class AlertIndex: @unchecked Sendable {
                 continue
             }
             // The id is indexed: replace it with a later version.
-            guard let old = try Row.fetchOne(db, sql: "SELECT seq, time, rule_id, severity, count, json FROM alerts WHERE id = ?",
+            guard let old = try Row.fetchOne(db, sql: "SELECT seq, time, rule_id, severity, count, key, user_name, CASE WHEN json_type(json, '$.vigil.alert.sample') = 'text' THEN json_extract(json, '$.vigil.alert.sample') END AS sample, json FROM alerts WHERE id = ?",
                                              arguments: [row.id]) else { continue }
             let oldCount: Int64 = old["count"]
             let oldJSON: String = old["json"]
@@ -222,7 +225,7 @@ public final class AlertIndex: @unchecked Sendable {
                 continue
             }
             let oldSeq: Int64 = old["seq"]
-            try db.execute(sql: "DELETE FROM alerts_fts WHERE rowid = ?", arguments: [oldSeq])
+            try Self.deleteText(db, seq: oldSeq, old)
             let update = try db.cachedStatement(sql: """
                 UPDATE alerts SET seq = ?, time = ?, rule_id = ?, severity = ?, risk = ?, count = ?, source_ip = ?, destination_ip = ?,
                   user_name = ?, key = ?, json = ? WHERE seq = ?
@@ -246,23 +249,42 @@ public final class AlertIndex: @unchecked Sendable {
             seq += 1
             result.updated += 1
         }
-        let count = try db.cachedStatement(sql: """
-            INSERT INTO alert_counts(hour, rule_id, severity, alerts) VALUES (?,?,?,?)
-            ON CONFLICT(hour, rule_id, severity) DO UPDATE SET alerts = alerts + excluded.alerts
-            """)
-        for (k, n) in counts where n != 0 {
-            try count.execute(arguments: [k.hour, k.rule, k.severity, n])
-        }
-        for (k, n) in counts where n < 0 {
-            try db.execute(sql: "DELETE FROM alert_counts WHERE hour = ? AND rule_id = ? AND severity = ? AND alerts <= 0",
-                           arguments: [k.hour, k.rule, k.severity])
-        }
+        try Self.applyCounts(counts, db: db)
         let offset = try db.cachedStatement(sql: """
             INSERT INTO offsets(topic, partition, next_offset) VALUES (?,?,?)
             ON CONFLICT(topic, partition) DO UPDATE SET next_offset = excluded.next_offset
             """)
         for o in offsets { try offset.execute(arguments: [o.topic, o.partition, o.next]) }
         return result
+    }
+
+    /// Removes an alert's entry from the (contentless) text index: FTS5 needs the values it
+    /// indexed, which are derived again from the row (`key`, `user_name`, `sample` columns of `old`).
+    static func deleteText(_ db: Database, seq: Int64, _ old: Row) throws {
+        let sample = old["sample"] as String?
+        try db.cachedStatement(sql: "INSERT INTO alerts_fts(alerts_fts, rowid, key, user_name, text) VALUES('delete', ?, ?, ?, ?)")
+            .execute(arguments: [seq, old["key"] as String?, old["user_name"] as String?, sample.map(AlertRow.searchText)])
+    }
+
+    /// Adds per-(hour, rule, severity) changes to the hourly and daily counts.
+    static func applyCounts(_ counts: [CountKey: Int64], db: Database) throws {
+        var daily: [CountKey: Int64] = [:]
+        for (k, n) in counts where n != 0 {
+            daily[CountKey(hour: floor(k.hour, 24) / 24, rule: k.rule, severity: k.severity), default: 0] += n
+        }
+        for (table, unit, deltas) in [("alert_counts", "hour", counts), ("alert_counts_daily", "day", daily)] {
+            let add = try db.cachedStatement(sql: """
+                INSERT INTO \(table)(\(unit), rule_id, severity, alerts) VALUES (?,?,?,?)
+                ON CONFLICT(\(unit), rule_id, severity) DO UPDATE SET alerts = alerts + excluded.alerts
+                """)
+            for (k, n) in deltas where n != 0 { try add.execute(arguments: [k.hour, k.rule, k.severity, n]) }
+            let drop = try db.cachedStatement(sql: "DELETE FROM \(table) WHERE \(unit) = ? AND rule_id = ? AND severity = ? AND alerts <= 0")
+            for (k, n) in deltas where n < 0 { try drop.execute(arguments: [k.hour, k.rule, k.severity]) }
+        }
+    }
+
+    static func floor(_ t: Int64, _ size: Int64) -> Int64 {
+        t >= 0 ? t / size * size : (t - size + 1) / size * size
     }
 
     struct CountKey: Hashable {
@@ -406,22 +428,23 @@ public final class AlertIndex: @unchecked Sendable {
         var total = 0
         while true {
             let n = try writeTransaction { db -> Int in
-                let rows = try Row.fetchAll(db, sql: "SELECT seq, id FROM alerts WHERE time < ? ORDER BY time LIMIT 20000",
+                let rows = try Row.fetchAll(db, sql: "SELECT seq, id, time, rule_id, severity, key, user_name, CASE WHEN json_type(json, '$.vigil.alert.sample') = 'text' THEN json_extract(json, '$.vigil.alert.sample') END AS sample FROM alerts WHERE time < ? ORDER BY time LIMIT 20000",
                                             arguments: [limit])
                 guard !rows.isEmpty else { return 0 }
-                let fts = try db.cachedStatement(sql: "DELETE FROM alerts_fts WHERE rowid = ?")
                 let del = try db.cachedStatement(sql: "DELETE FROM alerts WHERE seq = ?")
                 let triage = try db.cachedStatement(sql: "DELETE FROM triage WHERE alert_id = ?")
                 let history = try db.cachedStatement(sql: "DELETE FROM triage_history WHERE alert_id = ?")
+                var counts: [CountKey: Int64] = [:]
                 for r in rows {
                     let seq: Int64 = r["seq"]
-                    try fts.execute(arguments: [seq])
+                    counts[CountKey(hour: Self.hour(r["time"]), rule: r["rule_id"], severity: r["severity"]), default: 0] -= 1
+                    try Self.deleteText(db, seq: seq, r)
                     try del.execute(arguments: [seq])
                     let id: String = r["id"]
                     try triage.execute(arguments: [id])
                     try history.execute(arguments: [id])
                 }
-                try db.execute(sql: "DELETE FROM alert_counts WHERE hour < ?", arguments: [hour])
+                try Self.applyCounts(counts, db: db)
                 return rows.count
             }
             total += n
@@ -478,6 +501,12 @@ public final class AlertIndex: @unchecked Sendable {
                     SELECT time / \(AlertIndexSchema.bucket), rule_id, severity, count(*) FROM alerts WHERE time >= 0 GROUP BY 1, 2, 3)
                     """) ?? 0
                 if mismatched > 0 { problems.append("\(mismatched) hourly counts differ from the alerts") }
+                let days = try Int.fetchOne(db, sql: """
+                    SELECT count(*) FROM (SELECT day, rule_id, severity, alerts FROM alert_counts_daily EXCEPT
+                    SELECT hour / 24, rule_id, severity, sum(alerts) FROM alert_counts WHERE hour >= 0 GROUP BY 1, 2, 3)
+                    """) ?? 0
+                let dayTotal = try Int.fetchOne(db, sql: "SELECT coalesce(sum(alerts), 0) FROM alert_counts_daily") ?? 0
+                if days > 0 || dayTotal != rows { problems.append("daily counts differ from the hourly counts") }
             }
         } catch {
             throw AlertIndexError(.database, "cannot check the alert index \(path)", cause: "\(error)")

@@ -403,13 +403,13 @@ extension AlertIndex {
 
     /// Counts by rule and severity, top sources and a histogram of about `buckets` buckets.
     ///
-    /// When the filter only constrains time, rules and severity, whole hours come from the hourly
-    /// counts and only the partial hours at the range's ends are read from the alerts.
+    /// When the filter only constrains time, rules and severity, whole days and hours come from the
+    /// daily and hourly counts and only the partial hours at the range's ends are read from the
+    /// alerts.
     public func stats(_ filter: AlertFilter, parts: StatsParts = .all, topSources: Int = 10, buckets: Int = 24,
                       now: Int64 = Timestamp.now().nanoseconds) throws(AlertIndexError) -> AlertStats {
         try read { db in
             var stats = AlertStats()
-            let B = AlertIndexSchema.bucket
             // The range: as given, else the index's extent.
             var from = filter.from, to = filter.to
             if from == nil || to == nil {
@@ -421,44 +421,15 @@ extension AlertIndex {
             let span = hi - lo
             stats.bucketSize = Self.bucketSizes.first { span / $0 <= Int64(max(1, buckets)) } ?? Self.bucketSizes.last!
             let bucket = stats.bucketSize
-            let useCounts = filter.onlyTimeRuleSeverity && (bucket >= B || !parts.contains(.histogram))
             // (bucket start, rule, severity) → n
             var cells: [AlertIndex.CountKey: Int] = [:]
-            func bucketStart(_ t: Int64) -> Int64 { Self.floor(t, bucket) }
-            if useCounts {
+            if filter.onlyTimeRuleSeverity {
+                // Whole days from the daily counts, whole hours from the hourly ones, the rest
+                // (partial hours at the ends) from the alerts: each level only where its unit
+                // fits the histogram's buckets.
+                try gatherCounts(db, filter, lo: lo, hi: hi, openLow: filter.from == nil, openHigh: filter.to == nil,
+                                 level: 0, bucket: parts.contains(.histogram) ? bucket : nil, into: &cells)
                 stats.fromHourlyCounts = true
-                // Whole hours [firstFull, lastFull); without bounds, every hour (no partial ends).
-                let firstFull = filter.from == nil ? Self.floor(lo, B) : Self.floor(lo + B - 1, B)
-                let lastFull = filter.to == nil ? Self.floor(hi - 1, B) + B : Self.floor(hi, B)
-                if firstFull < lastFull {
-                    var f = filter
-                    f.from = nil; f.to = nil
-                    // Aggregated in SQL to the granularity asked for: bucket, rule, severity.
-                    let byBucket = parts.contains(.histogram)
-                    var sql = "SELECT \(byBucket ? "(hour * ? / ?) * ?" : "0") AS b, rule_id, severity, sum(alerts) FROM alert_counts WHERE hour >= ? AND hour < ?"
-                    var args: StatementArguments = byBucket ? [B, bucket, bucket] : []
-                    args += [firstFull / B, lastFull / B]
-                    if !filter.rules.isEmpty {
-                        sql += " AND rule_id IN (" + Array(repeating: "?", count: filter.rules.count).joined(separator: ",") + ")"
-                        for r in filter.rules { args += [r] }
-                    }
-                    if let s = filter.minSeverity { sql += " AND severity >= ?"; args += [s] }
-                    sql += " GROUP BY b, rule_id, severity"
-                    let rows = try Row.fetchCursor(db, sql: sql, arguments: args)
-                    while let r = try rows.next() {
-                        cells[CountKey(hour: r[0], rule: r[1], severity: r[2]), default: 0] += r[3] as Int
-                    }
-                    // The partial hours at the ends.
-                    for (a, b) in [(lo, firstFull), (lastFull, hi)] where a < b {
-                        var edge = filter
-                        edge.from = a; edge.to = b
-                        try scanCells(db, edge, bucket: bucket, into: &cells)
-                    }
-                } else {
-                    var f = filter
-                    f.from = lo; f.to = hi
-                    try scanCells(db, f, bucket: bucket, into: &cells)
-                }
             } else {
                 var f = filter
                 f.from = lo; f.to = hi
@@ -481,7 +452,7 @@ extension AlertIndex {
                 stats.bySeverity = bySeverity.sorted { $0.key > $1.key }.map { ($0.key, $0.value) }
             }
             if parts.contains(.histogram) {
-                var t = bucketStart(lo)
+                var t = Self.floor(lo, bucket)
                 while t < hi {
                     stats.histogram.append(AlertStats.Bucket(start: t, count: byBucket[t] ?? 0))
                     t += bucket
@@ -504,8 +475,50 @@ extension AlertIndex {
         }
     }
 
-    static func floor(_ t: Int64, _ size: Int64) -> Int64 {
-        t >= 0 ? t / size * size : (t - size + 1) / size * size
+    /// The count tables, coarsest first: (table, its time column, its unit in ns).
+    static let countLevels: [(table: String, column: String, unit: Int64)] = [
+        ("alert_counts_daily", "day", 24 * AlertIndexSchema.bucket), ("alert_counts", "hour", AlertIndexSchema.bucket),
+    ]
+
+    /// Adds the counts of [lo, hi) by (bucket start, rule, severity) to `cells` (bucket nil: one
+    /// bucket), from the coarsest count table whose unit fits, recursing into the partial units at
+    /// the ends; below the finest level, from the alerts. An open end (no bound given) takes its
+    /// whole unit.
+    private func gatherCounts(_ db: Database, _ filter: AlertFilter, lo: Int64, hi: Int64, openLow: Bool, openHigh: Bool,
+                              level: Int, bucket: Int64?, into cells: inout [CountKey: Int]) throws {
+        guard lo < hi else { return }
+        guard level < Self.countLevels.count else {
+            var f = filter
+            f.from = lo; f.to = hi
+            try scanCells(db, f, bucket: bucket ?? Int64.max / 4, into: &cells)
+            return
+        }
+        let (table, column, unit) = Self.countLevels[level]
+        if let bucket, bucket % unit != 0 {
+            try gatherCounts(db, filter, lo: lo, hi: hi, openLow: openLow, openHigh: openHigh, level: level + 1, bucket: bucket, into: &cells)
+            return
+        }
+        let first = openLow ? Self.floor(lo, unit) : Self.floor(lo + unit - 1, unit)
+        let last = openHigh ? Self.floor(hi - 1, unit) + unit : Self.floor(hi, unit)
+        guard first < last else {
+            try gatherCounts(db, filter, lo: lo, hi: hi, openLow: false, openHigh: false, level: level + 1, bucket: bucket, into: &cells)
+            return
+        }
+        var sql = "SELECT \(bucket != nil ? "(\(column) * ? / ?) * ?" : "0") AS b, rule_id, severity, sum(alerts) FROM \(table) WHERE \(column) >= ? AND \(column) < ?"
+        var args: StatementArguments = bucket.map { [unit, $0, $0] } ?? []
+        args += [first / unit, last / unit]
+        if !filter.rules.isEmpty {
+            sql += " AND rule_id IN (" + Array(repeating: "?", count: filter.rules.count).joined(separator: ",") + ")"
+            for r in filter.rules { args += [r] }
+        }
+        if let s = filter.minSeverity { sql += " AND severity >= ?"; args += [s] }
+        sql += " GROUP BY b, rule_id, severity"
+        let rows = try Row.fetchCursor(db, sql: sql, arguments: args)
+        while let r = try rows.next() {
+            cells[CountKey(hour: r[0], rule: r[1], severity: r[2]), default: 0] += r[3] as Int
+        }
+        if !openLow { try gatherCounts(db, filter, lo: lo, hi: first, openLow: false, openHigh: false, level: level + 1, bucket: bucket, into: &cells) }
+        if !openHigh { try gatherCounts(db, filter, lo: last, hi: hi, openLow: false, openHigh: false, level: level + 1, bucket: bucket, into: &cells) }
     }
 
     /// Adds the alerts `filter` selects, counted by (bucket, rule, severity), to `cells`.

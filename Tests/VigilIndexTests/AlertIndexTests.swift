@@ -83,6 +83,9 @@ func corpus() -> [Event] {
         #expect(try index.count(f) == 1)
         #expect(try index.stats(AlertFilter()).total == 1)
         #expect(try index.integrityProblems() == [])
+        // The text index holds the latest version only: the earlier versions' entries were deleted.
+        let ftsRows = try index.pool.read { db in try Int64.fetchAll(db, sql: "SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH 'alice'") }
+        #expect(ftsRows == [all[0].sequence])
     }
 
     @Test func everyFilter() throws {
@@ -227,7 +230,7 @@ func corpus() -> [Event] {
         var random = SplitMix64(seed: 9)
         var events: [Event] = []
         for i in 0..<3000 {
-            let t = base + Int64(random.next() % UInt64(72 * hour))
+            let t = base + Int64(random.next() % UInt64(100 * hour))
             events.append(makeAlert(id: "st\(i)", rule: "r\(random.next() % 7)", time: t, severity: Int(random.next() % 5),
                                     source: "10.0.\(random.next() % 4).\(random.next() % 250)"))
         }
@@ -254,6 +257,16 @@ func corpus() -> [Event] {
         let expectedTop = try index.alerts({ var q = AlertQuery(filter: f); q.limit = 100_000; return q }())
             .reduce(into: [String: Int]()) { $0[$1.sourceIP!.description, default: 0] += 1 }
         #expect(viaCounts.topSources.first?.count == expectedTop.values.max())
+        // Without a histogram, whole days come from the daily counts.
+        for (from, to) in [(f.from, f.to), (nil, f.to), (f.from, nil), (nil, nil)] as [(Int64?, Int64?)] {
+            var d = f
+            d.from = from; d.to = to; d.minSeverity = nil
+            var e = d
+            e.fields = g.fields
+            let a = try index.stats(d, parts: [.rules, .severities]), b = try index.stats(e, parts: [.rules, .severities])
+            #expect(a.fromHourlyCounts && !b.fromHourlyCounts)
+            #expect(a.total == b.total && a.byRule == b.byRule, "\(String(describing: from)) \(String(describing: to))")
+        }
         #expect(try index.integrityProblems() == [])
     }
 
@@ -292,6 +305,8 @@ func corpus() -> [Event] {
             #expect(try index.stats(AlertFilter()).total == 10)
             var f = AlertFilter(); f.text = try FullTextQuery("alice", filter: "t")
             #expect(try index.count(f) == 10)
+            let ftsRows = try index.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM alerts_fts WHERE alerts_fts MATCH 'alice'") }
+            #expect(ftsRows == 10)
         }
         let dir2 = try TemporaryDirectory("vigil-index"); defer { dir2.remove() }
         let index = try openIndex(dir2, maxSize: 2 << 20); defer { index.close() }
