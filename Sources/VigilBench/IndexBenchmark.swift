@@ -4,7 +4,7 @@ import VigilIndex
 
 /// `vigil bench index`: indexes N synthetic alerts (50 rules, sources over 10.0.0.0/8, 5,000
 /// users, a ~300-byte sample each, spread over 30 days) into a fresh alert index in batches of
-/// 20,000 (one transaction each), then measures the latency of four queries over many runs:
+/// 100,000 (one transaction each), then measures the latency of four queries over many runs:
 /// the last hour of one rule, one source /24, a full-text term (a user name), and stats by rule
 /// over the whole index. Alert generation is outside the timed part; building each row (fields,
 /// JSON) and writing it are inside. Peer: Python's sqlite3 module (WAL, three indexes) inserting
@@ -13,7 +13,7 @@ public struct IndexBenchmark {
     public struct Options: Sendable {
         public var alerts = 10_000_000
         public var directory: String
-        public var batch = 20_000
+        public var batch = 100_000
         public var queryRuns = 100
         /// Rows the Python peer inserts (it is slow): default min(alerts, 1,000,000).
         public var peerAlerts: Int?

@@ -46,7 +46,7 @@ import VigilYAML
 /// | `index.retention`                       | `30d`               | at least 1s; `null` = keep alerts forever          |
 /// | `index.enabled`                         | `true`              | `vigil run` indexes the alerts topic               |
 /// | `index.max_size`                        | unlimited           | size, at least 1MiB; oldest hours deleted beyond it |
-/// | `index.batch_size`                      | `10000`             | alerts per transaction, 1...1000000                |
+/// | `index.batch_size`                      | `50000`             | alerts per transaction, 1...1000000                |
 /// | `index.http.listen`                     | none (not served)   | `HOST:PORT`; `vigil run` serves the API there      |
 /// | `index.http.token`                      | none                | required when `listen` is not a loopback address   |
 ///
@@ -234,8 +234,8 @@ public struct IndexConfiguration: Sendable, Equatable {
     public var enabled = true
     /// Beyond this many bytes the oldest hours of alerts are deleted; nil: no limit. Key `index.max_size`.
     public var maxSize: Int64?
-    /// Alerts per transaction. Key `index.batch_size`. Default 10,000.
-    public var batchSize = 10_000
+    /// Alerts per transaction. Key `index.batch_size`. Default 50,000.
+    public var batchSize = 50_000
     /// Where `vigil run` serves the read-only HTTP API (`HOST:PORT`); nil: not served. Key `index.http.listen`.
     public var httpListen: String?
     /// The bearer token the HTTP API requires; required for a non-loopback `httpListen`. Key `index.http.token`.

@@ -90,6 +90,7 @@ final class IndexerThread: @unchecked Sendable {
                 try pipeline.runIndexer(log: log, index: index, errors: errors, stop: .drain, report: report,
                                         inputFinished: { self.lock.withLock { self.inputDone } }, shouldStop: shouldStop)
             }
+            if case .failure(let error) = r { report("indexer stopped: \(error)") }
             lock.withLock {
                 result = r
                 lock.broadcast()

@@ -264,6 +264,23 @@ func httpGet(port: Int, path: String, token: String? = nil, method: String = "GE
         #expect(none == 404)
     }
 
+    @Test func benchIndexPrintsTheKeysOnItsLastLine() throws {
+        let dir = try TemporaryDirectory("vigil-alerts-bench"); defer { dir.remove() }
+        let r = try runCommand(vigil, ["bench", "index", "--alerts", "3000", "--runs", "10", "--peer-alerts", "2000", "--dir", dir.file("b"), "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let last = json(r.lines.last ?? "") ?? [:]
+        for key in ["insert_alerts_per_s", "alerts", "query_p50_ms", "query_p99_ms", "cores", "last_hour_one_rule_p50_ms", "source_cidr_24_p50_ms",
+                    "full_text_term_p50_ms", "stats_by_rule_p50_ms", "python_peer_rows_per_s"] {
+            #expect(last[key] != nil, "\(key) in \(r.lines.last ?? "")")
+        }
+        func number(_ key: String) -> Double? { (last[key] as? NSNumber)?.doubleValue }
+        #expect(number("alerts") == 3000)
+        #expect((number("insert_alerts_per_s") ?? 0) > 0)
+        let p50s = ["last_hour_one_rule", "source_cidr_24", "full_text_term", "stats_by_rule"].compactMap { number("\($0)_p50_ms") }
+        #expect(p50s.count == 4 && number("query_p50_ms") == p50s.max())
+        #expect(!FileManager.default.fileExists(atPath: dir.file("b")), "the databases are removed")
+    }
+
     /// `vigil run` with a rule: alerts from the stream stage land in the index, suppression
     /// merges update one row, and the API serves them when index.http is configured.
     @Test func runIndexesTheRulesAlerts() throws {

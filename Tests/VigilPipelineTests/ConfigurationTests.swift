@@ -448,7 +448,7 @@ private func parse(_ yaml: String) throws -> VigilConfiguration {
         #expect(c.index.httpListen == "0.0.0.0:8089")
         #expect(c.index.httpToken == "s3cret")
         let d = try parse("index: { http: { listen: \"127.0.0.1:9000\" } }\n")
-        #expect(d.index.httpToken == nil && d.index.enabled && d.index.maxSize == nil && d.index.batchSize == 10_000)
+        #expect(d.index.httpToken == nil && d.index.enabled && d.index.maxSize == nil && d.index.batchSize == 50_000)
     }
 
     @Test func indexErrors() {
