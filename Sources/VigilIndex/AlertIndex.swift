@@ -49,7 +49,8 @@ public struct IndexedOffset: Sendable, Equatable {
 /// Schema (migration `v1`; docs/alerts.md has the full description):
 /// - `alerts`: one row per `vigil.alert.id` with typed columns (time ns, rule id, severity, risk,
 ///   count, source/destination IP as ``IPKey`` blobs, user, key) and the alert JSON. `seq` (the rowid) grows with every insert and update: `--follow` reads
-///   `seq > last`. Indexes on time, (rule, time), (severity, time), source IP, destination IP.
+///   `seq > last`. Indexes on time, (rule, time), (severity, time), source IP, destination IP, and
+///   (seq, time, rule, severity): the text search orders its matches there before reading rows.
 /// - `alerts_fts`: FTS5 over key, user and the sample's text (its string values), rowid = `seq`;
 ///   contentless (the values are derived again from the row to delete an entry).
 /// - `rules` and `rules_fts`: each rule's name, description and tags, searched with the alerts' text.
@@ -125,6 +126,7 @@ public final class AlertIndex: @unchecked Sendable {
                 CREATE INDEX alerts_severity_time ON alerts(severity, time);
                 CREATE INDEX alerts_source ON alerts(source_ip);
                 CREATE INDEX alerts_destination ON alerts(destination_ip);
+                CREATE INDEX alerts_seq_time ON alerts(seq, time, rule_id, severity);
                 CREATE VIRTUAL TABLE alerts_fts USING fts5(key, user_name, text, content='', columnsize=0);
                 CREATE TABLE rules(id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT NOT NULL, tags TEXT NOT NULL) WITHOUT ROWID;
                 CREATE VIRTUAL TABLE rules_fts USING fts5(rule_id UNINDEXED, name, description, tags);

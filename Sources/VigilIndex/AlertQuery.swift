@@ -218,17 +218,17 @@ extension AlertIndex {
         """
 
     /// The WHERE clause (fixed text with `?` placeholders) and its arguments.
-    static func whereClause(_ f: AlertFilter, afterSequence: Int64? = nil) -> (String, StatementArguments) {
+    static func whereClause(_ f: AlertFilter, afterSequence: Int64? = nil, alias a: String = "a") -> (String, StatementArguments) {
         var sql: [String] = []
         var args = StatementArguments()
-        if let from = f.from { sql.append("a.time >= ?"); args += [from] }
-        if let to = f.to { sql.append("a.time < ?"); args += [to] }
+        if let from = f.from { sql.append("\(a).time >= ?"); args += [from] }
+        if let to = f.to { sql.append("\(a).time < ?"); args += [to] }
         if !f.rules.isEmpty {
-            sql.append("a.rule_id IN (" + Array(repeating: "?", count: f.rules.count).joined(separator: ",") + ")")
+            sql.append("\(a).rule_id IN (" + Array(repeating: "?", count: f.rules.count).joined(separator: ",") + ")")
             for r in f.rules { args += [r] }
         }
-        if let s = f.minSeverity { sql.append("a.severity >= ?"); args += [s] }
-        for (column, networks) in [("a.source_ip", f.sources), ("a.destination_ip", f.destinations)] where !networks.isEmpty {
+        if let s = f.minSeverity { sql.append("\(a).severity >= ?"); args += [s] }
+        for (column, networks) in [("\(a).source_ip", f.sources), ("\(a).destination_ip", f.destinations)] where !networks.isEmpty {
             sql.append("(" + networks.map { _ in "\(column) BETWEEN ? AND ?" }.joined(separator: " OR ") + ")")
             for n in networks {
                 let (lo, hi) = IPKey.range(n)
@@ -237,7 +237,7 @@ extension AlertIndex {
         }
         for c in f.fields {
             sql.append("""
-                EXISTS(SELECT 1 FROM json_each(a.json, ?) j WHERE CASE j.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' \
+                EXISTS(SELECT 1 FROM json_each(\(a).json, ?) j WHERE CASE j.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' \
                 WHEN 'null' THEN 'null' ELSE CAST(j.value AS TEXT) END = ? OR (j.type IN ('integer', 'real') AND j.value = ?))
                 """)
             args += [c.path, c.value, Double(c.value)]
@@ -246,17 +246,17 @@ extension AlertIndex {
             if text.searchesRules {
                 // One IN over a union (not an OR of two), so the matches drive the lookup.
                 sql.append("""
-                    a.seq IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ? UNION \
+                    \(a).seq IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ? UNION \
                     SELECT s.seq FROM alerts s WHERE s.rule_id IN (SELECT rule_id FROM rules_fts WHERE rules_fts MATCH ?))
                     """)
                 args += [text.match, text.match]
             } else {
-                sql.append("a.seq IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ?)")
+                sql.append("\(a).seq IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ?)")
                 args += [text.match]
             }
         }
         if let status = f.status { sql.append("coalesce(t.status, 'open') = ?"); args += [status.rawValue] }
-        if let after = afterSequence { sql.append("a.seq > ?"); args += [after] }
+        if let after = afterSequence { sql.append("\(a).seq > ?"); args += [after] }
         return (sql.isEmpty ? "" : "WHERE " + sql.joined(separator: " AND "), args)
     }
 
@@ -275,13 +275,31 @@ extension AlertIndex {
     /// The alerts a query selects.
     /// - Throws: ``AlertIndexError`` `.badFilter` for a full-text query SQLite rejects, `.database` otherwise.
     public func alerts(_ q: AlertQuery) throws(AlertIndexError) -> [AlertSummary] {
-        let (whereSQL, args) = Self.whereClause(q.filter, afterSequence: q.afterSequence)
-        var arguments = args
-        arguments += [max(0, q.limit), max(0, q.offset)]
-        let sql = """
-            SELECT \(Self.summaryColumns) FROM alerts a LEFT JOIN rules r ON r.id = a.rule_id LEFT JOIN triage t ON t.alert_id = a.id
-            \(whereSQL) \(Self.orderClause(q)) LIMIT ? OFFSET ?
-            """
+        let f = q.filter
+        let sql: String
+        var arguments: StatementArguments
+        if f.text != nil && q.afterSequence == nil && q.sort == .time && f.sources.isEmpty && f.destinations.isEmpty
+            && f.fields.isEmpty && f.status == nil {
+            // Text matches can be many: order and cut them on the narrow (seq, time, rule,
+            // severity) index, then read only the page's rows.
+            let (inner, args) = Self.whereClause(f, alias: "x")
+            arguments = args
+            arguments += [max(0, q.limit), max(0, q.offset)]
+            let dir = q.ascending ? "ASC" : "DESC"
+            sql = """
+                SELECT \(Self.summaryColumns) FROM alerts a LEFT JOIN rules r ON r.id = a.rule_id LEFT JOIN triage t ON t.alert_id = a.id
+                WHERE a.seq IN (SELECT x.seq FROM alerts x INDEXED BY alerts_seq_time \(inner) ORDER BY x.time \(dir), x.seq \(dir) LIMIT ? OFFSET ?)
+                \(Self.orderClause(q))
+                """
+        } else {
+            let (whereSQL, args) = Self.whereClause(f, afterSequence: q.afterSequence)
+            arguments = args
+            arguments += [max(0, q.limit), max(0, q.offset)]
+            sql = """
+                SELECT \(Self.summaryColumns) FROM alerts a LEFT JOIN rules r ON r.id = a.rule_id LEFT JOIN triage t ON t.alert_id = a.id
+                \(whereSQL) \(Self.orderClause(q)) LIMIT ? OFFSET ?
+                """
+        }
         return try read { db in try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.summary) }
     }
 
