@@ -7,7 +7,54 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Run a benchmark that builds its own input and runs its peer in the same run.",
         subcommands: [Broker.self, Parse.self, Capture.self, Sketch.self,
-                      Enrich.self, Rules.self])
+                      Enrich.self, Rules.self, Index.self])
+
+    struct Index: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Alert index: alerts/s indexed into SQLite, then p50/p99 of four queries, next to Python's sqlite3.")
+        @Option(help: "Synthetic alerts to index.") var alerts: Int = 10_000_000
+        @Option(help: "Directory for the databases (removed afterwards).") var dir: String = "/var/tmp/vigil-bench-index-\(getpid())"
+        @Option(help: "Runs of each query.") var runs: Int = 100
+        @Option(help: "Rows the Python peer inserts (default: min(alerts, 1,000,000)).") var peerAlerts: Int?
+        @Option(help: "The Python interpreter.") var python: String = "python3"
+        @Flag(help: "Measure Vigil only.") var noPeer = false
+        @Flag(help: "Keep the databases.") var keep = false
+        @Flag(help: "Print one JSON object on the last line.") var json = false
+
+        func validate() throws {
+            guard alerts >= 1000 else { throw ValidationError("--alerts must be at least 1000") }
+            guard runs >= 10 else { throw ValidationError("--runs must be at least 10") }
+        }
+
+        func run() throws {
+            var options = IndexBenchmark.Options(directory: dir)
+            options.alerts = alerts
+            options.queryRuns = runs
+            options.peerAlerts = peerAlerts
+            options.python = python
+            options.skipPeer = noPeer
+            options.keep = keep
+            let r = try IndexBenchmark(options: options, progress: { printError($0) }).run()
+            print(String(format: "indexed %d alerts: %.0f alerts/s (%.1f s, of which building rows %.1f s; %.0f alerts per CPU second of the thread; %.2f GB on disk; ANALYZE %.1f s)",
+                         r.alerts, r.insertPerSecond, r.insertSeconds, r.rowSeconds, r.insertPerCPUSecond, Double(r.bytes) / 1e9, r.analyzeSeconds))
+            for q in r.queries {
+                print(String(format: "  %-20@ p50 %7.2f ms  p99 %7.2f ms  (%.0f rows)", q.name, q.p50, q.p99, q.meanRows))
+            }
+            if let p = r.peerPerSecond {
+                print(String(format: "python sqlite3 peer (%@, WAL, 3 indexes): %.0f rows/s over %d rows; GROUP BY rule %.1f ms", r.peerNote ?? "", p, r.peerRows,
+                             r.peerGroupByMilliseconds ?? .nan))
+            } else {
+                print("python sqlite3 peer: not measured\(r.peerNote.map { ": \($0)" } ?? "")")
+            }
+            print("cores: \(r.cores) (one writer thread)")
+            if json {
+                func num(_ v: Double?, _ f: String = "%.3f") -> String { v.map { $0.isFinite ? String(format: f, $0) : "null" } ?? "null" }
+                let worst50 = r.queries.map(\.p50).max(), worst99 = r.queries.map(\.p99).max()
+                let per = r.queries.map { #""\#($0.name)_p50_ms":\#(num($0.p50)),"\#($0.name)_p99_ms":\#(num($0.p99))"# }.joined(separator: ",")
+                print(#"{"bench":"index","alerts":\#(r.alerts),"insert_alerts_per_s":\#(num(r.insertPerSecond, "%.0f")),"insert_alerts_per_cpu_s":\#(num(r.insertPerCPUSecond, "%.0f")),"query_p50_ms":\#(num(worst50)),"query_p99_ms":\#(num(worst99)),\#(per),"db_bytes":\#(r.bytes),"python_peer_rows":\#(r.peerRows),"python_peer_rows_per_s":\#(num(r.peerPerSecond, "%.0f")),"python_peer_group_by_ms":\#(num(r.peerGroupByMilliseconds)),"cores":\#(r.cores)}"#)
+            }
+        }
+    }
 
     struct Rules: ParsableCommand {
         static let configuration = CommandConfiguration(

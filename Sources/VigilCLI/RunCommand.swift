@@ -8,7 +8,8 @@ struct RunCommand: ParsableCommand {
         abstract: "Run the pipeline named by a configuration file.",
         discussion: """
             Sensors produce into the embedded log; the stream stage consumes the events topic as the \
-            configured consumer group and prints each event as a JSON line. Without following sensors the \
+            configured consumer group and prints each event as a JSON line; the indexer puts the \
+            rules' alerts into the alert index (`vigil alerts`; index.enabled). Without following sensors the \
             run ends when every input is consumed; otherwise on SIGINT or SIGTERM. Progress, errors and a \
             final summary are log records on stderr (--log-format logfmt|json); /metrics is served at \
             metrics.listen (docs/observability.md).
@@ -32,7 +33,8 @@ struct RunCommand: ParsableCommand {
         logger.log(.notice, """
             vigil run: \(summary.linesRead) lines read, \(summary.eventsProduced) events produced, \
             \(summary.eventsRejected) rejected to errors, \(summary.eventsConsumed) events consumed\
-            \(summary.recordsUndecodable > 0 ? ", \(summary.recordsUndecodable) undecodable records" : "") \
+            \(summary.recordsUndecodable > 0 ? ", \(summary.recordsUndecodable) undecodable records" : "")\
+            \(summary.index.map { ", \($0.inserted) alerts indexed (\($0.updated) updated)" } ?? "") \
             (data: \(configuration.dataDirectory))
             """, ["lines_read": "\(summary.linesRead)", "events_produced": "\(summary.eventsProduced)",
                           "events_rejected": "\(summary.eventsRejected)", "events_consumed": "\(summary.eventsConsumed)",

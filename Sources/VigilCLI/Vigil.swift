@@ -10,8 +10,8 @@ struct Vigil: ParsableCommand {
             """,
         version: VigilVersion.string,
         subcommands: [RunCommand.self, IngestCommand.self, ParseCommand.self, ParsersCommand.self, ReplayCommand.self,
-                      CaptureCommand.self, StreamCommand.self, StatusCommand.self, EnrichCommand.self, RulesCommand.self, TopicsCommand.self,
-                      BenchCommand.self])
+                      CaptureCommand.self, StreamCommand.self, StatusCommand.self, EnrichCommand.self, RulesCommand.self,
+                      IndexCommand.self, AlertsCommand.self, TopicsCommand.self, BenchCommand.self])
 }
 
 enum VigilVersion {

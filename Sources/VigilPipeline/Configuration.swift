@@ -46,6 +46,11 @@ import VigilYAML
 /// | `parsers.dir`                           | `parsers`           | relative to the config file's directory            |
 /// | `index.path`                            | `alerts.db`         | relative to `data_dir`                             |
 /// | `index.retention`                       | `30d`               | at least 1s; `null` = keep alerts forever          |
+/// | `index.enabled`                         | `true`              | `vigil run` indexes the alerts topic               |
+/// | `index.max_size`                        | unlimited           | size, at least 1MiB; oldest hours deleted beyond it |
+/// | `index.batch_size`                      | `50000`             | alerts per transaction, 1...1000000                |
+/// | `index.http.listen`                     | none (not served)   | `HOST:PORT`; `vigil run` serves the API there      |
+/// | `index.http.token`                      | none                | required when `listen` is not a loopback address   |
 ///
 /// The default topics are `events`, `errors` and `alerts`; `topics:` overrides their settings or
 /// adds topics. An explicit `null` for any key (or a section whose keys are all commented out)
@@ -248,6 +253,16 @@ public struct IndexConfiguration: Sendable, Equatable {
     public var path: String
     /// Alerts older than this are deleted; `nil` keeps them forever. Default 30 days.
     public var retention: Duration?
+    /// Whether `vigil run` runs the indexer. Key `index.enabled`. Default true.
+    public var enabled = true
+    /// Beyond this many bytes the oldest hours of alerts are deleted; nil: no limit. Key `index.max_size`.
+    public var maxSize: Int64?
+    /// Alerts per transaction. Key `index.batch_size`. Default 50,000.
+    public var batchSize = 50_000
+    /// Where `vigil run` serves the read-only HTTP API (`HOST:PORT`); nil: not served. Key `index.http.listen`.
+    public var httpListen: String?
+    /// The bearer token the HTTP API requires; required for a non-loopback `httpListen`. Key `index.http.token`.
+    public var httpToken: String?
 
     public init(path: String, retention: Duration? = .seconds(30 * 86_400)) {
         self.path = path

@@ -2,6 +2,7 @@ import VigilBroker
 import VigilStream
 import VigilRules
 import VigilYAML
+import VigilIndex
 import VigilLogs
 
 /// Reads a ``VigilConfiguration`` from a YAML document, section by section, then checks the rules
@@ -501,13 +502,35 @@ struct ConfigurationDecoder {
     func index(_ value: YAMLValue?, dataDirectory: String) throws(YAMLError) -> IndexConfiguration {
         var index = IndexConfiguration(path: Paths.resolve("alerts.db", against: dataDirectory))
         guard let value else { return index }
-        let section = try value.mapping(allowedKeys: ["path", "retention"])
+        let section = try value.mapping(allowedKeys: ["path", "retention", "enabled", "max_size", "batch_size", "http"])
         if let path = section.optional("path") {
             index.path = try self.path(path, against: dataDirectory)
         }
         if let retention = section["retention"] {
             index.retention = retention.isNull
                 ? nil : .nanoseconds(try retention.duration(range: Self.nanosecondsPerSecond...Int64.max))
+        }
+        if let enabled = section.optional("enabled") { index.enabled = try enabled.bool() }
+        if let size = section.optional("max_size") { index.maxSize = try size.size(range: (1 << 20)...Int64.max) }
+        if let batch = section.optional("batch_size") { index.batchSize = try batch.int(range: 1...1_000_000) }
+        if let http = section.optional("http") {
+            let h = try http.mapping(allowedKeys: ["listen", "token"])
+            if let listen = h.optional("listen") {
+                let text = try listen.string()
+                guard (try? AlertAPIConfiguration.parseListen(text, filter: "")) != nil else {
+                    throw listen.error("expected HOST:PORT such as 127.0.0.1:8089, got '\(text.prefix(80))'")
+                }
+                index.httpListen = text
+            }
+            if let token = h.optional("token") {
+                let text = try token.string()
+                guard !text.isEmpty, !text.contains(where: { $0.isWhitespace }) else { throw token.error("the token must be non-empty and without spaces") }
+                index.httpToken = text
+            }
+            if let listen = index.httpListen, let host = try? AlertAPIConfiguration.parseListen(listen, filter: "").host,
+               !AlertAPIConfiguration.isLoopback(host), index.httpToken == nil {
+                throw http.error("index.http.listen \(listen) is not a loopback address: set index.http.token (requests then need Authorization: Bearer TOKEN)")
+            }
         }
         return index
     }

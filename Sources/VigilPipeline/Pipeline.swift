@@ -3,6 +3,7 @@ import VigilBroker
 import VigilCapture
 import VigilDecode
 import VigilEnrich
+import VigilIndex
 import VigilLogs
 import VigilCore
 import VigilParsers
@@ -27,6 +28,8 @@ public final class Pipeline {
         public var recordsUndecodable: Int64
         public var recoveries: [RecoveryReport]
         public var stream: StreamStage.Counters
+        /// The indexer's counters (nil when `index.enabled` is false).
+        public var index: Indexer.Counters? = nil
     }
 
     public init(configuration: VigilConfiguration) {
@@ -221,18 +224,44 @@ public final class Pipeline {
         }
         for r in recoveries { report(r.description) }
 
+        // The indexer: alerts into the index, exactly once, on its own thread; it drains the
+        // alerts topic once the stream stage is done.
+        let stopIndexer = StopFlag()
+        var indexer: IndexerThread?
+        var apiServer: AlertAPIServer?
+        var alertIndex: AlertIndex?
+        if configuration.index.enabled {
+            let index = try AlertIndex(configuration: alertIndexConfiguration)
+            alertIndex = index
+            apiServer = try startAPI(index: index, report: report)
+            indexer = IndexerThread(pipeline: self, log: log, index: index, errors: errors, report: report,
+                                    shouldStop: { shouldStop() || stopIndexer.isSet })
+        }
+        defer {
+            if let indexer {
+                stopIndexer.set()
+                _ = try? indexer.wait()
+            }
+            apiServer?.stop()
+            alertIndex?.close()
+        }
+
         // The stream stage: workers consume the events topic as the stream group, run the
         // profiles' windows and produce their results; each processed event goes to `emit`.
         let streamCounters = try runStreamStage(
             log: log, errors: errors, stop: endless == 0 ? .whenCaughtUp : .whenAsked, emit: emit, flush: flush,
             report: report, inputFinished: { done.isFinished }, shouldStop: { shouldStop() || done.failure != nil })
         if let failure = done.failure { throw failure }
+        indexer?.inputFinished()
+        let indexCounters = try indexer?.wait()
+        indexer = nil
         sensorThreads.wait()
         for p in producers { try p.close() }
         try errorProducer.close()
         return Summary(linesRead: metrics.linesRead.count, eventsProduced: metrics.eventsProduced.count,
                        eventsRejected: metrics.eventsRejected.count, eventsConsumed: metrics.eventsConsumed.count,
-                       recordsUndecodable: metrics.recordsUndecodable.count, recoveries: recoveries, stream: streamCounters)
+                       recordsUndecodable: metrics.recordsUndecodable.count, recoveries: recoveries, stream: streamCounters,
+                       index: indexCounters)
     }
 }
 
@@ -413,6 +442,15 @@ final class EventPrinter: @unchecked Sendable {
             flush = nil
         }
     }
+}
+
+/// A flag set once, read from any thread.
+final class StopFlag: @unchecked Sendable {
+    // `value` is guarded by `lock`.
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
 }
 
 /// Counts finished sensor threads.

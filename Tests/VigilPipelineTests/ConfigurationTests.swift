@@ -437,6 +437,31 @@ private func parse(_ yaml: String) throws -> VigilConfiguration {
     }
 }
 
+@Suite struct IndexConfigurationTests {
+    @Test func indexKeys() throws {
+        let c = try parse("""
+            index: { max_size: 10GiB, batch_size: 500, enabled: false, http: { listen: "0.0.0.0:8089", token: s3cret } }
+            """)
+        #expect(c.index.maxSize == 10 << 30)
+        #expect(c.index.batchSize == 500)
+        #expect(!c.index.enabled)
+        #expect(c.index.httpListen == "0.0.0.0:8089")
+        #expect(c.index.httpToken == "s3cret")
+        let d = try parse("index: { http: { listen: \"127.0.0.1:9000\" } }\n")
+        #expect(d.index.httpToken == nil && d.index.enabled && d.index.maxSize == nil && d.index.batchSize == 50_000)
+    }
+
+    @Test func indexErrors() {
+        expectError("/etc/vigil/vigil.yaml:1:16: index.http: index.http.listen 0.0.0.0:8089 is not a loopback address: set index.http.token (requests then need Authorization: Bearer TOKEN)") {
+            try parse("index: { http: { listen: \"0.0.0.0:8089\" } }\n")
+        }
+        expectError("/etc/vigil/vigil.yaml:1:26: index.http.listen: expected HOST:PORT such as 127.0.0.1:8089, got 'localhost'") {
+            try parse("index: { http: { listen: localhost } }\n")
+        }
+        expectError("/etc/vigil/vigil.yaml:1:22: index.batch_size: 0 is out of range 1...1000000") { try parse("index: { batch_size: 0 }\n") }
+    }
+}
+
 @Suite struct NetworkSensorConfigurationTests {
     @Test func liveAndReplaySensorsDecodeWithTheirSettings() throws {
         let config = try parse("""

@@ -1,0 +1,89 @@
+import Foundation
+import Testing
+import VigilBroker
+import VigilCore
+import VigilTestSupport
+@testable import VigilIndex
+
+/// The indexer over a real embedded log: every alert once, non-alerts rejected and counted, a
+/// restart resumes at the offsets stored with the rows, queries run while it writes.
+@Suite struct IndexerTests {
+    func produce(_ log: EmbeddedLog, _ events: [Event]) throws {
+        let producer = try log.producer(topic: "alerts")
+        for e in events {
+            let key = Array((e["vigil.alert.id"]?.stringValue ?? "x").utf8)
+            _ = try producer.send(key: key, value: EventBinaryCodec.encode(e), timestamp: e[.timestamp]?.timestampValue?.nanoseconds ?? 0)
+        }
+        _ = try producer.flush()
+        try producer.close()
+    }
+
+    @Test func indexesEachAlertOnceAndResumes() throws {
+        let dir = try TemporaryDirectory("vigil-indexer"); defer { dir.remove() }
+        let log = try EmbeddedLog(dataDirectory: dir.file("data"))
+        defer { log.close() }
+        _ = try log.createTopic("alerts", partitions: 3)
+        var events: [Event] = []
+        for i in 0..<3000 { events.append(makeAlert(id: "i\(i)", rule: "r\(i % 4)", time: base + Int64(i) * 1_000_000_000, user: "u\(i % 10)")) }
+        // Updates of earlier alerts, and records that are not alerts.
+        for i in 0..<300 { events.append(makeAlert(id: "i\(i)", rule: "r\(i % 4)", time: base + Int64(i) * 1_000_000_000, count: 2, user: "u\(i % 10)")) }
+        var notAlert = Event()
+        notAlert["message"] = "hello"
+        events.append(notAlert)
+        try produce(log, Array(events.prefix(2000)))
+
+        let index = try openIndex(dir)
+        defer { index.close() }
+        var config = IndexerConfiguration()
+        config.batchSize = 250
+        var rejected: [String] = []
+        let first = Indexer(log: log, index: index, configuration: config, onReject: { reason, _ in rejected.append(reason) })
+        var c = try first.run(stop: .drain, shouldStop: { false })
+        #expect(c.inserted == 2000 && c.rejected == 0)
+        #expect(try index.totalAlerts() == 2000)
+
+        // More input; a second indexer resumes where the rows say, while queries run.
+        try produce(log, Array(events.dropFirst(2000)))
+        let second = Indexer(log: log, index: index, configuration: config, onReject: { reason, _ in rejected.append(reason) })
+        let run = IndexerRun(second)
+        let thread = Thread { run.run() }
+        thread.start()
+        var seen: [Int] = []
+        while !run.finished {
+            let n = try index.totalAlerts()
+            var f = AlertFilter(); f.rules = ["r1"]
+            _ = try index.alerts(AlertQuery(filter: f))
+            _ = try index.stats(AlertFilter())
+            seen.append(n)
+        }
+        c = run.counters
+        #expect(seen == seen.sorted(), "the number of alerts never goes down")
+        #expect(c.recordsRead == Int64(events.count - 2000), "nothing read twice")
+        #expect(c.inserted == 1000 && c.updated == 300 && c.unchanged == 0 && c.rejected == 1)
+        #expect(rejected.count == 1 && rejected[0].contains("no vigil.alert.id"))
+        #expect(try index.totalAlerts() == 3000)
+        var f = AlertFilter(); f.fields = [try FilterParser.field("vigil.alert.count=2", filter: "--where")]
+        #expect(try index.count(f) == 300)
+        let ends = try (0..<3).map { p in try log.openReader(topic: "alerts", partition: p).endOffset() }
+        #expect(try index.offsets().map(\.next) == ends)
+        #expect(try index.integrityProblems() == [])
+    }
+}
+
+/// Runs an indexer on another thread.
+///
+/// `@unchecked Sendable`: the indexer is used by the running thread only; `result` and `done`
+/// are guarded by `lock`.
+final class IndexerRun: @unchecked Sendable {
+    let indexer: Indexer
+    private let lock = NSLock()
+    private var result = Indexer.Counters()
+    private var done = false
+    init(_ indexer: Indexer) { self.indexer = indexer }
+    func run() {
+        let c = (try? indexer.run(stop: .drain, shouldStop: { false })) ?? Indexer.Counters()
+        lock.withLock { result = c; done = true }
+    }
+    var finished: Bool { lock.withLock { done } }
+    var counters: Indexer.Counters { lock.withLock { result } }
+}
