@@ -15,6 +15,7 @@ public struct Enricher {
         case table(TableStage)
         case geoip(GeoStage)
         case threatIntel(ThreatStage)
+        case registeredDomain(DomainStage)
     }
 
     /// Unowned references to the stages for the hot loop (a trivial type: no retain and release
@@ -23,6 +24,7 @@ public struct Enricher {
         case table(Unmanaged<TableStage>)
         case geoip(Unmanaged<GeoStage>)
         case threatIntel(Unmanaged<ThreatStage>)
+        case registeredDomain(Unmanaged<DomainStage>)
     }
 
     public let set: EnrichmentSet
@@ -39,6 +41,7 @@ public struct Enricher {
             case .table(let t): stages.append(.table(TableStage(r, t)))
             case .geoip(let g): stages.append(.geoip(GeoStage(r, g)))
             case .threatIntel(let s): stages.append(.threatIntel(ThreatStage(r, s)))
+            case .registeredDomain(let l): stages.append(.registeredDomain(DomainStage(r, l)))
             }
         }
         refs = stages.map { stage in
@@ -46,6 +49,7 @@ public struct Enricher {
             case .table(let s): return .table(Unmanaged.passUnretained(s))
             case .geoip(let s): return .geoip(Unmanaged.passUnretained(s))
             case .threatIntel(let s): return .threatIntel(Unmanaged.passUnretained(s))
+            case .registeredDomain(let s): return .registeredDomain(Unmanaged.passUnretained(s))
             }
         }
     }
@@ -63,6 +67,7 @@ public struct Enricher {
                 case .table(let s): s._withUnsafeGuaranteedRef { $0.apply(&event) }
                 case .geoip(let s): s._withUnsafeGuaranteedRef { $0.apply(&event) }
                 case .threatIntel(let s): s._withUnsafeGuaranteedRef { $0.apply(&event) }
+                case .registeredDomain(let s): s._withUnsafeGuaranteedRef { $0.apply(&event) }
                 }
             }
         }
@@ -78,6 +83,7 @@ public struct Enricher {
             case .table(let s): s.refresh()
             case .geoip(let s): s.refresh()
             case .threatIntel(let s): s.refresh()
+            case .registeredDomain(let s): s.refresh()
             }
         }
     }
@@ -90,6 +96,7 @@ public struct Enricher {
             case .table(let s): s.counts.flush(into: s.runtime.metrics)
             case .geoip(let s): s.counts.flush(into: s.runtime.metrics)
             case .threatIntel(let s): s.counts.flush(into: s.runtime.metrics)
+            case .registeredDomain(let s): s.counts.flush(into: s.runtime.metrics)
             }
         }
     }
@@ -386,5 +393,59 @@ final class ThreatStage {
         event[keys.matchedField] = l.fieldName
         event[keys.matchedAtomic] = atomic
         event[keys.matchedType] = .string("indicator_match_rule")
+    }
+}
+
+/// Output keys of one `registered_domain` lookup.
+struct DomainLookup {
+    let field: Event.Key
+    let registeredDomain, subdomain, topLevelDomain: Event.Key
+
+    init(field: String, target: String) {
+        self.field = Event.Key(field)
+        registeredDomain = Event.Key(target + ".registered_domain")
+        subdomain = Event.Key(target + ".subdomain")
+        topLevelDomain = Event.Key(target + ".top_level_domain")
+    }
+}
+
+/// A `registered_domain` enrichment on one worker: splits names with the Public Suffix List.
+final class DomainStage {
+    let runtime: EnrichmentRuntime
+    private var list: PublicSuffixList
+    private let lookups: [DomainLookup]
+    var counts = LocalCounts()
+
+    init(_ runtime: EnrichmentRuntime, _ list: PublicSuffixList) {
+        self.runtime = runtime
+        self.list = list
+        lookups = runtime.definition.lookups.map { DomainLookup(field: $0.field, target: $0.target) }
+    }
+
+    func refresh() {
+        guard case .registeredDomain(let l) = runtime.published.load(), l !== list else { return }
+        list = l
+    }
+
+    /// For each lookup whose field holds a string: writes the suffix, and the registered domain
+    /// and subdomain when the name has them (a hit is a registered domain written). The strings
+    /// written are the only allocations.
+    @inline(__always)
+    func apply(_ event: inout Event) {
+        let list = self.list
+        for l in lookups {
+            let parts: PublicSuffixList.Parts?? = event.withStringValue(l.field) { raw in
+                list.split(normalizing: raw) { bytes, split in split.map { PublicSuffixList.parts(bytes, $0) } }
+            }
+            guard let parts else { continue }
+            counts.lookups &+= 1
+            guard let parts else { continue }
+            event[l.topLevelDomain] = .string(parts.topLevelDomain)
+            if let r = parts.registeredDomain {
+                counts.hits &+= 1
+                event[l.registeredDomain] = .string(r)
+            }
+            if let s = parts.subdomain { event[l.subdomain] = .string(s) }
+        }
     }
 }

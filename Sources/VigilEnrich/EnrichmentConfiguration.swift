@@ -8,6 +8,7 @@ public struct EnrichmentDefinition: Sendable {
     public enum Kind: String, Sendable, CaseIterable {
         case table, cidr, changelog, geoip
         case threatIntel = "threat_intel"
+        case registeredDomain = "registered_domain"
     }
 
     /// The type of a key column.
@@ -111,6 +112,18 @@ public struct EnrichmentDefinition: Sendable {
         public var target: String
     }
 
+    /// The Public Suffix List a `registered_domain` enrichment splits names with.
+    public struct PublicSuffixSource: Sendable {
+        /// The list file (default ``PublicSuffixSource/defaultPath``, from Debian's `publicsuffix`
+        /// package).
+        public var path: String
+        /// Keep the rules of the list's private section (`blogspot.com`, `github.io`); default true.
+        public var privateDomains: Bool
+
+        /// `/usr/share/publicsuffix/public_suffix_list.dat`.
+        public static let defaultPath = "/usr/share/publicsuffix/public_suffix_list.dat"
+    }
+
     /// Which event field to look up and where the results go.
     public struct Lookup: Sendable, Equatable {
         /// The event field holding the key (`source.ip`, `dns.question.name`).
@@ -127,6 +140,7 @@ public struct EnrichmentDefinition: Sendable {
         case changelog(ChangelogSource)
         case geoip(GeoIPSource)
         case threatIntel(ThreatIntelSource)
+        case registeredDomain(PublicSuffixSource)
     }
 
     /// The enrichment's name (default: the file name without `.yaml`); metrics carry it.
@@ -182,6 +196,7 @@ extension EnrichmentDefinition {
         case .geoip: specific = ["city_database", "asn_database"]
         case .threatIntel: specific = ["feeds", "topic", "lifetime", "generations", "false_positive_rate", "provider",
                                        "confidence", "target"]
+        case .registeredDomain: specific = ["file", "private_domains"]
         }
         // Re-read with the allowed keys, so unknown ones are errors with a suggestion.
         _ = try root.mapping(allowedKeys: commonKeys + specific)
@@ -315,11 +330,19 @@ extension EnrichmentDefinition {
                 falsePositiveRate: try top.optional("false_positive_rate")?.double(range: 1e-9...0.5) ?? 0.001,
                 provider: try top.optional("provider")?.string(), confidence: try top.optional("confidence")?.string(),
                 description: nil, target: target))
+        case .registeredDomain:
+            let p = try top.optional("file").map { v throws(YAMLError) in try path(v) } ?? PublicSuffixSource.defaultPath
+            source = .registeredDomain(PublicSuffixSource(path: p, privateDomains: try top.optional("private_domains")?.bool() ?? true))
         }
 
         // lookups: [ "source.ip" | { field, target, type } ]
-        let lookupsValue = try top.required("lookups")
         var lookups: [Lookup] = []
+        if kind == .registeredDomain && top["lookups"] == nil {
+            return EnrichmentDefinition(name: name, file: file, description: description, kind: kind, optional: optional,
+                                        reloadInterval: reloadInterval, source: source,
+                                        lookups: [Lookup(field: "dns.question.name", target: "dns.question")])
+        }
+        let lookupsValue = try top.required("lookups")
         for element in try lookupsValue.sequence() {
             var field: String
             var target: String?
@@ -345,8 +368,8 @@ extension EnrichmentDefinition {
                                         code: .missingKey)
                 }
                 lookups.append(Lookup(field: field, target: target))
-            case .geoip:
-                // source.ip → source.geo.*, source.as.*
+            case .geoip, .registeredDomain:
+                // source.ip → source.geo.*, source.as.*; url.domain → url.registered_domain
                 let parent = field.split(separator: ".").dropLast().joined(separator: ".")
                 guard let t = target ?? (parent.isEmpty ? nil : parent), !t.isEmpty else {
                     throw element.error("cannot derive a target from '\(field)'; add 'target'", code: .missingKey)

@@ -96,6 +96,7 @@ final class EnrichmentRuntime: Sendable {
         case table(ReferenceTable)
         case geoip(GeoSnapshot)
         case threatIntel(ThreatIntelSnapshot)
+        case registeredDomain(PublicSuffixList)
     }
 
     let definition: EnrichmentDefinition
@@ -135,6 +136,8 @@ final class EnrichmentRuntime: Sendable {
                 stream = StreamedIndicators(lifetime: s.lifetime, generations: s.generations, falsePositiveRate: ti.falsePositiveRate)
             }
             snapshot = .threatIntel(ThreatIntelSnapshot(feeds: set, streamed: stream))
+        case .registeredDomain(let p):
+            snapshot = .registeredDomain(try PublicSuffixList.load(path: p.path, privateDomains: p.privateDomains))
         }
         published = Published(snapshot)
         watch = Mutex(WatchState(watches: zip(paths, stamps).map { FileWatch(path: $0, loaded: $1, failed: nil) }))
@@ -149,6 +152,7 @@ final class EnrichmentRuntime: Sendable {
         case .changelog: return []
         case .geoip(let g): return [g.cityDatabase, g.asnDatabase].compactMap { $0 }
         case .threatIntel(let ti): return ti.feeds.map(\.path)
+        case .registeredDomain(let p): return [p.path]
         }
     }
 
@@ -181,6 +185,8 @@ final class EnrichmentRuntime: Sendable {
                 let set = try ThreatIntelSnapshot.loadFeeds(ti)
                 feeds.withLock { $0 = set }
                 snapshot = .threatIntel(ThreatIntelSnapshot(feeds: set, streamed: streamed.withLock { $0 }))
+            case .registeredDomain(let p):
+                snapshot = .registeredDomain(try PublicSuffixList.load(path: p.path, privateDomains: p.privateDomains))
             }
             published.store(snapshot)
             watch.withLock { s in
@@ -440,6 +446,12 @@ public final class EnrichmentSet: Sendable {
 
     /// The working copy of a changelog table (including records not yet published).
     public func changelogTable(named name: String) -> ChangelogTable? { runtime(name)?.changelogTable }
+
+    /// The Public Suffix List of a `registered_domain` enrichment.
+    public func publicSuffixList(named name: String) -> PublicSuffixList? {
+        if case .registeredDomain(let l)? = runtime(name)?.published.load() { return l }
+        return nil
+    }
 
     /// The GeoIP databases of a `geoip` enrichment.
     public func geoIP(named name: String) -> (city: GeoIPDatabase?, asn: GeoIPDatabase?)? {

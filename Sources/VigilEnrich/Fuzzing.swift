@@ -37,6 +37,18 @@ package enum EnrichmentFuzzing {
             try? t.apply(key: UnsafeRawBufferPointer(rebasing: bytes[..<split]),
                          value: split < bytes.count ? UnsafeRawBufferPointer(rebasing: bytes[(split + 1)...]) : nil)
             _ = t.snapshot()
+        case 7 where first & 0x80 != 0:
+            // The Public Suffix List: the input as a list, then as names split by it and by a fixed list.
+            let fixed = try! PublicSuffixList(parsing: Array("com\nco.uk\n*.ck\n!www.ck\n公司.cn\n".utf8), file: "fixed")
+            let list = (try? PublicSuffixList(parsing: Array(bytes), file: "fuzz")) ?? fixed
+            for line in bytes.split(separator: 0x0A, omittingEmptySubsequences: false) {
+                let name = UnsafeRawBufferPointer(rebasing: line)
+                for l in [list, fixed] {
+                    l.split(normalizing: name) { normalized, split in
+                        if let split { _ = PublicSuffixList.parts(normalized, split) }
+                    }
+                }
+            }
         default:
             let source = EnrichmentDefinition.ThreatIntelSource(feeds: [], stream: nil, falsePositiveRate: 0.01, provider: nil,
                                                                 confidence: nil, description: nil, target: "threat.indicator")
