@@ -356,6 +356,9 @@ func corpus() -> [Event] {
         #expect(consistent)
         #expect(reads > 1)
         #expect(try index.stats(AlertFilter()).total == batches * perBatch)
+        try index.optimize(full: false)
+        let stats = try index.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'alerts'") }
+        #expect((stats ?? 0) >= 6, "planner statistics for the alerts indexes")
     }
 
     @Test func ipKeysOrderLikeAddresses() throws {
