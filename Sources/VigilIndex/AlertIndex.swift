@@ -485,8 +485,9 @@ public final class AlertIndex: @unchecked Sendable {
         }
     }
 
-    /// Checks the database (SQLite's integrity check), the text index against the rows (FTS5's
-    /// integrity check), and the hourly counts against the rows; returns the problems found.
+    /// Checks the database (SQLite's integrity check), the text index's structure (FTS5's
+    /// integrity check; it is contentless, so not against the rows), and the hourly and daily
+    /// counts against the rows; returns the problems found.
     public func integrityProblems() throws(AlertIndexError) -> [String] {
         var problems: [String] = []
         do {
