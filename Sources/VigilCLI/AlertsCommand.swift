@@ -306,7 +306,7 @@ struct AlertsCommand: ParsableCommand {
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check the index: SQLite's integrity, the text index against the alerts, the hourly counts; print the totals.")
+            abstract: "Check the index: SQLite's integrity, the text index's structure, the hourly and daily counts against the alerts; print the totals.")
         @OptionGroup var location: IndexLocation
 
         func run() throws {

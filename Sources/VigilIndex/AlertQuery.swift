@@ -218,7 +218,10 @@ extension AlertIndex {
         """
 
     /// The WHERE clause (fixed text with `?` placeholders) and its arguments.
-    static func whereClause(_ f: AlertFilter, afterSequence: Int64? = nil, alias a: String = "a") -> (String, StatementArguments) {
+    /// - Parameter wide: address columns whose ranges match many alerts: their index is not used
+    ///   (`+column`), so that the time order finds the newest matches early.
+    static func whereClause(_ f: AlertFilter, afterSequence: Int64? = nil, alias a: String = "a",
+                            wide: Set<String> = []) -> (String, StatementArguments) {
         var sql: [String] = []
         var args = StatementArguments()
         if let from = f.from { sql.append("\(a).time >= ?"); args += [from] }
@@ -228,7 +231,8 @@ extension AlertIndex {
             for r in f.rules { args += [r] }
         }
         if let s = f.minSeverity { sql.append("\(a).severity >= ?"); args += [s] }
-        for (column, networks) in [("\(a).source_ip", f.sources), ("\(a).destination_ip", f.destinations)] where !networks.isEmpty {
+        for (name, networks) in [("source_ip", f.sources), ("destination_ip", f.destinations)] where !networks.isEmpty {
+            let column = (wide.contains(name) ? "+" : "") + "\(a).\(name)"
             sql.append("(" + networks.map { _ in "\(column) BETWEEN ? AND ?" }.joined(separator: " OR ") + ")")
             for n in networks {
                 let (lo, hi) = IPKey.range(n)
@@ -281,18 +285,54 @@ extension AlertIndex {
         if f.text != nil && q.afterSequence == nil && q.sort == .time && f.sources.isEmpty && f.destinations.isEmpty
             && f.fields.isEmpty && f.status == nil {
             // Text matches can be many: order and cut them on the narrow (seq, time, rule,
-            // severity) index, then read only the page's rows.
-            let (inner, args) = Self.whereClause(f, alias: "x")
-            arguments = args
-            arguments += [max(0, q.limit), max(0, q.offset)]
+            // severity) index, then read only the page's rows. Alerts whose rule's text matches
+            // are a second arm, cut alike; the page is the top of the two tops.
+            let text = f.text!
+            var rest = f
+            rest.text = nil
             let dir = q.ascending ? "ASC" : "DESC"
+            let k = max(0, q.limit) + max(0, q.offset)
+            func and(_ w: String, _ condition: String) -> String { w.isEmpty ? "WHERE " + condition : w + " AND " + condition }
+            let (x, xArgs) = Self.whereClause(rest, alias: "x")
+            var inner = """
+                SELECT * FROM (SELECT x.seq, x.time FROM alerts x INDEXED BY alerts_seq_time \
+                \(and(x, "x.seq IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ?)")) ORDER BY x.time \(dir), x.seq \(dir) LIMIT ?)
+                """
+            arguments = xArgs
+            arguments += [text.match, k]
+            if text.searchesRules {
+                let rules = try read { db in
+                    try String.fetchAll(db, sql: "SELECT rule_id FROM rules_fts WHERE rules_fts MATCH ?", arguments: [text.match])
+                }
+                if !rules.isEmpty {
+                    var ruleFilter = rest
+                    if !ruleFilter.rules.isEmpty {
+                        ruleFilter.rules = ruleFilter.rules.filter(rules.contains)
+                        if ruleFilter.rules.isEmpty { ruleFilter.rules = ["\u{0}none"] }
+                    } else {
+                        ruleFilter.rules = rules
+                    }
+                    // Many alerts of those rules: their newest are found sooner in time order.
+                    var probe = AlertFilter()
+                    probe.rules = ruleFilter.rules
+                    let many = try count(probe, cap: 5000) >= 5000
+                    let (y, yArgs) = Self.whereClause(ruleFilter, alias: many ? "+y" : "y")
+                    inner += """
+                         UNION SELECT * FROM (SELECT y.seq, y.time FROM alerts y \(y.replacingOccurrences(of: "+y.time", with: "y.time"))
+                        ORDER BY y.time \(dir), y.seq \(dir) LIMIT ?)
+                        """
+                    arguments += yArgs
+                    arguments += [k]
+                }
+            }
+            arguments += [max(0, q.limit), max(0, q.offset)]
             sql = """
                 SELECT \(Self.summaryColumns) FROM alerts a LEFT JOIN rules r ON r.id = a.rule_id LEFT JOIN triage t ON t.alert_id = a.id
-                WHERE a.seq IN (SELECT x.seq FROM alerts x INDEXED BY alerts_seq_time \(inner) ORDER BY x.time \(dir), x.seq \(dir) LIMIT ? OFFSET ?)
+                WHERE a.seq IN (SELECT seq FROM (\(inner)) ORDER BY time \(dir), seq \(dir) LIMIT ? OFFSET ?)
                 \(Self.orderClause(q))
                 """
         } else {
-            let (whereSQL, args) = Self.whereClause(f, afterSequence: q.afterSequence)
+            let (whereSQL, args) = Self.whereClause(f, afterSequence: q.afterSequence, wide: try wideAddressColumns(f))
             arguments = args
             arguments += [max(0, q.limit), max(0, q.offset)]
             sql = """
@@ -301,6 +341,29 @@ extension AlertIndex {
                 """
         }
         return try read { db in try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.summary) }
+    }
+
+    /// The join with the triage status, when a filter needs it (it costs a row read per alert).
+    static func triageJoin(_ f: AlertFilter) -> String { f.status == nil ? "" : "LEFT JOIN triage t ON t.alert_id = a.id" }
+
+    /// The address columns whose filter ranges hold at least 5,000 alerts (counted on the index,
+    /// stopping there): the newest of those are found sooner in time order than by address.
+    func wideAddressColumns(_ f: AlertFilter) throws(AlertIndexError) -> Set<String> {
+        var wide = Set<String>()
+        for (name, networks) in [("source_ip", f.sources), ("destination_ip", f.destinations)] where !networks.isEmpty {
+            var sql: [String] = []
+            var args = StatementArguments()
+            for n in networks {
+                let (lo, hi) = IPKey.range(n)
+                sql.append("SELECT 1 FROM alerts WHERE \(name) BETWEEN ? AND ?")
+                args += [Data(lo), Data(hi)]
+            }
+            let n = try read { db in
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM (SELECT * FROM (\(sql.joined(separator: " UNION ALL "))) LIMIT 5000)", arguments: args) ?? 0
+            }
+            if n >= 5000 { wide.insert(name) }
+        }
+        return wide
     }
 
     static func summary(_ row: Row) -> AlertSummary {
@@ -312,11 +375,14 @@ extension AlertIndex {
                      status: TriageStatus(rawValue: row["status"]) ?? .open, json: row["full_json"])
     }
 
-    /// How many alerts match.
-    public func count(_ filter: AlertFilter) throws(AlertIndexError) -> Int {
+    /// How many alerts match (counting stops at `cap`, when given).
+    public func count(_ filter: AlertFilter, cap: Int? = nil) throws(AlertIndexError) -> Int {
         let (whereSQL, args) = Self.whereClause(filter)
+        var arguments = args
+        let limit: String
+        if let cap { limit = " LIMIT ?"; arguments += [cap] } else { limit = "" }
         return try read { db in
-            try Int.fetchOne(db, sql: "SELECT count(*) FROM alerts a LEFT JOIN triage t ON t.alert_id = a.id \(whereSQL)", arguments: args) ?? 0
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM (SELECT 1 FROM alerts a \(Self.triageJoin(filter)) \(whereSQL)\(limit))", arguments: arguments) ?? 0
         }
     }
 
@@ -477,13 +543,12 @@ extension AlertIndex {
                 }
             }
             if parts.contains(.sources) {
-                var f = filter
-                f.from = lo; f.to = hi
-                let (whereSQL, args) = Self.whereClause(f)
+                // Only the bounds given: without them, the source index alone answers.
+                let (whereSQL, args) = Self.whereClause(filter)
                 var arguments = args
                 arguments += [max(1, topSources)]
                 stats.topSources = try Row.fetchAll(db, sql: """
-                    SELECT a.source_ip, count(*) AS n FROM alerts a LEFT JOIN triage t ON t.alert_id = a.id \(whereSQL)
+                    SELECT a.source_ip, count(*) AS n FROM alerts a \(Self.triageJoin(filter)) \(whereSQL)
                     \(whereSQL.isEmpty ? "WHERE" : "AND") a.source_ip IS NOT NULL GROUP BY a.source_ip ORDER BY n DESC, a.source_ip LIMIT ?
                     """, arguments: arguments).compactMap { r in
                     (r["source_ip"] as Data?).flatMap { IPKey.address(Array($0)) }.map { ($0, r["n"] as Int) }
@@ -544,7 +609,7 @@ extension AlertIndex {
         let (whereSQL, args) = Self.whereClause(filter)
         let rows = try Row.fetchCursor(db, sql: """
             SELECT (a.time - ((a.time % ?) + ?) % ?) AS b, a.rule_id, a.severity, count(*) FROM alerts a
-            LEFT JOIN triage t ON t.alert_id = a.id \(whereSQL) GROUP BY b, a.rule_id, a.severity
+            \(Self.triageJoin(filter)) \(whereSQL) GROUP BY b, a.rule_id, a.severity
             """, arguments: StatementArguments([bucket, bucket, bucket]) + args)
         while let r = try rows.next() {
             cells[CountKey(hour: r[0], rule: r[1], severity: r[2]), default: 0] += r[3] as Int

@@ -356,6 +356,9 @@ func corpus() -> [Event] {
         #expect(consistent)
         #expect(reads > 1)
         #expect(try index.stats(AlertFilter()).total == batches * perBatch)
+        try index.optimize(full: false)
+        let stats = try index.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'alerts'") }
+        #expect((stats ?? 0) >= 6, "planner statistics for the alerts indexes")
     }
 
     @Test func ipKeysOrderLikeAddresses() throws {
@@ -371,6 +374,38 @@ func corpus() -> [Event] {
             #expect(k.lexicographicallyPrecedes(lo) || hi.lexicographicallyPrecedes(k))
         }
         #expect(IPKey.address(IPKey.key(IPAddress("2001:db8::1")!)) == IPAddress("2001:db8::1"))
+    }
+
+    @Test func textMatchesAlertsAndRulesInTimeOrderWithPaging() throws {
+        let dir = try TemporaryDirectory("vigil-index"); defer { dir.remove() }
+        let index = try openIndex(dir); defer { index.close() }
+        var events: [Event] = []
+        // "watch" is in the name of rule w (every third alert) and the user of every fifth.
+        for i in 0..<60 {
+            let rule = i % 3 == 0 ? "w" : "r\(i % 3)"
+            events.append(makeAlert(id: "t\(i)", rule: rule, name: rule == "w" ? "Night watch" : "Other", time: base + Int64((i * 37) % 60) * 1_000_000_000,
+                                    severity: i % 5, user: i % 5 == 0 ? "watch" : "u\(i)"))
+        }
+        try index.write(rows(events))
+        let matching = events.filter { $0["rule.id"]?.stringValue == "w" || $0["user.name"]?.stringValue == "watch" }
+        let byTime = matching.sorted { ($0[.timestamp]!.timestampValue!, $0["vigil.alert.id"]!.stringValue!) > ($1[.timestamp]!.timestampValue!, $1["vigil.alert.id"]!.stringValue!) }
+            .map { $0["vigil.alert.id"]!.stringValue! }
+        var q = AlertQuery()
+        q.filter.text = try FullTextQuery("watch", filter: "--text")
+        q.limit = 7
+        var pages: [String] = []
+        for page in 0..<4 {
+            q.offset = page * 7
+            pages += try index.alerts(q).map(\.id)
+        }
+        #expect(pages == byTime, "\(pages) vs \(byTime)")
+        // With a severity filter too, and ascending.
+        q.filter.minSeverity = 3
+        q.offset = 0; q.limit = 100; q.ascending = true
+        let expected = matching.filter { ($0["event.severity"]?.intValue ?? 0) >= 3 }
+            .sorted { $0[.timestamp]!.timestampValue! < $1[.timestamp]!.timestampValue! }.map { $0["vigil.alert.id"]!.stringValue! }
+        #expect(try index.alerts(q).map(\.id) == expected)
+        #expect(try index.count(q.filter) == expected.count)
     }
 
     @Test func searchTextKeepsStringValues() {

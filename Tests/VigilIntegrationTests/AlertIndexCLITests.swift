@@ -264,6 +264,32 @@ func httpGet(port: Int, path: String, token: String? = nil, method: String = "GE
         #expect(none == 404)
     }
 
+    /// `index.http` in the configuration: the indexer serves the API while it indexes.
+    @Test func indexerServesTheConfiguredAPI() throws {
+        let dir = try TemporaryDirectory("vigil-alerts-cli"); defer { dir.remove() }
+        let port = Int.random(in: 20_000...40_000)
+        let config = try setUp(dir, extra: "")
+        try (try String(contentsOfFile: config, encoding: .utf8)).replacingOccurrences(of: "  retention: null", with: """
+              retention: null
+              http: { listen: "127.0.0.1:\(port)", token: tok }
+            """).write(toFile: config, atomically: true, encoding: .utf8)
+        try produce(config, dir, Self.corpus)
+        let indexer = try ChildProcess(vigil, ["index", "--config", config])
+        defer { indexer.kill(SIGTERM); _ = indexer.wait() }
+        var status = 0, body = ""
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if let (s, b) = try? httpGet(port: port, path: "/api/alerts?limit=10", token: "tok"), s == 200, b.contains(#""count":5"#) {
+                (status, body) = (s, b)
+                break
+            }
+            usleep(50_000)
+        }
+        #expect(status == 200, "\(body)")
+        let (unauthorized, _) = try httpGet(port: port, path: "/api/stats")
+        #expect(unauthorized == 401)
+    }
+
     @Test func benchIndexPrintsTheKeysOnItsLastLine() throws {
         let dir = try TemporaryDirectory("vigil-alerts-bench"); defer { dir.remove() }
         let r = try runCommand(vigil, ["bench", "index", "--alerts", "3000", "--runs", "10", "--peer-alerts", "2000", "--dir", dir.file("b"), "--json"])
