@@ -7,13 +7,17 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Run the pipeline named by a configuration file.",
         discussion: """
-            Sensors produce into the embedded log; the stream stage consumes the events topic as the \
-            configured consumer group and prints each event as a JSON line. Without following sensors the \
-            run ends when every input is consumed; otherwise on SIGINT or SIGTERM. Progress, errors and a \
-            final summary are log records on stderr (--log-format logfmt|json); /metrics is served at \
-            metrics.listen (docs/observability.md).
+            Sensors produce into the broker (the embedded log, or Kafka with broker.type kafka); the stream \
+            stage consumes the events topic as the configured consumer group and prints each event as a JSON \
+            line. --role runs one stage per process: sensor, or stream (several stream processes share the \
+            work), on one host sharing data_dir or on several hosts through Kafka (docs/kafka.md). Without \
+            following sensors the run ends when every input is consumed; otherwise (and always for the \
+            stream role) on SIGINT or SIGTERM. Progress, errors and a final summary are log records on stderr \
+            (--log-format logfmt|json); /metrics is served at metrics.listen (docs/observability.md).
             """)
     @Option(help: ArgumentHelp("The configuration file.", valueName: "FILE")) var config: String = "deploy/vigil.yaml"
+    @Option(help: ArgumentHelp("The stages this process runs: all, sensor, stream or indexer.", valueName: "ROLE"))
+    var role: PipelineRole = .all
     @Flag(help: "Do not print events (only the summary).") var quiet = false
     @OptionGroup var logging: LogOptions
 
@@ -24,13 +28,14 @@ struct RunCommand: ParsableCommand {
         let pipeline = Pipeline(configuration: configuration)
         let out = OutputBuffer()
         let summary = try pipeline.run(
+            role: role,
             emit: { line in if !quiet { out.append(line) } },
             flush: { out.flush() },
             report: logger.reporter,
             shouldStop: { stopRequested() })
         out.flush()
         logger.log(.notice, """
-            vigil run: \(summary.linesRead) lines read, \(summary.eventsProduced) events produced, \
+            vigil run\(role == .all ? "" : " --role \(role.rawValue)"): \(summary.linesRead) lines read, \(summary.eventsProduced) events produced, \
             \(summary.eventsRejected) rejected to errors, \(summary.eventsConsumed) events consumed\
             \(summary.recordsUndecodable > 0 ? ", \(summary.recordsUndecodable) undecodable records" : "") \
             (data: \(configuration.dataDirectory))
@@ -39,3 +44,5 @@ struct RunCommand: ParsableCommand {
                           "records_undecodable": "\(summary.recordsUndecodable)"])
     }
 }
+
+extension PipelineRole: ExpressibleByArgument {}
