@@ -17,12 +17,17 @@ public final class KafkaStageBroker: StageBroker {
     /// Partitions of a topic created without a count.
     public let defaultPartitions: Int
     public let replicationFactor: Int
+    /// Put before every topic name in Kafka (Vigil's `events` is Kafka's `<prefix>events`), so
+    /// several pipelines share a cluster. The stages see Vigil's names.
+    public let topicPrefix: String
 
     /// Checks the configuration (property names and values) without connecting.
-    public init(configuration: KafkaConfiguration, defaultPartitions: Int, replicationFactor: Int = 1) throws(BrokerError) {
+    public init(configuration: KafkaConfiguration, defaultPartitions: Int, replicationFactor: Int = 1,
+                topicPrefix: String = "") throws(BrokerError) {
         self.configuration = configuration
         self.defaultPartitions = defaultPartitions
         self.replicationFactor = replicationFactor
+        self.topicPrefix = topicPrefix
         try Self.bridge("checking the Kafka settings") { () throws(KafkaError) in try configuration.validate() }
     }
 
@@ -41,8 +46,9 @@ public final class KafkaStageBroker: StageBroker {
 
     // MARK: Topics
 
-    public func createTopic(_ name: String, partitions: Int?) throws(BrokerError) -> TopicMetadata {
-        try EmbeddedLog.validateTopicName(name)
+    public func createTopic(_ vigilName: String, partitions: Int?) throws(BrokerError) -> TopicMetadata {
+        try EmbeddedLog.validateTopicName(vigilName)
+        let name = topicPrefix + vigilName
         let admin = try Self.bridge("connecting the admin client") { () throws(KafkaError) in try KafkaAdmin(configuration: configuration) }
         return try Self.bridge("creating topic \(name)") { () throws(KafkaError) -> TopicMetadata in
             if let existing = try admin.partitionCount(topic: name) {
@@ -50,7 +56,7 @@ public final class KafkaStageBroker: StageBroker {
                     throw KafkaError(code: KafkaError.invalidArgument,
                                      message: "topic \(name) exists with \(existing) partitions, not \(partitions): topics and partitions map one to one, so size the Kafka topic as configured (or change topics.\(name).partitions)")
                 }
-                return TopicMetadata(name: name, partitions: existing)
+                return TopicMetadata(name: vigilName, partitions: existing)
             }
             let count = partitions ?? defaultPartitions
             try admin.createTopic(name, partitions: count, replicationFactor: replicationFactor)
@@ -61,7 +67,7 @@ public final class KafkaStageBroker: StageBroker {
                     if let partitions, n != partitions {
                         throw KafkaError(code: KafkaError.invalidArgument, message: "topic \(name) was created with \(n) partitions, not \(partitions)")
                     }
-                    return TopicMetadata(name: name, partitions: n)
+                    return TopicMetadata(name: vigilName, partitions: n)
                 }
                 usleep(50_000)
             }
@@ -71,19 +77,19 @@ public final class KafkaStageBroker: StageBroker {
 
     public func describeTopic(_ name: String) throws(BrokerError) -> TopicMetadata? {
         let admin = try Self.bridge("connecting the admin client") { () throws(KafkaError) in try KafkaAdmin(configuration: configuration) }
-        return try Self.bridge("reading topic \(name)") { () throws(KafkaError) in
-            try admin.partitionCount(topic: name).map { TopicMetadata(name: name, partitions: $0) }
+        return try Self.bridge("reading topic \(topicPrefix + name)") { () throws(KafkaError) in
+            try admin.partitionCount(topic: topicPrefix + name).map { TopicMetadata(name: name, partitions: $0) }
         }
     }
 
     // MARK: Producers
 
     public func producer(topic: String) throws(BrokerError) -> TopicProducer {
-        TopicProducer(forwardingTo: try KafkaRecordProducer(configuration: configuration, topic: topic))
+        TopicProducer(forwardingTo: try KafkaRecordProducer(configuration: configuration, topic: topic, prefix: topicPrefix))
     }
 
     public func appenderSession() throws(BrokerError) -> any AppenderSession {
-        try KafkaAppenderSession(configuration: configuration)
+        try KafkaAppenderSession(configuration: configuration, prefix: topicPrefix)
     }
 
     // MARK: Consumers
@@ -91,11 +97,14 @@ public final class KafkaStageBroker: StageBroker {
     public func groupConsumer(group: String, topics: [String], resetPosition: StartPosition,
                               onAssign: @escaping GroupConsumer.AssignHandler,
                               onRevoke: @escaping GroupConsumer.RevokeHandler) throws(BrokerError) -> any RecordGroupConsumer {
-        try Self.bridge("joining group \(group)") { () throws(KafkaError) in
+        let prefix = topicPrefix
+        let vigil: @Sendable (TopicPartition) -> TopicPartition = { TopicPartition(String($0.topic.dropFirst(prefix.count)), $0.partition) }
+        return try Self.bridge("joining group \(group)") { () throws(KafkaError) in
             KafkaGroupRecordConsumer(consumer: try KafkaGroupConsumer(
-                configuration: configuration, group: group, topics: topics, strategy: .cooperativeSticky,
+                configuration: configuration, group: group, topics: topics.map { prefix + $0 }, strategy: .cooperativeSticky,
                 resetPosition: resetPosition, commitOnRevoke: true,
-                onAssign: { tp in try onAssign(tp) }, onRevoke: { tp, next in try onRevoke(tp, next) }))
+                onAssign: { tp in try onAssign(vigil(tp)) }, onRevoke: { tp, next in try onRevoke(vigil(tp), next) }),
+                prefix: prefix)
         }
     }
 
@@ -108,7 +117,7 @@ public final class KafkaStageBroker: StageBroker {
             let handle = try KafkaHandle(type: RD_KAFKA_CONSUMER, conf: conf, context: nil, what: "offset reader")
             defer { rd_kafka_consumer_close(handle.pointer) }
             var partitions: [TopicPartition] = []
-            for topic in topics {
+            for topic in topics.map({ topicPrefix + $0 }) {
                 guard let n = try handle.partitionCount(topic: topic, timeout: .seconds(10)) else { continue }
                 for p in 0..<n { partitions.append(TopicPartition(topic, p)) }
             }
@@ -125,7 +134,8 @@ public final class KafkaStageBroker: StageBroker {
                 var low: Int64 = 0, high: Int64 = 0
                 let w = rd_kafka_query_watermark_offsets(handle.pointer, tp.topic, Int32(tp.partition), &low, &high, 10_000)
                 guard w == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(w, "cannot read the offsets of \(tp)") }
-                result.append(PartitionLag(topicPartition: tp, committed: e.offset >= 0 ? e.offset : nil, start: low, end: high))
+                result.append(PartitionLag(topicPartition: TopicPartition(String(tp.topic.dropFirst(topicPrefix.count)), tp.partition),
+                                           committed: e.offset >= 0 ? e.offset : nil, start: low, end: high))
             }
             return result
         }
@@ -136,7 +146,8 @@ public final class KafkaStageBroker: StageBroker {
     /// Reads `topic`/`partition` from `offset` to the end with a plain assigned consumer (no
     /// group): the end is the high watermark of the fetch responses (librdkafka's partition EOF),
     /// exact even where a broker's ListOffsets answer is not.
-    public func readRange(topic: String, partition: Int, from offset: Int64, _ body: (RecordView) throws -> Void) throws -> Int {
+    public func readRange(topic vigilTopic: String, partition: Int, from offset: Int64, _ body: (RecordView) throws -> Void) throws -> Int {
+        let topic = topicPrefix + vigilTopic
         let what = "reading \(topic)/\(partition) from offset \(offset)"
         let handle = try Self.bridge(what) { () throws(KafkaError) -> KafkaHandle in
             let conf = try configuration.makeConf(defaults: [
@@ -192,12 +203,17 @@ final class KafkaRecordProducer: RecordProducer {
     /// End offsets when the producer started (a lower bound: some brokers answer short).
     private var initialEnds: [Int64]
 
-    init(configuration: KafkaConfiguration, topic name: String) throws(BrokerError) {
-        (producer, topic, initialEnds) = try KafkaStageBroker.bridge("opening a producer for \(name)") { () throws(KafkaError) in
+    /// The topic's name in Kafka.
+    let kafkaTopic: String
+
+    init(configuration: KafkaConfiguration, topic name: String, prefix: String) throws(BrokerError) {
+        let kafkaTopic = prefix + name
+        self.kafkaTopic = kafkaTopic
+        (producer, topic, initialEnds) = try KafkaStageBroker.bridge("opening a producer for \(kafkaTopic)") { () throws(KafkaError) in
             let producer = try KafkaProducer(configuration: configuration)
-            let n = try producer.partitionCount(topic: name)
+            let n = try producer.partitionCount(topic: kafkaTopic)
             var ends: [Int64] = []
-            for p in 0..<n { ends.append(try producer.watermarks(TopicPartition(name, p)).high) }
+            for p in 0..<n { ends.append(try producer.watermarks(TopicPartition(kafkaTopic, p)).high) }
             return (producer, TopicMetadata(name: name, partitions: n), ends)
         }
     }
@@ -206,23 +222,23 @@ final class KafkaRecordProducer: RecordProducer {
 
     func send(key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer, timestamp: Int64) throws(BrokerError) -> Int {
         do {
-            return try producer.produce(topic: topic.name, key: key, value: value, timestamp: timestamp)
+            return try producer.produce(topic: kafkaTopic, key: key, value: value, timestamp: timestamp)
         } catch {
-            throw BrokerError(.io, "kafka: producing to \(topic.name): \(error)")
+            throw BrokerError(.io, "kafka: producing to \(kafkaTopic): \(error)")
         }
     }
 
     func appendBuffered() throws(BrokerError) { producer.poll() }
 
     func flush() throws(BrokerError) -> [Int: Int64] {
-        try KafkaStageBroker.bridge("flushing \(topic.name)") { () throws(KafkaError) in try producer.flush() }
+        try KafkaStageBroker.bridge("flushing \(kafkaTopic)") { () throws(KafkaError) in try producer.flush() }
         var ends: [Int: Int64] = [:]
         for p in 0..<topic.partitions { ends[p] = writerDurableEnd(p) }
         return ends
     }
 
     func writerDurableEnd(_ p: Int) -> Int64 {
-        max(producer.deliveredEnd(topic: topic.name, partition: p) ?? 0, initialEnds[p])
+        max(producer.deliveredEnd(topic: kafkaTopic, partition: p) ?? 0, initialEnds[p])
     }
 
     func close() throws(BrokerError) { _ = try flush() }
@@ -231,14 +247,17 @@ final class KafkaRecordProducer: RecordProducer {
 /// One producer shared by a stream worker's output partitions.
 final class KafkaAppenderSession: AppenderSession {
     let producer: KafkaProducer
+    let prefix: String
 
-    init(configuration: KafkaConfiguration) throws(BrokerError) {
+    init(configuration: KafkaConfiguration, prefix: String) throws(BrokerError) {
+        self.prefix = prefix
         producer = try KafkaStageBroker.bridge("opening the output producer") { () throws(KafkaError) in
             try KafkaProducer(configuration: configuration)
         }
     }
 
-    func appender(topic: String, partition: Int) throws(BrokerError) -> any PartitionAppender {
+    func appender(topic vigilTopic: String, partition: Int) throws(BrokerError) -> any PartitionAppender {
+        let topic = prefix + vigilTopic
         let start = try KafkaStageBroker.bridge("opening \(topic)/\(partition)") { () throws(KafkaError) in
             try producer.watermarks(TopicPartition(topic, partition)).high
         }
@@ -287,14 +306,23 @@ final class KafkaPartitionAppender: PartitionAppender {
 /// `KafkaGroupConsumer` as a stage's group consumer.
 final class KafkaGroupRecordConsumer: RecordGroupConsumer {
     let consumer: KafkaGroupConsumer
+    /// The topic prefix, taken off the names the stage sees.
+    let prefix: String
     /// How long `poll` waits for a first record.
     var pollTimeout: Duration = .milliseconds(100)
 
-    init(consumer: KafkaGroupConsumer) { self.consumer = consumer }
+    init(consumer: KafkaGroupConsumer, prefix: String) {
+        self.consumer = consumer
+        self.prefix = prefix
+    }
+
+    private func vigil(_ tp: TopicPartition) -> TopicPartition {
+        TopicPartition(String(tp.topic.dropFirst(prefix.count)), tp.partition)
+    }
 
     func poll(maxRecords: Int, _ body: (String, RecordView) throws -> Void) throws -> Int {
         try consumer.poll(maxRecords: maxRecords, timeout: pollTimeout) { r in
-            try body(r.topic, RecordView(partition: r.partition, offset: r.offset, timestamp: r.timestamp, key: r.key, value: r.value))
+            try body(prefix.isEmpty ? r.topic : String(r.topic.dropFirst(prefix.count)), RecordView(partition: r.partition, offset: r.offset, timestamp: r.timestamp, key: r.key, value: r.value))
         }
     }
 
@@ -303,22 +331,26 @@ final class KafkaGroupRecordConsumer: RecordGroupConsumer {
     }
 
     func currentAssignment() throws(BrokerError) -> [TopicPartition] {
-        try KafkaStageBroker.bridge("reading the assignment") { () throws(KafkaError) in try consumer.assignment }
+        try KafkaStageBroker.bridge("reading the assignment") { () throws(KafkaError) in try consumer.assignment.map(vigil) }
     }
 
-    var positions: [TopicPartition: Int64] { consumer.positions }
+    var positions: [TopicPartition: Int64] {
+        Dictionary(uniqueKeysWithValues: consumer.positions.map { (vigil($0.key), $0.value) })
+    }
 
     /// The high watermark of the last fetch response; `Int64.max` (not at the end) while no
     /// fetch has returned yet, because some brokers' ListOffsets answers fall short of the end.
     func endOffset(_ tp: TopicPartition) throws(BrokerError) -> Int64? {
         var low: Int64 = -1, high: Int64 = -1
-        let err = rd_kafka_get_watermark_offsets(consumer.handle.pointer, tp.topic, Int32(tp.partition), &low, &high)
+        let err = rd_kafka_get_watermark_offsets(consumer.handle.pointer, prefix + tp.topic, Int32(tp.partition), &low, &high)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0 else { return Int64.max }
         return high
     }
 
     func lag() throws(BrokerError) -> [TopicPartition: Int64] {
-        try KafkaStageBroker.bridge("reading the lag") { () throws(KafkaError) in try consumer.lag() }
+        try KafkaStageBroker.bridge("reading the lag") { () throws(KafkaError) in
+            Dictionary(uniqueKeysWithValues: try consumer.lag().map { (vigil($0.key), $0.value) })
+        }
     }
 
     func close() throws(BrokerError) {

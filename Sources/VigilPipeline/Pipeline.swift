@@ -72,7 +72,8 @@ public final class Pipeline {
             do {
                 broker = try KafkaStageBroker(
                     configuration: KafkaConfiguration(bootstrapServers: kafka.bootstrapServers.joined(separator: ","), properties: properties),
-                    defaultPartitions: configuration.broker.embedded.defaultPartitions)
+                    defaultPartitions: configuration.broker.embedded.defaultPartitions,
+                    replicationFactor: kafka.replicationFactor, topicPrefix: kafka.topicPrefix)
             } catch {
                 throw PipelineError("broker.kafka: \(error)")
             }
