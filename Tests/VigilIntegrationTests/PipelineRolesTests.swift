@@ -212,6 +212,43 @@ private let noKafka = """
         #expect(events.lines.count == lines.count, "events on Kafka: \(events.lines.count)")
     }
 
+    /// `vigil run` (every stage in one process) on Kafka with a finite sensor ends by itself once
+    /// the stream group has committed everything, with the alerts of the same run on the embedded log.
+    @Test(.enabled(if: kafkaBootstrap != nil, Comment(rawValue: noKafka)))
+    func runOnKafkaEndsWhenTheInputIsConsumed() throws {
+        let sample = repositoryRoot() + "/deploy/sample/events.jsonl"
+        let sensor = """
+            sensors:
+              - { name: sample, type: jsonl, path: \(sample) }
+            """
+        /// Exit status, stderr, whether it ended by itself within 90 s, and the alerts.
+        func run(_ broker: String, group: String) throws -> (status: Int32, stderr: String, ended: Bool, alerts: [String: Int]) {
+            let dir = try TemporaryDirectory("vigil-run-kafka"); defer { dir.remove() }
+            var config = try String(contentsOfFile: try writeConfig(dir, broker: broker, group: group), encoding: .utf8)
+            config = config.replacingOccurrences(of: "sensors:\n  - name: auth\n    type: file\n    parser: syslog\n    paths: [logs/auth.log]", with: sensor)
+            try config.write(toFile: dir.file("vigil.yaml"), atomically: true, encoding: .utf8)
+            let child = try ChildProcess(vigil, ["run", "--config", dir.file("vigil.yaml"), "--quiet"])
+            let deadline = Date().addingTimeInterval(90)
+            while child.process.isRunning && Date() < deadline { usleep(100_000) }
+            let ended = !child.process.isRunning
+            if !ended { child.kill(SIGTERM) }
+            let status = child.wait()
+            return (status, child.standardError, ended, try alertIDs(config: dir.file("vigil.yaml")))
+        }
+        let embedded = try run("", group: "vigil-stream")
+        #expect(embedded.status == 0 && embedded.ended, "\(embedded.stderr)")
+        let expected = embedded.alerts
+        let name = "run-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let started = Date()
+        let kafka = try run(kafkaSection(name), group: name)
+        let got = kafka.alerts
+        #expect(kafka.status == 0, "\(kafka.stderr)")
+        #expect(kafka.ended, "vigil run on Kafka did not end within 90 s of consuming its finite input")
+        #expect(kafka.stderr.contains("50 events produced") && kafka.stderr.contains("50 events consumed"), "\(kafka.stderr)")
+        print("vigil run on Kafka: ended by itself after \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
+        check(got, Set(expected.keys), "vigil run on Kafka, sample events")
+    }
+
     @Test(.enabled(if: kafkaBootstrap != nil, Comment(rawValue: noKafka)))
     func streamWorkerKilledMidwayOnKafkaLosesAndRepeatsNoAlert() throws {
         let lines = Self.sshLog(lines: 12000, seed: 13)
