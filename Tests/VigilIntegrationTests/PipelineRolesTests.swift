@@ -249,6 +249,55 @@ private let noKafka = """
         check(got, Set(expected.keys), "vigil run on Kafka, sample events")
     }
 
+    /// A sensor process killed with SIGKILL while it tails a growing log, restarted: every line is
+    /// an event on Kafka exactly once (its file positions are stored only for acknowledged
+    /// records; after the crash it reads the topic back from them).
+    @Test(.enabled(if: kafkaBootstrap != nil, Comment(rawValue: noKafka)))
+    func sensorKilledMidwayOnKafkaProducesEachLineOnce() throws {
+        let lines = Self.sshLog(lines: 30000, seed: 14)
+        let dir = try TemporaryDirectory("vigil-roles-kafka-sensor"); defer { dir.remove() }
+        let name = "roles-sensor-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let config = try writeConfig(dir, broker: kafkaSection(name), group: name)
+        var sensor = try ChildProcess(vigil, ["run", "--role", "sensor", "--config", config, "--quiet"])
+        var kills = 0
+        try feed(lines, to: dir.file("logs/auth.log"), chunks: 30) { i in
+            if i % 8 == 3 {
+                sensor.kill(SIGKILL)
+                _ = sensor.wait()
+                kills += 1
+                sensor = try ChildProcess(vigil, ["run", "--role", "sensor", "--config", config, "--quiet"])
+            }
+        }
+        // Wait until every line is on Kafka (or two minutes passed), then stop the sensor.
+        func offsets() throws -> [Int: Int] {
+            let tail = try runCommand(vigil, ["topics", "tail", "events", "--config", config])
+            guard tail.status == 0 else { throw TailFailed(stderr: tail.stderr) }
+            var seen: [Int: Int] = [:]
+            for line in tail.lines {
+                guard let r = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
+                      let v = r["value"] as? [String: Any], let log = v["log"] as? [String: Any],
+                      let offset = log["offset"] as? Int else { continue }
+                seen[offset, default: 0] += 1
+            }
+            return seen
+        }
+        let deadline = Date().addingTimeInterval(120)
+        var seen = try offsets()
+        while seen.count < lines.count && Date() < deadline {
+            sleep(1)
+            seen = try offsets()
+        }
+        sleep(2)
+        seen = try offsets()
+        let (status, stderr) = stop([sensor])
+        #expect(status == [0], "\(stderr[0])")
+        let repeated = seen.filter { $0.value > 1 }
+        print("kafka sensor kill -9: \(kills) kills, \(lines.count) lines, \(seen.count) distinct events, \(repeated.count) repeated")
+        #expect(kills == 4)
+        #expect(seen.count == lines.count, "\(lines.count - seen.count) lines missing")
+        #expect(repeated.isEmpty, "lines produced more than once, e.g. \(Array(repeated.prefix(5)))")
+    }
+
     @Test(.enabled(if: kafkaBootstrap != nil, Comment(rawValue: noKafka)))
     func streamWorkerKilledMidwayOnKafkaLosesAndRepeatsNoAlert() throws {
         let lines = Self.sshLog(lines: 12000, seed: 13)
