@@ -58,7 +58,8 @@ public protocol RecordGroupConsumer: AnyObject {
     func currentAssignment() throws(BrokerError) -> [TopicPartition]
     /// The next offset to deliver of each owned partition.
     var positions: [TopicPartition: Int64] { get }
-    /// One past the last record of an owned partition; nil when not owned or not known yet.
+    /// One past the last record of an owned partition; nil when not owned. A remote broker that
+    /// has not fetched the partition yet answers `Int64.max` (not at the end).
     func endOffset(_ tp: TopicPartition) throws(BrokerError) -> Int64?
     /// Records not yet delivered, per owned partition.
     func lag() throws(BrokerError) -> [TopicPartition: Int64]
