@@ -278,6 +278,12 @@ public struct PartitionLag: Sendable {
     public var committed: Int64?
     public var start: Int64
     public var end: Int64
+    public init(topicPartition: TopicPartition, committed: Int64?, start: Int64, end: Int64) {
+        self.topicPartition = topicPartition
+        self.committed = committed
+        self.start = start
+        self.end = end
+    }
     /// Records not yet committed (from the earliest offset when nothing was committed).
     public var lag: Int64 { end - max(committed ?? start, start) }
 }

@@ -7,6 +7,7 @@ import Glibc
 public struct TopicMetadata: Sendable, Equatable {
     public var name: String
     public var partitions: Int
+    public init(name: String, partitions: Int) { self.name = name; self.partitions = partitions }
 }
 
 /// The embedded broker: topics of N partitions under one data directory.
@@ -222,11 +223,17 @@ public final class EmbeddedLog: @unchecked Sendable {
 /// `send` only buffers; `flush` appends one batch per partition and returns when every record is
 /// acknowledged, that is durable under the log's fsync policy.
 ///
+/// A producer made with ``init(forwardingTo:)`` hands every call to another ``RecordProducer``
+/// (a Kafka producer), so sensors hold this one type whatever the broker; on the embedded log the
+/// only cost is one test of an optional per call.
+///
 /// Not thread-safe: one producer per thread.
 public final class TopicProducer {
     public let topic: TopicMetadata
-    let log: EmbeddedLog
+    let log: EmbeddedLog?
     let writers: [PartitionWriter]
+    /// Set when another broker carries the records.
+    let remote: (any RecordProducer)?
     private var builders: [BatchBuilder]
     private var roundRobin = 0
     /// End offsets appended but not yet waited for, by partition.
@@ -238,11 +245,21 @@ public final class TopicProducer {
         self.log = log
         self.topic = topic
         self.writers = writers
+        remote = nil
         builders = Array(repeating: BatchBuilder(capacity: 0), count: writers.count)
     }
 
+    /// A producer that forwards every call to `remote`.
+    public init(forwardingTo remote: any RecordProducer) {
+        self.remote = remote
+        topic = remote.topic
+        log = nil
+        writers = []
+        builders = []
+    }
+
     /// Recovery reports of this topic's partitions.
-    public var recoveries: [RecoveryReport] { writers.compactMap(\.recovery) }
+    public var recoveries: [RecoveryReport] { remote?.recoveries ?? writers.compactMap(\.recovery) }
 
     /// The partition a key goes to; records without a key are spread round-robin.
     @inlinable public func partition(for key: UnsafeRawBufferPointer?) -> Int {
@@ -253,6 +270,7 @@ public final class TopicProducer {
     /// Buffers one record; returns its partition.
     @discardableResult
     public func send(key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer, timestamp: Int64) throws(BrokerError) -> Int {
+        if let remote { return try remote.send(key: key, value: value, timestamp: timestamp) }
         var p = partition(for: key)
         if p < 0 {
             p = roundRobin
@@ -280,6 +298,7 @@ public final class TopicProducer {
     /// caller can go on producing while the log's fsync runs; the next ``flush()`` waits for
     /// these records too.
     public func appendBuffered() throws(BrokerError) {
+        if let remote { return try remote.appendBuffered() }
         for p in builders.indices where !builders[p].isEmpty {
             unacknowledged[p] = try writers[p].append(&builders[p]).lastOffset + 1
         }
@@ -289,6 +308,7 @@ public final class TopicProducer {
     /// fsync policy). Returns the end offset of each partition written.
     @discardableResult
     public func flush() throws(BrokerError) -> [Int: Int64] {
+        if let remote { return try remote.flush() }
         try appendBuffered()
         let ends = unacknowledged
         for (p, end) in ends { try writers[p].waitDurable(end) }
@@ -297,11 +317,12 @@ public final class TopicProducer {
     }
 
     /// One past the last durable offset of partition `p`.
-    public func writerDurableEnd(_ p: Int) -> Int64 { writers[p].durableEndOffset }
+    public func writerDurableEnd(_ p: Int) -> Int64 { remote?.writerDurableEnd(p) ?? writers[p].durableEndOffset }
 
     /// Flushes, then closes the partition writers.
     public func close() throws(BrokerError) {
+        if let remote { return try remote.close() }
         try flush()
-        for w in writers { try log.release(w) }
+        for w in writers { try log!.release(w) }
     }
 }

@@ -156,7 +156,9 @@ enum FileSystem {
 
     /// Writes `bytes` to `path` atomically: a temporary file, fsync, rename, directory fsync.
     static func writeAtomically(_ bytes: [UInt8], to path: String) throws(BrokerError) {
-        let tmp = path + ".tmp"
+        // A name of this process and call: processes sharing a data directory may replace the
+        // same file at once (two creating one topic); each rename is atomic, the last one wins.
+        let tmp = path + ".tmp.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
         let file = try FileDescriptor(path: tmp, flags: O_WRONLY | O_CREAT | O_TRUNC)
         try file.write(bytes, at: 0)
         try file.sync()

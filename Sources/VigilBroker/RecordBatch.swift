@@ -161,6 +161,17 @@ public struct RecordView {
     public let timestamp: Int64
     public let key: UnsafeRawBufferPointer?
     public let value: UnsafeRawBufferPointer
+
+    /// A view of a record held elsewhere (a Kafka fetch buffer); the caller keeps the bytes
+    /// alive while the view is used.
+    @inlinable
+    public init(partition: Int, offset: Int64, timestamp: Int64, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer) {
+        self.partition = partition
+        self.offset = offset
+        self.timestamp = timestamp
+        self.key = key
+        self.value = value
+    }
 }
 
 /// Walks the records of one verified batch.

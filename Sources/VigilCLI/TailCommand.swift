@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import VigilBroker
 import VigilCore
+import VigilPipeline
 
 extension TopicsCommand {
     struct Tail: ParsableCommand {
@@ -10,7 +11,9 @@ extension TopicsCommand {
             discussion: """
                 Each line: {"topic","partition","offset","timestamp","key","value"}; event values are \
                 printed as their JSON object. With --group the command is a member of that consumer group: \
-                members share the partitions and commit their offsets after printing each batch.
+                members share the partitions and commit their offsets after printing each batch. With a \
+                --config whose broker.type is kafka it reads the Kafka topic from --from (earliest or an \
+                offset) to its current end, partition by partition.
                 """)
         @OptionGroup var data: DataOptions
         @Argument(help: "The topic.") var topic: String
@@ -27,6 +30,7 @@ extension TopicsCommand {
         }
 
         func run() throws {
+            if let config = try data.configuration(), config.broker.kind == .kafka { return try runOnKafka(config) }
             let log = try data.openExisting()
             let meta = try log.topic(topic)
             let start = try parseStartPosition(from)
@@ -67,6 +71,31 @@ extension TopicsCommand {
                     if !follow { break }
                     usleep(50_000)
                 }
+            }
+        }
+
+        /// Reads the Kafka topic of `config` from the start position to its end.
+        func runOnKafka(_ config: VigilConfiguration) throws {
+            guard group == nil, !follow else {
+                throw ValidationError("on Kafka, topics tail reads a topic to its current end: --group and --follow need the embedded broker (use Kafka's consumer tools)")
+            }
+            let first: Int64
+            switch try parseStartPosition(from) {
+            case .earliest: first = 0
+            case .offset(let o): first = o
+            default: throw ValidationError("on Kafka, --from is earliest or an offset")
+            }
+            let broker = try Pipeline(configuration: config).openBroker(createTopics: false)
+            guard let meta = try broker.describeTopic(topic) else { throw ValidationError("Kafka has no topic named \(topic)") }
+            var remaining = limit ?? .max
+            let out = OutputBuffer()
+            for p in partition.map({ [$0] }) ?? Array(0..<meta.partitions) where remaining > 0 {
+                try broker.readRange(topic: topic, partition: p, from: first) { r in
+                    guard remaining > 0 else { return }
+                    out.append(renderRecord(topic: topic, r))
+                    remaining -= 1
+                }
+                out.flush()
             }
         }
     }

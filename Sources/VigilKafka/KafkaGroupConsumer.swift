@@ -237,7 +237,7 @@ public final class KafkaGroupConsumer {
     public let configuration: KafkaConfiguration
     public let group: String
     public let topics: [String]
-    private let handle: KafkaHandle
+    let handle: KafkaHandle
     private let state: State
     private var closed = false
     /// Inside `poll`'s delivery loop: `poll` and `close` may not be called from its body.

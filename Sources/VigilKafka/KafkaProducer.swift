@@ -42,8 +42,14 @@ public final class KafkaProducer {
     /// Delivery reports, written by the delivery callback. The callback runs only inside
     /// `rd_kafka_poll`/`rd_kafka_flush`, which this producer calls on its own thread.
     final class Reports {
+        struct PartitionKey: Hashable {
+            let topic: UInt
+            let partition: Int32
+        }
         var statistics = Statistics()
         var failedAtLastFlush = 0
+        /// One past the highest acknowledged offset, by topic handle and partition.
+        var deliveredEnds: [PartitionKey: Int64] = [:]
     }
 
     private struct TopicEntry {
@@ -72,6 +78,10 @@ public final class KafkaProducer {
             let err = message.pointee.err
             if err == RD_KAFKA_RESP_ERR_NO_ERROR {
                 reports.statistics.delivered += 1
+                // The per-message opaque is the producer's topic index + 1 (no string per record).
+                let key = Reports.PartitionKey(topic: UInt(bitPattern: message.pointee._private), partition: message.pointee.partition)
+                let end = message.pointee.offset + 1
+                if end > reports.deliveredEnds[key, default: 0] { reports.deliveredEnds[key] = end }
             } else {
                 reports.statistics.failed += 1
                 let e = KafkaError(err, "delivery to \(string(rd_kafka_topic_name(message.pointee.rkt)))/\(message.pointee.partition) failed")
@@ -82,8 +92,8 @@ public final class KafkaProducer {
         let reports = Reports()
         self.reports = reports
         handle = try KafkaHandle(type: RD_KAFKA_PRODUCER, conf: conf, context: reports, what: "producer")
-        vus = .allocate(capacity: 6)
-        vus.initialize(repeating: rd_kafka_vu_t(), count: 6)
+        vus = .allocate(capacity: 7)
+        vus.initialize(repeating: rd_kafka_vu_t(), count: 7)
     }
 
     deinit {
@@ -93,6 +103,22 @@ public final class KafkaProducer {
 
     /// Delivery outcomes so far (served by `produce`, `poll` and `flush`).
     public var statistics: Statistics { reports.statistics }
+
+    /// One past the highest offset the broker acknowledged for a record of this producer on
+    /// `topic`/`partition`; nil when none was (delivery reports are served by `produce`, `poll`
+    /// and `flush`).
+    public func deliveredEnd(topic: String, partition: Int) -> Int64? {
+        guard let t = topics.firstIndex(where: { $0.name == topic }) else { return nil }
+        return reports.deliveredEnds[Reports.PartitionKey(topic: UInt(t + 1), partition: Int32(partition))]
+    }
+
+    /// The low and high watermarks of a partition, asked of the broker.
+    public func watermarks(_ tp: TopicPartition, timeout: Duration = .seconds(10)) throws(KafkaError) -> (low: Int64, high: Int64) {
+        var low: Int64 = 0, high: Int64 = 0
+        let err = rd_kafka_query_watermark_offsets(handle.pointer, tp.topic, Int32(tp.partition), &low, &high, milliseconds(timeout))
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, "cannot read the offsets of \(tp)") }
+        return (low, high)
+    }
 
     /// Records produced but not yet acknowledged or failed.
     public var inFlight: Int { Int(rd_kafka_outq_len(handle.pointer)) }
@@ -153,6 +179,7 @@ public final class KafkaProducer {
         vus[n].vtype = RD_KAFKA_VTYPE_RKT; vus[n].u.rkt = topics[t].rkt; n += 1
         vus[n].vtype = RD_KAFKA_VTYPE_PARTITION; vus[n].u.i32 = Int32(p); n += 1
         vus[n].vtype = RD_KAFKA_VTYPE_MSGFLAGS; vus[n].u.i = RD_KAFKA_MSG_F_COPY; n += 1
+        vus[n].vtype = RD_KAFKA_VTYPE_OPAQUE; vus[n].u.ptr = UnsafeMutableRawPointer(bitPattern: UInt(t + 1)); n += 1
         vus[n].vtype = RD_KAFKA_VTYPE_VALUE
         vus[n].u.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress); vus[n].u.mem.size = value.count; n += 1
         if let key {

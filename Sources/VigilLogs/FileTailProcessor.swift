@@ -59,7 +59,7 @@ public final class ParsingFileTailProcessor: FileTailProcessor {
     public let parser: CompiledParser
     public let producer: TopicProducer
     public let keyField: String
-    let log: EmbeddedLog
+    let log: any PartitionRangeReading
     let onError: ErrorHandler
     let beforeAcknowledge: () throws -> Void
     private var context = ParseContext()
@@ -74,10 +74,11 @@ public final class ParsingFileTailProcessor: FileTailProcessor {
     public private(set) var blankLines: Int64 = 0
 
     /// - Parameters:
-    ///   - log: the embedded log holding `producer`'s topic (read back after a crash).
+    ///   - log: the broker holding `producer`'s topic (read back after a crash): the embedded log
+    ///     or a Kafka cluster.
     ///   - beforeAcknowledge: runs first in every acknowledgement; flush the error path here so
     ///     rejected lines are durable when their positions are stored.
-    public init(sensor: String, parser: CompiledParser, log: EmbeddedLog, producer: TopicProducer,
+    public init(sensor: String, parser: CompiledParser, log: any PartitionRangeReading, producer: TopicProducer,
                 keyField: String = "source.ip", onError: @escaping ErrorHandler,
                 beforeAcknowledge: @escaping () throws -> Void = {}) {
         self.sensor = sensor
@@ -126,9 +127,7 @@ public final class ParsingFileTailProcessor: FileTailProcessor {
         var present = Set<FileTailLineID>()
         guard !marks.isEmpty else { return present }
         for p in 0..<producer.topic.partitions {
-            let reader = try log.openReader(topic: producer.topic.name, partition: p)
-            try Self.seek(reader, to: p < marks.count ? marks[p] : 0)
-            while try reader.read(maxRecords: 4096, { record in
+            try log.readRange(topic: producer.topic.name, partition: p, from: p < marks.count ? marks[p] : 0) { record in
                 guard let event = try? EventBinaryCodec.decode(record.value),
                       event["vigil.sensor"] == sensorValue,
                       case .int(let device)? = event["log.file.device"],
@@ -136,17 +135,8 @@ public final class ParsingFileTailProcessor: FileTailProcessor {
                       case .int(let offset)? = event["log.offset"] else { return }
                 present.insert(FileTailLineID(identity: FileIdentity(device: UInt64(bitPattern: device), inode: UInt64(bitPattern: inode)),
                                               offset: offset))
-            }) > 0 {}
+            }
         }
         return present
-    }
-
-    /// Positions `reader` at `offset`, or at the earliest record when retention deleted it.
-    private static func seek(_ reader: PartitionReader, to offset: Int64) throws(BrokerError) {
-        do {
-            try reader.seek(.offset(offset))
-        } catch where error.code == .offsetOutOfRange {
-            try reader.seek(.earliest)
-        }
     }
 }

@@ -24,7 +24,9 @@ import VigilYAML
 /// | `broker.embedded.fsync.interval`        | `100ms`             | whole ms, 1ms...1m; required iff policy is interval |
 /// | `broker.kafka.bootstrap_servers`        | —                   | required in the section; non-empty list of host:port |
 /// | `broker.kafka.client_id`                | `vigil`             | non-empty                                          |
-/// | `broker.kafka.properties`               | `{}`                | string → string (librdkafka properties)            |
+/// | `broker.kafka.properties`               | `{}`                | string → string (librdkafka properties, checked)   |
+/// | `broker.kafka.topic_prefix`             | `""`                | at most 100 of `A-Z a-z 0-9 . _ -`                 |
+/// | `broker.kafka.replication_factor`       | `1`                 | 1...32                                             |
 /// | `topics.<name>.partitions`              | `default_partitions`| 1...1024                                           |
 /// | `sensors`                               | `[]`                | list of sensors                                    |
 /// | `sensors[].name`                        | required            | unique; 1–200 of `A-Z a-z 0-9 . _ -`               |
@@ -176,13 +178,22 @@ public struct KafkaSettings: Sendable, Equatable {
     public var bootstrapServers: [String]
     /// The client id the brokers see. Default `vigil`.
     public var clientID: String
-    /// Extra librdkafka properties, passed as is. Default none.
+    /// Extra librdkafka properties, passed as is (after Vigil's defaults, docs/kafka.md).
+    /// Default none.
     public var properties: [String: String]
+    /// Put before every Vigil topic name in Kafka (`events` is `<prefix>events`), so several
+    /// pipelines share one cluster. Default none.
+    public var topicPrefix: String
+    /// Replicas of the topics Vigil creates. Default 1.
+    public var replicationFactor: Int
 
-    public init(bootstrapServers: [String], clientID: String = "vigil", properties: [String: String] = [:]) {
+    public init(bootstrapServers: [String], clientID: String = "vigil", properties: [String: String] = [:],
+                topicPrefix: String = "", replicationFactor: Int = 1) {
         self.bootstrapServers = bootstrapServers
         self.clientID = clientID
         self.properties = properties
+        self.topicPrefix = topicPrefix
+        self.replicationFactor = replicationFactor
     }
 }
 

@@ -1,4 +1,5 @@
 import VigilBroker
+import VigilKafka
 import VigilStream
 import VigilRules
 import VigilYAML
@@ -193,7 +194,7 @@ struct ConfigurationDecoder {
     }
 
     func kafka(_ value: YAMLValue) throws(YAMLError) -> KafkaSettings {
-        let section = try value.mapping(allowedKeys: ["bootstrap_servers", "client_id", "properties"])
+        let section = try value.mapping(allowedKeys: ["bootstrap_servers", "client_id", "properties", "topic_prefix", "replication_factor"])
         let serversValue = try section.required("bootstrap_servers")
         var servers: [String] = []
         for server in try serversValue.sequence() {
@@ -210,9 +211,31 @@ struct ConfigurationDecoder {
             if settings.clientID.isEmpty { throw clientID.error("the client id must not be empty") }
         }
         if let properties = section.optional("properties") {
-            settings.properties = try properties.stringMap()
+            // Each property checked by librdkafka now (unknown name, bad value), at its place.
+            for entry in try properties.mapping().entries {
+                let text = try entry.value.string()
+                do {
+                    try KafkaConfiguration(bootstrapServers: servers.joined(separator: ","), properties: [entry.key: text]).validate()
+                } catch {
+                    throw entry.keyValue.error(error.message)
+                }
+                settings.properties[entry.key] = text
+            }
+        }
+        if let prefix = section.optional("topic_prefix") {
+            settings.topicPrefix = try prefix.string()
+            guard settings.topicPrefix.count <= 100, settings.topicPrefix.utf8.allSatisfy({ Self.isTopicByte($0) }) else {
+                throw prefix.error("a topic prefix is at most 100 of A-Z a-z 0-9 . _ -")
+            }
+        }
+        if let factor = section.optional("replication_factor") {
+            settings.replicationFactor = try factor.int(range: 1...32)
         }
         return settings
+    }
+
+    static func isTopicByte(_ b: UInt8) -> Bool {
+        (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2E || b == 0x5F || b == 0x2D
     }
 
     /// `host:port` or `[v6]:port` with a port in 1...65535.

@@ -33,7 +33,9 @@ extension Pipeline {
                            shouldStop: @escaping @Sendable () -> Bool) throws -> Indexer.Counters {
         let log = try openLog()
         defer { log.close() }
-        let errorProducer = try log.producer(topic: "errors")
+        // Its own error topic: the sensors of another process write `errors` (one writer per
+        // partition), the stream stage `stream-errors`.
+        let errorProducer = try log.producer(topic: "index-errors")
         defer { try? errorProducer.close() }
         let errors = ErrorPublisher(producer: errorProducer, rejected: metrics.eventsRejected)
         let index = try AlertIndex(configuration: alertIndexConfiguration)

@@ -4,15 +4,29 @@ import VigilCapture
 import VigilDecode
 import VigilEnrich
 import VigilIndex
+import VigilKafka
 import VigilLogs
 import VigilCore
 import VigilParsers
 import VigilRules
 import VigilStream
 
-/// `vigil run`: the sensors named in the configuration produce into the embedded log, and a
-/// stream-stage consumer (for now, one that prints) reads the events topic as a member of the
-/// configured consumer group.
+/// Which stages one `vigil run` process runs (`--role`).
+public enum PipelineRole: String, CaseIterable, Sendable {
+    /// Sensors and the stream stage in one process (the default).
+    case all
+    /// Only the sensors: they produce into the broker; stream processes consume elsewhere.
+    case sensor
+    /// Only the stream stage: a member of the stream consumer group (as `vigil stream`).
+    case stream
+    /// The alert indexer.
+    case indexer
+}
+
+/// `vigil run`: the sensors named in the configuration produce into the broker (the embedded log,
+/// or Kafka with `broker.type: kafka`), and the stream stage consumes the events topic as a
+/// member of the configured consumer group. `role` runs one of them alone, so one configuration
+/// runs as several processes sharing the data directory, or on several hosts through Kafka.
 ///
 /// Without following sensors the run ends once every sensor reached the end of its input and the
 /// group has committed everything they produced; otherwise it runs until `shouldStop` is true.
@@ -39,39 +53,89 @@ public final class Pipeline {
     /// Opens the embedded log with the configured settings and creates the configured topics.
     public func openLog() throws -> EmbeddedLog {
         guard configuration.broker.kind == .embedded else {
-            throw PipelineError("broker.type kafka is not available in this build yet; use broker.type embedded")
+            throw PipelineError("this command reads the embedded log, but broker.type is kafka: use Kafka's own tools for its topics")
         }
         let log = try EmbeddedLog(dataDirectory: configuration.dataDirectory, configuration: configuration.broker.embedded)
         try Self.createTopics(of: configuration, in: log)
         return log
     }
 
-    /// Creates the configuration's topics in `log` (existing ones must have the configured
+    /// The configured broker, with the configured topics created unless `createTopics` is false:
+    /// the embedded log, or a Kafka cluster (`broker.kafka`; `client_id` becomes librdkafka's
+    /// `client.id` unless `properties` sets it).
+    public func openBroker(createTopics: Bool = true) throws -> any StageBroker {
+        switch configuration.broker.kind {
+        case .embedded:
+            return createTopics ? try openLog() : try EmbeddedLog(readingFrom: configuration.dataDirectory)
+        case .kafka:
+            guard let kafka = configuration.broker.kafka else { throw PipelineError("broker.type kafka needs a broker.kafka section") }
+            var properties = kafka.properties
+            if properties["client.id"] == nil { properties["client.id"] = kafka.clientID }
+            let broker: KafkaStageBroker
+            do {
+                broker = try KafkaStageBroker(
+                    configuration: KafkaConfiguration(bootstrapServers: kafka.bootstrapServers.joined(separator: ","), properties: properties),
+                    defaultPartitions: configuration.broker.embedded.defaultPartitions,
+                    replicationFactor: kafka.replicationFactor, topicPrefix: kafka.topicPrefix)
+            } catch {
+                throw PipelineError("broker.kafka: \(error)")
+            }
+            if createTopics { try Self.createTopics(of: configuration, in: broker) }
+            return broker
+        }
+    }
+
+    /// Creates the configuration's topics in `broker` (existing ones must have the configured
     /// partition count). The stream stage writes partition p's alerts to partition p of
     /// `alerts` (one writer per partition): unless sized explicitly, it has as many partitions as
     /// `events`.
-    public static func createTopics(of configuration: VigilConfiguration, in log: EmbeddedLog) throws {
+    public static func createTopics(of configuration: VigilConfiguration, in broker: any TopicAdmin) throws {
         let events = configuration.topics.first { $0.name == "events" }?.partitions ?? configuration.broker.embedded.defaultPartitions
         for topic in configuration.topics {
             let partitions = topic.partitions ?? (topic.name == "alerts" ? events : nil)
-            if topic.name == "alerts", let existing = try? log.topic("alerts"), let partitions, existing.partitions != partitions {
+            if topic.name == "alerts", let existing = try? broker.describeTopic("alerts"), let partitions, existing.partitions != partitions {
                 throw PipelineError("topic alerts exists with \(existing.partitions) partitions, not \(partitions): the stream stage needs alerts and events to have the same partition count; size them alike under topics:, or remove the old alerts topic from \(configuration.dataDirectory)")
             }
-            try log.createTopic(topic.name, partitions: partitions)
+            try broker.createTopic(topic.name, partitions: partitions)
         }
     }
+
+    /// The topic the stream stage writes the records it cannot process to (partition p's to
+    /// partition p, written by p's owner): not `errors`, which the sensors write, so stream and
+    /// sensor processes sharing a data directory never contend for a partition's writer.
+    public static let streamErrorTopic = "stream-errors"
 
     /// Runs sensors and the consumer. `emit` receives each consumed event as one JSON line, and
     /// `flush` is called after each batch (before its offsets are committed);
     /// `report` receives progress and error lines for people.
-    public func run(emit: (String) -> Void, flush: () -> Void = {}, report: @escaping @Sendable (String) -> Void,
+    public func run(role: PipelineRole = .all, emit: (String) -> Void, flush: () -> Void = {},
+                    report: @escaping @Sendable (String) -> Void,
                     shouldStop: @escaping @Sendable () -> Bool) throws -> Summary {
-        let log = try openLog()
-        defer { log.close() }
-        let errorProducer = try log.producer(topic: "errors")
+        switch role {
+        case .indexer:
+            // The indexer alone: the alerts topic into the alert index until asked to stop.
+            guard configuration.broker.kind == .embedded else {
+                throw PipelineError("role indexer reads the alerts topic of the embedded log; with broker.type kafka, index on a host that runs the stream role with the embedded broker's data, or wait for the Kafka indexer (docs/kafka.md)")
+            }
+            let counters = try runIndexer(drain: false, report: report, shouldStop: shouldStop)
+            var summary = Summary(linesRead: 0, eventsProduced: 0, eventsRejected: metrics.eventsRejected.count,
+                                  eventsConsumed: 0, recordsUndecodable: 0, recoveries: [], stream: StreamStage.Counters())
+            summary.index = counters
+            return summary
+        case .stream:
+            let counters = try runStream(drain: false, role: "stream", emit: emit, flush: flush, report: report, shouldStop: shouldStop)
+            return Summary(linesRead: 0, eventsProduced: 0, eventsRejected: metrics.eventsRejected.count,
+                           eventsConsumed: metrics.eventsConsumed.count, recordsUndecodable: metrics.recordsUndecodable.count,
+                           recoveries: [], stream: counters)
+        case .all, .sensor:
+            break
+        }
+        let broker = try openBroker()
+        defer { broker.embeddedLog?.close() }
+        let errorProducer = try broker.producer(topic: "errors")
         let errors = ErrorPublisher(producer: errorProducer, rejected: metrics.eventsRejected)
         errors.onReject = { sensor, reason in report("sensor \(sensor): rejected a line: \(reason)") }
-        let observation = startObservation(role: "run", log: log, errors: errors, report: report)
+        let observation = startObservation(role: role == .all ? "run" : role.rawValue, broker: broker, errors: errors, report: report)
         defer { observation.stop() }
 
         // Parsers, compiled once, when a sensor names one.
@@ -97,7 +161,7 @@ public final class Pipeline {
         for sensor in configuration.sensors {
             switch sensor {
             case .jsonLines(let c):
-                let producer = try log.producer(topic: c.topic)
+                let producer = try broker.producer(topic: c.topic)
                 recoveries += producer.recoveries
                 producers.append(producer)
                 let probe = metrics.observables.sensor(c.name, type: "jsonl")
@@ -120,7 +184,7 @@ public final class Pipeline {
             case .syslog(let c):
                 let parser: CompiledParser
                 do { parser = try registry!.require(c.parser) } catch { throw PipelineError("sensor \(c.name): \(error)") }
-                let producer = try log.producer(topic: c.topic)
+                let producer = try broker.producer(topic: c.topic)
                 recoveries += producer.recoveries
                 let sink = ParsingSink(
                     parser: parser, producer: producer,
@@ -147,12 +211,12 @@ public final class Pipeline {
             case .file(let c):
                 let parser: CompiledParser
                 do { parser = try registry!.require(c.parser) } catch { throw PipelineError("sensor \(c.tail.name): \(error)") }
-                let producer = try log.producer(topic: c.topic)
+                let producer = try broker.producer(topic: c.topic)
                 recoveries += producer.recoveries
                 producers.append(producer)
                 let mirror = ProducedMirror(probe: metrics.observables.sensor(c.tail.name, type: "file"))
                 let processor = ParsingFileTailProcessor(
-                    sensor: c.tail.name, parser: parser, log: log, producer: producer, keyField: c.keyField,
+                    sensor: c.tail.name, parser: parser, log: broker, producer: producer, keyField: c.keyField,
                     onError: { reason, original, parserName, _ in
                         try errors.reject(original: original, sensor: c.tail.name, parser: parserName, reason: reason)
                     },
@@ -179,7 +243,7 @@ public final class Pipeline {
                 thread.name = "vigil-sensor-\(name)"
                 thread.start()
             case .network(let c):
-                let producer = try log.producer(topic: c.topic)
+                let producer = try broker.producer(topic: c.topic)
                 recoveries += producer.recoveries
                 producers.append(producer)
                 let box = UncheckedBox(producer)
@@ -230,7 +294,8 @@ public final class Pipeline {
         var indexer: IndexerThread?
         var apiServer: AlertAPIServer?
         var alertIndex: AlertIndex?
-        if configuration.index.enabled {
+        // In one process (role all) on the embedded broker; other roles and Kafka index elsewhere.
+        if configuration.index.enabled, role == .all, let log = broker.embeddedLog {
             let index = try AlertIndex(configuration: alertIndexConfiguration)
             alertIndex = index
             apiServer = try startAPI(index: index, report: report)
@@ -248,9 +313,15 @@ public final class Pipeline {
 
         // The stream stage: workers consume the events topic as the stream group, run the
         // profiles' windows and produce their results; each processed event goes to `emit`.
-        let streamCounters = try runStreamStage(
-            log: log, errors: errors, stop: endless == 0 ? .whenCaughtUp : .whenAsked, emit: emit, flush: flush,
-            report: report, inputFinished: { done.isFinished }, shouldStop: { shouldStop() || done.failure != nil })
+        var streamCounters = StreamStage.Counters()
+        if role == .all {
+            streamCounters = try runStreamStage(
+                broker: broker, stop: endless == 0 ? .whenCaughtUp : .whenAsked, emit: emit, flush: flush,
+                report: report, inputFinished: { done.isFinished }, shouldStop: { shouldStop() || done.failure != nil })
+        } else {
+            // The sensor role: until every finite sensor is done, or until asked when one follows its input.
+            while done.failure == nil && !shouldStop() && !(endless == 0 && done.isFinished) { usleep(20_000) }
+        }
         if let failure = done.failure { throw failure }
         indexer?.inputFinished()
         let indexCounters = try indexer?.wait()
@@ -317,7 +388,7 @@ extension Pipeline {
     /// Runs the stream stage on `log` until `stop` says: every processed event goes to `emit` as a
     /// JSON line (with its topic, partition and offset under `vigil.`), undecodable records and
     /// rejected late events to the error topic.
-    func runStreamStage(log: EmbeddedLog, errors: ErrorPublisher, stop: StreamStage.Stop, emit: (String) -> Void,
+    func runStreamStage(broker: any StageBroker, stop: StreamStage.Stop, emit: (String) -> Void,
                         flush: () -> Void, report: @escaping @Sendable (String) -> Void,
                         inputFinished: @escaping @Sendable () -> Bool,
                         shouldStop: @escaping @Sendable () -> Bool) throws -> StreamStage.Counters {
@@ -331,6 +402,7 @@ extension Pipeline {
         var plugin = RulesPlugin(book: book)
         plugin.triage = configuration.rules.triage
         stream.plugins = [plugin]
+        stream.errorTopic = Self.streamErrorTopic
         let inputTopic = stream.inputTopic
         let enrichment = try loadEnrichment(report: report)
         let consumed = metrics.eventsConsumed, undecodable = metrics.recordsUndecodable
@@ -339,7 +411,7 @@ extension Pipeline {
             try withoutActuallyEscaping(flush) { flush in
                 let printer = EventPrinter(emit: emit, flush: flush)
                 let stage = try StreamStage(
-                    log: log, configuration: stream, enrichment: enrichment,
+                    broker: broker, configuration: stream, enrichment: enrichment,
                     onEvent: { event, record in
                         consumed.add()
                         var event = event
@@ -348,16 +420,12 @@ extension Pipeline {
                         event["vigil.offset"] = .int(record.offset)
                         printer.print(event)
                     },
-                    onError: { [observables = metrics.observables] reason, record in
+                    onError: { [observables = metrics.observables, rejected = metrics.eventsRejected] reason, record in
+                        // The stage writes it to the stream error topic.
                         observables.recordStreamError(reason)
+                        rejected.add()
                         if reason.hasPrefix("not a valid event") { undecodable.add() }
-                        // The publisher reports it (as "sensor stream: rejected …").
-                        do {
-                            try errors.reject(original: record.value, sensor: "stream", parser: "stream",
-                                              reason: "\(inputTopic)/\(record.partition)@\(record.offset): \(reason)")
-                        } catch {
-                            report("\(inputTopic)/\(record.partition)@\(record.offset): \(reason); the error topic refused it: \(error)")
-                        }
+                        report("stream: rejected \(inputTopic)/\(record.partition)@\(record.offset): \(reason)")
                     },
                     onReport: report,
                     onBatch: { printer.flushNow() },
@@ -365,9 +433,7 @@ extension Pipeline {
                         observables.recordResult(topic: topics[output], result)
                     })
                 defer { printer.detach() }
-                let counters = try stage.run(stop: stop, inputFinished: inputFinished, shouldStop: shouldStop)
-                try errors.flush()
-                return counters
+                return try stage.run(stop: stop, inputFinished: inputFinished, shouldStop: shouldStop)
             }
         }
     }
@@ -387,17 +453,14 @@ extension Pipeline {
 
     /// `vigil stream`: the stream stage alone, on the data directory's log (another process runs
     /// the sensors). With `drain`, it stops once the input is consumed, closing every window.
-    public func runStream(drain: Bool, emit: (String) -> Void, flush: () -> Void = {},
+    public func runStream(drain: Bool, role: String = "stream", emit: (String) -> Void, flush: () -> Void = {},
                           report: @escaping @Sendable (String) -> Void,
                           shouldStop: @escaping @Sendable () -> Bool) throws -> StreamStage.Counters {
-        let log = try openLog()
-        defer { log.close() }
-        let errorProducer = try log.producer(topic: "errors")
-        defer { try? errorProducer.close() }
-        let errors = ErrorPublisher(producer: errorProducer, rejected: metrics.eventsRejected)
-        let observation = startObservation(role: "stream", log: log, errors: errors, report: report)
+        let broker = try openBroker()
+        defer { broker.embeddedLog?.close() }
+        let observation = startObservation(role: role, broker: broker, errors: nil, report: report)
         defer { observation.stop() }
-        return try runStreamStage(log: log, errors: errors, stop: drain ? .drain : .whenAsked, emit: emit, flush: flush,
+        return try runStreamStage(broker: broker, stop: drain ? .drain : .whenAsked, emit: emit, flush: flush,
                                   report: report, inputFinished: { true }, shouldStop: shouldStop)
     }
 }

@@ -24,6 +24,10 @@ public struct StreamStageConfiguration: Sendable {
     public var plugins: [any StreamPlugin] = []
     /// Where checkpoints are kept.
     public var checkpointDirectory: String
+    /// Where records the stage cannot process (not a valid event, too late for its windows) go,
+    /// as error events: input partition p's to partition p, written only by p's owner (so several
+    /// stream processes never share a writer). nil: only `onError` hears of them.
+    public var errorTopic: String?
 
     public init(checkpointDirectory: String) { self.checkpointDirectory = checkpointDirectory }
 
@@ -38,7 +42,8 @@ public struct StreamStageConfiguration: Sendable {
 public final class StreamStage: @unchecked Sendable {
     // Safe: the configuration and hooks are immutable; counters are atomic-by-lock (`lock`).
     public let configuration: StreamStageConfiguration
-    let log: EmbeddedLog
+    /// The broker the stage consumes from and produces to.
+    public let broker: any StageBroker
     /// Enrichments applied to every event before the profiles (nil: none).
     let enrichment: EnrichmentSet?
     let onEvent: (@Sendable (Event, RecordView) -> Void)?
@@ -59,6 +64,7 @@ public final class StreamStage: @unchecked Sendable {
         public var checkpoints: Int64 = 0
         public var statesRestored: Int64 = 0
         public var enrichmentReloadErrors: Int64 = 0
+        public init() {}
     }
 
     private let lock = NSLock()
@@ -75,7 +81,19 @@ public final class StreamStage: @unchecked Sendable {
     ///   - onBatch: after each batch of records a worker processed (a printer flushes there).
     ///   - onResult: every result written to an output topic, from the worker threads (metrics
     ///     count alerts by rule there).
-    public init(log: EmbeddedLog, configuration: StreamStageConfiguration,
+    public convenience init(log: EmbeddedLog, configuration: StreamStageConfiguration,
+                            enrichment: EnrichmentSet? = nil, onEvent: (@Sendable (Event, RecordView) -> Void)? = nil,
+                            onError: @escaping @Sendable (_ reason: String, _ record: RecordView) -> Void,
+                            onReport: @escaping @Sendable (String) -> Void = { _ in },
+                            onBatch: (@Sendable () -> Void)? = nil,
+                            onResult: (@Sendable (_ output: Int, _ result: Event) -> Void)? = nil) throws {
+        try self.init(broker: log, configuration: configuration, enrichment: enrichment, onEvent: onEvent, onError: onError,
+                      onReport: onReport, onBatch: onBatch, onResult: onResult)
+    }
+
+    /// The stage on any broker (the embedded log, or Kafka through VigilKafka). Enrichment
+    /// tables fed by topics need the embedded log.
+    public init(broker: any StageBroker, configuration: StreamStageConfiguration,
                 enrichment: EnrichmentSet? = nil, onEvent: (@Sendable (Event, RecordView) -> Void)? = nil,
                 onError: @escaping @Sendable (_ reason: String, _ record: RecordView) -> Void,
                 onReport: @escaping @Sendable (String) -> Void = { _ in },
@@ -83,14 +101,19 @@ public final class StreamStage: @unchecked Sendable {
                 onResult: (@Sendable (_ output: Int, _ result: Event) -> Void)? = nil) throws {
         self.onBatch = onBatch
         self.onResult = onResult
-        self.log = log
+        self.broker = broker
         self.configuration = configuration
         self.enrichment = enrichment
         self.onEvent = onEvent
         self.onError = onError
         self.onReport = onReport
-        let input = try log.createTopic(configuration.inputTopic)
-        for topic in configuration.outputTopics { try log.createTopic(topic, partitions: input.partitions) }
+        if let enrichment, !enrichment.topics.isEmpty, broker.embeddedLog == nil {
+            throw BrokerError(.invalidArgument, "enrichment tables fed by topics (\(enrichment.topics.sorted().joined(separator: ", "))) need the embedded broker; on \(broker.kind) load them from files")
+        }
+        let input = try broker.createTopic(configuration.inputTopic, partitions: nil)
+        for topic in configuration.outputTopics + (configuration.errorTopic.map { [$0] } ?? []) {
+            try broker.createTopic(topic, partitions: input.partitions)
+        }
     }
 
     /// How a run ends.
@@ -152,8 +175,9 @@ final class StreamWorker {
     struct Owned {
         var state: PartitionState
         /// Per output topic (profiles, then each plugin's).
-        let writers: [PartitionWriter]
-        var batches: [BatchBuilder]
+        let writers: [any PartitionAppender]
+        /// The partition of `errorTopic`.
+        let errors: (any PartitionAppender)?
         /// Outputs already produced after the checkpoint this state was restored from, as
         /// `topic index|event.id` (the replay repeats them): not produced again. Until the input passes
         /// `producedUntil` (the last input offset they came from), the partition is not
@@ -170,7 +194,8 @@ final class StreamWorker {
     /// Worker 0 keeps the enrichment data current: reloads changed files, feeds topic tables.
     var feeder: TopicFeeder?
     var lastMaintenance: Int64 = 0
-    private var consumer: GroupConsumer!
+    private var consumer: (any RecordGroupConsumer)?
+    private var session: (any AppenderSession)?
     private var encodeBuffer: [UInt8] = []
 
     init(stage: StreamStage, index: Int) throws {
@@ -179,8 +204,8 @@ final class StreamWorker {
         self.index = index
         store = try CheckpointStore(directory: configuration.checkpointDirectory)
         enricher = stage.enrichment?.makeEnricher()
-        if index == 0, let set = stage.enrichment, !set.topics.isEmpty {
-            feeder = TopicFeeder(set: set, log: stage.log)
+        if index == 0, let set = stage.enrichment, !set.topics.isEmpty, let log = stage.broker.embeddedLog {
+            feeder = TopicFeeder(set: set, log: log)
             // Tables fed by topics are complete before the first event is enriched.
             try feeder!.catchUp()
         }
@@ -211,11 +236,13 @@ final class StreamWorker {
     }
 
     func run(stop: StreamStage.Stop, inputFinished: @Sendable () -> Bool, shouldStop: () -> Bool) throws {
-        consumer = try GroupConsumer(
-            log: stage.log, group: configuration.group, topics: [configuration.inputTopic],
-            memberID: nil, resetPosition: .earliest,
+        session = try stage.broker.appenderSession()
+        defer { try? session?.close() }
+        let consumer = try stage.broker.groupConsumer(
+            group: configuration.group, topics: [configuration.inputTopic], resetPosition: .earliest,
             onAssign: { [unowned self] tp throws(BrokerError) in try self.assign(tp) },
             onRevoke: { [unowned self] tp, _ throws(BrokerError) in try self.revoke(tp) })
+        self.consumer = consumer
         defer { try? consumer.close() }
         var lastCheckpoint = Self.now()
         while !shouldStop() {
@@ -247,8 +274,9 @@ final class StreamWorker {
                         try flushOutputs()
                     }
                     try checkpointAll()
-                    let lag = try stage.log.lag(group: configuration.group, topics: [configuration.inputTopic])
-                    if lag.allSatisfy({ $0.lag == 0 }) { break }
+                    let lag = try stage.broker.groupLag(group: configuration.group, topics: [configuration.inputTopic])
+                    // At most 0: a broker whose ListOffsets answer falls short of the end (Tansu) reports less than 0.
+                    if lag.allSatisfy({ $0.lag <= 0 }) { break }
                 }
                 usleep(10_000)
             }
@@ -268,7 +296,7 @@ final class StreamWorker {
             event = try EventBinaryCodec.decode(record.value)
         } catch {
             delta.recordsUndecodable += 1
-            stage.onError("not a valid event: \(error)", record)
+            reject("not a valid event: \(error)", record)
             owned[p]!.state.offset = record.offset + 1
             return
         }
@@ -276,8 +304,12 @@ final class StreamWorker {
         let time = event[.timestamp]?.timestampValue?.nanoseconds ?? record.timestamp
         owned[p]!.state.process(event, time: time, offset: record.offset, emit: { produce(p, $0, $1) }, late: { reason in
             delta.lateRejected += 1
-            stage.onError(reason, record)
+            lateReasons.append(reason)  // rejected once the state is no longer being changed
         })
+        if !lateReasons.isEmpty {
+            for reason in lateReasons { reject(reason, record) }
+            lateReasons.removeAll(keepingCapacity: true)
+        }
         owned[p]!.state.offset = record.offset + 1
         drainPending()
         if !owned[p]!.produced.isEmpty && owned[p]!.state.offset > owned[p]!.producedUntil {
@@ -287,6 +319,24 @@ final class StreamWorker {
         }
         delta.eventsProcessed += 1
         stage.onEvent?(event, record)
+    }
+
+    private var lateReasons: [String] = []
+
+    /// Tells `onError` and writes an error event to the partition of `errorTopic`.
+    @inline(never)
+    func reject(_ reason: String, _ record: RecordView) {
+        stage.onError(reason, record)
+        guard let errors = owned[record.partition]?.errors else { return }
+        let event = StreamErrors.event(reason: "\(configuration.inputTopic)/\(record.partition)@\(record.offset): \(reason)",
+                                       original: record.value)
+        encodeBuffer.removeAll(keepingCapacity: true)
+        EventBinaryCodec.encode(event, into: &encodeBuffer)
+        do {
+            try encodeBuffer.withUnsafeBytes { v in try errors.append(key: nil, value: v, timestamp: record.timestamp) }
+        } catch {
+            stage.onReport("\(configuration.inputTopic)/\(record.partition)@\(record.offset): \(reason); the error topic refused it: \(error)")
+        }
     }
 
     /// Results emitted while a partition's state changes, produced once the change is done (the
@@ -310,26 +360,41 @@ final class StreamWorker {
         EventBinaryCodec.encode(result, into: &encodeBuffer)
         let key = (result[ProfileFields.key]?.stringValue ?? result[.eventId]?.stringValue).map { Array($0.utf8) }
         let time = result[.timestamp]?.timestampValue?.nanoseconds ?? 0
-        owned[p]!.batches[output].append(key: key, value: encodeBuffer, timestamp: time)
+        let writer = owned[p]!.writers[output]
+        do {
+            try encodeBuffer.withUnsafeBytes { v in
+                if let key {
+                    try key.withUnsafeBytes { k in try writer.append(key: k, value: v, timestamp: time) }
+                } else {
+                    try writer.append(key: nil, value: v, timestamp: time)
+                }
+            }
+        } catch {
+            // Only a remote broker's producer fails here; the next flush or checkpoint fails too.
+            pendingFailure = pendingFailure ?? (error as? BrokerError ?? BrokerError(.io, "\(error)"))
+            return
+        }
         delta.resultsProduced += 1
         stage.onResult?(output, result)
     }
 
+    /// The first failure to hand a result to the broker, thrown by the next flush.
+    private var pendingFailure: BrokerError?
+
     func flushOutputs() throws {
+        if let failure = pendingFailure { throw failure }
         for p in owned.keys {
-            for t in owned[p]!.batches.indices where !owned[p]!.batches[t].isEmpty {
-                try owned[p]!.writers[t].append(&owned[p]!.batches[t])
-            }
+            for w in owned[p]!.writers { try w.appendBuffered() }
+            try owned[p]!.errors?.appendBuffered()
         }
     }
 
     /// Results durable first, then the state that produced them with the input and output offsets.
     func checkpoint(_ p: Int) throws(BrokerError) {
         guard owned[p] != nil else { return }
-        for t in owned[p]!.writers.indices {
-            if !owned[p]!.batches[t].isEmpty { try owned[p]!.writers[t].append(&owned[p]!.batches[t]) }
-            try owned[p]!.writers[t].sync()
-        }
+        if let failure = pendingFailure { throw failure }
+        for w in owned[p]!.writers { try w.sync() }
+        try owned[p]!.errors?.sync()
         // Still replaying what a crash cut short: the checkpoint it restored stays the latest.
         guard owned[p]!.produced.isEmpty else { return }
         for t in owned[p]!.writers.indices { owned[p]!.state.outputOffsets[t] = owned[p]!.writers[t].endOffset }
@@ -366,26 +431,27 @@ final class StreamWorker {
         } catch {
             throw BrokerError(.corrupt, "\(error.message); move the file aside to start partition \(tp) without state")
         }
-        var writers: [PartitionWriter] = []
-        for topic in configuration.outputTopics { writers.append(try stage.log.openWriter(topic: topic, partition: p)) }
-        var owned = Owned(state: state, writers: writers, batches: writers.map { _ in BatchBuilder(capacity: 16 << 10) })
+        guard let session else { throw BrokerError(.closed, "stream worker \(index) has no appender session") }
+        var writers: [any PartitionAppender] = []
+        for topic in configuration.outputTopics { writers.append(try session.appender(topic: topic, partition: p)) }
+        let errors = try configuration.errorTopic.map { topic throws(BrokerError) in try session.appender(topic: topic, partition: p) }
+        var owned = Owned(state: state, writers: writers, errors: errors)
         // Outputs produced after the checkpoint (before a crash) are in the output topics already;
         // without a checkpoint, everything in them came from a run that never checkpointed this
         // partition (killed before its first checkpoint), and the replay repeats it.
         do {
             var ids: Set<String> = []
             var until: Int64 = -1
-            for (t, topic) in configuration.outputTopics.enumerated() where state.outputOffsets[t] < writers[t].endOffset {
-                let reader = try stage.log.openReader(topic: topic, partition: p)
-                try reader.seek(.offset(state.outputOffsets[t]))
+            // Read on every assignment: a remote broker's end offset is only known by reading.
+            for (t, topic) in configuration.outputTopics.enumerated() {
                 do {
-                    while try reader.read(maxRecords: 1024, { r in
+                    try stage.broker.readRange(topic: topic, partition: p, from: state.outputOffsets[t]) { r in
                         // Early results depend on processing time: the replay does not repeat them.
                         guard let e = try? EventBinaryCodec.decode(r.value), let id = e[.eventId]?.stringValue,
                               e[ProfileFields.firing]?.stringValue != Firing.early.description else { return }
                         ids.insert("\(t)|\(id)")
                         until = max(until, e[ProfileFields.inputOffset]?.intValue ?? Int64.max - 1)
-                    }) > 0 {}
+                    }
                 } catch {
                     throw BrokerError(.io, "cannot read \(topic)/\(p) after its checkpoint: \(error)")
                 }
@@ -395,12 +461,32 @@ final class StreamWorker {
         }
         self.owned[p] = owned
         if restored { delta.statesRestored += 1 }
-        return restored ? .offset(state.offset) : nil
+        return restored ? .offset(state.offset) : stage.broker.startWithoutCheckpoint
     }
 
     func revoke(_ tp: TopicPartition) throws(BrokerError) {
         try checkpoint(tp.partition)
         for w in owned[tp.partition]?.writers ?? [] { try w.close() }
+        try owned[tp.partition]?.errors?.close()
         owned[tp.partition] = nil
+    }
+}
+
+/// The error events the stream stage writes to its error topic: the same fields as the sensors'
+/// (docs/configuration.md, `errors`), with sensor and parser `stream`.
+public enum StreamErrors {
+    public static func event(reason: String, original: UnsafeRawBufferPointer) -> Event {
+        var event = Event()
+        event["@timestamp"] = .timestamp(.now())
+        event["event.kind"] = .string("pipeline_error")
+        event["error.message"] = .string(reason)
+        event["vigil.sensor"] = .string("stream")
+        event["vigil.parser"] = .string("stream")
+        if let text = String(validating: original, as: UTF8.self) {
+            event["event.original"] = .string(text)
+        } else {
+            event["vigil.original_base64"] = .string(Data(original).base64EncodedString())
+        }
+        return event
     }
 }

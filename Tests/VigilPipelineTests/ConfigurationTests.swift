@@ -304,6 +304,25 @@ private func parse(_ yaml: String) throws -> VigilConfiguration {
             bootstrapServers: ["127.0.0.1:9092", "kafka-2.internal:9093", "[::1]:9094"], clientID: "vigil-edge",
             properties: ["linger.ms": "5", "compression.type": "lz4"]))
         #expect(try parse("broker: { kafka: { bootstrap_servers: [k:1] } }\n").broker.kafka?.clientID == "vigil")
+        let shared = try parse("broker: { kafka: { bootstrap_servers: [k:1], topic_prefix: tenant-a., replication_factor: 3 } }\n")
+        #expect(shared.broker.kafka?.topicPrefix == "tenant-a.")
+        #expect(shared.broker.kafka?.replicationFactor == 3)
+        #expect(try parse("broker: { kafka: { bootstrap_servers: [k:1] } }\n").broker.kafka?.replicationFactor == 1)
+    }
+
+    @Test func kafkaPropertiesAreCheckedWhereTheyAreWritten() {
+        expectErrorMentioning(["/etc/vigil/vigil.yaml:6:7:", "unknown Kafka property 'linger.mss'"]) {
+            try parse("broker:\n  kafka:\n    bootstrap_servers: [k:1]\n    properties:\n      linger.ms: \"5\"\n      linger.mss: \"5\"\n")
+        }
+        expectErrorMentioning(["/etc/vigil/vigil.yaml:1:", "invalid value for Kafka property 'acks'"]) {
+            try parse("broker: { kafka: { bootstrap_servers: [k:1], properties: { acks: \"most\" } } }\n")
+        }
+        expectErrorMentioning(["broker.kafka.topic_prefix: a topic prefix is at most 100 of A-Z a-z 0-9 . _ -"]) {
+            try parse("broker: { kafka: { bootstrap_servers: [k:1], topic_prefix: \"a/b\" } }\n")
+        }
+        expectErrorMentioning(["broker.kafka.replication_factor"]) {
+            try parse("broker: { kafka: { bootstrap_servers: [k:1], replication_factor: 0 } }\n")
+        }
     }
 
     @Test func kafkaErrors() {

@@ -34,9 +34,9 @@ extension Pipeline {
     ///
     /// An endpoint that cannot bind (the address is in use) is reported and left out: the
     /// pipeline runs on without it.
-    func startObservation(role: String, log: EmbeddedLog, errors: ErrorPublisher,
+    func startObservation(role: String, broker: any StageBroker, errors: ErrorPublisher?,
                           report: @escaping @Sendable (String) -> Void) -> PipelineObservation {
-        let token = MetricsExporter.shared.add(PipelineCollector(pipeline: self, log: log, errors: errors).collect)
+        let token = MetricsExporter.shared.add(PipelineCollector(pipeline: self, log: broker.embeddedLog, errors: errors).collect)
         var endpoint: MetricsEndpoint?
         if let listen = configuration.metrics.listen {
             do {
@@ -61,13 +61,15 @@ extension Pipeline {
 /// Reads a running pipeline's counters at scrape time.
 struct PipelineCollector: Sendable {
     let pipeline: PipelineReference
-    let log: EmbeddedLog
-    let errors: ErrorPublisher
+    /// The embedded log, for the group's lag (nil on Kafka: its own tools show consumer lag).
+    let log: EmbeddedLog?
+    /// The sensors' error publisher (nil in a stream-only process).
+    let errors: ErrorPublisher?
     let inspector: DataDirectoryInspector
     let group: String
     let inputTopic: String
 
-    init(pipeline: Pipeline, log: EmbeddedLog, errors: ErrorPublisher) {
+    init(pipeline: Pipeline, log: EmbeddedLog?, errors: ErrorPublisher?) {
         self.pipeline = PipelineReference(metrics: pipeline.metrics)
         self.log = log
         self.errors = errors
@@ -114,13 +116,13 @@ struct PipelineCollector: Sendable {
         }
 
         // Parse errors: what sensors sent to the error topic, by parser.
-        for r in errors.rejections where r.sensor != "stream" {
+        for r in errors?.rejections ?? [] where r.sensor != "stream" {
             s.counter("vigil_parse_errors_total", "Input a parser could not turn into an event (sent to the errors topic)",
                       ["sensor": r.sensor, "parser": r.parser], r.count)
         }
 
         // The stream group's lag and checkpoints.
-        if let lags = try? log.lag(group: group, topics: [inputTopic]) {
+        if let lags = try? log?.lag(group: group, topics: [inputTopic]) {
             for l in lags {
                 let partition = String(l.topicPartition.partition)
                 s.gauge("vigil_broker_consumer_lag", "Records of a partition the consumer group has not committed",
