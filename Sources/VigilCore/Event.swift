@@ -112,9 +112,15 @@ public struct Event: Sendable, Hashable {
     @inline(__always)
     mutating func unique() -> EventStorage {
         if !isKnownUniquelyReferenced(&storage) {  // false for nil as well
-            storage = storage?.copy() ?? EventStorage()
+            makeUnique()
         }
         return storage.unsafelyUnwrapped
+    }
+
+    /// Allocates or copies the storage (kept out of line so that setters stay small).
+    @inline(never)
+    private mutating func makeUnique() {
+        storage = storage?.copy() ?? EventStorage()
     }
 
     /// The fields in key order.
@@ -259,6 +265,82 @@ public struct Event: Sendable, Hashable {
         let s = unique().buffers
         let range = s.pointee.appendBytes(UnsafeBufferPointer(start: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), count: bytes.count))
         store(EventBuffers.Payload(kind: .string, flag: 0, a: range, b: 0), key, s)
+    }
+
+    /// Sets `key` to the string whose UTF-8 bytes are `bytes`, which the caller has checked to be
+    /// well-formed UTF-8 (e.g. a slice, cut at ASCII delimiters, of a line validated once): the
+    /// same as ``setString(_:utf8:)`` without the per-field check.
+    @inline(__always)
+    package mutating func setString(_ key: Key, validUTF8 bytes: UnsafeRawBufferPointer) {
+        let s = unique().buffers
+        let range = s.pointee.appendBytes(UnsafeBufferPointer(start: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), count: bytes.count))
+        store(EventBuffers.Payload(kind: .string, flag: 0, a: range, b: 0), key, s)
+    }
+
+    /// Sets `key` to the text of a string literal: the same as `self[key] = .string(value)`.
+    public mutating func setString(_ key: Key, _ value: StaticString) {
+        value.withUTF8Buffer { setString(key, validUTF8: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Sets `key` to `.int(value)` without building a ``FieldValue``.
+    /// - Complexity: O(1) for a known field.
+    public mutating func setInt(_ key: Key, _ value: Int64) {
+        storeScalar(EventBuffers.Payload(kind: .int, flag: 0, a: UInt64(bitPattern: value), b: 0), key)
+    }
+
+    /// Sets `key` to `.bool(value)` without building a ``FieldValue``.
+    public mutating func setBool(_ key: Key, _ value: Bool) {
+        storeScalar(EventBuffers.Payload(kind: .bool, flag: value ? 1 : 0, a: 0, b: 0), key)
+    }
+
+    /// Sets `key` to `.timestamp(value)` without building a ``FieldValue``.
+    public mutating func setTimestamp(_ key: Key, _ value: Timestamp) {
+        storeScalar(EventBuffers.Payload(kind: .timestamp, flag: 0, a: UInt64(bitPattern: value.nanoseconds), b: 0), key)
+    }
+
+    /// Sets `key` to `.ip(value)` without building a ``FieldValue``.
+    public mutating func setIP(_ key: Key, _ value: IPAddress) {
+        storeScalar(EventBuffers.Payload(kind: .ip, flag: value.family.rawValue, a: value.high, b: value.low), key)
+    }
+
+    @inline(__always)
+    private mutating func storeScalar(_ payload: EventBuffers.Payload, _ key: Key) {
+        let s = unique().buffers
+        store(payload, key, s)
+    }
+
+    /// A key and a value set on many events (a parser's `event.category: [authentication]`),
+    /// checked against ``Schema`` once instead of on every ``Event/set(_:)``.
+    public struct Preset: Sendable {
+        /// The field.
+        public let key: Key
+        /// The value; never `.object`.
+        public let value: FieldValue
+        /// Whether `value` fits the declared type of a known `key` (always true for a custom one).
+        let fitsSchema: Bool
+
+        /// A preset of `value` for `key`. `value` must not be an object (flatten it into several
+        /// presets instead).
+        public init(_ key: Key, _ value: FieldValue) {
+            if case .object = value { preconditionFailure("a preset value cannot be an object") }
+            self.key = key
+            self.value = value
+            self.fitsSchema = key.schemaID == 0 || Schema.index.accepts(key.schemaID, value)
+        }
+    }
+
+    /// Sets `preset.key` to `preset.value`: the same as `self[preset.key] = preset.value`,
+    /// without checking the value's type against the schema again.
+    public mutating func set(_ preset: Preset) {
+        let s = unique().buffers
+        let payload = s.pointee.payload(preset.value)
+        let key = preset.key
+        if key.order & 1 == 0 {
+            if !preset.fitsSchema { s.pointee.maybeMismatched = true }
+            s.pointee.placeKnown(id: key.schemaID, rank: key.rank, payload)
+        } else {
+            key.withName { _ = s.pointee.assignCustom($0, order: key.order, payload, rejectConflicts: false) }
+        }
     }
 
     /// Calls `body` with the UTF-8 bytes of `key`'s value when it is a string, without creating a
@@ -448,7 +530,8 @@ struct EventBuffers {
     var bytes: UnsafeMutablePointer<UInt8>
     var byteCount = 0
     var byteCapacity: Int
-    var boxed: [FieldValue] = []
+    /// Array values, by the index an `.array` entry holds.
+    var boxed = BoxedValues()
     /// Whether a known field may hold a value of another type than the schema declares: set when
     /// such a value is stored (or might have been), cleared only when the event is cleared.
     /// Schema normalization looks at the fields only when it is set.
@@ -482,17 +565,18 @@ struct EventBuffers {
         c.customCount = customCount
         c.bytes.initialize(from: bytes, count: byteCount)
         c.byteCount = byteCount
-        c.boxed = boxed
+        c.boxed = boxed.copy()
         c.maybeMismatched = maybeMismatched
         return c
     }
 
-    func deallocate() {
+    mutating func deallocate() {
         entries.deallocate()
         present.deallocate()
         slots.deallocate()
         customs.deallocate()
         bytes.deallocate()
+        boxed.deallocate()
     }
 
     @usableFromInline
@@ -506,7 +590,7 @@ struct EventBuffers {
         customCount = 0
         byteCount = 0
         maybeMismatched = false
-        if !boxed.isEmpty { boxed.removeAll(keepingCapacity: true) }
+        boxed.removeAll()
     }
 
     // MARK: Walking in key order
@@ -602,8 +686,7 @@ struct EventBuffers {
         case .ip(let ip):
             return Payload(kind: .ip, flag: ip.family.rawValue, a: ip.high, b: ip.low)
         case .array:
-            boxed.append(value)
-            return Payload(kind: .array, flag: 0, a: UInt64(boxed.count - 1), b: 0)
+            return Payload(kind: .array, flag: 0, a: UInt64(boxed.append(value)), b: 0)
         case .null:
             return Payload(kind: .null, flag: 0, a: 0, b: 0)
         case .object:
@@ -766,6 +849,12 @@ struct EventBuffers {
     @inline(__always)
     mutating func assignKnown(id: UInt16, rank: UInt16, _ p: Payload) {
         noteType(id, p)
+        placeKnown(id: id, rank: rank, p)
+    }
+
+    /// `assignKnown` without the type note (the caller has noted or ruled out a mismatch).
+    @inline(__always)
+    mutating func placeKnown(id: UInt16, rank: UInt16, _ p: Payload) {
         let r = Int(rank)
         if isPresent(rank: r) {
             setPayload(p, at: Int(slots[r]))
@@ -921,6 +1010,73 @@ struct EventBuffers {
             case .error: return false
             }
         }
+    }
+}
+
+/// The array values of an event, kept apart from the plain entries: a buffer of
+/// ``FieldValue``s that clearing empties without giving up its capacity (one release per array,
+/// no generic array code on the per-line path).
+struct BoxedValues {
+    private var base: UnsafeMutablePointer<FieldValue>?
+    private(set) var count = 0
+    private var capacity = 0
+
+    init() {}
+
+    var isEmpty: Bool { count == 0 }
+
+    @inline(__always)
+    subscript(index: Int) -> FieldValue {
+        precondition(index >= 0 && index < count, "array value index out of range")
+        return base.unsafelyUnwrapped[index]
+    }
+
+    /// Appends `value` and returns its index.
+    @inline(__always)
+    mutating func append(_ value: FieldValue) -> Int {
+        if count == capacity { grow() }
+        (base.unsafelyUnwrapped + count).initialize(to: value)
+        count += 1
+        return count - 1
+    }
+
+    @inline(never)
+    private mutating func grow() {
+        let newCapacity = max(4, capacity * 2)
+        let b = UnsafeMutablePointer<FieldValue>.allocate(capacity: newCapacity)
+        if let base {
+            b.moveInitialize(from: base, count: count)
+            base.deallocate()
+        }
+        base = b
+        capacity = newCapacity
+    }
+
+    /// Removes every value, keeping the capacity.
+    @inline(__always)
+    mutating func removeAll() {
+        guard count > 0 else { return }
+        base.unsafelyUnwrapped.deinitialize(count: count)
+        count = 0
+    }
+
+    /// An independent copy (values are copied, i.e. retained).
+    func copy() -> BoxedValues {
+        var c = BoxedValues()
+        guard count > 0, let base else { return c }
+        c.base = .allocate(capacity: count)
+        c.base.unsafelyUnwrapped.initialize(from: base, count: count)
+        c.count = count
+        c.capacity = count
+        return c
+    }
+
+    /// Releases the values and the buffer (the owner's deinit).
+    mutating func deallocate() {
+        removeAll()
+        base?.deallocate()
+        base = nil
+        capacity = 0
     }
 }
 
