@@ -36,7 +36,9 @@ public struct ParseContext: Sendable {
 public final class ParserReference: @unchecked Sendable {
     public let name: String
     /// The resolved parser, boxed so that running it borrows the parser instead of copying it.
-    private var resolved: Resolved?
+    /// `@exclusivity(unchecked)`: written only while loading (see the type's comment), so reads
+    /// on every line need no runtime access check.
+    @exclusivity(unchecked) private var resolved: Resolved?
 
     private final class Resolved: Sendable {
         let parser: CompiledParser
