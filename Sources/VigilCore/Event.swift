@@ -56,24 +56,35 @@ public struct Event: Sendable, Hashable {
         /// The key's place in key order: `2 × rank` for a known key (``Schema/Index/rank(_:)``),
         /// `2 × floor + 1` for a custom key, `floor` being how many known names sort before it.
         /// Fields compare by `order`; only two custom keys in the same gap compare bytes.
-        package var order: UInt32
+        @usableFromInline package var order: UInt32
         /// The schema id, or 0 for a custom key.
-        package var id: UInt16
+        @usableFromInline package var id: UInt16
         /// The value's case.
-        package var kind: FieldValue.Kind
+        @usableFromInline package var kind: FieldValue.Kind
         /// `.bool`: 1 for true. `.ip`: the family's raw value.
-        package var flag: UInt8
+        @usableFromInline package var flag: UInt8
         /// `.int`, `.timestamp`: the bits of the Int64. `.float`: the Double's bits.
         /// `.string`: the byte range (`offset << 32 | length`). `.ip`: the high word.
         /// `.array`: the index in `boxed`.
-        package var a: UInt64
+        @usableFromInline package var a: UInt64
         /// `.ip`: the low word.
-        package var b: UInt64
+        @usableFromInline package var b: UInt64
         /// A custom key's byte range (`offset << 32 | length`); 0 for a known key.
-        package var keyRange: UInt64
+        @usableFromInline package var keyRange: UInt64
 
         @inline(__always)
         var isCustom: Bool { order & 1 == 1 }
+
+        @inlinable @inline(__always)
+        init(order: UInt32, id: UInt16, kind: FieldValue.Kind, flag: UInt8, a: UInt64, b: UInt64, keyRange: UInt64) {
+            self.order = order
+            self.id = id
+            self.kind = kind
+            self.flag = flag
+            self.a = a
+            self.b = b
+            self.keyRange = keyRange
+        }
     }
 
     /// The fields and their bytes; nil while the event has never held a field. Shared between
@@ -109,7 +120,7 @@ public struct Event: Sendable, Hashable {
     }
 
     /// The storage, made unique to this event (allocated or copied when needed).
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func unique() -> EventStorage {
         if !isKnownUniquelyReferenced(&storage) {  // false for nil as well
             makeUnique()
@@ -118,8 +129,8 @@ public struct Event: Sendable, Hashable {
     }
 
     /// Allocates or copies the storage (kept out of line so that setters stay small).
-    @inline(never)
-    private mutating func makeUnique() {
+    @usableFromInline @inline(never)
+    mutating func makeUnique() {
         storage = storage?.copy() ?? EventStorage()
     }
 
@@ -211,7 +222,7 @@ public struct Event: Sendable, Hashable {
 
         public var description: String { name }
 
-        @inline(__always)
+        @inlinable @inline(__always)
         var rank: UInt16 { UInt16(truncatingIfNeeded: order >> 1) }
 
         /// Calls `body` with the name's UTF-8 bytes.
@@ -245,13 +256,18 @@ public struct Event: Sendable, Hashable {
         }
     }
 
-    @inline(__always)
-    private func store(_ payload: EventBuffers.Payload, _ key: Key, _ s: UnsafeMutablePointer<EventBuffers>) {
+    @inlinable @inline(__always)
+    func store(_ payload: EventBuffers.Payload, _ key: Key, _ s: UnsafeMutablePointer<EventBuffers>) {
         if key.order & 1 == 0 {
             s.pointee.assignKnown(id: key.schemaID, rank: key.rank, payload)
         } else {
-            key.withName { _ = s.pointee.assignCustom($0, order: key.order, payload, rejectConflicts: false) }
+            Event.storeCustom(payload, key, s)
         }
+    }
+
+    @usableFromInline @inline(never)
+    static func storeCustom(_ payload: EventBuffers.Payload, _ key: Key, _ s: UnsafeMutablePointer<EventBuffers>) {
+        key.withName { _ = s.pointee.assignCustom($0, order: key.order, payload, rejectConflicts: false) }
     }
 
     /// Sets `key` to the string whose UTF-8 bytes are `utf8`, without creating a `String`: the
@@ -270,7 +286,7 @@ public struct Event: Sendable, Hashable {
     /// Sets `key` to the string whose UTF-8 bytes are `bytes`, which the caller has checked to be
     /// well-formed UTF-8 (e.g. a slice, cut at ASCII delimiters, of a line validated once): the
     /// same as ``setString(_:utf8:)`` without the per-field check.
-    @inline(__always)
+    @inlinable @inline(__always)
     package mutating func setString(_ key: Key, validUTF8 bytes: UnsafeRawBufferPointer) {
         let s = unique().buffers
         let range = s.pointee.appendBytes(UnsafeBufferPointer(start: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), count: bytes.count))
@@ -284,27 +300,31 @@ public struct Event: Sendable, Hashable {
 
     /// Sets `key` to `.int(value)` without building a ``FieldValue``.
     /// - Complexity: O(1) for a known field.
+    @inlinable @inline(__always)
     public mutating func setInt(_ key: Key, _ value: Int64) {
         storeScalar(EventBuffers.Payload(kind: .int, flag: 0, a: UInt64(bitPattern: value), b: 0), key)
     }
 
     /// Sets `key` to `.bool(value)` without building a ``FieldValue``.
+    @inlinable @inline(__always)
     public mutating func setBool(_ key: Key, _ value: Bool) {
         storeScalar(EventBuffers.Payload(kind: .bool, flag: value ? 1 : 0, a: 0, b: 0), key)
     }
 
     /// Sets `key` to `.timestamp(value)` without building a ``FieldValue``.
+    @inlinable @inline(__always)
     public mutating func setTimestamp(_ key: Key, _ value: Timestamp) {
         storeScalar(EventBuffers.Payload(kind: .timestamp, flag: 0, a: UInt64(bitPattern: value.nanoseconds), b: 0), key)
     }
 
     /// Sets `key` to `.ip(value)` without building a ``FieldValue``.
+    @inlinable @inline(__always)
     public mutating func setIP(_ key: Key, _ value: IPAddress) {
         storeScalar(EventBuffers.Payload(kind: .ip, flag: value.family.rawValue, a: value.high, b: value.low), key)
     }
 
-    @inline(__always)
-    private mutating func storeScalar(_ payload: EventBuffers.Payload, _ key: Key) {
+    @inlinable @inline(__always)
+    mutating func storeScalar(_ payload: EventBuffers.Payload, _ key: Key) {
         let s = unique().buffers
         store(payload, key, s)
     }
@@ -318,6 +338,8 @@ public struct Event: Sendable, Hashable {
         public let value: FieldValue
         /// Whether `value` fits the declared type of a known `key` (always true for a custom one).
         let fitsSchema: Bool
+        /// A string value's UTF-8 bytes, copied into the event without going through `String`.
+        let utf8: [UInt8]?
 
         /// A preset of `value` for `key`. `value` must not be an object (flatten it into several
         /// presets instead).
@@ -326,6 +348,7 @@ public struct Event: Sendable, Hashable {
             self.key = key
             self.value = value
             self.fitsSchema = key.schemaID == 0 || Schema.index.accepts(key.schemaID, value)
+            if case .string(let text) = value { utf8 = Array(text.utf8) } else { utf8 = nil }
         }
     }
 
@@ -333,7 +356,13 @@ public struct Event: Sendable, Hashable {
     /// without checking the value's type against the schema again.
     public mutating func set(_ preset: Preset) {
         let s = unique().buffers
-        let payload = s.pointee.payload(preset.value)
+        let payload: EventBuffers.Payload
+        if let utf8 = preset.utf8 {
+            let range = utf8.withUnsafeBufferPointer { s.pointee.appendBytes($0) }
+            payload = EventBuffers.Payload(kind: .string, flag: 0, a: range, b: 0)
+        } else {
+            payload = s.pointee.payload(preset.value)
+        }
         let key = preset.key
         if key.order & 1 == 0 {
             if !preset.fitsSchema { s.pointee.maybeMismatched = true }
@@ -514,29 +543,41 @@ final class EventStorage: @unchecked Sendable {
 @usableFromInline
 struct EventBuffers {
     /// Every entry stored since the event was last cleared, live or not.
+    @usableFromInline
     var entries: UnsafeMutablePointer<Event.Entry>
+    @usableFromInline
     var entryCount = 0
+    @usableFromInline
     var entryCapacity: Int
     /// Bit `rank` is set when the known field of that rank is present.
+    @usableFromInline
     let present: UnsafeMutablePointer<UInt64>
     let presentWords: Int
     /// By rank: the entry index of a present known field.
+    @usableFromInline
     let slots: UnsafeMutablePointer<UInt32>
+    @usableFromInline
     var knownCount = 0
     /// Entry indices of the custom fields, in key order.
     var customs: UnsafeMutablePointer<UInt32>
+    @usableFromInline
     var customCount = 0
     var customCapacity: Int
+    @usableFromInline
     var bytes: UnsafeMutablePointer<UInt8>
+    @usableFromInline
     var byteCount = 0
+    @usableFromInline
     var byteCapacity: Int
     /// Array values, by the index an `.array` entry holds.
     var boxed = BoxedValues()
     /// Whether a known field may hold a value of another type than the schema declares: set when
     /// such a value is stored (or might have been), cleared only when the event is cleared.
     /// Schema normalization looks at the fields only when it is set.
+    @usableFromInline
     var maybeMismatched = false
     /// The schema's declared types by id, read on every store of a known field.
+    @usableFromInline
     let checks: UnsafeBufferPointer<Schema.TypeCheck>
 
     init(entryCapacity: Int = 16, customCapacity: Int = 4, byteCapacity: Int = 256) {
@@ -621,7 +662,7 @@ struct EventBuffers {
     // MARK: Bytes
 
     /// Appends `source` to the byte buffer and returns its range (`offset << 32 | length`).
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func appendBytes(_ source: UnsafeBufferPointer<UInt8>) -> UInt64 {
         let n = source.count
         if byteCount + n > byteCapacity { growBytes(byteCount + n) }
@@ -632,8 +673,8 @@ struct EventBuffers {
         return range
     }
 
-    @inline(never)
-    private mutating func growBytes(_ needed: Int) {
+    @usableFromInline @inline(never)
+    mutating func growBytes(_ needed: Int) {
         var newCapacity = byteCapacity * 2
         while newCapacity < needed { newCapacity *= 2 }
         let b = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
@@ -661,11 +702,20 @@ struct EventBuffers {
     // MARK: Values
 
     /// A value as stored in an entry.
+    @usableFromInline
     struct Payload {
-        var kind: FieldValue.Kind
-        var flag: UInt8
-        var a: UInt64
-        var b: UInt64
+        @usableFromInline var kind: FieldValue.Kind
+        @usableFromInline var flag: UInt8
+        @usableFromInline var a: UInt64
+        @usableFromInline var b: UInt64
+
+        @inlinable @inline(__always)
+        init(kind: FieldValue.Kind, flag: UInt8, a: UInt64, b: UInt64) {
+            self.kind = kind
+            self.flag = flag
+            self.a = a
+            self.b = b
+        }
     }
 
     /// The payload of `value` (not `.object`), its bytes or array stored.
@@ -710,7 +760,7 @@ struct EventBuffers {
     }
 
     /// Notes a value of another type than the schema declares for known field `id`.
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func noteType(_ id: UInt16, _ p: Payload) {
         let check = checks[Int(id)]
         if p.kind == check.kind {
@@ -722,7 +772,8 @@ struct EventBuffers {
 
     /// Whether the elements of array `boxed[index]` have the declared element kind (false when
     /// the declared type is an array of arrays: the full check decides).
-    private func elementsFit(_ check: Schema.TypeCheck, _ index: Int) -> Bool {
+    @usableFromInline
+    func elementsFit(_ check: Schema.TypeCheck, _ index: Int) -> Bool {
         guard let element = check.element, case .array(let values) = boxed[index] else { return false }
         for v in values {
             let k = v.kind
@@ -734,7 +785,7 @@ struct EventBuffers {
     // MARK: Entries
 
     /// Appends an entry and returns its index.
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func appendEntry(_ e: Event.Entry) -> UInt32 {
         if entryCount == entryCapacity { growEntries() }
         precondition(entryCount < Int(UInt32.max), "too many fields")
@@ -743,8 +794,8 @@ struct EventBuffers {
         return UInt32(entryCount - 1)
     }
 
-    @inline(never)
-    private mutating func growEntries() {
+    @usableFromInline @inline(never)
+    mutating func growEntries() {
         let newCapacity = entryCapacity * 2
         let e = UnsafeMutablePointer<Event.Entry>.allocate(capacity: newCapacity)
         e.initialize(from: entries, count: entryCount)
@@ -753,7 +804,7 @@ struct EventBuffers {
         entryCapacity = newCapacity
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func setPayload(_ p: Payload, at index: Int) {
         entries[index].kind = p.kind
         entries[index].flag = p.flag
@@ -761,7 +812,7 @@ struct EventBuffers {
         entries[index].b = p.b
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     func isPresent(rank: Int) -> Bool { present[rank >> 6] & (1 << UInt64(rank & 63)) != 0 }
 
     /// The known field of `rank`, if present.
@@ -846,14 +897,14 @@ struct EventBuffers {
 
     /// Stores a payload under a known key, after removing the custom fields it conflicts with
     /// (a custom dotted prefix of it, or custom fields under it).
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func assignKnown(id: UInt16, rank: UInt16, _ p: Payload) {
         noteType(id, p)
         placeKnown(id: id, rank: rank, p)
     }
 
     /// `assignKnown` without the type note (the caller has noted or ruled out a mismatch).
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func placeKnown(id: UInt16, rank: UInt16, _ p: Payload) {
         let r = Int(rank)
         if isPresent(rank: r) {
@@ -877,7 +928,8 @@ struct EventBuffers {
 
     /// Custom fields that conflict with known key `id`: removed, or the first returned when
     /// `reject`.
-    private mutating func resolveKnownConflicts(id: UInt16, rank: UInt16, reject: Bool) -> Event.Entry? {
+    @usableFromInline
+    mutating func resolveKnownConflicts(id: UInt16, rank: UInt16, reject: Bool) -> Event.Entry? {
         let k = Schema.index.name(id)
         let position = customPosition(after: UInt32(rank) << 1)
         // A present dotted prefix sorts right before the key; fields under it right after it.
@@ -901,6 +953,7 @@ struct EventBuffers {
     /// Stores a payload under custom key `k` (of order `order`), after removing the fields it
     /// conflicts with; with `rejectConflicts`, a repeated or conflicting key is reported instead
     /// (the field already present is returned) and nothing is stored.
+    @usableFromInline
     mutating func assignCustom(_ k: UnsafeBufferPointer<UInt8>, order: UInt32, _ p: Payload, rejectConflicts: Bool) -> Event.Entry? {
         let (found, position) = customPosition(k, order: order)
         if found {

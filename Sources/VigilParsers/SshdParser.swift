@@ -56,7 +56,7 @@ public struct SshdParser: LineParser {
     private static let fatal = Event.Preset(.eventAction, "ssh_fatal")
 
     public func parse(_ line: UnsafeRawBufferPointer, into event: inout Event, context: ParseContext) throws(ParseFailure) {
-        var s = SyslogScanner(validating: line)
+        var s = SyslogScanner(validating: line, context: context)
         s.trimTrailingSpace()
         if s.skip("message repeated ") {
             guard let n = s.readInt(), s.skip(" times: [") else { throw ParseFailure("bad 'message repeated' message") }

@@ -87,7 +87,7 @@ public struct SyslogParser: LineParser {
     }
 
     public func parse(_ line: UnsafeRawBufferPointer, into event: inout Event, context: ParseContext) throws(ParseFailure) {
-        var s = SyslogScanner(validating: line)
+        var s = SyslogScanner(validating: line, context: context)
         s.trimTrailingSpace()
         var priority: Int64?
         if s.skip(byte: 0x3C) {  // <
@@ -122,7 +122,10 @@ public struct SyslogParser: LineParser {
         if !message.isEmpty { event.setString(.message, message, of: s) }
         let sub = program.flatMap { programTable.value(for: $0) } ?? defaultProgramParser
         if let sub {
-            try sub.parse(message, into: &event, context: context)
+            // The message is a slice of the line cut next to ASCII bytes: valid when the line is.
+            var subContext = context
+            subContext.lineIsValidUTF8 = s.isValidUTF8
+            try sub.parse(message, into: &event, context: subContext)
         }
     }
 
@@ -154,7 +157,8 @@ public struct SyslogParser: LineParser {
             }
             guard token.count >= 8 else { throw ParseFailure("no timestamp") }
             let text = s.slice(start, s.position)
-            timestamp = (withYear ? monthDayYearTime : monthDayTime).parse(text, zone: zone, reference: context.referenceTime)
+            timestamp = (withYear ? monthDayYearTime : monthDayTime).parse(text, zone: zone, reference: context.referenceTime,
+                                                                              referenceYear: context.referenceYear)
         }
         guard let timestamp else { throw ParseFailure("bad timestamp") }
         event.setTimestamp(.timestamp, timestamp)
@@ -188,7 +192,13 @@ public struct SyslogParser: LineParser {
     private static func readTag(_ s: inout SyslogScanner) -> Tag? {
         let start = s.position
         guard let c0 = s.peek(), c0 != 0x25 else { return nil }  // %
-        while let c = s.peek(), c > 0x20, c < 0x7F, c != 0x3A, c != 0x5B, c != 0x5D { _ = s.skip(byte: c) }
+        var i = start
+        while i < s.end {
+            let c = s.bytes[i]
+            guard c > 0x20, c < 0x7F, c != 0x3A, c != 0x5B, c != 0x5D else { break }
+            i += 1
+        }
+        s.position = i
         let length = s.position - start
         guard length > 0, length <= 128 else { return nil }
         let name = s.slice(start, s.position)

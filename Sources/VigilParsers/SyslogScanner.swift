@@ -26,12 +26,13 @@ struct SyslogScanner {
         self.isValidUTF8 = false
     }
 
-    /// A scanner that checks once whether the line is well-formed UTF-8 (see `isValidUTF8`).
-    init(validating bytes: UnsafeRawBufferPointer) {
+    /// A scanner that checks once whether the line is well-formed UTF-8 (see `isValidUTF8`),
+    /// unless the context says it is (`ParseContext.lineIsValidUTF8`).
+    init(validating bytes: UnsafeRawBufferPointer, context: ParseContext) {
         self.bytes = bytes
         self.position = 0
         self.end = bytes.count
-        self.isValidUTF8 = UTF8Validation.isValid(bytes)
+        self.isValidUTF8 = context.lineIsValidUTF8 || UTF8Validation.isValid(bytes)
     }
 
     var isAtEnd: Bool { position >= end }

@@ -150,15 +150,22 @@ public struct TimestampFormat: Sendable, Equatable {
 
     /// Parses `text` entirely; nil when it does not match.
     public func parse(_ text: UnsafeRawBufferPointer, zone: TimeZoneRule, reference: Timestamp) -> Timestamp? {
+        parse(text, zone: zone, reference: reference, referenceYear: nil)
+    }
+
+    /// `parse(_:zone:reference:)` with the reference time's civil year already known (the
+    /// context computes it once, not per line).
+    func parse(_ text: UnsafeRawBufferPointer, zone: TimeZoneRule, reference: Timestamp, referenceYear: Int?) -> Timestamp? {
         switch kind {
         case .rfc3339:
             return Timestamp(rfc3339: text)
         case .epoch(let divisor):
             return Self.parseEpoch(text, divisor: divisor)
         case .pattern(let tokens, let hasYear, let hasFraction):
-            return parsePattern(text, tokens: tokens, hasYear: hasYear, hasFraction: hasFraction, zone: zone, reference: reference)
+            return parsePattern(text, tokens: tokens, hasYear: hasYear, hasFraction: hasFraction, zone: zone, reference: reference,
+                                referenceYear: referenceYear)
         case .bsd(let hasYear):
-            return parseBSD(text, hasYear: hasYear, zone: zone, reference: reference)
+            return parseBSD(text, hasYear: hasYear, zone: zone, reference: reference, referenceYear: referenceYear)
         }
     }
 
@@ -277,7 +284,7 @@ public struct TimestampFormat: Sendable, Equatable {
     }
 
     private func parsePattern(_ t: UnsafeRawBufferPointer, tokens: [Token], hasYear: Bool, hasFraction: Bool,
-                              zone: TimeZoneRule, reference: Timestamp) -> Timestamp? {
+                              zone: TimeZoneRule, reference: Timestamp, referenceYear: Int?) -> Timestamp? {
         var c = Cursor(t)
         var year = 0, month = 1, day = 1, hour = 0, minute = 0, second = 0, nanos = 0
         var pm: Bool? = nil
@@ -357,11 +364,12 @@ public struct TimestampFormat: Sendable, Equatable {
             if hour == 12 { hour = pm ? 12 : 0 } else if pm { hour += 12 }
         }
         let civil = Civil(month: month, day: day, hour: hour, minute: minute, second: second, nanosecond: nanos)
-        return civil.instant(year: hasYear ? year : nil, offset: offset, zone: zone, reference: reference)
+        return civil.instant(year: hasYear ? year : nil, offset: offset, zone: zone, reference: reference, referenceYear: referenceYear)
     }
 
     /// `Mmm[ d]d [yyyy ]hh:mm:ss[.fff]` exactly as the token loop reads `%b %e [%Y ]%H:%M:%S`.
-    private func parseBSD(_ t: UnsafeRawBufferPointer, hasYear: Bool, zone: TimeZoneRule, reference: Timestamp) -> Timestamp? {
+    private func parseBSD(_ t: UnsafeRawBufferPointer, hasYear: Bool, zone: TimeZoneRule, reference: Timestamp,
+                          referenceYear: Int?) -> Timestamp? {
         var c = Cursor(t)
         guard let month = c.monthAbbreviation(), c.spaces(),
               let day = c.number(min: 1, max: 2), day >= 1, day <= 31, c.spaces() else { return nil }
@@ -381,7 +389,7 @@ public struct TimestampFormat: Sendable, Equatable {
         }
         guard c.i == t.count else { return nil }
         let civil = Civil(month: month, day: day, hour: hour, minute: minute, second: min(second, 59), nanosecond: nanos)
-        return civil.instant(year: year, offset: nil, zone: zone, reference: reference)
+        return civil.instant(year: year, offset: nil, zone: zone, reference: reference, referenceYear: referenceYear)
     }
 
     /// A parsed date and time without its year.
@@ -392,9 +400,9 @@ public struct TimestampFormat: Sendable, Equatable {
         /// the date does not exist (February 30).
         /// The instant in `year`, or when nil, in the reference year, or the one before when
         /// that lands over 7 days after the reference time.
-        func instant(year: Int?, offset: Int?, zone: TimeZoneRule, reference: Timestamp) -> Timestamp? {
+        func instant(year: Int?, offset: Int?, zone: TimeZoneRule, reference: Timestamp, referenceYear: Int?) -> Timestamp? {
             if let year { return instant(year: year, offset: offset, zone: zone) }
-            let referenceYear = reference.civil.year
+            let referenceYear = referenceYear ?? reference.civil.year
             if let candidate = instant(year: referenceYear, offset: offset, zone: zone),
                candidate.nanoseconds <= reference.nanoseconds + 7 * 86_400 * 1_000_000_000 {
                 return candidate
