@@ -332,44 +332,81 @@ public struct Event: Sendable, Hashable {
     /// A key and a value set on many events (a parser's `event.category: [authentication]`),
     /// checked against ``Schema`` once instead of on every ``Event/set(_:)``.
     public struct Preset: Sendable {
+        /// Everything behind one reference, so that passing a preset around costs one retain.
+        private let box: Box
+
+        private final class Box: Sendable {
+            let key: Key
+            let value: FieldValue
+            /// Whether `value` fits the declared type of a known `key` (always true for a custom
+            /// one).
+            let fitsSchema: Bool
+            /// The value's bytes for a string (copied into the event without going through
+            /// `String`); empty otherwise.
+            let utf8: [UInt8]
+            /// The stored form of a scalar value (not a string or an array).
+            let scalar: EventBuffers.Payload?
+
+            init(_ key: Key, _ value: FieldValue) {
+                self.key = key
+                self.value = value
+                fitsSchema = key.schemaID == 0 || Schema.index.accepts(key.schemaID, value)
+                switch value {
+                case .string(let text):
+                    utf8 = Array(text.utf8)
+                    scalar = nil
+                case .array:
+                    utf8 = []
+                    scalar = nil
+                default:
+                    // Scalars store no bytes and no boxed value: their payload is fixed.
+                    var scratch = EventBuffers()
+                    utf8 = []
+                    scalar = scratch.payload(value)
+                    scratch.deallocate()
+                }
+            }
+        }
+
         /// The field.
-        public let key: Key
+        public var key: Key { box.key }
         /// The value; never `.object`.
-        public let value: FieldValue
-        /// Whether `value` fits the declared type of a known `key` (always true for a custom one).
-        let fitsSchema: Bool
-        /// A string value's UTF-8 bytes, copied into the event without going through `String`.
-        let utf8: [UInt8]?
+        public var value: FieldValue { box.value }
 
         /// A preset of `value` for `key`. `value` must not be an object (flatten it into several
         /// presets instead).
         public init(_ key: Key, _ value: FieldValue) {
             if case .object = value { preconditionFailure("a preset value cannot be an object") }
-            self.key = key
-            self.value = value
-            self.fitsSchema = key.schemaID == 0 || Schema.index.accepts(key.schemaID, value)
-            if case .string(let text) = value { utf8 = Array(text.utf8) } else { utf8 = nil }
+            box = Box(key, value)
+        }
+
+        /// Stores the value in `s` under the key.
+        @inline(__always)
+        fileprivate func store(into s: UnsafeMutablePointer<EventBuffers>) {
+            let b = box
+            let payload: EventBuffers.Payload
+            if let scalar = b.scalar {
+                payload = scalar
+            } else if case .array = b.value {
+                payload = s.pointee.payload(b.value)
+            } else {
+                let range = b.utf8.withUnsafeBufferPointer { s.pointee.appendBytes($0) }
+                payload = EventBuffers.Payload(kind: .string, flag: 0, a: range, b: 0)
+            }
+            let key = b.key
+            if key.order & 1 == 0 {
+                if !b.fitsSchema { s.pointee.maybeMismatched = true }
+                s.pointee.placeKnown(id: key.schemaID, rank: key.rank, payload)
+            } else {
+                key.withName { _ = s.pointee.assignCustom($0, order: key.order, payload, rejectConflicts: false) }
+            }
         }
     }
 
     /// Sets `preset.key` to `preset.value`: the same as `self[preset.key] = preset.value`,
     /// without checking the value's type against the schema again.
     public mutating func set(_ preset: Preset) {
-        let s = unique().buffers
-        let payload: EventBuffers.Payload
-        if let utf8 = preset.utf8 {
-            let range = utf8.withUnsafeBufferPointer { s.pointee.appendBytes($0) }
-            payload = EventBuffers.Payload(kind: .string, flag: 0, a: range, b: 0)
-        } else {
-            payload = s.pointee.payload(preset.value)
-        }
-        let key = preset.key
-        if key.order & 1 == 0 {
-            if !preset.fitsSchema { s.pointee.maybeMismatched = true }
-            s.pointee.placeKnown(id: key.schemaID, rank: key.rank, payload)
-        } else {
-            key.withName { _ = s.pointee.assignCustom($0, order: key.order, payload, rejectConflicts: false) }
-        }
+        preset.store(into: unique().buffers)
     }
 
     /// Calls `body` with the UTF-8 bytes of `key`'s value when it is a string, without creating a
@@ -703,7 +740,7 @@ struct EventBuffers {
 
     /// A value as stored in an entry.
     @usableFromInline
-    struct Payload {
+    struct Payload: Sendable {
         @usableFromInline var kind: FieldValue.Kind
         @usableFromInline var flag: UInt8
         @usableFromInline var a: UInt64
