@@ -293,6 +293,18 @@ public struct Event: Sendable, Hashable {
         store(EventBuffers.Payload(kind: .string, flag: 0, a: range, b: 0), key, s)
     }
 
+    /// Sets `key` to the string value of the known field `source`, sharing its stored bytes: the
+    /// same as `self[key] = self[source]` when that is a string (`host.hostname` copied from
+    /// `log.syslog.hostname`). Sets nothing and returns false when `source` is absent, custom or
+    /// not a string.
+    @discardableResult
+    package mutating func setString(_ key: Key, sameAs source: Key) -> Bool {
+        guard source.order & 1 == 0, let e = storage?.buffers.pointee.known(rank: source.rank), e.kind == .string else { return false }
+        // A copy made by `unique()` has the same bytes at the same offsets.
+        store(EventBuffers.Payload(kind: .string, flag: 0, a: e.a, b: 0), key, unique().buffers)
+        return true
+    }
+
     /// Sets `key` to the text of a string literal: the same as `self[key] = .string(value)`.
     public mutating func setString(_ key: Key, _ value: StaticString) {
         value.withUTF8Buffer { setString(key, validUTF8: UnsafeRawBufferPointer($0)) }
@@ -704,7 +716,15 @@ struct EventBuffers {
         let n = source.count
         if byteCount + n > byteCapacity { growBytes(byteCount + n) }
         precondition(byteCount <= Int(UInt32.max) - n, "an event's text exceeds 4 GiB")
-        if n > 0 { (bytes + byteCount).update(from: source.baseAddress!, count: n) }
+        if n >= 8 && n <= 16 {
+            // Two overlapping words instead of a call to memmove (most fields are short).
+            let from = UnsafeRawPointer(source.baseAddress!), to = UnsafeMutableRawPointer(bytes + byteCount)
+            let head = from.loadUnaligned(as: UInt64.self), tail = from.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
+            to.storeBytes(of: head, as: UInt64.self)
+            to.storeBytes(of: tail, toByteOffset: n - 8, as: UInt64.self)
+        } else if n > 0 {
+            (bytes + byteCount).update(from: source.baseAddress!, count: n)
+        }
         let range = UInt64(byteCount) << 32 | UInt64(n)
         byteCount += n
         return range

@@ -171,7 +171,7 @@ public struct SyslogParser: LineParser {
             let host = s.readToken()
             if !host.isEmpty {
                 event.setString(.logSyslogHostname, host, of: s)
-                event.setString(.hostHostname, host, of: s)
+                event.setString(.hostHostname, sameAs: .logSyslogHostname)
             }
             guard s.skip(byte: 0x20) else { return nil }
             s.skipSpaces()
@@ -190,26 +190,32 @@ public struct SyslogParser: LineParser {
 
     /// `name[pid]: ` or `name: ` (the colon may end the line); leaves `s` at the message.
     private static func readTag(_ s: inout SyslogScanner) -> Tag? {
-        let start = s.position
-        guard let c0 = s.peek(), c0 != 0x25 else { return nil }  // %
+        let start = s.position, end = s.end, b = s.bytes
+        guard start >= 0, start < end, b[start] != 0x25 else { return nil }  // %
         var i = start
-        while i < s.end {
-            let c = s.bytes[i]
+        while i < end {
+            let c = b[i]
             guard c > 0x20, c < 0x7F, c != 0x3A, c != 0x5B, c != 0x5D else { break }
             i += 1
         }
-        s.position = i
-        let length = s.position - start
+        let length = i - start
         guard length > 0, length <= 128 else { return nil }
-        let name = s.slice(start, s.position)
+        let name = s.slice(start, i)
         var pid: UnsafeRawBufferPointer?
-        if s.skip(byte: 0x5B) {
-            guard let p = s.read(upTo: 0x5D), p.count <= 128 else { return nil }
-            _ = s.skip(byte: 0x5D)
-            pid = p
+        if i < end, b[i] == 0x5B {  // [
+            var j = i + 1
+            while j < end, b[j] != 0x5D { j += 1 }  // ]
+            guard j < end, j - (i + 1) <= 128 else { return nil }
+            pid = s.slice(i + 1, j)
+            i = j + 1
         }
-        guard s.skip(byte: 0x3A) else { return nil }
-        guard s.isAtEnd || s.skip(byte: 0x20) else { return nil }
+        guard i < end, b[i] == 0x3A else { return nil }  // :
+        i += 1
+        if i < end {
+            guard b[i] == 0x20 else { return nil }
+            i += 1
+        }
+        s.position = i
         return Tag(name: name, pid: pid)
     }
 
@@ -221,8 +227,10 @@ public struct SyslogParser: LineParser {
         if tag.name.count > 2, tag.name[tag.name.count - 1] == 0x29, let open = tag.name.firstIndex(of: 0x28), open > 0 {
             program = UnsafeRawBufferPointer(rebasing: tag.name[..<open])
             event.setString(.logSyslogModule, UnsafeRawBufferPointer(rebasing: tag.name[(open + 1)..<(tag.name.count - 1)]), of: s)
+            event.setString(.processName, program, of: s)
+        } else {
+            event.setString(.processName, sameAs: .logSyslogAppname)
         }
-        event.setString(.processName, program, of: s)
         if let pid = tag.pid {
             event.setString(.logSyslogProcid, pid, of: s)
             if let n = SyslogText.int(pid) { event.setInt(.processPid, n) }

@@ -50,3 +50,27 @@ import VigilTestSupport
         #expect(try Self.parse(december, context: context)["@timestamp"] == .timestamp(Timestamp(year: 2019, month: 12, day: 31, hour: 23)!))
     }
 }
+
+/// RFC 3164 timestamps in the fixed 15-byte layout take a shortcut; it must accept and reject
+/// exactly what the general reader does.
+@Suite struct RFC3164TimestampLayoutTests {
+    static let format = try! TimestampFormat("%b %e %H:%M:%S")
+    static let reference = Timestamp(year: 2026, month: 6, day: 15, hour: 12)!
+
+    @Test(arguments: [
+        ("Mar  5 09:05:07", Timestamp(year: 2026, month: 3, day: 5, hour: 9, minute: 5, second: 7)),
+        ("MAR 05 23:59:59", Timestamp(year: 2026, month: 3, day: 5, hour: 23, minute: 59, second: 59)),
+        ("mar 05 23:59:60", Timestamp(year: 2026, month: 3, day: 5, hour: 23, minute: 59, second: 59)),
+        ("Dec 31 23:59:59", Timestamp(year: 2025, month: 12, day: 31, hour: 23, minute: 59, second: 59)),
+        ("Jun 22 00:00:00", Timestamp(year: 2026, month: 6, day: 22)),
+        ("Jun 23 00:00:00", Timestamp(year: 2025, month: 6, day: 23)),
+        ("Mar 5 09:05:07", Timestamp(year: 2026, month: 3, day: 5, hour: 9, minute: 5, second: 7)),
+        ("Mar  5 09:05:07.25", Timestamp(year: 2026, month: 3, day: 5, hour: 9, minute: 5, second: 7, nanosecond: 250_000_000)),
+        ("Feb 30 10:00:00", nil), ("Mar 00 10:00:00", nil), ("Mar  0 10:00:00", nil), ("Mar 1x 10:00:00", nil),
+        ("Mar 05 24:00:00", nil), ("Mar 05 23:60:00", nil), ("Mar 32 10:00:00", nil), ("Xyz 05 09:05:07", nil),
+        ("Mar 05 0a:00:00", nil), ("Mar 05 00:00:0a", nil), ("Mar\t05 00:00:00", nil),
+    ] as [(String, Timestamp?)])
+    func layout(text: String, expected: Timestamp?) {
+        #expect(Self.format.parse(text, zone: .utc, reference: Self.reference) == expected, "\(text)")
+    }
+}
