@@ -193,10 +193,8 @@ public struct SyslogParser: LineParser {
         let start = s.position, end = s.end, b = s.bytes
         guard start >= 0, start < end, b[start] != 0x25 else { return nil }  // %
         var i = start
-        while i < end {
-            let c = b[i]
-            guard c > 0x20, c < 0x7F, c != 0x3A, c != 0x5B, c != 0x5D else { break }
-            i += 1
+        Self.tagBytes.withUnsafeBufferPointer { allowed in
+            while i < end, allowed[Int(b[i])] { i += 1 }
         }
         let length = i - start
         guard length > 0, length <= 128 else { return nil }
@@ -218,6 +216,9 @@ public struct SyslogParser: LineParser {
         s.position = i
         return Tag(name: name, pid: pid)
     }
+
+    /// The bytes a tag name may hold: printable ASCII except space, `:`, `[` and `]`.
+    private static let tagBytes: [Bool] = (0..<256).map { c in c > 0x20 && c < 0x7F && c != 0x3A && c != 0x5B && c != 0x5D }
 
     /// Sets the tag's fields; returns the program name's bytes.
     private func emitTag(_ tag: Tag, of s: SyslogScanner, in event: inout Event) -> UnsafeRawBufferPointer {
