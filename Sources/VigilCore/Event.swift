@@ -56,24 +56,35 @@ public struct Event: Sendable, Hashable {
         /// The key's place in key order: `2 × rank` for a known key (``Schema/Index/rank(_:)``),
         /// `2 × floor + 1` for a custom key, `floor` being how many known names sort before it.
         /// Fields compare by `order`; only two custom keys in the same gap compare bytes.
-        package var order: UInt32
+        @usableFromInline package var order: UInt32
         /// The schema id, or 0 for a custom key.
-        package var id: UInt16
+        @usableFromInline package var id: UInt16
         /// The value's case.
-        package var kind: FieldValue.Kind
+        @usableFromInline package var kind: FieldValue.Kind
         /// `.bool`: 1 for true. `.ip`: the family's raw value.
-        package var flag: UInt8
+        @usableFromInline package var flag: UInt8
         /// `.int`, `.timestamp`: the bits of the Int64. `.float`: the Double's bits.
         /// `.string`: the byte range (`offset << 32 | length`). `.ip`: the high word.
         /// `.array`: the index in `boxed`.
-        package var a: UInt64
+        @usableFromInline package var a: UInt64
         /// `.ip`: the low word.
-        package var b: UInt64
+        @usableFromInline package var b: UInt64
         /// A custom key's byte range (`offset << 32 | length`); 0 for a known key.
-        package var keyRange: UInt64
+        @usableFromInline package var keyRange: UInt64
 
         @inline(__always)
         var isCustom: Bool { order & 1 == 1 }
+
+        @inlinable @inline(__always)
+        init(order: UInt32, id: UInt16, kind: FieldValue.Kind, flag: UInt8, a: UInt64, b: UInt64, keyRange: UInt64) {
+            self.order = order
+            self.id = id
+            self.kind = kind
+            self.flag = flag
+            self.a = a
+            self.b = b
+            self.keyRange = keyRange
+        }
     }
 
     /// The fields and their bytes; nil while the event has never held a field. Shared between
@@ -109,12 +120,18 @@ public struct Event: Sendable, Hashable {
     }
 
     /// The storage, made unique to this event (allocated or copied when needed).
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func unique() -> EventStorage {
         if !isKnownUniquelyReferenced(&storage) {  // false for nil as well
-            storage = storage?.copy() ?? EventStorage()
+            makeUnique()
         }
         return storage.unsafelyUnwrapped
+    }
+
+    /// Allocates or copies the storage (kept out of line so that setters stay small).
+    @usableFromInline @inline(never)
+    mutating func makeUnique() {
+        storage = storage?.copy() ?? EventStorage()
     }
 
     /// The fields in key order.
@@ -205,7 +222,7 @@ public struct Event: Sendable, Hashable {
 
         public var description: String { name }
 
-        @inline(__always)
+        @inlinable @inline(__always)
         var rank: UInt16 { UInt16(truncatingIfNeeded: order >> 1) }
 
         /// Calls `body` with the name's UTF-8 bytes.
@@ -239,13 +256,18 @@ public struct Event: Sendable, Hashable {
         }
     }
 
-    @inline(__always)
-    private func store(_ payload: EventBuffers.Payload, _ key: Key, _ s: UnsafeMutablePointer<EventBuffers>) {
+    @inlinable @inline(__always)
+    func store(_ payload: EventBuffers.Payload, _ key: Key, _ s: UnsafeMutablePointer<EventBuffers>) {
         if key.order & 1 == 0 {
             s.pointee.assignKnown(id: key.schemaID, rank: key.rank, payload)
         } else {
-            key.withName { _ = s.pointee.assignCustom($0, order: key.order, payload, rejectConflicts: false) }
+            Event.storeCustom(payload, key, s)
         }
+    }
+
+    @usableFromInline @inline(never)
+    static func storeCustom(_ payload: EventBuffers.Payload, _ key: Key, _ s: UnsafeMutablePointer<EventBuffers>) {
+        key.withName { _ = s.pointee.assignCustom($0, order: key.order, payload, rejectConflicts: false) }
     }
 
     /// Sets `key` to the string whose UTF-8 bytes are `utf8`, without creating a `String`: the
@@ -259,6 +281,144 @@ public struct Event: Sendable, Hashable {
         let s = unique().buffers
         let range = s.pointee.appendBytes(UnsafeBufferPointer(start: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), count: bytes.count))
         store(EventBuffers.Payload(kind: .string, flag: 0, a: range, b: 0), key, s)
+    }
+
+    /// Sets `key` to the string whose UTF-8 bytes are `bytes`, which the caller has checked to be
+    /// well-formed UTF-8 (e.g. a slice, cut at ASCII delimiters, of a line validated once): the
+    /// same as ``setString(_:utf8:)`` without the per-field check.
+    @inlinable @inline(__always)
+    package mutating func setString(_ key: Key, validUTF8 bytes: UnsafeRawBufferPointer) {
+        let s = unique().buffers
+        let range = s.pointee.appendBytes(UnsafeBufferPointer(start: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), count: bytes.count))
+        store(EventBuffers.Payload(kind: .string, flag: 0, a: range, b: 0), key, s)
+    }
+
+    /// Sets `key` to the string value of the known field `source`, sharing its stored bytes: the
+    /// same as `self[key] = self[source]` when that is a string (`host.hostname` copied from
+    /// `log.syslog.hostname`). Sets nothing and returns false when `source` is absent, custom or
+    /// not a string.
+    @discardableResult
+    package mutating func setString(_ key: Key, sameAs source: Key) -> Bool {
+        guard source.order & 1 == 0, let e = storage?.buffers.pointee.known(rank: source.rank), e.kind == .string else { return false }
+        // A copy made by `unique()` has the same bytes at the same offsets.
+        store(EventBuffers.Payload(kind: .string, flag: 0, a: e.a, b: 0), key, unique().buffers)
+        return true
+    }
+
+    /// Sets `key` to the text of a string literal: the same as `self[key] = .string(value)`.
+    public mutating func setString(_ key: Key, _ value: StaticString) {
+        value.withUTF8Buffer { setString(key, validUTF8: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Sets `key` to `.int(value)` without building a ``FieldValue``.
+    /// - Complexity: O(1) for a known field.
+    @inlinable @inline(__always)
+    public mutating func setInt(_ key: Key, _ value: Int64) {
+        storeScalar(EventBuffers.Payload(kind: .int, flag: 0, a: UInt64(bitPattern: value), b: 0), key)
+    }
+
+    /// Sets `key` to `.bool(value)` without building a ``FieldValue``.
+    @inlinable @inline(__always)
+    public mutating func setBool(_ key: Key, _ value: Bool) {
+        storeScalar(EventBuffers.Payload(kind: .bool, flag: value ? 1 : 0, a: 0, b: 0), key)
+    }
+
+    /// Sets `key` to `.timestamp(value)` without building a ``FieldValue``.
+    @inlinable @inline(__always)
+    public mutating func setTimestamp(_ key: Key, _ value: Timestamp) {
+        storeScalar(EventBuffers.Payload(kind: .timestamp, flag: 0, a: UInt64(bitPattern: value.nanoseconds), b: 0), key)
+    }
+
+    /// Sets `key` to `.ip(value)` without building a ``FieldValue``.
+    @inlinable @inline(__always)
+    public mutating func setIP(_ key: Key, _ value: IPAddress) {
+        storeScalar(EventBuffers.Payload(kind: .ip, flag: value.family.rawValue, a: value.high, b: value.low), key)
+    }
+
+    @inlinable @inline(__always)
+    mutating func storeScalar(_ payload: EventBuffers.Payload, _ key: Key) {
+        let s = unique().buffers
+        store(payload, key, s)
+    }
+
+    /// A key and a value set on many events (a parser's `event.category: [authentication]`),
+    /// checked against ``Schema`` once instead of on every ``Event/set(_:)``.
+    public struct Preset: Sendable {
+        /// Everything behind one reference, so that passing a preset around costs one retain.
+        private let box: Box
+
+        private final class Box: Sendable {
+            let key: Key
+            let value: FieldValue
+            /// Whether `value` fits the declared type of a known `key` (always true for a custom
+            /// one).
+            let fitsSchema: Bool
+            /// The value's bytes for a string (copied into the event without going through
+            /// `String`); empty otherwise.
+            let utf8: [UInt8]
+            /// The stored form of a scalar value (not a string or an array).
+            let scalar: EventBuffers.Payload?
+
+            init(_ key: Key, _ value: FieldValue) {
+                self.key = key
+                self.value = value
+                fitsSchema = key.schemaID == 0 || Schema.index.accepts(key.schemaID, value)
+                switch value {
+                case .string(let text):
+                    utf8 = Array(text.utf8)
+                    scalar = nil
+                case .array:
+                    utf8 = []
+                    scalar = nil
+                default:
+                    // Scalars store no bytes and no boxed value: their payload is fixed.
+                    var scratch = EventBuffers()
+                    utf8 = []
+                    scalar = scratch.payload(value)
+                    scratch.deallocate()
+                }
+            }
+        }
+
+        /// The field.
+        public var key: Key { box.key }
+        /// The value; never `.object`.
+        public var value: FieldValue { box.value }
+
+        /// A preset of `value` for `key`. `value` must not be an object (flatten it into several
+        /// presets instead).
+        public init(_ key: Key, _ value: FieldValue) {
+            if case .object = value { preconditionFailure("a preset value cannot be an object") }
+            box = Box(key, value)
+        }
+
+        /// Stores the value in `s` under the key.
+        @inline(__always)
+        fileprivate func store(into s: UnsafeMutablePointer<EventBuffers>) {
+            let b = box
+            let payload: EventBuffers.Payload
+            if let scalar = b.scalar {
+                payload = scalar
+            } else if case .array = b.value {
+                payload = s.pointee.payload(b.value)
+            } else {
+                let range = b.utf8.withUnsafeBufferPointer { s.pointee.appendBytes($0) }
+                payload = EventBuffers.Payload(kind: .string, flag: 0, a: range, b: 0)
+            }
+            let key = b.key
+            if key.order & 1 == 0 {
+                if !b.fitsSchema { s.pointee.maybeMismatched = true }
+                s.pointee.placeKnown(id: key.schemaID, rank: key.rank, payload)
+            } else {
+                key.withName { _ = s.pointee.assignCustom($0, order: key.order, payload, rejectConflicts: false) }
+            }
+        }
+    }
+
+    /// Sets `preset.key` to `preset.value`: the same as `self[preset.key] = preset.value`,
+    /// without checking the value's type against the schema again.
+    public mutating func set(_ preset: Preset) {
+        preset.store(into: unique().buffers)
     }
 
     /// Calls `body` with the UTF-8 bytes of `key`'s value when it is a string, without creating a
@@ -441,28 +601,41 @@ final class EventStorage: @unchecked Sendable {
 @usableFromInline
 struct EventBuffers {
     /// Every entry stored since the event was last cleared, live or not.
+    @usableFromInline
     var entries: UnsafeMutablePointer<Event.Entry>
+    @usableFromInline
     var entryCount = 0
+    @usableFromInline
     var entryCapacity: Int
     /// Bit `rank` is set when the known field of that rank is present.
+    @usableFromInline
     let present: UnsafeMutablePointer<UInt64>
     let presentWords: Int
     /// By rank: the entry index of a present known field.
+    @usableFromInline
     let slots: UnsafeMutablePointer<UInt32>
+    @usableFromInline
     var knownCount = 0
     /// Entry indices of the custom fields, in key order.
     var customs: UnsafeMutablePointer<UInt32>
+    @usableFromInline
     var customCount = 0
     var customCapacity: Int
+    @usableFromInline
     var bytes: UnsafeMutablePointer<UInt8>
+    @usableFromInline
     var byteCount = 0
+    @usableFromInline
     var byteCapacity: Int
-    var boxed: [FieldValue] = []
+    /// Array values, by the index an `.array` entry holds.
+    var boxed = BoxedValues()
     /// Whether a known field may hold a value of another type than the schema declares: set when
     /// such a value is stored (or might have been), cleared only when the event is cleared.
     /// Schema normalization looks at the fields only when it is set.
+    @usableFromInline
     var maybeMismatched = false
     /// The schema's declared types by id, read on every store of a known field.
+    @usableFromInline
     let checks: UnsafeBufferPointer<Schema.TypeCheck>
 
     init(entryCapacity: Int = 16, customCapacity: Int = 4, byteCapacity: Int = 256) {
@@ -491,17 +664,18 @@ struct EventBuffers {
         c.customCount = customCount
         c.bytes.initialize(from: bytes, count: byteCount)
         c.byteCount = byteCount
-        c.boxed = boxed
+        c.boxed = boxed.copy()
         c.maybeMismatched = maybeMismatched
         return c
     }
 
-    func deallocate() {
+    mutating func deallocate() {
         entries.deallocate()
         present.deallocate()
         slots.deallocate()
         customs.deallocate()
         bytes.deallocate()
+        boxed.deallocate()
     }
 
     @usableFromInline
@@ -515,7 +689,7 @@ struct EventBuffers {
         customCount = 0
         byteCount = 0
         maybeMismatched = false
-        if !boxed.isEmpty { boxed.removeAll(keepingCapacity: true) }
+        boxed.removeAll()
     }
 
     // MARK: Walking in key order
@@ -546,19 +720,27 @@ struct EventBuffers {
     // MARK: Bytes
 
     /// Appends `source` to the byte buffer and returns its range (`offset << 32 | length`).
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func appendBytes(_ source: UnsafeBufferPointer<UInt8>) -> UInt64 {
         let n = source.count
         if byteCount + n > byteCapacity { growBytes(byteCount + n) }
         precondition(byteCount <= Int(UInt32.max) - n, "an event's text exceeds 4 GiB")
-        if n > 0 { (bytes + byteCount).update(from: source.baseAddress!, count: n) }
+        if n >= 8 && n <= 16 {
+            // Two overlapping words instead of a call to memmove (most fields are short).
+            let from = UnsafeRawPointer(source.baseAddress!), to = UnsafeMutableRawPointer(bytes + byteCount)
+            let head = from.loadUnaligned(as: UInt64.self), tail = from.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
+            to.storeBytes(of: head, as: UInt64.self)
+            to.storeBytes(of: tail, toByteOffset: n - 8, as: UInt64.self)
+        } else if n > 0 {
+            (bytes + byteCount).update(from: source.baseAddress!, count: n)
+        }
         let range = UInt64(byteCount) << 32 | UInt64(n)
         byteCount += n
         return range
     }
 
-    @inline(never)
-    private mutating func growBytes(_ needed: Int) {
+    @usableFromInline @inline(never)
+    mutating func growBytes(_ needed: Int) {
         var newCapacity = byteCapacity * 2
         while newCapacity < needed { newCapacity *= 2 }
         let b = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
@@ -586,11 +768,20 @@ struct EventBuffers {
     // MARK: Values
 
     /// A value as stored in an entry.
-    struct Payload {
-        var kind: FieldValue.Kind
-        var flag: UInt8
-        var a: UInt64
-        var b: UInt64
+    @usableFromInline
+    struct Payload: Sendable {
+        @usableFromInline var kind: FieldValue.Kind
+        @usableFromInline var flag: UInt8
+        @usableFromInline var a: UInt64
+        @usableFromInline var b: UInt64
+
+        @inlinable @inline(__always)
+        init(kind: FieldValue.Kind, flag: UInt8, a: UInt64, b: UInt64) {
+            self.kind = kind
+            self.flag = flag
+            self.a = a
+            self.b = b
+        }
     }
 
     /// The payload of `value` (not `.object`), its bytes or array stored.
@@ -611,8 +802,7 @@ struct EventBuffers {
         case .ip(let ip):
             return Payload(kind: .ip, flag: ip.family.rawValue, a: ip.high, b: ip.low)
         case .array:
-            boxed.append(value)
-            return Payload(kind: .array, flag: 0, a: UInt64(boxed.count - 1), b: 0)
+            return Payload(kind: .array, flag: 0, a: UInt64(boxed.append(value)), b: 0)
         case .null:
             return Payload(kind: .null, flag: 0, a: 0, b: 0)
         case .object:
@@ -636,7 +826,7 @@ struct EventBuffers {
     }
 
     /// Notes a value of another type than the schema declares for known field `id`.
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func noteType(_ id: UInt16, _ p: Payload) {
         let check = checks[Int(id)]
         if p.kind == check.kind {
@@ -648,7 +838,8 @@ struct EventBuffers {
 
     /// Whether the elements of array `boxed[index]` have the declared element kind (false when
     /// the declared type is an array of arrays: the full check decides).
-    private func elementsFit(_ check: Schema.TypeCheck, _ index: Int) -> Bool {
+    @usableFromInline
+    func elementsFit(_ check: Schema.TypeCheck, _ index: Int) -> Bool {
         guard let element = check.element, case .array(let values) = boxed[index] else { return false }
         for v in values {
             let k = v.kind
@@ -660,7 +851,7 @@ struct EventBuffers {
     // MARK: Entries
 
     /// Appends an entry and returns its index.
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func appendEntry(_ e: Event.Entry) -> UInt32 {
         if entryCount == entryCapacity { growEntries() }
         precondition(entryCount < Int(UInt32.max), "too many fields")
@@ -669,8 +860,8 @@ struct EventBuffers {
         return UInt32(entryCount - 1)
     }
 
-    @inline(never)
-    private mutating func growEntries() {
+    @usableFromInline @inline(never)
+    mutating func growEntries() {
         let newCapacity = entryCapacity * 2
         let e = UnsafeMutablePointer<Event.Entry>.allocate(capacity: newCapacity)
         e.initialize(from: entries, count: entryCount)
@@ -679,7 +870,7 @@ struct EventBuffers {
         entryCapacity = newCapacity
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func setPayload(_ p: Payload, at index: Int) {
         entries[index].kind = p.kind
         entries[index].flag = p.flag
@@ -687,7 +878,7 @@ struct EventBuffers {
         entries[index].b = p.b
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     func isPresent(rank: Int) -> Bool { present[rank >> 6] & (1 << UInt64(rank & 63)) != 0 }
 
     /// The known field of `rank`, if present.
@@ -772,9 +963,15 @@ struct EventBuffers {
 
     /// Stores a payload under a known key, after removing the custom fields it conflicts with
     /// (a custom dotted prefix of it, or custom fields under it).
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func assignKnown(id: UInt16, rank: UInt16, _ p: Payload) {
         noteType(id, p)
+        placeKnown(id: id, rank: rank, p)
+    }
+
+    /// `assignKnown` without the type note (the caller has noted or ruled out a mismatch).
+    @inlinable @inline(__always)
+    mutating func placeKnown(id: UInt16, rank: UInt16, _ p: Payload) {
         let r = Int(rank)
         if isPresent(rank: r) {
             setPayload(p, at: Int(slots[r]))
@@ -797,7 +994,8 @@ struct EventBuffers {
 
     /// Custom fields that conflict with known key `id`: removed, or the first returned when
     /// `reject`.
-    private mutating func resolveKnownConflicts(id: UInt16, rank: UInt16, reject: Bool) -> Event.Entry? {
+    @usableFromInline
+    mutating func resolveKnownConflicts(id: UInt16, rank: UInt16, reject: Bool) -> Event.Entry? {
         let k = Schema.index.name(id)
         let position = customPosition(after: UInt32(rank) << 1)
         // A present dotted prefix sorts right before the key; fields under it right after it.
@@ -821,6 +1019,7 @@ struct EventBuffers {
     /// Stores a payload under custom key `k` (of order `order`), after removing the fields it
     /// conflicts with; with `rejectConflicts`, a repeated or conflicting key is reported instead
     /// (the field already present is returned) and nothing is stored.
+    @usableFromInline
     mutating func assignCustom(_ k: UnsafeBufferPointer<UInt8>, order: UInt32, _ p: Payload, rejectConflicts: Bool) -> Event.Entry? {
         let (found, position) = customPosition(k, order: order)
         if found {
@@ -930,6 +1129,73 @@ struct EventBuffers {
             case .error: return false
             }
         }
+    }
+}
+
+/// The array values of an event, kept apart from the plain entries: a buffer of
+/// ``FieldValue``s that clearing empties without giving up its capacity (one release per array,
+/// no generic array code on the per-line path).
+struct BoxedValues {
+    private var base: UnsafeMutablePointer<FieldValue>?
+    private(set) var count = 0
+    private var capacity = 0
+
+    init() {}
+
+    var isEmpty: Bool { count == 0 }
+
+    @inline(__always)
+    subscript(index: Int) -> FieldValue {
+        precondition(index >= 0 && index < count, "array value index out of range")
+        return base.unsafelyUnwrapped[index]
+    }
+
+    /// Appends `value` and returns its index.
+    @inline(__always)
+    mutating func append(_ value: FieldValue) -> Int {
+        if count == capacity { grow() }
+        (base.unsafelyUnwrapped + count).initialize(to: value)
+        count += 1
+        return count - 1
+    }
+
+    @inline(never)
+    private mutating func grow() {
+        let newCapacity = max(4, capacity * 2)
+        let b = UnsafeMutablePointer<FieldValue>.allocate(capacity: newCapacity)
+        if let base {
+            b.moveInitialize(from: base, count: count)
+            base.deallocate()
+        }
+        base = b
+        capacity = newCapacity
+    }
+
+    /// Removes every value, keeping the capacity.
+    @inline(__always)
+    mutating func removeAll() {
+        guard count > 0 else { return }
+        base.unsafelyUnwrapped.deinitialize(count: count)
+        count = 0
+    }
+
+    /// An independent copy (values are copied, i.e. retained).
+    func copy() -> BoxedValues {
+        var c = BoxedValues()
+        guard count > 0, let base else { return c }
+        c.base = .allocate(capacity: count)
+        c.base.unsafelyUnwrapped.initialize(from: base, count: count)
+        c.count = count
+        c.capacity = count
+        return c
+    }
+
+    /// Releases the values and the buffer (the owner's deinit).
+    mutating func deallocate() {
+        removeAll()
+        base?.deallocate()
+        base = nil
+        capacity = 0
     }
 }
 

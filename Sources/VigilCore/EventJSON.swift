@@ -83,6 +83,32 @@ public enum EventJSON {
         return builder.finish()
     }
 
+    /// Decodes one event from a JSON object occupying all of `bytes` into `event`, replacing its
+    /// fields and reusing its storage (a parser decoding one line after another into the same
+    /// event). On failure `event` is left empty.
+    package static func decode(_ bytes: UnsafeRawBufferPointer, reusing event: inout Event) throws(EventCodecError) {
+        var builder = EventBuilder()
+        swap(&builder.event, &event)
+        builder.event.removeAll(keepingCapacity: true)
+        do throws(EventCodecError) {
+            var reader = JSONReader(bytes)
+            reader.skipWhitespace()
+            guard reader.peek() == UInt8(ascii: "{") else {
+                if reader.peek() == nil { throw JSONReader.error(.truncated, "empty input; expected a JSON object", at: reader.position) }
+                throw JSONReader.error(.notAnObject, "an event must be a JSON object", at: reader.position)
+            }
+            try builder.readObject(&reader, level: 0)
+            guard reader.isAtEndIgnoringWhitespace() else {
+                throw JSONReader.error(.trailingBytes, "unexpected bytes after the event object", at: reader.position)
+            }
+        } catch {
+            swap(&builder.event, &event)
+            event.removeAll(keepingCapacity: true)
+            throw error
+        }
+        event = builder.finish()
+    }
+
     /// Decodes one event from JSON bytes; see ``decode(_:)-(UnsafeRawBufferPointer)``.
     public static func decode(_ bytes: [UInt8]) throws(EventCodecError) -> Event {
         // `withUnsafeBytes` is `rethrows` (untyped); carry the typed error out in a `Result`.
@@ -112,11 +138,22 @@ public enum EventJSON {
     /// input to the event's bytes without a `String`), then sorts and validates them.
     struct EventBuilder {
         var event = Event()
-        /// The dotted key of the member being read.
-        var path: [UInt8] = []
+        /// The dotted key of the member being read is `path[0..<pathLength]`: the array only
+        /// grows, so leaving a member changes a length instead of removing array elements.
+        var path = [UInt8](repeating: 0, count: 64)
+        var pathLength = 0
 
-        init() {
-            path.reserveCapacity(64)
+        init() {}
+
+        /// Appends `bytes` to the key being read.
+        @inline(__always)
+        mutating func appendToPath(_ bytes: UnsafeRawBufferPointer) {
+            let n = bytes.count
+            guard n > 0 else { return }
+            if pathLength + n > path.count { path.append(contentsOf: repeatElement(0, count: max(pathLength + n - path.count, path.count))) }
+            let at = pathLength
+            path.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: at).copyMemory(from: bytes.baseAddress!, byteCount: n) }
+            pathLength += n
         }
 
         /// Reads an event-level object at `reader` (which is at `{`), flattening into `event`.
@@ -135,9 +172,12 @@ public enum EventJSON {
                 reader.skipWhitespace()
                 guard reader.peek() == UInt8(ascii: "\"") else { throw reader.unexpected("a member name") }
                 let keyOffset = reader.position
-                let saved = path.count
-                if level > 0 { path.append(UInt8(ascii: ".")) }
-                try reader.readString(appendingTo: &path)
+                let saved = pathLength
+                if level > 0 {
+                    var dot = UInt8(ascii: ".")
+                    withUnsafeBytes(of: &dot) { appendToPath($0) }
+                }
+                try reader.withStringBytes { appendToPath($0) }
                 reader.skipWhitespace()
                 try reader.expect(UInt8(ascii: ":"), "':' after member name")
                 reader.skipWhitespace()
@@ -146,7 +186,7 @@ public enum EventJSON {
                 } else {
                     try readLeaf(&reader, keyOffset: keyOffset)
                 }
-                path.removeLast(path.count - saved)
+                pathLength = saved
                 reader.skipWhitespace()
                 if reader.peek() == UInt8(ascii: ",") {
                     try reader.expect(UInt8(ascii: ","), "','")
@@ -160,7 +200,8 @@ public enum EventJSON {
         /// Reads the value of the member at `path` and stores it, unsorted, after the others.
         private mutating func readLeaf(_ reader: inout JSONReader, keyOffset: Int) throws(EventCodecError) {
             let schema = Schema.index
-            let id = path.withUnsafeBytes { schema.id($0) }
+            let length = pathLength
+            let id = path.withUnsafeBytes { schema.id(UnsafeRawBufferPointer(rebasing: $0[..<length])) }
             let expected: Schema.FieldType? = id != 0 ? Schema.typesByID[Int(id)] : nil
             let s = event.unique().buffers
             let payload: EventBuffers.Payload
@@ -176,12 +217,13 @@ public enum EventJSON {
             if id != 0 {
                 conflict = s.pointee.addKnown(id: id, rank: schema.rank(id), payload)
             } else {
-                conflict = path.withUnsafeBufferPointer { (p: UnsafeBufferPointer<UInt8>) in
-                    s.pointee.assignCustom(p, order: Event.customOrder(p, schema), payload, rejectConflicts: true)
+                conflict = path.withUnsafeBufferPointer { (whole: UnsafeBufferPointer<UInt8>) in
+                    let p = UnsafeBufferPointer(rebasing: whole[..<length])
+                    return s.pointee.assignCustom(p, order: Event.customOrder(p, schema), payload, rejectConflicts: true)
                 }
             }
             if let conflict {
-                let key = String(decoding: path, as: UTF8.self)
+                let key = String(decoding: path[..<length], as: UTF8.self)
                 let other = s.pointee.withKeyBytes(conflict) { String(decoding: $0, as: UTF8.self) }
                 let message = other == key
                     ? "field '\(displayKey(key))' appears twice"

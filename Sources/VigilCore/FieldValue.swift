@@ -46,6 +46,7 @@ public enum FieldValue: Sendable, Hashable {
     }
 
     /// The case of a value without its payload.
+    @usableFromInline
     package enum Kind: UInt8, Sendable {
         case string, int, float, bool, timestamp, ip, array, object, null
     }

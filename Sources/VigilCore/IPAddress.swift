@@ -147,34 +147,42 @@ extension IPAddress: LosslessStringConvertible {
     static func parse(_ p: UnsafeRawBufferPointer) -> IPAddress? {
         let n = p.count
         guard n >= 2, n <= 45 else { return nil }
-        // An address with a ':' is IPv6; otherwise IPv4.
+        // An address with a ':' is IPv6; otherwise IPv4. Dotted quads (the common case) hold no
+        // ':', so they are tried first, before looking for one.
+        if let v4 = parseV4(p, 0, n) { return IPAddress(v4: v4) }
         var hasColon = false
         for k in 0..<n where p[k] == UInt8(ascii: ":") { hasColon = true; break }
-        if hasColon { return parseV6(p) }
-        return parseV4(p, 0, n).map { IPAddress(v4: $0) }
+        return hasColon ? parseV6(p) : nil
     }
 
-    /// Dotted-quad IPv4 in `p[start..<end]`.
+    /// Dotted-quad IPv4 in `p[start..<end]`: four parts of 1–3 digits, each at most 255 and
+    /// without a leading zero (unless it is `0`), separated by dots.
     static func parseV4(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> UInt32? {
         var i = start
         var value: UInt32 = 0
-        var parts = 0
-        while true {
-            let partStart = i
-            var part: UInt32 = 0
-            while i < end, i - partStart < 4, p[i] &- 48 < 10 {
-                part = part * 10 + UInt32(p[i] &- 48)
+        for part in 0..<4 {
+            guard i < end else { return nil }
+            let d0 = p[i] &- 48
+            guard d0 < 10 else { return nil }
+            var v = UInt32(d0)
+            i += 1
+            if i < end, p[i] &- 48 < 10 {
+                guard d0 != 0 else { return nil }  // a leading zero
+                v = v * 10 + UInt32(p[i] &- 48)
                 i += 1
+                if i < end, p[i] &- 48 < 10 {
+                    v = v * 10 + UInt32(p[i] &- 48)
+                    i += 1
+                    guard v <= 255 else { return nil }
+                }
             }
-            let digits = i - partStart
-            guard digits >= 1, digits <= 3, part <= 255 else { return nil }
-            if digits > 1 && p[partStart] == UInt8(ascii: "0") { return nil }
-            value = value << 8 | part
-            parts += 1
-            if parts == 4 { return i == end ? value : nil }
+            value = value << 8 | v
+            if part == 3 { return i == end ? value : nil }
+            // A fourth digit fails here too.
             guard i < end, p[i] == UInt8(ascii: ".") else { return nil }
             i += 1
         }
+        return nil
     }
 
     @inline(__always)

@@ -268,7 +268,21 @@ package struct JSONReader {
         let start = position
         var escaped = false
         var i = position
+        let ones: UInt64 = 0x0101_0101_0101_0101, high: UInt64 = 0x8080_8080_8080_8080
         while true {
+            // Eight bytes at a time up to the first quote, backslash, control character or
+            // non-ASCII byte, which is then handled below one byte at a time, as before. (The
+            // lowest flagged byte of a word is exact: borrows only flag bytes above a match.)
+            while i + 8 <= p.count {
+                let x = p.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                let quote = x ^ 0x2222_2222_2222_2222, backslash = x ^ 0x5C5C_5C5C_5C5C_5C5C
+                let special = (((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((x &- 0x2020_2020_2020_2020) & ~x) | x) & high
+                if special != 0 {
+                    i += special.trailingZeroBitCount >> 3
+                    break
+                }
+                i += 8
+            }
             guard i < p.count else { throw Self.error(.truncated, "unterminated string", at: open) }
             let b = p[i]
             if b == UInt8(ascii: "\"") {

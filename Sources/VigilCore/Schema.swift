@@ -321,12 +321,13 @@ public enum Schema {
     }
 
     /// A declared type as value kinds: a scalar kind, or an array with its element kind.
+    @usableFromInline
     package struct TypeCheck {
         /// The ``FieldValue/kind`` a value must have (`.array` for arrays).
-        package let kind: FieldValue.Kind
+        @usableFromInline package let kind: FieldValue.Kind
         /// For arrays of a scalar or object type, the kind each element must have; nil for
         /// arrays of arrays (checked through ``FieldType/accepts(_:)``).
-        package let element: FieldValue.Kind?
+        @usableFromInline package let element: FieldValue.Kind?
 
         init(_ type: FieldType) {
             switch type {

@@ -110,6 +110,22 @@ enum CEFDictionary {
             event["cef.extensions." + key] = .string(FormatBytes.unescaped(b, valueRange, simple: "=", controls: true))
             return
         }
+        if let field = entry.field, !FormatBytes.contains(b, valueRange, FormatBytes.backslash) {
+            // Without escapes the value is its bytes: strings and addresses need no `String`.
+            let bytes = UnsafeRawBufferPointer(rebasing: b[valueRange])
+            switch entry.kind {
+            case .string:
+                event.setString(field, utf8: bytes)
+                return
+            case .ip:
+                if let ip = IPAddress(parsing: bytes) {
+                    event.setIP(field, ip)
+                    return
+                }
+            default:
+                break
+            }
+        }
         let text = FormatBytes.unescaped(b, valueRange, simple: "=", controls: true)
         if let field = entry.field, let value = typed(text, entry.kind, zone: zone, reference: reference) {
             event[field] = value

@@ -19,6 +19,12 @@ enum FormatBytes {
         String(decoding: UnsafeRawBufferPointer(rebasing: b[range]), as: UTF8.self)
     }
 
+    /// Whether `b[range]` holds `byte`.
+    @inline(__always) static func contains(_ b: UnsafeRawBufferPointer, _ range: Range<Int>, _ byte: UInt8) -> Bool {
+        for i in range where b[i] == byte { return true }
+        return false
+    }
+
     /// `range` without leading and trailing spaces and tabs.
     static func trimmed(_ b: UnsafeRawBufferPointer, _ range: Range<Int>) -> Range<Int> {
         var lo = range.lowerBound, hi = range.upperBound

@@ -72,15 +72,23 @@ public struct CEFParser: LineParser {
         func text(_ r: Range<Int>, _ k: Int) -> String {
             escaped & (1 << k) == 0 ? FormatBytes.string(b, r) : FormatBytes.unescaped(b, r, simple: "|", controls: false)
         }
-        event[Keys.version] = .int(version)
-        event[Keys.deviceVendor] = .string(text(header.0, 0))
-        event[Keys.deviceProduct] = .string(text(header.1, 1))
-        event[Keys.deviceVersion] = .string(text(header.2, 2))
-        event[Keys.signatureID] = .string(text(header.3, 3))
-        event[Keys.name] = .string(text(header.4, 4))
+        /// Sets a header field: its bytes as they are unless it holds an escape.
+        func set(_ key: Event.Key, _ r: Range<Int>, _ k: Int) {
+            if escaped & (1 << k) == 0 {
+                event.setString(key, utf8: UnsafeRawBufferPointer(rebasing: b[r]))
+            } else {
+                event[key] = .string(text(r, k))
+            }
+        }
+        event.setInt(Keys.version, version)
+        set(Keys.deviceVendor, header.0, 0)
+        set(Keys.deviceProduct, header.1, 1)
+        set(Keys.deviceVersion, header.2, 2)
+        set(Keys.signatureID, header.3, 3)
+        set(Keys.name, header.4, 4)
         let severity = FormatBytes.trimmed(b, header.5)
         if !severity.isEmpty {
-            event[Keys.severity] = .string(text(severity, 5))
+            set(Keys.severity, severity, 5)
             if let level = Self.severity(b, severity) { event[Keys.eventSeverity] = .int(level) }
         }
         CEFExtensions.parse(b, i..<b.count, into: &event, zone: zone, reference: context.referenceTime)

@@ -114,9 +114,14 @@ public struct JSONParser: MultiEventParser {
     }
 
     private func decode(_ bytes: UnsafeRawBufferPointer, into event: inout Event) throws(ParseFailure) {
-        let decoded: Event
-        do { decoded = try EventJSON.decode(bytes) } catch { throw ParseFailure(error.description) }
-        if event.isEmpty { event = decoded } else { for field in decoded.fields { event[field.key] = field.value } }
+        if event.isEmpty {
+            // Decoded straight into the (empty) event, whose storage is reused line after line.
+            do { try EventJSON.decode(bytes, reusing: &event) } catch { throw ParseFailure(error.description) }
+        } else {
+            let decoded: Event
+            do { decoded = try EventJSON.decode(bytes) } catch { throw ParseFailure(error.description) }
+            for field in decoded.fields { event[field.key] = field.value }
+        }
         for (from, to) in mappingKeys {
             if let v = event[from] { event[from] = nil; event[to] = v }
         }

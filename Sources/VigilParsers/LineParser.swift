@@ -24,8 +24,21 @@ public protocol LineParser: Sendable {
 /// (RFC 3164 has no year), so tests and replays are deterministic.
 public struct ParseContext: Sendable {
     /// "Now" for completing timestamps without a year. Default: the wall clock at creation.
-    public var referenceTime: Timestamp
-    public init(referenceTime: Timestamp = .now()) { self.referenceTime = referenceTime }
+    public var referenceTime: Timestamp {
+        didSet { referenceYear = referenceTime.civil.year }
+    }
+    /// The civil (UTC) year of `referenceTime`, computed once rather than per line.
+    package private(set) var referenceYear: Int
+    /// Whether the bytes handed to the parser along with this context are known to be
+    /// well-formed UTF-8: a parser that checked its whole line sets it for the sub-parser it
+    /// gives a slice of that line cut next to ASCII delimiters (syslog handing the message to
+    /// `sshd`), so the line is checked once, not once per parser. False by default.
+    package var lineIsValidUTF8 = false
+
+    public init(referenceTime: Timestamp = .now()) {
+        self.referenceTime = referenceTime
+        self.referenceYear = referenceTime.civil.year
+    }
 }
 
 /// A reference to another parser by name, resolved once every parser file has been loaded
@@ -36,7 +49,9 @@ public struct ParseContext: Sendable {
 public final class ParserReference: @unchecked Sendable {
     public let name: String
     /// The resolved parser, boxed so that running it borrows the parser instead of copying it.
-    private var resolved: Resolved?
+    /// `@exclusivity(unchecked)`: written only while loading (see the type's comment), so reads
+    /// on every line need no runtime access check.
+    @exclusivity(unchecked) private var resolved: Resolved?
 
     private final class Resolved: Sendable {
         let parser: CompiledParser

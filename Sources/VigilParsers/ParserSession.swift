@@ -31,7 +31,11 @@ public final class ParserSession {
     private let stateful: StatefulStep?
     /// Whether the parser may yield several events per line (decided once, not per line).
     private let multiEvent: Bool
-    private var scratch = Event()
+    /// The event every line is parsed into, cleared (keeping its buffers) between lines.
+    /// `@exclusivity(unchecked)`: the session is used from one thread and `scratch` is only
+    /// accessed inside `parse`, one access at a time, so the runtime check (three per line) finds
+    /// nothing.
+    @exclusivity(unchecked) private var scratch = Event()
 
     /// Type-erased state and step of a `StatefulLineParser`.
     final class StatefulStep {

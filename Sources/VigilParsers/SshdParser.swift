@@ -37,33 +37,33 @@ public struct SshdParser: LineParser {
     }
 
     static let pamActions = SyslogPAM.Actions(prefix: "ssh")
-    private static let login: FieldValue = "ssh_login"
-    private static let loginPostponed: FieldValue = "ssh_login_postponed"
-    private static let invalidUser: FieldValue = "ssh_invalid_user"
-    private static let disconnect: FieldValue = "ssh_disconnect"
-    private static let disconnecting: FieldValue = "ssh_disconnecting"
-    private static let tooMany: FieldValue = "ssh_too_many_failures"
-    private static let maxAuth: FieldValue = "ssh_max_auth_exceeded"
-    private static let reverseMapping: FieldValue = "ssh_reverse_mapping_failed"
-    private static let noIdentification: FieldValue = "ssh_no_identification"
-    private static let negotiation: FieldValue = "ssh_negotiation_failed"
-    private static let badProtocol: FieldValue = "ssh_bad_protocol_version"
-    private static let authTimeout: FieldValue = "ssh_auth_timeout"
-    private static let connection: FieldValue = "ssh_connection"
-    private static let listen: FieldValue = "ssh_server_listen"
-    private static let stop: FieldValue = "ssh_server_stop"
-    private static let error: FieldValue = "ssh_error"
-    private static let fatal: FieldValue = "ssh_fatal"
+    private static let login = Event.Preset(.eventAction, "ssh_login")
+    private static let loginPostponed = Event.Preset(.eventAction, "ssh_login_postponed")
+    private static let invalidUser = Event.Preset(.eventAction, "ssh_invalid_user")
+    private static let disconnect = Event.Preset(.eventAction, "ssh_disconnect")
+    private static let disconnecting = Event.Preset(.eventAction, "ssh_disconnecting")
+    private static let tooMany = Event.Preset(.eventAction, "ssh_too_many_failures")
+    private static let maxAuth = Event.Preset(.eventAction, "ssh_max_auth_exceeded")
+    private static let reverseMapping = Event.Preset(.eventAction, "ssh_reverse_mapping_failed")
+    private static let noIdentification = Event.Preset(.eventAction, "ssh_no_identification")
+    private static let negotiation = Event.Preset(.eventAction, "ssh_negotiation_failed")
+    private static let badProtocol = Event.Preset(.eventAction, "ssh_bad_protocol_version")
+    private static let authTimeout = Event.Preset(.eventAction, "ssh_auth_timeout")
+    private static let connection = Event.Preset(.eventAction, "ssh_connection")
+    private static let listen = Event.Preset(.eventAction, "ssh_server_listen")
+    private static let stop = Event.Preset(.eventAction, "ssh_server_stop")
+    private static let error = Event.Preset(.eventAction, "ssh_error")
+    private static let fatal = Event.Preset(.eventAction, "ssh_fatal")
 
     public func parse(_ line: UnsafeRawBufferPointer, into event: inout Event, context: ParseContext) throws(ParseFailure) {
-        var s = SyslogScanner(line)
+        var s = SyslogScanner(validating: line, context: context)
         s.trimTrailingSpace()
         if s.skip("message repeated ") {
             guard let n = s.readInt(), s.skip(" times: [") else { throw ParseFailure("bad 'message repeated' message") }
             _ = s.dropSuffix("]")
             s.skipSpaces()
             s.trimTrailingSpace()
-            event[.sshdRepeated] = .int(n)
+            event.setInt(.sshdRepeated, n)
         }
         let preauth = s.dropSuffix(" [preauth]") || s.dropSuffix("[preauth]")
         s.trimTrailingSpace()
@@ -72,21 +72,21 @@ public struct SshdParser: LineParser {
         if let level { event[.logLevel] = level }
         guard Self.parseBody(&s, into: &event) else {
             guard let level else { throw ParseFailure("unknown sshd message") }
-            event[.eventAction] = level == "error" ? Self.error : Self.fatal
-            event[.eventCategory] = SyslogValues.authentication
-            event[.eventType] = SyslogValues.info
-            event[.sshdPreauth] = .bool(preauth)
+            event.set(level == "error" ? Self.error : Self.fatal)
+            event.set(SyslogPresets.categoryAuthentication)
+            event.set(SyslogPresets.typeInfo)
+            event.setBool(.sshdPreauth, preauth)
             return
         }
-        event[.sshdPreauth] = .bool(preauth)
+        event.setBool(.sshdPreauth, preauth)
     }
 
-    private static func set(_ event: inout Event, action: FieldValue, type: FieldValue = SyslogValues.info, outcome: FieldValue? = nil,
-                            category: FieldValue = SyslogValues.authentication) {
-        event[.eventAction] = action
-        event[.eventCategory] = category
-        event[.eventType] = type
-        if let outcome { event[.eventOutcome] = outcome }
+    private static func set(_ event: inout Event, action: Event.Preset, type: Event.Preset = SyslogPresets.typeInfo,
+                            outcome: Event.Preset? = nil, category: Event.Preset = SyslogPresets.categoryAuthentication) {
+        event.set(action)
+        event.set(category)
+        event.set(type)
+        if let outcome { event.set(outcome) }
     }
 
     private static func parseBody(_ s: inout SyslogScanner, into event: inout Event) -> Bool {
@@ -94,23 +94,23 @@ public struct SshdParser: LineParser {
         case UInt8(ascii: "A"):
             if s.skip("Accepted ") {
                 guard login(&s, into: &event) else { return false }
-                set(&event, action: login, type: SyslogValues.start, outcome: SyslogValues.success,
-                    category: SyslogValues.authenticationSession)
+                set(&event, action: login, type: SyslogPresets.typeStart, outcome: SyslogPresets.outcomeSuccess,
+                    category: SyslogPresets.categoryAuthenticationSession)
                 return true
             }
             if s.skip("Address ") {
                 guard let mapsAt = s.find(" maps to ") else { return false }
                 SyslogText.setAddress(s.slice(s.position, mapsAt), ipKey: .sourceIP, domainKey: .sourceAddress, in: &event)
                 s.position = mapsAt + 9
-                if let comma = s.find(", ") { event.setString(.sourceDomain, utf8: s.slice(s.position, comma)) }
-                event[.sshdPossibleBreakIn] = .bool(true)
+                if let comma = s.find(", ") { event.setString(.sourceDomain, s.slice(s.position, comma), of: s) }
+                event.setBool(.sshdPossibleBreakIn, true)
                 set(&event, action: reverseMapping)
                 return true
             }
         case UInt8(ascii: "F"):
             if s.skip("Failed ") {
                 guard login(&s, into: &event) else { return false }
-                set(&event, action: login, outcome: SyslogValues.failure)
+                set(&event, action: login, outcome: SyslogPresets.outcomeFailure)
                 return true
             }
         case UInt8(ascii: "P"):
@@ -122,22 +122,22 @@ public struct SshdParser: LineParser {
         case UInt8(ascii: "I"):
             if s.skip("Invalid user ") {
                 guard userFrom(&s, into: &event) else { return false }
-                set(&event, action: invalidUser, outcome: SyslogValues.failure)
-                event[.sshdInvalidUser] = .bool(true)
+                set(&event, action: invalidUser, outcome: SyslogPresets.outcomeFailure)
+                event.setBool(.sshdInvalidUser, true)
                 return true
             }
         case UInt8(ascii: "i"):
             if s.skip("input_userauth_request: invalid user ") {
                 let user = s.readRest()
-                if !user.isEmpty { event.setString(.userName, utf8: user) }
-                set(&event, action: invalidUser, outcome: SyslogValues.failure)
-                event[.sshdInvalidUser] = .bool(true)
+                if !user.isEmpty { event.setString(.userName, user, of: s) }
+                set(&event, action: invalidUser, outcome: SyslogPresets.outcomeFailure)
+                event.setBool(.sshdInvalidUser, true)
                 return true
             }
         case UInt8(ascii: "C"):
             if s.skip("Connection closed by ") || s.skip("Connection reset by ") {
                 userAddressPort(&s, into: &event)
-                set(&event, action: disconnect, type: SyslogValues.end)
+                set(&event, action: disconnect, type: SyslogPresets.typeEnd)
                 return true
             }
             if s.skip("Connection from ") {
@@ -145,15 +145,15 @@ public struct SshdParser: LineParser {
                 if s.skip(" on ") {
                     let ip = s.readToken()
                     SyslogText.setAddress(ip, ipKey: .destinationIP, domainKey: .destinationAddress, in: &event)
-                    if s.skip(" port "), let p = s.readInt() { event[.destinationPort] = .int(p) }
+                    if s.skip(" port "), let p = s.readInt() { event.setInt(.destinationPort, p) }
                 }
-                set(&event, action: connection, type: SyslogValues.start, category: SyslogValues.authenticationSession)
+                set(&event, action: connection, type: SyslogPresets.typeStart, category: SyslogPresets.categoryAuthenticationSession)
                 return true
             }
         case UInt8(ascii: "D"):
             if s.skip("Disconnected from ") {
                 userAddressPort(&s, into: &event)
-                set(&event, action: disconnect, type: SyslogValues.end)
+                set(&event, action: disconnect, type: SyslogPresets.typeEnd)
                 return true
             }
             if s.skip("Disconnecting: ") {
@@ -161,16 +161,16 @@ public struct SshdParser: LineParser {
                 if s.skip("Too many authentication failures") {
                     if s.skip(" for ") {
                         var user = s.readRest()
-                        if user.starts(with: "invalid user ".utf8) {
+                        if SyslogText.hasPrefix(user, "invalid user ") {
                             user = UnsafeRawBufferPointer(rebasing: user[13...])
-                            event[.sshdInvalidUser] = .bool(true)
+                            event.setBool(.sshdInvalidUser, true)
                         }
-                        if !user.isEmpty { event.setString(.userName, utf8: user) }
+                        if !user.isEmpty { event.setString(.userName, user, of: s) }
                     }
-                    set(&event, action: tooMany, outcome: SyslogValues.failure)
+                    set(&event, action: tooMany, outcome: SyslogPresets.outcomeFailure)
                 } else {
-                    event.setString(.eventReason, utf8: reason)
-                    set(&event, action: disconnecting, type: SyslogValues.end)
+                    event.setString(.eventReason, reason, of: s)
+                    set(&event, action: disconnecting, type: SyslogPresets.typeEnd)
                 }
                 return true
             }
@@ -183,16 +183,16 @@ public struct SshdParser: LineParser {
                 s.position = colon + 2
                 let reason = s.readRest()
                 if SyslogText.containsIgnoringCase(reason, "Too many authentication failures") {
-                    set(&event, action: tooMany, outcome: SyslogValues.failure)
+                    set(&event, action: tooMany, outcome: SyslogPresets.outcomeFailure)
                 } else {
-                    event.setString(.eventReason, utf8: reason)
-                    set(&event, action: disconnecting, type: SyslogValues.end)
+                    event.setString(.eventReason, reason, of: s)
+                    set(&event, action: disconnecting, type: SyslogPresets.typeEnd)
                 }
                 return true
             }
             if s.skip("Did not receive identification string from ") {
                 addressPort(&s, into: &event)
-                set(&event, action: noIdentification, outcome: SyslogValues.failure)
+                set(&event, action: noIdentification, outcome: SyslogPresets.outcomeFailure)
                 return true
             }
         case UInt8(ascii: "R"):
@@ -201,7 +201,7 @@ public struct SshdParser: LineParser {
                 if let portAt = s.find(" port ") {
                     SyslogText.setAddress(s.slice(s.position, portAt), ipKey: .sourceIP, domainKey: .sourceAddress, in: &event)
                     s.position = portAt + 6
-                    if let p = s.readInt() { event[.sourcePort] = .int(p) }
+                    if let p = s.readInt() { event.setInt(.sourcePort, p) }
                 } else {
                     guard let colon = s.find(": ") else { return false }
                     SyslogText.setAddress(s.slice(s.position, colon), ipKey: .sourceIP, domainKey: .sourceAddress, in: &event)
@@ -209,32 +209,32 @@ public struct SshdParser: LineParser {
                 }
                 guard s.skip(byte: 0x3A) else { return false }
                 s.skipSpaces()
-                if let code = s.readInt() { event[.sshdDisconnectCode] = .int(code) }
+                if let code = s.readInt() { event.setInt(.sshdDisconnectCode, code) }
                 _ = s.skip(byte: 0x3A)
                 s.skipSpaces()
                 let reason = s.readRest()
-                if !reason.isEmpty { event.setString(.eventReason, utf8: reason) }
-                set(&event, action: disconnect, type: SyslogValues.end)
+                if !reason.isEmpty { event.setString(.eventReason, reason, of: s) }
+                set(&event, action: disconnect, type: SyslogPresets.typeEnd)
                 return true
             }
             if s.skip("Received signal ") {
-                if let n = s.readInt() { event[.sshdSignal] = .int(n) }
-                set(&event, action: stop, type: SyslogValues.end, category: SyslogValues.process)
+                if let n = s.readInt() { event.setInt(.sshdSignal, n) }
+                set(&event, action: stop, type: SyslogPresets.typeEnd, category: SyslogPresets.categoryProcess)
                 return true
             }
         case UInt8(ascii: "r"):
             if s.skip("reverse mapping checking getaddrinfo for ") {
                 guard let open = s.find(" ["), let close = s.find("]", from: open) else { return false }
-                event.setString(.sourceDomain, utf8: s.slice(s.position, open))
+                event.setString(.sourceDomain, s.slice(s.position, open), of: s)
                 SyslogText.setAddress(s.slice(open + 2, close), ipKey: .sourceIP, domainKey: .sourceAddress, in: &event)
-                event[.sshdPossibleBreakIn] = .bool(s.find("POSSIBLE BREAK-IN ATTEMPT") != nil)
+                event.setBool(.sshdPossibleBreakIn, s.find("POSSIBLE BREAK-IN ATTEMPT") != nil)
                 set(&event, action: reverseMapping)
                 return true
             }
         case UInt8(ascii: "m"):
             if s.skip("maximum authentication attempts exceeded for ") {
                 guard userFrom(&s, into: &event) else { return false }
-                set(&event, action: maxAuth, outcome: SyslogValues.failure)
+                set(&event, action: maxAuth, outcome: SyslogPresets.outcomeFailure)
                 return true
             }
         case UInt8(ascii: "U"):
@@ -244,8 +244,8 @@ public struct SshdParser: LineParser {
                 head.end = colon
                 addressPort(&head, into: &event)
                 s.position = colon + 2
-                event.setString(.eventReason, utf8: s.readRest())
-                set(&event, action: negotiation, outcome: SyslogValues.failure)
+                event.setString(.eventReason, s.readRest(), of: s)
+                set(&event, action: negotiation, outcome: SyslogPresets.outcomeFailure)
                 return true
             }
         case UInt8(ascii: "B"):
@@ -253,21 +253,21 @@ public struct SshdParser: LineParser {
                 guard let from = s.findLast(" from ") else { return false }
                 s.position = from + 6
                 addressPort(&s, into: &event)
-                set(&event, action: badProtocol, outcome: SyslogValues.failure)
+                set(&event, action: badProtocol, outcome: SyslogPresets.outcomeFailure)
                 return true
             }
         case UInt8(ascii: "T"):
             if s.skip("Timeout before authentication for ") {
                 addressPort(&s, into: &event)
-                set(&event, action: authTimeout, outcome: SyslogValues.failure)
+                set(&event, action: authTimeout, outcome: SyslogPresets.outcomeFailure)
                 return true
             }
         case UInt8(ascii: "S"):
             if s.skip("Server listening on ") {
                 let ip = s.readToken()
                 SyslogText.setAddress(ip, ipKey: .serverIP, domainKey: nil, in: &event)
-                if s.skip(" port "), let p = s.readInt() { event[.serverPort] = .int(p) }
-                set(&event, action: listen, type: SyslogValues.start, category: SyslogValues.process)
+                if s.skip(" port "), let p = s.readInt() { event.setInt(.serverPort, p) }
+                set(&event, action: listen, type: SyslogPresets.typeStart, category: SyslogPresets.categoryProcess)
                 return true
             }
         default:
@@ -282,21 +282,21 @@ public struct SshdParser: LineParser {
         let method = s.slice(s.position, forAt)
         guard !method.isEmpty else { return false }
         let slash = method.firstIndex(of: 0x2F) ?? method.count  // keyboard-interactive/pam
-        event.setString(.sshdAuthMethod, utf8: UnsafeRawBufferPointer(rebasing: method[..<slash]))
+        event.setString(.sshdAuthMethod, UnsafeRawBufferPointer(rebasing: method[..<slash]), of: s)
         s.position = forAt + 5
         guard userFrom(&s, into: &event) else { return false }
         s.skipSpaces()
         var proto = s.readToken()
         var hasKey = false
         if proto.last == 0x3A { proto = UnsafeRawBufferPointer(rebasing: proto[..<(proto.count - 1)]); hasKey = true }
-        if !proto.isEmpty { event.setString(.sshdProtocol, utf8: proto) }
+        if !proto.isEmpty { event.setString(.sshdProtocol, proto, of: s) }
         if hasKey {
             s.skipSpaces()
             let keyType = s.readToken()
             s.skipSpaces()
             let fingerprint = s.readToken()
-            if !keyType.isEmpty { event.setString(.sshdKeyType, utf8: keyType) }
-            if !fingerprint.isEmpty { event.setString(.sshdKeyFingerprint, utf8: fingerprint) }
+            if !keyType.isEmpty { event.setString(.sshdKeyType, keyType, of: s) }
+            if !fingerprint.isEmpty { event.setString(.sshdKeyFingerprint, fingerprint, of: s) }
         }
         return true
     }
@@ -306,11 +306,11 @@ public struct SshdParser: LineParser {
     private static func userFrom(_ s: inout SyslogScanner, into event: inout Event) -> Bool {
         guard let fromAt = s.findLast(" from ") else { return false }
         var user = s.slice(s.position, fromAt)
-        if user.starts(with: "invalid user ".utf8) {
+        if SyslogText.hasPrefix(user, "invalid user ") {
             user = UnsafeRawBufferPointer(rebasing: user[13...])
-            event[.sshdInvalidUser] = .bool(true)
+            event.setBool(.sshdInvalidUser, true)
         }
-        if !user.isEmpty { event.setString(.userName, utf8: user) }
+        if !user.isEmpty { event.setString(.userName, user, of: s) }
         s.position = fromAt + 6
         addressPort(&s, into: &event)
         return true
@@ -320,13 +320,13 @@ public struct SshdParser: LineParser {
     private static func addressPort(_ s: inout SyslogScanner, into event: inout Event) {
         let address = s.readToken()
         SyslogText.setAddress(address, ipKey: .sourceIP, domainKey: .sourceAddress, in: &event)
-        if s.skip(" port "), let p = s.readInt() { event[.sourcePort] = .int(p) }
+        if s.skip(" port "), let p = s.readInt() { event.setInt(.sourcePort, p) }
     }
 
     /// `[invalid user USER |authenticating user USER |user USER ]ADDR[ port N]`.
     private static func userAddressPort(_ s: inout SyslogScanner, into event: inout Event) {
         var hasUser = false
-        if s.skip("invalid user ") { hasUser = true; event[.sshdInvalidUser] = .bool(true) }
+        if s.skip("invalid user ") { hasUser = true; event.setBool(.sshdInvalidUser, true) }
         else if s.skip("authenticating user ") || s.skip("user ") { hasUser = true }
         if hasUser {
             // USER ADDR port N: the address is the word before the last " port " (or the last word).
@@ -335,7 +335,7 @@ public struct SshdParser: LineParser {
             while space >= s.position, s.bytes[space] != 0x20 { space -= 1 }
             if space >= s.position {
                 let user = s.slice(s.position, space)
-                if !user.isEmpty { event.setString(.userName, utf8: user) }
+                if !user.isEmpty { event.setString(.userName, user, of: s) }
                 s.position = space + 1
             }
         }

@@ -87,7 +87,7 @@ public struct SyslogParser: LineParser {
     }
 
     public func parse(_ line: UnsafeRawBufferPointer, into event: inout Event, context: ParseContext) throws(ParseFailure) {
-        var s = SyslogScanner(line)
+        var s = SyslogScanner(validating: line, context: context)
         s.trimTrailingSpace()
         var priority: Int64?
         if s.skip(byte: 0x3C) {  // <
@@ -106,10 +106,10 @@ public struct SyslogParser: LineParser {
         }
         if let priority {
             let facility = Int(priority >> 3), severity = Int(priority & 7)
-            event[.logSyslogPriority] = .int(priority)
-            event[.logSyslogFacilityCode] = .int(Int64(facility))
+            event.setInt(.logSyslogPriority, priority)
+            event.setInt(.logSyslogFacilityCode, Int64(facility))
             event[.logSyslogFacilityName] = Self.facilityNames[facility]
-            event[.logSyslogSeverityCode] = .int(Int64(severity))
+            event.setInt(.logSyslogSeverityCode, Int64(severity))
             event[.logSyslogSeverityName] = Self.severityNames[severity]
         }
         let program: UnsafeRawBufferPointer?
@@ -119,10 +119,13 @@ public struct SyslogParser: LineParser {
             program = try parse3164(&s, into: &event, context: context)
         }
         let message = s.rest
-        if !message.isEmpty { event.setString(.message, utf8: message) }
+        if !message.isEmpty { event.setString(.message, message, of: s) }
         let sub = program.flatMap { programTable.value(for: $0) } ?? defaultProgramParser
         if let sub {
-            try sub.parse(message, into: &event, context: context)
+            // The message is a slice of the line cut next to ASCII bytes: valid when the line is.
+            var subContext = context
+            subContext.lineIsValidUTF8 = s.isValidUTF8
+            try sub.parse(message, into: &event, context: subContext)
         }
     }
 
@@ -154,10 +157,11 @@ public struct SyslogParser: LineParser {
             }
             guard token.count >= 8 else { throw ParseFailure("no timestamp") }
             let text = s.slice(start, s.position)
-            timestamp = (withYear ? monthDayYearTime : monthDayTime).parse(text, zone: zone, reference: context.referenceTime)
+            timestamp = (withYear ? monthDayYearTime : monthDayTime).parse(text, zone: zone, reference: context.referenceTime,
+                                                                              referenceYear: context.referenceYear)
         }
         guard let timestamp else { throw ParseFailure("bad timestamp") }
-        event[.timestamp] = .timestamp(timestamp)
+        event.setTimestamp(.timestamp, timestamp)
         guard s.skip(byte: 0x20) else { return nil }  // a timestamp alone: empty message
         s.skipSpaces()
 
@@ -166,8 +170,8 @@ public struct SyslogParser: LineParser {
         if Self.readTag(&probe) == nil {
             let host = s.readToken()
             if !host.isEmpty {
-                event.setString(.logSyslogHostname, utf8: host)
-                event.setString(.hostHostname, utf8: host)
+                event.setString(.logSyslogHostname, host, of: s)
+                event.setString(.hostHostname, sameAs: .logSyslogHostname)
             }
             guard s.skip(byte: 0x20) else { return nil }
             s.skipSpaces()
@@ -175,7 +179,7 @@ public struct SyslogParser: LineParser {
         var t = s
         guard let tag = Self.readTag(&t) else { return nil }
         s = t
-        return emitTag(tag, in: &event)
+        return emitTag(tag, of: s, in: &event)
     }
 
     /// A parsed tag: the name, and the slice between `[` and `]` when present.
@@ -186,36 +190,51 @@ public struct SyslogParser: LineParser {
 
     /// `name[pid]: ` or `name: ` (the colon may end the line); leaves `s` at the message.
     private static func readTag(_ s: inout SyslogScanner) -> Tag? {
-        let start = s.position
-        guard let c0 = s.peek(), c0 != 0x25 else { return nil }  // %
-        while let c = s.peek(), c > 0x20, c < 0x7F, c != 0x3A, c != 0x5B, c != 0x5D { _ = s.skip(byte: c) }
-        let length = s.position - start
-        guard length > 0, length <= 128 else { return nil }
-        let name = s.slice(start, s.position)
-        var pid: UnsafeRawBufferPointer?
-        if s.skip(byte: 0x5B) {
-            guard let p = s.read(upTo: 0x5D), p.count <= 128 else { return nil }
-            _ = s.skip(byte: 0x5D)
-            pid = p
+        let start = s.position, end = s.end, b = s.bytes
+        guard start >= 0, start < end, b[start] != 0x25 else { return nil }  // %
+        var i = start
+        Self.tagBytes.withUnsafeBufferPointer { allowed in
+            while i < end, allowed[Int(b[i])] { i += 1 }
         }
-        guard s.skip(byte: 0x3A) else { return nil }
-        guard s.isAtEnd || s.skip(byte: 0x20) else { return nil }
+        let length = i - start
+        guard length > 0, length <= 128 else { return nil }
+        let name = s.slice(start, i)
+        var pid: UnsafeRawBufferPointer?
+        if i < end, b[i] == 0x5B {  // [
+            var j = i + 1
+            while j < end, b[j] != 0x5D { j += 1 }  // ]
+            guard j < end, j - (i + 1) <= 128 else { return nil }
+            pid = s.slice(i + 1, j)
+            i = j + 1
+        }
+        guard i < end, b[i] == 0x3A else { return nil }  // :
+        i += 1
+        if i < end {
+            guard b[i] == 0x20 else { return nil }
+            i += 1
+        }
+        s.position = i
         return Tag(name: name, pid: pid)
     }
 
+    /// The bytes a tag name may hold: printable ASCII except space, `:`, `[` and `]`.
+    private static let tagBytes: [Bool] = (0..<256).map { c in c > 0x20 && c < 0x7F && c != 0x3A && c != 0x5B && c != 0x5D }
+
     /// Sets the tag's fields; returns the program name's bytes.
-    private func emitTag(_ tag: Tag, in event: inout Event) -> UnsafeRawBufferPointer {
-        event.setString(.logSyslogAppname, utf8: tag.name)
+    private func emitTag(_ tag: Tag, of s: SyslogScanner, in event: inout Event) -> UnsafeRawBufferPointer {
+        event.setString(.logSyslogAppname, tag.name, of: s)
         var program = tag.name
         // sshd(pam_unix) → sshd + module pam_unix
         if tag.name.count > 2, tag.name[tag.name.count - 1] == 0x29, let open = tag.name.firstIndex(of: 0x28), open > 0 {
             program = UnsafeRawBufferPointer(rebasing: tag.name[..<open])
-            event.setString(.logSyslogModule, utf8: UnsafeRawBufferPointer(rebasing: tag.name[(open + 1)..<(tag.name.count - 1)]))
+            event.setString(.logSyslogModule, UnsafeRawBufferPointer(rebasing: tag.name[(open + 1)..<(tag.name.count - 1)]), of: s)
+            event.setString(.processName, program, of: s)
+        } else {
+            event.setString(.processName, sameAs: .logSyslogAppname)
         }
-        event.setString(.processName, utf8: program)
         if let pid = tag.pid {
-            event.setString(.logSyslogProcid, utf8: pid)
-            if let n = SyslogText.int(pid) { event[.processPid] = .int(n) }
+            event.setString(.logSyslogProcid, pid, of: s)
+            if let n = SyslogText.int(pid) { event.setInt(.processPid, n) }
         }
         return program
     }
@@ -224,7 +243,7 @@ public struct SyslogParser: LineParser {
 
     private func parse5424(_ s: inout SyslogScanner, into event: inout Event) throws(ParseFailure) -> UnsafeRawBufferPointer? {
         let version = s.readToken()
-        event.setString(.logSyslogVersion, utf8: version)
+        event.setString(.logSyslogVersion, version, of: s)
         func field(_ s: inout SyslogScanner, _ what: String) throws(ParseFailure) -> UnsafeRawBufferPointer? {
             guard s.skip(byte: 0x20) else { throw ParseFailure("RFC 5424 header ends before \(what)") }
             let token = s.readToken()
@@ -233,23 +252,23 @@ public struct SyslogParser: LineParser {
         }
         if let ts = try field(&s, "TIMESTAMP") {
             guard let t = Timestamp(rfc3339: ts) else { throw ParseFailure("bad RFC 5424 timestamp") }
-            event[.timestamp] = .timestamp(t)
+            event.setTimestamp(.timestamp, t)
         }
         if let host = try field(&s, "HOSTNAME") {
-            event.setString(.logSyslogHostname, utf8: host)
-            event.setString(.hostHostname, utf8: host)
+            event.setString(.logSyslogHostname, host, of: s)
+            event.setString(.hostHostname, host, of: s)
         }
         var program: UnsafeRawBufferPointer?
         if let app = try field(&s, "APP-NAME") {
-            event.setString(.logSyslogAppname, utf8: app)
-            event.setString(.processName, utf8: app)
+            event.setString(.logSyslogAppname, app, of: s)
+            event.setString(.processName, app, of: s)
             program = app
         }
         if let procid = try field(&s, "PROCID") {
-            event.setString(.logSyslogProcid, utf8: procid)
-            if let n = SyslogText.int(procid) { event[.processPid] = .int(n) }
+            event.setString(.logSyslogProcid, procid, of: s)
+            if let n = SyslogText.int(procid) { event.setInt(.processPid, n) }
         }
-        if let msgid = try field(&s, "MSGID") { event.setString(.logSyslogMsgid, utf8: msgid) }
+        if let msgid = try field(&s, "MSGID") { event.setString(.logSyslogMsgid, msgid, of: s) }
         guard s.skip(byte: 0x20) else { throw ParseFailure("RFC 5424 header ends before STRUCTURED-DATA") }
         if !s.skip(byte: 0x2D) {
             guard s.peek() == 0x5B else { throw ParseFailure("RFC 5424 STRUCTURED-DATA is neither '-' nor '['") }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import VigilCore
 
 /// A bounds-checked text scanner over one line's bytes, shared by the syslog parser and its
@@ -11,16 +14,31 @@ struct SyslogScanner {
     var position: Int
     /// One past the last byte this scanner may read (callers narrow it to drop suffixes).
     var end: Int
+    /// Whether all of `bytes` is well-formed UTF-8 (checked once, when asked for at creation).
+    /// Slices the parsers cut next to ASCII delimiters are then well-formed too, so their text
+    /// is stored without checking each field again.
+    let isValidUTF8: Bool
 
     init(_ bytes: UnsafeRawBufferPointer) {
         self.bytes = bytes
         self.position = 0
         self.end = bytes.count
+        self.isValidUTF8 = false
+    }
+
+    /// A scanner that checks once whether the line is well-formed UTF-8 (see `isValidUTF8`),
+    /// unless the context says it is (`ParseContext.lineIsValidUTF8`).
+    init(validating bytes: UnsafeRawBufferPointer, context: ParseContext) {
+        self.bytes = bytes
+        self.position = 0
+        self.end = bytes.count
+        self.isValidUTF8 = context.lineIsValidUTF8 || UTF8Validation.isValid(bytes)
     }
 
     var isAtEnd: Bool { position >= end }
     var remaining: Int { max(0, end - position) }
 
+    @inline(__always)
     func peek(_ offset: Int = 0) -> UInt8? {
         let i = position + offset
         return i >= 0 && i < end ? bytes[i] : nil
@@ -29,27 +47,44 @@ struct SyslogScanner {
     /// The unread bytes.
     var rest: UnsafeRawBufferPointer { slice(position, end) }
 
+    @inline(__always)
     func slice(_ from: Int, _ to: Int) -> UnsafeRawBufferPointer {
         let a = max(0, min(from, bytes.count)), b = max(a, min(to, bytes.count))
         return UnsafeRawBufferPointer(rebasing: bytes[a..<b])
     }
 
+    /// Calls `body` with the UTF-8 bytes of `literal` (a literal of one character may be stored
+    /// as a scalar rather than as a pointer to its bytes).
+    @inline(__always)
+    static func withLiteral<R>(_ literal: StaticString, _ body: (UnsafePointer<UInt8>, Int) -> R) -> R {
+        if literal.hasPointerRepresentation { return body(literal.utf8Start, literal.utf8CodeUnitCount) }
+        return literal.withUTF8Buffer { body($0.baseAddress!, $0.count) }
+    }
+
+    /// Whether `bytes[at..<at + n]` equals `p[0..<n]` (the caller checked the bounds).
+    @inline(__always)
+    private func matches(at: Int, _ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+        var k = 0
+        while k < n, bytes[at + k] == p[k] { k += 1 }
+        return k == n
+    }
+
     /// Whether the unread bytes start with `literal`.
+    @inline(__always)
     func has(_ literal: StaticString) -> Bool {
-        literal.withUTF8Buffer { p in
-            guard remaining >= p.count else { return false }
-            for k in 0..<p.count where bytes[position + k] != p[k] { return false }
-            return true
-        }
+        Self.withLiteral(literal) { p, n in remaining >= n && matches(at: position, p, n) }
     }
 
     /// Consumes `literal` when the unread bytes start with it.
+    @inline(__always)
     mutating func skip(_ literal: StaticString) -> Bool {
-        guard has(literal) else { return false }
-        position += literal.withUTF8Buffer { $0.count }
+        let n = Self.withLiteral(literal) { p, n in remaining >= n && matches(at: position, p, n) ? n : -1 }
+        guard n >= 0 else { return false }
+        position += n
         return true
     }
 
+    @inline(__always)
     mutating func skip(byte: UInt8) -> Bool {
         guard position < end, bytes[position] == byte else { return false }
         position += 1
@@ -57,7 +92,7 @@ struct SyslogScanner {
     }
 
     /// Consumes spaces (and tabs); returns how many.
-    @discardableResult
+    @discardableResult @inline(__always)
     mutating func skipSpaces() -> Int {
         let start = position
         while position < end, bytes[position] == 0x20 || bytes[position] == 0x09 { position += 1 }
@@ -65,6 +100,7 @@ struct SyslogScanner {
     }
 
     /// Consumes bytes up to (not including) the first `byte`; nil when `byte` does not occur.
+    @inline(__always)
     mutating func read(upTo byte: UInt8) -> UnsafeRawBufferPointer? {
         var i = position
         while i < end, bytes[i] != byte { i += 1 }
@@ -74,6 +110,7 @@ struct SyslogScanner {
     }
 
     /// Consumes a run of non-space bytes (possibly empty).
+    @inline(__always)
     mutating func readToken() -> UnsafeRawBufferPointer {
         let start = position
         while position < end, bytes[position] != 0x20 { position += 1 }
@@ -87,10 +124,14 @@ struct SyslogScanner {
     }
 
     /// Consumes 1–18 decimal digits.
+    @inline(__always)
     mutating func readInt() -> Int64? {
         var i = position, v: Int64 = 0
-        while i < end, i - position < 18, bytes[i] >= 0x30, bytes[i] <= 0x39 {
-            v = v * 10 + Int64(bytes[i] - 0x30)
+        let limit = min(end, position + 18)
+        while i < limit {
+            let d = bytes[i] &- 0x30
+            guard d <= 9 else { break }
+            v = v &* 10 &+ Int64(d)
             i += 1
         }
         guard i > position else { return nil }
@@ -100,14 +141,19 @@ struct SyslogScanner {
 
     /// The offset of the first occurrence of `literal` at or after `from` (before `end`).
     func find(_ literal: StaticString, from: Int? = nil) -> Int? {
-        literal.withUTF8Buffer { p in
-            let n = p.count
+        Self.withLiteral(literal) { p, n in
             var i = max(0, from ?? position)
+            guard n > 0 else { return i <= end ? i : nil }
+            guard i + n <= end, let base = bytes.baseAddress else { return nil }
+            // Candidates are found by the literal's second byte (its first is often a space,
+            // frequent in text) with `memchr`.
+            let anchor = n > 1 ? 1 : 0
             while i + n <= end {
-                var k = 0
-                while k < n, bytes[i + k] == p[k] { k += 1 }
-                if k == n { return i }
-                i += 1
+                let from = i + anchor, count = end - n + 1 - i
+                guard let hit = memchr(base + from, Int32(p[anchor]), count) else { return nil }
+                let candidate = base.distance(to: UnsafeRawPointer(hit)) - anchor
+                if matches(at: candidate, p, n) { return candidate }
+                i = candidate + 1
             }
             return nil
         }
@@ -115,13 +161,26 @@ struct SyslogScanner {
 
     /// The offset of the last occurrence of `literal` in the unread bytes.
     func findLast(_ literal: StaticString) -> Int? {
-        literal.withUTF8Buffer { p in
-            let n = p.count
+        Self.withLiteral(literal) { p, n in
             var i = end - n
-            while i >= position, i >= 0 {
-                var k = 0
-                while k < n, bytes[i + k] == p[k] { k += 1 }
-                if k == n { return i }
+            guard n > 0 else { return i >= position && i >= 0 ? i : nil }
+            let low = max(position, 0)
+            guard i >= low, let base = bytes.baseAddress else { return nil }
+            // As in `find`, candidates by the second byte.
+            let anchor = n > 1 ? 1 : 0
+            let a = p[anchor]
+            let bytes = base.assumingMemoryBound(to: UInt8.self)
+            let pattern = UInt64(a) &* 0x0101_0101_0101_0101
+            while i >= low {
+                if i - 7 >= low {
+                    // Eight candidates at once: skip them when none has the anchor byte.
+                    let w = UnsafeRawPointer(bytes + (i - 7 + anchor)).loadUnaligned(as: UInt64.self) ^ pattern
+                    if (w &- 0x0101_0101_0101_0101) & ~w & 0x8080_8080_8080_8080 == 0 {
+                        i -= 8
+                        continue
+                    }
+                }
+                if bytes[i + anchor] == a && matches(at: i, p, n) { return i }
                 i -= 1
             }
             return nil
@@ -129,25 +188,33 @@ struct SyslogScanner {
     }
 
     /// Whether the unread bytes end with `literal`.
+    @inline(__always)
     func hasSuffix(_ literal: StaticString) -> Bool {
-        literal.withUTF8Buffer { p in
-            let n = p.count
-            guard remaining >= n else { return false }
-            for k in 0..<n where bytes[end - n + k] != p[k] { return false }
-            return true
-        }
+        Self.withLiteral(literal) { p, n in remaining >= n && matches(at: end - n, p, n) }
     }
 
     /// Drops `literal` from the end of the readable range when present.
+    @inline(__always)
     mutating func dropSuffix(_ literal: StaticString) -> Bool {
-        guard hasSuffix(literal) else { return false }
-        end -= literal.withUTF8Buffer { $0.count }
+        let n = Self.withLiteral(literal) { p, n in remaining >= n && matches(at: end - n, p, n) ? n : -1 }
+        guard n >= 0 else { return false }
+        end -= n
         return true
     }
 
     /// Drops trailing spaces, tabs, CR and LF from the readable range.
     mutating func trimTrailingSpace() {
         while end > position, bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09 || bytes[end - 1] == 0x0D || bytes[end - 1] == 0x0A { end -= 1 }
+    }
+}
+
+extension Event {
+    /// Sets `key` to the text of `slice`, a slice of `scanner`'s line cut next to ASCII
+    /// delimiters (or at the line's ends): without a UTF-8 check when the line was found valid,
+    /// else with the repairing `setString(_:utf8:)`.
+    @inline(__always)
+    mutating func setString(_ key: Key, _ slice: UnsafeRawBufferPointer, of scanner: SyslogScanner) {
+        if scanner.isValidUTF8 { setString(key, validUTF8: slice) } else { setString(key, utf8: slice) }
     }
 }
 
@@ -187,8 +254,18 @@ enum SyslogText {
     /// Sets `ipKey` when `b` is an IP address, else `domainKey` (a host name) when non-empty.
     static func setAddress(_ b: UnsafeRawBufferPointer, ipKey: Event.Key, domainKey: Event.Key?, in event: inout Event) {
         guard !b.isEmpty else { return }
-        if let ip = IPAddress(parsing: b) { event[ipKey] = .ip(ip) }
+        if let ip = IPAddress(parsing: b) { event.setIP(ipKey, ip) }
         else if let domainKey { event[domainKey] = string(b) }
+    }
+
+    /// Whether `b` starts with `literal`.
+    @inline(__always)
+    static func hasPrefix(_ b: UnsafeRawBufferPointer, _ literal: StaticString) -> Bool {
+        let n = literal.utf8CodeUnitCount
+        guard b.count >= n else { return false }
+        let p = literal.utf8Start
+        for k in 0..<n where b[k] != p[k] { return false }
+        return true
     }
 
     static func lowercased(_ b: UnsafeRawBufferPointer) -> String {
@@ -212,6 +289,19 @@ enum SyslogText {
             return false
         }
     }
+}
+
+/// `event.category`, `event.type` and `event.outcome` values shared by the sub-parsers, checked
+/// against the schema once (`Event.Preset`).
+enum SyslogPresets {
+    static let categoryAuthentication = Event.Preset(.eventCategory, SyslogValues.authentication)
+    static let categoryAuthenticationSession = Event.Preset(.eventCategory, SyslogValues.authenticationSession)
+    static let categoryProcess = Event.Preset(.eventCategory, SyslogValues.process)
+    static let typeInfo = Event.Preset(.eventType, SyslogValues.info)
+    static let typeStart = Event.Preset(.eventType, SyslogValues.start)
+    static let typeEnd = Event.Preset(.eventType, SyslogValues.end)
+    static let outcomeSuccess = Event.Preset(.eventOutcome, SyslogValues.success)
+    static let outcomeFailure = Event.Preset(.eventOutcome, SyslogValues.failure)
 }
 
 /// Field values shared by the sub-parsers, created once.

@@ -150,15 +150,22 @@ public struct TimestampFormat: Sendable, Equatable {
 
     /// Parses `text` entirely; nil when it does not match.
     public func parse(_ text: UnsafeRawBufferPointer, zone: TimeZoneRule, reference: Timestamp) -> Timestamp? {
+        parse(text, zone: zone, reference: reference, referenceYear: nil)
+    }
+
+    /// `parse(_:zone:reference:)` with the reference time's civil year already known (the
+    /// context computes it once, not per line).
+    func parse(_ text: UnsafeRawBufferPointer, zone: TimeZoneRule, reference: Timestamp, referenceYear: Int?) -> Timestamp? {
         switch kind {
         case .rfc3339:
             return Timestamp(rfc3339: text)
         case .epoch(let divisor):
             return Self.parseEpoch(text, divisor: divisor)
         case .pattern(let tokens, let hasYear, let hasFraction):
-            return parsePattern(text, tokens: tokens, hasYear: hasYear, hasFraction: hasFraction, zone: zone, reference: reference)
+            return parsePattern(text, tokens: tokens, hasYear: hasYear, hasFraction: hasFraction, zone: zone, reference: reference,
+                                referenceYear: referenceYear)
         case .bsd(let hasYear):
-            return parseBSD(text, hasYear: hasYear, zone: zone, reference: reference)
+            return parseBSD(text, hasYear: hasYear, zone: zone, reference: reference, referenceYear: referenceYear)
         }
     }
 
@@ -277,7 +284,7 @@ public struct TimestampFormat: Sendable, Equatable {
     }
 
     private func parsePattern(_ t: UnsafeRawBufferPointer, tokens: [Token], hasYear: Bool, hasFraction: Bool,
-                              zone: TimeZoneRule, reference: Timestamp) -> Timestamp? {
+                              zone: TimeZoneRule, reference: Timestamp, referenceYear: Int?) -> Timestamp? {
         var c = Cursor(t)
         var year = 0, month = 1, day = 1, hour = 0, minute = 0, second = 0, nanos = 0
         var pm: Bool? = nil
@@ -357,11 +364,15 @@ public struct TimestampFormat: Sendable, Equatable {
             if hour == 12 { hour = pm ? 12 : 0 } else if pm { hour += 12 }
         }
         let civil = Civil(month: month, day: day, hour: hour, minute: minute, second: second, nanosecond: nanos)
-        return civil.instant(year: hasYear ? year : nil, offset: offset, zone: zone, reference: reference)
+        return civil.instant(year: hasYear ? year : nil, offset: offset, zone: zone, reference: reference, referenceYear: referenceYear)
     }
 
     /// `Mmm[ d]d [yyyy ]hh:mm:ss[.fff]` exactly as the token loop reads `%b %e [%Y ]%H:%M:%S`.
-    private func parseBSD(_ t: UnsafeRawBufferPointer, hasYear: Bool, zone: TimeZoneRule, reference: Timestamp) -> Timestamp? {
+    private func parseBSD(_ t: UnsafeRawBufferPointer, hasYear: Bool, zone: TimeZoneRule, reference: Timestamp,
+                          referenceYear: Int?) -> Timestamp? {
+        if !hasYear, let civil = Self.fixedBSD(t) {
+            return civil.instant(year: nil, offset: nil, zone: zone, reference: reference, referenceYear: referenceYear)
+        }
         var c = Cursor(t)
         guard let month = c.monthAbbreviation(), c.spaces(),
               let day = c.number(min: 1, max: 2), day >= 1, day <= 31, c.spaces() else { return nil }
@@ -381,7 +392,32 @@ public struct TimestampFormat: Sendable, Equatable {
         }
         guard c.i == t.count else { return nil }
         let civil = Civil(month: month, day: day, hour: hour, minute: minute, second: min(second, 59), nanosecond: nanos)
-        return civil.instant(year: year, offset: nil, zone: zone, reference: reference)
+        return civil.instant(year: year, offset: nil, zone: zone, reference: reference, referenceYear: referenceYear)
+    }
+
+    /// The usual RFC 3164 layout read at fixed offsets: exactly `Mmm dd hh:mm:ss` or
+    /// `Mmm  d hh:mm:ss` (15 bytes, two-digit hour). Anything else is nil and goes through the
+    /// general reader, which gives the same result for these texts.
+    @inline(__always)
+    private static func fixedBSD(_ t: UnsafeRawBufferPointer) -> Civil? {
+        guard t.count == 15, t[3] == 0x20, t[6] == 0x20, t[9] == 0x3A, t[12] == 0x3A else { return nil }
+        @inline(__always) func digit(_ k: Int) -> Int? {
+            let d = t[k] &- 0x30
+            return d < 10 ? Int(d) : nil
+        }
+        var c = Cursor(t)
+        guard let month = c.monthAbbreviation(), let d1 = digit(5), let h0 = digit(7), let h1 = digit(8),
+              let m0 = digit(10), let m1 = digit(11), let s0 = digit(13), let s1 = digit(14) else { return nil }
+        let day: Int
+        if t[4] == 0x20 {
+            day = d1
+        } else {
+            guard let d0 = digit(4) else { return nil }
+            day = d0 * 10 + d1
+        }
+        let hour = h0 * 10 + h1, minute = m0 * 10 + m1, second = s0 * 10 + s1
+        guard day >= 1, day <= 31, hour <= 23, minute <= 59, second <= 60 else { return nil }
+        return Civil(month: month, day: day, hour: hour, minute: minute, second: min(second, 59), nanosecond: 0)
     }
 
     /// A parsed date and time without its year.
@@ -392,9 +428,9 @@ public struct TimestampFormat: Sendable, Equatable {
         /// the date does not exist (February 30).
         /// The instant in `year`, or when nil, in the reference year, or the one before when
         /// that lands over 7 days after the reference time.
-        func instant(year: Int?, offset: Int?, zone: TimeZoneRule, reference: Timestamp) -> Timestamp? {
+        func instant(year: Int?, offset: Int?, zone: TimeZoneRule, reference: Timestamp, referenceYear: Int?) -> Timestamp? {
             if let year { return instant(year: year, offset: offset, zone: zone) }
-            let referenceYear = reference.civil.year
+            let referenceYear = referenceYear ?? reference.civil.year
             if let candidate = instant(year: referenceYear, offset: offset, zone: zone),
                candidate.nanoseconds <= reference.nanoseconds + 7 * 86_400 * 1_000_000_000 {
                 return candidate
