@@ -153,8 +153,8 @@ func httpGet(port: Int, path: String, token: String? = nil, method: String = "GE
         }
         let missing = try runCommand(vigil, ["alerts", "--db", dir.file("nope.db")])
         #expect(missing.status != 0 && missing.stderr.contains("no alert index"), "\(missing.stderr)")
-        // The record that was not an alert went to the error topic.
-        let errors = try runCommand(vigil, ["topics", "tail", "errors", "--config", config])
+        // The record that was not an alert went to the indexer's error topic.
+        let errors = try runCommand(vigil, ["topics", "tail", "index-errors", "--config", config])
         #expect(errors.stdout.contains("index"), "\(errors.stdout)")
         let check = try runCommand(vigil, ["alerts", "check", "--config", config])
         #expect(check.status == 0 && check.stdout.contains("5 alerts"), "\(check.stdout) \(check.stderr)")

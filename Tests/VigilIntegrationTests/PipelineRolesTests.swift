@@ -170,12 +170,48 @@ private let noKafka = """
         #expect(stderr[0].contains("events_consumed=0"), "\(stderr[0])")
     }
 
-    @Test func roleIndexerSaysWhatItNeeds() throws {
+    /// Three processes on one data directory: a sensor, a stream worker and the indexer; the
+    /// alerts reach the index (`vigil alerts`), and a stop is clean for each role.
+    @Test func sensorStreamAndIndexerProcessesFillTheAlertIndex() throws {
         let dir = try TemporaryDirectory("vigil-roles-indexer"); defer { dir.remove() }
         let config = try writeConfig(dir)
-        let run = try runCommand(vigil, ["run", "--role", "indexer", "--config", config])
-        #expect(run.status != 0)
-        #expect(run.stderr.contains("role indexer needs the alert index"), "\(run.stderr)")
+        try (Self.sshLog(lines: 2_000, seed: 11).joined(separator: "\n") + "\n")
+            .write(toFile: dir.file("logs/auth.log"), atomically: true, encoding: .utf8)
+        // The alerts an uninterrupted single process indexes.
+        let reference = try TemporaryDirectory("vigil-roles-indexer-ref"); defer { reference.remove() }
+        let refConfig = try writeConfig(reference)
+        try FileManager.default.copyItem(atPath: dir.file("logs/auth.log"), toPath: reference.file("logs/auth.log.tmp"))
+        try FileManager.default.moveItem(atPath: reference.file("logs/auth.log.tmp"), toPath: reference.file("logs/auth.log"))
+        let roles = ["sensor", "stream", "indexer"]
+        var processes: [ChildProcess] = []
+        for role in roles { processes.append(try ChildProcess(vigil, ["run", "--role", role, "--config", config, "--quiet"])) }
+        defer { for p in processes where p.process.isRunning { p.kill() } }
+        let single = try ChildProcess(vigil, ["run", "--config", refConfig, "--quiet"])
+        defer { if single.process.isRunning { single.kill() } }
+        func ids(_ config: String) throws -> Set<String> {
+            let r = try runCommand(vigil, ["alerts", "list", "--config", config, "--format", "json", "--limit", "100000"])
+            return Set(r.stdout.split(separator: "\n").compactMap { line -> String? in
+                let o = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+                return ((o?["vigil"] as? [String: Any])?["alert"] as? [String: Any])?["id"] as? String
+            })
+        }
+        var got = Set<String>(), expected = Set<String>()
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline {
+            Thread.sleep(forTimeInterval: 1)
+            got = try ids(config)
+            expected = try ids(refConfig)
+            if !expected.isEmpty && got == expected { break }
+        }
+        #expect(!expected.isEmpty)
+        #expect(got == expected, "roles indexed \(got.count), one process \(expected.count)")
+        for p in processes + [single] {
+            p.kill(SIGTERM)
+            let stopAt = Date().addingTimeInterval(60)
+            while p.process.isRunning && Date() < stopAt { Thread.sleep(forTimeInterval: 0.1) }
+            #expect(!p.process.isRunning, "a role did not stop on SIGTERM")
+            if p.process.isRunning { p.kill() } else { #expect(p.wait() == 0, "\(p.standardError.suffix(2000))") }
+        }
         let bad = try runCommand(vigil, ["run", "--role", "parser", "--config", config])
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("--role"), "\(bad.stderr)")
