@@ -327,7 +327,19 @@ final class KafkaGroupRecordConsumer: RecordGroupConsumer {
     }
 
     func commit() throws(BrokerError) {
-        try KafkaStageBroker.bridge("committing the offsets of group \(consumer.group)") { () throws(KafkaError) in try consumer.commit() }
+        try KafkaStageBroker.bridge("committing the offsets of group \(consumer.group)") { () throws(KafkaError) in
+            do throws(KafkaError) {
+                try consumer.commit()
+            } catch {
+                // The group is rebalancing (this member's generation is over): its partitions move
+                // to other members, which resume at the offsets saved with the stage's
+                // checkpoints, so a group commit refused now loses nothing.
+                let rebalancing: [rd_kafka_resp_err_t] = [RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION, RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS,
+                                                         RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID, RD_KAFKA_RESP_ERR__STATE]
+                if rebalancing.contains(where: { $0.rawValue == error.code }) { return }
+                throw error
+            }
+        }
     }
 
     func currentAssignment() throws(BrokerError) -> [TopicPartition] {
