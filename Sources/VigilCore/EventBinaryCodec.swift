@@ -54,11 +54,13 @@ public enum EventBinaryCodec {
         // Written into scratch memory sized from an upper bound (on the stack when small), then
         // appended at once: no capacity or uniqueness check per byte.
         let count = storage.pointee.count
-        var bound = 11 + count * 48 + storage.pointee.byteCount
-        if !storage.pointee.boxed.isEmpty {
-            storage.pointee.forEachInOrder { e in
-                if e.kind == .array { bound += maximumSize(storage.pointee.boxed[Int(e.a)]) }
-            }
+        // The bound counts each field's text (not the byte buffer's size: fields may share bytes,
+        // as `host.hostname` does `log.syslog.hostname`'s, and replaced values leave theirs behind).
+        var bound = 11 + count * 48
+        storage.pointee.forEachInOrder { e in
+            if e.kind == .string { bound += Int(truncatingIfNeeded: e.a & 0xFFFF_FFFF) }
+            if e.id == 0 { bound += Int(truncatingIfNeeded: e.keyRange & 0xFFFF_FFFF) }
+            if e.kind == .array { bound += maximumSize(storage.pointee.boxed[Int(e.a)]) }
         }
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bound) { scratch in
             var out = RawSink(scratch.baseAddress!)

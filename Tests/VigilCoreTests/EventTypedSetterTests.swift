@@ -108,4 +108,22 @@ import VigilTestSupport
         broken.withUnsafeBytes { c.setString(.message, utf8: $0) }
         #expect(c["message"] == .string("a\u{FFFD}b"))
     }
+
+    /// Fields sharing bytes (`setString(_:sameAs:)`) are encoded once each: the binary encoder's
+    /// bound counts every field's text, not the byte buffer (a fuzzer found a syslog line with a
+    /// long invalid host name overflowing it).
+    @Test func sharedBytesEncodeAndDecode() throws {
+        for length in [1, 15, 16, 300, 5_000] {
+            var e = Event()
+            let host = String(repeating: "h\u{FFFD}", count: length)
+            e[Event.Key("log.syslog.hostname")] = .string(host)
+            let shared = e.setString(Event.Key("host.hostname"), sameAs: Event.Key("log.syslog.hostname"))
+            #expect(shared)
+            e[.message] = .string(String(repeating: "x", count: length))
+            let bytes = EventBinaryCodec.encode(e)
+            let back = try bytes.withUnsafeBytes { try EventBinaryCodec.decode($0) }
+            #expect(back == e)
+            #expect(back["host.hostname"]?.stringValue == host)
+        }
+    }
 }
