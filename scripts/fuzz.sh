@@ -12,8 +12,13 @@ cd "$(dirname "$0")/.."
 TARGET=${1:?usage: scripts/fuzz.sh TARGET [RUNS]}
 RUNS=${2:-1000000}
 shift $(( $# > 1 ? 2 : 1 ))
-swift build --scratch-path .build-fuzz --product VigilFuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DVIGIL_FUZZ >/dev/null
-BIN=$(swift build --scratch-path .build-fuzz --show-bin-path)/VigilFuzz
+# VIGIL_FUZZ_BIN names an already built VigilFuzz (long runs from a copy while the tree changes).
+if [ -n "${VIGIL_FUZZ_BIN:-}" ]; then
+  BIN=$VIGIL_FUZZ_BIN
+else
+  swift build --scratch-path .build-fuzz --product VigilFuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DVIGIL_FUZZ >/dev/null
+  BIN=$(swift build --scratch-path .build-fuzz --show-bin-path)/VigilFuzz
+fi
 CORPUS=.build-fuzz/corpus/$TARGET
 mkdir -p "$CORPUS"
 # Seed with the parser's example lines.
