@@ -5,7 +5,7 @@ import VigilCore
 
 /// Version of the index schema written by this build (the number of migrations).
 public enum AlertIndexSchema {
-    public static let version = 1
+    public static let version = 2
     /// Nanoseconds in one rollup bucket (an hour): `alert_counts` rows and retention work in whole hours.
     public static let bucket: Int64 = 3_600_000_000_000
 }
@@ -49,8 +49,9 @@ public struct IndexedOffset: Sendable, Equatable {
 /// Schema (migration `v1`; docs/alerts.md has the full description):
 /// - `alerts`: one row per `vigil.alert.id` with typed columns (time ns, rule id, severity, risk,
 ///   count, source/destination IP as ``IPKey`` blobs, user, key) and the alert JSON. `seq` (the rowid) grows with every insert and update: `--follow` reads
-///   `seq > last`. Indexes on time, (rule, time), (severity, time), source IP, destination IP, and
-///   (seq, time, rule, severity): the text search orders its matches there before reading rows.
+///   `seq > last`. Indexes on id (unique), time, (rule, time), source IP and destination IP
+///   (migration `v2` dropped (severity, time) and (seq, time, rule, severity): each index costs
+///   every insert).
 /// - `alerts_fts`: FTS5 over key, user and the sample's text (its string values), rowid = `seq`;
 ///   contentless (the values are derived again from the row to delete an entry).
 /// - `rules` and `rules_fts`: each rule's name, description and tags, searched with the alerts' text.
@@ -68,6 +69,10 @@ public final class AlertIndex: @unchecked Sendable {
     let pool: DatabasePool
     /// Rule id → name, description, tags as last written to `rules` (writer only).
     private var knownRules: [String: (name: String, description: String, tags: [String])] = [:]
+    /// Copies the log into the database off the writer's thread; started by the first
+    /// ``write(_:offsets:)`` (query commands never start one).
+    private var checkpointer: Checkpointer?
+    private let checkpointerLock = NSLock()
 
     public var path: String { configuration.path }
 
@@ -142,6 +147,12 @@ public final class AlertIndex: @unchecked Sendable {
                 CREATE INDEX triage_history_alert ON triage_history(alert_id, n);
                 """)
         }
+        // v2: fewer indexes to keep up with the writer. A minimum severity is a filter over the
+        // time index (five levels select too much for an index of their own), and text matches
+        // are ordered by reading their rows' times (the covering index cost every insert).
+        m.registerMigration("v2") { db in
+            try db.execute(sql: "DROP INDEX IF EXISTS alerts_severity_time; DROP INDEX IF EXISTS alerts_seq_time")
+        }
         return m
     }
 
@@ -167,6 +178,8 @@ public final class AlertIndex: @unchecked Sendable {
     /// - Complexity: O(n log N) for n rows into an index of N.
     @discardableResult
     public func write(_ rows: [AlertRow], offsets: [IndexedOffset] = []) throws(AlertIndexError) -> WriteResult {
+        try startCheckpointer()
+        defer { notifyCheckpointer() }
         do {
             return try pool.write { db in
                 do {
@@ -355,6 +368,7 @@ public final class AlertIndex: @unchecked Sendable {
 
     /// Runs `body` in a write transaction, mapping database errors.
     func writeTransaction<T>(_ body: (Database) throws -> T) throws(AlertIndexError) -> T {
+        defer { notifyCheckpointer() }
         do {
             return try pool.write(body)
         } catch let e as AlertIndexError {
@@ -522,7 +536,39 @@ public final class AlertIndex: @unchecked Sendable {
 
     /// Ends background work and closes the database's connections.
     public func close() {
+        checkpointerLock.lock()
+        let c = checkpointer
+        checkpointer = nil
+        checkpointerLock.unlock()
+        c?.stop()
         try? pool.close()
+    }
+
+    deinit {
+        checkpointer?.stop()
+    }
+
+    private func notifyCheckpointer() {
+        checkpointerLock.lock()
+        let c = checkpointer
+        checkpointerLock.unlock()
+        c?.committed()
+    }
+
+    /// Hands checkpoints to a ``Checkpointer`` thread: the writer connection stops checkpointing
+    /// in its commits.
+    private func startCheckpointer() throws(AlertIndexError) {
+        checkpointerLock.lock()
+        defer { checkpointerLock.unlock() }
+        guard checkpointer == nil else { return }
+        do {
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = 0") }
+        } catch {
+            throw AlertIndexError(.database, "cannot configure the alert index \(path)", cause: "\(error)")
+        }
+        let c = Checkpointer(path: configuration.path)
+        c.start()
+        checkpointer = c
     }
 }
 

@@ -284,8 +284,8 @@ extension AlertIndex {
         var arguments: StatementArguments
         if f.text != nil && q.afterSequence == nil && q.sort == .time && f.sources.isEmpty && f.destinations.isEmpty
             && f.fields.isEmpty && f.status == nil {
-            // Text matches can be many: order and cut them on the narrow (seq, time, rule,
-            // severity) index, then read only the page's rows. Alerts whose rule's text matches
+            // Text matches can be many: order and cut them by time first, then read only the
+            // page's full rows. Alerts whose rule's text matches
             // are a second arm, cut alike; the page is the top of the two tops.
             let text = f.text!
             var rest = f
@@ -295,7 +295,7 @@ extension AlertIndex {
             func and(_ w: String, _ condition: String) -> String { w.isEmpty ? "WHERE " + condition : w + " AND " + condition }
             let (x, xArgs) = Self.whereClause(rest, alias: "x")
             var inner = """
-                SELECT * FROM (SELECT x.seq, x.time FROM alerts x INDEXED BY alerts_seq_time \
+                SELECT * FROM (SELECT x.seq, x.time FROM alerts x \
                 \(and(x, "x.seq IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ?)")) ORDER BY x.time \(dir), x.seq \(dir) LIMIT ?)
                 """
             arguments = xArgs

@@ -57,6 +57,9 @@ public final class Indexer {
     private var next: [Int: Int64] = [:]
     private var dirty = Set<Int>()
     private var firstPending: Int64?
+    /// The batch being written, if any.
+    private var inFlight: InFlight?
+    private let writer = DispatchQueue(label: "vigil.indexer.write")
 
     public init(log: EmbeddedLog, index: AlertIndex, configuration: IndexerConfiguration = IndexerConfiguration(),
                 onReject: @escaping (_ reason: String, _ record: RecordView) -> Void = { _, _ in },
@@ -100,17 +103,25 @@ public final class Indexer {
             onRevoke: { [unowned self] _, _ throws(BrokerError) in
                 do { try flush() } catch { throw BrokerError(.io, "alert index: \(error)") }
             })
-        defer { try? consumer.close() }
+        defer {
+            // A failed run still waits for its batch in flight (which may commit).
+            inFlight?.done.wait()
+            inFlight = nil
+            try? consumer.close()
+        }
         var lastRetention: Int64 = 0
         while !shouldStop() {
             let n = try consumer.poll(maxRecords: configuration.batchSize - pending.count) { _, record in handle(record) }
             let now = Self.now()
             if pending.count >= configuration.batchSize || (!dirty.isEmpty && (n == 0 || now - (firstPending ?? now) >= configuration.flushInterval)) {
-                try flush()
+                // The group's offsets are informational (the index holds the real ones): they
+                // may include the batch in flight.
+                try flush(wait: false)
                 try consumer.commit()
             }
             if now - lastRetention >= configuration.retentionInterval {
                 lastRetention = now
+                try flush()
                 try index.optimize(full: false)
                 let r = try index.applyRetention()
                 counters.deletedByRetention += Int64(r.deletedByAge + r.deletedBySize)
@@ -119,6 +130,7 @@ public final class Indexer {
                 }
             }
             if n == 0 {
+                try settle()
                 if stop == .drain && inputFinished() {
                     var atEnd = true
                     for (tp, position) in consumer.positions where (try consumer.endOffset(tp) ?? 0) > position { atEnd = false }
@@ -155,21 +167,62 @@ public final class Indexer {
         }
     }
 
-    /// Writes the pending rows with the offsets they reach, in one transaction.
-    func flush() throws(AlertIndexError) {
-        guard !dirty.isEmpty else { return }
-        let offsets = dirty.sorted().map { IndexedOffset(topic: configuration.topic, partition: $0, next: next[$0]!) }
-        let r = try index.write(pending, offsets: offsets)
-        counters.inserted += Int64(r.inserted)
-        counters.updated += Int64(r.updated)
-        counters.unchanged += Int64(r.unchanged)
-        counters.transactions += 1
-        if let onCommit {
-            onCommit(counters.recordsRead - reportedRead, Int64(r.inserted + r.updated))
-            reportedRead = counters.recordsRead
+    /// Hands the pending rows, with the offsets they reach, to the writer thread (one
+    /// transaction); with `wait`, returns once it is committed. At most one batch is in flight:
+    /// the next one is decoded while it is written.
+    func flush(wait: Bool = true) throws(AlertIndexError) {
+        if !dirty.isEmpty {
+            try settle()
+            let offsets = dirty.sorted().map { IndexedOffset(topic: configuration.topic, partition: $0, next: next[$0]!) }
+            let batch = InFlight(rows: pending, offsets: offsets, readThrough: counters.recordsRead)
+            pending = []
+            pending.reserveCapacity(min(configuration.batchSize, 65_536))
+            dirty.removeAll()
+            firstPending = nil
+            inFlight = batch
+            let index = self.index
+            writer.async {
+                do throws(AlertIndexError) { batch.result = .success(try index.write(batch.rows, offsets: batch.offsets)) } catch {
+                    batch.result = .failure(error)
+                }
+                batch.rows = []
+                batch.done.signal()
+            }
         }
-        pending.removeAll(keepingCapacity: true)
-        dirty.removeAll()
-        firstPending = nil
+        if wait { try settle() }
+    }
+
+    /// Waits for the batch in flight and counts what it did.
+    private func settle() throws(AlertIndexError) {
+        guard let batch = inFlight else { return }
+        batch.done.wait()
+        inFlight = nil
+        switch batch.result! {
+        case .failure(let e):
+            throw e
+        case .success(let r):
+            counters.inserted += Int64(r.inserted)
+            counters.updated += Int64(r.updated)
+            counters.unchanged += Int64(r.unchanged)
+            counters.transactions += 1
+            if let onCommit {
+                onCommit(batch.readThrough - reportedRead, Int64(r.inserted + r.updated))
+                reportedRead = batch.readThrough
+            }
+        }
+    }
+
+    /// A batch handed to the writer thread.
+    private final class InFlight: @unchecked Sendable {
+        var rows: [AlertRow]
+        let offsets: [IndexedOffset]
+        let readThrough: Int64
+        var result: Result<AlertIndex.WriteResult, AlertIndexError>?
+        let done = DispatchSemaphore(value: 0)
+        init(rows: [AlertRow], offsets: [IndexedOffset], readThrough: Int64) {
+            self.rows = rows
+            self.offsets = offsets
+            self.readThrough = readThrough
+        }
     }
 }
