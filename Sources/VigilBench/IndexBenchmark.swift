@@ -166,7 +166,7 @@ public struct IndexBenchmark {
         defer { index.close() }
         var indexerConfig = IndexerConfiguration()
         indexerConfig.batchSize = options.batch
-        let indexer = Indexer(log: log, index: index, configuration: indexerConfig,
+        let indexer = Indexer(broker: log, index: index, configuration: indexerConfig,
                               onReject: { reason, _ in FileHandle.standardError.write(Data("rejected: \(reason)\n".utf8)) })
         let started = Date()
         let progress = self.progress

@@ -19,7 +19,7 @@ public struct IndexerConfiguration: Sendable {
     public init() {}
 }
 
-/// Consumes the alerts topic into an ``AlertIndex`` exactly once.
+/// Consumes the alerts topic (embedded log or Kafka) into an ``AlertIndex`` exactly once.
 ///
 /// Each batch of rows is written in one transaction together with each partition's next offset;
 /// when a partition is assigned, reading resumes at the offset stored in the index (not the
@@ -31,7 +31,7 @@ public struct IndexerConfiguration: Sendable {
 /// counted and handed to `onReject`; their offsets are consumed.
 public final class Indexer {
     public let configuration: IndexerConfiguration
-    let log: EmbeddedLog
+    let broker: any StageBroker
     let index: AlertIndex
     let onReject: (_ reason: String, _ record: RecordView) -> Void
     let onReport: (String) -> Void
@@ -61,10 +61,10 @@ public final class Indexer {
     private var inFlight: InFlight?
     private let writer = DispatchQueue(label: "vigil.indexer.write")
 
-    public init(log: EmbeddedLog, index: AlertIndex, configuration: IndexerConfiguration = IndexerConfiguration(),
+    public init(broker: any StageBroker, index: AlertIndex, configuration: IndexerConfiguration = IndexerConfiguration(),
                 onReject: @escaping (_ reason: String, _ record: RecordView) -> Void = { _, _ in },
                 onReport: @escaping (String) -> Void = { _ in }) {
-        self.log = log
+        self.broker = broker
         self.index = index
         self.configuration = configuration
         self.onReject = onReject
@@ -89,8 +89,8 @@ public final class Indexer {
     @discardableResult
     public func run(stop: Stop, inputFinished: () -> Bool = { true }, shouldStop: () -> Bool) throws -> Counters {
         let topic = configuration.topic
-        let consumer = try GroupConsumer(
-            log: log, group: configuration.group, topics: [topic], resetPosition: .earliest,
+        let consumer = try broker.groupConsumer(
+            group: configuration.group, topics: [topic], resetPosition: .earliest,
             onAssign: { [unowned self] tp throws(BrokerError) in
                 do {
                     let stored = try index.nextOffset(topic: tp.topic, partition: tp.partition)
@@ -138,8 +138,9 @@ public final class Indexer {
                         try flush()
                         try consumer.commit()
                         // Another member may still hold partitions: done once the group has no lag.
-                        let lag = try log.lag(group: configuration.group, topics: [topic])
-                        if lag.allSatisfy({ $0.lag == 0 }) { break }
+                        let lag = try broker.groupLag(group: configuration.group, topics: [topic])
+                        // At most 0: a Kafka broker whose ListOffsets answer falls short of the end (Tansu) reports less than 0.
+                        if lag.allSatisfy({ $0.lag <= 0 }) { break }
                     }
                 }
                 usleep(20_000)

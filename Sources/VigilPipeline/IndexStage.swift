@@ -26,23 +26,24 @@ extension Pipeline {
         return c
     }
 
-    /// `vigil index`: the indexer alone, on the data directory's log (another process runs the
-    /// stream stage). With `drain`, it stops once the alerts topic is indexed to its end.
-    /// Records that are not alerts go to the error topic.
+    /// `vigil index`: the indexer alone, on the data directory's log or the Kafka cluster
+    /// (another process runs the stream stage). With `drain`, it stops once the alerts topic is
+    /// indexed to its end. Records that are not alerts go to the error topic.
     public func runIndexer(drain: Bool, report: @escaping @Sendable (String) -> Void,
                            shouldStop: @escaping @Sendable () -> Bool) throws -> Indexer.Counters {
-        let log = try openLog()
-        defer { log.close() }
+        let broker = try openBroker()
+        defer { broker.embeddedLog?.close() }
         // Its own error topic: the sensors of another process write `errors` (one writer per
         // partition), the stream stage `stream-errors`.
-        let errorProducer = try log.producer(topic: "index-errors")
+        _ = try broker.createTopic("index-errors", partitions: nil)
+        let errorProducer = try broker.producer(topic: "index-errors")
         defer { try? errorProducer.close() }
         let errors = ErrorPublisher(producer: errorProducer, rejected: metrics.eventsRejected)
         let index = try AlertIndex(configuration: alertIndexConfiguration)
         defer { index.close() }
         let server = try startAPI(index: index, report: report)
         defer { server?.stop() }
-        let counters = try runIndexer(log: log, index: index, errors: errors, stop: drain ? .drain : .whenAsked,
+        let counters = try runIndexer(broker: broker, index: index, errors: errors, stop: drain ? .drain : .whenAsked,
                                       report: report, inputFinished: { true }, shouldStop: shouldStop)
         try errors.flush()
         return counters
@@ -57,11 +58,11 @@ extension Pipeline {
         return server
     }
 
-    func runIndexer(log: EmbeddedLog, index: AlertIndex, errors: ErrorPublisher, stop: Indexer.Stop,
+    func runIndexer(broker: any StageBroker, index: AlertIndex, errors: ErrorPublisher, stop: Indexer.Stop,
                     report: @escaping @Sendable (String) -> Void, inputFinished: () -> Bool,
                     shouldStop: () -> Bool) throws -> Indexer.Counters {
         let indexer = Indexer(
-            log: log, index: index, configuration: indexerConfiguration,
+            broker: broker, index: index, configuration: indexerConfiguration,
             onReject: { reason, record in
                 do {
                     try errors.reject(original: record.value, sensor: "index", parser: "index", reason: reason)
@@ -88,13 +89,13 @@ final class IndexerThread: @unchecked Sendable {
     private var result: Result<Indexer.Counters, Error>?
     private var inputDone = false
 
-    init(pipeline: Pipeline, log: EmbeddedLog, index: AlertIndex, errors: ErrorPublisher,
+    init(pipeline: Pipeline, broker: any StageBroker, index: AlertIndex, errors: ErrorPublisher,
          report: @escaping @Sendable (String) -> Void, shouldStop: @escaping @Sendable () -> Bool) {
-        let box = UncheckedBox((pipeline, log, index, errors))
+        let box = UncheckedBox((pipeline, broker, index, errors))
         let thread = Thread { [self] in
-            let (pipeline, log, index, errors) = box.value
+            let (pipeline, broker, index, errors) = box.value
             let r = Result {
-                try pipeline.runIndexer(log: log, index: index, errors: errors, stop: .drain, report: report,
+                try pipeline.runIndexer(broker: broker, index: index, errors: errors, stop: .drain, report: report,
                                         inputFinished: { self.lock.withLock { self.inputDone } }, shouldStop: shouldStop)
             }
             if case .failure(let error) = r { report("indexer stopped: \(error)") }

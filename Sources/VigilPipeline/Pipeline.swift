@@ -114,9 +114,6 @@ public final class Pipeline {
         switch role {
         case .indexer:
             // The indexer alone: the alerts topic into the alert index until asked to stop.
-            guard configuration.broker.kind == .embedded else {
-                throw PipelineError("role indexer reads the alerts topic of the embedded log; with broker.type kafka, index on a host that runs the stream role with the embedded broker's data, or wait for the Kafka indexer (docs/kafka.md)")
-            }
             let counters = try runIndexer(drain: false, report: report, shouldStop: shouldStop)
             var summary = Summary(linesRead: 0, eventsProduced: 0, eventsRejected: metrics.eventsRejected.count,
                                   eventsConsumed: 0, recordsUndecodable: 0, recoveries: [], stream: StreamStage.Counters())
@@ -294,12 +291,12 @@ public final class Pipeline {
         var indexer: IndexerThread?
         var apiServer: AlertAPIServer?
         var alertIndex: AlertIndex?
-        // In one process (role all) on the embedded broker; other roles and Kafka index elsewhere.
-        if configuration.index.enabled, role == .all, let log = broker.embeddedLog {
+        // In one process (role all); with split roles, `--role indexer` indexes.
+        if configuration.index.enabled, role == .all {
             let index = try AlertIndex(configuration: alertIndexConfiguration)
             alertIndex = index
             apiServer = try startAPI(index: index, report: report)
-            indexer = IndexerThread(pipeline: self, log: log, index: index, errors: errors, report: report,
+            indexer = IndexerThread(pipeline: self, broker: broker, index: index, errors: errors, report: report,
                                     shouldStop: { shouldStop() || stopIndexer.isSet })
         }
         defer {

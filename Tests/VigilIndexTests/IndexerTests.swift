@@ -37,14 +37,14 @@ import VigilTestSupport
         var config = IndexerConfiguration()
         config.batchSize = 250
         var rejected: [String] = []
-        let first = Indexer(log: log, index: index, configuration: config, onReject: { reason, _ in rejected.append(reason) })
+        let first = Indexer(broker: log, index: index, configuration: config, onReject: { reason, _ in rejected.append(reason) })
         var c = try first.run(stop: .drain, shouldStop: { false })
         #expect(c.inserted == 2000 && c.rejected == 0)
         #expect(try index.totalAlerts() == 2000)
 
         // More input; a second indexer resumes where the rows say, while queries run.
         try produce(log, Array(events.dropFirst(2000)))
-        let second = Indexer(log: log, index: index, configuration: config, onReject: { reason, _ in rejected.append(reason) })
+        let second = Indexer(broker: log, index: index, configuration: config, onReject: { reason, _ in rejected.append(reason) })
         let run = IndexerRun(second)
         let thread = Thread { run.run() }
         thread.start()

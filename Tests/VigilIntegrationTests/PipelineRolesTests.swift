@@ -127,6 +127,15 @@ private let noKafka = """
 
     struct TailFailed: Error { var stderr: String }
 
+    /// `vigil.alert.id` of every alert in the configuration's alert index (`vigil alerts list`).
+    func indexedAlertIDs(config: String) throws -> Set<String> {
+        let r = try runCommand(vigil, ["alerts", "list", "--config", config, "--format", "json", "--limit", "100000"])
+        return Set(r.stdout.split(separator: "\n").compactMap { line -> String? in
+            let o = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+            return ((o?["vigil"] as? [String: Any])?["alert"] as? [String: Any])?["id"] as? String
+        })
+    }
+
     func check(_ got: [String: Int], _ expected: Set<String>, _ what: String) {
         let repeated = got.filter { $0.value > 1 }
         let missing = expected.subtracting(got.keys)
@@ -188,13 +197,7 @@ private let noKafka = """
         defer { for p in processes where p.process.isRunning { p.kill() } }
         let single = try ChildProcess(vigil, ["run", "--config", refConfig, "--quiet"])
         defer { if single.process.isRunning { single.kill() } }
-        func ids(_ config: String) throws -> Set<String> {
-            let r = try runCommand(vigil, ["alerts", "list", "--config", config, "--format", "json", "--limit", "100000"])
-            return Set(r.stdout.split(separator: "\n").compactMap { line -> String? in
-                let o = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
-                return ((o?["vigil"] as? [String: Any])?["alert"] as? [String: Any])?["id"] as? String
-            })
-        }
+        func ids(_ config: String) throws -> Set<String> { try indexedAlertIDs(config: config) }
         var got = Set<String>(), expected = Set<String>()
         let deadline = Date().addingTimeInterval(120)
         while Date() < deadline {
@@ -238,12 +241,25 @@ private let noKafka = """
         let config = try writeConfig(dir, broker: kafkaSection(name), group: name)
         let first = try ChildProcess(vigil, ["run", "--role", "stream", "--config", config, "--quiet"])
         let second = try ChildProcess(vigil, ["run", "--role", "stream", "--config", config, "--quiet"])
+        let indexer = try ChildProcess(vigil, ["run", "--role", "indexer", "--config", config, "--quiet"])
         let sensor = try ChildProcess(vigil, ["run", "--role", "sensor", "--config", config, "--quiet"])
         try feed(lines, to: dir.file("logs/auth.log"), chunks: 6) { _ in }
         let got = try waitForAlerts(config: config, expected: expected)
-        let (status, stderr) = stop([sensor, first, second])
-        #expect(status == [0, 0, 0], "sensor: \(stderr[0])\nstream 1: \(stderr[1])\nstream 2: \(stderr[2])")
+        // The indexer consumes the Kafka alerts topic into the alert index: one row per alert id
+        // (the topic's event ids are `ALERT-ID-COUNT`).
+        let expectedIndexed = Set(expected.map { String($0[..<$0.lastIndex(of: "-")!]) })
+        var indexed = Set<String>()
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            indexed = try indexedAlertIDs(config: config)
+            if indexed == expectedIndexed { break }
+            usleep(500_000)
+        }
+        let (status, stderr) = stop([sensor, first, second, indexer])
+        #expect(status == [0, 0, 0, 0], "sensor: \(stderr[0])\nstream 1: \(stderr[1])\nstream 2: \(stderr[2])\nindexer: \(stderr[3])")
         check(got, expected, "kafka, sensor + 2 stream processes")
+        #expect(indexed == expectedIndexed, "kafka indexer: \(indexed.count) alerts indexed, \(expectedIndexed.count) expected")
+        print("kafka, indexer process: \(indexed.count) alerts in the index, \(expectedIndexed.count) expected")
         let events = try runCommand(vigil, ["topics", "tail", "events", "--config", config])
         #expect(events.lines.count == lines.count, "events on Kafka: \(events.lines.count)")
     }
@@ -258,10 +274,12 @@ private let noKafka = """
               - { name: sample, type: jsonl, path: \(sample) }
             """
         /// Exit status, stderr, whether it ended by itself within 90 s, and the alerts.
-        func run(_ broker: String, group: String) throws -> (status: Int32, stderr: String, ended: Bool, alerts: [String: Int]) {
+        func run(_ broker: String, group: String) throws -> (status: Int32, stderr: String, ended: Bool, alerts: [String: Int], indexed: Set<String>) {
             let dir = try TemporaryDirectory("vigil-run-kafka"); defer { dir.remove() }
             var config = try String(contentsOfFile: try writeConfig(dir, broker: broker, group: group), encoding: .utf8)
             config = config.replacingOccurrences(of: "sensors:\n  - name: auth\n    type: file\n    parser: syslog\n    paths: [logs/auth.log]", with: sensor)
+            // The sample's events are from 2024: keep their alerts in the index.
+            config += "\nindex: { retention: null }\n"
             try config.write(toFile: dir.file("vigil.yaml"), atomically: true, encoding: .utf8)
             let child = try ChildProcess(vigil, ["run", "--config", dir.file("vigil.yaml"), "--quiet"])
             let deadline = Date().addingTimeInterval(90)
@@ -269,7 +287,7 @@ private let noKafka = """
             let ended = !child.process.isRunning
             if !ended { child.kill(SIGTERM) }
             let status = child.wait()
-            return (status, child.standardError, ended, try alertIDs(config: dir.file("vigil.yaml")))
+            return (status, child.standardError, ended, try alertIDs(config: dir.file("vigil.yaml")), try indexedAlertIDs(config: dir.file("vigil.yaml")))
         }
         let embedded = try run("", group: "vigil-stream")
         #expect(embedded.status == 0 && embedded.ended, "\(embedded.stderr)")
@@ -281,6 +299,8 @@ private let noKafka = """
         #expect(kafka.status == 0, "\(kafka.stderr)")
         #expect(kafka.ended, "vigil run on Kafka did not end within 90 s of consuming its finite input")
         #expect(kafka.stderr.contains("50 events produced") && kafka.stderr.contains("50 events consumed"), "\(kafka.stderr)")
+        // Every stage in one process includes the indexer, on Kafka too.
+        #expect(!embedded.indexed.isEmpty && kafka.indexed == embedded.indexed, "indexed on Kafka \(kafka.indexed.count), embedded \(embedded.indexed.count)")
         print("vigil run on Kafka: ended by itself after \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
         check(got, Set(expected.keys), "vigil run on Kafka, sample events")
     }
