@@ -185,3 +185,17 @@ enum FileSystem {
         return stat(path, &st) == 0 ? Int64(st.st_size) : nil
     }
 }
+
+/// Small state files that must survive a crash whole (sensors' positions): replaced atomically.
+public enum DurableFile {
+    /// Writes `bytes` to `path` atomically: a temporary file, fsync, rename, directory fsync.
+    public static func write(_ bytes: [UInt8], to path: String) throws(BrokerError) {
+        try FileSystem.writeAtomically(bytes, to: path)
+    }
+
+    /// The file's bytes; nil when it does not exist.
+    public static func read(_ path: String) throws(BrokerError) -> [UInt8]? {
+        guard access(path, F_OK) == 0 else { return nil }
+        return try FileSystem.readAll(path)
+    }
+}

@@ -52,7 +52,10 @@ struct SegmentScanner {
             if verify {
                 // Serve from the window read last time when the whole batch is in it.
                 var p = windowParse(position: position, end: end)
-                if case .incomplete(let needed) = p, Int64(needed) <= end - position {
+                // Read until the window holds the whole batch: the first read may show only its
+                // header, saying that the batch is larger than the buffer (a batch over 1 MiB).
+                while case .incomplete(let needed) = p, Int64(needed) <= end - position,
+                      !(windowStart == position && windowCount >= needed) {
                     if needed > buffer.count {
                         buffer.deallocate()
                         buffer = .allocate(byteCount: needed, alignment: 16)
@@ -61,6 +64,7 @@ struct SegmentScanner {
                     windowCount = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]), at: position)
                     windowStart = position
                     p = windowParse(position: position, end: end)
+                    if windowCount < min(needed, want) { break }  // a short read: the file shrank
                 }
                 parse = p
             } else {

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import VigilBroker
 import VigilCapture
 import VigilCore
@@ -35,6 +38,37 @@ public struct NetworkSensor: PacketConsumer {
         sender = NetworkEventSender(output: output)
     }
 
+    /// A replay that resumes (`vigil run`, ``ReplayProgress``): records carry their ordinal;
+    /// those below `skipBelow` or in `present` are not sent again; `acknowledge(through,
+    /// complete)` runs every `every` records or `interval`, and at the end.
+    init(configuration: NetworkAnalyzer.Configuration, output: NetworkEventOutput, resume: ReplayResume) {
+        self.init(configuration: configuration, output: output)
+        sender.resume = resume
+        sender.acknowledged = resume.skipBelow
+    }
+
+    private var packetsSinceClock = 0
+    private var lastAcknowledgement = monotonicNanoseconds()
+
+    /// Records left out because the topic already held them (a resumed replay).
+    public var skipped: Int64 { sender.skipped }
+
+    private mutating func acknowledgeIfDue() throws {
+        // Not while records found past the old marks lie ahead: new marks would pass them, and
+        // a second crash would no longer see that the topic holds them.
+        guard let r = sender.resume, sender.ordinal > sender.acknowledged, sender.ordinal >= r.presentEnd else { return }
+        if sender.ordinal - sender.acknowledged < r.every {
+            // Or once a second: the clock is read every 1,024 packets.
+            packetsSinceClock += 1
+            guard packetsSinceClock >= 1024 else { return }
+            packetsSinceClock = 0
+            guard monotonicNanoseconds() - lastAcknowledgement >= r.interval else { return }
+        }
+        lastAcknowledgement = monotonicNanoseconds()
+        try r.acknowledge(sender.ordinal, false)
+        sender.acknowledged = sender.ordinal
+    }
+
     public mutating func begin(source: String, linkType: Int32) {
         analyzer.setLinkType(LinkType(rawValue: linkType))
     }
@@ -43,6 +77,7 @@ public struct NetworkSensor: PacketConsumer {
         let sender = self.sender
         analyzer.packet(bytes, timestamp: info.timestamp) { sender.send(&$0) }
         if let failure = sender.failure { throw failure }
+        if sender.resume != nil { try acknowledgeIfDue() }
     }
 
     public mutating func idle(now: Int64) throws {
@@ -57,7 +92,26 @@ public struct NetworkSensor: PacketConsumer {
         analyzer.finish { sender.send(&$0) }
         if let failure = sender.failure { throw failure }
         if case .broker(let producer, _, _) = sender.output { try producer.flush() }
+        if let r = sender.resume { try r.acknowledge(sender.ordinal, true) }
     }
+}
+
+/// How a resumed replay sends and acknowledges (see ``NetworkSensor/init(configuration:output:resume:)``).
+struct ReplayResume {
+    var skipBelow: Int64
+    var present: Set<Int64>
+    /// One past the largest of `present` (0 when empty).
+    var presentEnd: Int64
+    var every: Int64
+    /// Or after this long (ns, monotonic) with records to acknowledge.
+    var interval: Int64 = 1_000_000_000
+    var acknowledge: (_ through: Int64, _ complete: Bool) throws -> Void
+}
+
+func monotonicNanoseconds() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
 }
 
 /// Encodes and sends the sensor's events (JSON lines or the broker). Used from the capture
@@ -71,6 +125,15 @@ final class NetworkEventSender {
     private(set) var produced: Int64 = 0
     /// The first output failure (the sensor stops on it).
     private(set) var failure: Error?
+    /// Set for a replay that resumes: ordinals, skipping, acknowledgements.
+    var resume: ReplayResume?
+    /// Records the analyzer completed (sent or skipped): the next record's ordinal.
+    private(set) var ordinal: Int64 = 0
+    /// Records known durable (acknowledged through).
+    var acknowledged: Int64 = 0
+    private(set) var skipped: Int64 = 0
+    /// Where a replayed record carries its ordinal.
+    static let ordinalKey = Event.Key("vigil.replay.record")
 
     init(output: NetworkEventOutput) {
         self.output = output
@@ -86,6 +149,15 @@ final class NetworkEventSender {
 
     func send(_ event: inout Event) {
         guard failure == nil else { return }
+        if let r = resume {
+            let k = ordinal
+            ordinal += 1
+            if k < r.skipBelow || r.present.contains(k) {
+                skipped += 1
+                return
+            }
+            event[Self.ordinalKey] = .int(k)
+        }
         produced += 1
         switch output {
         case .jsonLines(let write):
@@ -103,6 +175,14 @@ final class NetworkEventSender {
                 failure = error
             }
         }
+    }
+}
+
+extension NetworkSensorConfiguration {
+    /// The settings that shape a replay's records, as text (part of ``ReplayProgress``'s fingerprint).
+    var replaySettings: String {
+        "tcp=\(tcpIdleSeconds) udp=\(udpIdleSeconds) icmp=\(icmpIdleSeconds) active=\(activeSeconds) flows=\(maxFlows) "
+            + "protocols=\(protocols.sorted().joined(separator: ",")) key=\(keyField) filter=\(filter ?? "")"
     }
 }
 

@@ -243,13 +243,44 @@ public final class Pipeline {
                 let producer = try broker.producer(topic: c.topic)
                 recoveries += producer.recoveries
                 producers.append(producer)
+                // A replay resumes where the broker's acknowledgements left it (ReplayProgress).
+                var resume: ReplayResume?
+                if case .files(let files) = c.source {
+                    let progressPath = ReplayProgress.path(dataDirectory: configuration.dataDirectory, sensor: c.name)
+                    let set = try ReplayProgress.fingerprint(files: files, settings: c.replaySettings)
+                    var skipBelow: Int64 = 0
+                    var present = Set<Int64>()
+                    if let saved = try ReplayProgress.load(progressPath) {
+                        if saved.set != set {
+                            report("sensor \(c.name): its files or settings changed since the last replay: replaying from the start")
+                        } else if saved.complete {
+                            report("sensor \(c.name): \(files.count) file(s) already replayed (\(saved.acknowledged) records); delete \(progressPath) to replay them again")
+                            done.finish()
+                            continue
+                        } else {
+                            skipBelow = saved.acknowledged
+                            present = try ReplayProgress.recover(sensor: c.name, topic: producer.topic.name, partitions: producer.topic.partitions,
+                                                                 marks: saved.marks, from: broker)
+                            report("sensor \(c.name): resuming the replay after record \(skipBelow) (\(present.count) more already in \(c.topic))")
+                        }
+                    }
+                    let producerRef = UncheckedBox(producer)
+                    resume = ReplayResume(skipBelow: skipBelow, present: present, presentEnd: (present.max() ?? -1) + 1, every: 20_000) { through, complete in
+                        let p = producerRef.value
+                        try p.flush()
+                        let marks = (0..<p.topic.partitions).map { p.writerDurableEnd($0) }
+                        try ReplayProgress(set: set, acknowledged: through, complete: complete, marks: marks).save(progressPath)
+                    }
+                }
                 let box = UncheckedBox(producer)
+                let resumeBox = UncheckedBox(resume)
                 let probe = metrics.observables.sensor(c.name, type: "network")
                 sensorThreads.enter()
                 let thread = Thread { [metrics] in
                     defer { sensorThreads.leave() }
-                    var sensor = NetworkSensor(configuration: NetworkAnalyzer.Configuration(c),
-                                               output: .broker(box.value, sensor: c.name, keyField: c.keyField))
+                    let output = NetworkEventOutput.broker(box.value, sensor: c.name, keyField: c.keyField)
+                    var sensor = resumeBox.value.map { NetworkSensor(configuration: NetworkAnalyzer.Configuration(c), output: output, resume: $0) }
+                        ?? NetworkSensor(configuration: NetworkAnalyzer.Configuration(c), output: output)
                     let produced = sensor.producedReader
                     do {
                         let summary: CaptureSummary
@@ -265,7 +296,8 @@ public final class Pipeline {
                         try sensor.finish()
                         probe.publish(input: summary.packets, produced: sensor.produced, capture: summary.statistics)
                         metrics.eventsProduced.add(sensor.produced)
-                        report("sensor \(c.name): " + sensor.analyzer.counters.summary(capture: summary).replacingOccurrences(of: "\n", with: "; "))
+                        report("sensor \(c.name): " + sensor.analyzer.counters.summary(capture: summary).replacingOccurrences(of: "\n", with: "; ")
+                               + (sensor.skipped > 0 ? "; \(sensor.skipped) records not sent again (produced before a restart)" : ""))
                     } catch {
                         report("sensor \(c.name) stopped: \(error)")
                         done.fail(error)

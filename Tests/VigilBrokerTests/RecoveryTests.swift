@@ -51,6 +51,35 @@ import VigilTestSupport
         #expect(String(decoding: records[89].value, as: UTF8.self) == "record-89")
     }
 
+    /// Batches over the scanner's 1 MiB read window (a producer's batch passes its 1 MiB
+    /// threshold by up to one record) are read whole on reopening, not cut as torn: the scanner
+    /// once saw only the header of such a batch and truncated it with everything after it.
+    @Test(arguments: [false, true])
+    func batchesLargerThanTheReadWindowSurviveReopening(tornTail: Bool) throws {
+        let dir = try TemporaryDirectory(); defer { dir.remove() }
+        let log = try EmbeddedLog(dataDirectory: dir.path, configuration: config())
+        try log.createTopic("t", partitions: 1)
+        let writer = try log.openWriter(topic: "t", partition: 0)
+        let value = [UInt8](repeating: 0x61, count: 600)
+        for b in 0..<3 {
+            var batch = BatchBuilder()
+            for i in 0..<(b == 1 ? 500 : 2_500) {  // about 1.5 MiB, 0.3 MiB, 1.5 MiB
+                batch.append(key: bytes("k\(i)"), value: value, timestamp: Int64(i))
+            }
+            try writer.append(&batch)
+        }
+        try writer.close()
+        if tornTail { modify(segmentPath(log)) { fd, size in _ = ftruncate(fd, off_t(size - 1000)) } }
+        let reopened = try log.openWriter(topic: "t", partition: 0)
+        if tornTail {
+            #expect(reopened.recovery?.nextOffset == 3_000)
+            #expect(reopened.endOffset == 3_000)
+        } else {
+            #expect(reopened.recovery == nil)
+            #expect(reopened.endOffset == 5_500)
+        }
+    }
+
     @Test func garbageAfterLastBatchIsCut() throws {
         let dir = try TemporaryDirectory(); defer { dir.remove() }
         let log = try EmbeddedLog(dataDirectory: dir.path, configuration: config())
