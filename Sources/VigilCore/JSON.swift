@@ -14,6 +14,14 @@ package enum JSONWriter {
         string.withUTF8 { writeString(utf8: $0, to: &out) }
     }
 
+    /// `string` as a JSON string literal (quotes included); see ``writeString(_:to:)``.
+    package static func quoted(_ string: String) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(string.utf8.count + 2)
+        writeString(string, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
     /// Appends UTF-8 bytes as a JSON string literal; see ``writeString(_:to:)``.
     @usableFromInline
     package static func writeString(utf8 bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {

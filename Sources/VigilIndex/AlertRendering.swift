@@ -62,22 +62,7 @@ public struct AlertRequest: Sendable {
 /// JSON, table and CSV forms of alerts and stats.
 public enum AlertRendering {
     /// `s` as a JSON string literal.
-    public static func quote(_ s: String) -> String {
-        var out = "\""
-        out.reserveCapacity(s.utf8.count + 2)
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where u.value < 0x20: out += String(format: "\\u%04x", u.value)
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out + "\""
-    }
+    public static func quote(_ s: String) -> String { JSONWriter.quoted(s) }
 
     static func time(_ ns: Int64) -> String { Timestamp(nanoseconds: ns).rfc3339 }
 

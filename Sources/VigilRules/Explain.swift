@@ -373,20 +373,4 @@ extension RuleExplanation {
 
 /// `s` as a JSON string literal (quotes, backslashes and control characters escaped; `/` and
 /// non-ASCII text as they are).
-func jsonQuote(_ s: String) -> String {
-    var out = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where u.value < 0x20:
-            let hex = String(u.value, radix: 16)
-            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-        default: out.unicodeScalars.append(u)
-        }
-    }
-    return out + "\""
-}
+func jsonQuote(_ s: String) -> String { JSONWriter.quoted(s) }
