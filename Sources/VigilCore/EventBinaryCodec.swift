@@ -55,12 +55,19 @@ public enum EventBinaryCodec {
         // appended at once: no capacity or uniqueness check per byte.
         let count = storage.pointee.count
         // The bound counts each field's text (not the byte buffer's size: fields may share bytes,
-        // as `host.hostname` does `log.syslog.hostname`'s, and replaced values leave theirs behind).
-        var bound = 11 + count * 48
+        // as `host.hostname` does `log.syslog.hostname`'s, and replaced values leave theirs behind),
+        // and each field's most bytes by kind: a tag of at most 3 bytes (schema ids are 16 bits)
+        // or a custom key (tag, length varint of at most 5 bytes and its bytes), a type byte and
+        // at most 16 payload bytes or a length varint. Tight enough that most events fit the
+        // 1 KiB that `withUnsafeTemporaryAllocation` takes from the stack (no heap allocation).
+        var bound = 11
         storage.pointee.forEachInOrder { e in
-            if e.kind == .string { bound += Int(truncatingIfNeeded: e.a & 0xFFFF_FFFF) }
-            if e.id == 0 { bound += Int(truncatingIfNeeded: e.keyRange & 0xFFFF_FFFF) }
-            if e.kind == .array { bound += maximumSize(storage.pointee.boxed[Int(e.a)]) }
+            bound += e.id == 0 ? 6 + Int(truncatingIfNeeded: e.keyRange & 0xFFFF_FFFF) : 3
+            switch e.kind {
+            case .string: bound += 6 + Int(truncatingIfNeeded: e.a & 0xFFFF_FFFF)
+            case .array: bound += maximumSize(storage.pointee.boxed[Int(e.a)])
+            default: bound += 17
+            }
         }
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bound) { scratch in
             var out = RawSink(scratch.baseAddress!)
