@@ -178,7 +178,9 @@ extension NetworkAnalyzer {
             if !hadService, let service = analyzers[i]!.service { flows.addService(h, service.rawValue) }
             states[i] = analyzers[i]!.wantsPayload ? 1 : 2
             guard !records.isEmpty else { return }
-            if infos[i] == nil { infos[i] = flows.liveInfo(h) }
+            // `infos[i] == nil` would go through `FlowInfo`'s `==`: both sides copied (their
+            // strings retained) and destroyed on every packet.
+            if case .none = infos[i] { infos[i] = flows.liveInfo(h) }
             guard let info = infos[i] else { return }
             for r in records { report(r, info, emit: emit) }
         }
