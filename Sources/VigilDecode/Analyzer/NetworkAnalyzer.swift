@@ -189,10 +189,12 @@ extension NetworkAnalyzer {
 
         mutating func connectionEnded(_ r: ConnRecord, emit: (inout Event) -> Void) {
             let i = Int(r.flowIndex)
-            if i >= 0, i < analyzers.count, generations[i] == r.flowGeneration, states[i] != 0, var analyzer = analyzers[i].take() {
+            if i >= 0, i < analyzers.count, generations[i] == r.flowGeneration, states[i] != 0, analyzers[i] != nil {
                 states[i] = 0
                 var records: [AppRecord] = []
-                analyzer.finish(counters: &app) { records.append($0) }
+                // Finished in place, then dropped (taking the large analysis out moved it twice).
+                analyzers[i]!.finish(counters: &app) { records.append($0) }
+                analyzers[i] = nil
                 let info = FlowInfo(uid: r.uid, start: r.start, originator: r.originator, originatorPort: r.originatorPort,
                                     responder: r.responder, responderPort: r.responderPort, transport: r.transport,
                                     communityID: r.communityID, vlan: r.vlan)

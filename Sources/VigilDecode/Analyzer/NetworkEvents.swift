@@ -38,21 +38,21 @@ public enum NetworkEvents {
     /// Typed setters throughout: no ``FieldValue`` built and taken apart per field.
     static func common(_ event: inout Event, dataset: StaticString, time: Int64, _ info: FlowInfo) {
         event.setTimestamp(.timestamp, Timestamp(nanoseconds: time))
-        event.setString(.eventKind, "event")
-        event.setString(.eventModule, "network")
-        event.setString(.eventDataset, dataset)
+        event.setLiteral(.eventKind, "event")
+        event.setLiteral(.eventModule, "network")
+        event.setLiteral(.eventDataset, dataset)
         event.setText(.zeekSessionId, info.uid)
         event.setIP(.sourceIP, info.originator)
         event.setInt(.sourcePort, Int64(info.originatorPort))
         event.setIP(.destinationIP, info.responder)
         event.setInt(.destinationPort, Int64(info.responderPort))
-        event.setString(.networkTransport, transportStaticName(info.transport))
-        event.setString(.networkType, info.originator.isV4 ? "ipv4" : "ipv6")
+        event.setLiteral(.networkTransport, transportStaticName(info.transport))
+        event.setLiteral(.networkType, info.originator.isV4 ? "ipv4" : "ipv6")
         switch info.transport {
-        case 6: event.setString(.networkIanaNumber, "6")
-        case 17: event.setString(.networkIanaNumber, "17")
-        case 1: event.setString(.networkIanaNumber, "1")
-        case 58: event.setString(.networkIanaNumber, "58")
+        case 6: event.setLiteral(.networkIanaNumber, "6")
+        case 17: event.setLiteral(.networkIanaNumber, "17")
+        case 1: event.setLiteral(.networkIanaNumber, "1")
+        case 58: event.setLiteral(.networkIanaNumber, "58")
         default: event.setText(.networkIanaNumber, String(info.transport))
         }
         event.setText(.networkCommunityId, info.communityID)
@@ -100,7 +100,7 @@ public enum NetworkEvents {
         common(&event, dataset: "network.dns", time: t.time, info)
         event[.eventCategory] = networkCategory
         event[.eventType] = protocolType
-        event.setString(.networkProtocol, "dns")
+        event.setLiteral(.networkProtocol, "dns")
         let message = t.query ?? t.reply
         guard let message else { return }
         event.setText(.dnsId, String(message.id))
@@ -121,10 +121,10 @@ public enum NetworkEvents {
         if let reply = t.reply, !reply.answers.isEmpty, reply.recursionAvailable { flags.append("RA") }
         if !flags.isEmpty { event[.dnsHeaderFlags] = .array(flags) }
         guard let reply = t.reply else {
-            event.setString(.dnsType, "query")
+            event.setLiteral(.dnsType, "query")
             return
         }
-        event.setString(.dnsType, "answer")
+        event.setLiteral(.dnsType, "answer")
         event.setText(.dnsResponseCode, DNSNames.rcodeName(reply.rcode))
         if let rtt = t.roundTrip { event.setInt(dnsRTTKey, rtt) }
         if !reply.answers.isEmpty {
@@ -148,7 +148,7 @@ public enum NetworkEvents {
         common(&event, dataset: "network.http", time: t.time, info)
         event[.eventCategory] = webCategory
         event[.eventType] = protocolType
-        event.setString(.networkProtocol, "http")
+        event.setLiteral(.networkProtocol, "http")
         if let q = t.request {
             event.setText(.httpRequestMethod, q.method)
             event.setURL(original: q.uri)
@@ -186,7 +186,7 @@ public enum NetworkEvents {
         common(&event, dataset: "network.tls", time: t.time, info)
         event[.eventCategory] = networkCategory
         event[.eventType] = protocolType
-        event.setString(.networkProtocol, "tls")
+        event.setLiteral(.networkProtocol, "tls")
         if let s = t.server {
             let (version, proto) = versionFields(s.selectedVersion)
             event.setText(.tlsVersion, version)
@@ -226,7 +226,7 @@ public enum NetworkEvents {
         common(&event, dataset: "network.ssh", time: t.time, info)
         event[.eventCategory] = networkCategory
         event[.eventType] = protocolType
-        event.setString(.networkProtocol, "ssh")
+        event.setLiteral(.networkProtocol, "ssh")
         if let c = t.client { event.setText(.sshClient, c.line) }
         if let s = t.server { event.setText(.sshServer, s.line) }
     }
@@ -269,6 +269,13 @@ enum Base64 {
 }
 
 extension Event {
+    /// Sets `key` to the text of a string literal: `setString(_:_:)` made inlinable here (its
+    /// closure is a call per field otherwise).
+    @inline(__always)
+    mutating func setLiteral(_ key: Key, _ text: StaticString) {
+        text.withUTF8Buffer { setString(key, validUTF8: UnsafeRawBufferPointer($0)) }
+    }
+
     /// Sets `key` to `.string(text)`, copying the string's bytes without building a
     /// ``FieldValue`` (a `String` is always well-formed UTF-8).
     @inline(__always)
