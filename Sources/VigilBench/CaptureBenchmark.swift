@@ -139,8 +139,9 @@ struct EncodingConsumer: PacketConsumer {
 }
 
 final class RecordEncoder {
-    var buffer: [UInt8] = []
-    var records: Int64 = 0
+    // Unchecked exclusivity: only `encode` touches them, and it calls nothing that could.
+    @exclusivity(unchecked) var buffer: [UInt8] = []
+    @exclusivity(unchecked) var records: Int64 = 0
 
     func encode(_ event: inout Event) {
         buffer.removeAll(keepingCapacity: true)

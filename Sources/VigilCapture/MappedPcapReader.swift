@@ -16,8 +16,9 @@ public final class MappedPcapReader {
     private let size: Int
     private let swapped: Bool
     private let nanoseconds: Bool
-    /// Where the next record header starts.
-    public private(set) var offset = 24
+    /// Where the next record header starts. Unchecked exclusivity: read and advanced on every
+    /// packet by ``next(_:)`` alone, which never calls out while it holds the access.
+    @exclusivity(unchecked) public private(set) var offset = 24
 
     /// Maps `path` when it is a classic pcap file (either byte order, micro- or nanosecond
     /// timestamps); nil for any other format, so the caller can fall back to libpcap.

@@ -51,64 +51,108 @@ public enum EventBinaryCodec {
             buffer.append(0)
             return
         }
-        // Written into scratch memory sized from an upper bound (on the stack when small), then
-        // appended at once: no capacity or uniqueness check per byte.
+        // The entries in key order (the walk of `EventBuffers.forEachInOrder`), listed once on
+        // the stack, so that sizing and writing are plain loops rather than a closure per field.
         let count = storage.pointee.count
-        // The bound counts each field's text (not the byte buffer's size: fields may share bytes,
-        // as `host.hostname` does `log.syslog.hostname`'s, and replaced values leave theirs behind).
-        var bound = 11 + count * 48
-        storage.pointee.forEachInOrder { e in
-            if e.kind == .string { bound += Int(truncatingIfNeeded: e.a & 0xFFFF_FFFF) }
-            if e.id == 0 { bound += Int(truncatingIfNeeded: e.keyRange & 0xFFFF_FFFF) }
-            if e.kind == .array { bound += maximumSize(storage.pointee.boxed[Int(e.a)]) }
-        }
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bound) { scratch in
-            var out = RawSink(scratch.baseAddress!)
-            out.byte(formatVersion)
-            out.varint(UInt64(count))
-            // Straight from the stored entries: string bytes are copied from the event's byte
-            // buffer, scalars from the entry; only arrays go through `FieldValue`.
-            storage.pointee.forEachInOrder { e in
-                if e.id != 0 {
-                    out.varint(UInt64(e.id))
-                } else {
-                    out.varint(customFieldTag)
-                    out.counted(storage.pointee.slice(e.keyRange))
-                }
-                switch e.kind {
-                case .string:
-                    out.byte(ValueType.string.rawValue)
-                    out.counted(storage.pointee.slice(e.a))
-                case .int:
-                    out.byte(ValueType.int.rawValue)
-                    out.varint(ByteWriter.zigzag(Int64(bitPattern: e.a)))
-                case .float:
-                    out.byte(ValueType.float.rawValue)
-                    out.store(e.a.littleEndian)
-                case .bool:
-                    out.byte(e.flag != 0 ? ValueType.boolTrue.rawValue : ValueType.boolFalse.rawValue)
-                case .timestamp:
-                    out.byte(ValueType.timestamp.rawValue)
-                    out.varint(ByteWriter.zigzag(Int64(bitPattern: e.a)))
-                case .ip:
-                    if e.flag == IPAddress.Family.v4.rawValue {
-                        out.byte(ValueType.ipv4.rawValue)
-                        out.store(UInt32(truncatingIfNeeded: e.b).bigEndian)
-                    } else {
-                        out.byte(ValueType.ipv6.rawValue)
-                        out.store(e.a.bigEndian)
-                        out.store(e.b.bigEndian)
+        let entries = storage.pointee.entries
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: max(count, 1)) { order in
+            var n = 0
+            let present = storage.pointee.present, slots = storage.pointee.slots
+            let customs = storage.pointee.customs, customCount = storage.pointee.customCount
+            var c = 0
+            for w in 0..<storage.pointee.presentWords {
+                var word = present[w]
+                while word != 0 {
+                    let rank = w << 6 | word.trailingZeroBitCount
+                    word &= word - 1
+                    let index = slots[rank]
+                    let entryOrder = entries[Int(index)].order
+                    while c < customCount, entries[Int(customs[c])].order < entryOrder {
+                        order[n] = customs[c]
+                        n += 1
+                        c += 1
                     }
-                case .array:
-                    encodeValue(storage.pointee.boxed[Int(e.a)], into: &out)
-                case .null:
-                    out.byte(ValueType.null.rawValue)
-                case .object:
-                    preconditionFailure("objects are never stored")
+                    order[n] = index
+                    n += 1
                 }
             }
-            precondition(out.count <= bound, "event encoding exceeded its bound")
-            buffer.append(contentsOf: UnsafeBufferPointer(start: scratch.baseAddress, count: out.count))
+            while c < customCount {
+                order[n] = customs[c]
+                n += 1
+                c += 1
+            }
+            // Written into scratch memory sized from an upper bound (on the stack when small),
+            // then appended at once: no capacity or uniqueness check per byte.
+            // The bound counts each field's text (not the byte buffer's size: fields may share
+            // bytes, as `host.hostname` does `log.syslog.hostname`'s, and replaced values leave
+            // theirs behind), and each field's most bytes by kind: a tag of at most 3 bytes
+            // (schema ids are 16 bits) or a custom key (tag, length varint of at most 5 bytes and
+            // its bytes), a type byte and at most 16 payload bytes or a length varint. Tight
+            // enough that most events fit the 1 KiB `withUnsafeTemporaryAllocation` takes from the
+            // stack (no heap allocation).
+            var bound = 11
+            for k in 0..<n {
+                let e = entries + Int(order[k])
+                bound += e.pointee.id == 0 ? 6 + Int(truncatingIfNeeded: e.pointee.keyRange & 0xFFFF_FFFF) : 3
+                switch e.pointee.kind {
+                case .string: bound += 6 + Int(truncatingIfNeeded: e.pointee.a & 0xFFFF_FFFF)
+                case .array: bound += maximumSize(storage.pointee.boxed[Int(e.pointee.a)])
+                default: bound += 17
+                }
+            }
+            let bytes = storage.pointee.bytes
+            @inline(__always) func slice(_ range: UInt64) -> UnsafeBufferPointer<UInt8> {
+                UnsafeBufferPointer(start: bytes + Int(range >> 32), count: Int(range & 0xFFFF_FFFF))
+            }
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bound) { scratch in
+                var out = RawSink(scratch.baseAddress!)
+                out.byte(formatVersion)
+                out.varint(UInt64(count))
+                // Straight from the stored entries: string bytes are copied from the event's byte
+                // buffer, scalars from the entry; only arrays go through `FieldValue`.
+                for k in 0..<n {
+                    let e = entries[Int(order[k])]
+                    if e.id != 0 {
+                        out.varint(UInt64(e.id))
+                    } else {
+                        out.varint(customFieldTag)
+                        out.counted(slice(e.keyRange))
+                    }
+                    switch e.kind {
+                    case .string:
+                        out.byte(ValueType.string.rawValue)
+                        out.counted(slice(e.a))
+                    case .int:
+                        out.byte(ValueType.int.rawValue)
+                        out.varint(ByteWriter.zigzag(Int64(bitPattern: e.a)))
+                    case .float:
+                        out.byte(ValueType.float.rawValue)
+                        out.store(e.a.littleEndian)
+                    case .bool:
+                        out.byte(e.flag != 0 ? ValueType.boolTrue.rawValue : ValueType.boolFalse.rawValue)
+                    case .timestamp:
+                        out.byte(ValueType.timestamp.rawValue)
+                        out.varint(ByteWriter.zigzag(Int64(bitPattern: e.a)))
+                    case .ip:
+                        if e.flag == IPAddress.Family.v4.rawValue {
+                            out.byte(ValueType.ipv4.rawValue)
+                            out.store(UInt32(truncatingIfNeeded: e.b).bigEndian)
+                        } else {
+                            out.byte(ValueType.ipv6.rawValue)
+                            out.store(e.a.bigEndian)
+                            out.store(e.b.bigEndian)
+                        }
+                    case .array:
+                        encodeValue(storage.pointee.boxed[Int(e.a)], into: &out)
+                    case .null:
+                        out.byte(ValueType.null.rawValue)
+                    case .object:
+                        preconditionFailure("objects are never stored")
+                    }
+                }
+                precondition(out.count <= bound, "event encoding exceeded its bound")
+                buffer.append(contentsOf: UnsafeBufferPointer(start: scratch.baseAddress, count: out.count))
+            }
         }
     }
 

@@ -85,7 +85,8 @@ public struct ConnectionAnalyzer: Sendable {
     /// Whether the analysis still wants payload (false once every parser is done or gave up).
     public private(set) var wantsPayload = true
 
-    private let enabled: Set<AppProtocol>
+    /// The protocols analyzed, as a mask (no set to hash or retain per connection).
+    private let enabled: AppProtocolMask
     private let transport: UInt8
     private let responderPort: UInt16
     private let originatorPort: UInt16
@@ -122,6 +123,12 @@ public struct ConnectionAnalyzer: Sendable {
     private var dnsTCP = DirectionPair([UInt8](), [UInt8]())
 
     public init(transport: UInt8, originatorPort: UInt16, responderPort: UInt16, enabled: Set<AppProtocol> = Set(AppProtocol.allCases)) {
+        self.init(transport: transport, originatorPort: originatorPort, responderPort: responderPort,
+                  enabled: AppProtocolMask(enabled))
+    }
+
+    /// An analysis with the enabled protocols given as a mask (made once by the caller).
+    init(transport: UInt8, originatorPort: UInt16, responderPort: UInt16, enabled: AppProtocolMask) {
         self.transport = transport
         self.originatorPort = originatorPort
         self.responderPort = responderPort
@@ -142,7 +149,8 @@ public struct ConnectionAnalyzer: Sendable {
     static let maximumPendingQueries = 50
 
     static func isDNSPort(_ a: UInt16, _ b: UInt16) -> Bool {
-        [53, 137, 5353, 5355].contains(a) || [53, 137, 5353, 5355].contains(b)
+        @inline(__always) func dns(_ p: UInt16) -> Bool { p == 53 || p == 137 || p == 5353 || p == 5355 }
+        return dns(a) || dns(b)
     }
 
     // MARK: UDP
@@ -263,7 +271,6 @@ public struct ConnectionAnalyzer: Sendable {
         let bit: UInt8 = fromOriginator ? 1 : 2
         guard unrecognized & bit == 0 else { return }
         undecided = false
-        let ports = [responderPort, originatorPort]
         if enabled.contains(.ssh), Self.startsWith(bytes, "SSH-") {
             service = .ssh
         } else if enabled.contains(.ssl), bytes.count >= 2, bytes[0] == 0x16, bytes[1] == 0x03 {
@@ -272,7 +279,7 @@ public struct ConnectionAnalyzer: Sendable {
             service = .http
         } else if enabled.contains(.http), !fromOriginator, Self.startsWith(bytes, "HTTP/") {
             service = .http
-        } else if enabled.contains(.dns), ports.contains(53) {
+        } else if enabled.contains(.dns), responderPort == 53 || originatorPort == 53 {
             service = .dns
         } else if unrecognized == 0 {
             unrecognized = bit
@@ -507,4 +514,27 @@ struct DirectionPair<T: Sendable>: Sendable {
             if direction == 0 { yield &first } else { yield &second }
         }
     }
+}
+
+/// A set of ``AppProtocol``s as bits.
+struct AppProtocolMask: Sendable {
+    var bits: UInt8 = 0
+
+    init(_ protocols: Set<AppProtocol>) {
+        for p in protocols { bits |= Self.bit(p) }
+    }
+
+    @inline(__always)
+    static func bit(_ p: AppProtocol) -> UInt8 {
+        switch p {
+        case .dns: 1
+        case .http: 2
+        case .ssl: 4
+        case .ssh: 8
+        case .quic: 16
+        }
+    }
+
+    @inline(__always)
+    func contains(_ p: AppProtocol) -> Bool { bits & Self.bit(p) != 0 }
 }

@@ -114,10 +114,13 @@ extension NetworkAnalyzer {
         /// Whether any application protocol is analyzed (read per packet without touching the
         /// configuration).
         let analyzesApplications: Bool
+        /// `configuration.protocols` as a mask, for each new connection's analysis.
+        let enabledProtocols: AppProtocolMask
 
         init(configuration: Configuration) {
             self.configuration = configuration
             analyzesApplications = !configuration.protocols.isEmpty
+            enabledProtocols = AppProtocolMask(configuration.protocols)
             flows = FlowTable(configuration: configuration.flows)
         }
 
@@ -147,11 +150,11 @@ extension NetworkAnalyzer {
             if states[i] == 0 || generations[i] != h.generation {
                 // A new flow in this slot. Ports as the originator sees them.
                 let (op, rp) = h.isOriginator ? (packet.sourcePort, packet.destinationPort) : (packet.destinationPort, packet.sourcePort)
-                let analysis = ConnectionAnalyzer(transport: packet.transport, originatorPort: op, responderPort: rp,
-                                                  enabled: configuration.protocols)
-                states[i] = analysis.wantsPayload ? 1 : 2
+                // Built in place (a local copied into the slot costs a copy and a destroy).
+                analyzers[i] = ConnectionAnalyzer(transport: packet.transport, originatorPort: op, responderPort: rp,
+                                                  enabled: enabledProtocols)
+                states[i] = analyzers[i]!.wantsPayload ? 1 : 2
                 infos[i] = nil
-                analyzers[i] = analysis
                 generations[i] = h.generation
             }
             guard states[i] == 1, !packet.payload.isEmpty || packet.transport == 6 else { return }
@@ -175,7 +178,9 @@ extension NetworkAnalyzer {
             if !hadService, let service = analyzers[i]!.service { flows.addService(h, service.rawValue) }
             states[i] = analyzers[i]!.wantsPayload ? 1 : 2
             guard !records.isEmpty else { return }
-            if infos[i] == nil { infos[i] = flows.info(h) }
+            // `infos[i] == nil` would go through `FlowInfo`'s `==`: both sides copied (their
+            // strings retained) and destroyed on every packet.
+            if case .none = infos[i] { infos[i] = flows.liveInfo(h) }
             guard let info = infos[i] else { return }
             for r in records { report(r, info, emit: emit) }
         }
@@ -184,10 +189,12 @@ extension NetworkAnalyzer {
 
         mutating func connectionEnded(_ r: ConnRecord, emit: (inout Event) -> Void) {
             let i = Int(r.flowIndex)
-            if i >= 0, i < analyzers.count, generations[i] == r.flowGeneration, states[i] != 0, var analyzer = analyzers[i].take() {
+            if i >= 0, i < analyzers.count, generations[i] == r.flowGeneration, states[i] != 0, analyzers[i] != nil {
                 states[i] = 0
                 var records: [AppRecord] = []
-                analyzer.finish(counters: &app) { records.append($0) }
+                // Finished in place, then dropped (taking the large analysis out moved it twice).
+                analyzers[i]!.finish(counters: &app) { records.append($0) }
+                analyzers[i] = nil
                 let info = FlowInfo(uid: r.uid, start: r.start, originator: r.originator, originatorPort: r.originatorPort,
                                     responder: r.responder, responderPort: r.responderPort, transport: r.transport,
                                     communityID: r.communityID, vlan: r.vlan)

@@ -35,21 +35,38 @@ public enum NetworkEvents {
     }
 
     /// The fields every record of a connection carries: time, uid, endpoints, Community ID.
-    static func common(_ event: inout Event, dataset: String, time: Int64, _ info: FlowInfo) {
-        event[.timestamp] = .timestamp(Timestamp(nanoseconds: time))
-        event[.eventKind] = kindEvent
-        event[.eventModule] = moduleName
-        event[.eventDataset] = .string(dataset)
-        event[.zeekSessionId] = .string(info.uid)
-        event[.sourceIP] = .ip(info.originator)
-        event[.sourcePort] = .int(Int64(info.originatorPort))
-        event[.destinationIP] = .ip(info.responder)
-        event[.destinationPort] = .int(Int64(info.responderPort))
-        event[.networkTransport] = .string(transportName(info.transport))
-        event[.networkType] = .string(info.originator.isV4 ? "ipv4" : "ipv6")
-        event[.networkIanaNumber] = .string(String(info.transport))
-        event[.networkCommunityId] = .string(info.communityID)
-        if let vlan = info.vlan { event[.networkVlanId] = .string(String(vlan)) }
+    /// Typed setters throughout: no ``FieldValue`` built and taken apart per field.
+    static func common(_ event: inout Event, dataset: StaticString, time: Int64, _ info: FlowInfo) {
+        event.setTimestamp(.timestamp, Timestamp(nanoseconds: time))
+        event.setLiteral(.eventKind, "event")
+        event.setLiteral(.eventModule, "network")
+        event.setLiteral(.eventDataset, dataset)
+        event.setText(.zeekSessionId, info.uid)
+        event.setIP(.sourceIP, info.originator)
+        event.setInt(.sourcePort, Int64(info.originatorPort))
+        event.setIP(.destinationIP, info.responder)
+        event.setInt(.destinationPort, Int64(info.responderPort))
+        event.setLiteral(.networkTransport, transportStaticName(info.transport))
+        event.setLiteral(.networkType, info.originator.isV4 ? "ipv4" : "ipv6")
+        switch info.transport {
+        case 6: event.setLiteral(.networkIanaNumber, "6")
+        case 17: event.setLiteral(.networkIanaNumber, "17")
+        case 1: event.setLiteral(.networkIanaNumber, "1")
+        case 58: event.setLiteral(.networkIanaNumber, "58")
+        default: event.setText(.networkIanaNumber, String(info.transport))
+        }
+        event.setText(.networkCommunityId, info.communityID)
+        if let vlan = info.vlan { event.setText(.networkVlanId, String(vlan)) }
+    }
+
+    /// ``transportName(_:)`` as a literal.
+    static func transportStaticName(_ transport: UInt8) -> StaticString {
+        switch transport {
+        case 6: "tcp"
+        case 17: "udp"
+        case 1, 58: "icmp"
+        default: "unknown_transport"
+        }
     }
 
     /// A finished connection (Zeek's conn.log).
@@ -60,22 +77,22 @@ public enum NetworkEvents {
         common(&event, dataset: "network.conn", time: r.start, info)
         event[.eventCategory] = networkCategory
         event[.eventType] = connectionType
-        if let service = r.services.first { event[.networkProtocol] = .string(service) }
-        event[.eventDuration] = .int(r.duration)
-        event[.eventStart] = .timestamp(Timestamp(nanoseconds: r.start))
-        event[.eventEnd] = .timestamp(Timestamp(nanoseconds: r.start &+ r.duration))
-        event[.sourceBytes] = .int(r.originatorBytes)
-        event[.destinationBytes] = .int(r.responderBytes)
-        event[.sourcePackets] = .int(r.originatorPackets)
-        event[.destinationPackets] = .int(r.responderPackets)
-        event[.networkBytes] = .int(r.originatorIPBytes &+ r.responderIPBytes)
-        event[.networkPackets] = .int(r.originatorPackets &+ r.responderPackets)
-        event[origIPBytesKey] = .int(r.originatorIPBytes)
-        event[respIPBytesKey] = .int(r.responderIPBytes)
-        event[.zeekConnState] = .string(r.state.rawValue)
-        if !r.history.isEmpty { event[.zeekConnHistory] = .string(r.history) }
-        event[.zeekConnMissedBytes] = .int(r.missedBytes)
-        if let inner = r.innerVlan { event[innerVlanKey] = .string(String(inner)) }
+        if let service = r.services.first { event.setText(.networkProtocol, service) }
+        event.setInt(.eventDuration, r.duration)
+        event.setTimestamp(.eventStart, Timestamp(nanoseconds: r.start))
+        event.setTimestamp(.eventEnd, Timestamp(nanoseconds: r.start &+ r.duration))
+        event.setInt(.sourceBytes, r.originatorBytes)
+        event.setInt(.destinationBytes, r.responderBytes)
+        event.setInt(.sourcePackets, r.originatorPackets)
+        event.setInt(.destinationPackets, r.responderPackets)
+        event.setInt(.networkBytes, r.originatorIPBytes &+ r.responderIPBytes)
+        event.setInt(.networkPackets, r.originatorPackets &+ r.responderPackets)
+        event.setInt(origIPBytesKey, r.originatorIPBytes)
+        event.setInt(respIPBytesKey, r.responderIPBytes)
+        event.setText(.zeekConnState, r.state.rawValue)
+        if !r.history.isEmpty { event.setText(.zeekConnHistory, r.history) }
+        event.setInt(.zeekConnMissedBytes, r.missedBytes)
+        if let inner = r.innerVlan { event.setText(innerVlanKey, String(inner)) }
     }
 
     /// A DNS query and its reply (Zeek's dns.log).
@@ -83,18 +100,18 @@ public enum NetworkEvents {
         common(&event, dataset: "network.dns", time: t.time, info)
         event[.eventCategory] = networkCategory
         event[.eventType] = protocolType
-        event[.networkProtocol] = "dns"
+        event.setLiteral(.networkProtocol, "dns")
         let message = t.query ?? t.reply
         guard let message else { return }
-        event[.dnsId] = .string(String(message.id))
+        event.setText(.dnsId, String(message.id))
         let netbios = info.originatorPort == 137 || info.responderPort == 137
-        event[.dnsOpCode] = .string(DNSNames.opcodeName(message.opcode, netbios: netbios).uppercased())
+        event.setText(.dnsOpCode, DNSNames.opcodeName(message.opcode, netbios: netbios).uppercased())
         if let q = message.questions.first {
-            event[.dnsQuestionName] = .string(netbios ? DNSNames.decodeNetBIOSName(q.name) : q.name)
-            event[.dnsQuestionType] = .string(DNSNames.qtypeName(q.type))
-            event[.dnsQuestionClass] = .string(DNSNames.qclassName(q.class))
+            event.setText(.dnsQuestionName, netbios ? DNSNames.decodeNetBIOSName(q.name) : q.name)
+            event.setText(.dnsQuestionType, DNSNames.qtypeName(q.type))
+            event.setText(.dnsQuestionClass, DNSNames.qclassName(q.class))
         } else if let a = t.reply?.answers.first {
-            event[.dnsQuestionName] = .string(a.name)
+            event.setText(.dnsQuestionName, a.name)
         }
         // As Zeek's dns.log: RD from the query; AA and RA from a reply that has answers.
         var flags: [FieldValue] = []
@@ -104,12 +121,12 @@ public enum NetworkEvents {
         if let reply = t.reply, !reply.answers.isEmpty, reply.recursionAvailable { flags.append("RA") }
         if !flags.isEmpty { event[.dnsHeaderFlags] = .array(flags) }
         guard let reply = t.reply else {
-            event[.dnsType] = "query"
+            event.setLiteral(.dnsType, "query")
             return
         }
-        event[.dnsType] = "answer"
-        event[.dnsResponseCode] = .string(DNSNames.rcodeName(reply.rcode))
-        if let rtt = t.roundTrip { event[dnsRTTKey] = .int(rtt) }
+        event.setLiteral(.dnsType, "answer")
+        event.setText(.dnsResponseCode, DNSNames.rcodeName(reply.rcode))
+        if let rtt = t.roundTrip { event.setInt(dnsRTTKey, rtt) }
         if !reply.answers.isEmpty {
             var answers: [FieldValue] = []
             var resolved: [FieldValue] = []
@@ -131,27 +148,27 @@ public enum NetworkEvents {
         common(&event, dataset: "network.http", time: t.time, info)
         event[.eventCategory] = webCategory
         event[.eventType] = protocolType
-        event[.networkProtocol] = "http"
+        event.setLiteral(.networkProtocol, "http")
         if let q = t.request {
-            event[.httpRequestMethod] = .string(q.method)
+            event.setText(.httpRequestMethod, q.method)
             event.setURL(original: q.uri)
-            if let host = q.host, !host.isEmpty { event[.urlDomain] = .string(host) }
-            event[.httpVersion] = .string(q.version)
-            if let v = q.referrer, !v.isEmpty { event[.httpRequestReferrer] = .string(v) }
-            if let v = q.userAgent, !v.isEmpty { event[.userAgentOriginal] = .string(v) }
-            if let v = q.contentType, !v.isEmpty { event[.httpRequestMimeType] = .string(v) }
-            if let user = basicAuthUser(q.authorization) { event[.userName] = .string(user) }
-            event[.httpRequestBodyBytes] = .int(t.requestBodyLength)
+            if let host = q.host, !host.isEmpty { event.setText(.urlDomain, host) }
+            event.setText(.httpVersion, q.version)
+            if let v = q.referrer, !v.isEmpty { event.setText(.httpRequestReferrer, v) }
+            if let v = q.userAgent, !v.isEmpty { event.setText(.userAgentOriginal, v) }
+            if let v = q.contentType, !v.isEmpty { event.setText(.httpRequestMimeType, v) }
+            if let user = basicAuthUser(q.authorization) { event.setText(.userName, user) }
+            event.setInt(.httpRequestBodyBytes, t.requestBodyLength)
         }
         if let r = t.response {
-            event[.httpResponseStatusCode] = .int(Int64(r.statusCode))
+            event.setInt(.httpResponseStatusCode, Int64(r.statusCode))
             // As Zeek's http.log: the reply's version replaces the request's (a 1.1 client
             // answered by a 1.0 server logs 1.0).
-            event[.httpVersion] = .string(r.version)
-            if let v = r.contentType, !v.isEmpty { event[.httpResponseMimeType] = .string(v) }
-            event[.httpResponseBodyBytes] = .int(t.responseBodyLength)
+            event.setText(.httpVersion, r.version)
+            if let v = r.contentType, !v.isEmpty { event.setText(.httpResponseMimeType, v) }
+            event.setInt(.httpResponseBodyBytes, t.responseBodyLength)
         }
-        if let code = t.informationalCode { event[httpInfoCodeKey] = .int(Int64(code)) }
+        if let code = t.informationalCode { event.setInt(httpInfoCodeKey, Int64(code)) }
     }
 
     /// The user name of `Authorization: Basic base64(user:password)` (the password is not kept).
@@ -169,26 +186,26 @@ public enum NetworkEvents {
         common(&event, dataset: "network.tls", time: t.time, info)
         event[.eventCategory] = networkCategory
         event[.eventType] = protocolType
-        event[.networkProtocol] = "tls"
+        event.setLiteral(.networkProtocol, "tls")
         if let s = t.server {
             let (version, proto) = versionFields(s.selectedVersion)
-            event[.tlsVersion] = .string(version)
-            event[.tlsVersionProtocol] = .string(proto)
-            event[.tlsCipher] = .string(s.cipherName)
-            if let alpn = s.alpn { event[.tlsNextProtocol] = .string(alpn) }
-            event[ja3sKey] = .string(s.ja3sHash)
-            event[ja3sStringKey] = .string(s.ja3s)
+            event.setText(.tlsVersion, version)
+            event.setText(.tlsVersionProtocol, proto)
+            event.setText(.tlsCipher, s.cipherName)
+            if let alpn = s.alpn { event.setText(.tlsNextProtocol, alpn) }
+            event.setText(ja3sKey, s.ja3sHash)
+            event.setText(ja3sStringKey, s.ja3s)
         }
         if let c = t.client {
-            if let name = c.serverName, !name.isEmpty { event[.tlsClientServerName] = .string(name) }
+            if let name = c.serverName, !name.isEmpty { event.setText(.tlsClientServerName, name) }
             if !c.alpn.isEmpty { event[alpnKey] = .array(c.alpn.map { .string($0) }) }
-            event[ja3Key] = .string(c.ja3Hash)
-            event[ja3StringKey] = .string(c.ja3)
-            event[ja4Key] = .string(c.ja4)
+            event.setText(ja3Key, c.ja3Hash)
+            event.setText(ja3StringKey, c.ja3)
+            event.setText(ja4Key, c.ja4)
             if t.server == nil {
                 let (version, proto) = versionFields(c.highestVersion)
-                event[.tlsVersion] = .string(version)
-                event[.tlsVersionProtocol] = .string(proto)
+                event.setText(.tlsVersion, version)
+                event.setText(.tlsVersionProtocol, proto)
             }
         }
     }
@@ -209,9 +226,9 @@ public enum NetworkEvents {
         common(&event, dataset: "network.ssh", time: t.time, info)
         event[.eventCategory] = networkCategory
         event[.eventType] = protocolType
-        event[.networkProtocol] = "ssh"
-        if let c = t.client { event[.sshClient] = .string(c.line) }
-        if let s = t.server { event[.sshServer] = .string(s.line) }
+        event.setLiteral(.networkProtocol, "ssh")
+        if let c = t.client { event.setText(.sshClient, c.line) }
+        if let s = t.server { event.setText(.sshServer, s.line) }
     }
 }
 
@@ -248,5 +265,22 @@ enum Base64 {
             }
         }
         return out
+    }
+}
+
+extension Event {
+    /// Sets `key` to the text of a string literal: `setString(_:_:)` made inlinable here (its
+    /// closure is a call per field otherwise).
+    @inline(__always)
+    mutating func setLiteral(_ key: Key, _ text: StaticString) {
+        text.withUTF8Buffer { setString(key, validUTF8: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Sets `key` to `.string(text)`, copying the string's bytes without building a
+    /// ``FieldValue`` (a `String` is always well-formed UTF-8).
+    @inline(__always)
+    mutating func setText(_ key: Key, _ text: String) {
+        var text = text
+        text.withUTF8 { setString(key, validUTF8: UnsafeRawBufferPointer($0)) }
     }
 }

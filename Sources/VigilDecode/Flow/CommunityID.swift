@@ -39,35 +39,35 @@ struct SHA1 {
     }
 
     private mutating func compress() {
-        // The message schedule, 16 words kept in a ring (no allocation).
-        var w = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-        var (a, b, c, d, e) = h
-        withUnsafeBytes(of: &block) { p in
-            withUnsafeMutableBytes(of: &w) { raw in
-                let w = raw.bindMemory(to: UInt32.self)
+        // The whole 80-word message schedule on the stack, then the rounds on plain locals (no
+        // ring indexing, no nested functions capturing the working variables).
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 80) { w in
+            withUnsafeBytes(of: &block) { p in
                 for t in 0..<16 { w[t] = UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 4 * t, as: UInt32.self)) }
-                @inline(__always) func schedule(_ t: Int) -> UInt32 {
-                    if t < 16 { return w[t] }
-                    let x = w[(t - 3) & 15] ^ w[(t - 8) & 15] ^ w[(t - 14) & 15] ^ w[t & 15]
-                    let word = x << 1 | x >> 31
-                    w[t & 15] = word
-                    return word
-                }
-                @inline(__always) func round(_ f: UInt32, _ k: UInt32, _ word: UInt32) {
-                    let temp = (a << 5 | a >> 27) &+ f &+ e &+ k &+ word
-                    e = d
-                    d = c
-                    c = b << 30 | b >> 2
-                    b = a
-                    a = temp
-                }
-                for t in 0..<20 { round((b & c) | (~b & d), 0x5A827999, schedule(t)) }
-                for t in 20..<40 { round(b ^ c ^ d, 0x6ED9EBA1, schedule(t)) }
-                for t in 40..<60 { round((b & c) | (b & d) | (c & d), 0x8F1BBCDC, schedule(t)) }
-                for t in 60..<80 { round(b ^ c ^ d, 0xCA62C1D6, schedule(t)) }
             }
+            for t in 16..<80 {
+                let x = w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16]
+                w[t] = x << 1 | x >> 31
+            }
+            var (a, b, c, d, e) = h
+            for t in 0..<20 {
+                let temp = (a << 5 | a >> 27) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A827999 &+ w[t]
+                (e, d, c, b, a) = (d, c, b << 30 | b >> 2, a, temp)
+            }
+            for t in 20..<40 {
+                let temp = (a << 5 | a >> 27) &+ (b ^ c ^ d) &+ e &+ 0x6ED9EBA1 &+ w[t]
+                (e, d, c, b, a) = (d, c, b << 30 | b >> 2, a, temp)
+            }
+            for t in 40..<60 {
+                let temp = (a << 5 | a >> 27) &+ ((b & c) | (b & d) | (c & d)) &+ e &+ 0x8F1BBCDC &+ w[t]
+                (e, d, c, b, a) = (d, c, b << 30 | b >> 2, a, temp)
+            }
+            for t in 60..<80 {
+                let temp = (a << 5 | a >> 27) &+ (b ^ c ^ d) &+ e &+ 0xCA62C1D6 &+ w[t]
+                (e, d, c, b, a) = (d, c, b << 30 | b >> 2, a, temp)
+            }
+            h = (h.0 &+ a, h.1 &+ b, h.2 &+ c, h.3 &+ d, h.4 &+ e)
         }
-        h = (h.0 &+ a, h.1 &+ b, h.2 &+ c, h.3 &+ d, h.4 &+ e)
     }
 
     /// Pads and compresses the last block; the digest is then in `h`.

@@ -143,6 +143,13 @@ struct FlowKey: Equatable {
     }
 }
 
+/// A flow's uid and Community ID, and the roles the Community ID was computed for.
+struct FlowIdentity {
+    var uid: String
+    var communityID: String
+    var originatorIsA: Bool
+}
+
 /// One flow's state.
 struct Flow {
     var key: FlowKey
@@ -174,6 +181,17 @@ struct Flow {
     var innerVlan: UInt16? = nil
 
     init(key: FlowKey) { self.key = key }
+
+    @inline(__always)
+    mutating func countPacket(isOrig: Bool, ipBytes: Int64) {
+        if isOrig {
+            origPackets &+= 1
+            origIPBytes &+= ipBytes
+        } else {
+            respPackets &+= 1
+            respIPBytes &+= ipBytes
+        }
+    }
 
     /// Swaps the originator and responder and appends `^` (Zeek's `FlipRoles`).
     mutating func flipRoles(swapEndpoints: Bool = true) {
@@ -219,6 +237,9 @@ public struct FlowTable {
     /// By flow slot: the services analyzers named (kept apart so that a `Flow` is plain data,
     /// copied without reference counting).
     var services: [[String]] = []
+    /// By flow slot: the uid and Community ID of a live flow once computed (for its first
+    /// application record), so that its end record does not compute them again.
+    var identities: [FlowIdentity?] = []
     var freeSlots: [Int32] = []
     var index: [UInt64]
     var indexMask: Int
@@ -367,36 +388,28 @@ public struct FlowTable {
     @inline(__always)
     mutating func update(_ i: Int, _ packet: inout Packet, isOrig: Bool, now: Int64) {
         let ipBytes = Int64(packet.ipLength)
-        let transport = flows[i].key.transport
-        flows[i].lastPacket = now
-        if transport == IPProtocol.tcp {
-            // Zeek counts sizes after the TCP analyzer ran (which may have flipped roles).
-            // Through a pointer: `flows[i].tcpPacket(…)` copied the 264-byte flow out and back.
-            let attemptTimeout = configuration.tcpAttemptTimeout
-            flows.withUnsafeMutableBufferPointer { b in
-                b.baseAddress.unsafelyUnwrapped.advanced(by: i).pointee.tcpPacket(packet, isOrig: isOrig, now: now, attemptTimeout: attemptTimeout)
+        let attemptTimeout = configuration.tcpAttemptTimeout
+        // Through one pointer: `flows[i].…` checks bounds and uniqueness at every access, and
+        // `flows[i].tcpPacket(…)` copied the 264-byte flow out and back.
+        let flowClass = flows.withUnsafeMutableBufferPointer { b -> UInt8 in
+            let f = b.baseAddress.unsafelyUnwrapped.advanced(by: i)
+            f.pointee.lastPacket = now
+            if f.pointee.key.transport == IPProtocol.tcp {
+                // Zeek counts sizes after the TCP analyzer ran (which may have flipped roles).
+                f.pointee.tcpPacket(packet, isOrig: isOrig, now: now, attemptTimeout: attemptTimeout)
+                f.pointee.countPacket(isOrig: isOrig, ipBytes: ipBytes)
+            } else {
+                f.pointee.countPacket(isOrig: isOrig, ipBytes: ipBytes)
+                let bytes = Int64(packet.payloadLength)
+                if isOrig { f.pointee.origBytes &+= bytes } else { f.pointee.respBytes &+= bytes }
+                if f.pointee.key.transport == IPProtocol.udp { _ = f.pointee.checkHistory(HistoryBit.data, UInt8(ascii: "D"), isOrig) }
+                f.pointee.lastTime = now
             }
-            countPacket(i, isOrig: isOrig, ipBytes: ipBytes)
-        } else {
-            countPacket(i, isOrig: isOrig, ipBytes: ipBytes)
-            let bytes = Int64(packet.payloadLength)
-            if isOrig { flows[i].origBytes &+= bytes } else { flows[i].respBytes &+= bytes }
-            if transport == IPProtocol.udp { _ = flows[i].checkHistory(HistoryBit.data, UInt8(ascii: "D"), isOrig) }
-            flows[i].lastTime = now
+            return FlowTable.flowClass(f.pointee)
         }
-        relink(i, FlowTable.flowClass(flows[i]))
+        relink(i, flowClass)
     }
 
-    @inline(__always)
-    mutating func countPacket(_ i: Int, isOrig: Bool, ipBytes: Int64) {
-        if isOrig {
-            flows[i].origPackets &+= 1
-            flows[i].origIPBytes &+= ipBytes
-        } else {
-            flows[i].respPackets &+= 1
-            flows[i].respIPBytes &+= ipBytes
-        }
-    }
 
     @inline(__always)
     static func flowClass(_ f: Flow) -> UInt8 {
@@ -498,7 +511,7 @@ public struct FlowTable {
         case .reuse: counters.reuses &+= 1
         case .flush: break
         }
-        var r = Self.record(flows[i], services: services[i], configuration: configuration)
+        var r = Self.record(flows[i], services: services[i], identity: identities[i], configuration: configuration)
         r.flowIndex = Int32(i)
         pending.append(r)
         if flows[i].history.truncated { counters.historyTruncations &+= 1 }
@@ -506,6 +519,7 @@ public struct FlowTable {
         removeFromIndex(i)
         flows[i].inUse = false
         services[i] = []
+        identities[i] = nil
         freeSlots.append(Int32(i))
         counters.activeFlows -= 1
         counters.flowsEnded &+= 1
@@ -513,16 +527,35 @@ public struct FlowTable {
 
     // MARK: - Records
 
-    /// Static: a method on the table would copy it (every array retained) when called from a
-    /// mutating one.
-    static func record(_ f: Flow, services: [String], configuration: FlowConfiguration) -> ConnRecord {
+    /// The originator and responder of `f` with their ports.
+    @inline(__always)
+    static func endpoints(_ f: Flow) -> (IPAddress, UInt16, IPAddress, UInt16) {
         let k = f.key
         let v6 = k.flags & 1 != 0
         func address(_ high: UInt64, _ low: UInt64) -> IPAddress {
             v6 ? IPAddress(v6High: high, low: low) : IPAddress(v4: UInt32(truncatingIfNeeded: low))
         }
         let a = address(k.aHigh, k.aLow), b = address(k.bHigh, k.bLow)
-        let (o, op, r, rp) = f.origIsA ? (a, k.aPort, b, k.bPort) : (b, k.bPort, a, k.aPort)
+        return f.origIsA ? (a, k.aPort, b, k.bPort) : (b, k.bPort, a, k.aPort)
+    }
+
+    /// The uid and Community ID of `f`: `known` when it was computed for the same roles.
+    /// Community ID takes ICMP type and code; the key holds type and counterpart, which the
+    /// hash maps back to the same counterpart.
+    static func identity(_ f: Flow, known: FlowIdentity?, configuration: FlowConfiguration) -> FlowIdentity {
+        if let known, known.originatorIsA == f.origIsA { return known }
+        let (o, op, r, rp) = endpoints(f)
+        let community = CommunityID.hash(source: o, sourcePort: op, destination: r, destinationPort: rp,
+                                         transport: f.key.transport, seed: configuration.communityIDSeed)
+        return FlowIdentity(uid: known?.uid ?? FlowTable.uid(seed: configuration.uidSeed, serial: f.serial),
+                            communityID: community, originatorIsA: f.origIsA)
+    }
+
+    /// Static: a method on the table would copy it (every array retained) when called from a
+    /// mutating one.
+    static func record(_ f: Flow, services: [String], identity known: FlowIdentity?, configuration: FlowConfiguration) -> ConnRecord {
+        let k = f.key
+        let (o, op, r, rp) = endpoints(f)
         let state: ConnState
         let ob: Int64, rb: Int64
         switch k.transport {
@@ -540,27 +573,37 @@ public struct FlowTable {
             ob = f.origBytes
             rb = f.respBytes
         }
-        // Community ID takes ICMP type and code; the key holds type and counterpart, which the
-        // hash maps back to the same counterpart.
-        let community = CommunityID.hash(source: o, sourcePort: op, destination: r, destinationPort: rp,
-                                         transport: k.transport, seed: configuration.communityIDSeed)
+        let identity = identity(f, known: known, configuration: configuration)
         return ConnRecord(
-            uid: FlowTable.uid(seed: configuration.uidSeed, serial: f.serial), start: f.start,
+            uid: identity.uid, start: f.start,
             duration: f.lastTime &- f.start, originator: o, originatorPort: op, responder: r, responderPort: rp,
             transport: k.transport, services: services, state: state, history: f.history.string,
             originatorBytes: ob, responderBytes: rb, originatorPackets: f.origPackets, responderPackets: f.respPackets,
             originatorIPBytes: f.origIPBytes, responderIPBytes: f.respIPBytes, missedBytes: 0,
-            communityID: community, vlan: f.vlan, innerVlan: f.innerVlan, flowIndex: -1, flowGeneration: f.generation)
+            communityID: identity.communityID, vlan: f.vlan, innerVlan: f.innerVlan, flowIndex: -1, flowGeneration: f.generation)
     }
 
     /// The endpoints and uid of a live flow (nil when it has ended).
     public func info(_ flow: FlowHandle) -> FlowInfo? {
         let i = Int(flow.index)
         guard i >= 0, i < flows.count, flows[i].inUse, flows[i].generation == flow.generation else { return nil }
-        let r = Self.record(flows[i], services: services[i], configuration: configuration)
-        return FlowInfo(uid: r.uid, start: r.start, originator: r.originator, originatorPort: r.originatorPort,
-                        responder: r.responder, responderPort: r.responderPort, transport: r.transport,
-                        communityID: r.communityID, vlan: r.vlan)
+        return Self.info(flows[i], Self.identity(flows[i], known: identities[i], configuration: configuration))
+    }
+
+    /// ``info(_:)``, keeping the flow's uid and Community ID for its end record (computed once
+    /// per flow).
+    mutating func liveInfo(_ flow: FlowHandle) -> FlowInfo? {
+        let i = Int(flow.index)
+        guard i >= 0, i < flows.count, flows[i].inUse, flows[i].generation == flow.generation else { return nil }
+        let identity = Self.identity(flows[i], known: identities[i], configuration: configuration)
+        identities[i] = identity
+        return Self.info(flows[i], identity)
+    }
+
+    static func info(_ f: Flow, _ identity: FlowIdentity) -> FlowInfo {
+        let (o, op, r, rp) = endpoints(f)
+        return FlowInfo(uid: identity.uid, start: f.start, originator: o, originatorPort: op, responder: r, responderPort: rp,
+                        transport: f.key.transport, communityID: identity.communityID, vlan: f.vlan)
     }
 
     /// `C` followed by 96 pseudo-random bits in base62, like Zeek's UIDs.
@@ -597,6 +640,7 @@ public struct FlowTable {
             i = flows.count
             flows.append(Flow(key: key))
             services.append([])
+            identities.append(nil)
         }
         flows[i].inUse = true
         flows[i].hash = hash

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import VigilCore
 
 /// Identifies one fragmented datagram: addresses, identification and (IPv4) protocol.
@@ -117,18 +120,31 @@ extension FragmentReassembler.Datagram {
     /// Copies the bytes of `[offset, offset + bytes.count)` not yet held; compares the rest.
     mutating func insert(offset: Int, bytes: UnsafeRawBufferPointer, result: inout FragmentReassembler.AddResult) {
         let end = offset + bytes.count
-        if data.count < end { data.append(contentsOf: repeatElement(0, count: end - data.count)) }
+        // Bytes past what is held are held by no range: appended as they are (a gap before them
+        // as zeros), whole blocks at a time.
+        let held = data.count
+        if held < end {
+            if held < offset { data.append(contentsOf: repeatElement(0, count: offset - held)) }
+            data.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[(max(held, offset) - offset)...]))
+        }
         var cursor = offset
         var overlapped = false
         var differs = false
-        for r in ranges where r.upperBound > offset && r.lowerBound < end {
-            let lo = max(r.lowerBound, offset), hi = min(r.upperBound, end)
-            overlapped = true
-            for k in lo..<hi where data[k] != bytes[k - offset] { differs = true; break }
-            if cursor < lo { for k in cursor..<lo { data[k] = bytes[k - offset] } }
-            cursor = max(cursor, hi)
+        let heldRanges = ranges
+        data.withUnsafeMutableBytes { data in
+            for r in heldRanges where r.upperBound > offset && r.lowerBound < end {
+                let lo = max(r.lowerBound, offset), hi = min(r.upperBound, end)
+                overlapped = true
+                if !differs, memcmp(data.baseAddress! + lo, bytes.baseAddress! + (lo - offset), hi - lo) != 0 { differs = true }
+                if cursor < lo {
+                    (data.baseAddress! + cursor).copyMemory(from: bytes.baseAddress! + (cursor - offset), byteCount: lo - cursor)
+                }
+                cursor = max(cursor, hi)
+            }
+            if cursor < min(end, held) {
+                (data.baseAddress! + cursor).copyMemory(from: bytes.baseAddress! + (cursor - offset), byteCount: min(end, held) - cursor)
+            }
         }
-        if cursor < end { for k in cursor..<end { data[k] = bytes[k - offset] } }
         if overlapped { result.overlaps += 1 }
         if differs { result.inconsistencies += 1 }
         // Insert and merge.

@@ -188,15 +188,24 @@ enum QUICInitial {
         return (v, p + length)
     }
 
+    /// HMAC-SHA256 (RFC 2104) over OpenSSL's SHA-256, fetched once: `HMAC()` fetches the MAC
+    /// and the digest by name on every call, which cost more than the hashing itself.
     static func hmacSHA256(key: [UInt8], data: [UInt8]) -> [UInt8] {
+        var k = key.count > 64 ? sha256(key) : key
+        k += repeatElement(0, count: 64 - k.count)
+        var inner = k.map { $0 ^ 0x36 }
+        inner += data
+        var outer = k.map { $0 ^ 0x5C }
+        outer += sha256(inner)
+        return sha256(outer)
+    }
+
+    static func sha256(_ bytes: [UInt8]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 0
-        _ = key.withUnsafeBytes { k in
-            data.withUnsafeBytes { d in
-                out.withUnsafeMutableBytes { o in
-                    HMAC(EVP_sha256(), k.baseAddress, Int32(k.count), d.baseAddress?.assumingMemoryBound(to: UInt8.self), d.count,
-                         o.baseAddress?.assumingMemoryBound(to: UInt8.self), &length)
-                }
+        var size: UInt32 = 0
+        bytes.withUnsafeBytes { b in
+            out.withUnsafeMutableBufferPointer { o in
+                _ = EVP_Digest(b.baseAddress, b.count, o.baseAddress, &size, TLSFingerprint.Digest.sha256.md, nil)
             }
         }
         return out
