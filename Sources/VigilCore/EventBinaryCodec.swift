@@ -60,7 +60,7 @@ public enum EventBinaryCodec {
         storage.pointee.forEachInOrder { e in
             if e.kind == .string { bound += Int(truncatingIfNeeded: e.a & 0xFFFF_FFFF) }
             if e.id == 0 { bound += Int(truncatingIfNeeded: e.keyRange & 0xFFFF_FFFF) }
-            if e.kind == .array { bound += maximumSize(storage.pointee.boxed[Int(e.a)]) }
+            if e.kind == .array { bound += maximumSize(storage.pointee.array(e.a, flag: e.flag)) }
         }
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bound) { scratch in
             var out = RawSink(scratch.baseAddress!)
@@ -100,7 +100,7 @@ public enum EventBinaryCodec {
                         out.store(e.b.bigEndian)
                     }
                 case .array:
-                    encodeValue(storage.pointee.boxed[Int(e.a)], into: &out)
+                    encodeValue(storage.pointee.array(e.a, flag: e.flag), into: &out)
                 case .null:
                     out.byte(ValueType.null.rawValue)
                 case .object:
