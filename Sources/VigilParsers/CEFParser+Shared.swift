@@ -32,8 +32,17 @@ enum FormatBytes {
         let pattern = UInt64(byte) &* 0x0101_0101_0101_0101
         var i = range.lowerBound, n = 0
         while range.upperBound - i >= 8 {
-            n += zeroBytes(base.loadUnaligned(fromByteOffset: i, as: UInt64.self) ^ pattern).nonzeroBitCount
-            i += 8
+            // Per-byte counts (0 or 1 per word) summed in the byte lanes, then added up across
+            // the lanes into the top byte: at most 31 words at a time, so that the total (at
+            // most 8 × 31 = 248) fits a byte.
+            var lanes: UInt64 = 0
+            var words = 0
+            while words < 31, range.upperBound - i >= 8 {
+                lanes &+= zeroBytes(base.loadUnaligned(fromByteOffset: i, as: UInt64.self) ^ pattern) >> 7
+                i += 8
+                words += 1
+            }
+            n += Int((lanes &* 0x0101_0101_0101_0101) >> 56)
         }
         while i < range.upperBound {
             if b[i] == byte { n += 1 }
