@@ -65,7 +65,8 @@ public struct Event: Sendable, Hashable {
         @usableFromInline package var flag: UInt8
         /// `.int`, `.timestamp`: the bits of the Int64. `.float`: the Double's bits.
         /// `.string`: the byte range (`offset << 32 | length`). `.ip`: the high word.
-        /// `.array`: the index in `boxed`.
+        /// `.array`: the index in `boxed` (flag 0), or the address of a preset's array value
+        /// (flag 1, see ``Event/Preset``).
         @usableFromInline package var a: UInt64
         /// `.ip`: the low word.
         @usableFromInline package var b: UInt64
@@ -293,6 +294,17 @@ public struct Event: Sendable, Hashable {
         store(EventBuffers.Payload(kind: .string, flag: 0, a: range, b: 0), key, s)
     }
 
+    /// Sets both `key` and `other` to the string whose UTF-8 bytes are `bytes` (checked by the
+    /// caller, as for ``setString(_:validUTF8:)``), storing the bytes once: the same as two calls
+    /// of ``setString(_:validUTF8:)`` (`log.syslog.hostname` and `host.hostname`).
+    @inlinable @inline(__always)
+    package mutating func setString(_ key: Key, _ other: Key, validUTF8 bytes: UnsafeRawBufferPointer) {
+        let s = unique().buffers
+        let range = s.pointee.appendBytes(UnsafeBufferPointer(start: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), count: bytes.count))
+        store(EventBuffers.Payload(kind: .string, flag: 0, a: range, b: 0), key, s)
+        store(EventBuffers.Payload(kind: .string, flag: 0, a: range, b: 0), other, s)
+    }
+
     /// Sets `key` to the string value of the known field `source`, sharing its stored bytes: the
     /// same as `self[key] = self[source]` when that is a string (`host.hostname` copied from
     /// `log.syslog.hostname`). Sets nothing and returns false when `source` is absent, custom or
@@ -347,7 +359,9 @@ public struct Event: Sendable, Hashable {
         /// Everything behind one reference, so that passing a preset around costs one retain.
         private let box: Box
 
-        private final class Box: Sendable {
+        /// `@unchecked Sendable`: every property is a constant, and the memory behind the two
+        /// pointers is written only in `init` and only read afterwards.
+        private final class Box: @unchecked Sendable {
             let key: Key
             let value: FieldValue
             /// Whether `value` fits the declared type of a known `key` (always true for a custom
@@ -356,28 +370,52 @@ public struct Event: Sendable, Hashable {
             /// The value's bytes for a string (copied into the event without going through
             /// `String`); empty otherwise.
             let utf8: [UInt8]
-            /// The stored form of a scalar value (not a string or an array).
+            /// The stored form of a scalar or array value (not a string). An array is stored as
+            /// the address of `arrayValue` (flag 1), so setting the preset neither copies nor
+            /// retains it.
             let scalar: EventBuffers.Payload?
+            /// A string value: a copy of `utf8`'s bytes (owned by the box), copied into events
+            /// without touching the array.
+            let utf8Start: UnsafeMutablePointer<UInt8>?
+            /// An array value, kept at a fixed address for the life of the process: events refer
+            /// to it by address, and an event may outlive the preset that set it, so it is never
+            /// freed (presets are made once per parser, as `static let`s, not per event).
+            let arrayValue: UnsafeMutablePointer<FieldValue>?
 
             init(_ key: Key, _ value: FieldValue) {
                 self.key = key
                 self.value = value
                 fitsSchema = key.schemaID == 0 || Schema.index.accepts(key.schemaID, value)
+                var bytes: UnsafeMutablePointer<UInt8>?
                 switch value {
                 case .string(let text):
-                    utf8 = Array(text.utf8)
+                    let u = Array(text.utf8)
+                    utf8 = u
                     scalar = nil
+                    arrayValue = nil
+                    if !u.isEmpty {
+                        let copy = UnsafeMutablePointer<UInt8>.allocate(capacity: u.count)
+                        copy.initialize(from: u, count: u.count)
+                        bytes = copy
+                    }
                 case .array:
                     utf8 = []
-                    scalar = nil
+                    let stored = UnsafeMutablePointer<FieldValue>.allocate(capacity: 1)
+                    stored.initialize(to: value)
+                    arrayValue = stored
+                    scalar = EventBuffers.Payload(kind: .array, flag: 1, a: UInt64(UInt(bitPattern: stored)), b: 0)
                 default:
                     // Scalars store no bytes and no boxed value: their payload is fixed.
                     var scratch = EventBuffers()
                     utf8 = []
                     scalar = scratch.payload(value)
                     scratch.deallocate()
+                    arrayValue = nil
                 }
+                utf8Start = bytes
             }
+
+            deinit { utf8Start?.deallocate() }
         }
 
         /// The field.
@@ -399,18 +437,16 @@ public struct Event: Sendable, Hashable {
             let payload: EventBuffers.Payload
             if let scalar = b.scalar {
                 payload = scalar
-            } else if case .array = b.value {
-                payload = s.pointee.payload(b.value)
             } else {
-                let range = b.utf8.withUnsafeBufferPointer { s.pointee.appendBytes($0) }
+                let range = s.pointee.appendBytes(UnsafeBufferPointer(start: b.utf8Start, count: b.utf8.count))
                 payload = EventBuffers.Payload(kind: .string, flag: 0, a: range, b: 0)
             }
-            let key = b.key
-            if key.order & 1 == 0 {
+            let order = b.key.order
+            if order & 1 == 0 {
                 if !b.fitsSchema { s.pointee.maybeMismatched = true }
-                s.pointee.placeKnown(id: key.schemaID, rank: key.rank, payload)
+                s.pointee.placeKnown(id: b.key.schemaID, rank: UInt16(truncatingIfNeeded: order >> 1), payload)
             } else {
-                key.withName { _ = s.pointee.assignCustom($0, order: key.order, payload, rejectConflicts: false) }
+                b.key.withName { _ = s.pointee.assignCustom($0, order: order, payload, rejectConflicts: false) }
             }
         }
     }
@@ -419,6 +455,16 @@ public struct Event: Sendable, Hashable {
     /// without checking the value's type against the schema again.
     public mutating func set(_ preset: Preset) {
         preset.store(into: unique().buffers)
+    }
+
+    /// Sets the presets in order (the same as one ``set(_:)`` each, with one uniqueness check:
+    /// a parser's action, category, type and outcome).
+    public mutating func set(_ first: Preset, _ second: Preset, _ third: Preset, _ fourth: Preset? = nil) {
+        let s = unique().buffers
+        first.store(into: s)
+        second.store(into: s)
+        third.store(into: s)
+        fourth?.store(into: s)
     }
 
     /// Calls `body` with the UTF-8 bytes of `key`'s value when it is a string, without creating a
@@ -819,10 +865,18 @@ struct EventBuffers {
         case .bool: return .bool(e.flag != 0)
         case .timestamp: return .timestamp(Timestamp(nanoseconds: Int64(bitPattern: e.a)))
         case .ip: return .ip(e.flag == IPAddress.Family.v4.rawValue ? IPAddress(v4: UInt32(truncatingIfNeeded: e.b)) : IPAddress(v6High: e.a, low: e.b))
-        case .array: return boxed[Int(e.a)]
+        case .array: return array(e.a, flag: e.flag)
         case .null: return .null
         case .object: preconditionFailure("objects are never stored")
         }
+    }
+
+    /// The array value of an `.array` entry or payload: `boxed[a]`, or a preset's value at
+    /// address `a` when `flag` is 1.
+    @inline(__always)
+    func array(_ a: UInt64, flag: UInt8) -> FieldValue {
+        if flag == 1 { return UnsafePointer<FieldValue>(bitPattern: UInt(a)).unsafelyUnwrapped.pointee }
+        return boxed[Int(a)]
     }
 
     /// Notes a value of another type than the schema declares for known field `id`.
@@ -830,17 +884,17 @@ struct EventBuffers {
     mutating func noteType(_ id: UInt16, _ p: Payload) {
         let check = checks[Int(id)]
         if p.kind == check.kind {
-            if p.kind == .array && !elementsFit(check, Int(p.a)) { maybeMismatched = true }
+            if p.kind == .array && !elementsFit(check, p.a, flag: p.flag) { maybeMismatched = true }
         } else if p.kind != .null {
             maybeMismatched = true
         }
     }
 
-    /// Whether the elements of array `boxed[index]` have the declared element kind (false when
-    /// the declared type is an array of arrays: the full check decides).
+    /// Whether the elements of array `array(a, flag:)` have the declared element kind (false
+    /// when the declared type is an array of arrays: the full check decides).
     @usableFromInline
-    func elementsFit(_ check: Schema.TypeCheck, _ index: Int) -> Bool {
-        guard let element = check.element, case .array(let values) = boxed[index] else { return false }
+    func elementsFit(_ check: Schema.TypeCheck, _ a: UInt64, flag: UInt8) -> Bool {
+        guard let element = check.element, case .array(let values) = array(a, flag: flag) else { return false }
         for v in values {
             let k = v.kind
             if k != element && k != .null { return false }

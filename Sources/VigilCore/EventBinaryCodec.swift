@@ -96,7 +96,7 @@ public enum EventBinaryCodec {
                 bound += e.pointee.id == 0 ? 6 + Int(truncatingIfNeeded: e.pointee.keyRange & 0xFFFF_FFFF) : 3
                 switch e.pointee.kind {
                 case .string: bound += 6 + Int(truncatingIfNeeded: e.pointee.a & 0xFFFF_FFFF)
-                case .array: bound += maximumSize(storage.pointee.boxed[Int(e.pointee.a)])
+                case .array: bound += maximumSize(storage.pointee.array(e.pointee.a, flag: e.pointee.flag))
                 default: bound += 17
                 }
             }
@@ -143,7 +143,7 @@ public enum EventBinaryCodec {
                             out.store(e.b.bigEndian)
                         }
                     case .array:
-                        encodeValue(storage.pointee.boxed[Int(e.a)], into: &out)
+                        encodeValue(storage.pointee.array(e.a, flag: e.flag), into: &out)
                     case .null:
                         out.byte(ValueType.null.rawValue)
                     case .object:

@@ -111,10 +111,11 @@ enum CEFDictionary {
             return
         }
         if let field = entry.field, !FormatBytes.contains(b, valueRange, FormatBytes.backslash) {
-            // Without escapes the value is its bytes: strings and addresses need no `String`.
+            // Without escapes the value is its bytes: the common kinds need no `String` (the
+            // same values as `typed` gives for the text).
             let bytes = UnsafeRawBufferPointer(rebasing: b[valueRange])
             switch entry.kind {
-            case .string:
+            case .string, .mac:
                 event.setString(field, utf8: bytes)
                 return
             case .ip:
@@ -122,7 +123,24 @@ enum CEFDictionary {
                     event.setIP(field, ip)
                     return
                 }
-            default:
+            case .int:
+                if let n = FormatBytes.int(b, valueRange) {
+                    event.setInt(field, n)
+                    return
+                }
+            case .port:
+                if let n = FormatBytes.int(b, valueRange), n >= 0, n <= 65535 {
+                    event.setInt(field, n)
+                    return
+                }
+            case .lowercase:
+                if setLowercasedASCII(field, bytes, into: &event) { return }
+            case .timestamp:
+                if let t = CEFTime.parse(bytes, zone: zone, reference: reference) {
+                    event.setTimestamp(field, t)
+                    return
+                }
+            case .float, .direction:
                 break
             }
         }
@@ -136,6 +154,23 @@ enum CEFDictionary {
             return
         }
         event["cef.extensions." + entry.fullName] = .string(text)
+    }
+
+    /// Sets `field` to the ASCII text `bytes` in lower case (as `String.lowercased()` does for
+    /// ASCII), copying it through a stack buffer; false (nothing set) when the text is not all
+    /// ASCII or is long.
+    static func setLowercasedASCII(_ field: Event.Key, _ bytes: UnsafeRawBufferPointer, into event: inout Event) -> Bool {
+        let n = bytes.count
+        guard n <= 64 else { return false }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(n, 1)) { out in
+            for k in 0..<n {
+                let c = bytes[k]
+                guard c < 0x80 else { return false }
+                out[k] = c >= 0x41 && c <= 0x5A ? c | 0x20 : c
+            }
+            event.setString(field, utf8: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: out[0..<n])))
+            return true
+        }
     }
 
     /// A labelled custom field's value: numbers for `cn*`/`cfp*` when they parse, else text.

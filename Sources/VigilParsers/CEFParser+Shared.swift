@@ -19,6 +19,57 @@ enum FormatBytes {
         String(decoding: UnsafeRawBufferPointer(rebasing: b[range]), as: UTF8.self)
     }
 
+    /// Bit 7 of each byte of the result is set where `w` has a zero byte (exact: no false
+    /// positives, unlike the shorter borrow trick).
+    @inline(__always) static func zeroBytes(_ w: UInt64) -> UInt64 {
+        let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
+        return ~(((w & low7) &+ low7) | w | low7)
+    }
+
+    /// How many bytes of `b[range]` equal `byte` (eight at a time).
+    static func count(_ b: UnsafeRawBufferPointer, _ range: Range<Int>, _ byte: UInt8) -> Int {
+        guard let base = b.baseAddress, range.lowerBound >= 0, range.upperBound <= b.count else { return 0 }
+        let pattern = UInt64(byte) &* 0x0101_0101_0101_0101
+        var i = range.lowerBound, n = 0
+        while range.upperBound - i >= 8 {
+            // Per-byte counts (0 or 1 per word) summed in the byte lanes, then added up across
+            // the lanes into the top byte: at most 31 words at a time, so that the total (at
+            // most 8 × 31 = 248) fits a byte.
+            var lanes: UInt64 = 0
+            var words = 0
+            while words < 31, range.upperBound - i >= 8 {
+                lanes &+= zeroBytes(base.loadUnaligned(fromByteOffset: i, as: UInt64.self) ^ pattern) >> 7
+                i += 8
+                words += 1
+            }
+            n += Int((lanes &* 0x0101_0101_0101_0101) >> 56)
+        }
+        while i < range.upperBound {
+            if b[i] == byte { n += 1 }
+            i += 1
+        }
+        return n
+    }
+
+    /// The first index in `range` of a byte equal to `x` or `y`, or `range.upperBound`.
+    @inline(__always)
+    static func firstIndex(_ b: UnsafeRawBufferPointer, _ range: Range<Int>, _ x: UInt8, _ y: UInt8) -> Int {
+        guard let base = b.baseAddress, range.lowerBound >= 0, range.upperBound <= b.count else { return range.upperBound }
+        let px = UInt64(x) &* 0x0101_0101_0101_0101, py = UInt64(y) &* 0x0101_0101_0101_0101
+        var i = range.lowerBound
+        while range.upperBound - i >= 8 {
+            let w = base.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            let hits = zeroBytes(w ^ px) | zeroBytes(w ^ py)
+            if hits != 0 { return i + hits.trailingZeroBitCount >> 3 }
+            i += 8
+        }
+        while i < range.upperBound {
+            if b[i] == x || b[i] == y { return i }
+            i += 1
+        }
+        return range.upperBound
+    }
+
     /// Whether `b[range]` holds `byte`.
     @inline(__always) static func contains(_ b: UnsafeRawBufferPointer, _ range: Range<Int>, _ byte: UInt8) -> Bool {
         for i in range where b[i] == byte { return true }

@@ -89,7 +89,7 @@ public struct CEFParser: LineParser {
         let severity = FormatBytes.trimmed(b, header.5)
         if !severity.isEmpty {
             set(Keys.severity, severity, 5)
-            if let level = Self.severity(b, severity) { event[Keys.eventSeverity] = .int(level) }
+            if let level = Self.severity(b, severity) { event.setInt(Keys.eventSeverity, level) }
         }
         CEFExtensions.parse(b, i..<b.count, into: &event, zone: zone, reference: context.referenceTime)
         let prefix = EmbeddedSyslogPrefix.parse(b, 0..<marker, zone: zone, reference: context.referenceTime)
@@ -134,8 +134,7 @@ enum CEFExtensions {
 
     /// Parses `b[range]` and sets the fields (see `CEFParser`).
     static func parse(_ b: UnsafeRawBufferPointer, _ range: Range<Int>, into event: inout Event, zone: TimeZoneRule, reference: Timestamp) {
-        var equalsCount = 0
-        for i in range where b[i] == FormatBytes.equals { equalsCount += 1 }
+        let equalsCount = FormatBytes.count(b, range, FormatBytes.equals)
         guard equalsCount > 0 else { return }
         withUnsafeTemporaryAllocation(of: Pair.self, capacity: equalsCount) { pairs in
             let count = split(b, range, into: pairs)
@@ -162,21 +161,22 @@ enum CEFExtensions {
         var i = range.lowerBound
         let end = range.upperBound
         while i < end {
+            // Straight to the next `=` or backslash, eight bytes at a time.
+            i = FormatBytes.firstIndex(b, i..<end, FormatBytes.equals, FormatBytes.backslash)
+            guard i < end else { break }
             let c = b[i]
             if c == FormatBytes.backslash { i += 2; continue }
-            if c == FormatBytes.equals {
-                var k = i
-                while k > range.lowerBound, FormatBytes.isKeyByte(b[k - 1]) { k -= 1 }
-                let startsPair = k < i && (k == range.lowerBound || b[k - 1] == FormatBytes.space)
-                if startsPair && count < pairs.count {
-                    if count > 0 {
-                        // The previous value ends at the space before this key.
-                        let previous = pairs[count - 1]
-                        pairs[count - 1].value = FormatBytes.trimmed(b, previous.value.lowerBound..<max(previous.value.lowerBound, k - 1))
-                    }
-                    pairs[count] = Pair(key: k..<i, value: (i + 1)..<end)
-                    count += 1
+            var k = i
+            while k > range.lowerBound, FormatBytes.isKeyByte(b[k - 1]) { k -= 1 }
+            let startsPair = k < i && (k == range.lowerBound || b[k - 1] == FormatBytes.space)
+            if startsPair && count < pairs.count {
+                if count > 0 {
+                    // The previous value ends at the space before this key.
+                    let previous = pairs[count - 1]
+                    pairs[count - 1].value = FormatBytes.trimmed(b, previous.value.lowerBound..<max(previous.value.lowerBound, k - 1))
                 }
+                pairs[count] = Pair(key: k..<i, value: (i + 1)..<end)
+                count += 1
             }
             i += 1
         }

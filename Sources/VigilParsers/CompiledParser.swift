@@ -52,7 +52,9 @@ public struct CompiledParser: Sendable {
 
     /// The post steps, then the schema's types for known fields.
     public func finish(_ event: inout Event, context: ParseContext) throws(ParseFailure) {
-        for step in post { try step.apply(to: &event, context: context) }
+        if !post.isEmpty {
+            for step in post { try step.apply(to: &event, context: context) }
+        }
         try SchemaNormalizer.normalize(&event, context: context)
     }
 

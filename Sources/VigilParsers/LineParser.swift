@@ -25,10 +25,16 @@ public protocol LineParser: Sendable {
 public struct ParseContext: Sendable {
     /// "Now" for completing timestamps without a year. Default: the wall clock at creation.
     public var referenceTime: Timestamp {
-        didSet { referenceYear = referenceTime.civil.year }
+        didSet {
+            referenceYear = referenceTime.civil.year
+            referenceYearStartDays = Timestamp.daysFromCivil(year: Int64(referenceYear), month: 1, day: 1)
+        }
     }
     /// The civil (UTC) year of `referenceTime`, computed once rather than per line.
     package private(set) var referenceYear: Int
+    /// Days from 1970-01-01 to January 1 of `referenceYear` (RFC 3164 timestamps, which carry no
+    /// year, are placed from it without a calendar computation per line).
+    package private(set) var referenceYearStartDays: Int64
     /// Whether the bytes handed to the parser along with this context are known to be
     /// well-formed UTF-8: a parser that checked its whole line sets it for the sub-parser it
     /// gives a slice of that line cut next to ASCII delimiters (syslog handing the message to
@@ -38,6 +44,7 @@ public struct ParseContext: Sendable {
     public init(referenceTime: Timestamp = .now()) {
         self.referenceTime = referenceTime
         self.referenceYear = referenceTime.civil.year
+        self.referenceYearStartDays = Timestamp.daysFromCivil(year: Int64(referenceYear), month: 1, day: 1)
     }
 }
 

@@ -72,9 +72,7 @@ public struct SshdParser: LineParser {
         if let level { event[.logLevel] = level }
         guard Self.parseBody(&s, into: &event) else {
             guard let level else { throw ParseFailure("unknown sshd message") }
-            event.set(level == "error" ? Self.error : Self.fatal)
-            event.set(SyslogPresets.categoryAuthentication)
-            event.set(SyslogPresets.typeInfo)
+            event.set(level == "error" ? Self.error : Self.fatal, SyslogPresets.categoryAuthentication, SyslogPresets.typeInfo)
             event.setBool(.sshdPreauth, preauth)
             return
         }
@@ -83,10 +81,7 @@ public struct SshdParser: LineParser {
 
     private static func set(_ event: inout Event, action: Event.Preset, type: Event.Preset = SyslogPresets.typeInfo,
                             outcome: Event.Preset? = nil, category: Event.Preset = SyslogPresets.categoryAuthentication) {
-        event.set(action)
-        event.set(category)
-        event.set(type)
-        if let outcome { event.set(outcome) }
+        event.set(action, category, type, outcome)
     }
 
     private static func parseBody(_ s: inout SyslogScanner, into event: inout Event) -> Bool {

@@ -46,8 +46,10 @@ public struct SyslogParser: LineParser {
     public let format: Format
     public let zone: TimeZoneRule
     let programs: [String: ParserReference]
-    /// `programs`, looked up with the program name's bytes (no SipHash per line).
-    private let programTable: ByteKeyedTable<ParserReference>
+    /// `programs`, looked up with the program name's bytes (no SipHash per line). Unretained:
+    /// `programs` keeps the references alive as long as the parser, so a line's lookup and call
+    /// need no reference counting.
+    private let programTable: ByteKeyedTable<Unmanaged<ParserReference>>
     let defaultProgramParser: ParserReference?
     private let monthDayTime: TimestampFormat
     private let monthDayYearTime: TimestampFormat
@@ -57,7 +59,7 @@ public struct SyslogParser: LineParser {
         self.format = format
         self.zone = zone
         self.programs = programs
-        self.programTable = ByteKeyedTable(programs)
+        self.programTable = ByteKeyedTable(programs.mapValues { Unmanaged.passUnretained($0) })
         self.defaultProgramParser = defaultProgramParser
         // Constant patterns, which always compile.
         self.monthDayTime = try! TimestampFormat("%b %e %H:%M:%S")
@@ -120,11 +122,20 @@ public struct SyslogParser: LineParser {
         }
         let message = s.rest
         if !message.isEmpty { event.setString(.message, message, of: s) }
-        let sub = program.flatMap { programTable.value(for: $0) } ?? defaultProgramParser
-        if let sub {
-            // The message is a slice of the line cut next to ASCII bytes: valid when the line is.
-            var subContext = context
-            subContext.lineIsValidUTF8 = s.isValidUTF8
+        // The message is a slice of the line cut next to ASCII bytes: valid when the line is.
+        var subContext = context
+        subContext.lineIsValidUTF8 = s.isValidUTF8
+        if let program, let sub = programTable.value(for: program) {
+            let failure: ParseFailure? = sub._withUnsafeGuaranteedRef { reference in
+                do throws(ParseFailure) {
+                    try reference.parse(message, into: &event, context: subContext)
+                    return nil
+                } catch {
+                    return error
+                }
+            }
+            if let failure { throw failure }
+        } else if let sub = defaultProgramParser {
             try sub.parse(message, into: &event, context: subContext)
         }
     }
@@ -141,45 +152,73 @@ public struct SyslogParser: LineParser {
 
     private func parse3164(_ s: inout SyslogScanner, into event: inout Event, context: ParseContext) throws(ParseFailure) -> UnsafeRawBufferPointer? {
         guard let first = s.peek() else { throw ParseFailure("no timestamp") }
-        let timestamp: Timestamp?
+        var timestamp: Timestamp?
         if first >= 0x30 && first <= 0x39 {
             timestamp = Timestamp(rfc3339: s.readToken())
+        } else if let fixed = Self.fixedTimestamp(s) {
+            // `Mmm dd hh:mm:ss` (or `Mmm  d …`) then a space or the end: the text the scan below
+            // would find, read by the format's fixed-offset reader without scanning first.
+            timestamp = monthDayTime.parse(fixed, zone: zone, reference: context.referenceTime, referenceYear: context.referenceYear,
+                                           referenceYearStartDays: context.referenceYearStartDays)
+            if timestamp != nil { s.position += 15 } else { timestamp = try readTimestamp(&s, context: context) }
         } else {
-            let start = s.position
-            guard s.skipLetters(3) else { throw ParseFailure("no timestamp") }
-            guard s.skipSpaces() > 0, s.readInt() != nil, s.skipSpaces() > 0 else { throw ParseFailure("no timestamp") }
-            var token = s.readToken()
-            var withYear = false
-            if token.count == 4, !token.contains(0x3A) {  // Mmm dd yyyy hh:mm:ss
-                withYear = true
-                guard s.skip(byte: 0x20) else { throw ParseFailure("no timestamp") }
-                token = s.readToken()
-            }
-            guard token.count >= 8 else { throw ParseFailure("no timestamp") }
-            let text = s.slice(start, s.position)
-            timestamp = (withYear ? monthDayYearTime : monthDayTime).parse(text, zone: zone, reference: context.referenceTime,
-                                                                              referenceYear: context.referenceYear)
+            timestamp = try readTimestamp(&s, context: context)
         }
         guard let timestamp else { throw ParseFailure("bad timestamp") }
         event.setTimestamp(.timestamp, timestamp)
         guard s.skip(byte: 0x20) else { return nil }  // a timestamp alone: empty message
         s.skipSpaces()
 
-        // HOSTNAME, unless the next word is already the tag.
+        // HOSTNAME, unless the next word is already the tag. A tag's name runs up to a `:` or
+        // `[`, so a word holding neither is not one (the common case: no second scan).
+        var afterWord = s
+        let word = afterWord.readToken()
         var probe = s
-        if Self.readTag(&probe) == nil {
-            let host = s.readToken()
-            if !host.isEmpty {
-                event.setString(.logSyslogHostname, host, of: s)
-                event.setString(.hostHostname, sameAs: .logSyslogHostname)
-            }
-            guard s.skip(byte: 0x20) else { return nil }
-            s.skipSpaces()
+        if Self.mayHoldTag(word), let tag = Self.readTag(&probe) {
+            s = probe
+            return emitTag(tag, of: s, in: &event)
         }
+        s = afterWord
+        if !word.isEmpty { event.setString(.logSyslogHostname, .hostHostname, word, of: s) }
+        guard s.skip(byte: 0x20) else { return nil }
+        s.skipSpaces()
         var t = s
         guard let tag = Self.readTag(&t) else { return nil }
         s = t
         return emitTag(tag, of: s, in: &event)
+    }
+
+    /// The 15 bytes at the scanner's position when they have the usual RFC 3164 layout
+    /// (`Mmm dd hh:mm:ss` or `Mmm  d hh:mm:ss`: spaces and colons in place, digits around them)
+    /// and a space or the end follows; nil otherwise.
+    @inline(__always)
+    private static func fixedTimestamp(_ s: SyslogScanner) -> UnsafeRawBufferPointer? {
+        let p = s.position
+        guard p >= 0, s.end - p >= 15, s.end - p == 15 || s.bytes[p + 15] == 0x20 else { return nil }
+        let b = s.bytes
+        @inline(__always) func digit(_ k: Int) -> Bool { b[p + k] &- 0x30 < 10 }
+        guard b[p + 3] == 0x20, b[p + 6] == 0x20, b[p + 9] == 0x3A, b[p + 12] == 0x3A, digit(5), digit(7), digit(8),
+              digit(10), digit(11), digit(13), digit(14), b[p + 4] == 0x20 || digit(4) else { return nil }
+        return s.slice(p, p + 15)
+    }
+
+    /// `Mmm dd [yyyy ]hh:mm:ss[.fff]` at the scanner's position, any layout; consumes it.
+    private func readTimestamp(_ s: inout SyslogScanner, context: ParseContext) throws(ParseFailure) -> Timestamp? {
+        let start = s.position
+        guard s.skipLetters(3) else { throw ParseFailure("no timestamp") }
+        guard s.skipSpaces() > 0, s.readInt() != nil, s.skipSpaces() > 0 else { throw ParseFailure("no timestamp") }
+        var token = s.readToken()
+        var withYear = false
+        if token.count == 4, !token.contains(0x3A) {  // Mmm dd yyyy hh:mm:ss
+            withYear = true
+            guard s.skip(byte: 0x20) else { throw ParseFailure("no timestamp") }
+            token = s.readToken()
+        }
+        guard token.count >= 8 else { throw ParseFailure("no timestamp") }
+        let text = s.slice(start, s.position)
+        return (withYear ? monthDayYearTime : monthDayTime).parse(text, zone: zone, reference: context.referenceTime,
+                                                                          referenceYear: context.referenceYear,
+                                                                          referenceYearStartDays: context.referenceYearStartDays)
     }
 
     /// A parsed tag: the name, and the slice between `[` and `]` when present.
@@ -188,14 +227,22 @@ public struct SyslogParser: LineParser {
         var pid: UnsafeRawBufferPointer?
     }
 
+    /// Whether `word` (a run of non-space bytes) holds a `:` or `[`, without which `readTag`
+    /// cannot succeed at its start: a tag name is followed by one of them, and its bytes are not
+    /// spaces.
+    @inline(__always)
+    private static func mayHoldTag(_ word: UnsafeRawBufferPointer) -> Bool {
+        for c in word where c == 0x3A || c == 0x5B { return true }
+        return false
+    }
+
     /// `name[pid]: ` or `name: ` (the colon may end the line); leaves `s` at the message.
     private static func readTag(_ s: inout SyslogScanner) -> Tag? {
-        let start = s.position, end = s.end, b = s.bytes
-        guard start >= 0, start < end, b[start] != 0x25 else { return nil }  // %
+        let start = s.position, end = s.end
+        guard start >= 0, start < end, let b = s.bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
+              b[start] != 0x25 else { return nil }  // %
         var i = start
-        Self.tagBytes.withUnsafeBufferPointer { allowed in
-            while i < end, allowed[Int(b[i])] { i += 1 }
-        }
+        while i < end, isTagByte(b[i]) { i += 1 }
         let length = i - start
         guard length > 0, length <= 128 else { return nil }
         let name = s.slice(start, i)
@@ -217,20 +264,26 @@ public struct SyslogParser: LineParser {
         return Tag(name: name, pid: pid)
     }
 
-    /// The bytes a tag name may hold: printable ASCII except space, `:`, `[` and `]`.
-    private static let tagBytes: [Bool] = (0..<256).map { c in c > 0x20 && c < 0x7F && c != 0x3A && c != 0x5B && c != 0x5D }
+    /// Whether a tag name may hold `c`: printable ASCII except space, `:`, `[` and `]` (a bit
+    /// per byte value below 128).
+    @inline(__always)
+    static func isTagByte(_ c: UInt8) -> Bool {
+        let low: UInt64 = 0xFBFF_FFFE_0000_0000   // 0x21–0x3F without 0x3A
+        let high: UInt64 = 0x7FFF_FFFF_D7FF_FFFF  // 0x40–0x7E without 0x5B and 0x5D
+        return c < 64 ? (low >> UInt64(c)) & 1 == 1 : c < 128 && (high >> UInt64(c &- 64)) & 1 == 1
+    }
 
     /// Sets the tag's fields; returns the program name's bytes.
     private func emitTag(_ tag: Tag, of s: SyslogScanner, in event: inout Event) -> UnsafeRawBufferPointer {
-        event.setString(.logSyslogAppname, tag.name, of: s)
         var program = tag.name
         // sshd(pam_unix) → sshd + module pam_unix
         if tag.name.count > 2, tag.name[tag.name.count - 1] == 0x29, let open = tag.name.firstIndex(of: 0x28), open > 0 {
+            event.setString(.logSyslogAppname, tag.name, of: s)
             program = UnsafeRawBufferPointer(rebasing: tag.name[..<open])
             event.setString(.logSyslogModule, UnsafeRawBufferPointer(rebasing: tag.name[(open + 1)..<(tag.name.count - 1)]), of: s)
             event.setString(.processName, program, of: s)
         } else {
-            event.setString(.processName, sameAs: .logSyslogAppname)
+            event.setString(.logSyslogAppname, .processName, tag.name, of: s)
         }
         if let pid = tag.pid {
             event.setString(.logSyslogProcid, pid, of: s)
@@ -255,13 +308,11 @@ public struct SyslogParser: LineParser {
             event.setTimestamp(.timestamp, t)
         }
         if let host = try field(&s, "HOSTNAME") {
-            event.setString(.logSyslogHostname, host, of: s)
-            event.setString(.hostHostname, host, of: s)
+            event.setString(.logSyslogHostname, .hostHostname, host, of: s)
         }
         var program: UnsafeRawBufferPointer?
         if let app = try field(&s, "APP-NAME") {
-            event.setString(.logSyslogAppname, app, of: s)
-            event.setString(.processName, app, of: s)
+            event.setString(.logSyslogAppname, .processName, app, of: s)
             program = app
         }
         if let procid = try field(&s, "PROCID") {

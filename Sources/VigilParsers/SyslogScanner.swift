@@ -113,6 +113,15 @@ struct SyslogScanner {
     @inline(__always)
     mutating func readToken() -> UnsafeRawBufferPointer {
         let start = position
+        if start >= 0, let base = bytes.baseAddress {
+            // Eight bytes at a time while no space is among them (long tokens: fingerprints).
+            let spaces: UInt64 = 0x2020_2020_2020_2020, ones: UInt64 = 0x0101_0101_0101_0101
+            while end - position >= 8 {
+                let w = base.loadUnaligned(fromByteOffset: position, as: UInt64.self) ^ spaces
+                if (w &- ones) & ~w & 0x8080_8080_8080_8080 != 0 { break }
+                position += 8
+            }
+        }
         while position < end, bytes[position] != 0x20 { position += 1 }
         return slice(start, position)
     }
@@ -216,6 +225,18 @@ extension Event {
     mutating func setString(_ key: Key, _ slice: UnsafeRawBufferPointer, of scanner: SyslogScanner) {
         if scanner.isValidUTF8 { setString(key, validUTF8: slice) } else { setString(key, utf8: slice) }
     }
+
+    /// Sets `key` and `other` to the text of `slice` (as ``setString(_:_:of:)``), storing the
+    /// bytes once when the line was found valid.
+    @inline(__always)
+    mutating func setString(_ key: Key, _ other: Key, _ slice: UnsafeRawBufferPointer, of scanner: SyslogScanner) {
+        if scanner.isValidUTF8 {
+            setString(key, other, validUTF8: slice)
+        } else {
+            setString(key, utf8: slice)
+            setString(other, utf8: slice)
+        }
+    }
 }
 
 /// Helpers for turning slices into field values.
@@ -224,12 +245,15 @@ enum SyslogText {
     static func string(_ b: UnsafeRawBufferPointer) -> FieldValue { .string(String(decoding: b, as: UTF8.self)) }
 
     /// Parses decimal digits only (1–18 of them).
+    @inline(__always)
     static func int(_ b: UnsafeRawBufferPointer) -> Int64? {
-        guard !b.isEmpty, b.count <= 18 else { return nil }
+        let n = b.count
+        guard n > 0, n <= 18, let p = b.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
         var v: Int64 = 0
-        for c in b {
-            guard c >= 0x30, c <= 0x39 else { return nil }
-            v = v * 10 + Int64(c - 0x30)
+        for k in 0..<n {
+            let d = p[k] &- 0x30
+            guard d <= 9 else { return nil }
+            v = v &* 10 &+ Int64(d)  // at most 18 digits: no overflow
         }
         return v
     }

@@ -29,6 +29,16 @@ public enum TimeZoneRule: Sendable, Equatable {
         return (a[0] == 0x2D ? -1 : 1) * (h * 3600 + m * 60)
     }
 
+    /// The offset of a zone without daylight saving (`utc`, `fixed`); nil for a named zone.
+    @inline(__always)
+    var fixedOffset: Int? {
+        switch self {
+        case .utc: return 0
+        case .fixed(let s): return s
+        case .named: return nil
+        }
+    }
+
     /// Seconds east of UTC in force at the civil time `localSeconds` (seconds since the epoch as if
     /// the local wall clock were UTC).
     func offset(atLocal localSeconds: Int64) -> Int {
@@ -153,9 +163,11 @@ public struct TimestampFormat: Sendable, Equatable {
         parse(text, zone: zone, reference: reference, referenceYear: nil)
     }
 
-    /// `parse(_:zone:reference:)` with the reference time's civil year already known (the
-    /// context computes it once, not per line).
-    func parse(_ text: UnsafeRawBufferPointer, zone: TimeZoneRule, reference: Timestamp, referenceYear: Int?) -> Timestamp? {
+    /// `parse(_:zone:reference:)` with the reference time's civil year (and the day its January 1
+    /// falls on, `Timestamp.daysFromCivil`) already known: the context computes them once, not
+    /// per line.
+    package func parse(_ text: UnsafeRawBufferPointer, zone: TimeZoneRule, reference: Timestamp, referenceYear: Int?,
+                       referenceYearStartDays: Int64? = nil) -> Timestamp? {
         switch kind {
         case .rfc3339:
             return Timestamp(rfc3339: text)
@@ -165,7 +177,8 @@ public struct TimestampFormat: Sendable, Equatable {
             return parsePattern(text, tokens: tokens, hasYear: hasYear, hasFraction: hasFraction, zone: zone, reference: reference,
                                 referenceYear: referenceYear)
         case .bsd(let hasYear):
-            return parseBSD(text, hasYear: hasYear, zone: zone, reference: reference, referenceYear: referenceYear)
+            return parseBSD(text, hasYear: hasYear, zone: zone, reference: reference, referenceYear: referenceYear,
+                            referenceYearStartDays: referenceYearStartDays)
         }
     }
 
@@ -369,8 +382,14 @@ public struct TimestampFormat: Sendable, Equatable {
 
     /// `Mmm[ d]d [yyyy ]hh:mm:ss[.fff]` exactly as the token loop reads `%b %e [%Y ]%H:%M:%S`.
     private func parseBSD(_ t: UnsafeRawBufferPointer, hasYear: Bool, zone: TimeZoneRule, reference: Timestamp,
-                          referenceYear: Int?) -> Timestamp? {
+                          referenceYear: Int?, referenceYearStartDays: Int64? = nil) -> Timestamp? {
         if !hasYear, let civil = Self.fixedBSD(t) {
+            if let referenceYear, let referenceYearStartDays, let shift = zone.fixedOffset,
+               let candidate = civil.instant(inYear: referenceYear, startingOnDay: referenceYearStartDays, shift: shift),
+               candidate.nanoseconds <= reference.nanoseconds + 7 * 86_400 * 1_000_000_000 {
+                // The common case: the reference year, in a zone without daylight saving.
+                return candidate
+            }
             return civil.instant(year: nil, offset: nil, zone: zone, reference: reference, referenceYear: referenceYear)
         }
         var c = Cursor(t)
@@ -437,6 +456,25 @@ public struct TimestampFormat: Sendable, Equatable {
             }
             return instant(year: referenceYear - 1, offset: offset, zone: zone)
                 ?? instant(year: referenceYear, offset: offset, zone: zone)
+        }
+
+        /// `instant(year:offset:zone:)` for a zone `shift` seconds east of UTC, with the day of
+        /// January 1 of `year` known: the same result (nil for a date that does not exist).
+        @inline(__always)
+        func instant(inYear year: Int, startingOnDay startDays: Int64, shift: Int) -> Timestamp? {
+            guard year >= 1, year <= 9999, month >= 1, month <= 12, day >= 1, hour >= 0, hour <= 23, minute >= 0,
+                  minute <= 59, second >= 0, second <= 59, nanosecond >= 0, nanosecond < 1_000_000_000 else { return nil }
+            let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+            let m = Int64(month)
+            // Days before the month in a year whose February had 30 days, then corrected.
+            var before = (367 * m - 362) / 12
+            if m > 2 { before -= leap ? 1 : 2 }
+            let monthDays: Int64 = m == 2 ? (leap ? 29 : 28) : (m == 4 || m == 6 || m == 9 || m == 11 ? 30 : 31)
+            guard Int64(day) <= monthDays else { return nil }
+            let days = startDays + before + Int64(day) - 1
+            guard let utc = Timestamp.combine(seconds: days * 86_400 + Int64(hour * 3600 + minute * 60 + second),
+                                              nanosecond: Int64(nanosecond)) else { return nil }
+            return Timestamp(nanoseconds: utc - Int64(shift) * 1_000_000_000)
         }
 
         func instant(year: Int, offset: Int?, zone: TimeZoneRule) -> Timestamp? {

@@ -63,6 +63,23 @@ import VigilYAML
         #expect(e["cef.version"] == .int(0))
     }
 
+    /// Long extensions (the pairs are counted eight bytes at a time, in batches) keep every pair,
+    /// and typed values read from the bytes equal those read from text.
+    @Test(arguments: [1, 7, 31, 32, 33, 250, 600])
+    func cefLongExtensionsKeepEveryPair(pairs: Int) throws {
+        let p = try Self.parser("cef")
+        var line = "CEF:0|V|P|1|sig|name|5|"
+        for k in 0..<pairs { line += "k\(k)=v=\(k) " }
+        line += "spt=+80 dpt=65536 proto=TcP cnt=-12 rt=1773479527000"
+        let f = Self.fields(try p.parse(line, context: Self.context))
+        for k in 0..<pairs { #expect(f["cef.extensions.k\(k)"] == "v=\(k)", "pair \(k) of \(pairs)") }
+        #expect(f["source.port"] == "80")
+        #expect(f["destination.port"] == nil && f["cef.extensions.destinationPort"] == "65536")
+        #expect(f["network.transport"] == "tcp")
+        #expect(f["cef.extensions.baseEventCount"] == "-12")
+        #expect(f["@timestamp"] == "2026-03-14T09:12:07Z")
+    }
+
     @Test func cefCustomLabelsTimesAndFallbacks() throws {
         let p = try Self.parser("cef")
         let line = "CEF:0|TestVendor|TestProduct|TestVersion|TestEventClassID|TestName|Low|rt=Feb 09 2015 00:27:43 UTC cn3Label=Test Long "

@@ -70,7 +70,10 @@ import VigilYAML
                        "Mar  4 9:05:07.123456", "Mar 14 09:12:07,5", "Mar 14 09:12:07.", "Mar 14 2024 09:12:07", "Apr 31 01:02:03",
                        "Mar  14 09:12:07", "Mar 14  09:12:07", "Mar 14 24:00:00", "Mar 14 09:60:00", "Mar 0 09:12:07"]
         let zones = [TimeZoneRule.utc, TimeZoneRule("+05:30")!, TimeZoneRule("America/New_York")!]
-        let references = [reference, Timestamp(rfc3339: "2027-01-02T00:00:00Z")!]
+        // Also around leap days, since the reader with the context's year start computes the day
+        // itself.
+        let references = [reference, Timestamp(rfc3339: "2027-01-02T00:00:00Z")!, Timestamp(rfc3339: "2024-02-25T00:00:00Z")!,
+                          Timestamp(rfc3339: "2025-02-27T00:00:00Z")!, Timestamp(rfc3339: "2100-03-01T00:00:00Z")!]
         for (fastSpec, withYear) in [("%b %e %H:%M:%S", false), ("%b %e %Y %H:%M:%S", true)] {
             let fast = try TimestampFormat(fastSpec)
             let slow = try TimestampFormat(fastSpec, specialize: false)
@@ -93,6 +96,14 @@ import VigilYAML
                     for r in references {
                         let a = fast.parse(text, zone: zone, reference: r), b = slow.parse(text, zone: zone, reference: r)
                         #expect(a == b, "\(fastSpec) '\(text)' \(zone): \(String(describing: a)) vs \(String(describing: b))")
+                        // As the syslog parser reads it: with the context's reference year and its start.
+                        let context = ParseContext(referenceTime: r)
+                        var bytes = Array(text.utf8)
+                        let c = bytes.withUnsafeMutableBytes {
+                            fast.parse(UnsafeRawBufferPointer($0), zone: zone, reference: r, referenceYear: context.referenceYear,
+                                       referenceYearStartDays: context.referenceYearStartDays)
+                        }
+                        #expect(c == b, "\(fastSpec) '\(text)' \(zone) with the context's year: \(String(describing: c)) vs \(String(describing: b))")
                         if a != nil { parsed += 1 }
                     }
                 }

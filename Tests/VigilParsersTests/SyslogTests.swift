@@ -51,6 +51,42 @@ import VigilTestSupport
         print("parser examples checked: \(checked)")
     }
 
+    /// Array values set from presets (`event.category`) are stored by reference to the preset:
+    /// they read back, survive a copy, the binary and JSON codecs and the session's reuse of its
+    /// event, and equal the same values stored by the subscript.
+    @Test func presetArraysSurviveCopiesCodecsAndReuse() throws {
+        let registry = try Self.registry()
+        let session = ParserSession(parser: try #require(registry.parser(named: "syslog")))
+        let lines = ["Mar 14 09:12:07 bastion sshd[42]: Accepted publickey for alice from 10.0.0.1 port 50122 ssh2",
+                     "Mar 14 09:12:08 bastion sshd[43]: Failed password for bob from 10.0.0.2 port 50123 ssh2",
+                     "Mar 14 09:12:09 bastion sshd[44]: Received signal 15; terminating."]
+        let expected: [(String, String)] = [("[\"authentication\",\"session\"]", "[\"start\"]"),
+                                            ("[\"authentication\"]", "[\"info\"]"), ("[\"process\"]", "[\"end\"]")]
+        var kept: [Event] = []
+        for (line, (category, type)) in zip(lines, expected) {
+            var bytes = Array(line.utf8)
+            try bytes.withUnsafeMutableBytes { b in
+                try session.parse(UnsafeRawBufferPointer(b), context: Self.context) { event in
+                    #expect(event["event.category"]?.description == category, "\(line)")
+                    #expect(event["event.type"]?.description == type, "\(line)")
+                    var rebuilt = Event()
+                    for field in event.fields { rebuilt[field.key] = field.value }
+                    #expect(rebuilt == event)
+                    let decoded = try EventBinaryCodec.decode(EventBinaryCodec.encode(event))
+                    #expect(decoded == event)
+                    #expect(EventJSON.encodeString(event).contains("\"category\":\(category)"))
+                    kept.append(event)
+                }
+            }
+        }
+        // Copies taken before the session reused its event keep their own values.
+        for (event, (category, _)) in zip(kept, expected) { #expect(event["event.category"]?.description == category) }
+        var copy = kept[0]
+        copy["event.category"] = .array([.string("network")])
+        #expect(kept[0]["event.category"]?.description == expected[0].0)
+        #expect(copy["event.category"]?.description == "[\"network\"]")
+    }
+
     // MARK: Syslog headers
 
     @Test(arguments: [
@@ -86,6 +122,13 @@ import VigilTestSupport
          ["message": "connection from 1.2.3.4"]),
         // a tag with nothing after it
         ("Mar 14 09:12:07 host prog:", ["process.name": "prog", "message": "(missing)"]),
+        // the fixed 15-byte layout and its neighbours (read without the scan, or with it)
+        ("Mar  4 09:12:07 h p: m", ["@timestamp": "2026-03-04T09:12:07Z", "log.syslog.hostname": "h", "message": "m"]),
+        ("Mar 14 09:12:07", ["@timestamp": "2026-03-14T09:12:07Z", "log.syslog.hostname": "(missing)", "message": "(missing)"]),
+        ("Mar 14 09:12:07.5 h p: m", ["@timestamp": "2026-03-14T09:12:07.500Z", "log.syslog.hostname": "h"]),
+        ("mar 14 09:12:07 h p[1]: m", ["@timestamp": "2026-03-14T09:12:07Z", "process.pid": "1"]),
+        ("Mar 14 09:12:07 h1:x p: m", ["log.syslog.hostname": "h1:x", "process.name": "p"]),
+        ("Mar 14 09:12:07 p[2]: m", ["log.syslog.hostname": "(missing)", "process.name": "p", "process.pid": "2"]),
         // RFC 5424, all NILVALUEs
         ("<165>1 - - - - - -", ["log.syslog.version": "1", "@timestamp": "(missing)", "log.syslog.hostname": "(missing)",
                                 "process.name": "(missing)", "log.syslog.msgid": "(missing)", "message": "(missing)"]),
@@ -112,6 +155,8 @@ import VigilTestSupport
 
     @Test(arguments: [
         ("", "no timestamp"),
+        ("Feb 29 10:00:00 h p: m", "bad timestamp"),
+        ("Mar 14 09:12:07\th p: m", "bad timestamp"),
         ("<13", "bad <PRI> header"),
         ("<1234>Mar 14 09:12:07 h p: m", "bad <PRI> header"),
         ("<192>Mar 14 09:12:07 h p: m", "priority over 191"),
