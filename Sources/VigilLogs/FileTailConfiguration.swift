@@ -122,8 +122,13 @@ public final class FileTailMetrics: Sendable {
     let _duplicatesSkipped = Atomic<Int64>(0)
     let _filesLost = Atomic<Int64>(0)
     let _acknowledgements = Atomic<Int64>(0)
+    let _unreadBytes = Atomic<Int64>(0)
 
     public init() {}
+
+    /// Bytes of the open files not read yet, as of the last poll: input that is delayed (the
+    /// tailer reads it when it gets to it), never dropped.
+    public var unreadBytes: Int64 { _unreadBytes.load(ordering: .relaxed) }
 
     /// Lines delivered to the processor (complete, truncated or flushed partial lines).
     public var linesRead: Int64 { _linesRead.load(ordering: .relaxed) }

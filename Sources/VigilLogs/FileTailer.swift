@@ -152,6 +152,7 @@ public final class FileTailer<Processor: FileTailProcessor>: @unchecked Sendable
             }
             try closeFinishedFiles(now: now)
             if pendingLines > 0 || stateDirty { try acknowledge() }
+            metrics._unreadBytes.store(files.values.reduce(0) { $0 + max(0, $1.knownSize - $1.offset) }, ordering: .relaxed)
             if !progressed { Self.sleep(nanoseconds: poll) }
         }
         if pendingLines > 0 || stateDirty { try acknowledge() }

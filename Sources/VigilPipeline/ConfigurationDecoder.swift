@@ -348,7 +348,7 @@ struct ConfigurationDecoder {
     }
 
     func syslog(_ item: YAMLValue, name: String, knownTopics: [String]) throws(YAMLError) -> SyslogSensorConfiguration {
-        let section = try item.mapping(allowedKeys: Self.commonSensorKeys + ["parser", "key_field", "max_message_bytes", "listen"])
+        let section = try item.mapping(allowedKeys: Self.commonSensorKeys + ["parser", "key_field", "max_message_bytes", "listen", "queue_messages", "queue_bytes"])
         let maxBytes = try section.optional("max_message_bytes")?.size(range: 64...(16 << 20))
         var endpoints: [SyslogListenerConfiguration] = []
         let listenNode = try section.required("listen")
@@ -383,6 +383,8 @@ struct ConfigurationDecoder {
         if let parser = section.optional("parser") { sensor.parser = try parser.string() }
         if let topic = section.optional("topic") { sensor.topic = try self.topic(topic, knownTopics: knownTopics) }
         if let keyField = section.optional("key_field") { sensor.keyField = try keyField.string() }
+        if let n = section.optional("queue_messages") { sensor.queueMessages = try n.int(range: 1...10_000_000) }
+        if let n = section.optional("queue_bytes") { sensor.queueBytes = Int(try n.size(range: 4096...(4 << 30))) }
         return sensor
     }
 

@@ -186,10 +186,12 @@ public final class Pipeline {
                 do { parser = try registry!.require(c.parser) } catch { throw PipelineError("sensor \(c.name): \(error)") }
                 let producer = try broker.producer(topic: c.topic)
                 recoveries += producer.recoveries
+                let probe = metrics.observables.sensor(c.name, type: "syslog")
                 let sink = ParsingSink(
                     parser: parser, producer: producer,
-                    configuration: ParsingSink.Configuration(sensorName: c.name, keyField: c.keyField),
-                    metrics: metrics.observables.sensor(c.name, type: "syslog").observingSyslog(),
+                    configuration: ParsingSink.Configuration(sensorName: c.name, keyField: c.keyField,
+                                                             queueCapacity: c.queueMessages, queueBytes: c.queueBytes),
+                    metrics: probe.observingSyslog(),
                     onFailure: { failure in
                         failure.original.withUnsafeBytes { original in
                             try? errors.reject(original: original, sensor: failure.sensor, parser: failure.parser,
@@ -202,6 +204,7 @@ public final class Pipeline {
                     },
                     onProducerError: { error in report("sensor \(c.name): append failed: \(error)") })
                 let listener = SyslogListener(configurations: c.listen, sink: sink, log: { report("sensor \(c.name): \($0)") })
+                probe.observe(socketDrops: { [listener] in listener.udpSocketDrops }, queued: { [sink] in sink.queued })
                 do { try listener.start() } catch {
                     sink.close()
                     throw PipelineError("sensor \(c.name): \(error)")

@@ -90,6 +90,17 @@ struct PipelineCollector: Sendable {
             sensorOut += t.produced
             s.counter("vigil_sensor_input_total", "Lines, messages or packets a sensor read", ["sensor": probe.name, "type": probe.type], t.input)
             s.counter("vigil_sensor_events_total", "Events a sensor appended to its topic", ["sensor": probe.name, "type": probe.type], t.produced)
+            let losses = probe.losses
+            for (reason, count) in losses.drops {
+                s.counter("vigil_sensor_dropped_total", "Input a sensor lost: queue_full (UDP datagrams that found the queue full), socket (UDP datagrams the kernel dropped)",
+                          ["sensor": probe.name, "type": probe.type, "reason": reason], count)
+            }
+            if let queued = losses.queued {
+                s.gauge("vigil_sensor_queued_messages", "Messages received and waiting in the sensor's queue for the broker", ["sensor": probe.name, "type": probe.type], Double(queued))
+            }
+            if let unread = losses.unreadBytes {
+                s.gauge("vigil_file_unread_bytes", "Bytes of the tailed files not read yet (delayed, not dropped)", ["sensor": probe.name], Double(unread))
+            }
             if let c = t.capture {
                 s.counter("vigil_capture_packets_received_total", "Packets the kernel's filter accepted (libpcap ps_recv)",
                           ["sensor": probe.name], Int64(c.received))
