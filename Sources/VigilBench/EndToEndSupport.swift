@@ -127,9 +127,30 @@ enum ProcessStats {
         return nil
     }
 
+    /// CPU seconds of each thread of `pid`, summed by thread name (`comm`, at most 15 bytes), so
+    /// the stages' threads (`vigil-sensor-…`, `vigil-stream…`, `vigil-index`) show where the time goes.
+    static func threadCPU(pid: Int32) -> [String: Double] {
+        var result: [String: Double] = [:]
+        for task in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? [] {
+            guard let tid = Int32(task), let seconds = cpuSeconds(pid: pid, task: tid),
+                  let comm = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/comm", encoding: .utf8) else { continue }
+            // Numbered threads of one pool (NIO-ELT-0-#1, …) count together.
+            let name = comm.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: #"[-#]?[0-9]+$"#, with: "", options: .regularExpression)
+            result[name, default: 0] += seconds
+        }
+        return result
+    }
+
+    static func cpuSeconds(pid: Int32, task: Int32) -> Double? {
+        parseCPU(try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/stat", encoding: .utf8))
+    }
+
     static func cpuSeconds(pid: Int32) -> Double? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return nil }
+        parseCPU(try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))
+    }
+
+    private static func parseCPU(_ stat: String?) -> Double? {
+        guard let stat, let close = stat.lastIndex(of: ")") else { return nil }
         // After "pid (comm) ": state is field 3; utime and stime are fields 14 and 15.
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }

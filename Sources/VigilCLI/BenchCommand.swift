@@ -25,6 +25,7 @@ struct BenchCommand: ParsableCommand {
         @Flag(help: "Skip the latency run.") var noLatency = false
         @Option(help: "Partitions of the topics.") var partitions: Int = 4
         @Option(help: "Stream workers.") var workers: Int = 2
+        @Option(help: "The embedded log's fsync policy: every_batch, interval (100 ms) or never.") var fsync: String = "interval"
         @Option(help: "The rules directory.") var rules: String = "rules"
         @Option(help: "The parsers directory.") var parsers: String = "parsers"
         @Option(help: "The enrichment directory ('none': no enrichment).") var enrichment: String = "enrichment"
@@ -36,6 +37,7 @@ struct BenchCommand: ParsableCommand {
             guard events >= 1000, kafkaEvents >= 1000 else { throw ValidationError("--events and --kafka-events must be at least 1000") }
             guard attackers >= 1, attackers * 10 <= min(events, kafkaEvents) else { throw ValidationError("--attackers must be at least 1 and at most a tenth of --events and --kafka-events") }
             guard latencyRate >= 100, latencySeconds >= 3, latencyAlerts >= 1 else { throw ValidationError("--latency-rate must be at least 100, --latency-seconds at least 3, --latency-alerts at least 1") }
+            guard ["every_batch", "interval", "never"].contains(fsync) else { throw ValidationError("--fsync takes every_batch, interval or never") }
             guard (1...256).contains(partitions), (1...256).contains(workers) else { throw ValidationError("--partitions and --workers must be in 1...256") }
         }
 
@@ -52,6 +54,7 @@ struct BenchCommand: ParsableCommand {
             options.skipLatency = noLatency
             options.partitions = partitions
             options.workers = workers
+            options.fsync = fsync == "interval" ? "{ policy: interval, interval: 100ms }" : "{ policy: \(fsync) }"
             options.rulesDirectory = rules
             options.parsersDirectory = parsers
             options.enrichmentDirectory = enrichment == "none" ? nil : enrichment
@@ -63,6 +66,7 @@ struct BenchCommand: ParsableCommand {
                              t.broker, t.eventsPerSecond, t.events, t.seconds, end, t.alertsFound, t.alertsExpected, t.alertsUnexpected,
                              t.cpuSeconds, Double(t.events) / max(t.cpuSeconds, 1e-9), Double(t.peakResidentBytes) / 1_048_576))
                 func at(_ v: Double?) -> String { v.map { String(format: "%.2f s", $0) } ?? "not reached" }
+                print("  CPU by thread: " + t.threadCPU.prefix(8).map { String(format: "%@ %.2f s", $0.name, $0.seconds) }.joined(separator: ", "))
                 print("  stages done: sensor \(at(t.stages.sensor)), stream \(at(t.stages.stream)), alerts \(at(t.stages.alerts)); bottleneck: \(t.stages.bottleneck) (\(t.stages.bottleneckReason))")
             }
             describe(r.embedded, "in the index")
@@ -113,6 +117,7 @@ struct BenchCommand: ParsableCommand {
                     #""latency_alerts_seen":\#(l.map { String($0.alertsSeen) } ?? "null")"#,
                 ]
                 fields.append(#""latency_peak_rss_bytes":\#(l.map { String($0.peakResidentBytes) } ?? "null")"#)
+                fields.append(#""cpu_s_by_thread":{"# + e.threadCPU.map { quoted($0.name) + ":" + String(format: "%.2f", $0.seconds) }.joined(separator: ",") + "}")
                 print("{" + fields.joined(separator: ",") + "}")
             }
         }

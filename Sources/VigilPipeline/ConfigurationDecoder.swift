@@ -23,7 +23,7 @@ struct ConfigurationDecoder {
     func decode() throws(YAMLError) -> VigilConfiguration {
         let top = try root.mapping(allowedKeys: [
             "data_dir", "log_level", "log", "metrics", "broker", "topics", "sensors", "stream", "enrichment", "rules", "parsers",
-            "index",
+            "index", "limits",
         ])
         var configuration = VigilConfiguration(configurationDirectory: directory)
         if let value = top.optional("data_dir") {
@@ -46,6 +46,10 @@ struct ConfigurationDecoder {
         }
         if let value = top.optional("metrics") {
             configuration.metrics = try metrics(value)
+        }
+        if let value = top.optional("limits") {
+            let section = try value.mapping(allowedKeys: ["memory"])
+            if let memory = section.optional("memory") { configuration.limits.memory = try memory.size(range: (16 << 20)...Int64.max) }
         }
         if let value = top.optional("broker") {
             configuration.broker = try broker(value)

@@ -92,6 +92,7 @@ final class IndexerThread: @unchecked Sendable {
          report: @escaping @Sendable (String) -> Void, shouldStop: @escaping @Sendable () -> Bool) {
         let box = UncheckedBox((pipeline, log, index, errors))
         let thread = Thread { [self] in
+            nameCurrentThread("vigil-index")
             let (pipeline, log, index, errors) = box.value
             let r = Result {
                 try pipeline.runIndexer(log: log, index: index, errors: errors, stop: .drain, report: report,

@@ -33,6 +33,9 @@ public enum PipelineRole: String, CaseIterable, Sendable {
 public final class Pipeline {
     public let configuration: VigilConfiguration
     public let metrics = PipelineMetrics()
+    /// Whether the stream stage hands each processed event to `emit` as a JSON line. False
+    /// (`vigil run --quiet`) skips encoding them. Default true.
+    public var printsEvents = true
 
     public struct Summary: Sendable {
         public var linesRead: Int64
@@ -137,6 +140,12 @@ public final class Pipeline {
         errors.onReject = { sensor, reason in report("sensor \(sensor): rejected a line: \(reason)") }
         let observation = startObservation(role: role == .all ? "run" : role.rawValue, broker: broker, errors: errors, report: report)
         defer { observation.stop() }
+        // limits.memory: readers pause while the resident set is over the limit.
+        let governor = configuration.limits.memory.map { MemoryGovernor(limit: $0, report: report) }
+        metrics.memoryGovernor.withLock { $0 = governor }
+        defer { governor?.stop() }
+        var readGate: (@Sendable () -> Bool)? = nil
+        if let governor { readGate = { governor.admits } }
 
         // Parsers, compiled once, when a sensor names one.
         let needsParsers = configuration.sensors.contains { if case .jsonLines = $0 { false } else { true } }
@@ -169,6 +178,7 @@ public final class Pipeline {
                 let box = UncheckedBox(source)
                 sensorThreads.enter()
                 let thread = Thread { [metrics] in
+                    nameCurrentThread("vigil-s-\(c.name)")
                     defer { sensorThreads.leave() }
                     defer { metrics.linesRead.add(probe.input.count); metrics.eventsProduced.add(probe.produced.count) }
                     do {
@@ -203,7 +213,8 @@ public final class Pipeline {
                         try? errors.flush()
                     },
                     onProducerError: { error in report("sensor \(c.name): append failed: \(error)") })
-                let listener = SyslogListener(configurations: c.listen, sink: sink, log: { report("sensor \(c.name): \($0)") })
+                sink.udpAdmission = readGate
+                let listener = SyslogListener(configurations: c.listen, sink: sink, metrics: sink.metrics, log: { report("sensor \(c.name): \($0)") })
                 probe.observe(socketDrops: { [listener] in listener.udpSocketDrops }, queued: { [sink] in sink.queued })
                 do { try listener.start() } catch {
                     sink.close()
@@ -229,10 +240,12 @@ public final class Pipeline {
                                             stateDirectory: FileTailerConfiguration.stateDirectory(dataDirectory: configuration.dataDirectory, sensor: c.tail.name),
                                             processor: processor)
                 mirror.probe.observe(fileTail: tailer.metrics)
+                tailer.readGate = readGate
                 let box = UncheckedBox(tailer)
                 let name = c.tail.name
                 sensorThreads.enter()
                 let thread = Thread { [metrics] in
+                    nameCurrentThread("vigil-s-\(name)")
                     defer { sensorThreads.leave() }
                     do {
                         try box.value.run(shouldStop: shouldStop)
@@ -253,6 +266,7 @@ public final class Pipeline {
                 let probe = metrics.observables.sensor(c.name, type: "network")
                 sensorThreads.enter()
                 let thread = Thread { [metrics] in
+                    nameCurrentThread("vigil-s-\(c.name)")
                     defer { sensorThreads.leave() }
                     var sensor = NetworkSensor(configuration: NetworkAnalyzer.Configuration(c),
                                                output: .broker(box.value, sensor: c.name, keyField: c.keyField))
@@ -413,10 +427,12 @@ extension Pipeline {
         return try withoutActuallyEscaping(emit) { emit in
             try withoutActuallyEscaping(flush) { flush in
                 let printer = EventPrinter(emit: emit, flush: flush)
+                let prints = printsEvents
                 let stage = try StreamStage(
                     broker: broker, configuration: stream, enrichment: enrichment,
                     onEvent: { event, record in
                         consumed.add()
+                        guard prints else { return }
                         var event = event
                         event["vigil.topic"] = .string(inputTopic)
                         event["vigil.partition"] = .int(Int64(record.partition))

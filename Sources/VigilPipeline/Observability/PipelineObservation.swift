@@ -92,7 +92,7 @@ struct PipelineCollector: Sendable {
             s.counter("vigil_sensor_events_total", "Events a sensor appended to its topic", ["sensor": probe.name, "type": probe.type], t.produced)
             let losses = probe.losses
             for (reason, count) in losses.drops {
-                s.counter("vigil_sensor_dropped_total", "Input a sensor lost: queue_full (UDP datagrams that found the queue full), socket (UDP datagrams the kernel dropped)",
+                s.counter("vigil_sensor_dropped_total", "Input a sensor lost: queue_full (UDP datagrams that found the queue full), memory_limit (UDP datagrams refused over limits.memory), socket (UDP datagrams the kernel dropped)",
                           ["sensor": probe.name, "type": probe.type, "reason": reason], count)
             }
             if let queued = losses.queued {
@@ -147,6 +147,11 @@ struct PipelineCollector: Sendable {
         }
         if let rss = DataDirectoryInspector.residentMemoryBytes() {
             s.gauge("vigil_process_resident_memory_bytes", "Resident set size of the process", [:], Double(rss))
+        }
+        if let governor = metrics.memoryGovernor.withLock({ $0 }) {
+            s.gauge("vigil_memory_limit_bytes", "limits.memory: resident memory above which readers pause", [:], Double(governor.limit))
+            s.gauge("vigil_memory_limit_paused", "1 while readers are paused for limits.memory", [:], governor.admits ? 0 : 1)
+            s.counter("vigil_memory_limit_pauses_total", "Times readers were paused for limits.memory", [:], governor.pauseCount)
         }
     }
 }

@@ -58,13 +58,15 @@ public final class SensorProbe: Sendable {
     }
 
     /// Input lost by reason (`queue_full`: UDP datagrams that found the syslog sink's queue full;
-    /// `socket`: UDP datagrams the kernel dropped), messages waiting in the sensor's queue, and
+    /// `memory_limit`: UDP datagrams refused while over `limits.memory`; `socket`: UDP datagrams
+    /// the kernel dropped), messages waiting in the sensor's queue, and
     /// bytes of tailed files not read yet: what was dropped and what is only delayed.
     public var losses: (drops: [(reason: String, count: Int64)], queued: Int64?, unreadBytes: Int64?) {
         switch live.withLock({ $0 }) {
         case .syslog(let m):
             let extras = syslogExtras.withLock { $0 }
-            var drops: [(reason: String, count: Int64)] = [("queue_full", Int64(m.dropped))]
+            let overMemory = m.droppedOverMemory
+            var drops: [(reason: String, count: Int64)] = [("queue_full", Int64(m.dropped - overMemory)), ("memory_limit", Int64(overMemory))]
             if let extras { drops.append(("socket", Int64(extras.socketDrops()))) }
             return (drops, extras.map { Int64($0.queued()) }, nil)
         case .file(let m):
