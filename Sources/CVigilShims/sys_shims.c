@@ -31,7 +31,12 @@ int vigil_drop_capabilities(void) {
 int vigil_no_new_privileges(void) {
     return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 }
+
+int vigil_set_thread_name(const char *name) {
+    return prctl(PR_SET_NAME, name, 0, 0, 0);
+}
 #else
 int vigil_drop_capabilities(void) { return 0; }
 int vigil_no_new_privileges(void) { return 0; }
+int vigil_set_thread_name(const char *name) { (void)name; return 0; }
 #endif

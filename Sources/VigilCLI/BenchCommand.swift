@@ -7,7 +7,128 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Run a benchmark that builds its own input and runs its peer in the same run.",
         subcommands: [Broker.self, Parse.self, Capture.self, Sketch.self,
-                      Enrich.self, Rules.self, Index.self])
+                      Enrich.self, Rules.self, Index.self, EndToEnd.self])
+
+    struct EndToEnd: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "e2e",
+            abstract: "The whole pipeline (vigil run: file sensor → broker → rules → alerts → index): events/s on the embedded broker and through Kafka, alert latency at a steady rate.")
+        @Option(help: "Directory for inputs and data directories (removed afterwards).") var dir: String = "/var/tmp/vigil-bench-e2e-\(getpid())"
+        @Option(help: "Lines of the embedded-broker throughput run.") var events: Int = 2_000_000
+        @Option(help: "Attackers in the throughput runs (one expected alert each).") var attackers: Int = 200
+        @Option(help: "Lines of the Kafka throughput run.") var kafkaEvents: Int = 1_000_000
+        @Option(help: ArgumentHelp("A Kafka broker to use instead of starting Tansu with scripts/kafka-test-env.sh.", valueName: "HOST:PORT")) var kafkaBootstrap: String?
+        @Flag(help: "Skip the Kafka run.") var noKafka = false
+        @Option(help: "Lines per second of the latency run.") var latencyRate: Int = 50_000
+        @Option(help: "Seconds of the latency run.") var latencySeconds: Double = 20
+        @Option(help: "Alerts spread over the latency run.") var latencyAlerts: Int = 100
+        @Flag(help: "Skip the latency run.") var noLatency = false
+        @Option(help: "Partitions of the topics.") var partitions: Int = 4
+        @Option(help: "Stream workers.") var workers: Int = 2
+        @Option(help: "The embedded log's fsync policy: every_batch, interval (100 ms) or never.") var fsync: String = "interval"
+        @Option(help: "The rules directory.") var rules: String = "rules"
+        @Option(help: "The parsers directory.") var parsers: String = "parsers"
+        @Option(help: "The enrichment directory ('none': no enrichment).") var enrichment: String = "enrichment"
+        @Option(help: "Give up on a run after this many seconds.") var timeout: Double = 900
+        @Flag(help: "Keep the directory.") var keep = false
+        @Flag(help: "Print one JSON object on the last line.") var json = false
+
+        func validate() throws {
+            guard events >= 1000, kafkaEvents >= 1000 else { throw ValidationError("--events and --kafka-events must be at least 1000") }
+            guard attackers >= 1, attackers * 10 <= min(events, kafkaEvents) else { throw ValidationError("--attackers must be at least 1 and at most a tenth of --events and --kafka-events") }
+            guard latencyRate >= 100, latencySeconds >= 3, latencyAlerts >= 1 else { throw ValidationError("--latency-rate must be at least 100, --latency-seconds at least 3, --latency-alerts at least 1") }
+            guard ["every_batch", "interval", "never"].contains(fsync) else { throw ValidationError("--fsync takes every_batch, interval or never") }
+            guard (1...256).contains(partitions), (1...256).contains(workers) else { throw ValidationError("--partitions and --workers must be in 1...256") }
+        }
+
+        func run() throws {
+            var options = EndToEndBenchmark.Options(executable: Self.executable(), directory: dir)
+            options.events = events
+            options.attackers = attackers
+            options.kafkaEvents = kafkaEvents
+            options.kafkaBootstrap = kafkaBootstrap
+            options.skipKafka = noKafka
+            options.latencyRate = latencyRate
+            options.latencySeconds = latencySeconds
+            options.latencyAlerts = latencyAlerts
+            options.skipLatency = noLatency
+            options.partitions = partitions
+            options.workers = workers
+            options.fsync = fsync == "interval" ? "{ policy: interval, interval: 100ms }" : "{ policy: \(fsync) }"
+            options.rulesDirectory = rules
+            options.parsersDirectory = parsers
+            options.enrichmentDirectory = enrichment == "none" ? nil : enrichment
+            options.timeout = timeout
+            options.keep = keep
+            let r = try EndToEndBenchmark(options: options, progress: { printError($0) }).run()
+            func describe(_ t: EndToEndBenchmark.Throughput, _ end: String) {
+                print(String(format: "%@: %.0f events/s (%d events in %.2f s to the last expected alert %@; %d of %d alerts, %d unexpected; %.1f CPU s, %.0f events per CPU s; peak RSS %.0f MiB)",
+                             t.broker, t.eventsPerSecond, t.events, t.seconds, end, t.alertsFound, t.alertsExpected, t.alertsUnexpected,
+                             t.cpuSeconds, Double(t.events) / max(t.cpuSeconds, 1e-9), Double(t.peakResidentBytes) / 1_048_576))
+                func at(_ v: Double?) -> String { v.map { String(format: "%.2f s", $0) } ?? "not reached" }
+                print("  CPU by thread: " + t.threadCPU.prefix(8).map { String(format: "%@ %.2f s", $0.name, $0.seconds) }.joined(separator: ", "))
+                print("  stages done: sensor \(at(t.stages.sensor)), stream \(at(t.stages.stream)), alerts \(at(t.stages.alerts)); bottleneck: \(t.stages.bottleneck) (\(t.stages.bottleneckReason))")
+            }
+            describe(r.embedded, "in the index")
+            if let k = r.kafka { describe(k, "on Kafka's alerts topic") } else { print("kafka: not measured: \(r.kafkaNote)") }
+            if let l = r.latency {
+                func ms(_ v: Double?) -> String { v.map { String(format: "%.0f ms", $0) } ?? "n/a" }
+                print(String(format: "latency at %.0f events/s (target %d; %d events): p50 %@, p99 %@, max %@ (%d of %d alerts seen; peak RSS %.0f MiB)",
+                             l.achievedRate, l.targetRate, l.events, ms(l.p50Milliseconds), ms(l.p99Milliseconds), ms(l.maxMilliseconds),
+                             l.alertsSeen, l.alertsExpected, Double(l.peakResidentBytes) / 1_048_576))
+            } else {
+                print("latency: not measured (--no-latency)")
+            }
+            print("cores: \(r.cores) (vigil run and the bench's feeder and pollers share them)")
+            if json {
+                func num(_ v: Double?, _ f: String = "%.0f") -> String { v.map { $0.isFinite ? String(format: f, $0) : "null" } ?? "null" }
+                func quoted(_ s: String) -> String {
+                    "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+                }
+                let e = r.embedded, k = r.kafka, l = r.latency
+                var fields: [String] = [
+                    #""bench":"e2e""#,
+                    #""events_per_s":\#(num(e.eventsPerSecond))"#,
+                    #""kafka_events_per_s":\#(num(k?.eventsPerSecond))"#,
+                    #""latency_p50_ms":\#(num(l?.p50Milliseconds, "%.1f"))"#,
+                    #""latency_p99_ms":\#(num(l?.p99Milliseconds, "%.1f"))"#,
+                    #""latency_max_ms":\#(num(l?.maxMilliseconds, "%.1f"))"#,
+                    #""cores":\#(r.cores)"#,
+                    #""events":\#(e.events)"#,
+                    #""alerts_expected":\#(e.alertsExpected)"#,
+                    #""alerts_indexed":\#(e.alertsFound)"#,
+                    #""alerts_unexpected":\#(e.alertsUnexpected)"#,
+                    #""seconds":\#(num(e.seconds, "%.3f"))"#,
+                    #""sensor_done_s":\#(num(e.stages.sensor, "%.3f"))"#,
+                    #""stream_done_s":\#(num(e.stages.stream, "%.3f"))"#,
+                    #""bottleneck":\#(quoted(e.stages.bottleneck))"#,
+                    #""peak_lag":\#(e.peakLag)"#,
+                    #""cpu_s":\#(num(e.cpuSeconds, "%.2f"))"#,
+                    #""peak_rss_bytes":\#(e.peakResidentBytes)"#,
+                    #""kafka_events":\#(k.map { String($0.events) } ?? "null")"#,
+                    #""kafka_alerts_expected":\#(k.map { String($0.alertsExpected) } ?? "null")"#,
+                    #""kafka_alerts_on_topic":\#(k.map { String($0.alertsFound) } ?? "null")"#,
+                    #""kafka_alerts_unexpected":\#(k.map { String($0.alertsUnexpected) } ?? "null")"#,
+                    #""kafka_bottleneck":\#(k.map { quoted($0.stages.bottleneck) } ?? "null")"#,
+                    #""kafka_note":\#(quoted(r.kafkaNote))"#,
+                    #""latency_rate_target":\#(l.map { String($0.targetRate) } ?? "null")"#,
+                    #""latency_rate_achieved":\#(num(l?.achievedRate))"#,
+                    #""latency_alerts_expected":\#(l.map { String($0.alertsExpected) } ?? "null")"#,
+                    #""latency_alerts_seen":\#(l.map { String($0.alertsSeen) } ?? "null")"#,
+                ]
+                fields.append(#""latency_peak_rss_bytes":\#(l.map { String($0.peakResidentBytes) } ?? "null")"#)
+                fields.append(#""cpu_s_by_thread":{"# + e.threadCPU.map { quoted($0.name) + ":" + String(format: "%.2f", $0.seconds) }.joined(separator: ",") + "}")
+                print("{" + fields.joined(separator: ",") + "}")
+            }
+        }
+
+        /// This executable: the `vigil` the bench runs.
+        static func executable() -> String {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let n = buffer.withUnsafeMutableBytes { readlink("/proc/self/exe", $0.baseAddress!.assumingMemoryBound(to: CChar.self), 4095) }
+            return n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : CommandLine.arguments[0]
+        }
+    }
 
     struct Index: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -28,6 +28,7 @@ struct RunCommand: ParsableCommand {
         let logger = logging.logger(configuration, label: "vigil.run")
         installStopHandlers()
         let pipeline = Pipeline(configuration: configuration)
+        pipeline.printsEvents = !quiet
         let out = OutputBuffer()
         let summary = try pipeline.run(
             role: role,

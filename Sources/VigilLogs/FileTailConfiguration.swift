@@ -35,7 +35,8 @@ public struct FileTailerConfiguration: Sendable, Equatable {
     /// A file no longer at any matched path (renamed by rotation) is read until it has grown for
     /// nothing for this long, or is deleted; then it is closed. Default 5 s.
     public var rotateWait: Duration
-    /// Lines between acknowledgements (broker flush, then the positions file). Default 4096.
+    /// Lines per batch handed to the broker; every 16 batches (and at the end of each poll that
+    /// read anything) the tailer acknowledges (broker flush, then the positions file). Default 4096.
     public var batchLines: Int
 
     public init(name: String, paths: [String], exclude: [String] = [], startAt: StartPosition = .beginning,
@@ -122,8 +123,13 @@ public final class FileTailMetrics: Sendable {
     let _duplicatesSkipped = Atomic<Int64>(0)
     let _filesLost = Atomic<Int64>(0)
     let _acknowledgements = Atomic<Int64>(0)
+    let _unreadBytes = Atomic<Int64>(0)
 
     public init() {}
+
+    /// Bytes of the open files not read yet, as of the last poll: input that is delayed (the
+    /// tailer reads it when it gets to it), never dropped.
+    public var unreadBytes: Int64 { _unreadBytes.load(ordering: .relaxed) }
 
     /// Lines delivered to the processor (complete, truncated or flushed partial lines).
     public var linesRead: Int64 { _linesRead.load(ordering: .relaxed) }

@@ -36,9 +36,17 @@ public protocol FileTailProcessor {
     /// Makes everything processed so far durable and returns marks to store with the positions
     /// (for a broker: the end offset of every partition).
     mutating func acknowledge() throws -> [Int64]
+    /// Hands what was processed to the broker without waiting for it to be durable, so the next
+    /// batch is parsed while the broker syncs this one (the tailer calls it between
+    /// acknowledgements). Default: nothing.
+    mutating func append() throws
     /// The lines written after `marks` (stored by the last completed acknowledgement) that the
     /// broker holds durably now.
     mutating func recover(after marks: [Int64]) throws -> Set<FileTailLineID>
+}
+
+extension FileTailProcessor {
+    public mutating func append() throws {}
 }
 
 /// The ready processor: parses each line with a `CompiledParser`, adds the sensor and the line's
@@ -113,6 +121,10 @@ public final class ParsingFileTailProcessor: FileTailProcessor {
         PipelineFields.stamp(&event, sensor: sensorValue, now: context.referenceTime)
         try writer.send(event, key: event[keyField], to: producer)
         eventsProduced += 1
+    }
+
+    public func append() throws {
+        try producer.appendBuffered()
     }
 
     public func acknowledge() throws -> [Int64] {

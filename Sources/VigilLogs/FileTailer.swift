@@ -25,7 +25,8 @@ package enum FileTailFaultPoint: Sendable {
 /// even without a newline. A file that became shorter than the read position was truncated
 /// (`copytruncate`): it is read again from its start.
 ///
-/// After every `batchLines` lines, and at the end of each poll that read anything, the tailer
+/// After every `batchLines` lines the processor hands the batch to the broker (`append`, without
+/// waiting); after every 16 batches, and at the end of each poll that read anything, the tailer
 /// acknowledges: the processor makes the lines durable, then the positions are written to
 /// `<stateDirectory>/positions` atomically with the processor's marks. After a crash the
 /// processor's `recover(after:)` reports which lines past those marks the broker already holds,
@@ -42,6 +43,9 @@ public final class FileTailer<Processor: FileTailProcessor>: @unchecked Sendable
     private let positions = Mutex<[FileTailPosition]>([])
     /// Called at each fault point; a test throws from it to stop the tailer as a crash would.
     package var faultInjection: ((FileTailFaultPoint) throws -> Void)?
+    /// While this answers false the tailer reads nothing (the pipeline's memory limit): new lines
+    /// wait in their files, delayed, not lost. Set before `run`.
+    public var readGate: (@Sendable () -> Bool)?
 
     private final class TailedFile {
         let identity: FileIdentity
@@ -80,6 +84,10 @@ public final class FileTailer<Processor: FileTailProcessor>: @unchecked Sendable
     private var recoveredMarks: [Int64] = []
     private var state: FileTailState?
     private var pendingLines = 0
+    /// Of `pendingLines`, those handed to the broker with `processor.append()`.
+    private var appendedLines = 0
+    /// Batches of `batchLines` appended per acknowledgement.
+    static var batchesPerAcknowledgement: Int { 16 }
     private var stateDirty = false
     private var lastScan: Int64 = .min
     private let buffer: UnsafeMutableRawBufferPointer
@@ -146,12 +154,22 @@ public final class FileTailer<Processor: FileTailProcessor>: @unchecked Sendable
         while !shouldStop() && !stopRequested.load(ordering: .relaxed) {
             let now = Self.monotonicNanoseconds()
             if now - lastScan >= scanEvery { try scan(now: now, initial: false) }
+            if let readGate, !readGate() {
+                if pendingLines > 0 || stateDirty { try acknowledge() }
+                metrics._unreadBytes.store(files.values.reduce(0) { total, file in
+                    var st = stat()
+                    return total + (fstat(file.fd, &st) == 0 ? max(0, Int64(st.st_size) - file.offset) : 0)
+                }, ordering: .relaxed)
+                Self.sleep(nanoseconds: poll)
+                continue
+            }
             var progressed = false
             for file in files.values {
                 if try readAvailable(file, now: now) { progressed = true }
             }
             try closeFinishedFiles(now: now)
             if pendingLines > 0 || stateDirty { try acknowledge() }
+            metrics._unreadBytes.store(files.values.reduce(0) { $0 + max(0, $1.knownSize - $1.offset) }, ordering: .relaxed)
             if !progressed { Self.sleep(nanoseconds: poll) }
         }
         if pendingLines > 0 || stateDirty { try acknowledge() }
@@ -311,7 +329,16 @@ public final class FileTailer<Processor: FileTailProcessor>: @unchecked Sendable
                     metrics._bytesRead.add(Int64(end + 1 - start), ordering: .relaxed)
                     start = end + 1
                     progressed = true
-                    if pendingLines >= configuration.batchLines { try acknowledge() }
+                    if pendingLines - appendedLines >= configuration.batchLines {
+                        // Every batch goes to the broker at once; every 16th is also waited for
+                        // (acknowledged), so parsing overlaps the broker's group commit.
+                        if pendingLines >= configuration.batchLines * Self.batchesPerAcknowledgement {
+                            try acknowledge()
+                        } else {
+                            try processor.append()
+                            appendedLines = pendingLines
+                        }
+                    }
                     continue
                 }
                 file.offset += Int64(end + 1 - start)
@@ -420,6 +447,7 @@ public final class FileTailer<Processor: FileTailProcessor>: @unchecked Sendable
         guard let state else { return }
         let marks = try processor.acknowledge()
         pendingLines = 0
+        appendedLines = 0
         try faultInjection?(.afterFlush)
         // While re-read lines may still be held by the broker past the recovered marks, keep
         // those marks: the positions do not cover those lines yet.

@@ -91,6 +91,28 @@ public final class SyslogListener<Sink: SyslogMessageSink>: Sendable {
     /// empty before `start()`.
     public var boundPorts: [Int] { state.withLock { $0.ports } }
 
+    /// Datagrams the kernel dropped because a UDP endpoint's socket receive buffer was full
+    /// (the `drops` column of `/proc/self/net/udp` and `udp6` for the bound UDP ports): input lost
+    /// before Vigil could read it, when the event loop falls behind. 0 where `/proc` has no such
+    /// table.
+    public var udpSocketDrops: Int {
+        let ports = Set(zip(configurations, boundPorts).filter { $0.0.transport == .udp }.map { $0.1 })
+        guard !ports.isEmpty else { return 0 }
+        var total = 0
+        for table in ["/proc/self/net/udp", "/proc/self/net/udp6"] {
+            guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+            for line in text.split(separator: "\n").dropFirst() {
+                // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ref pointer drops
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                guard fields.count >= 13, let colon = fields[1].lastIndex(of: ":"),
+                      let port = Int(fields[1][fields[1].index(after: colon)...], radix: 16), ports.contains(port),
+                      let drops = Int(fields[12]) else { continue }
+                total += drops
+            }
+        }
+        return total
+    }
+
     /// Stops accepting, closes every open connection (a last unterminated line is still
     /// delivered) and, when the listener created its event loops, shuts them down. Idempotent.
     /// The sink is left to its owner (close it after this).

@@ -11,6 +11,7 @@ public final class SyslogListenerMetrics: Sendable {
     let _parsed = Atomic<Int>(0)
     let _rejected = Atomic<Int>(0)
     let _dropped = Atomic<Int>(0)
+    let _droppedOverMemory = Atomic<Int>(0)
     let _produced = Atomic<Int>(0)
     let _produceFailures = Atomic<Int>(0)
     let _framingErrors = Atomic<Int>(0)
@@ -34,6 +35,9 @@ public final class SyslogListenerMetrics: Sendable {
     public var rejected: Int { _rejected.load(ordering: .relaxed) }
     /// UDP datagrams dropped because the sink was full (UDP has no backpressure).
     public var dropped: Int { _dropped.load(ordering: .relaxed) }
+    /// Of `dropped`, the datagrams dropped because the sink's admission gate refused them (the
+    /// pipeline's memory limit).
+    public var droppedOverMemory: Int { _droppedOverMemory.load(ordering: .relaxed) }
     /// Events appended to the topic and acknowledged.
     public var produced: Int { _produced.load(ordering: .relaxed) }
     /// Parsed events the producer failed to append (the broker error is reported to the sink's owner).

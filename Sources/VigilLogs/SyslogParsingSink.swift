@@ -118,7 +118,10 @@ public final class ParsingSink: SyslogMessageSink, @unchecked Sendable {
         self.onFailure = onFailure
         self.onBatch = onBatch
         self.onProducerError = onProducerError
-        let thread = Thread { [self] in produceLoop() }
+        let thread = Thread { [self] in
+            nameCurrentThread("vigil-syslog-out")
+            produceLoop()
+        }
         thread.name = "vigil-syslog-producer"
         thread.start()
     }
@@ -131,8 +134,17 @@ public final class ParsingSink: SyslogMessageSink, @unchecked Sendable {
 
     // MARK: - SyslogMessageSink (event loops)
 
+    /// While this answers false, UDP datagrams are dropped (counted as `droppedOverMemory`) before
+    /// they are parsed: the pipeline's memory limit. TCP and TLS are bounded by the queue alone.
+    /// Set before the listener starts.
+    public var udpAdmission: (@Sendable () -> Bool)?
+
     public func receive(_ message: UnsafeRawBufferPointer, from peer: SyslogPeer) -> SyslogSinkVerdict {
         if condition.withLock({ stopping || (isFull && peer.transport == .udp) }) { return .dropped }
+        if peer.transport == .udp, let udpAdmission, !udpAdmission() {
+            metrics._droppedOverMemory.bump()
+            return .dropped
+        }
         let now = Timestamp.now()
         var event = Event()
         do {

@@ -92,6 +92,8 @@ public struct VigilConfiguration: Sendable, Equatable {
     public var parsers: ParsersConfiguration
     /// The alert index. Key `index`.
     public var index: IndexConfiguration
+    /// Resource limits the pipeline enforces. Key `limits`.
+    public var limits = LimitsConfiguration()
 
     /// The defaults, as if read from an empty mapping in a file in `configurationDirectory` (absolute).
     public init(configurationDirectory: String) {
@@ -136,6 +138,18 @@ public enum LogFormat: String, Sendable, Equatable, CaseIterable {
     case logfmt
     /// One JSON object per line: `{"ts":…,"level":…,"msg":…,…}`.
     case json
+}
+
+/// Resource limits the pipeline enforces. Key `limits`.
+public struct LimitsConfiguration: Sendable, Equatable {
+    /// Resident memory (`VmRSS`) above which `vigil run` pauses its readers: file sensors stop
+    /// reading (their lines wait in the files) and syslog UDP datagrams are dropped (counted,
+    /// `reason="memory_limit"`) until it is back under 90 % of the limit. TCP/TLS syslog and the
+    /// other stages are bounded by their queues. Key `limits.memory`, at least 16 MiB; default
+    /// (or `null`) unlimited.
+    public var memory: Int64?
+
+    public init(memory: Int64? = nil) { self.memory = memory }
 }
 
 /// The Prometheus metrics endpoint. Key `metrics`.

@@ -23,7 +23,7 @@ struct ConfigurationDecoder {
     func decode() throws(YAMLError) -> VigilConfiguration {
         let top = try root.mapping(allowedKeys: [
             "data_dir", "log_level", "log", "metrics", "broker", "topics", "sensors", "stream", "enrichment", "rules", "parsers",
-            "index",
+            "index", "limits",
         ])
         var configuration = VigilConfiguration(configurationDirectory: directory)
         if let value = top.optional("data_dir") {
@@ -46,6 +46,10 @@ struct ConfigurationDecoder {
         }
         if let value = top.optional("metrics") {
             configuration.metrics = try metrics(value)
+        }
+        if let value = top.optional("limits") {
+            let section = try value.mapping(allowedKeys: ["memory"])
+            if let memory = section.optional("memory") { configuration.limits.memory = try memory.size(range: (16 << 20)...Int64.max) }
         }
         if let value = top.optional("broker") {
             configuration.broker = try broker(value)
@@ -348,7 +352,7 @@ struct ConfigurationDecoder {
     }
 
     func syslog(_ item: YAMLValue, name: String, knownTopics: [String]) throws(YAMLError) -> SyslogSensorConfiguration {
-        let section = try item.mapping(allowedKeys: Self.commonSensorKeys + ["parser", "key_field", "max_message_bytes", "listen"])
+        let section = try item.mapping(allowedKeys: Self.commonSensorKeys + ["parser", "key_field", "max_message_bytes", "listen", "queue_messages", "queue_bytes"])
         let maxBytes = try section.optional("max_message_bytes")?.size(range: 64...(16 << 20))
         var endpoints: [SyslogListenerConfiguration] = []
         let listenNode = try section.required("listen")
@@ -383,6 +387,8 @@ struct ConfigurationDecoder {
         if let parser = section.optional("parser") { sensor.parser = try parser.string() }
         if let topic = section.optional("topic") { sensor.topic = try self.topic(topic, knownTopics: knownTopics) }
         if let keyField = section.optional("key_field") { sensor.keyField = try keyField.string() }
+        if let n = section.optional("queue_messages") { sensor.queueMessages = try n.int(range: 1...10_000_000) }
+        if let n = section.optional("queue_bytes") { sensor.queueBytes = Int(try n.size(range: 4096...(4 << 30))) }
         return sensor
     }
 

@@ -93,6 +93,7 @@ final class IndexerThread: @unchecked Sendable {
          report: @escaping @Sendable (String) -> Void, shouldStop: @escaping @Sendable () -> Bool) {
         let box = UncheckedBox((pipeline, broker, index, errors))
         let thread = Thread { [self] in
+            nameCurrentThread("vigil-index")
             let (pipeline, broker, index, errors) = box.value
             let r = Result {
                 try pipeline.runIndexer(broker: broker, index: index, errors: errors, stop: .drain, report: report,

@@ -33,6 +33,9 @@ public enum PipelineRole: String, CaseIterable, Sendable {
 public final class Pipeline {
     public let configuration: VigilConfiguration
     public let metrics = PipelineMetrics()
+    /// Whether the stream stage hands each processed event to `emit` as a JSON line. False
+    /// (`vigil run --quiet`) skips encoding them. Default true.
+    public var printsEvents = true
 
     public struct Summary: Sendable {
         public var linesRead: Int64
@@ -134,6 +137,12 @@ public final class Pipeline {
         errors.onReject = { sensor, reason in report("sensor \(sensor): rejected a line: \(reason)") }
         let observation = startObservation(role: role == .all ? "run" : role.rawValue, broker: broker, errors: errors, report: report)
         defer { observation.stop() }
+        // limits.memory: readers pause while the resident set is over the limit.
+        let governor = configuration.limits.memory.map { MemoryGovernor(limit: $0, report: report) }
+        metrics.memoryGovernor.withLock { $0 = governor }
+        defer { governor?.stop() }
+        var readGate: (@Sendable () -> Bool)? = nil
+        if let governor { readGate = { governor.admits } }
 
         // Parsers, compiled once, when a sensor names one.
         let needsParsers = configuration.sensors.contains { if case .jsonLines = $0 { false } else { true } }
@@ -166,6 +175,7 @@ public final class Pipeline {
                 let box = UncheckedBox(source)
                 sensorThreads.enter()
                 let thread = Thread { [metrics] in
+                    nameCurrentThread("vigil-s-\(c.name)")
                     defer { sensorThreads.leave() }
                     defer { metrics.linesRead.add(probe.input.count); metrics.eventsProduced.add(probe.produced.count) }
                     do {
@@ -183,10 +193,12 @@ public final class Pipeline {
                 do { parser = try registry!.require(c.parser) } catch { throw PipelineError("sensor \(c.name): \(error)") }
                 let producer = try broker.producer(topic: c.topic)
                 recoveries += producer.recoveries
+                let probe = metrics.observables.sensor(c.name, type: "syslog")
                 let sink = ParsingSink(
                     parser: parser, producer: producer,
-                    configuration: ParsingSink.Configuration(sensorName: c.name, keyField: c.keyField),
-                    metrics: metrics.observables.sensor(c.name, type: "syslog").observingSyslog(),
+                    configuration: ParsingSink.Configuration(sensorName: c.name, keyField: c.keyField,
+                                                             queueCapacity: c.queueMessages, queueBytes: c.queueBytes),
+                    metrics: probe.observingSyslog(),
                     onFailure: { failure in
                         failure.original.withUnsafeBytes { original in
                             try? errors.reject(original: original, sensor: failure.sensor, parser: failure.parser,
@@ -198,7 +210,9 @@ public final class Pipeline {
                         try? errors.flush()
                     },
                     onProducerError: { error in report("sensor \(c.name): append failed: \(error)") })
-                let listener = SyslogListener(configurations: c.listen, sink: sink, log: { report("sensor \(c.name): \($0)") })
+                sink.udpAdmission = readGate
+                let listener = SyslogListener(configurations: c.listen, sink: sink, metrics: sink.metrics, log: { report("sensor \(c.name): \($0)") })
+                probe.observe(socketDrops: { [listener] in listener.udpSocketDrops }, queued: { [sink] in sink.queued })
                 do { try listener.start() } catch {
                     sink.close()
                     throw PipelineError("sensor \(c.name): \(error)")
@@ -223,10 +237,12 @@ public final class Pipeline {
                                             stateDirectory: FileTailerConfiguration.stateDirectory(dataDirectory: configuration.dataDirectory, sensor: c.tail.name),
                                             processor: processor)
                 mirror.probe.observe(fileTail: tailer.metrics)
+                tailer.readGate = readGate
                 let box = UncheckedBox(tailer)
                 let name = c.tail.name
                 sensorThreads.enter()
                 let thread = Thread { [metrics] in
+                    nameCurrentThread("vigil-s-\(name)")
                     defer { sensorThreads.leave() }
                     do {
                         try box.value.run(shouldStop: shouldStop)
@@ -277,6 +293,7 @@ public final class Pipeline {
                 let probe = metrics.observables.sensor(c.name, type: "network")
                 sensorThreads.enter()
                 let thread = Thread { [metrics] in
+                    nameCurrentThread("vigil-s-\(c.name)")
                     defer { sensorThreads.leave() }
                     let output = NetworkEventOutput.broker(box.value, sensor: c.name, keyField: c.keyField)
                     var sensor = resumeBox.value.map { NetworkSensor(configuration: NetworkAnalyzer.Configuration(c), output: output, resume: $0) }
@@ -439,10 +456,12 @@ extension Pipeline {
         return try withoutActuallyEscaping(emit) { emit in
             try withoutActuallyEscaping(flush) { flush in
                 let printer = EventPrinter(emit: emit, flush: flush)
+                let prints = printsEvents
                 let stage = try StreamStage(
                     broker: broker, configuration: stream, enrichment: enrichment,
                     onEvent: { event, record in
                         consumed.add()
+                        guard prints else { return }
                         var event = event
                         event["vigil.topic"] = .string(inputTopic)
                         event["vigil.partition"] = .int(Int64(record.partition))

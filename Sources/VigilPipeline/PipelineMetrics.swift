@@ -1,3 +1,4 @@
+import Synchronization
 import VigilCore
 
 /// The pipeline's counters, one instance per process. Every event that enters is counted as
@@ -10,6 +11,8 @@ public final class PipelineMetrics: Sendable {
     public let recordsUndecodable = Counter("vigil_records_undecodable_total", help: "Broker records whose value is not a valid event")
     /// Per-sensor probes, stream results and alerts by rule, late events (docs/observability.md).
     public let observables = PipelineObservables()
+    /// The memory limit's governor while `vigil run` enforces `limits.memory`.
+    public let memoryGovernor = Mutex<MemoryGovernor?>(nil)
 
     public init() {}
 

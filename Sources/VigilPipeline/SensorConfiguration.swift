@@ -88,6 +88,8 @@ public struct JSONLinesSensorConfiguration: Sendable, Equatable {
 ///   topic: events
 ///   key_field: host.name           # default host.name; events without it are keyed by the sender's IP
 ///   max_message_bytes: 64KiB       # larger messages are rejected to the errors topic
+///   queue_messages: 8192           # parsed messages waiting for the broker before the sink pushes back
+///   queue_bytes: 16MiB             # … or encoded bytes (TCP/TLS pause; UDP datagrams are dropped, counted)
 ///   listen:
 ///     - { protocol: udp, host: 0.0.0.0, port: 514 }
 ///     - { protocol: tcp, port: 514, framing: auto }            # auto | newline | octet_counted
@@ -99,6 +101,10 @@ public struct SyslogSensorConfiguration: Sendable, Equatable {
     public var topic: String = "events"
     public var keyField: String = "host.name"
     public var listen: [SyslogListenerConfiguration]
+    /// Messages the sink queues for the broker before it pushes back. Default 8192.
+    public var queueMessages = 8192
+    /// Encoded bytes the sink queues before it pushes back. Default 16 MiB.
+    public var queueBytes = 16 << 20
 
     public init(name: String, listen: [SyslogListenerConfiguration]) {
         self.name = name

@@ -135,6 +135,7 @@ public final class StreamStage: @unchecked Sendable {
         for w in 0..<configuration.workers {
             group.enter()
             let thread = Thread { [self] in
+                nameCurrentThread("vigil-stream-\(w)")
                 defer { group.leave() }
                 do {
                     let worker = try StreamWorker(stage: self, index: w)

@@ -14,6 +14,10 @@ int vigil_drop_capabilities(void);
 /// Sets PR_SET_NO_NEW_PRIVS so that nothing executed later can gain privileges. 0 or -1.
 int vigil_no_new_privileges(void);
 
+/// Names the calling thread (prctl PR_SET_NAME; the kernel keeps 15 bytes). 0 or -1; a no-op
+/// returning 0 elsewhere.
+int vigil_set_thread_name(const char *name);
+
 /// Hints the CPU to bring the cache line at `address` in for reading (no fault if unmapped).
 static inline void vigil_prefetch(const void *address) { __builtin_prefetch(address, 0, 3); }
 

@@ -90,6 +90,17 @@ struct PipelineCollector: Sendable {
             sensorOut += t.produced
             s.counter("vigil_sensor_input_total", "Lines, messages or packets a sensor read", ["sensor": probe.name, "type": probe.type], t.input)
             s.counter("vigil_sensor_events_total", "Events a sensor appended to its topic", ["sensor": probe.name, "type": probe.type], t.produced)
+            let losses = probe.losses
+            for (reason, count) in losses.drops {
+                s.counter("vigil_sensor_dropped_total", "Input a sensor lost: queue_full (UDP datagrams that found the queue full), memory_limit (UDP datagrams refused over limits.memory), socket (UDP datagrams the kernel dropped)",
+                          ["sensor": probe.name, "type": probe.type, "reason": reason], count)
+            }
+            if let queued = losses.queued {
+                s.gauge("vigil_sensor_queued_messages", "Messages received and waiting in the sensor's queue for the broker", ["sensor": probe.name, "type": probe.type], Double(queued))
+            }
+            if let unread = losses.unreadBytes {
+                s.gauge("vigil_file_unread_bytes", "Bytes of the tailed files not read yet (delayed, not dropped)", ["sensor": probe.name], Double(unread))
+            }
             if let c = t.capture {
                 s.counter("vigil_capture_packets_received_total", "Packets the kernel's filter accepted (libpcap ps_recv)",
                           ["sensor": probe.name], Int64(c.received))
@@ -136,6 +147,11 @@ struct PipelineCollector: Sendable {
         }
         if let rss = DataDirectoryInspector.residentMemoryBytes() {
             s.gauge("vigil_process_resident_memory_bytes", "Resident set size of the process", [:], Double(rss))
+        }
+        if let governor = metrics.memoryGovernor.withLock({ $0 }) {
+            s.gauge("vigil_memory_limit_bytes", "limits.memory: resident memory above which readers pause", [:], Double(governor.limit))
+            s.gauge("vigil_memory_limit_paused", "1 while readers are paused for limits.memory", [:], governor.admits ? 0 : 1)
+            s.counter("vigil_memory_limit_pauses_total", "Times readers were paused for limits.memory", [:], governor.pauseCount)
         }
     }
 }

@@ -41,8 +41,40 @@ public final class SensorProbe: Sendable {
         produced = Counter("vigil_sensor_events_total", help: "Events produced")
     }
 
+    /// A syslog sensor's kernel drops and queue, read at scrape time.
+    private let syslogExtras = Mutex<SyslogExtras?>(nil)
+
+    struct SyslogExtras: Sendable {
+        var socketDrops: @Sendable () -> Int
+        var queued: @Sendable () -> Int
+    }
+
     /// The syslog listener's metrics, read at scrape time.
     public func observe(syslog metrics: SyslogListenerMetrics) { live.withLock { $0 = .syslog(metrics) } }
+    /// A syslog sensor's datagrams dropped by the kernel (socket receive buffer full) and the
+    /// messages in its sink's queue, read at scrape time.
+    public func observe(socketDrops: @escaping @Sendable () -> Int, queued: @escaping @Sendable () -> Int) {
+        syslogExtras.withLock { $0 = SyslogExtras(socketDrops: socketDrops, queued: queued) }
+    }
+
+    /// Input lost by reason (`queue_full`: UDP datagrams that found the syslog sink's queue full;
+    /// `memory_limit`: UDP datagrams refused while over `limits.memory`; `socket`: UDP datagrams
+    /// the kernel dropped), messages waiting in the sensor's queue, and
+    /// bytes of tailed files not read yet: what was dropped and what is only delayed.
+    public var losses: (drops: [(reason: String, count: Int64)], queued: Int64?, unreadBytes: Int64?) {
+        switch live.withLock({ $0 }) {
+        case .syslog(let m):
+            let extras = syslogExtras.withLock { $0 }
+            let overMemory = m.droppedOverMemory
+            var drops: [(reason: String, count: Int64)] = [("queue_full", Int64(m.dropped - overMemory)), ("memory_limit", Int64(overMemory))]
+            if let extras { drops.append(("socket", Int64(extras.socketDrops()))) }
+            return (drops, extras.map { Int64($0.queued()) }, nil)
+        case .file(let m):
+            return ([], nil, m.unreadBytes)
+        case nil:
+            return ([], nil, nil)
+        }
+    }
     /// The file tailer's metrics (lines read), read at scrape time.
     public func observe(fileTail metrics: FileTailMetrics) { live.withLock { $0 = .file(metrics) } }
 
