@@ -65,7 +65,8 @@ public struct Event: Sendable, Hashable {
         @usableFromInline package var flag: UInt8
         /// `.int`, `.timestamp`: the bits of the Int64. `.float`: the Double's bits.
         /// `.string`: the byte range (`offset << 32 | length`). `.ip`: the high word.
-        /// `.array`: the index in `boxed`.
+        /// `.array`: the index in `boxed` when `flag` is 0; when `flag` is 1, the byte range of the
+        /// array's binary encoding (``EventBinaryCodec``), stored once by a ``Event/Preset``.
         @usableFromInline package var a: UInt64
         /// `.ip`: the low word.
         @usableFromInline package var b: UInt64
@@ -358,6 +359,10 @@ public struct Event: Sendable, Hashable {
             let utf8: [UInt8]
             /// The stored form of a scalar value (not a string or an array).
             let scalar: EventBuffers.Payload?
+            /// An array of scalars in its binary encoding, stored in the event's bytes like a
+            /// string's (no boxed value per event, and the encoder copies it as it is); empty
+            /// for other values.
+            let encodedArray: [UInt8]
 
             init(_ key: Key, _ value: FieldValue) {
                 self.key = key
@@ -367,14 +372,23 @@ public struct Event: Sendable, Hashable {
                 case .string(let text):
                     utf8 = Array(text.utf8)
                     scalar = nil
-                case .array:
+                    encodedArray = []
+                case .array(let elements):
                     utf8 = []
                     scalar = nil
+                    let flat = elements.allSatisfy { e in
+                        switch e {
+                        case .array, .object: false
+                        default: true
+                        }
+                    }
+                    encodedArray = flat ? EventBinaryCodec.encodeValue(value) : []
                 default:
                     // Scalars store no bytes and no boxed value: their payload is fixed.
                     var scratch = EventBuffers()
                     utf8 = []
                     scalar = scratch.payload(value)
+                    encodedArray = []
                     scratch.deallocate()
                 }
             }
@@ -399,6 +413,9 @@ public struct Event: Sendable, Hashable {
             let payload: EventBuffers.Payload
             if let scalar = b.scalar {
                 payload = scalar
+            } else if !b.encodedArray.isEmpty {
+                let range = b.encodedArray.withUnsafeBufferPointer { s.pointee.appendBytes($0) }
+                payload = EventBuffers.Payload(kind: .array, flag: 1, a: range, b: 0)
             } else if case .array = b.value {
                 payload = s.pointee.payload(b.value)
             } else {
@@ -819,7 +836,7 @@ struct EventBuffers {
         case .bool: return .bool(e.flag != 0)
         case .timestamp: return .timestamp(Timestamp(nanoseconds: Int64(bitPattern: e.a)))
         case .ip: return .ip(e.flag == IPAddress.Family.v4.rawValue ? IPAddress(v4: UInt32(truncatingIfNeeded: e.b)) : IPAddress(v6High: e.a, low: e.b))
-        case .array: return boxed[Int(e.a)]
+        case .array: return e.flag == 0 ? boxed[Int(e.a)] : EventBinaryCodec.decodeStoredValue(slice(e.a))
         case .null: return .null
         case .object: preconditionFailure("objects are never stored")
         }
@@ -830,7 +847,7 @@ struct EventBuffers {
     mutating func noteType(_ id: UInt16, _ p: Payload) {
         let check = checks[Int(id)]
         if p.kind == check.kind {
-            if p.kind == .array && !elementsFit(check, Int(p.a)) { maybeMismatched = true }
+            if p.kind == .array && (p.flag != 0 || !elementsFit(check, Int(p.a))) { maybeMismatched = true }
         } else if p.kind != .null {
             maybeMismatched = true
         }

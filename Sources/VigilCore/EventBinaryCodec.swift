@@ -96,7 +96,8 @@ public enum EventBinaryCodec {
                 bound += e.pointee.id == 0 ? 6 + Int(truncatingIfNeeded: e.pointee.keyRange & 0xFFFF_FFFF) : 3
                 switch e.pointee.kind {
                 case .string: bound += 6 + Int(truncatingIfNeeded: e.pointee.a & 0xFFFF_FFFF)
-                case .array: bound += maximumSize(storage.pointee.boxed[Int(e.pointee.a)])
+                case .array:
+                    bound += e.pointee.flag == 0 ? maximumSize(storage.pointee.boxed[Int(e.pointee.a)]) : Int(truncatingIfNeeded: e.pointee.a & 0xFFFF_FFFF)
                 default: bound += 17
                 }
             }
@@ -143,7 +144,11 @@ public enum EventBinaryCodec {
                             out.store(e.b.bigEndian)
                         }
                     case .array:
-                        encodeValue(storage.pointee.boxed[Int(e.a)], into: &out)
+                        if e.flag == 0 {
+                            encodeValue(storage.pointee.boxed[Int(e.a)], into: &out)
+                        } else {
+                            out.raw(slice(e.a))  // encoded once by the preset that stored it
+                        }
                     case .null:
                         out.byte(ValueType.null.rawValue)
                     case .object:
@@ -217,6 +222,25 @@ public enum EventBinaryCodec {
         }
     }
 
+    /// The encoding of one value (type byte and payload) in a new array: the stored form of a
+    /// preset array (``Event/Preset``).
+    static func encodeValue(_ value: FieldValue) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: maximumSize(value)) { buffer, initialized in
+            var out = RawSink(buffer.baseAddress!)
+            encodeValue(value, into: &out)
+            initialized = out.count
+        }
+    }
+
+    /// The value whose encoding ``encodeValue(_:)`` stored in an event's bytes.
+    static func decodeStoredValue(_ bytes: UnsafeBufferPointer<UInt8>) -> FieldValue {
+        var decoder = Decoder(cursor: ByteCursor(UnsafeRawBufferPointer(bytes)))
+        guard let value = try? decoder.value(depth: 0), decoder.cursor.remaining == 0 else {
+            preconditionFailure("a stored array encoding does not decode")
+        }
+        return value
+    }
+
     /// Writes into memory the caller sized from an upper bound: no checks per byte.
     struct RawSink {
         let base: UnsafeMutablePointer<UInt8>
@@ -244,6 +268,12 @@ public enum EventBinaryCodec {
         @inline(__always) mutating func store<T: FixedWidthInteger>(_ value: T) {
             UnsafeMutableRawPointer(base + count).storeBytes(of: value, as: T.self)
             count += MemoryLayout<T>.size
+        }
+
+        /// The bytes as they are.
+        @inline(__always) mutating func raw(_ bytes: UnsafeBufferPointer<UInt8>) {
+            if let source = bytes.baseAddress, bytes.count > 0 { (base + count).update(from: source, count: bytes.count) }
+            count += bytes.count
         }
 
         /// A varint length and the bytes.
