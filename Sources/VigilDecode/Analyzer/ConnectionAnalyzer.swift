@@ -133,8 +133,7 @@ public struct ConnectionAnalyzer: Sendable {
         self.originatorPort = originatorPort
         self.responderPort = responderPort
         self.enabled = enabled
-        // Decided before the stored properties are set, each once: changing `self` after it is
-        // whole made the optimizer copy and destroy the large value inside this initializer.
+        // Each stored property set once, from values decided first.
         let quicCandidate = transport == 17 && enabled.contains(.ssl) && (responderPort == 443 || originatorPort == 443)
         if quicCandidate {
             // QUIC: the client's Initial packets carry the TLS ClientHello.
