@@ -214,45 +214,35 @@ enum QUICInitial {
     }
 
     /// An HMAC-SHA256 key with its two padded blocks already hashed (RFC 2104): each MAC under it
-    /// starts from copies of those digest states instead of hashing the pads again, two SHA-256
-    /// blocks fewer per MAC after the first.
-    final class HMACKey: @unchecked Sendable {  // the states are only read (copied) after init
-        private let inner: OpaquePointer?
-        private let outer: OpaquePointer?
+    /// starts from copies of those digest states (plain `SHA256_CTX` values) instead of hashing
+    /// the pads again, two SHA-256 blocks fewer per MAC after the first.
+    struct HMACKey: @unchecked Sendable {  // two SHA256_CTX values: plain data, no pointers
+        private let inner: SHA256_CTX
+        private let outer: SHA256_CTX
 
         init(_ key: [UInt8]) {
             var k = key.count > 64 ? QUICInitial.sha256(key) : key
             k += repeatElement(0, count: 64 - k.count)
-            let md = TLSFingerprint.Digest.sha256.md
-            inner = EVP_MD_CTX_new()
-            outer = EVP_MD_CTX_new()
             let innerPad = k.map { $0 ^ 0x36 }, outerPad = k.map { $0 ^ 0x5C }
-            EVP_DigestInit_ex(inner, md, nil)
-            EVP_DigestInit_ex(outer, md, nil)
-            innerPad.withUnsafeBytes { _ = EVP_DigestUpdate(inner, $0.baseAddress, $0.count) }
-            outerPad.withUnsafeBytes { _ = EVP_DigestUpdate(outer, $0.baseAddress, $0.count) }
+            var i = SHA256_CTX(), o = SHA256_CTX()
+            vigil_SHA256_Init(&i)
+            vigil_SHA256_Init(&o)
+            innerPad.withUnsafeBytes { _ = vigil_SHA256_Update(&i, $0.baseAddress, $0.count) }
+            outerPad.withUnsafeBytes { _ = vigil_SHA256_Update(&o, $0.baseAddress, $0.count) }
+            inner = i
+            outer = o
         }
 
-        deinit {
-            EVP_MD_CTX_free(inner)
-            EVP_MD_CTX_free(outer)
-        }
-
-        /// HMAC-SHA256 of `data` under this key (32 bytes; zeros should OpenSSL fail, which no
-        /// Initial then decrypts under).
+        /// HMAC-SHA256 of `data` under this key (32 bytes).
         func mac(_ data: [UInt8]) -> [UInt8] {
+            var c = inner
+            var innerHash = [UInt8](repeating: 0, count: 32)
+            data.withUnsafeBytes { _ = vigil_SHA256_Update(&c, $0.baseAddress, $0.count) }
+            vigil_SHA256_Final(&innerHash, &c)
+            c = outer
             var out = [UInt8](repeating: 0, count: 32)
-            guard let c = EVP_MD_CTX_new() else { return out }
-            defer { EVP_MD_CTX_free(c) }
-            var inner = [UInt8](repeating: 0, count: 32)
-            var size: UInt32 = 0
-            guard EVP_MD_CTX_copy_ex(c, self.inner) == 1,
-                  data.withUnsafeBytes({ EVP_DigestUpdate(c, $0.baseAddress, $0.count) }) == 1,
-                  EVP_DigestFinal_ex(c, &inner, &size) == 1,
-                  EVP_MD_CTX_copy_ex(c, outer) == 1,
-                  EVP_DigestUpdate(c, inner, 32) == 1,
-                  EVP_DigestFinal_ex(c, &out, &size) == 1
-            else { return [UInt8](repeating: 0, count: 32) }
+            vigil_SHA256_Update(&c, innerHash, 32)
+            vigil_SHA256_Final(&out, &c)
             return out
         }
     }
