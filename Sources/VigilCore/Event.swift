@@ -65,10 +65,10 @@ public struct Event: Sendable, Hashable {
         @usableFromInline package var flag: UInt8
         /// `.int`, `.timestamp`: the bits of the Int64. `.float`: the Double's bits.
         /// `.string`: the byte range (`offset << 32 | length`). `.ip`: the high word.
-        /// `.array`: the index in `boxed` when `flag` is 0; when `flag` is 1, the byte range of the
-        /// array's binary encoding (``EventBinaryCodec``), stored once by a ``Event/Preset``.
+        /// `.array`: the index in `boxed`.
         @usableFromInline package var a: UInt64
-        /// `.ip`: the low word.
+        /// `.ip`: the low word. `.array` with `flag` 1 (set by an ``Event/Preset``): the byte
+        /// range of the array's binary encoding (``EventBinaryCodec``), made once by the preset.
         @usableFromInline package var b: UInt64
         /// A custom key's byte range (`offset << 32 | length`); 0 for a known key.
         @usableFromInline package var keyRange: UInt64
@@ -359,9 +359,9 @@ public struct Event: Sendable, Hashable {
             let utf8: [UInt8]
             /// The stored form of a scalar value (not a string or an array).
             let scalar: EventBuffers.Payload?
-            /// An array of scalars in its binary encoding, stored in the event's bytes like a
-            /// string's (no boxed value per event, and the encoder copies it as it is); empty
-            /// for other values.
+            /// An array of scalars in its binary encoding, stored in the event's bytes next to the
+            /// boxed array (the encoder copies it as it is instead of walking the `FieldValue`);
+            /// empty for other values.
             let encodedArray: [UInt8]
 
             init(_ key: Key, _ value: FieldValue) {
@@ -414,8 +414,11 @@ public struct Event: Sendable, Hashable {
             if let scalar = b.scalar {
                 payload = scalar
             } else if !b.encodedArray.isEmpty {
+                // Boxed as well, so that reading the field stays a retain (rules read
+                // `event.category`), not a decoding.
+                let index = s.pointee.boxed.append(b.value)
                 let range = b.encodedArray.withUnsafeBufferPointer { s.pointee.appendBytes($0) }
-                payload = EventBuffers.Payload(kind: .array, flag: 1, a: range, b: 0)
+                payload = EventBuffers.Payload(kind: .array, flag: 1, a: UInt64(index), b: range)
             } else if case .array = b.value {
                 payload = s.pointee.payload(b.value)
             } else {
@@ -836,7 +839,7 @@ struct EventBuffers {
         case .bool: return .bool(e.flag != 0)
         case .timestamp: return .timestamp(Timestamp(nanoseconds: Int64(bitPattern: e.a)))
         case .ip: return .ip(e.flag == IPAddress.Family.v4.rawValue ? IPAddress(v4: UInt32(truncatingIfNeeded: e.b)) : IPAddress(v6High: e.a, low: e.b))
-        case .array: return e.flag == 0 ? boxed[Int(e.a)] : EventBinaryCodec.decodeStoredValue(slice(e.a))
+        case .array: return boxed[Int(e.a)]
         case .null: return .null
         case .object: preconditionFailure("objects are never stored")
         }
@@ -847,7 +850,7 @@ struct EventBuffers {
     mutating func noteType(_ id: UInt16, _ p: Payload) {
         let check = checks[Int(id)]
         if p.kind == check.kind {
-            if p.kind == .array && (p.flag != 0 || !elementsFit(check, Int(p.a))) { maybeMismatched = true }
+            if p.kind == .array && !elementsFit(check, Int(p.a)) { maybeMismatched = true }
         } else if p.kind != .null {
             maybeMismatched = true
         }

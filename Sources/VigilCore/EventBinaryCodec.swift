@@ -97,7 +97,7 @@ public enum EventBinaryCodec {
                 switch e.pointee.kind {
                 case .string: bound += 6 + Int(truncatingIfNeeded: e.pointee.a & 0xFFFF_FFFF)
                 case .array:
-                    bound += e.pointee.flag == 0 ? maximumSize(storage.pointee.boxed[Int(e.pointee.a)]) : Int(truncatingIfNeeded: e.pointee.a & 0xFFFF_FFFF)
+                    bound += e.pointee.flag == 0 ? maximumSize(storage.pointee.boxed[Int(e.pointee.a)]) : Int(truncatingIfNeeded: e.pointee.b & 0xFFFF_FFFF)
                 default: bound += 17
                 }
             }
@@ -147,7 +147,7 @@ public enum EventBinaryCodec {
                         if e.flag == 0 {
                             encodeValue(storage.pointee.boxed[Int(e.a)], into: &out)
                         } else {
-                            out.raw(slice(e.a))  // encoded once by the preset that stored it
+                            out.raw(slice(e.b))  // encoded once by the preset that stored it
                         }
                     case .null:
                         out.byte(ValueType.null.rawValue)
@@ -230,15 +230,6 @@ public enum EventBinaryCodec {
             encodeValue(value, into: &out)
             initialized = out.count
         }
-    }
-
-    /// The value whose encoding ``encodeValue(_:)`` stored in an event's bytes.
-    static func decodeStoredValue(_ bytes: UnsafeBufferPointer<UInt8>) -> FieldValue {
-        var decoder = Decoder(cursor: ByteCursor(UnsafeRawBufferPointer(bytes)))
-        guard let value = try? decoder.value(depth: 0), decoder.cursor.remaining == 0 else {
-            preconditionFailure("a stored array encoding does not decode")
-        }
-        return value
     }
 
     /// Writes into memory the caller sized from an upper bound: no checks per byte.
