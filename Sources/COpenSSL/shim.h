@@ -19,4 +19,15 @@ static inline int vigil_BIO_should_retry(BIO *b) { return BIO_should_retry(b); }
 static inline uint64_t vigil_SSL_CTX_set_server_options(SSL_CTX *ctx) {
     return SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
 }
+// SHA-256 with its state as a plain struct (copied by value: an HMAC key's padded blocks are
+// hashed once and each MAC starts from a copy, QUIC Initial key derivation). The low-level
+// functions are deprecated in OpenSSL 3 but exported; `EVP_MD_CTX_copy_ex` duplicates a provider
+// context on the heap, which cost more than the two blocks it saved.
+#include <openssl/sha.h>
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+static inline int vigil_SHA256_Init(SHA256_CTX *c) { return SHA256_Init(c); }
+static inline int vigil_SHA256_Update(SHA256_CTX *c, const void *data, size_t len) { return SHA256_Update(c, data, len); }
+static inline int vigil_SHA256_Final(unsigned char *md, SHA256_CTX *c) { return SHA256_Final(md, c); }
+#pragma GCC diagnostic pop
 #endif

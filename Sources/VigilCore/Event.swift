@@ -68,7 +68,9 @@ public struct Event: Sendable, Hashable {
         /// `.array`: the index in `boxed` (flag 0), or the address of a preset's array value
         /// (flag 1, see ``Event/Preset``).
         @usableFromInline package var a: UInt64
-        /// `.ip`: the low word.
+        /// `.ip`: the low word. `.array` with `flag` 1: the address of the preset's binary
+        /// encoding of an array of scalars (a 32-bit length, then the bytes; ``EventBinaryCodec``),
+        /// made once; 0 for an array holding arrays.
         @usableFromInline package var b: UInt64
         /// A custom key's byte range (`offset << 32 | length`); 0 for a known key.
         @usableFromInline package var keyRange: UInt64
@@ -398,12 +400,23 @@ public struct Event: Sendable, Hashable {
                         copy.initialize(from: u, count: u.count)
                         bytes = copy
                     }
-                case .array:
+                case .array(let elements):
                     utf8 = []
                     let stored = UnsafeMutablePointer<FieldValue>.allocate(capacity: 1)
                     stored.initialize(to: value)
                     arrayValue = stored
-                    scalar = EventBuffers.Payload(kind: .array, flag: 1, a: UInt64(UInt(bitPattern: stored)), b: 0)
+                    // An array of scalars also keeps its binary encoding (a 32-bit length, then
+                    // the bytes), likewise never freed: the encoder copies it as it is instead of
+                    // walking the value.
+                    var encoded: UInt64 = 0
+                    if elements.allSatisfy({ if case .array = $0 { false } else if case .object = $0 { false } else { true } }) {
+                        let bytes = EventBinaryCodec.encodeValue(value)
+                        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 4 + bytes.count, alignment: 4)
+                        buffer.storeBytes(of: UInt32(bytes.count), as: UInt32.self)
+                        bytes.withUnsafeBytes { (buffer + 4).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                        encoded = UInt64(UInt(bitPattern: buffer))
+                    }
+                    scalar = EventBuffers.Payload(kind: .array, flag: 1, a: UInt64(UInt(bitPattern: stored)), b: encoded)
                 default:
                     // Scalars store no bytes and no boxed value: their payload is fixed.
                     var scratch = EventBuffers()

@@ -96,7 +96,10 @@ public enum EventBinaryCodec {
                 bound += e.pointee.id == 0 ? 6 + Int(truncatingIfNeeded: e.pointee.keyRange & 0xFFFF_FFFF) : 3
                 switch e.pointee.kind {
                 case .string: bound += 6 + Int(truncatingIfNeeded: e.pointee.a & 0xFFFF_FFFF)
-                case .array: bound += maximumSize(storage.pointee.array(e.pointee.a, flag: e.pointee.flag))
+                case .array:
+                    if let pre = presetEncoding(e.pointee) { bound += pre.count } else {
+                        bound += maximumSize(storage.pointee.array(e.pointee.a, flag: e.pointee.flag))
+                    }
                 default: bound += 17
                 }
             }
@@ -143,7 +146,9 @@ public enum EventBinaryCodec {
                             out.store(e.b.bigEndian)
                         }
                     case .array:
-                        encodeValue(storage.pointee.array(e.a, flag: e.flag), into: &out)
+                        if let pre = presetEncoding(e) { out.raw(pre) } else {
+                            encodeValue(storage.pointee.array(e.a, flag: e.flag), into: &out)
+                        }
                     case .null:
                         out.byte(ValueType.null.rawValue)
                     case .object:
@@ -154,6 +159,13 @@ public enum EventBinaryCodec {
                 buffer.append(contentsOf: UnsafeBufferPointer(start: scratch.baseAddress, count: out.count))
             }
         }
+    }
+
+    /// The encoding a preset made once for its array of scalars (``Event/Preset``), if the entry has one.
+    @inline(__always)
+    static func presetEncoding(_ e: Event.Entry) -> UnsafeBufferPointer<UInt8>? {
+        guard e.flag == 1, e.b != 0, let p = UnsafeRawPointer(bitPattern: UInt(e.b)) else { return nil }
+        return UnsafeBufferPointer(start: (p + 4).assumingMemoryBound(to: UInt8.self), count: Int(p.load(as: UInt32.self)))
     }
 
     /// The encoding of `event` in a new array.
@@ -217,6 +229,16 @@ public enum EventBinaryCodec {
         }
     }
 
+    /// The encoding of one value (type byte and payload) in a new array: the stored form of a
+    /// preset array (``Event/Preset``).
+    static func encodeValue(_ value: FieldValue) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: maximumSize(value)) { buffer, initialized in
+            var out = RawSink(buffer.baseAddress!)
+            encodeValue(value, into: &out)
+            initialized = out.count
+        }
+    }
+
     /// Writes into memory the caller sized from an upper bound: no checks per byte.
     struct RawSink {
         let base: UnsafeMutablePointer<UInt8>
@@ -244,6 +266,12 @@ public enum EventBinaryCodec {
         @inline(__always) mutating func store<T: FixedWidthInteger>(_ value: T) {
             UnsafeMutableRawPointer(base + count).storeBytes(of: value, as: T.self)
             count += MemoryLayout<T>.size
+        }
+
+        /// The bytes as they are.
+        @inline(__always) mutating func raw(_ bytes: UnsafeBufferPointer<UInt8>) {
+            if let source = bytes.baseAddress, bytes.count > 0 { (base + count).update(from: source, count: bytes.count) }
+            count += bytes.count
         }
 
         /// A varint length and the bytes.

@@ -97,6 +97,55 @@ import VigilTestSupport
         #expect(e["tags"] == .array([]))
     }
 
+    /// A preset array of scalars is stored as its binary encoding (made once, copied as it is by
+    /// the encoder): reading, comparing, hashing and both encodings must be those of the same
+    /// array assigned through the subscript.
+    @Test func presetArraysStoredEncodedReadAndEncodeLikeAssignedOnes() throws {
+        let values: [(Event.Key, FieldValue)] = [
+            (.eventCategory, .array([.string("network"), .string("web")])),
+            (.eventType, .array([.string("protocol")])),
+            (.tags, .array([])),
+            (.relatedIP, .array([.ip(IPAddress("10.0.0.1")!), .ip(IPAddress("2001:db8::7")!)])),
+            (Event.Key("custom.mixed"), .array([.int(-3), .bool(true), .null, .float(1.5), .string("é"),
+                                                .timestamp(Timestamp(nanoseconds: 1_700_000_000_000_000_001))])),
+            (Event.Key("custom.nested"), .array([.array([.string("a")]), .string("b")])),  // kept boxed
+        ]
+        var preset = Event(), assigned = Event()
+        preset.setInt(.sourcePort, 1)
+        assigned.setInt(.sourcePort, 1)
+        for (key, value) in values {
+            preset.set(Event.Preset(key, value))
+            assigned[key] = value
+        }
+        for (key, value) in values { #expect(preset[key] == value) }
+        #expect(preset == assigned)
+        #expect(preset.hashValue == assigned.hashValue)
+        #expect(preset.fields.map(\.key) == assigned.fields.map(\.key))
+        #expect(EventBinaryCodec.encode(preset) == EventBinaryCodec.encode(assigned))
+        var presetJSON: [UInt8] = [], assignedJSON: [UInt8] = []
+        EventJSON.encode(preset, into: &presetJSON)
+        EventJSON.encode(assigned, into: &assignedJSON)
+        #expect(presetJSON == assignedJSON)
+        #expect(try EventBinaryCodec.decode(EventBinaryCodec.encode(preset)) == assigned)
+        #expect(!preset.mayMismatchSchema)
+
+        // Replaced, copied and cleared like any field.
+        var copy = preset
+        copy.set(Event.Preset(.eventCategory, .array([.string("process")])))
+        #expect(copy["event.category"] == .array([.string("process")]))
+        #expect(preset["event.category"] == .array([.string("network"), .string("web")]))
+        copy.removeAll(keepingCapacity: true)
+        copy.set(Event.Preset(.eventType, .array([.string("start")])))
+        #expect(copy.fields.map(\.key) == ["event.type"])
+        #expect(copy["event.type"] == .array([.string("start")]))
+
+        // Elements of another type than the schema declares are still noted.
+        var wrong = Event()
+        wrong.set(Event.Preset(.eventCategory, .array([.int(1)])))
+        #expect(wrong.mayMismatchSchema)
+        #expect(wrong["event.category"] == .array([.int(1)]))
+    }
+
     @Test func literalAndValidatedStringsMatchTheRepairingSetter() {
         var a = Event(), b = Event()
         let text: [UInt8] = Array("héllo wörld".utf8)

@@ -83,7 +83,7 @@ public struct ConnectionAnalyzer: Sendable {
     /// The protocol this connection turned out to speak (nil: undecided or none).
     public private(set) var service: AppProtocol?
     /// Whether the analysis still wants payload (false once every parser is done or gave up).
-    public private(set) var wantsPayload = true
+    public private(set) var wantsPayload: Bool
 
     /// The protocols analyzed, as a mask (no set to hash or retain per connection).
     private let enabled: AppProtocolMask
@@ -114,7 +114,7 @@ public struct ConnectionAnalyzer: Sendable {
     // DNS (UDP, and TCP with length framing)
     private var dnsPending: [DNSTransaction] = []
     // QUIC (UDP 443)
-    private var quic: QUICClientHelloReader?
+    private var quic: QUICClientHelloReader? = nil
     private var quicDatagrams = 0
     private var dnsSeen = false
     /// Set when the first DNS message came from the originator and was a reply: the flow
@@ -133,15 +133,16 @@ public struct ConnectionAnalyzer: Sendable {
         self.originatorPort = originatorPort
         self.responderPort = responderPort
         self.enabled = enabled
+        // Each stored property set once, from values decided first.
+        let quicCandidate = transport == 17 && enabled.contains(.ssl) && (responderPort == 443 || originatorPort == 443)
+        if quicCandidate {
+            // QUIC: the client's Initial packets carry the TLS ClientHello.
+            quic = QUICClientHelloReader()
+        }
         if transport == 17 {
-            if enabled.contains(.ssl), responderPort == 443 || originatorPort == 443 {
-                // QUIC: the client's Initial packets carry the TLS ClientHello.
-                quic = QUICClientHelloReader()
-            } else {
-                wantsPayload = enabled.contains(.dns) && Self.isDNSPort(responderPort, originatorPort)
-            }
-        } else if transport != 6 {
-            wantsPayload = false
+            wantsPayload = quicCandidate || (enabled.contains(.dns) && Self.isDNSPort(responderPort, originatorPort))
+        } else {
+            wantsPayload = transport == 6
         }
     }
 
@@ -173,21 +174,23 @@ public struct ConnectionAnalyzer: Sendable {
     /// A datagram of a QUIC candidate: the client's Initials until the ClientHello is whole.
     private mutating func quicDatagram(fromOriginator: Bool, time: Int64, _ payload: UnsafeRawBufferPointer,
                                        counters: inout AppCounters, emit: (AppRecord) -> Void) {
-        guard fromOriginator, var reader = quic else { return }
+        guard fromOriginator, quic != nil else { return }
         quicDatagrams += 1
         // A short header means the handshake is over; a ClientHello takes a few Initials at most.
         if payload.first.map({ $0 & 0x80 == 0 }) ?? true || quicDatagrams > 8 {
             wantsPayload = false
             return
         }
-        let hello = reader.add(datagram: payload)
-        if reader.sawInitial { service = .quic }
-        quic = reader
+        // Read in place: a copy taken out and written back made its CRYPTO buffer shared, so the
+        // next append copied it.
+        let hello = quic!.add(datagram: payload)
+        let sawInitial = quic!.sawInitial
+        if sawInitial { service = .quic }
         if let hello {
             counters.tlsHellos += 1
             emit(.tls(TLSHandshake(time: time, client: hello, server: nil)))
             wantsPayload = false
-        } else if !reader.sawInitial {
+        } else if !sawInitial {
             wantsPayload = false  // not QUIC
         }
     }

@@ -153,30 +153,23 @@ extension NetworkAnalyzer {
                 // Built in place (a local copied into the slot costs a copy and a destroy).
                 analyzers[i] = ConnectionAnalyzer(transport: packet.transport, originatorPort: op, responderPort: rp,
                                                   enabled: enabledProtocols)
-                states[i] = analyzers[i]!.wantsPayload ? 1 : 2
+                states[i] = analyzers[i]!.wantsPayloadInPlace() ? 1 : 2
                 infos[i] = nil
                 generations[i] = h.generation
             }
             guard states[i] == 1, !packet.payload.isEmpty || packet.transport == 6 else { return }
-            // Changed in place (no copy of the analysis, no reference counting).
-            let hadService = analyzers[i]!.service != nil
+            // Changed in place, in one mutating access (no copy of the analysis, no reference
+            // counting): reading its properties through the array element copied it whole.
             var records: [AppRecord] = []
-            if packet.transport == 6 {
-                analyzers[i]!.tcp(fromOriginator: h.isOriginator, time: packet.timestamp, sequence: packet.tcpSequence,
-                                  flags: packet.tcpFlags, payload: packet.payload, counters: &app) { records.append($0) }
-            } else if packet.transport == 17 {
-                analyzers[i]!.udp(fromOriginator: h.isOriginator, time: packet.timestamp, payload: packet.payload, counters: &app) {
-                    records.append($0)
-                }
-                // Zeek's DNS analyzer turns the flow around when the first message is a reply, but
-                // not towards a multicast or broadcast group (an mDNS announcement's sender is the
-                // originator).
-                if analyzers[i]!.takeFlipRequest(), !packet.destination.isMulticast, packet.destination != Self.broadcast {
-                    flows.flipRoles(h)
-                }
+            let outcome = analyzers[i]!.packet(packet, fromOriginator: h.isOriginator, counters: &app) { records.append($0) }
+            // Zeek's DNS analyzer turns the flow around when the first message is a reply, but
+            // not towards a multicast or broadcast group (an mDNS announcement's sender is the
+            // originator).
+            if outcome.flip, !packet.destination.isMulticast, packet.destination != Self.broadcast {
+                flows.flipRoles(h)
             }
-            if !hadService, let service = analyzers[i]!.service { flows.addService(h, service.rawValue) }
-            states[i] = analyzers[i]!.wantsPayload ? 1 : 2
+            if let service = outcome.newService { flows.addService(h, service.rawValue) }
+            states[i] = outcome.wantsPayload ? 1 : 2
             guard !records.isEmpty else { return }
             // `infos[i] == nil` would go through `FlowInfo`'s `==`: both sides copied (their
             // strings retained) and destroyed on every packet.
@@ -225,4 +218,38 @@ extension NetworkAnalyzer {
             emit(&scratch)
         }
     }
+}
+
+
+extension ConnectionAnalyzer {
+    /// What one packet's analysis leaves for the flow table.
+    struct PacketOutcome {
+        /// The service this packet identified (nil when it was known before or is still unknown).
+        var newService: AppProtocol?
+        /// Whether the flow's roles should be swapped (a UDP flow whose first DNS message is a
+        /// reply from the originator).
+        var flip: Bool
+        /// Whether later packets' payload is still wanted.
+        var wantsPayload: Bool
+    }
+
+    /// One TCP segment or UDP datagram of the connection, with what the flow table needs to know
+    /// afterwards: all in one mutating access, so that an analysis kept in an array is neither
+    /// copied nor destroyed per packet (a read of a property through the element copies it).
+    mutating func packet(_ packet: Packet, fromOriginator: Bool, counters: inout AppCounters,
+                         emit: (AppRecord) -> Void) -> PacketOutcome {
+        let hadService = service != nil
+        var flip = false
+        if packet.transport == 6 {
+            tcp(fromOriginator: fromOriginator, time: packet.timestamp, sequence: packet.tcpSequence,
+                flags: packet.tcpFlags, payload: packet.payload, counters: &counters, emit: emit)
+        } else if packet.transport == 17 {
+            udp(fromOriginator: fromOriginator, time: packet.timestamp, payload: packet.payload, counters: &counters, emit: emit)
+            flip = takeFlipRequest()
+        }
+        return PacketOutcome(newService: hadService ? nil : service, flip: flip, wantsPayload: wantsPayload)
+    }
+
+    /// ``wantsPayload`` through a mutating access (see ``packet(_:fromOriginator:counters:emit:)``).
+    mutating func wantsPayloadInPlace() -> Bool { wantsPayload }
 }

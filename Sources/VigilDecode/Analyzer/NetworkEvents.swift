@@ -6,10 +6,12 @@ import VigilCore
 /// `network.dns`, `network.http`, `network.tls` or `network.ssh`; `zeek.session_id` carries the
 /// connection's uid on every record of that connection.
 public enum NetworkEvents {
-    static let networkCategory: FieldValue = .array(["network"])
-    static let webCategory: FieldValue = .array(["network", "web"])
-    static let connectionType: FieldValue = .array(["connection"])
-    static let protocolType: FieldValue = .array(["protocol"])
+    // The fixed lists as presets: stored as their binary encoding, made once (no boxed array
+    // per record, copied as they are by the encoder).
+    static let networkCategory = Event.Preset(.eventCategory, .array(["network"]))
+    static let webCategory = Event.Preset(.eventCategory, .array(["network", "web"]))
+    static let connectionType = Event.Preset(.eventType, .array(["connection"]))
+    static let protocolType = Event.Preset(.eventType, .array(["protocol"]))
     static let moduleName: FieldValue = "network"
     static let kindEvent: FieldValue = "event"
     static let origIPBytesKey = Event.Key("zeek.conn.orig_ip_bytes")
@@ -75,8 +77,8 @@ public enum NetworkEvents {
                             responder: r.responder, responderPort: r.responderPort, transport: r.transport,
                             communityID: r.communityID, vlan: r.vlan)
         common(&event, dataset: "network.conn", time: r.start, info)
-        event[.eventCategory] = networkCategory
-        event[.eventType] = connectionType
+        event.set(networkCategory)
+        event.set(connectionType)
         if let service = r.services.first { event.setText(.networkProtocol, service) }
         event.setInt(.eventDuration, r.duration)
         event.setTimestamp(.eventStart, Timestamp(nanoseconds: r.start))
@@ -98,8 +100,8 @@ public enum NetworkEvents {
     /// A DNS query and its reply (Zeek's dns.log).
     public static func dns(_ t: DNSTransaction, _ info: FlowInfo, into event: inout Event) {
         common(&event, dataset: "network.dns", time: t.time, info)
-        event[.eventCategory] = networkCategory
-        event[.eventType] = protocolType
+        event.set(networkCategory)
+        event.set(protocolType)
         event.setLiteral(.networkProtocol, "dns")
         let message = t.query ?? t.reply
         guard let message else { return }
@@ -146,8 +148,8 @@ public enum NetworkEvents {
     /// An HTTP request and its response (Zeek's http.log).
     public static func http(_ t: HTTPTransaction, _ info: FlowInfo, into event: inout Event) {
         common(&event, dataset: "network.http", time: t.time, info)
-        event[.eventCategory] = webCategory
-        event[.eventType] = protocolType
+        event.set(webCategory)
+        event.set(protocolType)
         event.setLiteral(.networkProtocol, "http")
         if let q = t.request {
             event.setText(.httpRequestMethod, q.method)
@@ -184,8 +186,8 @@ public enum NetworkEvents {
     /// A TLS handshake's hellos (Zeek's ssl.log, with JA3, JA3S and JA4).
     public static func tls(_ t: TLSHandshake, _ info: FlowInfo, into event: inout Event) {
         common(&event, dataset: "network.tls", time: t.time, info)
-        event[.eventCategory] = networkCategory
-        event[.eventType] = protocolType
+        event.set(networkCategory)
+        event.set(protocolType)
         event.setLiteral(.networkProtocol, "tls")
         if let s = t.server {
             let (version, proto) = versionFields(s.selectedVersion)
@@ -224,8 +226,8 @@ public enum NetworkEvents {
     /// The SSH identification strings (Zeek's ssh.log client/server).
     public static func ssh(_ t: SSHHandshake, _ info: FlowInfo, into event: inout Event) {
         common(&event, dataset: "network.ssh", time: t.time, info)
-        event[.eventCategory] = networkCategory
-        event[.eventType] = protocolType
+        event.set(networkCategory)
+        event.set(protocolType)
         event.setLiteral(.networkProtocol, "ssh")
         if let c = t.client { event.setText(.sshClient, c.line) }
         if let s = t.server { event.setText(.sshServer, s.line) }

@@ -86,11 +86,11 @@ enum QUICInitial {
     static func open(_ b: UnsafeRawBufferPointer, keys cached: inout Keys?) -> (Int, [(offset: Int, bytes: [UInt8])])? {
         let first = b[0]
         let version = UInt32(b[1]) << 24 | UInt32(b[2]) << 16 | UInt32(b[3]) << 8 | UInt32(b[4])
-        let salt: [UInt8], labels: (key: String, iv: String, hp: String), initialType: UInt8
+        let salt: HMACKey, labels: Labels, initialType: UInt8
         switch version {
-        case 0x0000_0001: (salt, labels, initialType) = (saltV1, ("quic key", "quic iv", "quic hp"), 0)
-        case 0x6B33_43CF: (salt, labels, initialType) = (saltV2, ("quicv2 key", "quicv2 iv", "quicv2 hp"), 1)
-        case 0xFF00_001D: (salt, labels, initialType) = (saltDraft29, ("quic key", "quic iv", "quic hp"), 0)
+        case 0x0000_0001: (salt, labels, initialType) = (Derivation.saltV1, Derivation.labelsV1, 0)
+        case 0x6B33_43CF: (salt, labels, initialType) = (Derivation.saltV2, Derivation.labelsV2, 1)
+        case 0xFF00_001D: (salt, labels, initialType) = (Derivation.saltDraft29, Derivation.labelsV1, 0)
         default: return nil
         }
         guard (first >> 4) & 0x03 == initialType else { return nil }
@@ -114,10 +114,12 @@ enum QUICInitial {
         if let c = cached, c.dcid == dcid, c.version == version {
             keys = c
         } else {
-            let initialSecret = hmacSHA256(key: salt, data: dcid)
-            let clientSecret = expandLabel(initialSecret, "client in", 32)
-            keys = Keys(dcid: dcid, version: version, key: expandLabel(clientSecret, labels.key, 16),
-                        iv: expandLabel(clientSecret, labels.iv, 12), hp: expandLabel(clientSecret, labels.hp, 16))
+            let initialSecret = salt.mac(dcid)
+            let clientSecret = HMACKey(initialSecret).mac(Derivation.clientIn)
+            // Three expansions under one secret: its padded key blocks are hashed once.
+            let client = HMACKey(clientSecret)
+            keys = Keys(dcid: dcid, version: version, key: Array(client.mac(labels.key).prefix(16)),
+                        iv: Array(client.mac(labels.iv).prefix(12)), hp: Array(client.mac(labels.hp).prefix(16)))
             cached = keys
         }
         let key = keys.key, iv = keys.iv, hp = keys.hp
@@ -191,13 +193,58 @@ enum QUICInitial {
     /// HMAC-SHA256 (RFC 2104) over OpenSSL's SHA-256, fetched once: `HMAC()` fetches the MAC
     /// and the digest by name on every call, which cost more than the hashing itself.
     static func hmacSHA256(key: [UInt8], data: [UInt8]) -> [UInt8] {
-        var k = key.count > 64 ? sha256(key) : key
-        k += repeatElement(0, count: 64 - k.count)
-        var inner = k.map { $0 ^ 0x36 }
-        inner += data
-        var outer = k.map { $0 ^ 0x5C }
-        outer += sha256(inner)
-        return sha256(outer)
+        HMACKey(key).mac(data)
+    }
+
+    /// The HKDF-Expand-Label inputs of one version's packet protection keys.
+    struct Labels: Sendable {
+        let key: [UInt8], iv: [UInt8], hp: [UInt8]
+    }
+
+    /// What the key derivation of every connection shares, made once: the salts as HMAC keys
+    /// (their padded blocks hashed) and the expansion inputs of the labels.
+    enum Derivation {
+        static let saltV1 = HMACKey(QUICInitial.saltV1)
+        static let saltV2 = HMACKey(QUICInitial.saltV2)
+        static let saltDraft29 = HMACKey(QUICInitial.saltDraft29)
+        static let clientIn = expandInfo("client in", 32)
+        static let labelsV1 = Labels(key: expandInfo("quic key", 16), iv: expandInfo("quic iv", 12), hp: expandInfo("quic hp", 16))
+        static let labelsV2 = Labels(key: expandInfo("quicv2 key", 16), iv: expandInfo("quicv2 iv", 12),
+                                     hp: expandInfo("quicv2 hp", 16))
+    }
+
+    /// An HMAC-SHA256 key with its two padded blocks already hashed (RFC 2104): each MAC under it
+    /// starts from copies of those digest states (plain `SHA256_CTX` values) instead of hashing
+    /// the pads again, two SHA-256 blocks fewer per MAC after the first.
+    struct HMACKey: @unchecked Sendable {  // two SHA256_CTX values: plain data, no pointers
+        private let inner: SHA256_CTX
+        private let outer: SHA256_CTX
+
+        init(_ key: [UInt8]) {
+            var k = key.count > 64 ? QUICInitial.sha256(key) : key
+            k += repeatElement(0, count: 64 - k.count)
+            let innerPad = k.map { $0 ^ 0x36 }, outerPad = k.map { $0 ^ 0x5C }
+            var i = SHA256_CTX(), o = SHA256_CTX()
+            vigil_SHA256_Init(&i)
+            vigil_SHA256_Init(&o)
+            innerPad.withUnsafeBytes { _ = vigil_SHA256_Update(&i, $0.baseAddress, $0.count) }
+            outerPad.withUnsafeBytes { _ = vigil_SHA256_Update(&o, $0.baseAddress, $0.count) }
+            inner = i
+            outer = o
+        }
+
+        /// HMAC-SHA256 of `data` under this key (32 bytes).
+        func mac(_ data: [UInt8]) -> [UInt8] {
+            var c = inner
+            var innerHash = [UInt8](repeating: 0, count: 32)
+            data.withUnsafeBytes { _ = vigil_SHA256_Update(&c, $0.baseAddress, $0.count) }
+            vigil_SHA256_Final(&innerHash, &c)
+            c = outer
+            var out = [UInt8](repeating: 0, count: 32)
+            vigil_SHA256_Update(&c, innerHash, 32)
+            vigil_SHA256_Final(&out, &c)
+            return out
+        }
     }
 
     static func sha256(_ bytes: [UInt8]) -> [UInt8] {
@@ -213,10 +260,16 @@ enum QUICInitial {
 
     /// HKDF-Expand-Label (RFC 8446 §7.1) with an empty context, for outputs up to 32 bytes.
     static func expandLabel(_ secret: [UInt8], _ label: String, _ length: Int) -> [UInt8] {
+        Array(HMACKey(secret).mac(expandInfo(label, length)).prefix(length))
+    }
+
+    /// The HMAC input of HKDF-Expand-Label's single block: the HkdfLabel structure with an empty
+    /// context, then the block counter 1.
+    static func expandInfo(_ label: String, _ length: Int) -> [UInt8] {
         let full = Array("tls13 \(label)".utf8)
         var info: [UInt8] = [UInt8(length >> 8), UInt8(length & 0xFF), UInt8(full.count)] + full + [0]
         info.append(1)  // HKDF-Expand's first (and only) block counter
-        return Array(hmacSHA256(key: secret, data: info).prefix(length))
+        return info
     }
 
     static func aesECB(key: [UInt8], block: [UInt8]) -> [UInt8]? {
