@@ -99,9 +99,11 @@ public final class KafkaStageBroker: StageBroker {
                               onRevoke: @escaping GroupConsumer.RevokeHandler) throws(BrokerError) -> any RecordGroupConsumer {
         let prefix = topicPrefix
         let vigil: @Sendable (TopicPartition) -> TopicPartition = { TopicPartition(String($0.topic.dropFirst(prefix.count)), $0.partition) }
-        return try Self.bridge("joining group \(group)") { () throws(KafkaError) in
+        // Group ids carry the prefix too: installations sharing a cluster under different
+        // prefixes must not share (and rebalance) their groups.
+        return try Self.bridge("joining group \(prefix + group)") { () throws(KafkaError) in
             KafkaGroupRecordConsumer(consumer: try KafkaGroupConsumer(
-                configuration: configuration, group: group, topics: topics.map { prefix + $0 }, strategy: .cooperativeSticky,
+                configuration: configuration, group: prefix + group, topics: topics.map { prefix + $0 }, strategy: .cooperativeSticky,
                 resetPosition: resetPosition, commitOnRevoke: true,
                 onAssign: { tp in try onAssign(vigil(tp)) }, onRevoke: { tp, next in try onRevoke(vigil(tp), next) }),
                 prefix: prefix)
@@ -111,8 +113,8 @@ public final class KafkaStageBroker: StageBroker {
     /// Committed offsets of `group` (asked without joining it) against the partitions' high
     /// watermarks.
     public func groupLag(group: String, topics: [String]) throws(BrokerError) -> [PartitionLag] {
-        try Self.bridge("reading the offsets of group \(group)") { () throws(KafkaError) -> [PartitionLag] in
-            let conf = try configuration.makeConf(defaults: [("group.id", group), ("enable.auto.commit", "false"),
+        try Self.bridge("reading the offsets of group \(topicPrefix + group)") { () throws(KafkaError) -> [PartitionLag] in
+            let conf = try configuration.makeConf(defaults: [("group.id", topicPrefix + group), ("enable.auto.commit", "false"),
                                                              ("allow.auto.create.topics", "false")])
             let handle = try KafkaHandle(type: RD_KAFKA_CONSUMER, conf: conf, context: nil, what: "offset reader")
             defer { rd_kafka_consumer_close(handle.pointer) }

@@ -266,7 +266,15 @@ public final class Pipeline {
                     let set = try ReplayProgress.fingerprint(files: files, settings: c.replaySettings)
                     var skipBelow: Int64 = 0
                     var present = Set<Int64>()
-                    if let saved = try ReplayProgress.load(progressPath) {
+                    let saved = try ReplayProgress.load(progressPath)
+                    if saved == nil || saved?.set != set {
+                        // Before the first record: the topic's ends now, so that a crash before
+                        // the first acknowledgement still finds what this replay produced.
+                        try producer.flush()
+                        let marks = (0..<producer.topic.partitions).map { producer.writerDurableEnd($0) }
+                        try ReplayProgress(set: set, acknowledged: 0, complete: false, marks: marks).save(progressPath)
+                    }
+                    if let saved {
                         if saved.set != set {
                             report("sensor \(c.name): its files or settings changed since the last replay: replaying from the start")
                         } else if saved.complete {
