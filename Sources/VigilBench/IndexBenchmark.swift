@@ -238,7 +238,7 @@ public struct IndexBenchmark {
         let peerRows = options.peerAlerts ?? min(n, 1_000_000)
         if !options.skipPeer {
             progress("python sqlite3 peer: inserting \(peerRows) rows")
-            let out = Self.python(options.python, ["-c", Self.peerScript, options.directory + "/peer.db", String(peerRows), String(options.batch)])
+            let out = PeerProcess.python(options.python, ["-c", Self.peerScript, options.directory + "/peer.db", String(peerRows), String(options.batch)])
             if out.status == 0, let line = out.output.split(separator: "\n").last,
                let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                let s = obj["seconds"] as? Double {
@@ -259,19 +259,6 @@ public struct IndexBenchmark {
         var ts = timespec()
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
-
-    static func python(_ python: String, _ arguments: [String]) -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = [python] + arguments
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        do { try p.run() } catch { return (-1, "cannot run \(python): \(error)") }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
     /// Rows of the same shape (id, time, rule, severity, IPs as text, user, alert JSON with a

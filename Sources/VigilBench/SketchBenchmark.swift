@@ -262,18 +262,18 @@ public struct SketchBenchmark {
     /// Runs the DataSketches script; installs the package with pip once if it is missing.
     func runPeer(sigma: Double) -> Peer {
         var peer = Peer()
-        var check = Self.python(options.python, ["-c", "import datasketches"])
+        var check = PeerProcess.python(options.python, ["-c", "import datasketches"])
         if check.status != 0 {
             progress("datasketches is missing: pip install datasketches…")
-            _ = Self.python(options.python, ["-m", "pip", "install", "--quiet", "datasketches"])
-            check = Self.python(options.python, ["-c", "import datasketches"])
+            _ = PeerProcess.python(options.python, ["-m", "pip", "install", "--quiet", "datasketches"])
+            check = PeerProcess.python(options.python, ["-c", "import datasketches"])
             if check.status != 0 {
                 peer.note = "Python datasketches is not importable (pip install datasketches failed): " + check.output.suffix(200)
                 return peer
             }
         }
         let exponents = (3...max(3, options.maxExponent)).map(String.init).joined(separator: ",")
-        let run = Self.python(options.python, ["-c", Self.peerScript, String(options.precision), exponents, String(options.peerSeeds),
+        let run = PeerProcess.python(options.python, ["-c", Self.peerScript, String(options.precision), exponents, String(options.peerSeeds),
                                                String(min(options.operations, 2_000_000))])
         guard run.status == 0, let line = run.output.split(separator: "\n").last,
               let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
@@ -325,18 +325,6 @@ print(json.dumps({"update_ns": update_ns, "loop_ns": loop_ns, "errors": errors,
                   "method": "HLL_8, lgK=%d, Python loop of sk.update(int) over a range (bound method); the Python bindings have no array update" % lg_k}))
 """#
 
-    static func python(_ python: String, _ arguments: [String]) -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = [python] + arguments
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        do { try p.run() } catch { return (-1, "cannot run \(python): \(error)") }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
 }
 
 /// Keeps a value alive so the optimizer cannot drop the work that produced it.

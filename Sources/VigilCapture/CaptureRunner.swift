@@ -104,7 +104,8 @@ public enum CaptureRunner {
         return summary
     }
 
-    static func monotonicClock() -> Int64 {
+    /// Nanoseconds of the monotonic clock.
+    public static func monotonicClock() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)

@@ -48,7 +48,7 @@ public struct NetworkSensor: PacketConsumer {
     }
 
     private var packetsSinceClock = 0
-    private var lastAcknowledgement = monotonicNanoseconds()
+    private var lastAcknowledgement = CaptureRunner.monotonicClock()
 
     /// Records left out because the topic already held them (a resumed replay).
     public var skipped: Int64 { sender.skipped }
@@ -62,9 +62,9 @@ public struct NetworkSensor: PacketConsumer {
             packetsSinceClock += 1
             guard packetsSinceClock >= 1024 else { return }
             packetsSinceClock = 0
-            guard monotonicNanoseconds() - lastAcknowledgement >= r.interval else { return }
+            guard CaptureRunner.monotonicClock() - lastAcknowledgement >= r.interval else { return }
         }
-        lastAcknowledgement = monotonicNanoseconds()
+        lastAcknowledgement = CaptureRunner.monotonicClock()
         try r.acknowledge(sender.ordinal, false)
         sender.acknowledged = sender.ordinal
     }
@@ -106,12 +106,6 @@ struct ReplayResume {
     /// Or after this long (ns, monotonic) with records to acknowledge.
     var interval: Int64 = 1_000_000_000
     var acknowledge: (_ through: Int64, _ complete: Bool) throws -> Void
-}
-
-func monotonicNanoseconds() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
 }
 
 /// Encodes and sends the sensor's events (JSON lines or the broker). Used from the capture
