@@ -113,7 +113,7 @@ import VigilTestSupport
         gmtime_r(&t, &parts)
         var buffer = [CChar](repeating: 0, count: 64)
         _ = strftime(&buffer, 64, "%b %e %H:%M:%S", &parts)
-        return String(cString: buffer)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     static func line(_ i: Int, _ prefix: String, second: Int) -> String {
@@ -135,24 +135,31 @@ import VigilTestSupport
         var written = 0, sent = 0
         var peakRSS: Int64 = 0
 
-        // The sustainable rate: how fast the stream stage drains a backlog of 30,000 lines.
+        // The sustainable rate: how fast the stream stage drains a backlog. The backlog is large
+        // enough that the stream stage is still busy with it when the 5-s window ends.
         let prefix = Self.prefix()
         var backlog = ""
-        for i in 0..<30_000 { backlog += Self.line(i, prefix, second: 1) + "\n" }
+        for i in 0..<100_000 { backlog += Self.line(i, prefix, second: 1) + "\n" }
         _ = backlog.withCString { write(file, $0, strlen($0)) }
-        written += 30_000
+        written += 100_000
         Thread.sleep(forTimeInterval: 2)
         let before = try #require(Self.scrape(metrics)).sum("vigil_events_consumed_total")
         Thread.sleep(forTimeInterval: 5)
         let after = try #require(Self.scrape(metrics)).sum("vigil_events_consumed_total")
-        let sustainable = max(200, Int(after - before) / 5)
-        // Twice that, half into the file and half over UDP, for 60 s.
-        let perSource = sustainable
+        // On a shared machine the stream stage's rate changes with what else runs. Every 5 s the
+        // feed is raised to twice the fastest rate the stream stage has shown so far, so that it
+        // is fed at least twice what it drains even when it speeds up midway.
+        var sustainable = max(200, Int(after - before) / 5)
+        let measured = sustainable
+        var perSource = sustainable  // half of twice the rate into the file, half over UDP
+        var windowStart = Date(), windowConsumed = after
         let start = Date()
+        var base = 0.0, baseCount = 0  // the feed schedule restarts from here when the rate changes
         var lastSample = Date.distantPast
         var k = 0
+        var maxLagDuringFeed: Int64 = 0
         while Date().timeIntervalSince(start) < 60 {
-            let due = Int(Date().timeIntervalSince(start) * Double(perSource))
+            let due = baseCount + Int((Date().timeIntervalSince(start) - base) * Double(perSource))
             if due > k {
                 let p = Self.prefix()
                 var chunk = ""
@@ -170,13 +177,26 @@ import VigilTestSupport
                 peakRSS = max(peakRSS, Self.residentBytes(run.pid) ?? 0)
                 #expect(run.process.isRunning, "vigil run stopped: \(run.standardError.suffix(2000))")
             }
+            if Date().timeIntervalSince(windowStart) >= 5, let s = Self.scrape(metrics) {
+                let consumed = s.sum("vigil_events_consumed_total")
+                let rate = Int(Double(consumed - windowConsumed) / Date().timeIntervalSince(windowStart))
+                maxLagDuringFeed = max(maxLagDuringFeed, s.sum("vigil_broker_consumer_lag", #"topic="events""#))
+                if rate > sustainable {
+                    sustainable = rate
+                    base = Date().timeIntervalSince(start)
+                    baseCount = k
+                    perSource = sustainable
+                }
+                windowStart = Date()
+                windowConsumed = consumed
+            }
             usleep(10_000)
         }
 
         // The sensors settle (the queue empties, the file is read to its end); the stream stage stays behind.
         var m = try #require(Self.scrape(metrics))
         var settled = false
-        for _ in 0..<60 {
+        for _ in 0..<240 {
             peakRSS = max(peakRSS, Self.residentBytes(run.pid) ?? 0)
             Thread.sleep(forTimeInterval: 0.5)
             let next = try #require(Self.scrape(metrics))
@@ -189,6 +209,14 @@ import VigilTestSupport
             }
             m = next
         }
+        print("""
+            overload: stream stage measured at \(measured)/s, raised to \(sustainable)/s; fed \(perSource)/s per source \
+            for 60 s: \(written) lines written, \(sent) datagrams sent; input \(m.sum("vigil_sensor_input_total")), \
+            produced \(m.sum("vigil_sensor_events_total")), consumed \(m.sum("vigil_events_consumed_total")), \
+            lag \(m.sum("vigil_broker_consumer_lag", #"topic="events""#)) (at most \(maxLagDuringFeed) during the feed), \
+            dropped \(m.sum("vigil_sensor_dropped_total")), unread file bytes \(m.sum("vigil_file_unread_bytes")), \
+            queued \(m.sum("vigil_sensor_queued_messages")), peak RSS \(peakRSS >> 20) MiB, settled \(settled)
+            """)
         #expect(settled, "the sensors did not settle")
         #expect(peakRSS > 0 && peakRSS < limit, "peak resident memory \(peakRSS >> 20) MiB, limits.memory \(limit >> 20) MiB")
 
