@@ -784,15 +784,8 @@ struct EventBuffers {
         let n = source.count
         if byteCount + n > byteCapacity { growBytes(byteCount + n) }
         precondition(byteCount <= Int(UInt32.max) - n, "an event's text exceeds 4 GiB")
-        if n >= 8 && n <= 16 {
-            // Two overlapping words instead of a call to memmove (most fields are short).
-            let from = UnsafeRawPointer(source.baseAddress!), to = UnsafeMutableRawPointer(bytes + byteCount)
-            let head = from.loadUnaligned(as: UInt64.self), tail = from.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
-            to.storeBytes(of: head, as: UInt64.self)
-            to.storeBytes(of: tail, toByteOffset: n - 8, as: UInt64.self)
-        } else if n > 0 {
-            (bytes + byteCount).update(from: source.baseAddress!, count: n)
-        }
+        // Inline loads and stores instead of a call to memmove for short texts (most fields).
+        if n > 0 { copyBytes(bytes + byteCount, source.baseAddress!, n) }
         let range = UInt64(byteCount) << 32 | UInt64(n)
         byteCount += n
         return range

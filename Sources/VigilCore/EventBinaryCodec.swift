@@ -270,14 +270,14 @@ public enum EventBinaryCodec {
 
         /// The bytes as they are.
         @inline(__always) mutating func raw(_ bytes: UnsafeBufferPointer<UInt8>) {
-            if let source = bytes.baseAddress, bytes.count > 0 { (base + count).update(from: source, count: bytes.count) }
+            if let source = bytes.baseAddress, bytes.count > 0 { copyBytes(base + count, source, bytes.count) }
             count += bytes.count
         }
 
         /// A varint length and the bytes.
         @inline(__always) mutating func counted(_ bytes: UnsafeBufferPointer<UInt8>) {
             varint(UInt64(bytes.count))
-            if let source = bytes.baseAddress, bytes.count > 0 { (base + count).update(from: source, count: bytes.count) }
+            if let source = bytes.baseAddress, bytes.count > 0 { copyBytes(base + count, source, bytes.count) }
             count += bytes.count
         }
 

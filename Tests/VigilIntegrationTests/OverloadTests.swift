@@ -35,6 +35,25 @@ import VigilTestSupport
         return fd
     }
 
+    /// Whether a socket is bound to UDP `port` on this host (`/proc/net/udp`).
+    static func udpPortIsBound(_ port: Int) -> Bool {
+        guard let table = try? String(contentsOfFile: "/proc/net/udp", encoding: .utf8) else { return false }
+        let suffix = ":" + String(format: "%04X", port)
+        return table.split(separator: "\n").dropFirst().contains { line in
+            line.split(separator: " ").dropFirst().first.map { $0.hasSuffix(suffix) } ?? false
+        }
+    }
+
+    /// Polls `condition` every 100 ms for up to `seconds`; whether it became true.
+    static func waitUntil(_ seconds: Double, _ condition: () -> Bool) -> Bool {
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            if condition() { return true }
+            usleep(100_000)
+        }
+        return condition()
+    }
+
     static func residentBytes(_ pid: Int32) -> Int64? {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
         for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
@@ -130,6 +149,7 @@ import VigilTestSupport
         defer { if run.process.isRunning { run.kill() } }
         let file = open(dir.file("logs/feed.log"), O_WRONLY | O_CREAT | O_APPEND, 0o644)
         defer { close(file) }
+        #expect(Self.waitUntil(20) { Self.udpPortIsBound(port) }, "the syslog UDP listener did not bind port \(port)")
         let udp = Self.udpSender(port: port)
         defer { close(udp) }
         var written = 0, sent = 0
@@ -262,13 +282,20 @@ import VigilTestSupport
         let prefix = Self.prefix()
         let lines = (0..<100).map { Self.line($0, prefix, second: 4) + "\n" }.joined()
         try lines.write(toFile: dir.file("logs/a.log"), atomically: true, encoding: .utf8)
+        // Datagrams are sent once the listener is bound and the readers have paused (on a busy
+        // machine /metrics can answer before the sensors have started).
+        #expect(Self.waitUntil(20) { Self.udpPortIsBound(port) }, "the syslog UDP listener did not bind port \(port)")
+        #expect(Self.waitUntil(20) { Self.scrape(metrics)?.sum("vigil_memory_limit_paused") == 1 }, "the readers did not pause")
         let udp = Self.udpSender(port: port)
         defer { close(udp) }
         for i in 0..<50 {
             let datagram = "<38>" + Self.line(i, prefix, second: 5)
             _ = datagram.withCString { send(udp, $0, strlen($0), 0) }
         }
-        Thread.sleep(forTimeInterval: 3)
+        _ = Self.waitUntil(20) {
+            Self.scrape(metrics)?.sum("vigil_sensor_dropped_total", #"sensor="udp""#, #"reason="memory_limit""#) == 50
+        }
+        Thread.sleep(forTimeInterval: 1)
         let m = try #require(Self.scrape(metrics))
         #expect(m.sum("vigil_memory_limit_paused") == 1)
         #expect(m.sum("vigil_memory_limit_bytes") == 16 << 20)

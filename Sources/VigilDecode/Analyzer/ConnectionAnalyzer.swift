@@ -351,13 +351,21 @@ public struct ConnectionAnalyzer: Sendable {
 
     private mutating func httpBytes(fromOriginator: Bool, time: Int64, _ bytes: UnsafeRawBufferPointer,
                                     counters: inout AppCounters, emit: (AppRecord) -> Void) {
-        var events: [HTTPMessageEvent] = []
+        // The parser is taken out while it runs, so that each message goes straight to
+        // `httpEvent` (which changes the rest of the analysis) without an array in between.
+        // A request head tells the response parser what to expect: only the request parser is
+        // out then.
         if fromOriginator {
-            httpRequests?.feed(bytes) { events.append($0) }
+            if var parser = httpRequests.take() {
+                parser.feed(bytes) { httpEvent($0, fromOriginator: true, time: time, counters: &counters, emit: emit) }
+                httpRequests = parser
+            }
         } else {
-            httpResponses?.feed(bytes) { events.append($0) }
+            if var parser = httpResponses.take() {
+                parser.feed(bytes) { httpEvent($0, fromOriginator: false, time: time, counters: &counters, emit: emit) }
+                httpResponses = parser
+            }
         }
-        for e in events { httpEvent(e, fromOriginator: fromOriginator, time: time, counters: &counters, emit: emit) }
         if httpRequests?.isStopped == true && httpResponses?.isStopped == true { wantsPayload = false }
     }
 

@@ -80,16 +80,18 @@ public struct NetworkAnalyzer {
 
     /// End of input: reports every flow and pending transaction.
     public mutating func finish(emit: (inout Event) -> Void) {
-        var ended: [ConnRecord] = []
+        var ended = core.takeEndedBuffer()
         core.flows.flush { ended.append($0) }
         for r in ended { core.connectionEnded(r, emit: emit) }
+        core.returnEndedBuffer(&ended)
     }
 
     private mutating func expire(now: Int64, emit: (inout Event) -> Void) {
         decoder.expireFragments(now: now)
-        var ended: [ConnRecord] = []
+        var ended = core.takeEndedBuffer()
         core.flows.expire(now: now) { ended.append($0) }
         for r in ended { core.connectionEnded(r, emit: emit) }
+        core.returnEndedBuffer(&ended)
     }
 }
 
@@ -110,6 +112,10 @@ extension NetworkAnalyzer {
         var app = AppCounters()
         var recordCounts = (connections: Int64(0), dns: Int64(0), http: Int64(0), tls: Int64(0), ssh: Int64(0))
         var scratch = Event()
+        /// Arrays lent to each packet's and each ended connection's records (taken out and put
+        /// back, so their storage is allocated once, not per call).
+        var endedBuffer: [ConnRecord] = []
+        var recordBuffer: [AppRecord] = []
 
         /// Whether any application protocol is analyzed (read per packet without touching the
         /// configuration).
@@ -130,9 +136,10 @@ extension NetworkAnalyzer {
             // A flow this packet ended (timed out, reused or evicted) may have left its slot to
             // the new one: finish its analysis now, before the slot's analyzer is replaced.
             if flows.hasPending {
-                var ended: [ConnRecord] = []
+                var ended = takeEndedBuffer()
                 flows.emitPending { ended.append($0) }
                 for r in ended { connectionEnded(r, emit: emit) }
+                returnEndedBuffer(&ended)
             }
             if analyzesApplications { analyze(packet, h, emit: emit) }
         }
@@ -160,7 +167,12 @@ extension NetworkAnalyzer {
             guard states[i] == 1, !packet.payload.isEmpty || packet.transport == 6 else { return }
             // Changed in place, in one mutating access (no copy of the analysis, no reference
             // counting): reading its properties through the array element copied it whole.
-            var records: [AppRecord] = []
+            var records = recordBuffer
+            recordBuffer = []
+            defer {
+                records.removeAll(keepingCapacity: true)
+                recordBuffer = records
+            }
             let outcome = analyzers[i]!.packet(packet, fromOriginator: h.isOriginator, counters: &app) { records.append($0) }
             // Zeek's DNS analyzer turns the flow around when the first message is a reply, but
             // not towards a multicast or broadcast group (an mDNS announcement's sender is the
@@ -180,11 +192,31 @@ extension NetworkAnalyzer {
 
         static let broadcast = IPAddress(v4: 0xFFFF_FFFF)
 
+        /// The array for ended connections' records, empty; give it back with
+        /// ``returnEndedBuffer(_:)``. A nested use (none today) would get a new array.
+        @inline(__always)
+        mutating func takeEndedBuffer() -> [ConnRecord] {
+            var b: [ConnRecord] = []
+            swap(&b, &endedBuffer)
+            return b
+        }
+
+        @inline(__always)
+        mutating func returnEndedBuffer(_ b: inout [ConnRecord]) {
+            b.removeAll(keepingCapacity: true)
+            swap(&b, &endedBuffer)
+        }
+
         mutating func connectionEnded(_ r: ConnRecord, emit: (inout Event) -> Void) {
             let i = Int(r.flowIndex)
             if i >= 0, i < analyzers.count, generations[i] == r.flowGeneration, states[i] != 0, analyzers[i] != nil {
                 states[i] = 0
-                var records: [AppRecord] = []
+                var records = recordBuffer
+                recordBuffer = []
+                defer {
+                    records.removeAll(keepingCapacity: true)
+                    recordBuffer = records
+                }
                 // Finished in place, then dropped (taking the large analysis out moved it twice).
                 analyzers[i]!.finish(counters: &app) { records.append($0) }
                 analyzers[i] = nil

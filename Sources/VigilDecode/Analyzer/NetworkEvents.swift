@@ -43,7 +43,7 @@ public enum NetworkEvents {
         event.setLiteral(.eventKind, "event")
         event.setLiteral(.eventModule, "network")
         event.setLiteral(.eventDataset, dataset)
-        event.setText(.zeekSessionId, info.uid)
+        info.uid.withBytes { event.setString(.zeekSessionId, validUTF8: $0) }
         event.setIP(.sourceIP, info.originator)
         event.setInt(.sourcePort, Int64(info.originatorPort))
         event.setIP(.destinationIP, info.responder)
@@ -57,7 +57,7 @@ public enum NetworkEvents {
         case 58: event.setLiteral(.networkIanaNumber, "58")
         default: event.setText(.networkIanaNumber, String(info.transport))
         }
-        event.setText(.networkCommunityId, info.communityID)
+        info.communityID.withBytes { event.setString(.networkCommunityId, validUTF8: $0) }
         if let vlan = info.vlan { event.setText(.networkVlanId, String(vlan)) }
     }
 

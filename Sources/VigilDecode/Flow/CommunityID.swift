@@ -122,7 +122,7 @@ public enum CommunityID {
     /// For ICMP/ICMPv6 pass the message type and code as the ports; they are mapped to Zeek's
     /// and the spec's port equivalents here.
     public static func hash(source: IPAddress, sourcePort: UInt16, destination: IPAddress, destinationPort: UInt16,
-                            transport: UInt8, seed: UInt16 = 0) -> String {
+                            transport: UInt8, seed: UInt16 = 0) -> InlineText {
         var sa = source, da = destination, sp = sourcePort, dp = destinationPort
         var oneWay = false
         if transport == IPProtocol.icmp || transport == IPProtocol.icmpv6 {
@@ -168,10 +168,10 @@ public enum CommunityID {
         var digest = (UInt64(0), UInt64(0), UInt64(0))
         withUnsafeMutableBytes(of: &digest) { sha.finalize(into: $0) }
         // "1:" and 28 base64 characters.
-        return String(unsafeUninitializedCapacity: 30) { out in
+        return InlineText { out in
             out[0] = UInt8(ascii: "1")
             out[1] = UInt8(ascii: ":")
-            withUnsafeBytes(of: &digest) { base64(UnsafeRawBufferPointer(rebasing: $0[0..<20]), into: UnsafeMutableBufferPointer(rebasing: out[2...])) }
+            withUnsafeBytes(of: &digest) { base64(UnsafeRawBufferPointer(rebasing: $0[0..<20]), into: UnsafeMutableRawBufferPointer(rebasing: out[2..<32])) }
             return 30
         }
     }
@@ -179,7 +179,7 @@ public enum CommunityID {
     private static let alphabet: StaticString = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
     /// Standard base64 with padding of `bytes` into `out` (at least 4·⌈count/3⌉ bytes).
-    static func base64(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutableBufferPointer<UInt8>) {
+    static func base64(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) {
         alphabet.withUTF8Buffer { alphabet in
             var i = 0, o = 0
             while i < bytes.count {

@@ -33,7 +33,7 @@ public enum ConnState: String, Sendable, CaseIterable {
 /// One finished flow, with the fields of Zeek's conn.log.
 public struct ConnRecord: Sendable, Equatable {
     /// A unique id in Zeek's style (`C` + base62), deterministic for a given ``FlowConfiguration/uidSeed``.
-    public var uid: String
+    public var uid: InlineText
     /// Time of the first packet, ns since the Unix epoch.
     public var start: Int64
     /// Last packet time − first packet time, ns (TCP stops counting once both sides closed, as Zeek does).
@@ -62,7 +62,7 @@ public struct ConnRecord: Sendable, Equatable {
     /// Bytes in sequence-space gaps; always 0 (no stream reassembly in the flow table).
     public var missedBytes: Int64
     /// Community ID v1 (`1:` + base64 SHA-1) with ``FlowConfiguration/communityIDSeed``.
-    public var communityID: String
+    public var communityID: InlineText
     public var vlan: UInt16?
     public var innerVlan: UInt16?
     /// The flow's slot in its table while it lived (to find what the analyzers kept for it).
@@ -72,13 +72,13 @@ public struct ConnRecord: Sendable, Equatable {
 
 /// Who a live flow's endpoints are, for records the analyzers report before the flow ends.
 public struct FlowInfo: Sendable, Equatable {
-    public var uid: String
+    public var uid: InlineText
     public var start: Int64
     public var originator: IPAddress
     public var originatorPort: UInt16
     public var responder: IPAddress
     public var responderPort: UInt16
     public var transport: UInt8
-    public var communityID: String
+    public var communityID: InlineText
     public var vlan: UInt16?
 }

@@ -145,8 +145,8 @@ struct FlowKey: Equatable {
 
 /// A flow's uid and Community ID, and the roles the Community ID was computed for.
 struct FlowIdentity {
-    var uid: String
-    var communityID: String
+    var uid: InlineText
+    var communityID: InlineText
     var originatorIsA: Bool
 }
 
@@ -607,7 +607,7 @@ public struct FlowTable {
     }
 
     /// `C` followed by 96 pseudo-random bits in base62, like Zeek's UIDs.
-    static func uid(seed: UInt64, serial: UInt64) -> String {
+    static func uid(seed: UInt64, serial: UInt64) -> InlineText {
         func splitmix(_ x: UInt64) -> UInt64 {
             var z = x &+ 0x9E37_79B9_7F4A_7C15
             z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -617,7 +617,7 @@ public struct FlowTable {
         let alphabet: StaticString = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
         var x = splitmix(seed ^ splitmix(serial))
         var y = splitmix(x) & 0xFFFF_FFFF
-        return String(unsafeUninitializedCapacity: 18) { out in
+        return InlineText { out in
             alphabet.withUTF8Buffer { alphabet in
                 out[0] = UInt8(ascii: "C")
                 for k in 1...11 { out[k] = alphabet[Int(x % 62)]; x /= 62 }
