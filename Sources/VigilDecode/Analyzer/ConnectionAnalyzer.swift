@@ -134,15 +134,28 @@ public struct ConnectionAnalyzer: Sendable {
         self.responderPort = responderPort
         self.enabled = enabled
         // Each stored property set once, from values decided first.
-        let quicCandidate = transport == 17 && enabled.contains(.ssl) && (responderPort == 443 || originatorPort == 443)
-        if quicCandidate {
+        if Self.isQUICCandidate(transport: transport, originatorPort: originatorPort, responderPort: responderPort, enabled: enabled) {
             // QUIC: the client's Initial packets carry the TLS ClientHello.
             quic = QUICClientHelloReader()
         }
-        if transport == 17 {
-            wantsPayload = quicCandidate || (enabled.contains(.dns) && Self.isDNSPort(responderPort, originatorPort))
-        } else {
-            wantsPayload = transport == 6
+        wantsPayload = Self.wantsPayload(transport: transport, originatorPort: originatorPort, responderPort: responderPort, enabled: enabled)
+    }
+
+    @inline(__always)
+    static func isQUICCandidate(transport: UInt8, originatorPort: UInt16, responderPort: UInt16, enabled: AppProtocolMask) -> Bool {
+        transport == 17 && enabled.contains(.ssl) && (responderPort == 443 || originatorPort == 443)
+    }
+
+    /// Whether a new analysis of such a connection wants its payload: every TCP connection (the
+    /// protocol is found from its bytes), UDP on a DNS port or QUIC's; nothing else. A
+    /// connection that does not is never analyzed (the caller need not build an analysis).
+    @inline(__always)
+    static func wantsPayload(transport: UInt8, originatorPort: UInt16, responderPort: UInt16, enabled: AppProtocolMask) -> Bool {
+        switch transport {
+        case 6: true
+        case 17: isQUICCandidate(transport: transport, originatorPort: originatorPort, responderPort: responderPort, enabled: enabled)
+            || (enabled.contains(.dns) && isDNSPort(responderPort, originatorPort))
+        default: false
         }
     }
 

@@ -157,10 +157,17 @@ extension NetworkAnalyzer {
             if states[i] == 0 || generations[i] != h.generation {
                 // A new flow in this slot. Ports as the originator sees them.
                 let (op, rp) = h.isOriginator ? (packet.sourcePort, packet.destinationPort) : (packet.destinationPort, packet.sourcePort)
-                // Built in place (a local copied into the slot costs a copy and a destroy).
-                analyzers[i] = ConnectionAnalyzer(transport: packet.transport, originatorPort: op, responderPort: rp,
-                                                  enabled: enabledProtocols)
-                states[i] = analyzers[i]!.wantsPayloadInPlace() ? 1 : 2
+                if ConnectionAnalyzer.wantsPayload(transport: packet.transport, originatorPort: op, responderPort: rp,
+                                                   enabled: enabledProtocols) {
+                    // Built in place (a local copied into the slot costs a copy and a destroy).
+                    analyzers[i] = ConnectionAnalyzer(transport: packet.transport, originatorPort: op, responderPort: rp,
+                                                      enabled: enabledProtocols)
+                    states[i] = analyzers[i]!.wantsPayloadInPlace() ? 1 : 2
+                } else {
+                    // Nothing to analyze (ICMP, UDP on other ports): no analysis built or destroyed.
+                    analyzers[i] = nil
+                    states[i] = 2
+                }
                 infos[i] = nil
                 generations[i] = h.generation
             }
@@ -170,7 +177,7 @@ extension NetworkAnalyzer {
             var records = recordBuffer
             recordBuffer = []
             defer {
-                records.removeAll(keepingCapacity: true)
+                if !records.isEmpty { records.removeAll(keepingCapacity: true) }
                 recordBuffer = records
             }
             let outcome = analyzers[i]!.packet(packet, fromOriginator: h.isOriginator, counters: &app) { records.append($0) }
@@ -203,7 +210,7 @@ extension NetworkAnalyzer {
 
         @inline(__always)
         mutating func returnEndedBuffer(_ b: inout [ConnRecord]) {
-            b.removeAll(keepingCapacity: true)
+            if !b.isEmpty { b.removeAll(keepingCapacity: true) }
             swap(&b, &endedBuffer)
         }
 
@@ -214,7 +221,7 @@ extension NetworkAnalyzer {
                 var records = recordBuffer
                 recordBuffer = []
                 defer {
-                    records.removeAll(keepingCapacity: true)
+                    if !records.isEmpty { records.removeAll(keepingCapacity: true) }
                     recordBuffer = records
                 }
                 // Finished in place, then dropped (taking the large analysis out moved it twice).

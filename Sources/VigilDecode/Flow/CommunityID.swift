@@ -1,121 +1,24 @@
+import COpenSSL
 import VigilCore
 
-/// SHA-1 (FIPS 180-4), small and allocation-free, for Community ID hashing.
-struct SHA1 {
-    private var h: (UInt32, UInt32, UInt32, UInt32, UInt32) = (0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0)
-    private var block = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-    private var blockCount = 0
-    private var length: UInt64 = 0
-
-    init() {}
-
-    mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        var k = 0
-        // Whole pieces up to the end of the block are copied at once.
-        while k < bytes.count {
-            let n = min(64 - blockCount, bytes.count - k)
-            withUnsafeMutableBytes(of: &block) { p in
-                UnsafeMutableRawBufferPointer(rebasing: p[blockCount..<(blockCount + n)])
-                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[k..<(k + n)]))
-            }
-            blockCount += n
-            k += n
-            if blockCount == 64 {
-                compress()
-                blockCount = 0
-            }
-        }
-        length &+= UInt64(bytes.count)
-    }
-
+/// SHA-1 through libcrypto's low-level functions (which use the CPU's SHA instructions where it
+/// has them).
+enum SHA1 {
+    /// The 20-byte digest of `bytes` into `out`.
     @inline(__always)
-    private mutating func append(_ byte: UInt8) {
-        withUnsafeMutableBytes(of: &block) { $0[blockCount] = byte }
-        blockCount += 1
-        if blockCount == 64 {
-            compress()
-            blockCount = 0
-        }
+    static func digest(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) {
+        precondition(out.count >= 20)
+        vigil_SHA1(bytes.baseAddress, bytes.count, out.baseAddress!.assumingMemoryBound(to: UInt8.self))
     }
 
-    private mutating func compress() {
-        // The whole 80-word message schedule on the stack, then the rounds on plain locals (no
-        // ring indexing, no nested functions capturing the working variables).
-        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 80) { w in
-            withUnsafeBytes(of: &block) { p in
-                for t in 0..<16 { w[t] = UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 4 * t, as: UInt32.self)) }
-            }
-            for t in 16..<80 {
-                let x = w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16]
-                w[t] = x << 1 | x >> 31
-            }
-            var (a, b, c, d, e) = h
-            for t in 0..<20 {
-                let temp = (a << 5 | a >> 27) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A827999 &+ w[t]
-                (e, d, c, b, a) = (d, c, b << 30 | b >> 2, a, temp)
-            }
-            for t in 20..<40 {
-                let temp = (a << 5 | a >> 27) &+ (b ^ c ^ d) &+ e &+ 0x6ED9EBA1 &+ w[t]
-                (e, d, c, b, a) = (d, c, b << 30 | b >> 2, a, temp)
-            }
-            for t in 40..<60 {
-                let temp = (a << 5 | a >> 27) &+ ((b & c) | (b & d) | (c & d)) &+ e &+ 0x8F1BBCDC &+ w[t]
-                (e, d, c, b, a) = (d, c, b << 30 | b >> 2, a, temp)
-            }
-            for t in 60..<80 {
-                let temp = (a << 5 | a >> 27) &+ (b ^ c ^ d) &+ e &+ 0xCA62C1D6 &+ w[t]
-                (e, d, c, b, a) = (d, c, b << 30 | b >> 2, a, temp)
-            }
-            h = (h.0 &+ a, h.1 &+ b, h.2 &+ c, h.3 &+ d, h.4 &+ e)
-        }
-    }
-
-    /// Pads and compresses the last block; the digest is then in `h`.
-    private mutating func pad() {
-        let bits = length &* 8
-        if blockCount < 56 {
-            // Room for the marker and the length in this block: written at once.
-            withUnsafeMutableBytes(of: &block) { p in
-                p[blockCount] = 0x80
-                for k in (blockCount + 1)..<56 { p[k] = 0 }
-                p.storeBytes(of: bits.bigEndian, toByteOffset: 56, as: UInt64.self)
-            }
-            compress()
-            blockCount = 0
-            return
-        }
-        append(0x80)
-        while blockCount != 56 { append(0) }
-        for k in (0..<8).reversed() { append(UInt8(truncatingIfNeeded: bits >> UInt64(8 * k))) }
-    }
-
-    /// The 20-byte digest, written to `out` (at least 20 bytes).
-    mutating func finalize(into out: UnsafeMutableRawBufferPointer) {
-        pad()
-        out.storeBytes(of: h.0.bigEndian, toByteOffset: 0, as: UInt32.self)
-        out.storeBytes(of: h.1.bigEndian, toByteOffset: 4, as: UInt32.self)
-        out.storeBytes(of: h.2.bigEndian, toByteOffset: 8, as: UInt32.self)
-        out.storeBytes(of: h.3.bigEndian, toByteOffset: 12, as: UInt32.self)
-        out.storeBytes(of: h.4.bigEndian, toByteOffset: 16, as: UInt32.self)
-    }
-
-    /// The 20-byte digest.
-    mutating func finalize() -> [UInt8] {
-        [UInt8](unsafeUninitializedCapacity: 20) { buffer, count in
-            finalize(into: UnsafeMutableRawBufferPointer(buffer))
+    static func hash(_ bytes: [UInt8]) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: 20) { out, count in
+            bytes.withUnsafeBytes { digest($0, into: UnsafeMutableRawBufferPointer(out)) }
             count = 20
         }
     }
-
-    /// SHA-1 of `bytes`.
-    static func hash(_ bytes: [UInt8]) -> [UInt8] {
-        var s = SHA1()
-        bytes.withUnsafeBytes { s.update($0) }
-        return s.finalize()
-    }
 }
 
-/// Community ID flow hashing, version 1 (https://github.com/corelight/community-id-spec).
 public enum CommunityID {
     /// `"1:" + base64(SHA1(seed ‖ saddr ‖ daddr ‖ proto ‖ 0 ‖ sport ‖ dport))` with the endpoints
     /// ordered (smaller address, then smaller port, first) unless the flow is one-way ICMP.
@@ -163,10 +66,10 @@ public enum CommunityID {
             }
             return n
         }
-        var sha = SHA1()
-        withUnsafeBytes(of: &input) { sha.update(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
         var digest = (UInt64(0), UInt64(0), UInt64(0))
-        withUnsafeMutableBytes(of: &digest) { sha.finalize(into: $0) }
+        withUnsafeBytes(of: &input) { i in
+            withUnsafeMutableBytes(of: &digest) { SHA1.digest(UnsafeRawBufferPointer(rebasing: i[0..<count]), into: $0) }
+        }
         // "1:" and 28 base64 characters.
         return InlineText { out in
             out[0] = UInt8(ascii: "1")
