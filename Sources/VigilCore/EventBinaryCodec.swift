@@ -56,32 +56,8 @@ public enum EventBinaryCodec {
         let count = storage.pointee.count
         let entries = storage.pointee.entries
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: max(count, 1)) { order in
-            var n = 0
-            let present = storage.pointee.present, slots = storage.pointee.slots
-            let customs = storage.pointee.customs, customCount = storage.pointee.customCount
-            var c = 0
-            for w in 0..<storage.pointee.presentWords {
-                var word = present[w]
-                while word != 0 {
-                    let rank = w << 6 | word.trailingZeroBitCount
-                    word &= word - 1
-                    let index = slots[rank]
-                    let entryOrder = entries[Int(index)].order
-                    while c < customCount, entries[Int(customs[c])].order < entryOrder {
-                        order[n] = customs[c]
-                        n += 1
-                        c += 1
-                    }
-                    order[n] = index
-                    n += 1
-                }
-            }
-            while c < customCount {
-                order[n] = customs[c]
-                n += 1
-                c += 1
-            }
-            // Written into scratch memory sized from an upper bound (on the stack when small),
+            // The bound on the encoding's size is summed in the same walk.
+            // Written into scratch memory sized from that upper bound (on the stack when small),
             // then appended at once: no capacity or uniqueness check per byte.
             // The bound counts each field's text (not the byte buffer's size: fields may share
             // bytes, as `host.hostname` does `log.syslog.hostname`'s, and replaced values leave
@@ -90,9 +66,12 @@ public enum EventBinaryCodec {
             // its bytes), a type byte and at most 16 payload bytes or a length varint. Tight
             // enough that most events fit the 1 KiB `withUnsafeTemporaryAllocation` takes from the
             // stack (no heap allocation).
+            var n = 0
             var bound = 11
-            for k in 0..<n {
-                let e = entries + Int(order[k])
+            @inline(__always) func take(_ index: UInt32) {
+                order[n] = index
+                n += 1
+                let e = entries + Int(index)
                 bound += e.pointee.id == 0 ? 6 + Int(truncatingIfNeeded: e.pointee.keyRange & 0xFFFF_FFFF) : 3
                 switch e.pointee.kind {
                 case .string: bound += 6 + Int(truncatingIfNeeded: e.pointee.a & 0xFFFF_FFFF)
@@ -102,6 +81,29 @@ public enum EventBinaryCodec {
                     }
                 default: bound += 17
                 }
+            }
+            let present = storage.pointee.present, slots = storage.pointee.slots
+            let customs = storage.pointee.customs, customCount = storage.pointee.customCount
+            var c = 0
+            for w in 0..<storage.pointee.presentWords {
+                var word = present[w]
+                while word != 0 {
+                    let rank = w << 6 | word.trailingZeroBitCount
+                    word &= word - 1
+                    let index = slots[rank]
+                    if c < customCount {
+                        let entryOrder = entries[Int(index)].order
+                        while c < customCount, entries[Int(customs[c])].order < entryOrder {
+                            take(customs[c])
+                            c += 1
+                        }
+                    }
+                    take(index)
+                }
+            }
+            while c < customCount {
+                take(customs[c])
+                c += 1
             }
             let bytes = storage.pointee.bytes
             @inline(__always) func slice(_ range: UInt64) -> UnsafeBufferPointer<UInt8> {

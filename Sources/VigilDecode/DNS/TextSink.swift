@@ -1,3 +1,5 @@
+import VigilCore
+
 /// Writes ASCII text for an emitted `String` in two passes over the same code: the first pass
 /// (no buffer) counts bytes, the second writes them into the `String`'s own storage, so building a
 /// field allocates nothing but the `String`.
@@ -40,7 +42,44 @@ struct TextSink {
     }
 
     mutating func appendEscaped(_ bytes: UnsafeRawBufferPointer) {
-        for b in bytes { appendEscaped(b) }
+        guard let base = bytes.baseAddress else { return }
+        let n = bytes.count
+        var i = 0
+        while i < n {
+            // A run of printable ASCII, found 8 bytes at a time, is counted or copied at once.
+            var j = i
+            while j + 8 <= n {
+                let w = base.loadUnaligned(fromByteOffset: j, as: UInt64.self)
+                // A byte below 0x20, at or above 0x7F: (b - 0x20) borrows or b + 1 reaches 0x80.
+                let low = (w &- 0x2020_2020_2020_2020) & ~w & 0x8080_8080_8080_8080
+                let high = (w | (w &+ 0x0101_0101_0101_0101)) & 0x8080_8080_8080_8080
+                if low | high != 0 { break }
+                j += 8
+            }
+            while j < n {
+                let b = base.load(fromByteOffset: j, as: UInt8.self)
+                if b < 0x20 || b >= 0x7F { break }
+                j += 1
+            }
+            if j > i {
+                appendRun(UnsafeRawBufferPointer(start: base + i, count: j - i))
+                i = j
+            }
+            if i < n {
+                appendEscaped(base.load(fromByteOffset: i, as: UInt8.self))
+                i += 1
+            }
+        }
+    }
+
+    /// Appends bytes as they are.
+    @inline(__always)
+    private mutating func appendRun(_ run: UnsafeRawBufferPointer) {
+        if let out {
+            let k = min(run.count, capacity - count)
+            if k > 0 { copyBytes(out + count, run.baseAddress!, k) }
+        }
+        count += run.count
     }
 
     mutating func append(_ text: StaticString) {
