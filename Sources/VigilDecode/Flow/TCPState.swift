@@ -110,6 +110,20 @@ struct TCPUpdate {
 extension Flow {
     /// Zeek's `TCPSessionAdapter::DeliverPacket` for the parts conn.log depends on.
     mutating func tcpPacket(_ packet: Packet, isOrig: Bool, now: Int64, attemptTimeout: Int64) {
+        // The endpoints are changed in place through pointers (copying both out and back cost a
+        // tenth of the packet's TCP work).
+        withUnsafeMutablePointer(to: &self) { f in
+            let base = UnsafeMutableRawPointer(f)
+            let o = (base + MemoryLayout<Flow>.offset(of: \Flow.orig)!).assumingMemoryBound(to: TCPEndpoint.self)
+            let r = (base + MemoryLayout<Flow>.offset(of: \Flow.resp)!).assumingMemoryBound(to: TCPEndpoint.self)
+            Flow.tcpPacket(f, packet, isOrig: isOrig, ep: isOrig ? o : r, peer: isOrig ? r : o, now: now, attemptTimeout: attemptTimeout)
+        }
+    }
+
+    @inline(__always)
+    private static func tcpPacket(_ f: UnsafeMutablePointer<Flow>, _ packet: Packet, isOrig: Bool,
+                                  ep: UnsafeMutablePointer<TCPEndpoint>, peer: UnsafeMutablePointer<TCPEndpoint>,
+                                  now: Int64, attemptTimeout: Int64) {
         let flags = packet.tcpFlags
         let syn = flags & TCPFlag.syn != 0, fin = flags & TCPFlag.fin != 0
         let rst = flags & TCPFlag.rst != 0, ack = flags & TCPFlag.ack != 0
@@ -118,125 +132,126 @@ extension Flow {
         let segmentLength = len + (syn ? 1 : 0) + (fin ? 1 : 0)
         let onePast = base &+ UInt32(truncatingIfNeeded: segmentLength)
 
-        var ep = isOrig ? orig : resp
-        var peer = isOrig ? resp : orig
         var flipped = false
 
         // init_endpoint
-        switch ep.state {
+        switch ep.pointee.state {
         case .inactive:
-            if syn { ep.initSequence(base, last: onePast) } else { ep.initSequence(base &- 1, last: base) }
-            ep.initialized = true
+            if syn { ep.pointee.initSequence(base, last: onePast) } else { ep.pointee.initSequence(base &- 1, last: base) }
+            ep.pointee.initialized = true
         case .synSent, .synAckSent:
-            if syn && base != ep.startSeq { ep.initSequence(base, last: onePast) }
+            if syn && base != ep.pointee.startSeq { ep.pointee.initSequence(base, last: onePast) }
         case .established, .partial:
-            if syn { ep.initSequence(base, last: onePast) }
+            if syn { ep.pointee.initSequence(base, last: onePast) }
         case .reset:
-            if syn && ep.previousState == .inactive { ep.initSequence(base, last: onePast) }
+            if syn && ep.pointee.previousState == .inactive { ep.pointee.initSequence(base, last: onePast) }
         case .closed:
             break
         }
 
-        let rel = ep.relativeSeq(base)
-        updateHistory(syn: syn, fin: fin, rst: rst, ack: ack, endpoint: &ep, isOrig: isOrig, rel: rel, len: len)
+        let rel = ep.pointee.relativeSeq(base)
+        f.pointee.updateHistory(syn: syn, fin: fin, rst: rst, ack: ack, endpoint: &ep.pointee, isOrig: isOrig, rel: rel, len: len)
 
-        if packet.tcpWindow == 0 && !syn && !fin && !rst && ep.state != .closed && ep.state != .reset {
-            scaled(isOrig ? "W" : "w", count: &ep.zeroWindows, threshold: &ep.zeroWindowThreshold)
+        if packet.tcpWindow == 0 && !syn && !fin && !rst && ep.pointee.state != .closed && ep.pointee.state != .reset {
+            f.pointee.scaled(isOrig ? "W" : "w", count: &ep.pointee.zeroWindows, threshold: &ep.pointee.zeroWindowThreshold)
         }
 
-        if !orig.didClose || !resp.didClose { lastTime = now }
-        if fin { ep.finCount &+= 1 }
+        if !f.pointee.orig.didClose || !f.pointee.resp.didClose { f.pointee.lastTime = now }
+        if fin { ep.pointee.finCount &+= 1 }
 
         // update_last_seq
-        let deltaLast = Int32(bitPattern: onePast &- ep.lastSeq)
+        let deltaLast = Int32(bitPattern: onePast &- ep.pointee.lastSeq)
         if (syn || rst) && (deltaLast > tooLargeSeqDelta || deltaLast < -tooLargeSeqDelta) {
-        } else if fin && ep.lastSeq == ep.startSeq &+ 1 {
-            ep.updateLastSeq(onePast)
-        } else if ep.state == .reset {
+        } else if fin && ep.pointee.lastSeq == ep.pointee.startSeq &+ 1 {
+            ep.pointee.updateLastSeq(onePast)
+        } else if ep.pointee.state == .reset {
         } else if deltaLast > 0 {
-            ep.updateLastSeq(onePast)
+            ep.pointee.updateLastSeq(onePast)
         } else if len > 0 {
-            scaled(isOrig ? "T" : "t", count: &ep.retransmits, threshold: &ep.retransmitThreshold)
+            f.pointee.scaled(isOrig ? "T" : "t", count: &ep.pointee.retransmits, threshold: &ep.pointee.retransmitThreshold)
         }
 
         // State machine.
         var doClose = false
-        switch ep.state {
+        switch ep.pointee.state {
         case .inactive:
             if syn {
                 if isOrig {
-                    ep.setState(ack ? .synAckSent : .synSent)
-                    if attemptTimeout > 0 { attemptDeadline = now &+ attemptTimeout }
+                    ep.pointee.setState(ack ? .synAckSent : .synSent)
+                    if attemptTimeout > 0 { f.pointee.attemptDeadline = now &+ attemptTimeout }
                 } else {
-                    if !ack && peer.state == .synAckSent {
+                    if !ack && peer.pointee.state == .synAckSent {
                         flipped = true                         // SYN / SYN-ACK reversal
-                        peer.setState(.established)
+                        peer.pointee.setState(.established)
                     }
-                    if peer.state == .synSent { peer.setState(.established) }
-                    ep.setState(.established)
+                    if peer.pointee.state == .synSent { peer.pointee.setState(.established) }
+                    ep.pointee.setState(.established)
                 }
             }
             if fin {
-                ep.setState(.closed)
+                ep.pointee.setState(.closed)
                 doClose = true
             }
             if rst {
-                ep.setState(.reset)
+                ep.pointee.setState(.reset)
                 doClose = true
-                let reject = isOrig ? peer.state == .established
-                                    : (peer.state == .synSent || peer.state == .synAckSent)
-                if !reject && peer.state != .inactive { tcpActive = false }
+                let reject = isOrig ? peer.pointee.state == .established
+                                    : (peer.pointee.state == .synSent || peer.pointee.state == .synAckSent)
+                if !reject && peer.pointee.state != .inactive { f.pointee.tcpActive = false }
             }
-            if ep.state == .inactive {
-                if !isOrig && len == 0 && peer.state == .synSent {
+            if ep.pointee.state == .inactive {
+                if !isOrig && len == 0 && peer.pointee.state == .synSent {
                     // An ACK of the SYN ahead of the SYN-ACK: not a partial connection.
-                } else if ack && peer.state == .established {
-                    ep.setState(.established)
+                } else if ack && peer.pointee.state == .established {
+                    ep.pointee.setState(.established)
                 } else {
-                    ep.setState(.partial)
+                    ep.pointee.setState(.partial)
                 }
             }
         case .synSent, .synAckSent:
             if fin {
-                ep.setState(.closed)
+                ep.pointee.setState(.closed)
                 doClose = true
             }
             if rst {
-                ep.setState(.reset)
-                tcpActive = false
+                ep.pointee.setState(.reset)
+                f.pointee.tcpActive = false
                 doClose = true
             }
         case .established, .partial:
-            if syn && ep.state == .partial && peer.state == .inactive && !ack { ep.setState(.synSent) }
+            if syn && ep.pointee.state == .partial && peer.pointee.state == .inactive && !ack { ep.pointee.setState(.synSent) }
             if fin && !rst {
-                ep.setState(.closed)
+                ep.pointee.setState(.closed)
                 doClose = true
             }
             if rst {
-                ep.setState(.reset)
+                ep.pointee.setState(.reset)
                 doClose = true
-                if peer.state != .reset || peer.previousState != .established { tcpActive = false }
+                if peer.pointee.state != .reset || peer.pointee.previousState != .established { f.pointee.tcpActive = false }
             }
         case .closed:
-            if rst && peer.state != .closed {
-                ep.setState(.reset)
-                tcpActive = false
+            if rst && peer.pointee.state != .closed {
+                ep.pointee.setState(.reset)
+                f.pointee.tcpActive = false
                 doClose = true
             }
         case .reset:
             break
         }
 
-        if ack && peer.initialized { peer.acknowledge(packet.tcpAcknowledgement) }
+        if ack && peer.pointee.initialized { peer.pointee.acknowledge(packet.tcpAcknowledgement) }
 
-        if doClose && !ep.didClose {
-            ep.didClose = true
-            if ep.state == .reset || peer.didClose || peer.state == .inactive { closeComplete = true }
+        if doClose && !ep.pointee.didClose {
+            ep.pointee.didClose = true
+            if ep.pointee.state == .reset || peer.pointee.didClose || peer.pointee.state == .inactive { f.pointee.closeComplete = true }
         }
 
-        // Write back; after a flip the sender is the originator.
-        if isOrig != flipped { orig = ep; resp = peer } else { resp = ep; orig = peer }
-        if flipped { flipRoles() }
+        // Changed in place; after a flip the sender is the originator: the endpoints trade places
+        // (the flip swaps them back) along with the counts.
+        if flipped {
+            swap(&f.pointee.orig, &f.pointee.resp)
+            f.pointee.flipRoles()
+        }
     }
 
     /// Zeek's `update_history`.
