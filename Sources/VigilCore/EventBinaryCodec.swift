@@ -68,20 +68,6 @@ public enum EventBinaryCodec {
             // stack (no heap allocation).
             var n = 0
             var bound = 11
-            @inline(__always) func take(_ index: UInt32) {
-                order[n] = index
-                n += 1
-                let e = entries + Int(index)
-                bound += e.pointee.id == 0 ? 6 + Int(truncatingIfNeeded: e.pointee.keyRange & 0xFFFF_FFFF) : 3
-                switch e.pointee.kind {
-                case .string: bound += 6 + Int(truncatingIfNeeded: e.pointee.a & 0xFFFF_FFFF)
-                case .array:
-                    if let pre = presetEncoding(e.pointee) { bound += pre.count } else {
-                        bound += maximumSize(storage.pointee.array(e.pointee.a, flag: e.pointee.flag))
-                    }
-                default: bound += 17
-                }
-            }
             let present = storage.pointee.present, slots = storage.pointee.slots
             let customs = storage.pointee.customs, customCount = storage.pointee.customCount
             var c = 0
@@ -94,15 +80,15 @@ public enum EventBinaryCodec {
                     if c < customCount {
                         let entryOrder = entries[Int(index)].order
                         while c < customCount, entries[Int(customs[c])].order < entryOrder {
-                            take(customs[c])
+                            take(customs[c], order, &n, &bound, storage)
                             c += 1
                         }
                     }
-                    take(index)
+                    take(index, order, &n, &bound, storage)
                 }
             }
             while c < customCount {
-                take(customs[c])
+                take(customs[c], order, &n, &bound, storage)
                 c += 1
             }
             let bytes = storage.pointee.bytes
@@ -160,6 +146,26 @@ public enum EventBinaryCodec {
                 precondition(out.count <= bound, "event encoding exceeded its bound")
                 buffer.append(contentsOf: UnsafeBufferPointer(start: scratch.baseAddress, count: out.count))
             }
+        }
+    }
+
+    /// Puts entry `index` next in `order` and adds its most bytes to `bound` (a static function
+    /// with its state passed in: a nested function capturing the counters made them boxed
+    /// variables with dynamic exclusivity checks).
+    @inline(__always)
+    private static func take(_ index: UInt32, _ order: UnsafeMutableBufferPointer<UInt32>, _ n: inout Int, _ bound: inout Int,
+                             _ storage: UnsafeMutablePointer<EventBuffers>) {
+        order[n] = index
+        n += 1
+        let e = storage.pointee.entries + Int(index)
+        bound += e.pointee.id == 0 ? 6 + Int(truncatingIfNeeded: e.pointee.keyRange & 0xFFFF_FFFF) : 3
+        switch e.pointee.kind {
+        case .string: bound += 6 + Int(truncatingIfNeeded: e.pointee.a & 0xFFFF_FFFF)
+        case .array:
+            if let pre = presetEncoding(e.pointee) { bound += pre.count } else {
+                bound += maximumSize(storage.pointee.array(e.pointee.a, flag: e.pointee.flag))
+            }
+        default: bound += 17
         }
     }
 
