@@ -718,28 +718,57 @@ public struct FlowTable {
 
     @inline(__always)
     mutating func append(_ i: Int, _ c: UInt8) {
-        let ci = Int(c)
-        flows[i].lruClass = c
-        flows[i].next = -1
-        flows[i].prev = tails[ci]
-        if tails[ci] >= 0 { flows[Int(tails[ci])].next = Int32(i) } else { heads[ci] = Int32(i) }
-        tails[ci] = Int32(i)
+        withLists { f, h, t in FlowTable.append(i, c, f, h, t) }
     }
 
     @inline(__always)
     mutating func unlink(_ i: Int) {
-        let ci = Int(flows[i].lruClass)
-        let p = flows[i].prev, n = flows[i].next
-        if p >= 0 { flows[Int(p)].next = n } else { heads[ci] = n }
-        if n >= 0 { flows[Int(n)].prev = p } else { tails[ci] = p }
-        flows[i].prev = -1
-        flows[i].next = -1
+        withLists { f, h, t in FlowTable.unlink(i, f, h, t) }
     }
 
+    /// Moves flow `i` to the tail of class `c` (every packet does: the list stays in order of
+    /// last activity).
     @inline(__always)
     mutating func relink(_ i: Int, _ c: UInt8) {
         if tails[Int(c)] == Int32(i) && flows[i].lruClass == c { return }
-        unlink(i)
-        append(i, c)
+        withLists { f, h, t in
+            FlowTable.unlink(i, f, h, t)
+            FlowTable.append(i, c, f, h, t)
+        }
+    }
+
+    /// The flows and the lists' heads and tails as pointers: one uniqueness check per array
+    /// instead of one per element written (a relink writes up to eight).
+    @inline(__always)
+    mutating func withLists(_ body: (UnsafeMutablePointer<Flow>, UnsafeMutablePointer<Int32>, UnsafeMutablePointer<Int32>) -> Void) {
+        flows.withUnsafeMutableBufferPointer { f in
+            heads.withUnsafeMutableBufferPointer { h in
+                tails.withUnsafeMutableBufferPointer { t in
+                    body(f.baseAddress!, h.baseAddress!, t.baseAddress!)
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func append(_ i: Int, _ c: UInt8, _ f: UnsafeMutablePointer<Flow>, _ heads: UnsafeMutablePointer<Int32>,
+                       _ tails: UnsafeMutablePointer<Int32>) {
+        let ci = Int(c)
+        f[i].lruClass = c
+        f[i].next = -1
+        f[i].prev = tails[ci]
+        if tails[ci] >= 0 { f[Int(tails[ci])].next = Int32(i) } else { heads[ci] = Int32(i) }
+        tails[ci] = Int32(i)
+    }
+
+    @inline(__always)
+    static func unlink(_ i: Int, _ f: UnsafeMutablePointer<Flow>, _ heads: UnsafeMutablePointer<Int32>,
+                       _ tails: UnsafeMutablePointer<Int32>) {
+        let ci = Int(f[i].lruClass)
+        let p = f[i].prev, n = f[i].next
+        if p >= 0 { f[Int(p)].next = n } else { heads[ci] = n }
+        if n >= 0 { f[Int(n)].prev = p } else { tails[ci] = p }
+        f[i].prev = -1
+        f[i].next = -1
     }
 }
