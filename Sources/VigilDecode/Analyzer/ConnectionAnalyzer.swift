@@ -107,10 +107,13 @@ public struct ConnectionAnalyzer: Sendable {
     private var tlsServer: TLSStreamParser?
     private var tls: TLSHandshake?
     private var tlsReported = false
+    private var tlsServerHelloSeen = false
     // SSH
     private var sshBuffers = DirectionPair([UInt8](), [UInt8]())
     private var ssh: SSHHandshake?
     private var sshReported = false
+    /// Bit 0: the client's banner was seen; bit 1: the server's.
+    private var sshBannerSeen: UInt8 = 0
     // DNS (UDP, and TCP with length framing)
     private var dnsPending: [DNSTransaction] = []
     // QUIC (UDP 443)
@@ -404,14 +407,15 @@ public struct ConnectionAnalyzer: Sendable {
         case .messageEnd(let end):
             if fromOriginator {
                 // The request whose head came last.
-                if let k = httpPending.indices.last(where: { httpPending[$0].request != nil }) {
+                // (`case .some` reads the head in place; `!= nil` copied the transaction's strings.)
+                if let k = httpPending.indices.last(where: { if case .some = httpPending[$0].request { true } else { false } }) {
                     httpPending[k].requestBodyLength = end.bodyLength
                 }
-            } else if httpAnswered < httpPending.count, httpPending[httpAnswered].response != nil {
+            } else if httpAnswered < httpPending.count, case .some = httpPending[httpAnswered].response {
                 httpPending[httpAnswered].responseBodyLength = end.bodyLength
                 // Transactions complete in order: report everything answered so far.
                 httpAnswered += 1
-                while httpAnswered > 0, let first = httpPending.first, first.response != nil {
+                while httpAnswered > 0, !httpPending.isEmpty, case .some = httpPending[0].response {
                     emit(.http(httpPending.removeFirst()))
                     httpAnswered -= 1
                 }
@@ -435,13 +439,15 @@ public struct ConnectionAnalyzer: Sendable {
             counters.tlsHellos += 1
             if tls == nil { tls = TLSHandshake(time: time) }
             tls?.server = hello
+            tlsServerHelloSeen = true
         case .stopped?:
             counters.tlsStopped += 1
         default:
             break
         }
         let clientDone = tlsClient?.isFinished ?? true, serverDone = tlsServer?.isFinished ?? true
-        if tls?.server != nil, !tlsReported, let t = tls {
+        // A flag, not `tls?.server != nil`: that copied the server hello on every packet.
+        if tlsServerHelloSeen, !tlsReported, let t = tls {
             tlsReported = true
             emit(.tls(t))
         }
@@ -453,8 +459,8 @@ public struct ConnectionAnalyzer: Sendable {
     private mutating func sshBytes(fromOriginator: Bool, time: Int64, _ bytes: UnsafeRawBufferPointer,
                                    counters: inout AppCounters, emit: (AppRecord) -> Void) {
         let d = fromOriginator ? 0 : 1
-        let have = fromOriginator ? ssh?.client != nil : ssh?.server != nil
-        guard !have else { return }
+        // Flags, not `ssh?.client != nil`: that copied the handshake's banners on every packet.
+        guard sshBannerSeen & (fromOriginator ? 1 : 2) == 0 else { return }
         let limit = SSHBanner.maximumLinesBefore * SSHBanner.maximumLineLength
         guard sshBuffers[d].count < limit else { return }
         sshBuffers[d].append(contentsOf: bytes.prefix(limit - sshBuffers[d].count))
@@ -463,7 +469,8 @@ public struct ConnectionAnalyzer: Sendable {
         sshBuffers[d] = []
         if ssh == nil { ssh = SSHHandshake(time: time) }
         if fromOriginator { ssh?.client = banner } else { ssh?.server = banner }
-        if let s = ssh, s.client != nil, s.server != nil, !sshReported {
+        sshBannerSeen |= fromOriginator ? 1 : 2
+        if sshBannerSeen == 3, !sshReported, let s = ssh {
             sshReported = true
             emit(.ssh(s))
             wantsPayload = false
