@@ -137,6 +137,9 @@ final class Test: @unchecked Sendable {
     let booleans: [Bool?]
     /// `equals null`: the field is absent or null.
     let wantsNull: [Bool]
+    /// Whether the test holds for an event without the field: only `equals null` does (its
+    /// negations are left to `not`).
+    let absentMatches: Bool
     let lists: (any RuleLists)?
     let listNames: [String]
     /// `regex`: the compiled patterns (unanchored searches; `caseInsensitive` applies).
@@ -201,6 +204,7 @@ final class Test: @unchecked Sendable {
         self.networks = networks
         self.booleans = booleans
         self.wantsNull = wantsNull
+        absentMatches = p.op == .equals && (p.matchAll ? wantsNull.allSatisfy { $0 } : wantsNull.contains(true))
         self.listNames = listNames
         self.regexes = regexes
         valueCount = strings.count
@@ -241,16 +245,11 @@ final class Test: @unchecked Sendable {
     static func foldASCII(_ bytes: [UInt8]) -> [UInt8] { bytes.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 } }
 
     func evaluate(_ event: Event) -> Bool {
-        if op == .exists {
-            guard let v = event[key] else { return false }
-            return !v.isNull
-        }
-        // Strings: straight from the event's bytes.
-        if let result = event.withStringValue(key, { bytes in evaluateString(bytes) }) { return result }
-        guard let value = event[key] else {
-            // Absent: only `equals null` holds (and its negations are left to `not`).
-            return op == .equals && (matchAll ? wantsNull.allSatisfy { $0 } : wantsNull.contains(true))
-        }
+        // The field is found once; strings are read straight from the event's bytes.
+        guard let e = event.entry(key) else { return absentMatches }
+        if op == .exists { return e.kind != .null }
+        if e.kind == .string { return event.withStringBytes(of: e) { evaluateString($0) } }
+        guard let value = event[key] else { return absentMatches }
         return evaluate(value)
     }
 
@@ -381,6 +380,20 @@ final class Test: @unchecked Sendable {
             return fold && b >= 0x41 && b <= 0x5A ? b | 0x20 : b
         }
         @inline(__always) func equalAt(_ start: Int) -> Bool {
+            if !fold {
+                // Eight bytes at a time.
+                var k = 0
+                let n = v.count
+                while k + 8 <= n {
+                    if s.loadUnaligned(fromByteOffset: start + k, as: UInt64.self) != v.loadUnaligned(fromByteOffset: k, as: UInt64.self) { return false }
+                    k += 8
+                }
+                while k < n {
+                    if s[start + k] != v[k] { return false }
+                    k += 1
+                }
+                return true
+            }
             for k in 0..<v.count where byte(start + k) != v[k] { return false }
             return true
         }

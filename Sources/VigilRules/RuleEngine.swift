@@ -154,9 +154,16 @@ extension CompiledRule {
 /// rules that say so), so the engine evaluates the rest of its match only. Each list has its own
 /// prefilters (``RuleGates``), over the fields its rules test.
 struct RuleIndex: Sendable {
-    struct List: Sendable {
+    /// A class: the per-event path takes an event's list with one reference, not a copy of
+    /// its arrays.
+    final class List: Sendable {
         let rules: [Int]
         let gates: RuleGates
+
+        init(rules: [Int], gates: RuleGates) {
+            self.rules = rules
+            self.gates = gates
+        }
     }
 
     /// The lists: `lists[0]` holds the rules for every event.
