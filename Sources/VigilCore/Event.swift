@@ -1156,6 +1156,16 @@ struct EventBuffers {
         return nil
     }
 
+    /// Stores a known field known to be absent and to conflict with nothing (decoders of
+    /// validated, sorted input); the caller notes its type.
+    @inline(__always)
+    mutating func appendKnownInOrder(id: UInt16, rank: UInt16, _ p: Payload) {
+        let r = Int(rank)
+        slots[r] = appendEntry(Event.Entry(order: UInt32(rank) << 1, id: id, kind: p.kind, flag: p.flag, a: p.a, b: p.b, keyRange: 0))
+        present[r >> 6] |= 1 << UInt64(r & 63)
+        knownCount += 1
+    }
+
     /// Appends a custom field known to sort after every custom field present and to conflict
     /// with nothing (decoders of validated, sorted input).
     mutating func appendCustomInOrder(_ k: UnsafeBufferPointer<UInt8>, order: UInt32, _ p: Payload) {

@@ -473,7 +473,10 @@ public enum EventBinaryCodec {
                     }
                 }
                 if id != 0 {
-                    s.pointee.assignKnown(id: id, rank: schema.rank(id), payload)
+                    // Ordered and checked against its neighbour: neither present already nor in
+                    // conflict with a custom field (a conflicting field would sort right next to it).
+                    s.pointee.noteType(id, payload)
+                    s.pointee.appendKnownInOrder(id: id, rank: schema.rank(id), payload)
                 } else {
                     s.pointee.appendCustomInOrder(key, order: Event.customOrder(key, schema), payload)
                 }
@@ -597,6 +600,28 @@ public enum EventBinaryCodec {
 
         @inline(never)
         mutating func longVarint() throws(EventCodecError) -> UInt64 {
+            // Ten bytes left (the longest varint): no bounds check per byte.
+            let bytes = cursor.bytes
+            var i = cursor.position
+            if bytes.count - i >= 10 {
+                var result: UInt64 = 0
+                var shift: UInt64 = 0
+                while shift < 63 {
+                    let b = bytes[i]
+                    i += 1
+                    result |= UInt64(b & 0x7F) << shift
+                    if b < 0x80 {
+                        cursor = ByteCursor(bytes, position: i)
+                        return result
+                    }
+                    shift += 7
+                }
+                // The tenth byte holds the top bit only.
+                let b = bytes[i]
+                guard b <= 1 else { throw Self.error(.malformedVarint, "varint exceeds 64 bits", at: cursor.position) }
+                cursor = ByteCursor(bytes, position: i + 1)
+                return result | UInt64(b) << 63
+            }
             switch cursor.readVarint() {
             case .value(let v): return v
             case .truncated: throw Self.error(.truncated, "input ends inside a varint", at: cursor.position)

@@ -95,4 +95,29 @@ import VigilTestSupport
         try EventBinaryCodec.encode(valid).withUnsafeBytes { try EventBinaryCodec.decode($0, into: &reused, arrays: cache) }
         #expect(identical(reused, valid))
     }
+
+    /// Varints of ten bytes (the longest) decode on the unchecked path when ten bytes are left,
+    /// and an eleventh byte or a tenth above 1 is an overflow at the varint's start either way.
+    @Test func longVarintsAtTheEndsOfTheRange() throws {
+        var e = Event()
+        e["a.min"] = .int(.min)
+        e["a.max"] = .int(.max)
+        e["@timestamp"] = .timestamp(Timestamp(nanoseconds: .min))
+        e["event.ingested"] = .timestamp(Timestamp(nanoseconds: .max))
+        let bytes = EventBinaryCodec.encode(e)
+        var reused = Event()
+        try bytes.withUnsafeBytes { try EventBinaryCodec.decode($0, into: &reused) }
+        #expect(identical(reused, e))
+        for tail: [UInt8] in [[0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x02],
+                              [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01],
+                              [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x02, 0x00, 0x00]] {
+            var failure: EventCodecError?
+            do { _ = try EventBinaryCodec.decode([0x01, 0x01, 0x02, 0x03] + tail) } catch { failure = error }
+            #expect(failure?.code == .malformedVarint, "\(tail)")
+            #expect(failure?.offset == 4, "\(tail)")
+        }
+        // Nine 0x80 bytes and a 0x01: the top bit alone.
+        let top = try EventBinaryCodec.decode([0x01, 0x01, 0x02, 0x03] + [UInt8](repeating: 0x80, count: 9) + [0x01])
+        #expect(top["message"] == .int(ByteWriter.unzigzag(1 << 63)))
+    }
 }
