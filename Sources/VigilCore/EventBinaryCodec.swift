@@ -277,8 +277,25 @@ public enum EventBinaryCodec {
         /// A varint length and the bytes.
         @inline(__always) mutating func counted(_ bytes: UnsafeBufferPointer<UInt8>) {
             varint(UInt64(bytes.count))
-            if let source = bytes.baseAddress, bytes.count > 0 { (base + count).update(from: source, count: bytes.count) }
-            count += bytes.count
+            copy(bytes)
+        }
+
+        /// The bytes as they are; short ones (most field values) as two overlapping words
+        /// instead of a call to memmove.
+        @inline(__always) mutating func copy(_ bytes: UnsafeBufferPointer<UInt8>) {
+            let n = bytes.count
+            guard n > 0, let source = bytes.baseAddress else { return }
+            if n >= 8 && n <= 16 {
+                let from = UnsafeRawPointer(source), to = UnsafeMutableRawPointer(base + count)
+                let head = from.loadUnaligned(as: UInt64.self), tail = from.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
+                to.storeBytes(of: head, as: UInt64.self)
+                to.storeBytes(of: tail, toByteOffset: n - 8, as: UInt64.self)
+            } else if n < 8 {
+                for k in 0..<n { base[count + k] = source[k] }
+            } else {
+                (base + count).update(from: source, count: n)
+            }
+            count += n
         }
 
         mutating func counted(_ string: String) {
