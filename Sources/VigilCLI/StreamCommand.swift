@@ -23,6 +23,8 @@ struct StreamCommand: ParsableCommand {
         let logger = logging.logger(configuration, label: "vigil.stream")
         installStopHandlers()
         let pipeline = Pipeline(configuration: configuration)
+        // Events are encoded for printing only with --print.
+        pipeline.printsEvents = print
         let out = OutputBuffer()
         let c = try pipeline.runStream(
             drain: drain,

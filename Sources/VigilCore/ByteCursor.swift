@@ -16,21 +16,21 @@ package struct ByteCursor {
     }
 
     /// The number of unread bytes.
-    @inlinable
+    @inlinable @inline(__always)
     package var remaining: Int { bytes.count - position }
 
     /// Whether every byte has been read.
-    @inlinable
+    @inlinable @inline(__always)
     package var isAtEnd: Bool { position >= bytes.count }
 
     /// The next byte, without consuming it.
-    @inlinable
+    @inlinable @inline(__always)
     package func peekByte() -> UInt8? {
         position < bytes.count ? bytes[position] : nil
     }
 
     /// Consumes one byte.
-    @inlinable
+    @inlinable @inline(__always)
     package mutating func readByte() -> UInt8? {
         guard position < bytes.count else { return nil }
         defer { position += 1 }
@@ -38,7 +38,7 @@ package struct ByteCursor {
     }
 
     /// Consumes `count` bytes and returns them as a slice of the input.
-    @inlinable
+    @inlinable @inline(__always)
     package mutating func readBytes(_ count: Int) -> UnsafeRawBufferPointer? {
         guard count >= 0, count <= remaining else { return nil }
         defer { position += count }
@@ -46,7 +46,7 @@ package struct ByteCursor {
     }
 
     /// Consumes a little-endian `UInt64`.
-    @inlinable
+    @inlinable @inline(__always)
     package mutating func readUInt64LE() -> UInt64? {
         guard remaining >= 8 else { return nil }
         var v: UInt64 = 0
@@ -56,7 +56,7 @@ package struct ByteCursor {
     }
 
     /// Consumes a big-endian `UInt64`.
-    @inlinable
+    @inlinable @inline(__always)
     package mutating func readUInt64BE() -> UInt64? {
         guard remaining >= 8 else { return nil }
         var v: UInt64 = 0
@@ -66,7 +66,7 @@ package struct ByteCursor {
     }
 
     /// Consumes a big-endian `UInt32`.
-    @inlinable
+    @inlinable @inline(__always)
     package mutating func readUInt32BE() -> UInt32? {
         guard remaining >= 4 else { return nil }
         var v: UInt32 = 0

@@ -78,6 +78,13 @@ public struct Event: Sendable, Hashable {
         @inline(__always)
         var isCustom: Bool { order & 1 == 1 }
 
+        /// The address an `.ip` entry holds; nil for other kinds.
+        @inlinable @inline(__always)
+        package var ipValue: IPAddress? {
+            guard kind == .ip else { return nil }
+            return flag == IPAddress.Family.v4.rawValue ? IPAddress(v4: UInt32(truncatingIfNeeded: b)) : IPAddress(v6High: a, low: b)
+        }
+
         @inlinable @inline(__always)
         init(order: UInt32, id: UInt16, kind: FieldValue.Kind, flag: UInt8, a: UInt64, b: UInt64, keyRange: UInt64) {
             self.order = order
@@ -484,21 +491,34 @@ public struct Event: Sendable, Hashable {
     /// `String` (lookups of domains, hashes and names in enrichment tables); `nil` when the field
     /// is absent or not a string. The bytes are valid only inside `body`.
     /// - Complexity: O(1) for a known field, O(log n) for a custom one.
-    @inline(__always)
+    @inlinable @inline(__always)
     package func withStringValue<R>(_ key: Key, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
-        guard let s = storage?.buffers else { return nil }
-        let e = key.order & 1 == 0 ? s.pointee.known(rank: key.rank) : key.withName { s.pointee.custom($0, order: key.order) }
-        guard let e, e.kind == .string else { return nil }
-        return body(UnsafeRawBufferPointer(s.pointee.slice(e.a)))
+        guard let e = entry(key), e.kind == .string else { return nil }
+        return body(UnsafeRawBufferPointer(storage.unsafelyUnwrapped.buffers.pointee.slice(e.a)))
+    }
+
+    /// Calls `body` with the UTF-8 bytes of the string value of `e`, an entry of this event of
+    /// kind `.string` (from ``entry(_:)``, with no change to the event since). The bytes are valid
+    /// only inside `body`.
+    @inlinable @inline(__always)
+    package func withStringBytes<R>(of e: Entry, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        precondition(e.kind == .string, "not a string entry")
+        return body(UnsafeRawBufferPointer(storage.unsafelyUnwrapped.buffers.pointee.slice(e.a)))
     }
 
     /// The stored entry of `key` (its kind and payload) without building a ``FieldValue``:
-    /// numbers, times and addresses are read in place (prefilters of the rule engine).
+    /// numbers, times and addresses are read in place (prefilters of the rule engine, enrichment
+    /// lookups); nil when the field is absent.
     /// - Complexity: O(1) for a known field, O(log n) for a custom one.
-    @inline(__always)
+    @inlinable @inline(__always)
     package func entry(_ key: Key) -> Entry? {
         guard let s = storage?.buffers else { return nil }
-        return key.order & 1 == 0 ? s.pointee.known(rank: key.rank) : key.withName { s.pointee.custom($0, order: key.order) }
+        return key.order & 1 == 0 ? s.pointee.known(rank: key.rank) : Event.customEntry(key, s)
+    }
+
+    @usableFromInline
+    static func customEntry(_ key: Key, _ s: UnsafeMutablePointer<EventBuffers>) -> Entry? {
+        key.withName { s.pointee.custom($0, order: key.order) }
     }
 
     /// Whether `key` has a value.
@@ -803,7 +823,7 @@ struct EventBuffers {
     }
 
     /// The bytes at `range`.
-    @inline(__always)
+    @inlinable @inline(__always)
     func slice(_ range: UInt64) -> UnsafeBufferPointer<UInt8> {
         UnsafeBufferPointer(start: bytes + Int(range >> 32), count: Int(range & 0xFFFF_FFFF))
     }
@@ -942,7 +962,7 @@ struct EventBuffers {
     func isPresent(rank: Int) -> Bool { present[rank >> 6] & (1 << UInt64(rank & 63)) != 0 }
 
     /// The known field of `rank`, if present.
-    @inline(__always)
+    @inlinable @inline(__always)
     func known(rank: UInt16) -> Event.Entry? {
         isPresent(rank: Int(rank)) ? entries[Int(slots[Int(rank)])] : nil
     }
@@ -1127,6 +1147,16 @@ struct EventBuffers {
         let index = appendEntry(Event.Entry(order: order, id: 0, kind: p.kind, flag: p.flag, a: p.a, b: p.b, keyRange: keyRange))
         insertCustom(index, at: at)
         return nil
+    }
+
+    /// Stores a known field known to be absent and to conflict with nothing (decoders of
+    /// validated, sorted input); the caller notes its type.
+    @inline(__always)
+    mutating func appendKnownInOrder(id: UInt16, rank: UInt16, _ p: Payload) {
+        let r = Int(rank)
+        slots[r] = appendEntry(Event.Entry(order: UInt32(rank) << 1, id: id, kind: p.kind, flag: p.flag, a: p.a, b: p.b, keyRange: 0))
+        present[r >> 6] |= 1 << UInt64(r & 63)
+        knownCount += 1
     }
 
     /// Appends a custom field known to sort after every custom field present and to conflict

@@ -276,7 +276,8 @@ public enum EventBinaryCodec {
             count += MemoryLayout<T>.size
         }
 
-        /// The bytes as they are.
+        /// The bytes as they are; short ones (most field values) with inline loads and stores
+        /// (``copyBytes(_:_:_:)``) instead of a call to memmove.
         @inline(__always) mutating func raw(_ bytes: UnsafeBufferPointer<UInt8>) {
             if let source = bytes.baseAddress, bytes.count > 0 { copyBytes(base + count, source, bytes.count) }
             count += bytes.count
@@ -285,8 +286,7 @@ public enum EventBinaryCodec {
         /// A varint length and the bytes.
         @inline(__always) mutating func counted(_ bytes: UnsafeBufferPointer<UInt8>) {
             varint(UInt64(bytes.count))
-            if let source = bytes.baseAddress, bytes.count > 0 { copyBytes(base + count, source, bytes.count) }
-            count += bytes.count
+            raw(bytes)
         }
 
         mutating func counted(_ string: String) {
@@ -306,8 +306,120 @@ public enum EventBinaryCodec {
     /// - Throws: ``EventCodecError``; the message never contains payload bytes.
     /// - Complexity: O(n)
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws(EventCodecError) -> Event {
-        var decoder = Decoder(cursor: ByteCursor(bytes))
-        return try decoder.event()
+        var event = Event()
+        try decode(bytes, into: &event)
+        return event
+    }
+
+    /// Decodes one event that occupies all of `bytes` into `event`, replacing its fields and
+    /// reusing its storage when `event` holds it alone (a consumer decoding record after record
+    /// into one event allocates nothing per record but array values). The same checks and errors
+    /// as ``decode(_:)-(UnsafeRawBufferPointer)``; after an error `event` holds an unspecified
+    /// part of the input's fields.
+    ///
+    /// String values and custom keys are copied from `bytes` into the event's byte buffer once,
+    /// without building `String`s; scalars are stored as they are read.
+    /// - Complexity: O(n)
+    ///
+    /// With `arrays`, an array value whose bytes the cache has seen decoded before is taken from
+    /// it (one reference more to the same immutable array) instead of being decoded again: the
+    /// same event as without it.
+    public static func decode(_ bytes: UnsafeRawBufferPointer, into event: inout Event,
+                              arrays: ArrayCache? = nil) throws(EventCodecError) {
+        event.removeAll(keepingCapacity: true)
+        let s = event.unique().buffers
+        var decoder = Decoder(cursor: ByteCursor(bytes), arrays: arrays)
+        try decoder.event(into: s)
+    }
+
+    /// Array values a decoder met, by their encoded bytes (events of one source repeat the same
+    /// few arrays: `event.category: [authentication]`), so that ``decode(_:into:arrays:)`` builds
+    /// each only once. Only arrays of scalars of at most ``maximumBytes`` encoded bytes are kept,
+    /// in a fixed number of slots (a newer array replaces an older one in its slot): memory is
+    /// bounded. A value is kept only after it decoded without error from exactly the bytes it is
+    /// kept under, so taking it from the cache is the same as decoding those bytes.
+    ///
+    /// Not thread-safe: one per decoding thread. The values handed out are ordinary immutable
+    /// arrays, safe to send to other threads with the events holding them.
+    public final class ArrayCache {
+        /// The most encoded bytes of an array the cache keeps.
+        public static let maximumBytes = 256
+
+        struct Slot {
+            var hash: UInt64 = 0
+            var bytes: [UInt8] = []
+            var value: FieldValue = .null
+        }
+
+        private var slots: [Slot]
+        private let mask: Int
+        /// Arrays taken from the cache, and arrays decoded (and kept) because they were not in it.
+        public private(set) var hits = 0
+        public private(set) var misses = 0
+
+        /// A cache of `slots` slots (rounded up to a power of two).
+        public init(slots: Int = 256) {
+            var n = 1
+            while n < max(slots, 1) { n <<= 1 }
+            self.slots = Array(repeating: Slot(), count: n)
+            mask = n - 1
+        }
+
+        /// The value kept for `bytes` (hashed to `hash`), if any.
+        @inline(__always)
+        func value(_ bytes: UnsafeRawBufferPointer, hash: UInt64) -> FieldValue? {
+            let i = Int(truncatingIfNeeded: hash) & mask
+            let found: FieldValue? = slots.withUnsafeBufferPointer { slots in
+                guard slots[i].hash == hash, slots[i].bytes.count == bytes.count else { return nil }
+                let equal = slots[i].bytes.withUnsafeBytes { kept in Self.equal(kept, bytes) }
+                return equal ? slots[i].value : nil
+            }
+            if found != nil { hits &+= 1 }
+            return found
+        }
+
+        func insert(_ bytes: UnsafeRawBufferPointer, hash: UInt64, _ value: FieldValue) {
+            misses &+= 1
+            slots[Int(truncatingIfNeeded: hash) & mask] = Slot(hash: hash, bytes: Array(bytes), value: value)
+        }
+
+        /// Whether two buffers of the same length hold the same bytes (eight at a time).
+        @inline(__always)
+        static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+            let n = a.count
+            var i = 0
+            while i + 8 <= n {
+                if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
+                i += 8
+            }
+            while i < n {
+                if a[i] != b[i] { return false }
+                i += 1
+            }
+            return true
+        }
+
+        /// A hash of `bytes` (eight at a time).
+        @inline(__always)
+        static func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+            var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(bytes.count)
+            var i = 0
+            let n = bytes.count
+            while i + 8 <= n {
+                h = (h ^ bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
+                h ^= h >> 32
+                i += 8
+            }
+            var tail: UInt64 = 0
+            var shift: UInt64 = 0
+            while i < n {
+                tail |= UInt64(bytes[i]) << shift
+                shift += 8
+                i += 1
+            }
+            h = (h ^ tail) &* 0xC4CE_B9FE_1A85_EC53
+            return h ^ (h >> 29)
+        }
     }
 
     /// Decodes one event that occupies all of `bytes`; see ``decode(_:)-(UnsafeRawBufferPointer)``.
@@ -318,8 +430,12 @@ public enum EventBinaryCodec {
 
     struct Decoder {
         var cursor: ByteCursor
+        var arrays: ArrayCache? = nil
 
-        mutating func event() throws(EventCodecError) -> Event {
+        /// Reads the fields straight into `s` (emptied by the caller): each key is checked against
+        /// the previous one by schema rank (two known keys) or by their bytes (a custom key: the
+        /// name in the schema's table or the key's bytes in the input), never as `String`s.
+        mutating func event(into s: UnsafeMutablePointer<EventBuffers>) throws(EventCodecError) {
             guard let version = cursor.readByte() else { throw Self.error(.truncated, "empty input", at: 0) }
             guard version == EventBinaryCodec.formatVersion else {
                 throw Self.error(.unsupportedVersion,
@@ -327,47 +443,193 @@ public enum EventBinaryCodec {
             }
             // Each field takes at least two bytes: a tag and a value type.
             let count = try count(elementSize: 2, what: "field")
-            var fields: [Event.Field] = []
-            fields.reserveCapacity(Swift.min(count, 256))
+            let schema = Schema.index
             let names = Schema.namesByID
+            var previousID: UInt16 = 0
+            var previousKey = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
             for index in 0..<count {
                 let tagOffset = cursor.position
                 let tag = try varint()
-                let key: String
+                let key: UnsafeBufferPointer<UInt8>
                 let id: UInt16
                 if tag == EventBinaryCodec.customFieldTag {
-                    key = try string(what: "field key")
-                    id = Schema.id(named: key)      // a writer may not have known this field yet
+                    let raw = try stringBytes(what: "field key")
+                    key = UnsafeBufferPointer(start: raw.baseAddress?.assumingMemoryBound(to: UInt8.self), count: raw.count)
+                    id = schema.id(raw)      // a writer may not have known this field yet
                 } else if tag < UInt64(names.count), !names[Int(tag)].isEmpty {
-                    key = names[Int(tag)]
                     id = UInt16(tag)
+                    key = schema.name(id)
                 } else {
                     throw Self.error(.unknownTag, "field \(index) has unknown tag \(tag)", at: tagOffset)
                 }
                 let valueOffset = cursor.position
-                let value = try value(depth: 0)
-                if case .object = value {
+                let payload = try payload(into: s)
+                if payload.kind == .object {
                     throw Self.error(.invalidValue, "field \(index) holds an object directly; objects must be flattened", at: valueOffset)
                 }
-                if let previous = fields.last {
-                    var a = previous.key, b = key
-                    let ordered = a.withUTF8 { pa in
-                        b.withUTF8 { pb in Event.compareKeys(pa, pb) < 0 && !Event.isDottedPrefix(pa, of: pb) }
+                if index > 0 {
+                    let ordered: Bool
+                    if previousID != 0 && id != 0 {
+                        // The schema is prefix-free, and its ranks are its key order.
+                        ordered = schema.rank(previousID) < schema.rank(id)
+                    } else {
+                        ordered = Event.compareKeys(previousKey, key) < 0 && !Event.isDottedPrefix(previousKey, of: key)
                     }
                     if !ordered {
                         throw Self.error(.conflictingFields,
                                          "field \(index) repeats, precedes or is nested under field \(index - 1)", at: tagOffset)
                     }
                 }
-                fields.append(Event.Field(key: key, value: value, schemaID: id))
+                if id != 0 {
+                    // Ordered and checked against its neighbour: neither present already nor in
+                    // conflict with a custom field (a conflicting field would sort right next to it).
+                    s.pointee.noteType(id, payload)
+                    s.pointee.appendKnownInOrder(id: id, rank: schema.rank(id), payload)
+                } else {
+                    s.pointee.appendCustomInOrder(key, order: Event.customOrder(key, schema), payload)
+                }
+                previousID = id
+                previousKey = key
             }
             guard cursor.isAtEnd else {
                 throw Self.error(.trailingBytes, "\(cursor.remaining) bytes after the last field", at: cursor.position)
             }
-            return Event(validatedSortedFields: fields)
         }
 
+        /// One top-level value as stored in `s`: string bytes appended to its byte buffer,
+        /// scalars in the payload, arrays (and objects, which the caller rejects) through
+        /// ``value(depth:)``. An object comes back as a payload of kind `.object`, not stored.
+        @inline(__always)
+        mutating func payload(into s: UnsafeMutablePointer<EventBuffers>) throws(EventCodecError) -> EventBuffers.Payload {
+            let offset = cursor.position
+            guard let typeByte = cursor.peekByte() else { throw Self.error(.truncated, "input ends before a value", at: offset) }
+            switch ValueType(rawValue: typeByte) {
+            case .string?:
+                _ = cursor.readByte()
+                let raw = try stringBytes(what: "string")
+                let range = s.pointee.appendBytes(UnsafeBufferPointer(start: raw.baseAddress?.assumingMemoryBound(to: UInt8.self), count: raw.count))
+                return EventBuffers.Payload(kind: .string, flag: 0, a: range, b: 0)
+            case .int?:
+                _ = cursor.readByte()
+                return EventBuffers.Payload(kind: .int, flag: 0, a: UInt64(bitPattern: ByteWriter.unzigzag(try varint())), b: 0)
+            case .timestamp?:
+                _ = cursor.readByte()
+                return EventBuffers.Payload(kind: .timestamp, flag: 0, a: UInt64(bitPattern: ByteWriter.unzigzag(try varint())), b: 0)
+            case .ipv4?:
+                _ = cursor.readByte()
+                guard let v = cursor.readUInt32BE() else { throw Self.error(.truncated, "input ends inside an IPv4 address", at: offset) }
+                let ip = IPAddress(v4: v)
+                return EventBuffers.Payload(kind: .ip, flag: ip.family.rawValue, a: ip.high, b: ip.low)
+            case .array?:
+                if let arrays, let span = arraySpan() {
+                    let hash = ArrayCache.hash(span)
+                    if let kept = arrays.value(span, hash: hash) {
+                        _ = cursor.readBytes(span.count)
+                        return s.pointee.payload(kept)
+                    }
+                    let value = try value(depth: 0)
+                    arrays.insert(span, hash: hash, value)
+                    return s.pointee.payload(value)
+                }
+                return s.pointee.payload(try value(depth: 0))
+            case .object?:
+                _ = try value(depth: 0)
+                return EventBuffers.Payload(kind: .object, flag: 0, a: 0, b: 0)
+            default:
+                // Scalars: no allocation in `value(depth:)` or `payload(_:)`.
+                return s.pointee.payload(try value(depth: 0))
+            }
+        }
+
+        /// The encoded bytes of the array of scalars at the cursor, found without decoding or
+        /// checking them and without consuming them: nil when the array holds arrays or objects, is
+        /// longer than ``ArrayCache/maximumBytes`` or is cut short (the full decode then says why).
+        func arraySpan() -> UnsafeRawBufferPointer? {
+            let bytes = cursor.bytes
+            let start = cursor.position
+            let end = min(bytes.count, start + ArrayCache.maximumBytes)
+            var i = start + 1  // the type byte
+            @inline(__always) func varint() -> UInt64? {
+                var v: UInt64 = 0, shift: UInt64 = 0
+                while i < end, shift < 64 {
+                    let b = bytes[i]
+                    i += 1
+                    v |= UInt64(b & 0x7F) << shift
+                    if b < 0x80 { return v }
+                    shift += 7
+                }
+                return nil
+            }
+            guard let n = varint(), n <= UInt64(end - i) else { return nil }
+            for _ in 0..<n {
+                guard i < end, let type = ValueType(rawValue: bytes[i]) else { return nil }
+                i += 1
+                switch type {
+                case .null, .boolFalse, .boolTrue: break
+                case .int, .timestamp: guard varint() != nil else { return nil }
+                case .float: i += 8
+                case .ipv4: i += 4
+                case .ipv6: i += 16
+                case .string:
+                    guard let length = varint(), length <= UInt64(end - i) else { return nil }
+                    i += Int(length)
+                case .array, .object: return nil
+                }
+                guard i <= end else { return nil }
+            }
+            return UnsafeRawBufferPointer(rebasing: bytes[start..<i])
+        }
+
+        /// The bytes of a length-prefixed string, checked to be well-formed UTF-8; valid while the
+        /// input is.
+        @inline(__always)
+        mutating func stringBytes(what: StaticString) throws(EventCodecError) -> UnsafeRawBufferPointer {
+            let offset = cursor.position
+            let length = try count(elementSize: 1, what: what)
+            guard let raw = cursor.readBytes(length) else {
+                throw Self.error(.truncated, "input ends inside a \(what)", at: offset)
+            }
+            // Mostly ASCII: eight bytes at a time, the full check only for other text.
+            guard EventBuffers.isASCII(raw) || UTF8Validation.isValid(raw) else {
+                throw Self.error(.invalidUTF8, "\(what) is not valid UTF-8", at: offset)
+            }
+            return raw
+        }
+
+        @inline(__always)
         mutating func varint() throws(EventCodecError) -> UInt64 {
+            // Most varints here (tags, lengths, counts) are one byte.
+            if let b = cursor.peekByte(), b < 0x80 {
+                _ = cursor.readByte()
+                return UInt64(b)
+            }
+            return try longVarint()
+        }
+
+        @inline(never)
+        mutating func longVarint() throws(EventCodecError) -> UInt64 {
+            // Ten bytes left (the longest varint): no bounds check per byte.
+            let bytes = cursor.bytes
+            var i = cursor.position
+            if bytes.count - i >= 10 {
+                var result: UInt64 = 0
+                var shift: UInt64 = 0
+                while shift < 63 {
+                    let b = bytes[i]
+                    i += 1
+                    result |= UInt64(b & 0x7F) << shift
+                    if b < 0x80 {
+                        cursor = ByteCursor(bytes, position: i)
+                        return result
+                    }
+                    shift += 7
+                }
+                // The tenth byte holds the top bit only.
+                let b = bytes[i]
+                guard b <= 1 else { throw Self.error(.malformedVarint, "varint exceeds 64 bits", at: cursor.position) }
+                cursor = ByteCursor(bytes, position: i + 1)
+                return result | UInt64(b) << 63
+            }
             switch cursor.readVarint() {
             case .value(let v): return v
             case .truncated: throw Self.error(.truncated, "input ends inside a varint", at: cursor.position)
@@ -376,6 +638,7 @@ public enum EventBinaryCodec {
         }
 
         /// A count whose items take at least `elementSize` bytes each.
+        @inline(__always)
         mutating func count(elementSize: Int, what: StaticString) throws(EventCodecError) -> Int {
             let offset = cursor.position
             let n = try varint()
@@ -386,15 +649,7 @@ public enum EventBinaryCodec {
         }
 
         mutating func string(what: StaticString) throws(EventCodecError) -> String {
-            let offset = cursor.position
-            let length = try count(elementSize: 1, what: what)
-            guard let raw = cursor.readBytes(length) else {
-                throw Self.error(.truncated, "input ends inside a \(what)", at: offset)
-            }
-            guard UTF8Validation.isValid(raw) else {
-                throw Self.error(.invalidUTF8, "\(what) is not valid UTF-8", at: offset)
-            }
-            return JSONReader.makeString(raw)
+            JSONReader.makeString(try stringBytes(what: what))
         }
 
         mutating func value(depth: Int) throws(EventCodecError) -> FieldValue {

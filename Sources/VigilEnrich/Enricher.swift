@@ -93,10 +93,10 @@ public struct Enricher {
         sinceFlush = 0
         for stage in stages {
             switch stage {
-            case .table(let s): s.counts.flush(into: s.runtime.metrics)
-            case .geoip(let s): s.counts.flush(into: s.runtime.metrics)
-            case .threatIntel(let s): s.counts.flush(into: s.runtime.metrics)
-            case .registeredDomain(let s): s.counts.flush(into: s.runtime.metrics)
+            case .table(let s): s.flushCounts()
+            case .geoip(let s): s.flushCounts()
+            case .threatIntel(let s): s.flushCounts()
+            case .registeredDomain(let s): s.flushCounts()
             }
         }
     }
@@ -118,6 +118,23 @@ struct LocalCounts {
     }
 }
 
+/// The changing part of a stage (its snapshot, caches and counts) behind a pointer the stage
+/// owns: the per-event path reads and counts through it without the runtime exclusivity checks
+/// of class properties (a stage is used by one thread).
+final class StageState<State> {
+    let pointer: UnsafeMutablePointer<State>
+
+    init(_ state: State) {
+        pointer = .allocate(capacity: 1)
+        pointer.initialize(to: state)
+    }
+
+    deinit {
+        pointer.deinitialize(count: 1)
+        pointer.deallocate()
+    }
+}
+
 /// Output keys of one lookup for a table's columns.
 struct TableLookup {
     let field: Event.Key
@@ -127,50 +144,75 @@ struct TableLookup {
 
 /// A table, cidr or changelog enrichment on one worker.
 final class TableStage {
+    struct State {
+        var table: ReferenceTable
+        var lookups: [TableLookup]
+        var counts = LocalCounts()
+    }
+
     let runtime: EnrichmentRuntime
-    private(set) var table: ReferenceTable
-    private var lookups: [TableLookup]
-    var counts = LocalCounts()
+    /// The lookups' fields, read per event without copying the lookups.
+    private let fields: [Event.Key]
+    private let state: StageState<State>
 
     init(_ runtime: EnrichmentRuntime, _ table: ReferenceTable) {
         self.runtime = runtime
-        self.table = table
-        lookups = runtime.definition.lookups.map { l in
+        let lookups = runtime.definition.lookups.map { l in
             TableLookup(field: Event.Key(l.field), target: l.target, outputs: table.columns.map { Event.Key(l.target + "." + $0) })
         }
+        fields = lookups.map(\.field)
+        state = StageState(State(table: table, lookups: lookups))
     }
+
+    var table: ReferenceTable { state.pointer.pointee.table }
 
     func refresh() {
-        guard case .table(let t) = runtime.published.load(), t !== table else { return }
-        if t.columns != table.columns {
-            for i in lookups.indices { lookups[i].outputs = t.columns.map { Event.Key(lookups[i].target + "." + $0) } }
+        let st = state.pointer
+        guard case .table(let t) = runtime.published.load(), t !== st.pointee.table else { return }
+        if t.columns != st.pointee.table.columns {
+            for i in st.pointee.lookups.indices {
+                st.pointee.lookups[i].outputs = t.columns.map { Event.Key(st.pointee.lookups[i].target + "." + $0) }
+            }
         }
-        table = t
+        st.pointee.table = t
     }
 
+    func flushCounts() { state.pointer.pointee.counts.flush(into: runtime.metrics) }
+
+    /// Looks each lookup's field up (a string by its bytes, an address as an address) and copies
+    /// the row's columns on a hit.
     @inline(__always)
     func apply(_ event: inout Event) {
-        let table = self.table
-        let width = table.columns.count
-        for i in lookups.indices {
-            let field = lookups[i].field
+        let st = state.pointer
+        for i in fields.indices {
+            guard let e = event.entry(fields[i]) else { continue }
             let found: Int32?
-            if let r = event.withStringValue(field, { table.row(bytes: $0) }) {
-                found = r
-            } else if case .ip(let ip)? = event[field] {
-                found = table.row(ip: ip)
-            } else {
+            switch e.kind {
+            case .string:
+                let table = st.pointee.table
+                found = event.withStringBytes(of: e) { table.row(bytes: $0) }
+            case .ip:
+                found = st.pointee.table.row(ip: e.ipValue.unsafelyUnwrapped)
+            default:
                 continue
             }
-            counts.lookups &+= 1
+            st.pointee.counts.lookups &+= 1
             guard let row = found else { continue }
-            counts.hits &+= 1
-            let base = Int(row) * width
-            lookups[i].outputs.withUnsafeBufferPointer { outputs in
-                table.values.withUnsafeBufferPointer { values in
-                    for c in 0..<width {
-                        if let v = values[base + c] { event[outputs[c]] = v }
-                    }
+            st.pointee.counts.hits &+= 1
+            write(row: row, lookup: i, into: &event)
+        }
+    }
+
+    @inline(never)
+    private func write(row: Int32, lookup i: Int, into event: inout Event) {
+        let st = state.pointer
+        let table = st.pointee.table
+        let width = table.columns.count
+        let base = Int(row) * width
+        st.pointee.lookups[i].outputs.withUnsafeBufferPointer { outputs in
+            table.values.withUnsafeBufferPointer { values in
+                for c in 0..<width {
+                    if let v = values[base + c] { event[outputs[c]] = v }
                 }
             }
         }
@@ -196,67 +238,82 @@ struct GeoLookup {
 
 /// A GeoIP enrichment on one worker, with its caches of decoded records.
 final class GeoStage {
+    struct State {
+        var snapshot: GeoSnapshot
+        var geoCache = OffsetCache<GeoRecord>()
+        var asCache = OffsetCache<ASRecord>()
+        var counts = LocalCounts()
+    }
+
     let runtime: EnrichmentRuntime
-    private var snapshot: GeoSnapshot
     private let lookups: [GeoLookup]
-    private var geoCache = OffsetCache<GeoRecord>()
-    private var asCache = OffsetCache<ASRecord>()
-    var counts = LocalCounts()
+    /// The lookups' fields, read per event without copying the lookups.
+    private let fields: [Event.Key]
+    private let state: StageState<State>
 
     init(_ runtime: EnrichmentRuntime, _ snapshot: GeoSnapshot) {
         self.runtime = runtime
-        self.snapshot = snapshot
         lookups = runtime.definition.lookups.map { GeoLookup(field: $0.field, target: $0.target) }
+        fields = lookups.map(\.field)
+        state = StageState(State(snapshot: snapshot))
     }
 
     func refresh() {
-        guard case .geoip(let g) = runtime.published.load(), g !== snapshot else { return }
-        snapshot = g
-        geoCache.removeAll()
-        asCache.removeAll()
+        let st = state.pointer
+        guard case .geoip(let g) = runtime.published.load(), g !== st.pointee.snapshot else { return }
+        st.pointee.snapshot = g
+        st.pointee.geoCache.removeAll()
+        st.pointee.asCache.removeAll()
     }
+
+    func flushCounts() { state.pointer.pointee.counts.flush(into: runtime.metrics) }
 
     @inline(__always)
     func apply(_ event: inout Event) {
-        lookups.withUnsafeBufferPointer { lookups in
-            for i in lookups.indices { apply(lookups[i], &event) }
+        for i in fields.indices {
+            guard let e = event.entry(fields[i]) else { continue }
+            let ip: IPAddress
+            switch e.kind {
+            case .ip:
+                ip = e.ipValue.unsafelyUnwrapped
+            case .string:
+                guard let a = event.withStringBytes(of: e, { IPAddress(parsing: $0) }) else { continue }
+                ip = a
+            default:
+                continue
+            }
+            lookup(ip, lookup: i, into: &event)
         }
     }
 
-    @inline(__always)
-    private func apply(_ l: borrowing GeoLookup, _ event: inout Event) {
-        do {
-            let ip: IPAddress
-            switch event[l.field] {
-            case .ip(let a)?: ip = a
-            case .string?:
-                guard let parsed = event.withStringValue(l.field, { IPAddress(parsing: $0) }), let a = parsed else { return }
-                ip = a
-            default: return
+    @inline(never)
+    private func lookup(_ ip: IPAddress, lookup i: Int, into event: inout Event) {
+        let st = state.pointer
+        st.pointee.counts.lookups &+= 1
+        var hit = false
+        let snapshot = st.pointee.snapshot
+        if let db = snapshot.city, let offset = db.recordOffset(ip) {
+            let r = st.pointee.geoCache.record(offset) { db.geoRecord(offset: $0) }
+            if !r.isEmpty {
+                hit = true
+                let l = lookups[i]
+                if let v = r.cityName { event[l.city] = .string(v) }
+                if let v = r.countryISOCode { event[l.countryISO] = .string(v) }
+                if let v = r.countryName { event[l.countryName] = .string(v) }
+                if let v = r.latitude { event[l.lat] = .float(v) }
+                if let v = r.longitude { event[l.lon] = .float(v) }
             }
-            counts.lookups &+= 1
-            var hit = false
-            if let db = snapshot.city, let offset = db.recordOffset(ip) {
-                let r = geoCache.record(offset) { db.geoRecord(offset: $0) }
-                if !r.isEmpty {
-                    hit = true
-                    if let v = r.cityName { event[l.city] = .string(v) }
-                    if let v = r.countryISOCode { event[l.countryISO] = .string(v) }
-                    if let v = r.countryName { event[l.countryName] = .string(v) }
-                    if let v = r.latitude { event[l.lat] = .float(v) }
-                    if let v = r.longitude { event[l.lon] = .float(v) }
-                }
-            }
-            if let db = snapshot.asn, let offset = db.recordOffset(ip) {
-                let r = asCache.record(offset) { db.asRecord(offset: $0) }
-                if r.number != nil || r.organization != nil {
-                    hit = true
-                    if let v = r.number { event[l.asNumber] = .int(v) }
-                    if let v = r.organization { event[l.asOrganization] = .string(v) }
-                }
-            }
-            if hit { counts.hits &+= 1 }
         }
+        if let db = snapshot.asn, let offset = db.recordOffset(ip) {
+            let r = st.pointee.asCache.record(offset) { db.asRecord(offset: $0) }
+            if r.number != nil || r.organization != nil {
+                hit = true
+                let l = lookups[i]
+                if let v = r.number { event[l.asNumber] = .int(v) }
+                if let v = r.organization { event[l.asOrganization] = .string(v) }
+            }
+        }
+        if hit { st.pointee.counts.hits &+= 1 }
     }
 }
 
@@ -293,80 +350,122 @@ struct ThreatLookup {
 
 /// A threat-intel enrichment on one worker.
 final class ThreatStage {
+    struct State {
+        var snapshot: ThreatIntelSnapshot
+        var counts = LocalCounts()
+    }
+
     let runtime: EnrichmentRuntime
-    private var snapshot: ThreatIntelSnapshot
     private let lookups: [ThreatLookup]
+    /// The lookups' fields and indicator types, read per event without copying the lookups.
+    private let fields: [Event.Key]
+    private let types: [EnrichmentDefinition.IndicatorType]
     private let keys: ThreatKeys
-    var counts = LocalCounts()
+    private let state: StageState<State>
 
     init(_ runtime: EnrichmentRuntime, _ snapshot: ThreatIntelSnapshot) {
         self.runtime = runtime
-        self.snapshot = snapshot
         lookups = runtime.definition.lookups.map { ThreatLookup(field: Event.Key($0.field), fieldName: .string($0.field), type: $0.indicatorType ?? .ip) }
+        fields = lookups.map(\.field)
+        types = lookups.map(\.type)
         keys = ThreatKeys(target: runtime.definition.lookups.first?.target ?? "threat.indicator")
+        state = StageState(State(snapshot: snapshot))
     }
 
     func refresh() {
-        guard case .threatIntel(let s) = runtime.published.load(), s !== snapshot else { return }
-        snapshot = s
+        let st = state.pointer
+        guard case .threatIntel(let s) = runtime.published.load(), s !== st.pointee.snapshot else { return }
+        st.pointee.snapshot = s
     }
+
+    func flushCounts() { state.pointer.pointee.counts.flush(into: runtime.metrics) }
 
     /// Checks the lookups in order and writes the first match.
     @inline(__always)
     func apply(_ event: inout Event) {
-        let s = snapshot
-        for l in lookups {
-            switch l.type {
+        for i in fields.indices {
+            guard let e = event.entry(fields[i]) else { continue }
+            switch types[i] {
             case .ip, .cidr:
                 let ip: IPAddress
-                switch event[l.field] {
-                case .ip(let a)?: ip = a
-                case .string?:
-                    guard let parsed = event.withStringValue(l.field, { IPAddress(parsing: $0) }), let a = parsed else { continue }
+                switch e.kind {
+                case .ip:
+                    ip = e.ipValue.unsafelyUnwrapped
+                case .string:
+                    guard let a = event.withStringBytes(of: e, { IPAddress(parsing: $0) }) else { continue }
                     ip = a
-                default: continue
+                default:
+                    continue
                 }
-                counts.lookups &+= 1
-                let h = IndicatorSet.addressHash(ip)
-                if let m = s.feeds.match(ip: ip, hash: h, falsePositives: &counts.falsePositives) {
-                    write(s.feeds.metadata[Int(m)], l, atomic: .string(ip.description), ip: ip, into: &event)
-                    return
-                }
-                if let streamed = s.streamed, let m = streamed.match(ip: ip) {
-                    write(m, l, atomic: .string(ip.description), ip: ip, into: &event)
-                    return
-                }
+                if match(ip: ip, lookup: i, into: &event) { return }
             case .domain, .hash:
-                let folding: KeyFolding = l.type == .domain ? .domain : .caseInsensitive
-                let salt = l.type == .domain ? IndicatorSet.domainSalt : IndicatorSet.hashSalt
-                let found: (Int32?, Bool)? = event.withStringValue(l.field) { raw in
-                    folding.withNormalized(raw) { b in
-                        let h = IndicatorSet.bytesHash(b, salt: salt)
-                        let m = l.type == .domain
-                            ? s.feeds.match(domain: b, hash: h, falsePositives: &counts.falsePositives)
-                            : s.feeds.match(hash: b, hash: h, falsePositives: &counts.falsePositives)
-                        return (m, s.streamed.map { $0.generations.isEmpty } == false)
-                    }
-                }
-                guard let (match, streamedLive) = found else { continue }
-                counts.lookups &+= 1
-                if let m = match {
-                    let atomic = event[l.field] ?? .null
-                    write(s.feeds.metadata[Int(m)], l, atomic: atomic, ip: nil, into: &event)
-                    return
-                }
-                if streamedLive, let streamed = s.streamed, case .string(let text)? = event[l.field],
-                   let m = streamed.match(text, type: l.type) {
-                    write(m, l, atomic: .string(text), ip: nil, into: &event)
-                    return
-                }
+                guard e.kind == .string else { continue }
+                if match(string: e, lookup: i, into: &event) { return }
             }
         }
     }
 
+    /// Looks an address up in the feeds, then in the streamed indicators; writes a match.
+    @inline(never)
+    private func match(ip: IPAddress, lookup i: Int, into event: inout Event) -> Bool {
+        let st = state.pointer
+        let s = st.pointee.snapshot
+        st.pointee.counts.lookups &+= 1
+        let h = IndicatorSet.addressHash(ip)
+        // Counted in a local: an inout access through the pointer could alias the snapshot, and
+        // the compiler would copy the feeds to guard against it.
+        var falsePositives = 0
+        let found = s.matchFeeds(ip: ip, hash: h, falsePositives: &falsePositives)
+        st.pointee.counts.falsePositives &+= falsePositives
+        if let m = found {
+            write(s.feeds.metadata[Int(m)], lookups[i], atomic: .string(ip.description), ip: ip, into: &event)
+            return true
+        }
+        if let streamed = s.streamed, let m = streamed.match(ip: ip) {
+            write(m, lookups[i], atomic: .string(ip.description), ip: ip, into: &event)
+            return true
+        }
+        return false
+    }
+
+    /// Looks a domain or hash (the string entry `e`) up, normalized, in the feeds, then in the
+    /// streamed indicators; writes a match.
+    @inline(never)
+    private func match(string e: Event.Entry, lookup i: Int, into event: inout Event) -> Bool {
+        let st = state.pointer
+        let s = st.pointee.snapshot
+        let type = types[i]
+        let folding: KeyFolding = type == .domain ? .domain : .caseInsensitive
+        let salt = type == .domain ? IndicatorSet.domainSalt : IndicatorSet.hashSalt
+        var falsePositives = 0
+        let (match, streamedLive): (Int32?, Bool) = event.withStringBytes(of: e) { raw in
+            folding.withNormalized(raw) { b in
+                let h = IndicatorSet.bytesHash(b, salt: salt)
+                let m = type == .domain
+                    ? s.feeds.match(domain: b, hash: h, falsePositives: &falsePositives)
+                    : s.feeds.match(hash: b, hash: h, falsePositives: &falsePositives)
+                return (m, s.streamed.map { $0.generations.isEmpty } == false)
+            }
+        }
+        st.pointee.counts.falsePositives &+= falsePositives
+        st.pointee.counts.lookups &+= 1
+        let l = lookups[i]
+        if let m = match {
+            let atomic = event[l.field] ?? .null
+            write(s.feeds.metadata[Int(m)], l, atomic: atomic, ip: nil, into: &event)
+            return true
+        }
+        if streamedLive, let streamed = s.streamed, case .string(let text)? = event[l.field],
+           let m = streamed.match(text, type: l.type) {
+            write(m, l, atomic: .string(text), ip: nil, into: &event)
+            return true
+        }
+        return false
+    }
+
     @inline(never)
     private func write(_ m: IndicatorMetadata, _ l: ThreatLookup, atomic: FieldValue, ip: IPAddress?, into event: inout Event) {
-        counts.hits &+= 1
+        state.pointer.pointee.counts.hits &+= 1
         switch m.type {
         case .ip, .cidr:
             event[keys.type] = .string(ip?.isV4 == false ? "ipv6-addr" : "ipv4-addr")
@@ -411,41 +510,58 @@ struct DomainLookup {
 
 /// A `registered_domain` enrichment on one worker: splits names with the Public Suffix List.
 final class DomainStage {
+    struct State {
+        var list: PublicSuffixList
+        var counts = LocalCounts()
+    }
+
     let runtime: EnrichmentRuntime
-    private var list: PublicSuffixList
     private let lookups: [DomainLookup]
-    var counts = LocalCounts()
+    /// The lookups' fields, read per event without copying the lookups.
+    private let fields: [Event.Key]
+    private let state: StageState<State>
 
     init(_ runtime: EnrichmentRuntime, _ list: PublicSuffixList) {
         self.runtime = runtime
-        self.list = list
         lookups = runtime.definition.lookups.map { DomainLookup(field: $0.field, target: $0.target) }
+        fields = lookups.map(\.field)
+        state = StageState(State(list: list))
     }
 
     func refresh() {
-        guard case .registeredDomain(let l) = runtime.published.load(), l !== list else { return }
-        list = l
+        let st = state.pointer
+        guard case .registeredDomain(let l) = runtime.published.load(), l !== st.pointee.list else { return }
+        st.pointee.list = l
     }
+
+    func flushCounts() { state.pointer.pointee.counts.flush(into: runtime.metrics) }
 
     /// For each lookup whose field holds a string: writes the suffix, and the registered domain
     /// and subdomain when the name has them (a hit is a registered domain written). The strings
     /// written are the only allocations.
     @inline(__always)
     func apply(_ event: inout Event) {
-        let list = self.list
-        for l in lookups {
-            let parts: PublicSuffixList.Parts?? = event.withStringValue(l.field) { raw in
-                list.split(normalizing: raw) { bytes, split in split.map { PublicSuffixList.parts(bytes, $0) } }
-            }
-            guard let parts else { continue }
-            counts.lookups &+= 1
-            guard let parts else { continue }
-            event[l.topLevelDomain] = .string(parts.topLevelDomain)
-            if let r = parts.registeredDomain {
-                counts.hits &+= 1
-                event[l.registeredDomain] = .string(r)
-            }
-            if let s = parts.subdomain { event[l.subdomain] = .string(s) }
+        for i in fields.indices {
+            guard let e = event.entry(fields[i]), e.kind == .string else { continue }
+            split(e, lookup: i, into: &event)
         }
+    }
+
+    @inline(never)
+    private func split(_ e: Event.Entry, lookup i: Int, into event: inout Event) {
+        let st = state.pointer
+        let list = st.pointee.list
+        let parts: PublicSuffixList.Parts? = event.withStringBytes(of: e) { raw in
+            list.split(normalizing: raw) { bytes, split in split.map { PublicSuffixList.parts(bytes, $0) } }
+        }
+        st.pointee.counts.lookups &+= 1
+        guard let parts else { return }
+        let l = lookups[i]
+        event[l.topLevelDomain] = .string(parts.topLevelDomain)
+        if let r = parts.registeredDomain {
+            st.pointee.counts.hits &+= 1
+            event[l.registeredDomain] = .string(r)
+        }
+        if let s = parts.subdomain { event[l.subdomain] = .string(s) }
     }
 }

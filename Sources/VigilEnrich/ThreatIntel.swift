@@ -250,6 +250,14 @@ public final class ThreatIntelSnapshot: Sendable {
     /// Indicators from the feed files.
     public var feedCount: Int { feeds.count }
 
+    /// The feeds' metadata index of an indicator matching `ip` (hashed to `hash` with
+    /// ``IndicatorSet/addressHash(_:)``), counting Bloom false positives; the feeds are read in
+    /// place (not copied, as a caller outside the class could have to).
+    @inline(never)
+    func matchFeeds(ip: IPAddress, hash: UInt64, falsePositives: inout Int) -> Int32? {
+        feeds.match(ip: ip, hash: hash, falsePositives: &falsePositives)
+    }
+
     /// The metadata of an indicator matching `ip` (feeds first, then streamed).
     public func match(ip: IPAddress) -> IndicatorMetadata? {
         var fp = 0

@@ -73,6 +73,14 @@ public final class ParsingFileTailProcessor: FileTailProcessor {
     private var context = ParseContext()
     private var writer = EventRecordWriter()
     private let sensorValue: FieldValue
+    /// `keyField` looked up in the schema once.
+    private let recordKey: Event.Key
+    /// The event lines are parsed into, kept from one line to the next (its buffers are reused).
+    private var reusable = Event()
+    private static let pathKey = Event.Key("log.file.path")
+    private static let offsetKey = Event.Key("log.offset")
+    private static let deviceKey = Event.Key("log.file.device")
+    private static let inodeKey = Event.Key("log.file.inode")
 
     /// Events sent to the topic.
     public private(set) var eventsProduced: Int64 = 0
@@ -97,6 +105,7 @@ public final class ParsingFileTailProcessor: FileTailProcessor {
         self.onError = onError
         self.beforeAcknowledge = beforeAcknowledge
         sensorValue = .string(sensor)
+        recordKey = Event.Key(keyField)
     }
 
     public func process(_ line: FileTailLine) throws {
@@ -107,6 +116,9 @@ public final class ParsingFileTailProcessor: FileTailProcessor {
             return
         }
         var event = Event()
+        swap(&event, &reusable)
+        defer { swap(&event, &reusable) }
+        event.removeAll(keepingCapacity: true)
         do {
             try parser.parse(line.bytes, into: &event, context: context)
         } catch {
@@ -114,12 +126,12 @@ public final class ParsingFileTailProcessor: FileTailProcessor {
             try onError(error.reason, line.bytes, parser.name, line)
             return
         }
-        event["log.file.path"] = .string(line.path)  // shares the file's String: no copy
-        event["log.offset"] = .int(line.offset)
-        event["log.file.device"] = .int(Int64(bitPattern: line.identity.device))
-        event["log.file.inode"] = .int(Int64(bitPattern: line.identity.inode))
+        event[Self.pathKey] = .string(line.path)
+        event[Self.offsetKey] = .int(line.offset)
+        event[Self.deviceKey] = .int(Int64(bitPattern: line.identity.device))
+        event[Self.inodeKey] = .int(Int64(bitPattern: line.identity.inode))
         PipelineFields.stamp(&event, sensor: sensorValue, now: context.referenceTime)
-        try writer.send(event, key: event[keyField], to: producer)
+        try writer.send(event, key: event[recordKey], to: producer)
         eventsProduced += 1
     }
 

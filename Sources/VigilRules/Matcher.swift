@@ -55,29 +55,49 @@ public struct CompiledExpression: Sendable {
             self.root = root
         }
 
-        func evaluate(_ event: Event) -> Bool {
+        func evaluate(_ event: Event) -> Bool { evaluate(event, shared: nil, memo: nil) }
+
+        /// Evaluates with the results of tests shared between programs kept for one event:
+        /// `shared[t]` is test `t`'s slot in `memo` (−1: a test of this program only), and a slot
+        /// already filled for `memo.epoch` is not evaluated again.
+        func evaluate(_ event: Event, shared: UnsafePointer<Int32>?, memo: TestMemo?) -> Bool {
             // A program of one test (most rules after the dataset index) skips the tree walk.
-            if case .test(let t) = nodes[root] { return unmanaged[t]._withUnsafeGuaranteedRef { $0.evaluate(event) } }
+            if case .test(let t) = nodes[root] {
+                return unmanaged.withUnsafeBufferPointer { Self.test(t, event, $0, shared, memo) }
+            }
             return nodes.withUnsafeBufferPointer { nodes in
                 operands.withUnsafeBufferPointer { operands in
                     unmanaged.withUnsafeBufferPointer { tests in
-                        Self.evaluate(root, event, nodes, operands, tests)
+                        Self.evaluate(root, event, nodes, operands, tests, shared, memo)
                     }
                 }
             }
         }
 
+        @inline(__always)
+        static func test(_ t: Int, _ event: Event, _ tests: UnsafeBufferPointer<Unmanaged<Test>>,
+                         _ shared: UnsafePointer<Int32>?, _ memo: TestMemo?) -> Bool {
+            guard let shared, let memo, case let slot = Int(shared[t]), slot >= 0 else {
+                return tests[t]._withUnsafeGuaranteedRef { $0.evaluate(event) }
+            }
+            if memo.epochs[slot] == memo.epoch { return memo.results[slot] }
+            let result = tests[t]._withUnsafeGuaranteedRef { $0.evaluate(event) }
+            memo.epochs[slot] = memo.epoch
+            memo.results[slot] = result
+            return result
+        }
+
         static func evaluate(_ i: Int, _ event: Event, _ nodes: UnsafeBufferPointer<Node>, _ operands: UnsafeBufferPointer<Int>,
-                             _ tests: UnsafeBufferPointer<Unmanaged<Test>>) -> Bool {
+                             _ tests: UnsafeBufferPointer<Unmanaged<Test>>, _ shared: UnsafePointer<Int32>?, _ memo: TestMemo?) -> Bool {
             switch nodes[i] {
-            case .test(let t): return tests[t]._withUnsafeGuaranteedRef { $0.evaluate(event) }
+            case .test(let t): return test(t, event, tests, shared, memo)
             case .all(let start, let count):
-                for k in start..<(start + count) where !evaluate(operands[k], event, nodes, operands, tests) { return false }
+                for k in start..<(start + count) where !evaluate(operands[k], event, nodes, operands, tests, shared, memo) { return false }
                 return true
             case .any(let start, let count):
-                for k in start..<(start + count) where evaluate(operands[k], event, nodes, operands, tests) { return true }
+                for k in start..<(start + count) where evaluate(operands[k], event, nodes, operands, tests, shared, memo) { return true }
                 return false
-            case .not(let n): return !evaluate(n, event, nodes, operands, tests)
+            case .not(let n): return !evaluate(n, event, nodes, operands, tests, shared, memo)
             case .constant(let b): return b
             }
         }
@@ -118,9 +138,45 @@ public struct CompiledExpression: Sendable {
     public func matches(_ event: Event) -> Bool { program.evaluate(event) }
 }
 
+/// Results of tests shared between rules for the event being matched (``RulesState``): per slot,
+/// the epoch of the event it was evaluated for and the result. Raw memory of one partition's
+/// state, used by one thread.
+struct TestMemo {
+    var epochs: UnsafeMutablePointer<UInt32>
+    var results: UnsafeMutablePointer<Bool>
+    var epoch: UInt32
+
+    init(epochs: UnsafeMutablePointer<UInt32>, results: UnsafeMutablePointer<Bool>, epoch: UInt32) {
+        self.epochs = epochs
+        self.results = results
+        self.epoch = epoch
+    }
+}
+
+/// A test's identity for sharing its result between rules: tests with equal keys give the same
+/// result on the same event (`inList` tests are not shared: their lists belong to the rule).
+struct SharedTestKey: Hashable {
+    let field: String
+    let op: String
+    let values: [Value]
+    let matchAll: Bool
+    let caseInsensitive: Bool
+
+    init?(_ p: Predicate) {
+        guard p.op != .inList else { return nil }
+        field = p.field
+        op = p.op.rawValue
+        values = p.values
+        matchAll = p.matchAll
+        caseInsensitive = p.caseInsensitive
+    }
+}
+
 /// One compiled predicate. A class: evaluation reads it through one reference instead of
 /// copying (and retaining) its arrays. Immutable after init (its raw buffers too): safe to share.
 final class Test: @unchecked Sendable {
+    /// The predicate it was compiled from.
+    let predicate: Predicate
     let key: Event.Key
     let field: String
     let op: Operator
@@ -137,6 +193,9 @@ final class Test: @unchecked Sendable {
     let booleans: [Bool?]
     /// `equals null`: the field is absent or null.
     let wantsNull: [Bool]
+    /// Whether the test holds for an event without the field: only `equals null` does (its
+    /// negations are left to `not`).
+    let absentMatches: Bool
     let lists: (any RuleLists)?
     let listNames: [String]
     /// `regex`: the compiled patterns (unanchored searches; `caseInsensitive` applies).
@@ -148,6 +207,7 @@ final class Test: @unchecked Sendable {
     private let valueCount: Int
 
     init(_ p: Predicate, lists: (any RuleLists)?, origin: Origin?) throws(RuleError) {
+        predicate = p
         field = p.field
         key = Event.Key(p.field)
         op = p.op
@@ -201,6 +261,7 @@ final class Test: @unchecked Sendable {
         self.networks = networks
         self.booleans = booleans
         self.wantsNull = wantsNull
+        absentMatches = p.op == .equals && (p.matchAll ? wantsNull.allSatisfy { $0 } : wantsNull.contains(true))
         self.listNames = listNames
         self.regexes = regexes
         valueCount = strings.count
@@ -241,16 +302,11 @@ final class Test: @unchecked Sendable {
     static func foldASCII(_ bytes: [UInt8]) -> [UInt8] { bytes.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 } }
 
     func evaluate(_ event: Event) -> Bool {
-        if op == .exists {
-            guard let v = event[key] else { return false }
-            return !v.isNull
-        }
-        // Strings: straight from the event's bytes.
-        if let result = event.withStringValue(key, { bytes in evaluateString(bytes) }) { return result }
-        guard let value = event[key] else {
-            // Absent: only `equals null` holds (and its negations are left to `not`).
-            return op == .equals && (matchAll ? wantsNull.allSatisfy { $0 } : wantsNull.contains(true))
-        }
+        // The field is found once; strings are read straight from the event's bytes.
+        guard let e = event.entry(key) else { return absentMatches }
+        if op == .exists { return e.kind != .null }
+        if e.kind == .string { return event.withStringBytes(of: e) { evaluateString($0) } }
+        guard let value = event[key] else { return absentMatches }
         return evaluate(value)
     }
 
@@ -381,6 +437,20 @@ final class Test: @unchecked Sendable {
             return fold && b >= 0x41 && b <= 0x5A ? b | 0x20 : b
         }
         @inline(__always) func equalAt(_ start: Int) -> Bool {
+            if !fold {
+                // Eight bytes at a time.
+                var k = 0
+                let n = v.count
+                while k + 8 <= n {
+                    if s.loadUnaligned(fromByteOffset: start + k, as: UInt64.self) != v.loadUnaligned(fromByteOffset: k, as: UInt64.self) { return false }
+                    k += 8
+                }
+                while k < n {
+                    if s[start + k] != v[k] { return false }
+                    k += 1
+                }
+                return true
+            }
             for k in 0..<v.count where byte(start + k) != v[k] { return false }
             return true
         }

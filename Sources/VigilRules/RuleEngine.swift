@@ -154,9 +154,16 @@ extension CompiledRule {
 /// rules that say so), so the engine evaluates the rest of its match only. Each list has its own
 /// prefilters (``RuleGates``), over the fields its rules test.
 struct RuleIndex: Sendable {
-    struct List: Sendable {
+    /// A class: the per-event path takes an event's list with one reference, not a copy of
+    /// its arrays.
+    final class List: Sendable {
         let rules: [Int]
         let gates: RuleGates
+
+        init(rules: [Int], gates: RuleGates) {
+            self.rules = rules
+            self.gates = gates
+        }
     }
 
     /// The lists: `lists[0]` holds the rules for every event.
@@ -323,7 +330,7 @@ struct RulesState: PluginState {
         index = RuleIndex(rules)
         programs = rules.map { Unmanaged.passUnretained($0.residual.program) }
         alwaysTrue = rules.map { $0.residual.program.isAlwaysTrue }
-        scratch = RuleScratch(rules: rules.count)
+        scratch = RuleScratch(rules: rules.count, programs: rules.map(\.residual.program))
         windows = rules.map { r in
             switch r.rule.aggregation {
             case .threshold(_, let window, let minimum)?: RuleWindows(kind: window, distinct: false, minimum: minimum)
@@ -387,6 +394,7 @@ struct RulesState: PluginState {
         if epoch == 0 {
             // Wrapped: clear the stamps once every 2^32 events.
             for i in 0..<scratch.count { scratch.marks[i] = 0 }
+            for i in 0..<scratch.sharedCount { scratch.memoEpochs[i] = 0 }
             for i in keyEpochs.indices { keyEpochs[i] = 0 }
             epoch = 1
         }
@@ -394,6 +402,8 @@ struct RulesState: PluginState {
         let candidates = list.rules, gates = list.gates
         let epoch = self.epoch
         let marks = scratch.marks, out = scratch.matched
+        // Tests several candidate rules share are evaluated once for this event.
+        let memo = TestMemo(epochs: scratch.memoEpochs, results: scratch.memoResults, epoch: epoch)
         // Gates first (one automaton pass per gated field), then each candidate rule that is
         // ungated or passed its gate. Programs are read in place (no copy of a rule per event).
         if !gates.isEmpty { gates.mark(event, marks: marks, epoch: epoch) }
@@ -404,7 +414,9 @@ struct RulesState: PluginState {
                     candidates.withUnsafeBufferPointer { candidates in
                         for i in candidates {
                             if gated[i] && marks[i] != epoch { continue }
-                            if alwaysTrue[i] || programs[i]._withUnsafeGuaranteedRef({ $0.evaluate(event) }) {
+                            if alwaysTrue[i] || programs[i]._withUnsafeGuaranteedRef({
+                                $0.evaluate(event, shared: scratch.shared + scratch.sharedStart[i], memo: memo)
+                            }) {
                                 out[n] = i
                                 n += 1
                             }
@@ -846,22 +858,71 @@ struct SequenceProgress {
 }
 
 /// Scratch memory of one partition's rule state: per rule, the epoch of the last event that
-/// passed its prefilter, and the indices of the rules the current event matched. Raw memory, so
-/// the per-event loop neither checks uniqueness nor counts references.
+/// passed its prefilter, and the indices of the rules the current event matched; the slots of
+/// the tests rules share (per rule and test: its slot, or −1) and their results for the current
+/// event. Raw memory, so the per-event loop neither checks uniqueness nor counts references.
 final class RuleScratch: @unchecked Sendable {
     let count: Int
     let marks: UnsafeMutablePointer<UInt32>
     let matched: UnsafeMutablePointer<Int>
+    /// Rule `i`'s tests' slots are `shared[sharedStart[i] ..< sharedStart[i] + its test count]`.
+    let shared: UnsafeMutablePointer<Int32>
+    let sharedStart: UnsafeMutablePointer<Int>
+    /// Distinct shared tests (slots).
+    let sharedCount: Int
+    let memoEpochs: UnsafeMutablePointer<UInt32>
+    let memoResults: UnsafeMutablePointer<Bool>
 
-    init(rules: Int) {
+    /// `programs`: what each rule evaluates. A test appearing (by ``SharedTestKey``) in two or
+    /// more of them gets a slot.
+    init(rules: Int, programs: [CompiledExpression.Program] = []) {
         count = rules
         marks = .allocate(capacity: max(rules, 1))
         marks.initialize(repeating: 0, count: max(rules, 1))
         matched = .allocate(capacity: max(rules, 1))
+        var uses: [SharedTestKey: Int] = [:]
+        for program in programs {
+            for t in program.tests { if let k = SharedTestKey(t.predicate) { uses[k, default: 0] += 1 } }
+        }
+        var slots: [SharedTestKey: Int32] = [:]
+        var flat: [Int32] = []
+        var starts: [Int] = []
+        for program in programs {
+            starts.append(flat.count)
+            for t in program.tests {
+                guard let k = SharedTestKey(t.predicate), uses[k]! >= 2 else {
+                    flat.append(-1)
+                    continue
+                }
+                if let s = slots[k] {
+                    flat.append(s)
+                } else {
+                    let s = Int32(slots.count)
+                    slots[k] = s
+                    flat.append(s)
+                }
+            }
+        }
+        while starts.count < rules { starts.append(flat.count) }
+        shared = .allocate(capacity: max(flat.count, 1))
+        shared.initialize(repeating: -1, count: max(flat.count, 1))
+        if !flat.isEmpty { shared.update(from: flat, count: flat.count) }
+        sharedStart = .allocate(capacity: max(starts.count, 1))
+        sharedStart.initialize(repeating: 0, count: max(starts.count, 1))
+        if !starts.isEmpty { sharedStart.update(from: starts, count: starts.count) }
+        sharedCount = slots.count
+        memoEpochs = .allocate(capacity: max(slots.count, 1))
+        memoEpochs.initialize(repeating: 0, count: max(slots.count, 1))
+        memoResults = .allocate(capacity: max(slots.count, 1))
+        memoResults.initialize(repeating: false, count: max(slots.count, 1))
     }
 
     deinit {
         marks.deallocate()
         matched.deallocate()
+        shared.deallocate()
+        sharedStart.deallocate()
+        memoEpochs.deallocate()
+        memoResults.deallocate()
     }
 }

@@ -173,8 +173,16 @@ final class StreamWorker {
     let store: CheckpointStore
     let index: Int
 
-    struct Owned {
-        var state: PartitionState
+    /// A class, so that the per-record path reaches a partition's state with one dictionary
+    /// lookup and no copy of it.
+    final class Owned {
+        /// Behind a pointer the object owns: the per-record path reads and changes the state
+        /// without the runtime exclusivity checks of a class property (one worker thread uses it).
+        var state: PartitionState {
+            _read { yield statePointer.pointee }
+            _modify { yield &statePointer.pointee }
+        }
+        private let statePointer: UnsafeMutablePointer<PartitionState>
         /// Per output topic (profiles, then each plugin's).
         let writers: [any PartitionAppender]
         /// The partition of `errorTopic`.
@@ -187,11 +195,62 @@ final class StreamWorker {
         var producedUntil: Int64 = -1
         /// Processing time since which the partition has had nothing to read.
         var idleSince: Int64?
+
+        init(state: PartitionState, writers: [any PartitionAppender], errors: (any PartitionAppender)?) {
+            statePointer = .allocate(capacity: 1)
+            statePointer.initialize(to: state)
+            self.writers = writers
+            self.errors = errors
+        }
+
+        deinit {
+            statePointer.deinitialize(count: 1)
+            statePointer.deallocate()
+        }
     }
 
     var owned: [Int: Owned] = [:]
-    var delta = StreamStage.Counters()
-    var enricher: Enricher?
+    /// What the per-record path changes on every record, behind a pointer the worker owns: no
+    /// runtime exclusivity check of a class property per access (the worker is one thread, and
+    /// no two of these accesses overlap).
+    struct Hot {
+        var delta = StreamStage.Counters()
+        var enricher: Enricher?
+        /// The event records are decoded into, kept from one record to the next.
+        var event = Event()
+        var lateReasons: [String] = []
+        /// Results emitted while a partition's state changes, produced once the change is done
+        /// (the state lives in `owned`, which producing also changes).
+        var pending: [(Int, Int, Event)] = []
+    }
+
+    private let hot: UnsafeMutablePointer<Hot> = {
+        let p = UnsafeMutablePointer<Hot>.allocate(capacity: 1)
+        p.initialize(to: Hot())
+        return p
+    }()
+
+    deinit {
+        hot.deinitialize(count: 1)
+        hot.deallocate()
+    }
+
+    var delta: StreamStage.Counters {
+        _read { yield hot.pointee.delta }
+        _modify { yield &hot.pointee.delta }
+    }
+    var enricher: Enricher? {
+        _read { yield hot.pointee.enricher }
+        _modify { yield &hot.pointee.enricher }
+    }
+    private var lateReasons: [String] {
+        _read { yield hot.pointee.lateReasons }
+        _modify { yield &hot.pointee.lateReasons }
+    }
+    private var pending: [(Int, Int, Event)] {
+        _read { yield hot.pointee.pending }
+        _modify { yield &hot.pointee.pending }
+    }
     /// Worker 0 keeps the enrichment data current: reloads changed files, feeds topic tables.
     var feeder: TopicFeeder?
     var lastMaintenance: Int64 = 0
@@ -290,20 +349,24 @@ final class StreamWorker {
 
     func handle(_ record: RecordView) {
         let p = record.partition
-        guard owned[p] != nil else { return }
-        if record.offset < owned[p]!.state.offset { return }  // processed before the checkpoint
-        var event: Event
+        guard let o = owned[p] else { return }
+        if record.offset < o.state.offset { return }  // processed before the checkpoint
+        // Decoded into the event of the previous record, whose storage is reused when nothing
+        // kept it (`onEvent` may keep it: then the decoder allocates a new one).
+        var event = Event()
+        swap(&event, &hot.pointee.event)
+        defer { swap(&event, &hot.pointee.event) }
         do {
-            event = try EventBinaryCodec.decode(record.value)
+            try EventBinaryCodec.decode(record.value, into: &event, arrays: arrays)
         } catch {
             delta.recordsUndecodable += 1
             reject("not a valid event: \(error)", record)
-            owned[p]!.state.offset = record.offset + 1
+            o.state.offset = record.offset + 1
             return
         }
         enricher?.enrich(&event)
-        let time = event[.timestamp]?.timestampValue?.nanoseconds ?? record.timestamp
-        owned[p]!.state.process(event, time: time, offset: record.offset, emit: { produce(p, $0, $1) }, late: { reason in
+        let time = event.entry(.timestamp).flatMap { $0.kind == .timestamp ? Int64(bitPattern: $0.a) : nil } ?? record.timestamp
+        o.state.process(event, time: time, offset: record.offset, emit: { produce(p, $0, $1) }, late: { reason in
             delta.lateRejected += 1
             lateReasons.append(reason)  // rejected once the state is no longer being changed
         })
@@ -311,18 +374,19 @@ final class StreamWorker {
             for reason in lateReasons { reject(reason, record) }
             lateReasons.removeAll(keepingCapacity: true)
         }
-        owned[p]!.state.offset = record.offset + 1
-        drainPending()
-        if !owned[p]!.produced.isEmpty && owned[p]!.state.offset > owned[p]!.producedUntil {
+        o.state.offset = record.offset + 1
+        if !pending.isEmpty { drainPending() }
+        if !o.produced.isEmpty && o.state.offset > o.producedUntil {
             // Everything the replay could repeat has been seen; what is left was not repeated
             // (a changed profile, say).
-            owned[p]!.produced.removeAll()
+            o.produced.removeAll()
         }
         delta.eventsProcessed += 1
         stage.onEvent?(event, record)
     }
 
-    private var lateReasons: [String] = []
+    /// The array values of the input (categories, types), each decoded once.
+    private let arrays = EventBinaryCodec.ArrayCache()
 
     /// Tells `onError` and writes an error event to the partition of `errorTopic`.
     @inline(never)
@@ -340,9 +404,6 @@ final class StreamWorker {
         }
     }
 
-    /// Results emitted while a partition's state changes, produced once the change is done (the
-    /// state lives in `owned`, which producing also changes).
-    private var pending: [(Int, Int, Event)] = []
 
     func produce(_ p: Int, _ output: Int, _ result: Event) { pending.append((p, output, result)) }
 
@@ -436,7 +497,7 @@ final class StreamWorker {
         var writers: [any PartitionAppender] = []
         for topic in configuration.outputTopics { writers.append(try session.appender(topic: topic, partition: p)) }
         let errors = try configuration.errorTopic.map { topic throws(BrokerError) in try session.appender(topic: topic, partition: p) }
-        var owned = Owned(state: state, writers: writers, errors: errors)
+        let owned = Owned(state: state, writers: writers, errors: errors)
         // Outputs produced after the checkpoint (before a crash) are in the output topics already;
         // without a checkpoint, everything in them came from a run that never checkpointed this
         // partition (killed before its first checkpoint), and the replay repeats it.

@@ -209,6 +209,34 @@ extension RuleEngineTests {
         return try alerts(log)
     }
 
+    /// Tests several rules share are evaluated once per event: each rule still sees its own
+    /// result — under `not`, next to other tests, and apart from a case-insensitive test of the
+    /// same value (not the same test).
+    @Test func sharedTestsKeepEachRulesResult() throws {
+        let yaml = """
+        rules:
+          - id: t.a
+            title: Failure by root
+            match: { event.outcome: failure, user.name: root }
+          - id: t.b
+            title: Failure by someone else
+            match: { event.outcome: failure, not: { user.name: root } }
+          - id: t.c
+            title: Root in any case, any outcome
+            match: { user.name|i: ROOT }
+          - id: t.d
+            title: Root exactly, success
+            match: { user.name: root, event.outcome: success }
+        """
+        let a = "203.0.113.9"
+        let got = try run(yaml, [(a, "root", "failure", 0), (a, "alice", "failure", 1), (a, "Root", "success", 2), (a, "root", "success", 3)])
+        #expect(got.sorted() == [
+            "t.a  t=0 count=1", "t.b  t=1 count=1",
+            "t.c  t=0 count=1", "t.c  t=2 count=1", "t.c  t=3 count=1",
+            "t.d  t=3 count=1",
+        ].sorted())
+    }
+
     @Test func sequencesAndNewValues() throws {
         let a = "203.0.113.5"
         let got = try run(Self.statefulRules, [
