@@ -536,9 +536,9 @@ struct FramedBlob {
 
     @inline(__always) func end(_ i: Int) -> Int { Int(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: endsAt + 4 * i, as: UInt32.self))) }
 
-    /// Marks the items holding one of `needles` (or any match spanning into them), and those
-    /// whose first byte (the text's flag) is 1.
-    func markMatches(_ needles: [[UInt8]], into marks: inout [Bool]) {
+    /// Marks the items holding one of `needles` as a token (or, for a prefix needle, the start
+    /// of one), and those whose first byte (the text's flag) is 1.
+    func markMatches(_ needles: [BlockTextQuery.Token], into marks: inout [Bool]) {
         guard n > 0, endsAt >= 0 else { return }
         let total = end(n - 1)
         let data = base.baseAddress!
@@ -546,10 +546,20 @@ struct FramedBlob {
             let start = i == 0 ? 0 : end(i - 1)
             if start < total && data.load(fromByteOffset: start, as: UInt8.self) == 1 { marks[i] = true }
         }
-        for needle in needles where !needle.isEmpty {
+        let table = TokenSet.table
+        for token in needles where !token.text.isEmpty {
+            let needle = token.text
             var at = 0
             while at < total {
                 guard let offset = Self.find(needle, in: data, from: at, to: total) else { break }
+                // A whole token (or a token's start, for a prefix): separators around it.
+                let before = offset == 0 ? 0 : table[Int(data.load(fromByteOffset: offset - 1, as: UInt8.self))]
+                let afterAt = offset + needle.count
+                let after = afterAt >= total ? 0 : table[Int(data.load(fromByteOffset: afterAt, as: UInt8.self))]
+                guard before == 0 && (token.prefix || after == 0) else {
+                    at = offset + 1
+                    continue
+                }
                 // The item holding offset: the first whose end is past it.
                 var lo = 0, hi = n
                 while lo < hi {
@@ -563,29 +573,30 @@ struct FramedBlob {
         }
     }
 
-    /// Bytes from rarest to commonest in alert text (a guess): the needle's rarest byte is
-    /// searched with memchr, then the needle compared around it.
-    static let rank: [Int] = {
-        var r = [Int](repeating: 0, count: 256)
-        for (i, c) in "zqjxkvbywgpfmucdlhr9876543210snioate".utf8.enumerated() { r[Int(c)] = 1 + i }
-        return r
-    }()
-
-    /// The offset of the first `needle` in `data[from..<to]`.
+    /// The offset of the first `needle` in `data[from..<to]`: 16 positions at a time, those
+    /// whose first and last bytes match the needle's (SIMD compares) are compared in full.
     static func find(_ needle: [UInt8], in data: UnsafeRawPointer, from: Int, to: Int) -> Int? {
         let m = needle.count
-        guard m <= to - from else { return nil }
-        var key = 0
-        for j in 1..<max(m, 1) where rank[Int(needle[j])] < rank[Int(needle[key])] { key = j }
-        let c = Int32(needle[key])
-        var at = from + key
+        guard m > 0, m <= to - from else { return nil }
         return needle.withUnsafeBytes { nb -> Int? in
-            while at < to - (m - 1 - key) {
-                guard let p = memchr(data + at, c, to - (m - 1 - key) - at) else { return nil }
-                let pos = UnsafeRawPointer(p) - data
-                let start = pos - key
-                if memcmp(data + start, nb.baseAddress!, m) == 0 { return start }
-                at = pos + 1
+            let n0 = nb[0], nl = nb[m - 1]
+            let first = SIMD16<UInt8>(repeating: n0), last = SIMD16<UInt8>(repeating: nl)
+            var i = from
+            // Positions i…i+15 whose whole needle fits before `to`.
+            while i + 15 + m <= to {
+                let a = data.loadUnaligned(fromByteOffset: i, as: SIMD16<UInt8>.self)
+                let b = data.loadUnaligned(fromByteOffset: i + m - 1, as: SIMD16<UInt8>.self)
+                let hits = (a .== first) .& (b .== last)
+                if any(hits) {
+                    for j in 0..<16 where hits[j] {
+                        if m <= 2 || memcmp(data + i + j + 1, nb.baseAddress! + 1, m - 2) == 0 { return i + j }
+                    }
+                }
+                i += 16
+            }
+            while i + m <= to {
+                if data.load(fromByteOffset: i, as: UInt8.self) == n0 && memcmp(data + i, nb.baseAddress!, m) == 0 { return i }
+                i += 1
             }
             return nil
         }
@@ -602,8 +613,9 @@ struct FramedBlob {
 /// A block's text document holds its distinct tokens (no positions, no columns), so a query is
 /// relaxed for it: every token of the query (phrases split, columns and `^` ignored, prefixes
 /// kept) is required when the query has no `OR` or `NOT`, otherwise any one is enough. The alerts
-/// of the candidate blocks are pre-checked with a case-insensitive substring test of the longest
-/// required token (or of any token), then the exact FTS5 query runs on those alerts alone.
+/// of the candidate blocks are pre-checked for the longest required token (or any token) as a
+/// whole token of their lower-cased text (the start of one, for a prefix), text with bytes above
+/// 0x7F always passing; then the exact FTS5 query runs on those alerts alone.
 struct BlockTextQuery {
     struct Token: Equatable {
         var text: [UInt8]
@@ -692,13 +704,13 @@ struct BlockTextQuery {
             .joined(separator: all ? " " : " OR ")
     }
 
-    /// The tokens an alert's text must contain one of (as substrings); nil: no pre-check.
-    var needles: [[UInt8]]? {
+    /// The tokens an alert's text must contain one of; nil: no pre-check.
+    var needles: [Token]? {
         if all {
             guard let longest = tokens.filter(\.ascii).max(by: { $0.text.count < $1.text.count }) else { return nil }
-            return [longest.text]
+            return [longest]
         }
         guard !tokens.isEmpty, tokens.allSatisfy(\.ascii) else { return nil }
-        return tokens.map(\.text)
+        return tokens
     }
 }

@@ -248,7 +248,7 @@ struct BlockCopier {
     let filter: AlertFilter
     let afterSequence: Int64?
     let slots: [Int64: Set<Int>]?
-    let needles: [[UInt8]]?
+    let needles: [BlockTextQuery.Token]?
     let hasText: Bool
     let textRules: Set<String>
     let sourceRanges: [([UInt8], [UInt8])]

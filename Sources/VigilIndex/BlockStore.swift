@@ -393,12 +393,19 @@ extension AlertIndex {
             if p <= 8 { return Int(truncatingIfNeeded: e.k1 >> UInt64(8 * (p - 1))) & 0xFF }
             return Int(truncatingIfNeeded: e.k0 >> UInt64(8 * (p - 9))) & 0xFF
         }
-        for p in 0..<17 {
+        // The bytes that differ between keys: the others need no pass.
+        var or0: UInt64 = 0, and0: UInt64 = .max, or1: UInt64 = 0, and1: UInt64 = .max, or2: UInt8 = 0, and2: UInt8 = .max
+        a.withUnsafeBufferPointer { src in
+            for e in src {
+                or0 |= e.k0; and0 &= e.k0; or1 |= e.k1; and1 &= e.k1; or2 |= e.k2; and2 &= e.k2
+            }
+        }
+        let varying = RunEntry(k0: or0 ^ and0, k1: or1 ^ and1, k2: or2 ^ and2, seq: 0)
+        for p in 0..<17 where byte(varying, p) != 0 {
             for i in 0..<256 { counts[i] = 0 }
             a.withUnsafeBufferPointer { src in
                 for e in src { counts[byte(e, p)] += 1 }
             }
-            if counts.contains(n) { continue }
             var total = 0
             for i in 0..<256 {
                 let c = counts[i]
