@@ -152,3 +152,66 @@ extension AlertIndex {
         return problems
     }
 }
+
+// MARK: Converting a row-layout index
+
+extension AlertIndex {
+    /// Copies this row-layout index into a new block-layout database at `destination` (which must
+    /// not exist): every alert (from its stored JSON), the rules, triage status and history, and
+    /// the stored offsets, so an indexer resumes where this one stopped. Sequence numbers start
+    /// afresh. Run it with the indexer stopped; then replace the old file with the new one.
+    /// - Returns: the alerts copied.
+    public func convertToBlocks(destination: String, progress: (Int) -> Void = { _ in }) throws(AlertIndexError) -> Int {
+        guard layout == .rows else {
+            throw AlertIndexError(.database, "\(path) already stores alerts in blocks: nothing to convert")
+        }
+        guard !FileManager.default.fileExists(atPath: destination) else {
+            throw AlertIndexError(.database, "\(destination) exists: give a new file to convert into")
+        }
+        var config = AlertIndexConfiguration(path: destination)
+        config.layout = .blocks
+        let target = try AlertIndex(configuration: config)
+        defer { target.close() }
+        var after: Int64 = 0
+        var copied = 0
+        while true {
+            let chunk = try read { db in
+                try Row.fetchAll(db, sql: "SELECT seq, json FROM alerts WHERE seq > ? ORDER BY seq LIMIT 20000", arguments: [after])
+                    .map { ($0[0] as Int64, $0[1] as String) }
+            }
+            guard let last = chunk.last else { break }
+            var rows: [AlertRow] = []
+            rows.reserveCapacity(chunk.count)
+            for (seq, json) in chunk {
+                let event: Event
+                do { event = try EventJSON.decode(json) } catch {
+                    throw AlertIndexError(.database, "alert \(seq) of \(path) is not valid JSON", cause: "\(error)")
+                }
+                rows.append(try AlertRow(event: event, json: false))
+            }
+            try target.write(rows)
+            copied += rows.count
+            progress(copied)
+            after = last.0
+        }
+        // Triage, its history and the offsets in one last transaction.
+        let (triage, history, offsets) = try read { db in
+            (try Row.fetchAll(db, sql: "SELECT alert_id, status, actor, at, comment FROM triage"),
+             try Row.fetchAll(db, sql: "SELECT alert_id, status, actor, at, comment FROM triage_history ORDER BY n"),
+             try Row.fetchAll(db, sql: "SELECT topic, partition, next_offset FROM offsets"))
+        }
+        try target.writeTransaction { db in
+            for r in triage {
+                try db.execute(sql: "INSERT INTO triage(alert_id, status, actor, at, comment) VALUES (?,?,?,?,?)", arguments: [r[0], r[1], r[2], r[3], r[4]])
+            }
+            for r in history {
+                try db.execute(sql: "INSERT INTO triage_history(alert_id, status, actor, at, comment) VALUES (?,?,?,?,?)",
+                               arguments: [r[0], r[1], r[2], r[3], r[4]])
+            }
+            for r in offsets {
+                try db.execute(sql: "INSERT INTO offsets(topic, partition, next_offset) VALUES (?,?,?)", arguments: [r[0], r[1], r[2]])
+            }
+        }
+        return copied
+    }
+}
