@@ -279,7 +279,7 @@ struct BlockCopier {
             VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
             """).sqliteStatement
         ftsInsert = try db.cachedStatement(sql: "INSERT INTO temp.alerts_fts(rowid, key, user_name, text) VALUES (?,?,?,?)").sqliteStatement
-        columnsStmt = try db.cachedStatement(sql: "SELECT columns FROM main.alert_blocks WHERE block = ?").sqliteStatement
+        columnsStmt = try db.cachedStatement(sql: "SELECT columns FROM main.alert_block_columns WHERE block = ?").sqliteStatement
         textStmt = try db.cachedStatement(sql: "SELECT text FROM main.alert_block_text WHERE block = ?").sqliteStatement
         deadStmt = try db.cachedStatement(sql: "SELECT seq FROM main.alert_dead WHERE seq >= ? AND seq < ?").sqliteStatement
     }

@@ -22,7 +22,7 @@ extension AlertIndex {
                 for r in blocks {
                     let block: Int64 = r[0], span: Int = r[1]
                     var dead = Set(try Int64.fetchAll(db, sql: "SELECT seq FROM alert_dead WHERE seq >= ? AND seq < ?", arguments: [block, block + Int64(span)]).map { Int($0 - block) })
-                    let columns = try Data.fetchOne(db, sql: "SELECT columns FROM alert_blocks WHERE block = ?", arguments: [block]) ?? Data()
+                    let columns = try Data.fetchOne(db, sql: "SELECT columns FROM alert_block_columns WHERE block = ?", arguments: [block]) ?? Data()
                     var victims: [Int] = []
                     var liveMin = Int64.max
                     var victimIDs: [String] = []
@@ -84,6 +84,7 @@ extension AlertIndex {
             try db.execute(sql: "INSERT INTO block_fts(block_fts, rowid, tokens) VALUES('delete', ?, ?)", arguments: [block, doc])
         }
         try db.execute(sql: "DELETE FROM alert_blocks WHERE block = ?", arguments: [block])
+        try db.execute(sql: "DELETE FROM alert_block_columns WHERE block = ?", arguments: [block])
         try db.execute(sql: "DELETE FROM alert_block_text WHERE block = ?", arguments: [block])
         try db.execute(sql: "DELETE FROM alert_block_bodies WHERE block = ?", arguments: [block])
         try db.execute(sql: "DELETE FROM alert_block_rules WHERE block = ?", arguments: [block])
@@ -92,7 +93,7 @@ extension AlertIndex {
 
     /// Writes a block again without the alerts at offsets `dropping` (their dead marks go too).
     func rewriteBlock(_ db: Database, block: Int64, span: Int, dropping: Set<Int>) throws {
-        guard let columns = try Data.fetchOne(db, sql: "SELECT columns FROM alert_blocks WHERE block = ?", arguments: [block]),
+        guard let columns = try Data.fetchOne(db, sql: "SELECT columns FROM alert_block_columns WHERE block = ?", arguments: [block]),
               let text = try Data.fetchOne(db, sql: "SELECT text FROM alert_block_text WHERE block = ?", arguments: [block]),
               let bodies = try Data.fetchOne(db, sql: "SELECT bodies FROM alert_block_bodies WHERE block = ?", arguments: [block]) else { return }
         var builder = AlertBlockBuilder()
@@ -126,7 +127,7 @@ extension AlertIndex {
         }
         var cells: [CountKey: Int] = [:]
         var live = 0
-        let rows = try Row.fetchCursor(db, sql: "SELECT block, n, columns, alerts FROM alert_blocks")
+        let rows = try Row.fetchCursor(db, sql: "SELECT b.block, b.n, c.columns, b.alerts FROM alert_blocks b JOIN alert_block_columns c ON c.block = b.block")
         while let r = try rows.next() {
             let block: Int64 = r[0], span: Int = r[1], stored: Int = r[3]
             let dead = Set(try Int64.fetchAll(db, sql: "SELECT seq FROM alert_dead WHERE seq >= ? AND seq < ?", arguments: [block, block + Int64(span)]).map { Int($0 - block) })

@@ -155,8 +155,10 @@ extension AlertIndex {
     static let blockSchema = """
         CREATE TABLE IF NOT EXISTS index_meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
         CREATE TABLE alert_blocks(block INTEGER PRIMARY KEY, n INTEGER NOT NULL, alerts INTEGER NOT NULL, min_time INTEGER NOT NULL, max_time INTEGER NOT NULL,
-          severities INTEGER NOT NULL, columns BLOB NOT NULL);
+          severities INTEGER NOT NULL);
         CREATE INDEX alert_blocks_time ON alert_blocks(max_time);
+        CREATE INDEX alert_blocks_min_time ON alert_blocks(min_time);
+        CREATE TABLE alert_block_columns(block INTEGER PRIMARY KEY, columns BLOB NOT NULL);
         CREATE TABLE alert_block_text(block INTEGER PRIMARY KEY, text BLOB NOT NULL);
         CREATE TABLE alert_block_bodies(block INTEGER PRIMARY KEY, bodies BLOB NOT NULL);
         CREATE TABLE alert_block_rules(rule_id TEXT NOT NULL, block INTEGER NOT NULL, min_time INTEGER NOT NULL, max_time INTEGER NOT NULL,
@@ -315,16 +317,19 @@ extension AlertIndex {
             maxTime = max(maxTime, t)
         }
         for s in b.severities { severities |= 1 << Int64(min(s, 62)) }
-        let insert = try db.cachedStatement(sql: "INSERT INTO alert_blocks(block, n, alerts, min_time, max_time, severities, columns) VALUES (?,?,?,?,?,?,?)").sqliteStatement
+        let insert = try db.cachedStatement(sql: "INSERT INTO alert_blocks(block, n, alerts, min_time, max_time, severities) VALUES (?,?,?,?,?,?)").sqliteStatement
         sqlite3_bind_int64(insert, 1, start)
         sqlite3_bind_int64(insert, 2, Int64((b.offsets.last ?? 0) + 1))
         sqlite3_bind_int64(insert, 3, Int64(b.count))
         sqlite3_bind_int64(insert, 4, minTime)
         sqlite3_bind_int64(insert, 5, maxTime)
         sqlite3_bind_int64(insert, 6, severities)
-        let columns = b.columnsBlob()
-        SQL.bind(insert, 7, columns)
         try SQL.step(insert, conn)
+        let columns = b.columnsBlob()
+        let columnsInsert = try db.cachedStatement(sql: "INSERT INTO alert_block_columns(block, columns) VALUES (?,?)").sqliteStatement
+        sqlite3_bind_int64(columnsInsert, 1, start)
+        columns.withUnsafeBytes { _ = sqlite3_bind_blob(columnsInsert, 2, $0.baseAddress, Int32($0.count), nil) }
+        try SQL.step(columnsInsert, conn)
         let text = try db.cachedStatement(sql: "INSERT INTO alert_block_text(block, text) VALUES (?,?)").sqliteStatement
         let bodies = try db.cachedStatement(sql: "INSERT INTO alert_block_bodies(block, bodies) VALUES (?,?)").sqliteStatement
         try b.withFramedBlobs { t, d in
@@ -516,7 +521,10 @@ extension AlertIndex {
 
     /// Runs `body` on the columns of the block holding `seq` and its slot; nil when no block does.
     func withBlock<T>(_ db: Database, containing seq: Int64, body: (AlertBlockColumns, Int) throws -> T) throws -> T? {
-        let stmt = try db.cachedStatement(sql: "SELECT block, n, columns FROM alert_blocks WHERE block <= ? ORDER BY block DESC LIMIT 1").sqliteStatement
+        let stmt = try db.cachedStatement(sql: """
+            SELECT b.block, b.n, c.columns FROM (SELECT block, n FROM alert_blocks WHERE block <= ? ORDER BY block DESC LIMIT 1) b
+            JOIN alert_block_columns c ON c.block = b.block
+            """).sqliteStatement
         sqlite3_bind_int64(stmt, 1, seq)
         defer { sqlite3_reset(stmt) }
         guard sqlite3_step(stmt) == SQLITE_ROW else { return nil }
