@@ -26,6 +26,8 @@ extension AlertIndex {
         var minTime: Int64
         var maxTime: Int64
         var severities: Int64
+        /// Alerts stored (n less those retention dropped when it wrote the block again).
+        var alerts: Int
     }
 
     static let tempSchema = """
@@ -72,10 +74,10 @@ extension AlertIndex {
         -> (list: [BlockInfo], slots: [Int64: Set<Int>]?, textRules: Set<String>) {
         let from = f.from ?? Int64.min, to = f.to ?? Int64.max
         var list: [BlockInfo] = []
-        let rows = try Row.fetchCursor(db, sql: "SELECT block, n, min_time, max_time, severities FROM alert_blocks WHERE max_time >= ? AND min_time < ? AND block + n > ?",
+        let rows = try Row.fetchCursor(db, sql: "SELECT block, n, min_time, max_time, severities, alerts FROM alert_blocks WHERE max_time >= ? AND min_time < ? AND block + n > ?",
                                        arguments: [from, to, afterSequence ?? Int64.min])
         while let r = try rows.next() {
-            list.append(BlockInfo(block: r[0], n: r[1], minTime: r[2], maxTime: r[3], severities: r[4]))
+            list.append(BlockInfo(block: r[0], n: r[1], minTime: r[2], maxTime: r[3], severities: r[4], alerts: r[5]))
         }
         if let s = f.minSeverity {
             let shift = Int64(max(0, min(s, 62)))
@@ -197,8 +199,8 @@ extension AlertIndex {
         guard let found = try findLatest(db, id: id, hash: StableHash.hash(id), segments: segments) else { return }
         guard let block = try Int64.fetchOne(db, sql: "SELECT block FROM alert_blocks WHERE block <= ? ORDER BY block DESC LIMIT 1", arguments: [found.seq]) else { return }
         var copier = try BlockCopier(db: db, filter: AlertFilter(), afterSequence: nil, slots: [block: [Int(found.seq - block)]], text: nil, textRules: [])
-        let info = try Row.fetchOne(db, sql: "SELECT block, n, min_time, max_time, severities FROM alert_blocks WHERE block = ?", arguments: [block])!
-        _ = try copier.copy(BlockInfo(block: info[0], n: info[1], minTime: info[2], maxTime: info[3], severities: info[4]))
+        let info = try Row.fetchOne(db, sql: "SELECT block, n, min_time, max_time, severities, alerts FROM alert_blocks WHERE block = ?", arguments: [block])!
+        _ = try copier.copy(BlockInfo(block: info[0], n: info[1], minTime: info[2], maxTime: info[3], severities: info[4], alerts: info[5]))
     }
 
     /// The sources with most alerts, counted on the blocks' columns; nil when the filter needs the
@@ -303,30 +305,53 @@ struct BlockCopier {
         while sqlite3_step(deadStmt) == SQLITE_ROW { dead.insert(Int(sqlite3_column_int64(deadStmt, 0) - b.block)) }
         sqlite3_reset(deadStmt)
 
-        sqlite3_bind_int64(columnsStmt, 1, b.block)
-        defer { sqlite3_reset(columnsStmt) }
-        guard sqlite3_step(columnsStmt) == SQLITE_ROW else { return 0 }
-        let cols = try AlertBlockColumns(UnsafeRawBufferPointer(start: sqlite3_column_blob(columnsStmt, 0), count: Int(sqlite3_column_bytes(columnsStmt, 0))))
         var textBlob: FramedBlob?
         if hasText {
             sqlite3_bind_int64(textStmt, 1, b.block)
             if sqlite3_step(textStmt) == SQLITE_ROW {
-                textBlob = FramedBlob(UnsafeRawBufferPointer(start: sqlite3_column_blob(textStmt, 0), count: Int(sqlite3_column_bytes(textStmt, 0))), count: cols.n)
+                textBlob = FramedBlob(UnsafeRawBufferPointer(start: sqlite3_column_blob(textStmt, 0), count: Int(sqlite3_column_bytes(textStmt, 0))), count: b.alerts)
             }
         }
         defer { if hasText { sqlite3_reset(textStmt) } }
         let wanted = slots?[b.block]
         let from = filter.from ?? .min, to = filter.to ?? .max
-        // Text: the alerts holding a needle (one memmem over the block's lower-cased text), or
+        // Text: the alerts holding a needle (a SIMD scan of the block's lower-cased text), or
         // flagged as having bytes above 0x7F.
         var textCandidates: [Bool]?
         if hasText, let textBlob, let needles {
-            var marks = [Bool](repeating: false, count: cols.n)
+            var marks = [Bool](repeating: false, count: b.alerts)
             textBlob.markMatches(needles, into: &marks)
             textCandidates = marks
         }
+        // A few known alerts of a large block: read only theirs of the columns (incremental
+        // blob I/O) into a compact block; otherwise the whole columns blob.
+        var sparse: SparseColumns?
+        if let wanted, wanted.count * 8 < b.alerts {
+            sparse = try SparseColumns(conn: conn, block: b.block, offsets: wanted, slots: nil)
+        } else if let textCandidates, textRules.isEmpty, case let picked = textCandidates.indices.filter({ textCandidates[$0] }),
+                  picked.count * 8 < b.alerts {
+            if picked.isEmpty { return 0 }
+            sparse = try SparseColumns(conn: conn, block: b.block, offsets: nil, slots: picked)
+        }
+        sqlite3_bind_int64(columnsStmt, 1, b.block)
+        defer { sqlite3_reset(columnsStmt) }
+        let cols: AlertBlockColumns
+        var storage: UnsafeMutableRawBufferPointer?
+        defer { storage?.deallocate() }
+        if let sparse {
+            let st = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, sparse.buffer.count), alignment: 8)
+            st.copyBytes(from: sparse.buffer)
+            storage = st
+            cols = try AlertBlockColumns(UnsafeRawBufferPointer(rebasing: st[0..<sparse.buffer.count]))
+        } else {
+            guard sqlite3_step(columnsStmt) == SQLITE_ROW else { return 0 }
+            cols = try AlertBlockColumns(UnsafeRawBufferPointer(start: sqlite3_column_blob(columnsStmt, 0), count: Int(sqlite3_column_bytes(columnsStmt, 0))))
+        }
+        // The slot in the stored block of each slot of `cols`.
+        let original = sparse?.slots
         var selected: [Int] = []
         for i in 0..<cols.n {
+            let slot = original?[i] ?? i
             let off = cols.offset(i)
             if let wanted, !wanted.contains(off) { continue }
             if dead.contains(off) { continue }
@@ -338,7 +363,7 @@ struct BlockCopier {
             if !ruleSet.isEmpty && !ruleSet.contains(cols.rule(i)) { continue }
             if !sourceRanges.isEmpty && !Self.inRanges(cols.source(i), sourceRanges) { continue }
             if !destinationRanges.isEmpty && !Self.inRanges(cols.destination(i), destinationRanges) { continue }
-            if let textCandidates, !textCandidates[i], !textRules.contains(cols.rule(i)) { continue }
+            if let textCandidates, !textCandidates[slot], !textRules.contains(cols.rule(i)) { continue }
             selected.append(i)
         }
         guard !selected.isEmpty else { return 0 }
@@ -352,14 +377,15 @@ struct BlockCopier {
             throw AlertIndexError(.database, "cannot read the bodies of block \(b.block)", cause: String(cString: sqlite3_errmsg(conn)))
         }
         defer { sqlite3_blob_close(blob) }
-        var ends = [UInt32](repeating: 0, count: cols.n)
-        let endsAt = Int(sqlite3_blob_bytes(blob)) - 4 * cols.n
+        var ends = [UInt32](repeating: 0, count: b.alerts)
+        let endsAt = Int(sqlite3_blob_bytes(blob)) - 4 * b.alerts
         guard endsAt >= 0 else { throw AlertIndexError(.database, "unreadable bodies of block \(b.block)") }
-        _ = ends.withUnsafeMutableBytes { sqlite3_blob_read(blob, $0.baseAddress, Int32(4 * cols.n), Int32(endsAt)) }
+        _ = ends.withUnsafeMutableBytes { sqlite3_blob_read(blob, $0.baseAddress, Int32(4 * b.alerts), Int32(endsAt)) }
         var body = [UInt8]()
         for i in selected {
-            let start = i == 0 ? 0 : Int(UInt32(littleEndian: ends[i - 1]))
-            let end = Int(UInt32(littleEndian: ends[i]))
+            let slot = original?[i] ?? i
+            let start = slot == 0 ? 0 : Int(UInt32(littleEndian: ends[slot - 1]))
+            let end = Int(UInt32(littleEndian: ends[slot]))
             body = [UInt8](repeating: 0, count: end - start)
             if end > start {
                 let rc = body.withUnsafeMutableBytes { sqlite3_blob_read(blob, $0.baseAddress, Int32(end - start), Int32(start)) }
@@ -385,7 +411,7 @@ struct BlockCopier {
             try SQL.step(s, conn)
             if hasText, let textBlob {
                 // flag, then key \u{1F} user \u{1F} text
-                let whole = textBlob.item(i)
+                let whole = textBlob.item(original?[i] ?? i)
                 let item = whole.isEmpty ? whole : UnsafeRawBufferPointer(rebasing: whole[1...])
                 var parts: [UnsafeRawBufferPointer] = []
                 var start = 0
@@ -410,5 +436,91 @@ struct BlockCopier {
         } else {
             sqlite3_bind_text(s, i, b.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(b.count), SQL.transient)
         }
+    }
+}
+
+/// The columns of a few alerts of a stored block, read with incremental blob I/O and laid out as
+/// a block of their own (same format, `n` = their number; offsets kept), so that a query for a
+/// handful of alerts in a 2,048-alert block does not copy the whole columns blob.
+struct SparseColumns {
+    /// The compact columns blob.
+    var buffer: [UInt8] = []
+    /// Per slot of `buffer`, the slot in the stored block.
+    var slots: [Int] = []
+
+    /// The alerts at sequence `offsets` (or at `slots`), in slot order.
+    init(conn: OpaquePointer, block: Int64, offsets: Set<Int>?, slots picked: [Int]?) throws {
+        var blob: OpaquePointer?
+        guard sqlite3_blob_open(conn, "main", "alert_block_columns", "columns", block, 0, &blob) == SQLITE_OK, let blob else {
+            throw AlertIndexError(.database, "cannot read the columns of block \(block)", cause: String(cString: sqlite3_errmsg(conn)))
+        }
+        defer { sqlite3_blob_close(blob) }
+        let size = Int(sqlite3_blob_bytes(blob))
+        func read(_ at: Int, _ count: Int, into out: inout [UInt8]) throws {
+            guard count > 0 else { return }
+            let start = out.count
+            out += repeatElement(0, count: count)
+            let rc = out.withUnsafeMutableBytes { sqlite3_blob_read(blob, $0.baseAddress! + start, Int32(count), Int32(at)) }
+            guard rc == SQLITE_OK else { throw AlertIndexError(.database, "cannot read the columns of block \(block)") }
+        }
+        // The header: version, n, rule count, strings offset, the rules.
+        var head: [UInt8] = []
+        try read(0, min(size, 11), into: &head)
+        guard head.count == 11, head[0] == AlertBlockLayout.version else { throw AlertIndexError(.database, "unreadable alert block \(block)") }
+        let n = head.withUnsafeBytes { Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 1, as: UInt32.self))) }
+        let ruleCount = head.withUnsafeBytes { Int(UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: 5, as: UInt16.self))) }
+        var p = 11
+        for _ in 0..<ruleCount {
+            var len: [UInt8] = []
+            try read(p, 2, into: &len)
+            let l = Int(len[0]) | Int(len[1]) << 8
+            try read(p + 2, l, into: &head)
+            head.insert(contentsOf: len, at: head.count - l)
+            p += 2 + l
+        }
+        let timeAt = p, severityAt = timeAt + 8 * n, countAt = severityAt + n, riskAt = countAt + 8 * n, ruleAt = riskAt + 8 * n
+        let sourceAt = ruleAt + 2 * n, destinationAt = sourceAt + 17 * n, fingerprintAt = destinationAt + 17 * n
+        let offsetAt = fingerprintAt + 8 * n, stringEndsAt = offsetAt + 4 * n, stringsAt = stringEndsAt + 4 * n
+        guard stringsAt <= size else { throw AlertIndexError(.database, "unreadable alert block \(block)") }
+        // Which slots.
+        var chosen: [Int]
+        if let picked {
+            chosen = picked
+        } else {
+            var raw: [UInt8] = []
+            try read(offsetAt, 4 * n, into: &raw)
+            chosen = []
+            raw.withUnsafeBytes { r in
+                for i in 0..<n where offsets!.contains(Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))) {
+                    chosen.append(i)
+                }
+            }
+        }
+        let m = chosen.count
+        slots = chosen
+        // The compact block: the header with n = m, then each array gathered.
+        buffer = head
+        withUnsafeBytes(of: UInt32(m).littleEndian) { b in for i in 0..<4 { buffer[1 + i] = b[i] } }
+        for (at, width) in [(timeAt, 8), (severityAt, 1), (countAt, 8), (riskAt, 8), (ruleAt, 2), (sourceAt, 17), (destinationAt, 17),
+                            (fingerprintAt, 8), (offsetAt, 4)] {
+            for s in chosen { try read(at + width * s, width, into: &buffer) }
+        }
+        let newStringEndsAt = buffer.count
+        withUnsafeBytes(of: UInt32(newStringEndsAt).littleEndian) { b in for i in 0..<4 { buffer[7 + i] = b[i] } }
+        var strings: [UInt8] = []
+        var ends: [UInt32] = []
+        for s in chosen {
+            var e: [UInt8] = []
+            if s > 0 { try read(stringEndsAt + 4 * (s - 1), 8, into: &e) } else { try read(stringEndsAt, 4, into: &e) }
+            let (start, end) = e.withUnsafeBytes { r -> (Int, Int) in
+                s > 0 ? (Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: 0, as: UInt32.self))),
+                         Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: 4, as: UInt32.self))))
+                      : (0, Int(UInt32(littleEndian: r.loadUnaligned(fromByteOffset: 0, as: UInt32.self))))
+            }
+            try read(stringsAt + start, end - start, into: &strings)
+            ends.append(UInt32(strings.count))
+        }
+        AlertBlockBuilder.putArray(ends, &buffer)
+        buffer += strings
     }
 }
