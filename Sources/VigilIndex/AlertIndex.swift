@@ -49,7 +49,12 @@ public struct IndexedOffset: Sendable, Equatable {
 
 /// The alert index: one SQLite database (WAL) through GRDB.
 ///
-/// Schema (migration `v1`; docs/alerts.md has the full description):
+/// Two layouts (``AlertIndexLayout``, recorded in `index_meta`): **blocks** (schema v3, the
+/// default for a new database; BlockStore.swift, BlockQuery.swift, BlockRetention.swift) keeps
+/// alerts in blocks of up to 2,048 with block-level indexes; **rows** (below) keeps one row per
+/// alert. The rules, counts, offsets and triage tables are shared.
+///
+/// Row layout (migration `v1`; docs/alerts.md has the full description):
 /// - `alerts`: one row per `vigil.alert.id` with typed columns (time ns, rule id, severity, risk,
 ///   count, source/destination IP as ``IPKey`` blobs, user, key) and the alert JSON. `seq` (the rowid) grows with every insert and update: `--follow` reads
 ///   `seq > last`. Indexes on id (unique), time, (rule, time), source IP and destination IP

@@ -1,3 +1,4 @@
+import Foundation
 import VigilCore
 
 /// Reads an alert row straight from an event's binary encoding (EventBinaryCodec), without
@@ -38,6 +39,17 @@ enum AlertRecordReader {
         return Names(bytes: buffer, ranges: ranges, wantedByTag: wantedByTag)
     }()
 
+    /// The wanted names' bytes.
+    static let wantedBytes: [[UInt8]] = wanted.map { Array($0.utf8) }
+
+    /// The index + 1 in ``wanted`` of a custom field's name (0: not wanted), without making a String.
+    static func wantedSlot(_ name: UnsafeRawBufferPointer) -> Int {
+        for (i, w) in wantedBytes.enumerated() where w.count == name.count {
+            if w.withUnsafeBytes({ memcmp($0.baseAddress!, name.baseAddress!, name.count) }) == 0 { return i + 1 }
+        }
+        return 0
+    }
+
     struct Invalid: Error {}
 
     /// The wanted fields' values (by index in ``wanted``), or nil when the bytes are not a valid event.
@@ -65,8 +77,7 @@ enum AlertRecordReader {
             if tag == EventBinaryCodec.customFieldTag {
                 let raw = try string(&cursor)
                 key = raw.bindMemory(to: UInt8.self)
-                let name = String(decoding: raw, as: UTF8.self)
-                slot = (wanted.firstIndex(of: name) ?? -1) + 1
+                slot = Self.wantedSlot(raw)
             } else if tag < UInt64(names.ranges.count), names.ranges[Int(tag)].1 > 0 {
                 let (o, n) = names.ranges[Int(tag)]
                 key = UnsafeBufferPointer(start: (base + o).assumingMemoryBound(to: UInt8.self), count: n)
