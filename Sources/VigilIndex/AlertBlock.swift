@@ -16,8 +16,11 @@ import VigilCore
 /// - **text** (`alert_block_text.text`): per alert the searched text, then end:u32[n]; ASCII
 ///   letters lower-cased: a flag byte (1: the text has bytes above 0x7F), then
 ///   `key \u{1F} user \u{1F} sample's string values`.
-/// - **bodies** (`alert_block_bodies.bodies`): per alert its event in the broker's binary
-///   encoding (EventBinaryCodec), then end:u32[n]; read one by one with incremental blob I/O.
+/// - **bodies** (`alert_block_bodies.bodies`, one row per ``AlertBlockLayout/bodyPart`` alerts,
+///   keyed by the block plus the part's first slot): per alert its event in the broker's binary
+///   encoding (EventBinaryCodec), then end:u32[part's alerts]; read one by one with incremental
+///   blob I/O. Parts keep overflow chains short: past SQLite's memory-mapped window every
+///   overflow page on the way to a body is a read.
 ///
 /// A block is written once, whole, and never changed: a newer version of an alert, or its
 /// deletion by retention, marks its sequence number in `alert_dead`.
@@ -29,6 +32,8 @@ enum AlertBlockLayout {
     static let ipWidth = 17
     static let noRisk: UInt64 = 0x7FF8_0000_0000_0BAD
     static let noString: UInt16 = 0xFFFF
+    /// Alerts per row of bodies.
+    static let bodyPart = 64
 }
 
 /// A stable 64-bit hash (FNV-1a, then a SplitMix finalizer): alert ids in the id runs and the
@@ -416,16 +421,22 @@ struct AlertBlockBuilder {
         return out
     }
 
-    /// Runs `body` on the text and bodies blobs (the items, then their ends), made in place.
-    mutating func withFramedBlobs(_ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void) rethrows {
-        let textCount = text.count, bodiesCount = bodies.count
+    /// Runs `body` on the text blob (the items, then their ends), made in place.
+    mutating func withTextBlob(_ body: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+        let textCount = text.count
         Self.putArray(textEnds, &text)
-        Self.putArray(bodyEnds, &bodies)
-        defer {
-            text.removeSubrange(textCount...)
-            bodies.removeSubrange(bodiesCount...)
-        }
-        try text.withUnsafeBytes { t in try bodies.withUnsafeBytes { b in try body(t, b) } }
+        defer { text.removeSubrange(textCount...) }
+        try text.withUnsafeBytes { try body($0) }
+    }
+
+    /// The bodies blob of the part starting at slot `first`: its items, then their ends.
+    func bodiesPart(_ first: Int, into out: inout [UInt8]) {
+        out.removeAll(keepingCapacity: true)
+        let last = min(count, first + AlertBlockLayout.bodyPart)
+        let start = first == 0 ? 0 : Int(bodyEnds[first - 1])
+        let end = Int(bodyEnds[last - 1])
+        bodies.withUnsafeBytes { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[start..<end])) }
+        for s in first..<last { Self.put(UInt32(Int(bodyEnds[s]) - start), &out) }
     }
 }
 

@@ -371,24 +371,32 @@ struct BlockCopier {
             onSelected(cols, selected)
             return selected.count
         }
-        // Bodies, one by one with incremental blob I/O.
+        // Bodies, one by one with incremental blob I/O, from the rows of their parts.
         var blob: OpaquePointer?
-        guard sqlite3_blob_open(conn, "main", "alert_block_bodies", "bodies", b.block, 0, &blob) == SQLITE_OK, let blob else {
-            throw AlertIndexError(.database, "cannot read the bodies of block \(b.block)", cause: String(cString: sqlite3_errmsg(conn)))
-        }
-        defer { sqlite3_blob_close(blob) }
-        var ends = [UInt32](repeating: 0, count: b.alerts)
-        let endsAt = Int(sqlite3_blob_bytes(blob)) - 4 * b.alerts
-        guard endsAt >= 0 else { throw AlertIndexError(.database, "unreadable bodies of block \(b.block)") }
-        _ = ends.withUnsafeMutableBytes { sqlite3_blob_read(blob, $0.baseAddress, Int32(4 * b.alerts), Int32(endsAt)) }
+        var openPart = -1
+        defer { if let blob { sqlite3_blob_close(blob) } }
+        var ends = [UInt32](repeating: 0, count: AlertBlockLayout.bodyPart)
         var body = [UInt8]()
         for i in selected {
             let slot = original?[i] ?? i
-            let start = slot == 0 ? 0 : Int(UInt32(littleEndian: ends[slot - 1]))
-            let end = Int(UInt32(littleEndian: ends[slot]))
+            let first = slot / AlertBlockLayout.bodyPart * AlertBlockLayout.bodyPart
+            if first != openPart {
+                if let open = blob { sqlite3_blob_close(open); blob = nil }
+                guard sqlite3_blob_open(conn, "main", "alert_block_bodies", "bodies", b.block + Int64(first), 0, &blob) == SQLITE_OK, let open = blob else {
+                    throw AlertIndexError(.database, "cannot read the bodies of block \(b.block)", cause: String(cString: sqlite3_errmsg(conn)))
+                }
+                let count = min(AlertBlockLayout.bodyPart, b.alerts - first)
+                let endsAt = Int(sqlite3_blob_bytes(open)) - 4 * count
+                guard endsAt >= 0 else { throw AlertIndexError(.database, "unreadable bodies of block \(b.block)") }
+                _ = ends.withUnsafeMutableBytes { sqlite3_blob_read(open, $0.baseAddress, Int32(4 * count), Int32(endsAt)) }
+                openPart = first
+            }
+            let local = slot - first
+            let start = local == 0 ? 0 : Int(UInt32(littleEndian: ends[local - 1]))
+            let end = Int(UInt32(littleEndian: ends[local]))
             body = [UInt8](repeating: 0, count: end - start)
             if end > start {
-                let rc = body.withUnsafeMutableBytes { sqlite3_blob_read(blob, $0.baseAddress, Int32(end - start), Int32(start)) }
+                let rc = body.withUnsafeMutableBytes { sqlite3_blob_read(blob!, $0.baseAddress, Int32(end - start), Int32(start)) }
                 guard rc == SQLITE_OK else { throw AlertIndexError(.database, "cannot read an alert of block \(b.block)") }
             }
             let event = try EventBinaryCodec.decode(body)

@@ -86,7 +86,7 @@ extension AlertIndex {
         try db.execute(sql: "DELETE FROM alert_blocks WHERE block = ?", arguments: [block])
         try db.execute(sql: "DELETE FROM alert_block_columns WHERE block = ?", arguments: [block])
         try db.execute(sql: "DELETE FROM alert_block_text WHERE block = ?", arguments: [block])
-        try db.execute(sql: "DELETE FROM alert_block_bodies WHERE block = ?", arguments: [block])
+        try db.execute(sql: "DELETE FROM alert_block_bodies WHERE part >= ? AND part < ?", arguments: [block, block + Int64(span)])
         try db.execute(sql: "DELETE FROM alert_block_rules WHERE block = ?", arguments: [block])
         try db.execute(sql: "DELETE FROM alert_dead WHERE seq >= ? AND seq < ?", arguments: [block, block + Int64(span)])
     }
@@ -94,16 +94,22 @@ extension AlertIndex {
     /// Writes a block again without the alerts at offsets `dropping` (their dead marks go too).
     func rewriteBlock(_ db: Database, block: Int64, span: Int, dropping: Set<Int>) throws {
         guard let columns = try Data.fetchOne(db, sql: "SELECT columns FROM alert_block_columns WHERE block = ?", arguments: [block]),
-              let text = try Data.fetchOne(db, sql: "SELECT text FROM alert_block_text WHERE block = ?", arguments: [block]),
-              let bodies = try Data.fetchOne(db, sql: "SELECT bodies FROM alert_block_bodies WHERE block = ?", arguments: [block]) else { return }
+              let text = try Data.fetchOne(db, sql: "SELECT text FROM alert_block_text WHERE block = ?", arguments: [block]) else { return }
+        let parts = try Data.fetchAll(db, sql: "SELECT bodies FROM alert_block_bodies WHERE part >= ? AND part < ? ORDER BY part",
+                                      arguments: [block, block + Int64(span)])
         var builder = AlertBlockBuilder()
         try columns.withUnsafeBytes { c throws in
             let cols = try AlertBlockColumns(c)
+            guard parts.count == (cols.n + AlertBlockLayout.bodyPart - 1) / AlertBlockLayout.bodyPart else {
+                throw AlertIndexError(.database, "block \(block) has \(parts.count) parts of bodies for \(cols.n) alerts")
+            }
             text.withUnsafeBytes { t in
-                bodies.withUnsafeBytes { b in
-                    let texts = FramedBlob(t, count: cols.n), items = FramedBlob(b, count: cols.n)
-                    for i in 0..<cols.n where !dropping.contains(cols.offset(i)) {
-                        builder.copy(cols, i, text: texts.item(i), body: items.item(i))
+                let texts = FramedBlob(t, count: cols.n)
+                for i in 0..<cols.n where !dropping.contains(cols.offset(i)) {
+                    let p = i / AlertBlockLayout.bodyPart, first = p * AlertBlockLayout.bodyPart
+                    parts[p].withUnsafeBytes { b in
+                        let items = FramedBlob(b, count: min(AlertBlockLayout.bodyPart, cols.n - first))
+                        builder.copy(cols, i, text: texts.item(i), body: items.item(i - first))
                     }
                 }
             }

@@ -160,7 +160,7 @@ extension AlertIndex {
         CREATE INDEX alert_blocks_min_time ON alert_blocks(min_time);
         CREATE TABLE alert_block_columns(block INTEGER PRIMARY KEY, columns BLOB NOT NULL);
         CREATE TABLE alert_block_text(block INTEGER PRIMARY KEY, text BLOB NOT NULL);
-        CREATE TABLE alert_block_bodies(block INTEGER PRIMARY KEY, bodies BLOB NOT NULL);
+        CREATE TABLE alert_block_bodies(part INTEGER PRIMARY KEY, bodies BLOB NOT NULL);
         CREATE TABLE alert_block_rules(rule_id TEXT NOT NULL, block INTEGER NOT NULL, min_time INTEGER NOT NULL, max_time INTEGER NOT NULL,
           PRIMARY KEY(rule_id, block)) WITHOUT ROWID;
         CREATE VIRTUAL TABLE block_fts USING fts5(tokens, content='', columnsize=0, detail=none);
@@ -331,15 +331,21 @@ extension AlertIndex {
         columns.withUnsafeBytes { _ = sqlite3_bind_blob(columnsInsert, 2, $0.baseAddress, Int32($0.count), nil) }
         try SQL.step(columnsInsert, conn)
         let text = try db.cachedStatement(sql: "INSERT INTO alert_block_text(block, text) VALUES (?,?)").sqliteStatement
-        let bodies = try db.cachedStatement(sql: "INSERT INTO alert_block_bodies(block, bodies) VALUES (?,?)").sqliteStatement
-        try b.withFramedBlobs { t, d in
+        let bodies = try db.cachedStatement(sql: "INSERT INTO alert_block_bodies(part, bodies) VALUES (?,?)").sqliteStatement
+        try b.withTextBlob { t in
             // SQLITE_STATIC: the bytes stay put until the step is done.
             sqlite3_bind_int64(text, 1, start)
             sqlite3_bind_blob(text, 2, t.baseAddress, Int32(t.count), nil)
             try SQL.step(text, conn)
-            sqlite3_bind_int64(bodies, 1, start)
-            sqlite3_bind_blob(bodies, 2, d.baseAddress, Int32(d.count), nil)
-            try SQL.step(bodies, conn)
+        }
+        var part: [UInt8] = []
+        for first in stride(from: 0, to: b.count, by: AlertBlockLayout.bodyPart) {
+            b.bodiesPart(first, into: &part)
+            sqlite3_bind_int64(bodies, 1, start + Int64(first))
+            try part.withUnsafeBytes { p in
+                sqlite3_bind_blob(bodies, 2, p.baseAddress, Int32(p.count), nil)
+                try SQL.step(bodies, conn)
+            }
         }
         let rules = try db.cachedStatement(sql: "INSERT INTO alert_block_rules(rule_id, block, min_time, max_time) VALUES (?,?,?,?)").sqliteStatement
         for (i, r) in b.rules.enumerated() {
