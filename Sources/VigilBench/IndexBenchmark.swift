@@ -17,6 +17,8 @@ public struct IndexBenchmark {
         public var directory: String
         /// Alerts per indexer transaction (`index.batch_size`).
         public var batch = IndexerConfiguration().batchSize
+        /// Layout of the index.
+        public var layout: AlertIndexLayout = .blocks
         /// Partitions of the alerts topic.
         public var partitions = 4
         public var queryRuns = 100
@@ -43,6 +45,8 @@ public struct IndexBenchmark {
         /// CPU time of the process (every thread: decoding, the writer, the checkpointer) while indexing.
         public var insertCPUSeconds: Double
         public var insertPerCPUSecond: Double { Double(alerts) / insertCPUSeconds }
+        /// CPU time of the indexer's writer thread (SQLite and the layout's encoding), per alert.
+        public var writerCPUMicrosecondsPerAlert: Double
         public var bytes: Int64
         public var analyzeSeconds: Double
         public var queries: [QueryResult]
@@ -162,6 +166,7 @@ public struct IndexBenchmark {
         let path = options.directory + "/alerts.db"
         var config = AlertIndexConfiguration(path: path)
         config.cacheKiB = 1_048_576
+        config.layout = options.layout
         let index = try AlertIndex(configuration: config)
         defer { index.close() }
         var indexerConfig = IndexerConfiguration()
@@ -249,7 +254,8 @@ public struct IndexBenchmark {
                 note = "python peer failed: \(out.output.suffix(300))"
             }
         }
-        return Result(alerts: n, insertSeconds: insertSeconds, insertCPUSeconds: cpuSeconds, bytes: bytes, analyzeSeconds: analyzeSeconds, queries: queries,
+        return Result(alerts: n, insertSeconds: insertSeconds, insertCPUSeconds: cpuSeconds,
+                      writerCPUMicrosecondsPerAlert: Double(counters.writerCPUNanoseconds) / 1000 / Double(max(1, n)), bytes: bytes, analyzeSeconds: analyzeSeconds, queries: queries,
                       peerRows: peerRows, peerPerSecond: peerRate, peerGroupByMilliseconds: peerGroupBy, peerNote: note,
                       cores: ProcessInfo.processInfo.activeProcessorCount)
     }

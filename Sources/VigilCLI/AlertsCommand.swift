@@ -73,7 +73,7 @@ struct AlertsCommand: ParsableCommand {
             The index is filled by `vigil run` or `vigil index` from the alerts topic. Every command \
             takes --config FILE (its index.path) or --db PATH. docs/alerts.md describes the schema and the API.
             """,
-        subcommands: [List.self, Show.self, Stats.self, Ack.self, Close.self, Vacuum.self, Check.self, Serve.self],
+        subcommands: [List.self, Show.self, Stats.self, Ack.self, Close.self, Vacuum.self, Check.self, Convert.self, Serve.self],
         defaultSubcommand: List.self)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case table, json, csv }
@@ -304,6 +304,24 @@ struct AlertsCommand: ParsableCommand {
         }
     }
 
+    struct Convert: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Copy an index that stores alerts in rows into a new database in the block layout (stop the indexer first).")
+        @OptionGroup var location: IndexLocation
+        @Option(help: ArgumentHelp("The new database (must not exist).", valueName: "PATH")) var to: String
+
+        func run() throws {
+            do {
+                let index = try location.open()
+                defer { index.close() }
+                let n = try index.convertToBlocks(destination: to)
+                print("converted \(n) alerts from \(index.path) into \(to) (block layout); replace the old file with it while the indexer is stopped")
+            } catch {
+                throw indexFailure(error)
+            }
+        }
+    }
+
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check the index: SQLite's integrity, the text index's structure, the hourly and daily counts against the alerts; print the totals.")
@@ -316,7 +334,7 @@ struct AlertsCommand: ParsableCommand {
                 let problems = try index.integrityProblems()
                 for p in problems { printError("problem: \(p)") }
                 let offsets = try index.offsets().map { "\($0.topic)/\($0.partition)@\($0.next)" }.joined(separator: " ")
-                print("\(try index.totalAlerts()) alerts; offsets: \(offsets.isEmpty ? "none" : offsets); \(problems.isEmpty ? "ok" : "\(problems.count) problems")")
+                print("\(try index.totalAlerts()) alerts (\(index.layout.rawValue) layout); offsets: \(offsets.isEmpty ? "none" : offsets); \(problems.isEmpty ? "ok" : "\(problems.count) problems")")
                 if !problems.isEmpty { throw ExitCode(1) }
             } catch let e as ExitCode {
                 throw e

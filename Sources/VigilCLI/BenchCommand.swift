@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import VigilBench
+import VigilIndex
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -137,6 +138,7 @@ struct BenchCommand: ParsableCommand {
         @Option(help: "Directory for the databases (removed afterwards).") var dir: String = "/var/tmp/vigil-bench-index-\(getpid())"
         @Option(help: "Runs of each query.") var runs: Int = 100
         @Option(help: "Alerts per indexer transaction (default: index.batch_size's default).") var batch: Int?
+        @Option(help: "Index layout: blocks (the default) or rows.") var layout: String = "blocks"
         @Option(help: "Rows the Python peer inserts (default: min(alerts, 1,000,000)).") var peerAlerts: Int?
         @Option(help: "The Python interpreter.") var python: String = "python3"
         @Flag(help: "Measure Vigil only.") var noPeer = false
@@ -146,6 +148,7 @@ struct BenchCommand: ParsableCommand {
         func validate() throws {
             guard alerts >= 1000 else { throw ValidationError("--alerts must be at least 1000") }
             guard runs >= 10 else { throw ValidationError("--runs must be at least 10") }
+            guard AlertIndexLayout(rawValue: layout) != nil else { throw ValidationError("--layout must be blocks or rows, got '\(layout)'") }
         }
 
         func run() throws {
@@ -153,13 +156,14 @@ struct BenchCommand: ParsableCommand {
             options.alerts = alerts
             options.queryRuns = runs
             if let batch { options.batch = batch }
+            options.layout = AlertIndexLayout(rawValue: layout) ?? .blocks
             options.peerAlerts = peerAlerts
             options.python = python
             options.skipPeer = noPeer
             options.keep = keep
             let r = try IndexBenchmark(options: options, progress: { printError($0) }).run()
-            print(String(format: "indexed %d alerts from the alerts topic: %.0f alerts/s (%.1f s; %.0f alerts per CPU second of the process; %.2f GB on disk; ANALYZE %.1f s)",
-                         r.alerts, r.insertPerSecond, r.insertSeconds, r.insertPerCPUSecond, Double(r.bytes) / 1e9, r.analyzeSeconds))
+            print(String(format: "indexed %d alerts from the alerts topic (%@ layout): %.0f alerts/s (%.1f s; %.0f alerts per CPU second of the process; writer thread %.2f µs CPU per alert; %.2f GB on disk; ANALYZE %.1f s)",
+                         r.alerts, layout, r.insertPerSecond, r.insertSeconds, r.insertPerCPUSecond, r.writerCPUMicrosecondsPerAlert, Double(r.bytes) / 1e9, r.analyzeSeconds))
             for q in r.queries {
                 print(String(format: "  %-20@ p50 %7.2f ms  p99 %7.2f ms  (%.0f rows)", q.name, q.p50, q.p99, q.meanRows))
             }
@@ -174,7 +178,7 @@ struct BenchCommand: ParsableCommand {
                 func num(_ v: Double?, _ f: String = "%.3f") -> String { v.map { $0.isFinite ? String(format: f, $0) : "null" } ?? "null" }
                 let worst50 = r.queries.map(\.p50).max(), worst99 = r.queries.map(\.p99).max()
                 let per = r.queries.map { #""\#($0.name)_p50_ms":\#(num($0.p50)),"\#($0.name)_p99_ms":\#(num($0.p99))"# }.joined(separator: ",")
-                print(#"{"bench":"index","alerts":\#(r.alerts),"insert_alerts_per_s":\#(num(r.insertPerSecond, "%.0f")),"insert_alerts_per_cpu_s":\#(num(r.insertPerCPUSecond, "%.0f")),"query_p50_ms":\#(num(worst50)),"query_p99_ms":\#(num(worst99)),\#(per),"db_bytes":\#(r.bytes),"python_peer_rows":\#(r.peerRows),"python_peer_rows_per_s":\#(num(r.peerPerSecond, "%.0f")),"python_peer_group_by_ms":\#(num(r.peerGroupByMilliseconds)),"cores":\#(r.cores)}"#)
+                print(#"{"bench":"index","alerts":\#(r.alerts),"insert_alerts_per_s":\#(num(r.insertPerSecond, "%.0f")),"insert_alerts_per_cpu_s":\#(num(r.insertPerCPUSecond, "%.0f")),"writer_cpu_us_per_alert":\#(num(r.writerCPUMicrosecondsPerAlert)),"layout":"\#(layout)","query_p50_ms":\#(num(worst50)),"query_p99_ms":\#(num(worst99)),\#(per),"db_bytes":\#(r.bytes),"python_peer_rows":\#(r.peerRows),"python_peer_rows_per_s":\#(num(r.peerPerSecond, "%.0f")),"python_peer_group_by_ms":\#(num(r.peerGroupByMilliseconds)),"cores":\#(r.cores)}"#)
             }
         }
     }

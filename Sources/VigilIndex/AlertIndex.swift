@@ -5,7 +5,7 @@ import VigilCore
 
 /// Version of the index schema written by this build (the number of migrations).
 public enum AlertIndexSchema {
-    public static let version = 2
+    public static let version = 3
     /// Nanoseconds in one rollup bucket (an hour): `alert_counts` rows and retention work in whole hours.
     public static let bucket: Int64 = 3_600_000_000_000
 }
@@ -22,6 +22,9 @@ public struct AlertIndexConfiguration: Sendable, Equatable {
     public var mustExist = false
     /// Page cache of the writer connection, KiB.
     public var cacheKiB = 262_144
+    /// The layout of a new database (`index.layout`). An existing database keeps the layout it
+    /// records; one made before layouts existed (schema v2) keeps its rows. Default: blocks.
+    public var layout: AlertIndexLayout = .blocks
 
     public init(path: String, retention: Int64? = nil, maxSize: Int64? = nil, mustExist: Bool = false) {
         self.path = path
@@ -46,7 +49,12 @@ public struct IndexedOffset: Sendable, Equatable {
 
 /// The alert index: one SQLite database (WAL) through GRDB.
 ///
-/// Schema (migration `v1`; docs/alerts.md has the full description):
+/// Two layouts (``AlertIndexLayout``, recorded in `index_meta`): **blocks** (schema v3, the
+/// default for a new database; BlockStore.swift, BlockQuery.swift, BlockRetention.swift) keeps
+/// alerts in blocks of up to 2,048 with block-level indexes; **rows** (below) keeps one row per
+/// alert. The rules, counts, offsets and triage tables are shared.
+///
+/// Row layout (migration `v1`; docs/alerts.md has the full description):
 /// - `alerts`: one row per `vigil.alert.id` with typed columns (time ns, rule id, severity, risk,
 ///   count, source/destination IP as ``IPKey`` blobs, user, key) and the alert JSON. `seq` (the rowid) grows with every insert and update: `--follow` reads
 ///   `seq > last`. Indexes on id (unique), time, (rule, time), source IP and destination IP
@@ -69,6 +77,10 @@ public final class AlertIndex: @unchecked Sendable {
     let pool: DatabasePool
     /// Rule id → name, description, tags as last written to `rules` (writer only).
     private var knownRules: [String: (name: String, description: String, tags: [String])] = [:]
+    /// The block layout's writer state (writer only; nil until the first write and after a failed one).
+    var blockWriter: BlockWriterState?
+    /// How this database stores its alerts.
+    public let layout: AlertIndexLayout
     /// Copies the log into the database off the writer's thread; started by the first
     /// ``write(_:offsets:)`` (query commands never start one).
     private var checkpointer: Checkpointer?
@@ -103,6 +115,7 @@ public final class AlertIndex: @unchecked Sendable {
         do {
             pool = try DatabasePool(path: configuration.path, configuration: config)
             try Self.migrator.migrate(pool)
+            layout = try Self.settleLayout(pool, preferred: configuration.layout)
         } catch {
             throw AlertIndexError(.database, "cannot open the alert index \(configuration.path)", cause: "\(error)")
         }
@@ -153,6 +166,11 @@ public final class AlertIndex: @unchecked Sendable {
         m.registerMigration("v2") { db in
             try db.execute(sql: "DROP INDEX IF EXISTS alerts_severity_time; DROP INDEX IF EXISTS alerts_seq_time")
         }
+        // v3: the block layout's tables (docs/alerts.md, "Block layout"), and `index_meta`,
+        // which records the layout: a database with alerts in rows keeps them there.
+        m.registerMigration("v3") { db in
+            try db.execute(sql: Self.blockSchema)
+        }
         return m
     }
 
@@ -183,10 +201,12 @@ public final class AlertIndex: @unchecked Sendable {
         do {
             return try pool.write { db in
                 do {
+                    if self.layout == .blocks { return try self.writeBlocks(rows, offsets: offsets, db: db) }
                     return try self.write(rows, offsets: offsets, db: db)
                 } catch {
                     // The transaction rolls back: so does what this writer remembers of it.
                     self.knownRules.removeAll()
+                    self.blockWriter = nil
                     throw error
                 }
             }
@@ -207,8 +227,9 @@ public final class AlertIndex: @unchecked Sendable {
             """).sqliteStatement
         let ftsInsert = try db.cachedStatement(sql: "INSERT INTO alerts_fts(rowid, key, user_name, text) VALUES (?,?,?,?)").sqliteStatement
         var counts: [CountKey: Int64] = [:]
-        for row in rows {
+        for var row in rows {
             try noteRule(row, db: db)
+            if row.json.isEmpty { row.json = EventJSON.encode(try EventBinaryCodec.decode(row.encoded)) }
             let s = insert
             sqlite3_bind_int64(s, 1, seq)
             SQL.bind(s, 2, row.id)
@@ -321,7 +342,7 @@ public final class AlertIndex: @unchecked Sendable {
     }
 
     /// Keeps `rules` (names, descriptions, tags for the text search) current.
-    private func noteRule(_ row: AlertRow, db: Database) throws {
+    func noteRule(_ row: AlertRow, db: Database) throws {
         if let known = knownRules[row.ruleID], known.name == row.ruleName, known.description == row.ruleDescription,
            known.tags == row.tags { return }
         let tags = row.tags.joined(separator: " ")
@@ -408,14 +429,17 @@ public final class AlertIndex: @unchecked Sendable {
             if total > 0 {
                 let keep = Int(Double(max) * 0.9 / (Double(used) / Double(total)))
                 while total - result.deletedBySize > keep {
-                    guard let oldest = try read({ db in try Int64.fetchOne(db, sql: "SELECT min(time) FROM alerts") }) else { break }
+                    guard let oldest = try read({ db in
+                        try (layout == .blocks ? blockExtent(db).0 : Int64.fetchOne(db, sql: "SELECT min(time) FROM alerts"))
+                    }) else { break }
                     result.deletedBySize += try deleteHours(before: Self.hour(oldest) + 1)
                 }
             }
         }
         if result.deletedByAge + result.deletedBySize > 0 {
             // Merge the text index's segments so that deleted entries leave it.
-            try writeTransaction { db in try db.execute(sql: "INSERT INTO alerts_fts(alerts_fts, rank) VALUES('merge', 2000)") }
+            let fts = layout == .blocks ? "block_fts" : "alerts_fts"
+            try writeTransaction { db in try db.execute(sql: "INSERT INTO \(fts)(\(fts), rank) VALUES('merge', 2000)") }
         }
         if result.deletedByAge + result.deletedBySize > 0 {
             do { try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA incremental_vacuum") } } catch {
@@ -441,6 +465,7 @@ public final class AlertIndex: @unchecked Sendable {
     func deleteHours(before hour: Int64) throws(AlertIndexError) -> Int {
         let cutoff = hour.multipliedReportingOverflow(by: AlertIndexSchema.bucket)
         let limit = cutoff.overflow ? (hour < 0 ? Int64.min : Int64.max) : cutoff.partialValue
+        if layout == .blocks { return try blockDeleteBefore(limit) }
         var total = 0
         while true {
             let n = try writeTransaction { db -> Int in
@@ -475,6 +500,7 @@ public final class AlertIndex: @unchecked Sendable {
         do {
             try pool.barrierWriteWithoutTransaction { db in
                 try db.execute(sql: "INSERT INTO alerts_fts(alerts_fts) VALUES('optimize')")
+                try db.execute(sql: "INSERT INTO block_fts(block_fts) VALUES('optimize')")
                 try db.execute(sql: "VACUUM")
                 try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
             }
@@ -508,6 +534,15 @@ public final class AlertIndex: @unchecked Sendable {
             try pool.writeWithoutTransaction { db in
                 let sqlite = try String.fetchAll(db, sql: "PRAGMA integrity_check")
                 if sqlite != ["ok"] { problems += sqlite.prefix(20).map { "sqlite: \($0)" } }
+                if layout == .blocks {
+                    problems += try blockIntegrityProblems(db)
+                    let days = try Int.fetchOne(db, sql: """
+                        SELECT count(*) FROM (SELECT day, rule_id, severity, alerts FROM alert_counts_daily EXCEPT
+                        SELECT hour / 24, rule_id, severity, sum(alerts) FROM alert_counts WHERE hour >= 0 GROUP BY 1, 2, 3)
+                        """) ?? 0
+                    if days > 0 { problems.append("daily counts differ from the hourly counts") }
+                    return
+                }
                 do {
                     try db.execute(sql: "INSERT INTO alerts_fts(alerts_fts, rank) VALUES('integrity-check', 1)")
                 } catch {

@@ -279,6 +279,7 @@ extension AlertIndex {
     /// The alerts a query selects.
     /// - Throws: ``AlertIndexError`` `.badFilter` for a full-text query SQLite rejects, `.database` otherwise.
     public func alerts(_ q: AlertQuery) throws(AlertIndexError) -> [AlertSummary] {
+        if layout == .blocks { return try blockAlerts(q) }
         let f = q.filter
         let sql: String
         var arguments: StatementArguments
@@ -377,6 +378,7 @@ extension AlertIndex {
 
     /// How many alerts match (counting stops at `cap`, when given).
     public func count(_ filter: AlertFilter, cap: Int? = nil) throws(AlertIndexError) -> Int {
+        if layout == .blocks { return try blockCount(filter, cap: cap) }
         let (whereSQL, args) = Self.whereClause(filter)
         var arguments = args
         let limit: String
@@ -388,12 +390,17 @@ extension AlertIndex {
 
     /// The highest sequence number (0 for an empty index): `--follow` starts after it.
     public func lastSequence() throws(AlertIndexError) -> Int64 {
-        try read { db in try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM alerts") ?? 0 }
+        try read { db in
+            if layout == .blocks {
+                return max(0, (try Int64.fetchOne(db, sql: "SELECT value FROM index_meta WHERE key = 'next_seq'") ?? 1) - 1)
+            }
+            return try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM alerts") ?? 0
+        }
     }
 
     /// Total alerts in the index.
     public func totalAlerts() throws(AlertIndexError) -> Int {
-        try read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM alerts") ?? 0 }
+        try read { db in try (layout == .blocks ? blockTotal(db) : Int.fetchOne(db, sql: "SELECT count(*) FROM alerts") ?? 0) }
     }
 
     /// The alert with `id` (its `vigil.alert.id`, or its `event.id`: the id and `-count`), with its
@@ -404,8 +411,10 @@ extension AlertIndex {
                 SELECT \(Self.summaryColumns) FROM alerts a LEFT JOIN rules r ON r.id = a.rule_id LEFT JOIN triage t ON t.alert_id = a.id
                 WHERE a.id = ?
                 """
+            if layout == .blocks { try materializeID(db, id) }
             var row = try Row.fetchOne(db, sql: sql, arguments: [id])
             if row == nil, let dash = id.lastIndex(of: "-"), Int(id[id.index(after: dash)...]) != nil {
+                if layout == .blocks { try materializeID(db, String(id[..<dash])) }
                 row = try Row.fetchOne(db, sql: sql, arguments: [String(id[..<dash])])
             }
             guard let row else { throw AlertIndexError(.notFound, "no alert with id \(id.prefix(100))") }
@@ -497,9 +506,15 @@ extension AlertIndex {
             // The range: as given, else the index's extent.
             var from = filter.from, to = filter.to
             if from == nil || to == nil {
-                let extent = try Row.fetchOne(db, sql: "SELECT (SELECT min(time) FROM alerts) AS lo, (SELECT max(time) FROM alerts) AS hi")
-                if from == nil { from = extent?["lo"] }
-                if to == nil { to = (extent?["hi"] as Int64?).map { $0 + 1 } ?? now }
+                let lo: Int64?, hi: Int64?
+                if layout == .blocks {
+                    (lo, hi) = try blockExtent(db)
+                } else {
+                    let extent = try Row.fetchOne(db, sql: "SELECT (SELECT min(time) FROM alerts) AS lo, (SELECT max(time) FROM alerts) AS hi")
+                    (lo, hi) = (extent?["lo"], extent?["hi"])
+                }
+                if from == nil { from = lo }
+                if to == nil { to = hi.map { $0 + 1 } ?? now }
             }
             let lo = from ?? now, hi = max(to ?? now, lo + 1)
             let span = hi - lo
@@ -542,8 +557,11 @@ extension AlertIndex {
                     t += bucket
                 }
             }
-            if parts.contains(.sources) {
+            if parts.contains(.sources), layout == .blocks, let top = try blockTopSources(db, filter, limit: max(1, topSources)) {
+                stats.topSources = top
+            } else if parts.contains(.sources) {
                 // Only the bounds given: without them, the source index alone answers.
+                if layout == .blocks { try materialize(db, filter, order: .all) }
                 let (whereSQL, args) = Self.whereClause(filter)
                 var arguments = args
                 arguments += [max(1, topSources)]
@@ -606,6 +624,7 @@ extension AlertIndex {
 
     /// Adds the alerts `filter` selects, counted by (bucket, rule, severity), to `cells`.
     private func scanCells(_ db: Database, _ filter: AlertFilter, bucket: Int64, into cells: inout [CountKey: Int]) throws {
+        if layout == .blocks { try materialize(db, filter, order: .all) }
         let (whereSQL, args) = Self.whereClause(filter)
         let rows = try Row.fetchCursor(db, sql: """
             SELECT (a.time - ((a.time % ?) + ?) % ?) AS b, a.rule_id, a.severity, count(*) FROM alerts a

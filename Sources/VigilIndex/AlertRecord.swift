@@ -1,3 +1,4 @@
+import Foundation
 import VigilCore
 
 /// Alert severities as the rule engine writes them: `event.severity` 0…4 and
@@ -80,44 +81,125 @@ public struct AlertRow: Sendable {
     public var userName: String?
     /// `vigil.alert.key`: the group-by values.
     public var key: String?
-    /// The alert as JSON (with its sample).
+    /// The alert as JSON (with its sample); empty when the row was made for the block layout
+    /// only (`json: false`), which stores ``encoded`` instead.
     public var json: [UInt8]
+    /// The alert in the broker's binary encoding (EventBinaryCodec): what the block layout stores.
+    public var encoded: [UInt8]
+    /// The searched text as the block layout stores it, and its distinct tokens (``textAndTokens(key:user:text:)``).
+    var textItem: [UInt8]
+    var tokens: [UInt64]
     /// `vigil.alert.sample`: the triggering event as JSON text.
     public var sample: String?
     /// What the text index holds of the sample: its string values (not keys, numbers or times).
     public var searchText: String?
 
     /// The row for an alert event, or an error saying why it is not one.
-    /// - Parameter fallbackTime: the record's time, used when the alert has no `@timestamp`.
-    public init(event: Event, fallbackTime: Int64 = 0) throws(AlertIndexError) {
-        guard let id = event["vigil.alert.id"]?.stringValue, !id.isEmpty else {
+    /// - Parameters:
+    ///   - fallbackTime: the record's time, used when the alert has no `@timestamp`.
+    ///   - encoded: the event's binary encoding when the caller has it (a broker record's value);
+    ///     made from `event` otherwise.
+    ///   - json: whether to make ``json`` (the row layout stores it; the block layout does not).
+    public init(event: Event, fallbackTime: Int64 = 0, encoded: [UInt8]? = nil, json withJSON: Bool = true) throws(AlertIndexError) {
+        let values = AlertRecordReader.wanted.enumerated().map { i, name in i == 0 ? event[.timestamp] : event[name] }
+        try self.init(values: values, fallbackTime: fallbackTime, encoded: encoded ?? EventBinaryCodec.encode(event),
+                      json: withJSON ? EventJSON.encode(event) : [])
+    }
+
+    /// The row for an alert in the broker's binary encoding, read without making the event
+    /// (``AlertRecordReader``); no ``json``. Bytes that are not a valid event are decoded to
+    /// report why.
+    public init(encoded bytes: UnsafeRawBufferPointer, fallbackTime: Int64 = 0) throws(AlertIndexError) {
+        guard let values = AlertRecordReader.read(bytes) else {
+            let event: Event
+            do { event = try EventBinaryCodec.decode(bytes) } catch {
+                throw AlertIndexError(.notAnAlert, "not a valid event: \(error)")
+            }
+            try self.init(event: event, fallbackTime: fallbackTime, encoded: Array(bytes), json: false)
+            return
+        }
+        try self.init(values: values, fallbackTime: fallbackTime, encoded: Array(bytes), json: [])
+    }
+
+    /// From the values of ``AlertRecordReader/wanted``, in that order.
+    private init(values v: [FieldValue?], fallbackTime: Int64, encoded: [UInt8], json: [UInt8]) throws(AlertIndexError) {
+        guard let id = v[1]?.stringValue, !id.isEmpty else {
             throw AlertIndexError(.notAnAlert, "the event has no vigil.alert.id")
         }
-        guard let rule = event["rule.id"]?.stringValue, !rule.isEmpty else {
+        guard let rule = v[2]?.stringValue, !rule.isEmpty else {
             throw AlertIndexError(.notAnAlert, "alert \(id) has no rule.id")
         }
         self.id = id
         ruleID = rule
-        time = event[.timestamp]?.timestampValue?.nanoseconds ?? fallbackTime
-        ruleName = event["rule.name"]?.stringValue ?? rule
-        ruleDescription = event["rule.description"]?.stringValue ?? ""
-        tags = event["tags"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        if let s = event["event.severity"], let n = s.intValue ?? s.floatValue.map({ Int64($0) }) {
+        time = v[0]?.timestampValue?.nanoseconds ?? fallbackTime
+        ruleName = v[3]?.stringValue ?? rule
+        ruleDescription = v[4]?.stringValue ?? ""
+        tags = v[5]?.arrayValue?.compactMap(\.stringValue) ?? []
+        if let s = v[6], let n = s.intValue ?? s.floatValue.map({ Int64($0) }) {
             severity = Int(clamping: n)
-        } else if let name = event["vigil.alert.severity"]?.stringValue, let level = AlertSeverity.level(name) {
+        } else if let name = v[7]?.stringValue, let level = AlertSeverity.level(name) {
             severity = level
         } else {
             severity = 0
         }
-        risk = event["event.risk_score"].flatMap { $0.floatValue ?? $0.intValue.map(Double.init) }
-        count = event["vigil.alert.count"]?.intValue ?? 1
-        sourceIP = Self.ip(event["source.ip"])
-        destinationIP = Self.ip(event["destination.ip"])
-        userName = event["user.name"]?.scalarText
-        key = event["vigil.alert.key"]?.stringValue
-        sample = event["vigil.alert.sample"]?.stringValue
+        risk = v[8].flatMap { $0.floatValue ?? $0.intValue.map(Double.init) }
+        count = v[9]?.intValue ?? 1
+        sourceIP = Self.ip(v[10])
+        destinationIP = Self.ip(v[11])
+        userName = v[12]?.scalarText
+        key = v[13]?.stringValue
+        sample = v[14]?.stringValue
         searchText = sample.map(Self.searchText)
-        json = EventJSON.encode(event)
+        self.json = json
+        self.encoded = encoded
+        (textItem, tokens) = Self.textAndTokens(key: key, user: userName, text: searchText)
+    }
+
+    /// What the block layout stores as the alert's searched text: a flag byte (1 when the text
+    /// has bytes above 0x7F), then `key \u{1F} user \u{1F} searchText` with ASCII letters
+    /// lower-cased; and its distinct tokens (``TokenSet``'s rules), each as
+    /// hash (32 bits) << 32 | start (16 bits) << 16 | length (16 bits) — none when the text is
+    /// longer than 65,535 bytes (the writer then splits it itself).
+    static func textAndTokens(key: String?, user: String?, text: String?) -> ([UInt8], [UInt64]) {
+        var item: [UInt8] = [0]
+        item.reserveCapacity(1 + (key?.utf8.count ?? 0) + (user?.utf8.count ?? 0) + (text?.utf8.count ?? 0) + 2)
+        var high: UInt8 = 0
+        AlertBlockBuilder.appendLower(key, &item, &high)
+        item.append(0x1F)
+        AlertBlockBuilder.appendLower(user, &item, &high)
+        item.append(0x1F)
+        AlertBlockBuilder.appendLower(text, &item, &high)
+        if high >= 0x80 { item[0] = 1 }
+        guard item.count <= 0xFFFF else { return (item, []) }
+        var tokens: [UInt64] = []
+        tokens.reserveCapacity(32)
+        item.withUnsafeBufferPointer { b in
+            TokenSet.table.withUnsafeBufferPointer { table in
+                let n = b.count
+                var i = 0
+                while i < n {
+                    while i < n && table[Int(b[i])] == 0 { i += 1 }
+                    let start = i
+                    var h: UInt32 = 2_166_136_261
+                    while i < n {
+                        let c = table[Int(b[i])]
+                        if c == 0 { break }
+                        h = (h ^ UInt32(c)) &* 16_777_619
+                        i += 1
+                    }
+                    guard i > start else { continue }
+                    let len = i - start
+                    // Within one alert, a linear check of the few tokens so far.
+                    var seen = false
+                    for t in tokens where UInt32(truncatingIfNeeded: t >> 32) == h && Int(t & 0xFFFF) == len {
+                        let s = Int(t >> 16 & 0xFFFF)
+                        if memcmp(b.baseAddress! + s, b.baseAddress! + start, len) == 0 { seen = true; break }
+                    }
+                    if !seen { tokens.append(UInt64(h) << 32 | UInt64(start) << 16 | UInt64(len)) }
+                }
+            }
+        }
+        return (item, tokens)
     }
 
     /// The string values of a JSON text, space-separated: member names, numbers, literals and

@@ -51,6 +51,7 @@ import VigilYAML
 /// | `index.enabled`                         | `true`              | `vigil run` indexes the alerts topic               |
 /// | `index.max_size`                        | unlimited           | size, at least 1MiB; oldest hours deleted beyond it |
 /// | `index.batch_size`                      | `50000`             | alerts per transaction, 1...1000000                |
+/// | `index.layout`                          | `blocks`            | `blocks` or `rows`, for a new index (docs/alerts.md) |
 /// | `index.http.listen`                     | none (not served)   | `HOST:PORT`; `vigil run` serves the API there      |
 /// | `index.http.token`                      | none                | required when `listen` is not a loopback address   |
 ///
@@ -284,6 +285,8 @@ public struct IndexConfiguration: Sendable, Equatable {
     public var maxSize: Int64?
     /// Alerts per transaction. Key `index.batch_size`. Default 50,000.
     public var batchSize = 50_000
+    /// How a new index stores alerts: `blocks` or `rows` (an existing index keeps its own). Key `index.layout`. Default `blocks`.
+    public var layout = "blocks"
     /// Where `vigil run` serves the read-only HTTP API (`HOST:PORT`); nil: not served. Key `index.http.listen`.
     public var httpListen: String?
     /// The bearer token the HTTP API requires; required for a non-loopback `httpListen`. Key `index.http.token`.

@@ -7,9 +7,11 @@ import VigilLogs
 extension Pipeline {
     /// The alert index's settings from the configuration.
     public var alertIndexConfiguration: AlertIndexConfiguration {
-        AlertIndexConfiguration(path: configuration.index.path,
-                                retention: configuration.index.retention?.nanosecondsClamped,
-                                maxSize: configuration.index.maxSize)
+        var c = AlertIndexConfiguration(path: configuration.index.path,
+                                        retention: configuration.index.retention?.nanosecondsClamped,
+                                        maxSize: configuration.index.maxSize)
+        c.layout = AlertIndexLayout(rawValue: configuration.index.layout) ?? .blocks
+        return c
     }
 
     /// The HTTP API's settings from `index.http`, nil when `listen` is not set.

@@ -35,8 +35,12 @@ func makeAlert(id: String, rule: String = "ssh-brute", name: String? = nil, time
 let hour: Int64 = 3_600_000_000_000
 let base: Int64 = 1_773_480_000 * 1_000_000_000  // 2026-03-14T09:20:00Z
 
-func openIndex(_ dir: TemporaryDirectory, retention: Int64? = nil, maxSize: Int64? = nil) throws -> AlertIndex {
-    try AlertIndex(configuration: AlertIndexConfiguration(path: dir.file("alerts.db"), retention: retention, maxSize: maxSize))
+func openIndex(_ dir: TemporaryDirectory, retention: Int64? = nil, maxSize: Int64? = nil, layout: AlertIndexLayout = .blocks) throws -> AlertIndex {
+    var c = AlertIndexConfiguration(path: dir.file("alerts.db"), retention: retention, maxSize: maxSize)
+    c.layout = layout
+    let index = try AlertIndex(configuration: c)
+    #expect(index.layout == layout)
+    return index
 }
 
 func rows(_ events: [Event]) throws -> [AlertRow] { try events.map { try AlertRow(event: $0) } }
@@ -64,9 +68,9 @@ func corpus() -> [Event] {
 }
 
 @Suite struct AlertIndexTests {
-    @Test func upsertKeepsTheLatestCount() throws {
+    @Test(arguments: AlertIndexLayout.allCases) func upsertKeepsTheLatestCount(layout: AlertIndexLayout) throws {
         let dir = try TemporaryDirectory("vigil-index"); defer { dir.remove() }
-        let index = try openIndex(dir); defer { index.close() }
+        let index = try openIndex(dir, layout: layout); defer { index.close() }
         var r = try index.write(rows([makeAlert(id: "s1", time: base, count: 1)]))
         #expect(r.inserted == 1)
         r = try index.write(rows([makeAlert(id: "s1", time: base + 1000, count: 2), makeAlert(id: "s1", time: base + 2000, count: 3)]))
@@ -84,14 +88,29 @@ func corpus() -> [Event] {
         #expect(try index.count(f) == 1)
         #expect(try index.stats(AlertFilter()).total == 1)
         #expect(try index.integrityProblems() == [])
-        // The text index holds the latest version only: the earlier versions' entries were deleted.
-        let ftsRows = try index.pool.read { db in try Int64.fetchAll(db, sql: "SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH 'alice'") }
-        #expect(ftsRows == [all[0].sequence])
+        if layout == .rows {
+            // The text index holds the latest version only: the earlier versions' entries were deleted.
+            let ftsRows = try index.pool.read { db in try Int64.fetchAll(db, sql: "SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH 'alice'") }
+            #expect(ftsRows == [all[0].sequence])
+        } else {
+            // The earlier versions are marked dead; the latest is found by id.
+            let dead = try index.pool.read { db in try Int64.fetchAll(db, sql: "SELECT seq FROM alert_dead ORDER BY seq") }
+            #expect(dead.count == 2 && !dead.contains(all[0].sequence))
+            #expect(try index.alert(id: "s1").alert.count == 3)
+            #expect(try index.alert(id: "s1-3").alert.sequence == all[0].sequence)
+        }
+        // A new writer (a restart) finds the indexed versions on disk.
+        index.close()
+        let again = try openIndex(dir, layout: layout); defer { again.close() }
+        r = try again.write(rows([makeAlert(id: "s1", time: base + 2000, count: 3), makeAlert(id: "s1", time: base + 3000, count: 4)]))
+        #expect(r.unchanged == 1 && r.updated == 1 && r.inserted == 0)
+        #expect(try again.alerts(AlertQuery()).map(\.count) == [4])
+        #expect(try again.integrityProblems() == [])
     }
 
-    @Test func everyFilter() throws {
+    @Test(arguments: AlertIndexLayout.allCases) func everyFilter(layout: AlertIndexLayout) throws {
         let dir = try TemporaryDirectory("vigil-index"); defer { dir.remove() }
-        let index = try openIndex(dir); defer { index.close() }
+        let index = try openIndex(dir, layout: layout); defer { index.close() }
         try index.write(rows(corpus()))
         var f = AlertFilter()
         #expect(try ids(index, f) == ["a1", "a2", "a3", "a4", "a5"])
@@ -140,9 +159,9 @@ func corpus() -> [Event] {
         #expect(try ids(index, f) == ["a2"])
     }
 
-    @Test func sortLimitOffsetAndStatus() throws {
+    @Test(arguments: AlertIndexLayout.allCases) func sortLimitOffsetAndStatus(layout: AlertIndexLayout) throws {
         let dir = try TemporaryDirectory("vigil-index"); defer { dir.remove() }
-        let index = try openIndex(dir); defer { index.close() }
+        let index = try openIndex(dir, layout: layout); defer { index.close() }
         try index.write(rows(corpus()))
         var q = AlertQuery()
         #expect(try index.alerts(q).map(\.id) == ["a5", "a4", "a3", "a2", "a1"])
@@ -168,9 +187,9 @@ func corpus() -> [Event] {
         #expect(throws: AlertIndexError.self) { try index.setStatus(id: "nope", .closed, by: "x", comment: nil) }
     }
 
-    @Test func injectionLookingInputIsData() throws {
+    @Test(arguments: AlertIndexLayout.allCases) func injectionLookingInputIsData(layout: AlertIndexLayout) throws {
         let dir = try TemporaryDirectory("vigil-index"); defer { dir.remove() }
-        let index = try openIndex(dir); defer { index.close() }
+        let index = try openIndex(dir, layout: layout); defer { index.close() }
         try index.write(rows(corpus() + [makeAlert(id: "x'); DROP TABLE alerts; --", rule: "r' OR '1'='1", time: base, user: "'; DELETE FROM alerts; --")]))
         var f = AlertFilter(); f.rules = ["' OR 1=1 --"]
         #expect(try ids(index, f).isEmpty)
@@ -225,9 +244,9 @@ func corpus() -> [Event] {
         #expect(message { _ = try r.query(name: { "--" + $0 }) }.hasPrefix("--limit:"))
     }
 
-    @Test func statsFromHourlyCountsEqualAScan() throws {
+    @Test(arguments: AlertIndexLayout.allCases) func statsFromHourlyCountsEqualAScan(layout: AlertIndexLayout) throws {
         let dir = try TemporaryDirectory("vigil-index"); defer { dir.remove() }
-        let index = try openIndex(dir); defer { index.close() }
+        let index = try openIndex(dir, layout: layout); defer { index.close() }
         var random = SplitMix64(seed: 9)
         var events: [Event] = []
         for i in 0..<3000 {
@@ -271,30 +290,34 @@ func corpus() -> [Event] {
         #expect(try index.integrityProblems() == [])
     }
 
-    @Test func offsetsAreWrittenWithTheRows() throws {
+    @Test(arguments: AlertIndexLayout.allCases) func offsetsAreWrittenWithTheRows(layout: AlertIndexLayout) throws {
         let dir = try TemporaryDirectory("vigil-index"); defer { dir.remove() }
-        let index = try openIndex(dir); defer { index.close() }
+        let index = try openIndex(dir, layout: layout); defer { index.close() }
         try index.write(rows([makeAlert(id: "o1", time: base)]), offsets: [IndexedOffset(topic: "alerts", partition: 2, next: 41)])
         #expect(try index.nextOffset(topic: "alerts", partition: 2) == 41)
         #expect(try index.nextOffset(topic: "alerts", partition: 1) == nil)
         // A transaction that fails part-way (a trigger rejects the second row) leaves out its rows and its offsets.
         try index.pool.write { db in
-            try db.execute(sql: "CREATE TEMP TRIGGER boom BEFORE INSERT ON alerts WHEN NEW.id = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END")
+            if layout == .rows {
+                try db.execute(sql: "CREATE TEMP TRIGGER boom BEFORE INSERT ON alerts WHEN NEW.id = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END")
+            } else {
+                try db.execute(sql: "CREATE TEMP TRIGGER boom BEFORE INSERT ON main.alert_block_rules WHEN NEW.rule_id = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END")
+            }
         }
         #expect(throws: AlertIndexError.self) {
-            try index.write(rows([makeAlert(id: "o2", time: base), makeAlert(id: "boom", time: base)]),
+            try index.write(rows([makeAlert(id: "o2", time: base), makeAlert(id: "boom", rule: "boom", time: base)]),
                             offsets: [IndexedOffset(topic: "alerts", partition: 2, next: 43)])
         }
-        let reopened = try openIndex(dir); defer { reopened.close() }
+        let reopened = try openIndex(dir, layout: layout); defer { reopened.close() }
         #expect(try reopened.nextOffset(topic: "alerts", partition: 2) == 41)
         #expect(try reopened.totalAlerts() == 1)
     }
 
-    @Test func retentionByAgeAndSize() throws {
+    @Test(arguments: AlertIndexLayout.allCases) func retentionByAgeAndSize(layout: AlertIndexLayout) throws {
         let dir = try TemporaryDirectory("vigil-index"); defer { dir.remove() }
         let now = base + 100 * hour
         do {
-            let index = try openIndex(dir, retention: 10 * hour); defer { index.close() }
+            let index = try openIndex(dir, retention: 10 * hour, layout: layout); defer { index.close() }
             var events: [Event] = []
             for i in 0..<100 { events.append(makeAlert(id: "ret\(i)", time: base + Int64(i) * hour + 5)) }
             try index.write(rows(events))
@@ -306,11 +329,14 @@ func corpus() -> [Event] {
             #expect(try index.stats(AlertFilter()).total == 10)
             var f = AlertFilter(); f.text = try FullTextQuery("alice", filter: "t")
             #expect(try index.count(f) == 10)
-            let ftsRows = try index.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM alerts_fts WHERE alerts_fts MATCH 'alice'") }
-            #expect(ftsRows == 10)
+            if layout == .rows {
+                let ftsRows = try index.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM alerts_fts WHERE alerts_fts MATCH 'alice'") }
+                #expect(ftsRows == 10)
+            }
+            #expect(try index.integrityProblems() == [])
         }
         let dir2 = try TemporaryDirectory("vigil-index"); defer { dir2.remove() }
-        let index = try openIndex(dir2, maxSize: 2 << 20); defer { index.close() }
+        let index = try openIndex(dir2, maxSize: 2 << 20, layout: layout); defer { index.close() }
         var events: [Event] = []
         let pad = String(repeating: "x", count: 2000)
         for i in 0..<3000 { events.append(makeAlert(id: "big\(i)", time: base + Int64(i) * 60_000_000_000, sample: #"{"pad":"\#(pad)\#(i)"}"#)) }
@@ -327,9 +353,9 @@ func corpus() -> [Event] {
         #expect(try index.integrityProblems() == [])
     }
 
-    @Test func queriesRunWhileTheIndexerWrites() throws {
+    @Test(arguments: AlertIndexLayout.allCases) func queriesRunWhileTheIndexerWrites(layout: AlertIndexLayout) throws {
         let dir = try TemporaryDirectory("vigil-index"); defer { dir.remove() }
-        let index = try openIndex(dir); defer { index.close() }
+        let index = try openIndex(dir, layout: layout); defer { index.close() }
         let batches = 40, perBatch = 500
         let writer = Thread {
             for b in 0..<batches {
@@ -358,10 +384,16 @@ func corpus() -> [Event] {
         #expect(reads > 1)
         #expect(try index.stats(AlertFilter()).total == batches * perBatch)
         try index.optimize(full: false)
-        let stats = try index.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'alerts'") }
-        let indexes = try index.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'alerts' AND sql IS NOT NULL") }
-        #expect(indexes == 5)
-        #expect((stats ?? 0) >= 5, "planner statistics for the alerts indexes")
+        if layout == .rows {
+            let stats = try index.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'alerts'") }
+            let indexes = try index.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'alerts' AND sql IS NOT NULL") }
+            #expect(indexes == 5)
+            #expect((stats ?? 0) >= 5, "planner statistics for the alerts indexes")
+        } else {
+            let blocks = try index.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM alert_blocks") }
+            #expect(blocks == batches, "one block per write of 500")
+        }
+        #expect(try index.integrityProblems() == [])
     }
 
     @Test func migratesAVersion1IndexAndCheckpointsOffTheWriter() throws {
@@ -395,6 +427,66 @@ func corpus() -> [Event] {
         #expect(try reopened.integrityProblems().isEmpty)
     }
 
+    @Test func fewAlertsOfLargeBlocksByAddressAndText() throws {
+        let dir = try TemporaryDirectory("vigil-index"); defer { dir.remove() }
+        let index = try openIndex(dir); defer { index.close() }
+        var events: [Event] = []
+        for i in 0..<5000 {
+            events.append(makeAlert(id: "big\(i)", rule: "r\(i % 7)", time: base + Int64(i) * 1_000_000_000,
+                                    source: "10.\(i % 3).\(i % 250).1", user: "u\(i % 400)"))
+        }
+        try index.write(rows(events))
+        func expected(_ keep: (Int) -> Bool, from: Int = 0) -> Set<String> { Set((from..<5000).filter(keep).map { "big\($0)" }) }
+        var byAddress = AlertFilter()
+        byAddress.sources = [IPNetwork("10.1.7.0/24")!]
+        var byText = AlertFilter()
+        byText.text = try FullTextQuery("u123", filter: "--text")
+        #expect(try ids(index, byAddress, limit: 10_000) == expected { $0 % 3 == 1 && $0 % 250 == 7 })
+        #expect(try ids(index, byText, limit: 10_000) == expected { $0 % 400 == 123 })
+        var q = AlertQuery(filter: byText)
+        q.limit = 3
+        #expect(try index.alerts(q).map(\.id) == ["big4923", "big4523", "big4123"])
+        // Retention writes the first block again without its deleted alerts: sequence numbers
+        // and slots differ from then on.
+        #expect(try index.blockDeleteBefore(base + 1500 * 1_000_000_000) == 1500)
+        #expect(try ids(index, byAddress, limit: 10_000) == expected({ $0 % 3 == 1 && $0 % 250 == 7 }, from: 1500))
+        #expect(try ids(index, byText, limit: 10_000) == expected({ $0 % 400 == 123 }, from: 1500))
+        #expect(try index.alert(id: "big1523").alert.userName == "u323")
+        #expect(try index.integrityProblems() == [])
+    }
+
+    @Test func anIndexKeepsItsLayout() throws {
+        let dir = try TemporaryDirectory("vigil-index"); defer { dir.remove() }
+        // A version 2 database with alerts (made before layouts existed) keeps them in rows.
+        do {
+            let pool = try DatabasePool(path: dir.file("alerts.db"))
+            try AlertIndex.migrator.migrate(pool, upTo: "v2")
+            try pool.write { db in
+                try db.execute(sql: "INSERT INTO alerts(seq, id, time, rule_id, severity, count, json) VALUES (1, 'old', ?, 'r', 1, 1, '{}')", arguments: [base])
+            }
+            try pool.close()
+        }
+        let index = try AlertIndex(configuration: AlertIndexConfiguration(path: dir.file("alerts.db")))
+        #expect(index.layout == .rows)
+        #expect(try index.totalAlerts() == 1)
+        try index.write(rows([makeAlert(id: "new", time: base + hour)]))
+        #expect(try ids(index, AlertFilter()) == ["old", "new"])
+        index.close()
+        // A new database takes the configured layout and keeps it whatever is configured later.
+        let dir2 = try TemporaryDirectory("vigil-index"); defer { dir2.remove() }
+        try openIndex(dir2, layout: .rows).close()
+        let again = try AlertIndex(configuration: AlertIndexConfiguration(path: dir2.file("alerts.db")))
+        #expect(again.layout == .rows)
+        again.close()
+        let dir3 = try TemporaryDirectory("vigil-index"); defer { dir3.remove() }
+        try openIndex(dir3).close()
+        var c = AlertIndexConfiguration(path: dir3.file("alerts.db"))
+        c.layout = .rows
+        let blocks = try AlertIndex(configuration: c)
+        #expect(blocks.layout == .blocks)
+        blocks.close()
+    }
+
     @Test func ipKeysOrderLikeAddresses() throws {
         let net = IPNetwork("10.1.0.0/16")!
         let (lo, hi) = IPKey.range(net)
@@ -410,9 +502,9 @@ func corpus() -> [Event] {
         #expect(IPKey.address(IPKey.key(IPAddress("2001:db8::1")!)) == IPAddress("2001:db8::1"))
     }
 
-    @Test func textMatchesAlertsAndRulesInTimeOrderWithPaging() throws {
+    @Test(arguments: AlertIndexLayout.allCases) func textMatchesAlertsAndRulesInTimeOrderWithPaging(layout: AlertIndexLayout) throws {
         let dir = try TemporaryDirectory("vigil-index"); defer { dir.remove() }
-        let index = try openIndex(dir); defer { index.close() }
+        let index = try openIndex(dir, layout: layout); defer { index.close() }
         var events: [Event] = []
         // "watch" is in the name of rule w (every third alert) and the user of every fifth.
         for i in 0..<60 {
@@ -449,9 +541,9 @@ func corpus() -> [Event] {
         #expect(AlertRow.searchText(#"{"unterminated":"abc"#) == "abc")
     }
 
-    @Test func renderings() throws {
+    @Test(arguments: AlertIndexLayout.allCases) func renderings(layout: AlertIndexLayout) throws {
         let dir = try TemporaryDirectory("vigil-index"); defer { dir.remove() }
-        let index = try openIndex(dir); defer { index.close() }
+        let index = try openIndex(dir, layout: layout); defer { index.close() }
         try index.write(rows([makeAlert(id: "r1", rule: "a,b", time: base, severity: 4, user: "say \"hi\"")]))
         let alerts = try index.alerts(AlertQuery())
         let csv = AlertRendering.csv(alerts)

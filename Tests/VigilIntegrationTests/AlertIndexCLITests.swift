@@ -57,7 +57,7 @@ func httpGet(port: Int, path: String, token: String? = nil, method: String = "GE
     func alertID(_ line: String) -> String? { ((json(line)?["vigil"] as? [String: Any])?["alert"] as? [String: Any])?["id"] as? String }
 
     /// A configuration with an alerts topic of `partitions` and a small batch size.
-    func setUp(_ dir: TemporaryDirectory, partitions: Int = 2, batch: Int = 1000, extra: String = "") throws -> String {
+    func setUp(_ dir: TemporaryDirectory, partitions: Int = 2, batch: Int = 1000, layout: String = "blocks", extra: String = "") throws -> String {
         let path = dir.file("vigil.yaml")
         try """
         data_dir: data
@@ -69,6 +69,7 @@ func httpGet(port: Int, path: String, token: String? = nil, method: String = "GE
           alerts: { partitions: \(partitions) }
         index:
           batch_size: \(batch)
+          layout: \(layout)
           retention: null
         \(extra)
         """.write(toFile: path, atomically: true, encoding: .utf8)
@@ -101,9 +102,9 @@ func httpGet(port: Int, path: String, token: String? = nil, method: String = "GE
         alertLine(id: "a5", rule: "port-scan", time: "2026-03-14T14:00:00Z", severity: 0, source: nil, user: "o'reilly"),
     ]
 
-    @Test func filtersFormatsAndErrors() throws {
+    @Test(arguments: ["blocks", "rows"]) func filtersFormatsAndErrors(layout: String) throws {
         let dir = try TemporaryDirectory("vigil-alerts-cli"); defer { dir.remove() }
-        let config = try setUp(dir)
+        let config = try setUp(dir, layout: layout)
         try produce(config, dir, Self.corpus + [#"{"message":"an event, not an alert"}"#])
         let idx = try runCommand(vigil, ["index", "--config", config, "--drain"])
         #expect(idx.status == 0, "\(idx.stderr)")
@@ -157,7 +158,33 @@ func httpGet(port: Int, path: String, token: String? = nil, method: String = "GE
         let errors = try runCommand(vigil, ["topics", "tail", "index-errors", "--config", config])
         #expect(errors.stdout.contains("index"), "\(errors.stdout)")
         let check = try runCommand(vigil, ["alerts", "check", "--config", config])
-        #expect(check.status == 0 && check.stdout.contains("5 alerts"), "\(check.stdout) \(check.stderr)")
+        #expect(check.status == 0 && check.stdout.contains("5 alerts (\(layout) layout)"), "\(check.stdout) \(check.stderr)")
+    }
+
+    @Test func convertsARowIndexToBlocks() throws {
+        let dir = try TemporaryDirectory("vigil-alerts-cli"); defer { dir.remove() }
+        let config = try setUp(dir, layout: "rows")
+        try produce(config, dir, Self.corpus)
+        try index(config)
+        let ack = try runCommand(vigil, ["alerts", "ack", "a3", "--config", config, "--by", "ana"])
+        #expect(ack.status == 0, "\(ack.stderr)")
+        let before = try runCommand(vigil, ["alerts", "--config", config, "--format", "json"])
+        let rowsCheck = try runCommand(vigil, ["alerts", "check", "--config", config])
+        #expect(rowsCheck.stdout.contains("5 alerts (rows layout)"), "\(rowsCheck.stdout)")
+        let target = dir.file("blocks.db")
+        let convert = try runCommand(vigil, ["alerts", "convert", "--config", config, "--to", target])
+        #expect(convert.status == 0 && convert.stdout.contains("converted 5 alerts"), "\(convert.stdout) \(convert.stderr)")
+        let after = try runCommand(vigil, ["alerts", "--db", target, "--format", "json"])
+        #expect(after.lines.compactMap(alertID) == before.lines.compactMap(alertID))
+        #expect(after.lines == before.lines, "the same alerts, with their triage status")
+        let check = try runCommand(vigil, ["alerts", "check", "--db", target])
+        let offsets = rowsCheck.stdout.components(separatedBy: "offsets: ").last?.components(separatedBy: ";").first ?? "?"
+        #expect(check.status == 0 && check.stdout.contains("5 alerts (blocks layout)") && check.stdout.contains("offsets: \(offsets);"),
+                "\(check.stdout) \(check.stderr)")
+        let show = try runCommand(vigil, ["alerts", "show", "a3", "--db", target])
+        #expect(show.stdout.contains("acknowledged") && show.stdout.contains("ana"), "\(show.stdout)")
+        let again = try runCommand(vigil, ["alerts", "convert", "--db", target, "--to", dir.file("again.db")])
+        #expect(again.status != 0 && again.stderr.contains("already"), "\(again.stderr)")
     }
 
     @Test func showStatsAndTriage() throws {
@@ -290,13 +317,15 @@ func httpGet(port: Int, path: String, token: String? = nil, method: String = "GE
         #expect(unauthorized == 401)
     }
 
-    @Test func benchIndexPrintsTheKeysOnItsLastLine() throws {
+    @Test(arguments: ["blocks", "rows"]) func benchIndexPrintsTheKeysOnItsLastLine(layout: String) throws {
         let dir = try TemporaryDirectory("vigil-alerts-bench"); defer { dir.remove() }
-        let r = try runCommand(vigil, ["bench", "index", "--alerts", "3000", "--runs", "10", "--peer-alerts", "2000", "--dir", dir.file("b"), "--json"])
+        let r = try runCommand(vigil, ["bench", "index", "--alerts", "3000", "--runs", "10", "--peer-alerts", "2000", "--dir", dir.file("b"),
+                                       "--layout", layout, "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         let last = json(r.lines.last ?? "") ?? [:]
+        #expect(last["layout"] as? String == layout)
         for key in ["insert_alerts_per_s", "alerts", "query_p50_ms", "query_p99_ms", "cores", "last_hour_one_rule_p50_ms", "source_cidr_24_p50_ms",
-                    "full_text_term_p50_ms", "stats_by_rule_p50_ms", "python_peer_rows_per_s"] {
+                    "full_text_term_p50_ms", "stats_by_rule_p50_ms", "python_peer_rows_per_s", "writer_cpu_us_per_alert"] {
             #expect(last[key] != nil, "\(key) in \(r.lines.last ?? "")")
         }
         func number(_ key: String) -> Double? { (last[key] as? NSNumber)?.doubleValue }
@@ -305,6 +334,8 @@ func httpGet(port: Int, path: String, token: String? = nil, method: String = "GE
         let p50s = ["last_hour_one_rule", "source_cidr_24", "full_text_term", "stats_by_rule"].compactMap { number("\($0)_p50_ms") }
         #expect(p50s.count == 4 && number("query_p50_ms") == p50s.max())
         #expect(!FileManager.default.fileExists(atPath: dir.file("b")), "the databases are removed")
+        let bad = try runCommand(vigil, ["bench", "index", "--layout", "columns"])
+        #expect(bad.status != 0 && bad.stderr.contains("--layout"), "\(bad.stderr)")
     }
 
     /// `vigil run` with a rule: alerts from the stream stage land in the index, suppression

@@ -468,6 +468,8 @@ private func parse(_ yaml: String) throws -> VigilConfiguration {
         #expect(c.index.httpToken == "s3cret")
         let d = try parse("index: { http: { listen: \"127.0.0.1:9000\" } }\n")
         #expect(d.index.httpToken == nil && d.index.enabled && d.index.maxSize == nil && d.index.batchSize == 50_000)
+        #expect(d.index.layout == "blocks")
+        #expect(try parse("index: { layout: rows }\n").index.layout == "rows")
     }
 
     @Test func indexErrors() {
@@ -478,6 +480,7 @@ private func parse(_ yaml: String) throws -> VigilConfiguration {
             try parse("index: { http: { listen: localhost } }\n")
         }
         expectError("/etc/vigil/vigil.yaml:1:22: index.batch_size: 0 is out of range 1...1000000") { try parse("index: { batch_size: 0 }\n") }
+        expectError("/etc/vigil/vigil.yaml:1:18: index.layout: expected blocks or rows, got 'columns'") { try parse("index: { layout: columns }\n") }
     }
 }
 

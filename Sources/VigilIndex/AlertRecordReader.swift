@@ -1,0 +1,180 @@
+import Foundation
+import VigilCore
+
+/// Reads an alert row straight from an event's binary encoding (EventBinaryCodec), without
+/// building the ``Event``: the indexer's fast path for the block layout.
+///
+/// It checks the whole encoding as ``EventBinaryCodec/decode(_:)-(UnsafeRawBufferPointer)``
+/// does (version, counts, known tags, value types, nesting, UTF-8, key order, trailing bytes),
+/// so it accepts exactly what decode accepts; it makes values only for the fields a row needs.
+/// On any problem it returns nil, and the caller decodes the event to learn the error.
+enum AlertRecordReader {
+    /// The fields a row reads, by name.
+    static let wanted = ["@timestamp", "vigil.alert.id", "rule.id", "rule.name", "rule.description", "tags", "event.severity",
+                         "vigil.alert.severity", "event.risk_score", "vigil.alert.count", "source.ip", "destination.ip", "user.name",
+                         "vigil.alert.key", "vigil.alert.sample"]
+
+    /// Schema names as one stable buffer: tag → (offset, length); and tag → wanted index + 1.
+    struct Names: @unchecked Sendable {
+        // @unchecked: written once at initialization, read-only afterwards.
+        let bytes: UnsafeMutableRawBufferPointer
+        let ranges: [(Int, Int)]
+        let wantedByTag: [Int]
+    }
+
+    static let names: Names = {
+        let all = Schema.namesByID
+        let total = all.reduce(0) { $0 + $1.utf8.count }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, total), alignment: 1)
+        var ranges: [(Int, Int)] = []
+        var wantedByTag: [Int] = []
+        var at = 0
+        for name in all {
+            let u = Array(name.utf8)
+            for (i, c) in u.enumerated() { buffer[at + i] = c }
+            ranges.append((at, u.count))
+            at += u.count
+            wantedByTag.append((wanted.firstIndex(of: name) ?? -1) + 1)
+        }
+        return Names(bytes: buffer, ranges: ranges, wantedByTag: wantedByTag)
+    }()
+
+    /// The wanted names' bytes.
+    static let wantedBytes: [[UInt8]] = wanted.map { Array($0.utf8) }
+
+    /// The index + 1 in ``wanted`` of a custom field's name (0: not wanted), without making a String.
+    static func wantedSlot(_ name: UnsafeRawBufferPointer) -> Int {
+        for (i, w) in wantedBytes.enumerated() where w.count == name.count {
+            if w.withUnsafeBytes({ memcmp($0.baseAddress!, name.baseAddress!, name.count) }) == 0 { return i + 1 }
+        }
+        return 0
+    }
+
+    struct Invalid: Error {}
+
+    /// The wanted fields' values (by index in ``wanted``), or nil when the bytes are not a valid event.
+    static func read(_ bytes: UnsafeRawBufferPointer) -> [FieldValue?]? {
+        var cursor = ByteCursor(bytes)
+        var values = [FieldValue?](repeating: nil, count: wanted.count)
+        do throws(Invalid) {
+            try walk(&cursor, &values)
+        } catch {
+            return nil
+        }
+        return values
+    }
+
+    private static func walk(_ cursor: inout ByteCursor, _ values: inout [FieldValue?]) throws(Invalid) {
+        guard cursor.readByte() == EventBinaryCodec.formatVersion else { throw Invalid() }
+        let count = try Self.count(&cursor, elementSize: 2)
+        let names = Self.names
+        let base = UnsafeRawPointer(names.bytes.baseAddress!)
+        var previous = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
+        for index in 0..<count {
+            let tag = try varint(&cursor)
+            let key: UnsafeBufferPointer<UInt8>
+            var slot = 0
+            if tag == EventBinaryCodec.customFieldTag {
+                let raw = try string(&cursor)
+                key = raw.bindMemory(to: UInt8.self)
+                slot = Self.wantedSlot(raw)
+            } else if tag < UInt64(names.ranges.count), names.ranges[Int(tag)].1 > 0 {
+                let (o, n) = names.ranges[Int(tag)]
+                key = UnsafeBufferPointer(start: (base + o).assumingMemoryBound(to: UInt8.self), count: n)
+                slot = names.wantedByTag[Int(tag)]
+            } else {
+                throw Invalid()
+            }
+            let isObject = cursor.peekByte() == EventBinaryCodec.ValueType.object.rawValue
+            if isObject { throw Invalid() }
+            if slot > 0 {
+                values[slot - 1] = try value(&cursor, depth: 0)
+            } else {
+                try skip(&cursor, depth: 0)
+            }
+            if index > 0 {
+                guard Event.compareKeys(previous, key) < 0 && !Event.isDottedPrefix(previous, of: key) else { throw Invalid() }
+            }
+            previous = key
+        }
+        guard cursor.isAtEnd else { throw Invalid() }
+    }
+
+    @inline(__always) private static func varint(_ c: inout ByteCursor) throws(Invalid) -> UInt64 {
+        if case .value(let v) = c.readVarint() { return v }
+        throw Invalid()
+    }
+
+    @inline(__always) private static func count(_ c: inout ByteCursor, elementSize: Int) throws(Invalid) -> Int {
+        let n = try varint(&c)
+        guard n <= UInt64(c.remaining / elementSize) else { throw Invalid() }
+        return Int(n)
+    }
+
+    @inline(__always) private static func string(_ c: inout ByteCursor) throws(Invalid) -> UnsafeRawBufferPointer {
+        let n = try count(&c, elementSize: 1)
+        guard let raw = c.readBytes(n), UTF8Validation.isValid(raw) else { throw Invalid() }
+        return raw
+    }
+
+    private static func value(_ c: inout ByteCursor, depth: Int) throws(Invalid) -> FieldValue {
+        guard let typeByte = c.readByte(), let type = EventBinaryCodec.ValueType(rawValue: typeByte) else { throw Invalid() }
+        switch type {
+        case .null: return .null
+        case .boolFalse: return .bool(false)
+        case .boolTrue: return .bool(true)
+        case .int: return .int(ByteWriter.unzigzag(try varint(&c)))
+        case .float:
+            guard let bits = c.readUInt64LE() else { throw Invalid() }
+            return .float(Double(bitPattern: bits))
+        case .string: return .string(String(decoding: try string(&c), as: UTF8.self))
+        case .timestamp: return .timestamp(Timestamp(nanoseconds: ByteWriter.unzigzag(try varint(&c))))
+        case .ipv4:
+            guard let v = c.readUInt32BE() else { throw Invalid() }
+            return .ip(IPAddress(v4: v))
+        case .ipv6:
+            guard let hi = c.readUInt64BE(), let lo = c.readUInt64BE() else { throw Invalid() }
+            return .ip(IPAddress(v6High: hi, low: lo))
+        case .array:
+            guard depth < FieldValue.maximumNestingDepth else { throw Invalid() }
+            let n = try count(&c, elementSize: 1)
+            var elements: [FieldValue] = []
+            elements.reserveCapacity(Swift.min(n, 4096))
+            for _ in 0..<n { elements.append(try value(&c, depth: depth + 1)) }
+            return .array(elements)
+        case .object:
+            guard depth < FieldValue.maximumNestingDepth else { throw Invalid() }
+            let n = try count(&c, elementSize: 2)
+            var members: [FieldObject.Member] = []
+            for _ in 0..<n {
+                let key = String(decoding: try string(&c), as: UTF8.self)
+                members.append(FieldObject.Member(key, try value(&c, depth: depth + 1)))
+            }
+            return .object(FieldObject(members))
+        }
+    }
+
+    /// Checks a value as ``value(_:depth:)`` does, making nothing.
+    private static func skip(_ c: inout ByteCursor, depth: Int) throws(Invalid) {
+        guard let typeByte = c.readByte(), let type = EventBinaryCodec.ValueType(rawValue: typeByte) else { throw Invalid() }
+        switch type {
+        case .null, .boolFalse, .boolTrue: return
+        case .int, .timestamp: _ = try varint(&c)
+        case .float: guard c.readUInt64LE() != nil else { throw Invalid() }
+        case .string: _ = try string(&c)
+        case .ipv4: guard c.readUInt32BE() != nil else { throw Invalid() }
+        case .ipv6: guard c.readUInt64BE() != nil, c.readUInt64BE() != nil else { throw Invalid() }
+        case .array:
+            guard depth < FieldValue.maximumNestingDepth else { throw Invalid() }
+            let n = try count(&c, elementSize: 1)
+            for _ in 0..<n { try skip(&c, depth: depth + 1) }
+        case .object:
+            guard depth < FieldValue.maximumNestingDepth else { throw Invalid() }
+            let n = try count(&c, elementSize: 2)
+            for _ in 0..<n {
+                _ = try string(&c)
+                try skip(&c, depth: depth + 1)
+            }
+        }
+    }
+}

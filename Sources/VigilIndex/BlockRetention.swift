@@ -1,0 +1,224 @@
+import Foundation
+import GRDB
+import GRDBSQLite
+import VigilCore
+
+/// Retention and checks in the block layout.
+extension AlertIndex {
+    /// Deletes every live alert older than `limit` (ns): whole blocks when none of their live
+    /// alerts is newer; otherwise the old alerts are marked dead, and a block left at least half
+    /// dead is written again without its dead alerts (keeping their sequence numbers). The
+    /// block's `min_time` becomes its oldest live alert's. Counts and triage follow. Returns how many.
+    func blockDeleteBefore(_ limit: Int64) throws(AlertIndexError) -> Int {
+        var total = 0
+        while true {
+            let n = try writeTransaction { db -> Int in
+                let blocks = try Row.fetchAll(db, sql: "SELECT block, n FROM alert_blocks WHERE min_time < ? ORDER BY min_time LIMIT 16", arguments: [limit])
+                guard !blocks.isEmpty else { return -1 }
+                var deleted = 0
+                var counts: [CountKey: Int64] = [:]
+                let triage = try db.cachedStatement(sql: "DELETE FROM triage WHERE alert_id = ?")
+                let history = try db.cachedStatement(sql: "DELETE FROM triage_history WHERE alert_id = ?")
+                for r in blocks {
+                    let block: Int64 = r[0], span: Int = r[1]
+                    var dead = Set(try Int64.fetchAll(db, sql: "SELECT seq FROM alert_dead WHERE seq >= ? AND seq < ?", arguments: [block, block + Int64(span)]).map { Int($0 - block) })
+                    let columns = try Data.fetchOne(db, sql: "SELECT columns FROM alert_block_columns WHERE block = ?", arguments: [block]) ?? Data()
+                    var victims: [Int] = []
+                    var liveMin = Int64.max
+                    var victimIDs: [String] = []
+                    var stored = 0
+                    try columns.withUnsafeBytes { p throws in
+                        let cols = try AlertBlockColumns(p)
+                        stored = cols.n
+                        for i in 0..<cols.n where !dead.contains(cols.offset(i)) {
+                            let t = cols.time(i)
+                            if t < limit {
+                                victims.append(cols.offset(i))
+                                victimIDs.append(cols.strings(i).id)
+                                counts[CountKey(hour: Self.hour(t), rule: cols.rule(i), severity: cols.severity(i)), default: 0] -= 1
+                            } else {
+                                liveMin = min(liveMin, t)
+                            }
+                        }
+                    }
+                    if liveMin == Int64.max {
+                        try dropBlock(db, block: block, span: span)
+                    } else if (dead.count + victims.count) * 2 >= stored {
+                        dead.formUnion(victims)
+                        try rewriteBlock(db, block: block, span: span, dropping: dead)
+                    } else {
+                        for v in victims { try db.execute(sql: "INSERT OR IGNORE INTO alert_dead(seq) VALUES (?)", arguments: [block + Int64(v)]) }
+                        try db.execute(sql: "UPDATE alert_blocks SET min_time = ? WHERE block = ?", arguments: [liveMin, block])
+                    }
+                    for id in victimIDs {
+                        try triage.execute(arguments: [id])
+                        try history.execute(arguments: [id])
+                    }
+                    deleted += victims.count
+                }
+                try Self.applyCounts(counts, db: db)
+                return deleted
+            }
+            if n < 0 { break }
+            total += n
+        }
+        return total
+    }
+
+    /// The FTS5 document a block was indexed with (its text's distinct tokens, in slot order).
+    private func blockDocument(_ db: Database, block: Int64, alerts: Int) throws -> String? {
+        guard let text = try Data.fetchOne(db, sql: "SELECT text FROM alert_block_text WHERE block = ?", arguments: [block]) else { return nil }
+        var tokens = TokenSet()
+        text.withUnsafeBytes { p in
+            let framed = FramedBlob(p, count: alerts)
+            for i in 0..<alerts { tokens.add(framed.item(i)) }
+        }
+        return tokens.document
+    }
+
+    /// Removes a block with its text document, rule entries, dead marks and blobs (its run
+    /// entries are dropped when their segment is next merged, and ignored until then).
+    func dropBlock(_ db: Database, block: Int64, span: Int) throws {
+        let alerts = try Int.fetchOne(db, sql: "SELECT alerts FROM alert_blocks WHERE block = ?", arguments: [block]) ?? 0
+        if let doc = try blockDocument(db, block: block, alerts: alerts) {
+            try db.execute(sql: "INSERT INTO block_fts(block_fts, rowid, tokens) VALUES('delete', ?, ?)", arguments: [block, doc])
+        }
+        try db.execute(sql: "DELETE FROM alert_blocks WHERE block = ?", arguments: [block])
+        try db.execute(sql: "DELETE FROM alert_block_columns WHERE block = ?", arguments: [block])
+        try db.execute(sql: "DELETE FROM alert_block_text WHERE block = ?", arguments: [block])
+        try db.execute(sql: "DELETE FROM alert_block_bodies WHERE part >= ? AND part < ?", arguments: [block, block + Int64(span)])
+        try db.execute(sql: "DELETE FROM alert_block_rules WHERE block = ?", arguments: [block])
+        try db.execute(sql: "DELETE FROM alert_dead WHERE seq >= ? AND seq < ?", arguments: [block, block + Int64(span)])
+    }
+
+    /// Writes a block again without the alerts at offsets `dropping` (their dead marks go too).
+    func rewriteBlock(_ db: Database, block: Int64, span: Int, dropping: Set<Int>) throws {
+        guard let columns = try Data.fetchOne(db, sql: "SELECT columns FROM alert_block_columns WHERE block = ?", arguments: [block]),
+              let text = try Data.fetchOne(db, sql: "SELECT text FROM alert_block_text WHERE block = ?", arguments: [block]) else { return }
+        let parts = try Data.fetchAll(db, sql: "SELECT bodies FROM alert_block_bodies WHERE part >= ? AND part < ? ORDER BY part",
+                                      arguments: [block, block + Int64(span)])
+        var builder = AlertBlockBuilder()
+        try columns.withUnsafeBytes { c throws in
+            let cols = try AlertBlockColumns(c)
+            guard parts.count == (cols.n + AlertBlockLayout.bodyPart - 1) / AlertBlockLayout.bodyPart else {
+                throw AlertIndexError(.database, "block \(block) has \(parts.count) parts of bodies for \(cols.n) alerts")
+            }
+            text.withUnsafeBytes { t in
+                let texts = FramedBlob(t, count: cols.n)
+                for i in 0..<cols.n where !dropping.contains(cols.offset(i)) {
+                    let p = i / AlertBlockLayout.bodyPart, first = p * AlertBlockLayout.bodyPart
+                    parts[p].withUnsafeBytes { b in
+                        let items = FramedBlob(b, count: min(AlertBlockLayout.bodyPart, cols.n - first))
+                        builder.copy(cols, i, text: texts.item(i), body: items.item(i - first))
+                    }
+                }
+            }
+        }
+        try dropBlock(db, block: block, span: span)
+        guard !builder.isEmpty else { return }
+        try flushBlock(&builder, start: block, db: db)
+        // flushBlock records the span up to the last kept alert; keep the original one, so that
+        // sequence numbers stay with their block.
+        try db.execute(sql: "UPDATE alert_blocks SET n = ? WHERE block = ?", arguments: [span, block])
+    }
+
+    /// Problems of the block layout: the text index's structure, and the hourly counts against
+    /// the live alerts of every block.
+    func blockIntegrityProblems(_ db: Database) throws -> [String] {
+        var problems: [String] = []
+        do {
+            try db.execute(sql: "INSERT INTO block_fts(block_fts, rank) VALUES('integrity-check', 1)")
+        } catch {
+            problems.append("text index: \(error)")
+        }
+        var cells: [CountKey: Int] = [:]
+        var live = 0
+        let rows = try Row.fetchCursor(db, sql: "SELECT b.block, b.n, c.columns, b.alerts FROM alert_blocks b JOIN alert_block_columns c ON c.block = b.block")
+        while let r = try rows.next() {
+            let block: Int64 = r[0], span: Int = r[1], stored: Int = r[3]
+            let dead = Set(try Int64.fetchAll(db, sql: "SELECT seq FROM alert_dead WHERE seq >= ? AND seq < ?", arguments: [block, block + Int64(span)]).map { Int($0 - block) })
+            let data: Data = r[2]
+            try data.withUnsafeBytes { p throws in
+                let cols = try AlertBlockColumns(p)
+                if cols.n != stored { problems.append("block \(block) holds \(cols.n) alerts, its row says \(stored)") }
+                for i in 0..<cols.n where !dead.contains(cols.offset(i)) {
+                    live += 1
+                    cells[CountKey(hour: Self.hour(cols.time(i)), rule: cols.rule(i), severity: cols.severity(i)), default: 0] += 1
+                }
+            }
+        }
+        var counted: [CountKey: Int] = [:]
+        for r in try Row.fetchAll(db, sql: "SELECT hour, rule_id, severity, alerts FROM alert_counts") {
+            counted[CountKey(hour: r[0], rule: r[1], severity: r[2])] = r[3]
+        }
+        let countedTotal = counted.values.reduce(0, +)
+        if countedTotal != live { problems.append("hourly counts hold \(countedTotal) alerts, the index \(live)") }
+        let mismatched = Set(cells.keys).union(counted.keys).filter { cells[$0] ?? 0 != counted[$0] ?? 0 }.count
+        if mismatched > 0 { problems.append("\(mismatched) hourly counts differ from the alerts") }
+        if live != (try blockTotal(db)) { problems.append("the dead marks do not match the blocks") }
+        return problems
+    }
+}
+
+// MARK: Converting a row-layout index
+
+extension AlertIndex {
+    /// Copies this row-layout index into a new block-layout database at `destination` (which must
+    /// not exist): every alert (from its stored JSON), the rules, triage status and history, and
+    /// the stored offsets, so an indexer resumes where this one stopped. Sequence numbers start
+    /// afresh. Run it with the indexer stopped; then replace the old file with the new one.
+    /// - Returns: the alerts copied.
+    public func convertToBlocks(destination: String, progress: (Int) -> Void = { _ in }) throws(AlertIndexError) -> Int {
+        guard layout == .rows else {
+            throw AlertIndexError(.database, "\(path) already stores alerts in blocks: nothing to convert")
+        }
+        guard !FileManager.default.fileExists(atPath: destination) else {
+            throw AlertIndexError(.database, "\(destination) exists: give a new file to convert into")
+        }
+        var config = AlertIndexConfiguration(path: destination)
+        config.layout = .blocks
+        let target = try AlertIndex(configuration: config)
+        defer { target.close() }
+        var after: Int64 = 0
+        var copied = 0
+        while true {
+            let chunk = try read { db in
+                try Row.fetchAll(db, sql: "SELECT seq, json FROM alerts WHERE seq > ? ORDER BY seq LIMIT 20000", arguments: [after])
+                    .map { ($0[0] as Int64, $0[1] as String) }
+            }
+            guard let last = chunk.last else { break }
+            var rows: [AlertRow] = []
+            rows.reserveCapacity(chunk.count)
+            for (seq, json) in chunk {
+                let event: Event
+                do { event = try EventJSON.decode(json) } catch {
+                    throw AlertIndexError(.database, "alert \(seq) of \(path) is not valid JSON", cause: "\(error)")
+                }
+                rows.append(try AlertRow(event: event, json: false))
+            }
+            try target.write(rows)
+            copied += rows.count
+            progress(copied)
+            after = last.0
+        }
+        // Triage, its history and the offsets in one last transaction.
+        let (triage, history, offsets) = try read { db in
+            (try Row.fetchAll(db, sql: "SELECT alert_id, status, actor, at, comment FROM triage"),
+             try Row.fetchAll(db, sql: "SELECT alert_id, status, actor, at, comment FROM triage_history ORDER BY n"),
+             try Row.fetchAll(db, sql: "SELECT topic, partition, next_offset FROM offsets"))
+        }
+        try target.writeTransaction { db in
+            for r in triage {
+                try db.execute(sql: "INSERT INTO triage(alert_id, status, actor, at, comment) VALUES (?,?,?,?,?)", arguments: [r[0], r[1], r[2], r[3], r[4]])
+            }
+            for r in history {
+                try db.execute(sql: "INSERT INTO triage_history(alert_id, status, actor, at, comment) VALUES (?,?,?,?,?)",
+                               arguments: [r[0], r[1], r[2], r[3], r[4]])
+            }
+            for r in offsets {
+                try db.execute(sql: "INSERT INTO offsets(topic, partition, next_offset) VALUES (?,?,?)", arguments: [r[0], r[1], r[2]])
+            }
+        }
+        return copied
+    }
+}

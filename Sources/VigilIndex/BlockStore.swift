@@ -1,0 +1,544 @@
+import Foundation
+import GRDB
+import GRDBSQLite
+import VigilCore
+
+/// How an alert index stores its alerts (docs/alerts.md).
+public enum AlertIndexLayout: String, Sendable, Equatable, CaseIterable {
+    /// One SQLite row per alert with five secondary indexes and an FTS5 entry each (schema v1, v2).
+    case rows
+    /// Blocks of up to 2,048 alerts per row, block-level rule and text indexes, and sorted runs
+    /// of ids and addresses per write (schema v3).
+    case blocks
+}
+
+/// What the block writer remembers of an indexed alert version.
+struct KnownAlert {
+    var seq: Int64
+    var count: Int64
+    var fingerprint: UInt64
+    var time: Int64
+    var rule: String
+    var severity: Int
+}
+
+/// A Bloom filter over alert id hashes: every id in the index is in it (a superset), so a miss
+/// proves an id new without reading the disk.
+struct IDBloom {
+    var bits: [UInt64]
+    var mask: UInt64
+    var inserted = 0
+
+    init(bitCount: Int) {
+        var n = 1 << 20
+        while n < bitCount { n <<= 1 }
+        bits = Array(repeating: 0, count: n / 64)
+        mask = UInt64(n - 1)
+    }
+
+    var capacity: Int { bits.count * 64 / 20 }
+
+    // Blocked: the 4 bits of an id lie in one 512-bit block (one cache line).
+    @inline(__always) private func word(_ h: UInt64, _ k: Int) -> (Int, UInt64) {
+        let block = Int(truncatingIfNeeded: (h >> 9) & (mask >> 9)) << 3
+        let bit = (h >> UInt64(32 + 9 * k)) & 511
+        return (block + Int(bit >> 6), 1 << (bit & 63))
+    }
+
+    @inline(__always) mutating func insert(_ h: UInt64) {
+        for k in 0..<3 {
+            let (w, m) = word(h, k)
+            bits[w] |= m
+        }
+        inserted += 1
+    }
+
+    @inline(__always) func contains(_ h: UInt64) -> Bool {
+        for k in 0..<3 {
+            let (w, m) = word(h, k)
+            if bits[w] & m == 0 { return false }
+        }
+        return true
+    }
+}
+
+/// The block writer's state (writer connection only).
+final class BlockWriterState {
+    var nextSeq: Int64
+    var nextSegment: Int64
+    /// Segments (one per transaction, merged while small): id → alerts.
+    var segments: [(id: Int64, alerts: Int)]
+    /// Versions written by this process, by id (cleared past `recentLimit` at a batch start).
+    var recent: [String: KnownAlert] = [:]
+    var bloom: IDBloom
+    var builder = AlertBlockBuilder()
+    /// Rule id → number, and per number the id, name, description and tags last noted.
+    var ruleNumbers: [String: Int] = [:]
+    var ruleInfo: [(id: String, name: String, description: String, tags: [String])] = []
+    static let recentLimit = 262_144
+
+    init(nextSeq: Int64, nextSegment: Int64, segments: [(id: Int64, alerts: Int)], bloom: IDBloom) {
+        self.nextSeq = nextSeq
+        self.nextSegment = nextSegment
+        self.segments = segments
+        self.bloom = bloom
+        recent.reserveCapacity(Self.recentLimit + 65_536)
+    }
+}
+
+/// A sorted-run entry: a fixed-width key (big-endian, compared bytewise) and a sequence number.
+struct RunEntry {
+    var k0: UInt64
+    var k1: UInt64
+    var k2: UInt8
+    var seq: Int64
+
+    static func < (a: RunEntry, b: RunEntry) -> Bool {
+        if a.k0 != b.k0 { return a.k0 < b.k0 }
+        if a.k1 != b.k1 { return a.k1 < b.k1 }
+        if a.k2 != b.k2 { return a.k2 < b.k2 }
+        return a.seq < b.seq
+    }
+
+    init(k0: UInt64, k1: UInt64 = 0, k2: UInt8 = 0, seq: Int64) {
+        self.k0 = k0; self.k1 = k1; self.k2 = k2; self.seq = seq
+    }
+
+    /// From a 17-byte fixed IP key.
+    init(ip p: UnsafeRawBufferPointer, seq: Int64) {
+        var a: UInt64 = 0, b: UInt64 = 0
+        for i in 0..<8 { a = a << 8 | UInt64(p[i]) }
+        for i in 8..<16 { b = b << 8 | UInt64(p[i]) }
+        self.init(k0: a, k1: b, k2: p[16], seq: seq)
+    }
+
+    init(ip a: IPAddress, seq: Int64) {
+        if a.isV4 {
+            self.init(k0: 4 << 56 | UInt64(UInt32(truncatingIfNeeded: a.low)) << 24, k1: 0, k2: 0, seq: seq)
+        } else {
+            self.init(k0: UInt64(a.family.rawValue) << 56 | a.high >> 8, k1: a.high << 56 | a.low >> 8, k2: UInt8(truncatingIfNeeded: a.low), seq: seq)
+        }
+    }
+
+    init(ip key: [UInt8], seq: Int64) {
+        self = key.withUnsafeBytes { RunEntry(ip: $0, seq: seq) }
+    }
+}
+
+/// Kinds of sorted runs.
+enum RunKind: Int {
+    case id = 0, source = 1, destination = 2
+    var keyWidth: Int { self == .id ? 8 : 17 }
+    static let chunk = 256
+
+    func encodeKey(_ e: RunEntry, into out: inout [UInt8]) {
+        withUnsafeBytes(of: e.k0.bigEndian) { out.append(contentsOf: $0) }
+        if self != .id {
+            withUnsafeBytes(of: e.k1.bigEndian) { out.append(contentsOf: $0) }
+            out.append(e.k2)
+        }
+    }
+
+    func decode(_ p: UnsafeRawBufferPointer, at offset: Int) -> RunEntry {
+        let k0 = UInt64(bigEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+        if self == .id {
+            return RunEntry(k0: k0, seq: Int64(bigEndian: p.loadUnaligned(fromByteOffset: offset + 8, as: Int64.self)))
+        }
+        let k1 = UInt64(bigEndian: p.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self))
+        return RunEntry(k0: k0, k1: k1, k2: p[offset + 16], seq: Int64(bigEndian: p.loadUnaligned(fromByteOffset: offset + 17, as: Int64.self)))
+    }
+
+    var entryWidth: Int { keyWidth + 8 }
+}
+
+extension AlertIndex {
+    static let blockSchema = """
+        CREATE TABLE IF NOT EXISTS index_meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+        CREATE TABLE alert_blocks(block INTEGER PRIMARY KEY, n INTEGER NOT NULL, alerts INTEGER NOT NULL, min_time INTEGER NOT NULL, max_time INTEGER NOT NULL,
+          severities INTEGER NOT NULL);
+        CREATE INDEX alert_blocks_time ON alert_blocks(max_time);
+        CREATE INDEX alert_blocks_min_time ON alert_blocks(min_time);
+        CREATE TABLE alert_block_columns(block INTEGER PRIMARY KEY, columns BLOB NOT NULL);
+        CREATE TABLE alert_block_text(block INTEGER PRIMARY KEY, text BLOB NOT NULL);
+        CREATE TABLE alert_block_bodies(part INTEGER PRIMARY KEY, bodies BLOB NOT NULL);
+        CREATE TABLE alert_block_rules(rule_id TEXT NOT NULL, block INTEGER NOT NULL, min_time INTEGER NOT NULL, max_time INTEGER NOT NULL,
+          PRIMARY KEY(rule_id, block)) WITHOUT ROWID;
+        CREATE VIRTUAL TABLE block_fts USING fts5(tokens, content='', columnsize=0, detail=none);
+        CREATE TABLE alert_runs(kind INTEGER NOT NULL, segment INTEGER NOT NULL, last_key BLOB NOT NULL, chunk INTEGER NOT NULL,
+          first_key BLOB NOT NULL, entries BLOB NOT NULL, PRIMARY KEY(kind, segment, last_key, chunk)) WITHOUT ROWID;
+        CREATE TABLE alert_segments(segment INTEGER PRIMARY KEY, alerts INTEGER NOT NULL);
+        CREATE TABLE alert_dead(seq INTEGER PRIMARY KEY);
+        """
+
+    /// The layout recorded in the database; a database without one records `preferred`, or
+    /// `rows` when it already holds alerts in rows.
+    static func settleLayout(_ pool: DatabasePool, preferred: AlertIndexLayout) throws -> AlertIndexLayout {
+        try pool.write { db in
+            if let stored = try String.fetchOne(db, sql: "SELECT value FROM index_meta WHERE key = 'layout'"),
+               let layout = AlertIndexLayout(rawValue: stored) {
+                return layout
+            }
+            let hasRows = try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM alerts)") ?? false
+            let layout: AlertIndexLayout = hasRows ? .rows : preferred
+            try db.execute(sql: "INSERT INTO index_meta(key, value) VALUES ('layout', ?)", arguments: [layout.rawValue])
+            return layout
+        }
+    }
+
+    // MARK: Writing blocks
+
+    func loadBlockState(_ db: Database) throws -> BlockWriterState {
+        let nextSeq = max(try Int64.fetchOne(db, sql: "SELECT value FROM index_meta WHERE key = 'next_seq'") ?? 1,
+                          try Int64.fetchOne(db, sql: "SELECT coalesce(max(block + n), 1) FROM alert_blocks") ?? 1)
+        let segments = try Row.fetchAll(db, sql: "SELECT segment, alerts FROM alert_segments ORDER BY segment").map { (id: $0[0] as Int64, alerts: $0[1] as Int) }
+        let nextSegment = (segments.last?.id ?? 0) + 1
+        let live = try Int.fetchOne(db, sql: "SELECT coalesce(sum(alerts), 0) FROM alert_segments") ?? 0
+        var bloom = IDBloom(bitCount: max(1 << 27, live * 40))
+        let rows = try Row.fetchCursor(db, sql: "SELECT entries FROM alert_runs WHERE kind = 0")
+        while let r = try rows.next() {
+            let data: Data = r[0]
+            data.withUnsafeBytes { p in
+                var o = 0
+                while o + 16 <= p.count {
+                    bloom.insert(UInt64(bigEndian: p.loadUnaligned(fromByteOffset: o, as: UInt64.self)))
+                    o += 16
+                }
+            }
+        }
+        return BlockWriterState(nextSeq: nextSeq, nextSegment: nextSegment, segments: segments, bloom: bloom)
+    }
+
+    func writeBlocks(_ rows: [AlertRow], offsets: [IndexedOffset], db: Database) throws -> WriteResult {
+        var result = WriteResult()
+        if blockWriter == nil { blockWriter = try loadBlockState(db) }
+        let state = blockWriter!
+        if state.recent.count > BlockWriterState.recentLimit { state.recent.removeAll(keepingCapacity: true) }
+        if state.bloom.inserted > state.bloom.capacity {
+            blockWriter = try loadBlockState(db)
+            return try writeBlocks(rows, offsets: offsets, db: db)
+        }
+        let conn = db.sqliteConnection!
+        let segment = state.nextSegment
+        var ids: [RunEntry] = [], sources: [RunEntry] = [], destinations: [RunEntry] = []
+        ids.reserveCapacity(rows.count); sources.reserveCapacity(rows.count); destinations.reserveCapacity(rows.count)
+        // (hour, rule number, severity) → change.
+        struct Cell: Hashable { var hour: Int64; var rule: Int; var severity: Int }
+        var cells: [Cell: Int64] = [:]
+        let dead = try db.cachedStatement(sql: "INSERT OR IGNORE INTO alert_dead(seq) VALUES (?)").sqliteStatement
+        var blockStart = state.nextSeq
+        state.builder.removeAll()
+        for row in rows {
+            let ruleNumber: Int
+            if let n = state.ruleNumbers[row.ruleID] {
+                ruleNumber = n
+                let info = state.ruleInfo[n]
+                if info.name != row.ruleName || info.description != row.ruleDescription || info.tags != row.tags {
+                    try noteRule(row, db: db)
+                    state.ruleInfo[n] = (row.ruleID, row.ruleName, row.ruleDescription, row.tags)
+                }
+            } else {
+                try noteRule(row, db: db)
+                ruleNumber = state.ruleInfo.count
+                state.ruleNumbers[row.ruleID] = ruleNumber
+                state.ruleInfo.append((row.ruleID, row.ruleName, row.ruleDescription, row.tags))
+            }
+            let bodyBytes = row.encoded
+            let fingerprint = StableHash.fingerprint(bodyBytes)
+            let h = StableHash.hash(row.id)
+            var old = state.recent[row.id]
+            if old == nil && state.bloom.contains(h) { old = try findLatest(db, id: row.id, hash: h, segments: state.segments.map { $0.id }) }
+            if let old {
+                if row.count < old.count || (row.count == old.count && fingerprint == old.fingerprint) {
+                    result.unchanged += 1
+                    continue
+                }
+                sqlite3_bind_int64(dead, 1, old.seq)
+                try SQL.step(dead, conn)
+                let oldRule: Int
+                if let n = state.ruleNumbers[old.rule] { oldRule = n } else {
+                    oldRule = state.ruleInfo.count
+                    state.ruleNumbers[old.rule] = oldRule
+                    // Known by id only: its texts are noted when one of its alerts is written.
+                    state.ruleInfo.append((old.rule, "\u{0}", "", []))
+                }
+                cells[Cell(hour: Self.hour(old.time), rule: oldRule, severity: old.severity), default: 0] -= 1
+                result.updated += 1
+            } else {
+                result.inserted += 1
+                state.bloom.insert(h)
+            }
+            let seq = state.nextSeq
+            state.nextSeq += 1
+            state.builder.append(row, ruleNumber: ruleNumber, body: bodyBytes, fingerprint: fingerprint)
+            state.recent[row.id] = KnownAlert(seq: seq, count: row.count, fingerprint: fingerprint, time: row.time, rule: row.ruleID, severity: row.severity)
+            ids.append(RunEntry(k0: h, seq: seq))
+            if let s = row.sourceIP { sources.append(RunEntry(ip: s, seq: seq)) }
+            if let d = row.destinationIP { destinations.append(RunEntry(ip: d, seq: seq)) }
+            cells[Cell(hour: Self.hour(row.time), rule: ruleNumber, severity: row.severity), default: 0] += 1
+            if state.builder.count == AlertBlockLayout.capacity {
+                try flushBlock(&state.builder, start: blockStart, db: db)
+                state.builder.removeAll()
+                blockStart = state.nextSeq
+            }
+        }
+        if !state.builder.isEmpty {
+            try flushBlock(&state.builder, start: blockStart, db: db)
+            state.builder.removeAll()
+        }
+        if !ids.isEmpty {
+            try writeRuns(db, segment: segment, kind: .id, &ids)
+            try writeRuns(db, segment: segment, kind: .source, &sources)
+            try writeRuns(db, segment: segment, kind: .destination, &destinations)
+            try db.execute(sql: "INSERT INTO alert_segments(segment, alerts) VALUES (?, ?)", arguments: [segment, ids.count])
+            state.segments.append((segment, ids.count))
+            state.nextSegment += 1
+            try mergeSmallSegments(db, state)
+        }
+        try db.execute(sql: "INSERT INTO index_meta(key, value) VALUES ('next_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                       arguments: [state.nextSeq])
+        var counts: [CountKey: Int64] = [:]
+        for (c, n) in cells where n != 0 {
+            counts[CountKey(hour: c.hour, rule: state.ruleInfo[c.rule].id, severity: c.severity), default: 0] += n
+        }
+        try Self.applyCounts(counts, db: db)
+        let offset = try db.cachedStatement(sql: """
+            INSERT INTO offsets(topic, partition, next_offset) VALUES (?,?,?)
+            ON CONFLICT(topic, partition) DO UPDATE SET next_offset = excluded.next_offset
+            """)
+        for o in offsets { try offset.execute(arguments: [o.topic, o.partition, o.next]) }
+        return result
+    }
+
+    func flushBlock(_ b: inout AlertBlockBuilder, start: Int64, db: Database) throws {
+        let conn = db.sqliteConnection!
+        var minTime = Int64.max, maxTime = Int64.min, severities: Int64 = 0
+        for t in b.times {
+            minTime = min(minTime, t)
+            maxTime = max(maxTime, t)
+        }
+        for s in b.severities { severities |= 1 << Int64(min(s, 62)) }
+        let insert = try db.cachedStatement(sql: "INSERT INTO alert_blocks(block, n, alerts, min_time, max_time, severities) VALUES (?,?,?,?,?,?)").sqliteStatement
+        sqlite3_bind_int64(insert, 1, start)
+        sqlite3_bind_int64(insert, 2, Int64((b.offsets.last ?? 0) + 1))
+        sqlite3_bind_int64(insert, 3, Int64(b.count))
+        sqlite3_bind_int64(insert, 4, minTime)
+        sqlite3_bind_int64(insert, 5, maxTime)
+        sqlite3_bind_int64(insert, 6, severities)
+        try SQL.step(insert, conn)
+        let columns = b.columnsBlob()
+        let columnsInsert = try db.cachedStatement(sql: "INSERT INTO alert_block_columns(block, columns) VALUES (?,?)").sqliteStatement
+        sqlite3_bind_int64(columnsInsert, 1, start)
+        columns.withUnsafeBytes { _ = sqlite3_bind_blob(columnsInsert, 2, $0.baseAddress, Int32($0.count), nil) }
+        try SQL.step(columnsInsert, conn)
+        let text = try db.cachedStatement(sql: "INSERT INTO alert_block_text(block, text) VALUES (?,?)").sqliteStatement
+        let bodies = try db.cachedStatement(sql: "INSERT INTO alert_block_bodies(part, bodies) VALUES (?,?)").sqliteStatement
+        try b.withTextBlob { t in
+            // SQLITE_STATIC: the bytes stay put until the step is done.
+            sqlite3_bind_int64(text, 1, start)
+            sqlite3_bind_blob(text, 2, t.baseAddress, Int32(t.count), nil)
+            try SQL.step(text, conn)
+        }
+        var part: [UInt8] = []
+        for first in stride(from: 0, to: b.count, by: AlertBlockLayout.bodyPart) {
+            b.bodiesPart(first, into: &part)
+            sqlite3_bind_int64(bodies, 1, start + Int64(first))
+            try part.withUnsafeBytes { p in
+                sqlite3_bind_blob(bodies, 2, p.baseAddress, Int32(p.count), nil)
+                try SQL.step(bodies, conn)
+            }
+        }
+        let rules = try db.cachedStatement(sql: "INSERT INTO alert_block_rules(rule_id, block, min_time, max_time) VALUES (?,?,?,?)").sqliteStatement
+        for (i, r) in b.rules.enumerated() {
+            SQL.bind(rules, 1, r)
+            sqlite3_bind_int64(rules, 2, start)
+            sqlite3_bind_int64(rules, 3, b.ruleTimes[i].min)
+            sqlite3_bind_int64(rules, 4, b.ruleTimes[i].max)
+            try SQL.step(rules, conn)
+        }
+        let fts = try db.cachedStatement(sql: "INSERT INTO block_fts(rowid, tokens) VALUES (?,?)").sqliteStatement
+        sqlite3_bind_int64(fts, 1, start)
+        SQL.bindText(fts, 2, b.tokens.arena)
+        try SQL.step(fts, conn)
+    }
+
+    /// Writes sorted runs of `entries` as chunks of ``RunKind/chunk`` entries.
+    private func writeRuns(_ db: Database, segment: Int64, kind: RunKind, _ entries: inout [RunEntry]) throws {
+        guard !entries.isEmpty else { return }
+        Self.radixSort(&entries)
+        let conn = db.sqliteConnection!
+        let insert = try db.cachedStatement(sql: "INSERT INTO alert_runs(kind, segment, last_key, chunk, first_key, entries) VALUES (?,?,?,?,?,?)").sqliteStatement
+        var blob: [UInt8] = []
+        var first: [UInt8] = [], last: [UInt8] = []
+        var chunk: Int64 = 0
+        var i = 0
+        while i < entries.count {
+            let end = min(entries.count, i + RunKind.chunk)
+            blob.removeAll(keepingCapacity: true)
+            for j in i..<end {
+                kind.encodeKey(entries[j], into: &blob)
+                withUnsafeBytes(of: entries[j].seq.bigEndian) { blob.append(contentsOf: $0) }
+            }
+            first.removeAll(keepingCapacity: true); kind.encodeKey(entries[i], into: &first)
+            last.removeAll(keepingCapacity: true); kind.encodeKey(entries[end - 1], into: &last)
+            sqlite3_bind_int64(insert, 1, Int64(kind.rawValue))
+            sqlite3_bind_int64(insert, 2, segment)
+            SQL.bind(insert, 3, last)
+            sqlite3_bind_int64(insert, 4, chunk)
+            SQL.bind(insert, 5, first)
+            SQL.bind(insert, 6, blob)
+            try SQL.step(insert, conn)
+            chunk += 1
+            i = end
+        }
+    }
+
+    /// Sorts by key, keeping the order of equal keys (entries are appended in sequence order):
+    /// a least-significant-byte radix sort that skips the bytes every key shares.
+    static func radixSort(_ a: inout [RunEntry]) {
+        let n = a.count
+        guard n > 1 else { return }
+        var tmp = a
+        var counts = [Int](repeating: 0, count: 256)
+        @inline(__always) func byte(_ e: RunEntry, _ p: Int) -> Int {
+            if p == 0 { return Int(e.k2) }
+            if p <= 8 { return Int(truncatingIfNeeded: e.k1 >> UInt64(8 * (p - 1))) & 0xFF }
+            return Int(truncatingIfNeeded: e.k0 >> UInt64(8 * (p - 9))) & 0xFF
+        }
+        // The bytes that differ between keys: the others need no pass.
+        var or0: UInt64 = 0, and0: UInt64 = .max, or1: UInt64 = 0, and1: UInt64 = .max, or2: UInt8 = 0, and2: UInt8 = .max
+        a.withUnsafeBufferPointer { src in
+            for e in src {
+                or0 |= e.k0; and0 &= e.k0; or1 |= e.k1; and1 &= e.k1; or2 |= e.k2; and2 &= e.k2
+            }
+        }
+        let varying = RunEntry(k0: or0 ^ and0, k1: or1 ^ and1, k2: or2 ^ and2, seq: 0)
+        for p in 0..<17 where byte(varying, p) != 0 {
+            for i in 0..<256 { counts[i] = 0 }
+            a.withUnsafeBufferPointer { src in
+                for e in src { counts[byte(e, p)] += 1 }
+            }
+            var total = 0
+            for i in 0..<256 {
+                let c = counts[i]
+                counts[i] = total
+                total += c
+            }
+            a.withUnsafeBufferPointer { src in
+                tmp.withUnsafeMutableBufferPointer { dst in
+                    for e in src {
+                        let b = byte(e, p)
+                        dst[counts[b]] = e
+                        counts[b] += 1
+                    }
+                }
+            }
+            swap(&a, &tmp)
+        }
+    }
+
+    /// Merges the newest segments into one while at least 8 of them hold fewer than 65,536
+    /// alerts each (so that a lookup seeks few segments), dropping entries of deleted blocks.
+    private func mergeSmallSegments(_ db: Database, _ state: BlockWriterState) throws {
+        let small = state.segments.reversed().prefix { $0.alerts < 65_536 }
+        guard small.count >= 8 else { return }
+        let ids = small.map { $0.id }.sorted()
+        let oldest = try Int64.fetchOne(db, sql: "SELECT min(block) FROM alert_blocks") ?? 0
+        let target = ids[0]
+        let list = ids.map(String.init).joined(separator: ",")
+        var total = 0
+        for kind in [RunKind.id, .source, .destination] {
+            var entries: [RunEntry] = []
+            let rows = try Row.fetchCursor(db, sql: "SELECT entries FROM alert_runs WHERE kind = ? AND segment IN (\(list))", arguments: [kind.rawValue])
+            while let r = try rows.next() {
+                let data: Data = r[0]
+                data.withUnsafeBytes { p in
+                    var o = 0
+                    while o + kind.entryWidth <= p.count {
+                        let e = kind.decode(p, at: o)
+                        if e.seq >= oldest { entries.append(e) }
+                        o += kind.entryWidth
+                    }
+                }
+            }
+            try db.execute(sql: "DELETE FROM alert_runs WHERE kind = ? AND segment IN (\(list))", arguments: [kind.rawValue])
+            if kind == .id { total = entries.count }
+            try writeRuns(db, segment: target, kind: kind, &entries)
+        }
+        try db.execute(sql: "DELETE FROM alert_segments WHERE segment IN (\(list))")
+        try db.execute(sql: "INSERT INTO alert_segments(segment, alerts) VALUES (?, ?)", arguments: [target, total])
+        state.segments.removeAll { ids.contains($0.id) }
+        state.segments.append((target, total))
+        state.segments.sort { $0.id < $1.id }
+    }
+
+    /// Sequence numbers of run entries in [lo, hi] (inclusive keys), over the given segments;
+    /// nil once more than `cap` are found.
+    func runSeqs(_ db: Database, kind: RunKind, low: RunEntry, high: RunEntry, segments: [Int64], cap: Int = .max) throws -> [Int64]? {
+        var lo: [UInt8] = [], hi: [UInt8] = []
+        kind.encodeKey(low, into: &lo)
+        kind.encodeKey(high, into: &hi)
+        let stmt = try db.cachedStatement(sql: "SELECT first_key, entries FROM alert_runs WHERE kind = ? AND segment = ? AND last_key >= ? ORDER BY last_key, chunk")
+        var out: [Int64] = []
+        for s in segments {
+            let rows = try Row.fetchCursor(stmt, arguments: [kind.rawValue, s, Data(lo)])
+            while let r = try rows.next() {
+                let first: Data = r[0]
+                if Data(hi).lexicographicallyPrecedes(first) { break }
+                let data: Data = r[1]
+                data.withUnsafeBytes { p in
+                    var o = 0
+                    while o + kind.entryWidth <= p.count {
+                        let e = kind.decode(p, at: o)
+                        if Self.keyLess(e, low) { o += kind.entryWidth; continue }
+                        if Self.keyLess(high, e) { break }
+                        out.append(e.seq)
+                        o += kind.entryWidth
+                    }
+                }
+                if out.count > cap { return nil }
+            }
+        }
+        return out
+    }
+
+    static func keyLess(_ a: RunEntry, _ b: RunEntry) -> Bool {
+        if a.k0 != b.k0 { return a.k0 < b.k0 }
+        if a.k1 != b.k1 { return a.k1 < b.k1 }
+        return a.k2 < b.k2
+    }
+
+    /// The newest live version of `id` on disk, if any.
+    func findLatest(_ db: Database, id: String, hash: UInt64, segments: [Int64]) throws -> KnownAlert? {
+        let key = RunEntry(k0: hash, seq: 0)
+        guard let seqs = try runSeqs(db, kind: .id, low: key, high: key, segments: segments), !seqs.isEmpty else { return nil }
+        var idBytes = id
+        for seq in seqs.sorted(by: >) {
+            if try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM alert_dead WHERE seq = ?)", arguments: [seq]) == true { continue }
+            guard let found = try withBlock(db, containing: seq, body: { cols, slot -> KnownAlert? in
+                let matches = idBytes.withUTF8 { cols.idEquals(slot, UnsafeRawBufferPointer($0)) }
+                guard matches else { return nil }
+                return KnownAlert(seq: seq, count: cols.count(slot), fingerprint: cols.fingerprint(slot), time: cols.time(slot),
+                                  rule: cols.rule(slot), severity: cols.severity(slot))
+            }) else { continue }
+            if let found { return found }
+        }
+        return nil
+    }
+
+    /// Runs `body` on the columns of the block holding `seq` and its slot; nil when no block does.
+    func withBlock<T>(_ db: Database, containing seq: Int64, body: (AlertBlockColumns, Int) throws -> T) throws -> T? {
+        let stmt = try db.cachedStatement(sql: """
+            SELECT b.block, b.n, c.columns FROM (SELECT block, n FROM alert_blocks WHERE block <= ? ORDER BY block DESC LIMIT 1) b
+            JOIN alert_block_columns c ON c.block = b.block
+            """).sqliteStatement
+        sqlite3_bind_int64(stmt, 1, seq)
+        defer { sqlite3_reset(stmt) }
+        guard sqlite3_step(stmt) == SQLITE_ROW else { return nil }
+        let block = sqlite3_column_int64(stmt, 0), n = sqlite3_column_int64(stmt, 1)
+        guard seq < block + n else { return nil }
+        let p = UnsafeRawBufferPointer(start: sqlite3_column_blob(stmt, 2), count: Int(sqlite3_column_bytes(stmt, 2)))
+        let cols = try AlertBlockColumns(p)
+        guard let slot = cols.slot(ofOffset: Int(seq - block)) else { return nil }
+        return try body(cols, slot)
+    }
+}
