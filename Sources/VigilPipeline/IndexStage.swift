@@ -10,7 +10,7 @@ extension Pipeline {
         var c = AlertIndexConfiguration(path: configuration.index.path,
                                         retention: configuration.index.retention?.nanosecondsClamped,
                                         maxSize: configuration.index.maxSize)
-        c.layout = AlertIndexLayout(rawValue: configuration.index.layout) ?? .blocks
+        c.layout = AlertIndexLayout(rawValue: configuration.index.layout) ?? .rows
         return c
     }
 
