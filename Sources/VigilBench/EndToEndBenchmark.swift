@@ -17,9 +17,8 @@ import Glibc
 ///    produced everything, stream consumed everything, indexer indexed every alert) and the
 ///    bottleneck are known.
 /// 2. **Throughput through Kafka**: the same with `broker.type: kafka` (Tansu started with
-///    `scripts/kafka-test-env.sh` when installed, or `kafkaBootstrap`). This build has no Kafka
-///    indexer, so the end is the last expected alert written to Kafka's alerts topic (the stream
-///    stage's `vigil_alerts_total`), checked afterwards by reading that topic.
+///    `scripts/kafka-test-env.sh` when installed, or `kafkaBootstrap`). The end is again the last
+///    expected alert in the alert index (`vigil run` indexes from Kafka's alerts topic).
 /// 3. **Alert latency at a steady rate**: a paced feeder appends `latencyRate` lines/s to the
 ///    tailed file for `latencySeconds`, attackers' tenth failures at known times; latency = when
 ///    the alert is visible in the index − when its triggering line was written.
@@ -73,7 +72,7 @@ public struct EndToEndBenchmark {
         public var sensor: Double?
         /// The stream stage consumed every event.
         public var stream: Double?
-        /// The last expected alert was visible (index, or Kafka's alerts topic).
+        /// The last expected alert was visible in the index.
         public var alerts: Double
         /// The stage that set the pace (`sensor`, `stream` or `indexer`) and why.
         public var bottleneck: String
@@ -86,7 +85,7 @@ public struct EndToEndBenchmark {
         public var seconds: Double
         public var eventsPerSecond: Double { Double(events) / seconds }
         public var alertsExpected: Int
-        /// Expected alerts found at the end (in the index; on Kafka, on the alerts topic).
+        /// Expected alerts found in the index at the end.
         public var alertsFound: Int
         /// Alerts of other rules, or more than one per attacker.
         public var alertsUnexpected: Int
@@ -310,8 +309,9 @@ public struct EndToEndBenchmark {
         let (process, metrics) = try start(dir: dir, kafka: kafka)
         var stopped = false
         defer { if !stopped { process.stop(within: 10) } }
-        let counter = AlertCounter(indexPath: kafka == nil ? dir + "/data/alerts.db" : nil, metrics: metrics,
-                                   kafkaCount: kafka.map { k in { (try? self.kafkaAlerts(dir: dir, kafka: k, warmAttacker: warmAttacker, countWarmUp: true))?.0 ?? 0 } })
+        // The end is the alert index on both brokers: `vigil run` (role all) indexes from Kafka's
+        // alerts topic as it does from the embedded log.
+        let counter = AlertCounter(indexPath: dir + "/data/alerts.db", metrics: metrics)
         defer { counter.close() }
 
         // Warm-up: one attacker's alert through every stage.
@@ -371,7 +371,7 @@ public struct EndToEndBenchmark {
 
         // What was found in the end.
         var found = 0, unexpected = 0
-        if kafka == nil {
+        do {
             counter.close()
             let index = try AlertIndex(configuration: AlertIndexConfiguration(path: dir + "/data/alerts.db", mustExist: true))
             defer { index.close() }
@@ -386,8 +386,6 @@ public struct EndToEndBenchmark {
                     unexpected += 1
                 }
             }
-        } else {
-            (found, unexpected) = try kafkaAlerts(dir: dir, kafka: kafka!, warmAttacker: warmAttacker)
         }
         stopped = true
         let status = process.stop()
@@ -400,9 +398,7 @@ public struct EndToEndBenchmark {
                 bottleneck = "stream"
                 why = String(format: "the sensor had produced everything after %.1f s, the stream stage consumed it after %.1f s (peak lag %lld)", s, c, peakLag)
             } else if seconds > c + 1.0 {
-                // On Kafka the end is seen by reading the alerts topic (a `vigil topics tail` per
-                // poll, about a second each): the wait is the bench's, not a stage's.
-                bottleneck = kafka == nil ? "indexer" : "alerts-topic poll"
+                bottleneck = "indexer"
                 why = String(format: "the stream stage had consumed everything after %.1f s, the last alert was seen after %.1f s", c, seconds)
             } else {
                 why = String(format: "the sensor produced everything after %.1f s; the stream stage followed (%.1f s), so did the alerts (%.1f s)", s, c, seconds)

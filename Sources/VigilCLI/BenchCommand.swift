@@ -108,7 +108,7 @@ struct BenchCommand: ParsableCommand {
                     #""peak_rss_bytes":\#(e.peakResidentBytes)"#,
                     #""kafka_events":\#(k.map { String($0.events) } ?? "null")"#,
                     #""kafka_alerts_expected":\#(k.map { String($0.alertsExpected) } ?? "null")"#,
-                    #""kafka_alerts_on_topic":\#(k.map { String($0.alertsFound) } ?? "null")"#,
+                    #""kafka_alerts_indexed":\#(k.map { String($0.alertsFound) } ?? "null")"#,
                     #""kafka_alerts_unexpected":\#(k.map { String($0.alertsUnexpected) } ?? "null")"#,
                     #""kafka_bottleneck":\#(k.map { quoted($0.stages.bottleneck) } ?? "null")"#,
                     #""kafka_note":\#(quoted(r.kafkaNote))"#,

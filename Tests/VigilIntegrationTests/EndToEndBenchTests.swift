@@ -43,7 +43,7 @@ import VigilTestSupport
         }
         if bootstrap != nil {
             #expect((number("kafka_events_per_s") ?? 0) > 0, "\(r.stdout)")
-            #expect(number("kafka_alerts_on_topic") == 25, "\(r.stdout)")
+            #expect(number("kafka_alerts_indexed") == 25, "\(r.stdout)")
             #expect(number("kafka_alerts_unexpected") == 0, "\(r.stdout)")
         } else {
             #expect(last["kafka_events_per_s"] is NSNull)
