@@ -71,7 +71,7 @@ struct BenchCommand: ParsableCommand {
                 print("  stages done: sensor \(at(t.stages.sensor)), stream \(at(t.stages.stream)), alerts \(at(t.stages.alerts)); bottleneck: \(t.stages.bottleneck) (\(t.stages.bottleneckReason))")
             }
             describe(r.embedded, "in the index")
-            if let k = r.kafka { describe(k, "on Kafka's alerts topic") } else { print("kafka: not measured: \(r.kafkaNote)") }
+            if let k = r.kafka { describe(k, "in the index (through Kafka)") } else { print("kafka: not measured: \(r.kafkaNote)") }
             if let l = r.latency {
                 func ms(_ v: Double?) -> String { v.map { String(format: "%.0f ms", $0) } ?? "n/a" }
                 print(String(format: "latency at %.0f events/s (target %d; %d events): p50 %@, p99 %@, max %@ (%d of %d alerts seen; peak RSS %.0f MiB)",
