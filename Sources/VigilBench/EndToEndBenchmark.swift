@@ -250,35 +250,26 @@ public struct EndToEndBenchmark {
         return (0..<10).map { SSHLineGenerator.attackLine(prefix: prefix, attacker: attacker, attempt: $0) + "\n" }.joined()
     }
 
-    /// The brute-force alerts visible so far: in the index (embedded) or counted by the stream
-    /// stage as written to the alerts topic (Kafka).
+    /// The brute-force alerts visible so far in the alert index (on either broker).
     final class AlertCounter {
-        let indexPath: String?
+        let indexPath: String
         let metrics: String
-        /// Kafka: the distinct brute-force alerts on the alerts topic (read to its end).
-        let kafkaCount: (() -> Int)?
         private var index: AlertIndex?
 
-        init(indexPath: String?, metrics: String, kafkaCount: (() -> Int)? = nil) {
+        init(indexPath: String, metrics: String) {
             self.indexPath = indexPath
             self.metrics = metrics
-            self.kafkaCount = kafkaCount
         }
 
         func count() -> Int {
-            if let indexPath {
-                // Opened once the indexer has committed (the index and its tables exist): opening
-                // migrates, which must not race the indexer creating the tables.
-                if index == nil, EndToEndBenchmark.indexerCommitted(metrics) {
-                    index = try? AlertIndex(configuration: AlertIndexConfiguration(path: indexPath, mustExist: true))
-                }
-                var filter = AlertFilter()
-                filter.rules = [EndToEndBenchmark.ruleID]
-                return (try? index?.count(filter)) ?? 0
+            // Opened once the indexer has committed (the index and its tables exist): opening
+            // migrates, which must not race the indexer creating the tables.
+            if index == nil, EndToEndBenchmark.indexerCommitted(metrics) {
+                index = try? AlertIndex(configuration: AlertIndexConfiguration(path: indexPath, mustExist: true))
             }
-            // An alert's record repeats as its later windows reach the threshold (updates of one
-            // alert id): count distinct alerts on the topic, not the stream stage's records.
-            return kafkaCount?() ?? 0
+            var filter = AlertFilter()
+            filter.rules = [EndToEndBenchmark.ruleID]
+            return (try? index?.count(filter)) ?? 0
         }
 
         func close() {
@@ -471,34 +462,6 @@ public struct EndToEndBenchmark {
             bootstrap: lines[0], environment: ["LD_LIBRARY_PATH": lines[1]],
             note: "Tansu at \(lines[0]) (\(script)\(wasRunning ? ", already running" : ""))",
             stop: wasRunning ? nil : { _ = try? shell(["bash", script, "stop"]) }))
-    }
-
-    /// Reads Kafka's alerts topic to its end: expected alerts found and the rest.
-    func kafkaAlerts(dir: String, kafka: KafkaBroker, warmAttacker: String, countWarmUp: Bool = false) throws -> (Int, Int) {
-        let r = try shell([options.executable, "topics", "tail", "alerts", "--config", dir + "/vigil.yaml"], environment: kafka.environment)
-        guard r.status == 0 else { throw Failure("vigil topics tail alerts failed: \(r.output.suffix(500))") }
-        // Records are {"topic", "partition", "offset", "key", "value": alert}; an alert id repeats
-        // as the alert is updated (each counts once, as in the index).
-        var keys = Set<String>(), ids = Set<String>()
-        var found = 0, unexpected = 0
-        for line in r.output.split(separator: "\n") {
-            guard let record = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else { continue }
-            let object = record["value"] as? [String: Any] ?? record
-            let rule = (object["rule"] as? [String: Any])?["id"] as? String
-            let alert = (object["vigil"] as? [String: Any])?["alert"] as? [String: Any]
-            let key = alert?["key"] as? String
-            guard ids.insert((alert?["id"] as? String) ?? line.description).inserted else { continue }
-            if key == warmAttacker {
-                if countWarmUp { found += 1 }
-                continue
-            }
-            if rule == Self.ruleID, let key, key.hasPrefix("172.16.") || key.hasPrefix("172.17."), keys.insert(key).inserted {
-                found += 1
-            } else {
-                unexpected += 1
-            }
-        }
-        return (found, unexpected)
     }
 
     func shell(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
