@@ -57,21 +57,24 @@ enum StableHash {
     /// A fingerprint of long bytes, 8 at a time (not for keys stored on disk: for comparing
     /// versions of an alert within one database).
     static func fingerprint(_ bytes: [UInt8]) -> UInt64 {
-        bytes.withUnsafeBytes { p -> UInt64 in
-            var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(p.count)
-            var i = 0
-            while i + 8 <= p.count {
-                h = (h ^ UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i, as: UInt64.self))) &* 0xFF51_AFD7_ED55_8CCD
-                h ^= h >> 32
-                i += 8
-            }
-            while i < p.count {
-                h = (h ^ UInt64(p[i])) &* 0xC4CE_B9FE_1A85_EC53
-                i += 1
-            }
-            h ^= h >> 33; h = h &* 0xFF51_AFD7_ED55_8CCD
-            return h ^ (h >> 33)
+        bytes.withUnsafeBytes { fingerprint($0) }
+    }
+
+    /// ``fingerprint(_:)-([UInt8])`` of borrowed bytes.
+    static func fingerprint(_ p: UnsafeRawBufferPointer) -> UInt64 {
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(p.count)
+        var i = 0
+        while i + 8 <= p.count {
+            h = (h ^ UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i, as: UInt64.self))) &* 0xFF51_AFD7_ED55_8CCD
+            h ^= h >> 32
+            i += 8
         }
+        while i < p.count {
+            h = (h ^ UInt64(p[i])) &* 0xC4CE_B9FE_1A85_EC53
+            i += 1
+        }
+        h ^= h >> 33; h = h &* 0xFF51_AFD7_ED55_8CCD
+        return h ^ (h >> 33)
     }
 }
 
@@ -296,6 +299,20 @@ struct AlertBlockBuilder {
     /// Appends an alert whose rule the writer numbers `ruleNumber`; returns its slot.
     @discardableResult
     mutating func append(_ row: AlertRow, ruleNumber: Int, body: [UInt8], fingerprint: UInt64) -> Int {
+        body.withUnsafeBytes { b in
+            row.textItem.withUnsafeBytes { item in
+                row.tokens.withUnsafeBytes { tokens in
+                    append(row, ruleNumber: ruleNumber, body: b, item: item, tokens: tokens, fingerprint: fingerprint)
+                }
+            }
+        }
+    }
+
+    /// Appends an alert whose body, text item and tokens (8 bytes each, little-endian) are given
+    /// as bytes; returns its slot.
+    @discardableResult
+    mutating func append(_ row: AlertRow, ruleNumber: Int, body: UnsafeRawBufferPointer, item: UnsafeRawBufferPointer,
+                         tokens rowTokens: UnsafeRawBufferPointer, fingerprint: UInt64) -> Int {
         let slot = times.count
         offsets.append(UInt32(slot))
         times.append(row.time)
@@ -320,15 +337,18 @@ struct AlertBlockBuilder {
         Self.appendString(row.key, into: &strings)
         stringEnds.append(UInt32(strings.count))
         let textStart = text.count
-        text.append(contentsOf: row.textItem)
+        text.append(contentsOf: item)
         textEnds.append(UInt32(text.count))
         text.withUnsafeBytes { p in
             let base = p.baseAddress! + textStart
-            if row.tokens.isEmpty {
-                tokens.add(UnsafeRawBufferPointer(start: base, count: row.textItem.count))
+            if rowTokens.isEmpty {
+                tokens.add(UnsafeRawBufferPointer(start: base, count: item.count))
             } else {
-                for t in row.tokens {
+                var o = 0
+                while o + 8 <= rowTokens.count {
+                    let t = UInt64(littleEndian: rowTokens.loadUnaligned(fromByteOffset: o, as: UInt64.self))
                     tokens.insert(UnsafeRawBufferPointer(start: base + Int(t >> 16 & 0xFFFF), count: Int(t & 0xFFFF)), hash: UInt32(t >> 32))
+                    o += 8
                 }
             }
         }
@@ -366,6 +386,11 @@ struct AlertBlockBuilder {
         guard var s else { return }
         let start = out.count
         s.withUTF8 { out.append(contentsOf: $0) }
+        lowerTail(&out, from: start, &high)
+    }
+
+    /// Lower-cases the ASCII letters of `out[start...]`; ORs those bytes into `high`.
+    static func lowerTail(_ out: inout [UInt8], from start: Int, _ high: inout UInt8) {
         var h: UInt8 = 0
         out.withUnsafeMutableBufferPointer { b in
             for i in start..<b.count {

@@ -194,15 +194,16 @@ public final class AlertIndex: @unchecked Sendable {
     /// Each row is upserted by id: a new id is inserted; an indexed id is replaced when the row's
     /// count is higher (a suppression merge), or equal with different content; a lower count (an
     /// older version, replayed) leaves the indexed one.
+    /// - Parameter arena: the bytes of rows read into an ``AlertRowArena`` (the indexer's block layout path).
     /// - Complexity: O(n log N) for n rows into an index of N.
     @discardableResult
-    public func write(_ rows: [AlertRow], offsets: [IndexedOffset] = []) throws(AlertIndexError) -> WriteResult {
+    public func write(_ rows: [AlertRow], offsets: [IndexedOffset] = [], arena: AlertRowArena? = nil) throws(AlertIndexError) -> WriteResult {
         try startCheckpointer()
         defer { notifyCheckpointer() }
         do {
             return try pool.write { db in
                 do {
-                    if self.layout == .blocks { return try self.writeBlocks(rows, offsets: offsets, db: db) }
+                    if self.layout == .blocks { return try self.writeBlocks(rows, arena: arena, offsets: offsets, db: db) }
                     return try self.write(rows, offsets: offsets, db: db)
                 } catch {
                     // The transaction rolls back: so does what this writer remembers of it.

@@ -60,6 +60,29 @@ public enum IPKey {
     }
 }
 
+/// The bytes of a batch of rows read for the block layout: per row its encoding, its text item
+/// and its tokens (8 bytes each, little-endian), one row after the other, so that a batch costs a
+/// few allocations rather than several per row. Rows point into it with an ``ArenaSpan``.
+public final class AlertRowArena: @unchecked Sendable {
+    // @unchecked: filled by the reading thread, then read by the writer while the reader waits.
+    var bytes: [UInt8] = []
+    var tokens: [UInt64] = []
+    public init() {}
+
+    /// Empties it for the next batch, keeping its capacity.
+    public func reset() { bytes.removeAll(keepingCapacity: true) }
+}
+
+/// Where a row's bytes lie in its batch's ``AlertRowArena``.
+struct ArenaSpan {
+    var start: Int
+    var encodedCount: Int32
+    var itemCount: Int32
+    var tokenCount: Int32
+    var itemStart: Int { start + Int(encodedCount) }
+    var tokensStart: Int { itemStart + Int(itemCount) }
+}
+
 /// The indexed columns of one alert, taken from its event.
 public struct AlertRow: Sendable {
     /// `vigil.alert.id`: one row per id; later versions (a higher `vigil.alert.count`) replace it.
@@ -89,9 +112,17 @@ public struct AlertRow: Sendable {
     /// The searched text as the block layout stores it, and its distinct tokens (``textAndTokens(key:user:text:)``).
     var textItem: [UInt8]
     var tokens: [UInt64]
-    /// `vigil.alert.sample`: the triggering event as JSON text.
+    /// Where ``encoded``, ``textItem`` and ``tokens`` are instead, for rows read into an ``AlertRowArena``.
+    var span: ArenaSpan?
+    /// ``StableHash/hash(_:)-(String)`` of ``id``, and ``StableHash/fingerprint(_:)-([UInt8])`` of ``encoded``
+    /// (made by the reading thread, so that the writer does not).
+    var idHash: UInt64
+    var fingerprint: UInt64
+    /// `vigil.alert.sample`: the triggering event as JSON text (nil in rows read for the block
+    /// layout, which keeps only ``textItem``).
     public var sample: String?
-    /// What the text index holds of the sample: its string values (not keys, numbers or times).
+    /// What the text index holds of the sample: its string values (not keys, numbers or times);
+    /// nil in rows read for the block layout, as ``sample``.
     public var searchText: String?
 
     /// The row for an alert event, or an error saying why it is not one.
@@ -121,8 +152,23 @@ public struct AlertRow: Sendable {
         try self.init(values: values, fallbackTime: fallbackTime, encoded: Array(bytes), json: [])
     }
 
-    /// From the values of ``AlertRecordReader/wanted``, in that order.
-    private init(values v: [FieldValue?], fallbackTime: Int64, encoded: [UInt8], json: [UInt8]) throws(AlertIndexError) {
+    /// The row for the block layout of an alert in the broker's binary encoding, read with a
+    /// reading thread's reused ``AlertRecordReader/Cache``, its bytes in `arena`: no ``json``,
+    /// ``sample`` or ``searchText``, and ``encoded``, ``textItem`` and ``tokens`` are empty (the
+    /// text item is made from the sample's bytes, into the arena).
+    init(encoded bytes: UnsafeRawBufferPointer, fallbackTime: Int64, cache: AlertRecordReader.Cache, arena: AlertRowArena) throws(AlertIndexError) {
+        guard AlertRecordReader.read(bytes, into: cache) else {
+            try self.init(encoded: bytes, fallbackTime: fallbackTime)
+            return
+        }
+        try self.init(values: cache.values, fallbackTime: fallbackTime, encoded: [], json: [], arena: (arena, bytes, cache.sample))
+    }
+
+    /// From the values of ``AlertRecordReader/wanted``, in that order; with `arena`, the
+    /// encoding and text go there (the text made from the sample's bytes, when it is a string),
+    /// and ``sample``, ``searchText`` stay nil.
+    private init(values v: [FieldValue?], fallbackTime: Int64, encoded: [UInt8], json: [UInt8],
+                 arena: (AlertRowArena, UnsafeRawBufferPointer, UnsafeRawBufferPointer?)? = nil) throws(AlertIndexError) {
         guard let id = v[1]?.stringValue, !id.isEmpty else {
             throw AlertIndexError(.notAnAlert, "the event has no vigil.alert.id")
         }
@@ -148,11 +194,34 @@ public struct AlertRow: Sendable {
         destinationIP = Self.ip(v[11])
         userName = v[12]?.scalarText
         key = v[13]?.stringValue
-        sample = v[14]?.stringValue
-        searchText = sample.map(Self.searchText)
         self.json = json
         self.encoded = encoded
-        (textItem, tokens) = Self.textAndTokens(key: key, user: userName, text: searchText)
+        idHash = StableHash.hash(id)
+        if let (arena, bytes, sampleBytes) = arena {
+            fingerprint = StableHash.fingerprint(bytes)
+            sample = sampleBytes == nil ? v[14]?.stringValue : nil
+            searchText = nil
+            textItem = []
+            tokens = []
+            let start = arena.bytes.count
+            arena.bytes.append(contentsOf: bytes)
+            let itemStart = arena.bytes.count
+            if let sampleBytes {
+                Self.appendTextAndTokens(key: key, user: userName, sample: sampleBytes, into: &arena.bytes, tokens: &arena.tokens)
+            } else {
+                Self.appendTextAndTokens(key: key, user: userName, text: sample.map(Self.searchText), into: &arena.bytes, tokens: &arena.tokens)
+                sample = nil
+            }
+            let tokensStart = arena.bytes.count
+            for t in arena.tokens { withUnsafeBytes(of: t.littleEndian) { arena.bytes.append(contentsOf: $0) } }
+            span = ArenaSpan(start: start, encodedCount: Int32(bytes.count), itemCount: Int32(tokensStart - itemStart),
+                             tokenCount: Int32(arena.tokens.count))
+        } else {
+            fingerprint = StableHash.fingerprint(encoded)
+            sample = v[14]?.stringValue
+            searchText = sample.map(Self.searchText)
+            (textItem, tokens) = Self.textAndTokens(key: key, user: userName, text: searchText)
+        }
     }
 
     /// What the block layout stores as the alert's searched text: a flag byte (1 when the text
@@ -161,45 +230,95 @@ public struct AlertRow: Sendable {
     /// hash (32 bits) << 32 | start (16 bits) << 16 | length (16 bits) — none when the text is
     /// longer than 65,535 bytes (the writer then splits it itself).
     static func textAndTokens(key: String?, user: String?, text: String?) -> ([UInt8], [UInt64]) {
-        var item: [UInt8] = [0]
+        var item: [UInt8] = []
         item.reserveCapacity(1 + (key?.utf8.count ?? 0) + (user?.utf8.count ?? 0) + (text?.utf8.count ?? 0) + 2)
-        var high: UInt8 = 0
-        AlertBlockBuilder.appendLower(key, &item, &high)
-        item.append(0x1F)
-        AlertBlockBuilder.appendLower(user, &item, &high)
-        item.append(0x1F)
-        AlertBlockBuilder.appendLower(text, &item, &high)
-        if high >= 0x80 { item[0] = 1 }
-        guard item.count <= 0xFFFF else { return (item, []) }
         var tokens: [UInt64] = []
         tokens.reserveCapacity(32)
-        item.withUnsafeBufferPointer { b in
-            TokenSet.table.withUnsafeBufferPointer { table in
-                let n = b.count
-                var i = 0
-                while i < n {
-                    while i < n && table[Int(b[i])] == 0 { i += 1 }
-                    let start = i
-                    var h: UInt32 = 2_166_136_261
+        appendTextAndTokens(key: key, user: user, text: text, into: &item, tokens: &tokens)
+        return (item, tokens)
+    }
+
+    /// ``textAndTokens(key:user:text:)`` made at the end of `out` (from its count), with the
+    /// text being ``searchText(_:)`` of the sample's UTF-8 bytes (when given); the tokens go to
+    /// `tokens` (offsets within the item).
+    static func appendTextAndTokens(key: String?, user: String?, sample: UnsafeRawBufferPointer,
+                                    into out: inout [UInt8], tokens: inout [UInt64]) {
+        let start = out.count
+        out.append(0)
+        var high: UInt8 = 0
+        AlertBlockBuilder.appendLower(key, &out, &high)
+        out.append(0x1F)
+        AlertBlockBuilder.appendLower(user, &out, &high)
+        out.append(0x1F)
+        let textStart = out.count
+        appendSearchText(sample.bindMemory(to: UInt8.self), into: &out)
+        AlertBlockBuilder.lowerTail(&out, from: textStart, &high)
+        finish(&out, from: start, high: high, tokens: &tokens)
+    }
+
+    /// ``textAndTokens(key:user:text:)`` made at the end of `out`, as the variant with a sample.
+    static func appendTextAndTokens(key: String?, user: String?, text: String?, into out: inout [UInt8], tokens: inout [UInt64]) {
+        let start = out.count
+        out.append(0)
+        var high: UInt8 = 0
+        AlertBlockBuilder.appendLower(key, &out, &high)
+        out.append(0x1F)
+        AlertBlockBuilder.appendLower(user, &out, &high)
+        out.append(0x1F)
+        AlertBlockBuilder.appendLower(text, &out, &high)
+        finish(&out, from: start, high: high, tokens: &tokens)
+    }
+
+    /// Sets the flag byte of the item at `item[from...]` and puts its distinct tokens (offsets
+    /// within the item) in `tokens`.
+    private static func finish(_ item: inout [UInt8], from: Int, high: UInt8, tokens: inout [UInt64]) {
+        tokens.removeAll(keepingCapacity: true)
+        if high >= 0x80 { item[from] = 1 }
+        let count = item.count - from
+        guard count <= 0xFFFF else { return }
+        // Distinct tokens through a small open-addressing table of token numbers + 1 (at most
+        // one token per two bytes, so it is never more than half full).
+        var size = 64
+        while size < count { size <<= 1 }
+        let mask = size - 1
+        withUnsafeTemporaryAllocation(of: UInt16.self, capacity: size) { slots in
+            slots.initialize(repeating: 0)
+            item.withUnsafeBufferPointer { whole in
+                let b = UnsafeBufferPointer(rebasing: whole[from...])
+                TokenSet.table.withUnsafeBufferPointer { table in
+                    let n = b.count
+                    var i = 0
                     while i < n {
-                        let c = table[Int(b[i])]
-                        if c == 0 { break }
-                        h = (h ^ UInt32(c)) &* 16_777_619
-                        i += 1
+                        while i < n && table[Int(b[i])] == 0 { i += 1 }
+                        let start = i
+                        var h: UInt32 = 2_166_136_261
+                        while i < n {
+                            let c = table[Int(b[i])]
+                            if c == 0 { break }
+                            h = (h ^ UInt32(c)) &* 16_777_619
+                            i += 1
+                        }
+                        guard i > start else { continue }
+                        let len = i - start
+                        var s = Int(h) & mask
+                        var seen = false
+                        while slots[s] != 0 {
+                            let t = tokens[Int(slots[s]) - 1]
+                            if UInt32(truncatingIfNeeded: t >> 32) == h && Int(t & 0xFFFF) == len
+                                && memcmp(b.baseAddress! + Int(t >> 16 & 0xFFFF), b.baseAddress! + start, len) == 0 {
+                                seen = true
+                                break
+                            }
+                            s = (s + 1) & mask
+                        }
+                        if !seen {
+                            tokens.append(UInt64(h) << 32 | UInt64(start) << 16 | UInt64(len))
+                            slots[s] = UInt16(tokens.count)
+                        }
                     }
-                    guard i > start else { continue }
-                    let len = i - start
-                    // Within one alert, a linear check of the few tokens so far.
-                    var seen = false
-                    for t in tokens where UInt32(truncatingIfNeeded: t >> 32) == h && Int(t & 0xFFFF) == len {
-                        let s = Int(t >> 16 & 0xFFFF)
-                        if memcmp(b.baseAddress! + s, b.baseAddress! + start, len) == 0 { seen = true; break }
-                    }
-                    if !seen { tokens.append(UInt64(h) << 32 | UInt64(start) << 16 | UInt64(len)) }
                 }
             }
         }
-        return (item, tokens)
     }
 
     /// The string values of a JSON text, space-separated: member names, numbers, literals and
@@ -211,6 +330,19 @@ public struct AlertRow: Sendable {
             guard b.first == UInt8(ascii: "{") || b.first == UInt8(ascii: "[") else { return String(decoding: b, as: UTF8.self) }
             var out: [UInt8] = []
             out.reserveCapacity(b.count / 2)
+            appendSearchText(b, into: &out)
+            return String(decoding: out, as: UTF8.self)
+        }
+    }
+
+    /// Appends ``searchText(_:)`` of the UTF-8 bytes `b` to `out`.
+    static func appendSearchText(_ b: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
+        guard b.first == UInt8(ascii: "{") || b.first == UInt8(ascii: "[") else {
+            out.append(contentsOf: b)
+            return
+        }
+        let first = out.count
+        do {
             var i = 0
             while i < b.count {
                 guard b[i] == UInt8(ascii: "\"") else { i += 1; continue }
@@ -224,12 +356,11 @@ public struct AlertRow: Sendable {
                 let n = end - start
                 let isTime = n >= 20 && b[start + 4] == UInt8(ascii: "-") && b[start + 10] == UInt8(ascii: "T")
                 if !isKey && !isTime && n > 0 {
-                    if !out.isEmpty { out.append(0x20) }
+                    if out.count > first { out.append(0x20) }
                     out.append(contentsOf: UnsafeBufferPointer(rebasing: b[start..<end]))
                 }
                 i = end + 1
             }
-            return String(decoding: out, as: UTF8.self)
         }
     }
 

@@ -52,19 +52,69 @@ enum AlertRecordReader {
 
     struct Invalid: Error {}
 
+    /// Index in ``wanted`` of `vigil.alert.sample`.
+    static let sampleSlot = 14
+    /// Which wanted fields repeat across a rule's alerts (rule id, name, description, tags,
+    /// severity name): their values are made once and shared (``Cache``).
+    static let shared: [Bool] = wanted.indices.map { [2, 3, 4, 5, 7].contains($0) }
+
+    /// A reading thread's reusable state: the values' array, and the values of repeated fields
+    /// by their encoded bytes, so that an alert of a known rule allocates none of them.
+    final class Cache {
+        var values = [FieldValue?](repeating: nil, count: AlertRecordReader.wanted.count)
+        /// Hash of (slot, encoded value) → the encoded bytes and the value made from them.
+        var shared: [UInt64: (raw: [UInt8], value: FieldValue)] = [:]
+        /// The sample's UTF-8 bytes in the record just read (valid while its bytes are), when
+        /// it is a string.
+        var sample: UnsafeRawBufferPointer?
+        static let sharedLimit = 4096
+        init() {}
+    }
+
     /// The wanted fields' values (by index in ``wanted``), or nil when the bytes are not a valid event.
     static func read(_ bytes: UnsafeRawBufferPointer) -> [FieldValue?]? {
         var cursor = ByteCursor(bytes)
         var values = [FieldValue?](repeating: nil, count: wanted.count)
         do throws(Invalid) {
-            try walk(&cursor, &values)
+            try walk(&cursor, &values, cache: nil)
         } catch {
             return nil
         }
         return values
     }
 
-    private static func walk(_ cursor: inout ByteCursor, _ values: inout [FieldValue?]) throws(Invalid) {
+    /// Reads the wanted fields into `cache.values` (the sample, when a string, only as
+    /// `cache.sample`: its slot stays nil); false when the bytes are not a valid event.
+    static func read(_ bytes: UnsafeRawBufferPointer, into cache: Cache) -> Bool {
+        var cursor = ByteCursor(bytes)
+        for i in cache.values.indices { cache.values[i] = nil }
+        cache.sample = nil
+        do throws(Invalid) {
+            try walk(&cursor, &cache.values, cache: cache)
+        } catch {
+            return false
+        }
+        return true
+    }
+
+    /// A value of a repeated field: the shared one when these bytes were seen before.
+    private static func sharedValue(_ c: inout ByteCursor, slot: Int, cache: Cache) throws(Invalid) -> FieldValue {
+        let start = c.position
+        try skip(&c, depth: 0)
+        let raw = UnsafeRawBufferPointer(rebasing: c.bytes[start..<c.position])
+        let h = StableHash.fingerprint(raw) ^ UInt64(slot) &* 0x9E37_79B9_7F4A_7C15
+        if let known = cache.shared[h], known.raw.count == raw.count,
+           known.raw.withUnsafeBytes({ memcmp($0.baseAddress!, raw.baseAddress!, raw.count) }) == 0 {
+            return known.value
+        }
+        var again = ByteCursor(raw)
+        let v = try value(&again, depth: 0)
+        if cache.shared.count >= Cache.sharedLimit { cache.shared.removeAll(keepingCapacity: true) }
+        cache.shared[h] = (Array(raw), v)
+        return v
+    }
+
+    private static func walk(_ cursor: inout ByteCursor, _ values: inout [FieldValue?], cache: Cache?) throws(Invalid) {
         guard cursor.readByte() == EventBinaryCodec.formatVersion else { throw Invalid() }
         let count = try Self.count(&cursor, elementSize: 2)
         let names = Self.names
@@ -88,7 +138,18 @@ enum AlertRecordReader {
             let isObject = cursor.peekByte() == EventBinaryCodec.ValueType.object.rawValue
             if isObject { throw Invalid() }
             if slot > 0 {
-                values[slot - 1] = try value(&cursor, depth: 0)
+                if let cache {
+                    if shared[slot - 1] {
+                        values[slot - 1] = try sharedValue(&cursor, slot: slot - 1, cache: cache)
+                    } else if slot - 1 == sampleSlot && cursor.peekByte() == EventBinaryCodec.ValueType.string.rawValue {
+                        _ = cursor.readByte()
+                        cache.sample = try string(&cursor)
+                    } else {
+                        values[slot - 1] = try value(&cursor, depth: 0)
+                    }
+                } else {
+                    values[slot - 1] = try value(&cursor, depth: 0)
+                }
             } else {
                 try skip(&cursor, depth: 0)
             }

@@ -14,6 +14,7 @@ public enum AlertIndexLayout: String, Sendable, Equatable, CaseIterable {
 
 /// What the block writer remembers of an indexed alert version.
 struct KnownAlert {
+    var id: String
     var seq: Int64
     var count: Int64
     var fingerprint: UInt64
@@ -68,8 +69,9 @@ final class BlockWriterState {
     var nextSegment: Int64
     /// Segments (one per transaction, merged while small): id → alerts.
     var segments: [(id: Int64, alerts: Int)]
-    /// Versions written by this process, by id (cleared past `recentLimit` at a batch start).
-    var recent: [String: KnownAlert] = [:]
+    /// Versions written by this process, by id hash (cleared past `recentLimit` at a batch
+    /// start); an entry whose id differs (a hash collision) is looked up on disk.
+    var recent: [UInt64: KnownAlert] = [:]
     var bloom: IDBloom
     var builder = AlertBlockBuilder()
     /// Rule id → number, and per number the id, name, description and tags last noted.
@@ -208,77 +210,29 @@ extension AlertIndex {
         return BlockWriterState(nextSeq: nextSeq, nextSegment: nextSegment, segments: segments, bloom: bloom)
     }
 
-    func writeBlocks(_ rows: [AlertRow], offsets: [IndexedOffset], db: Database) throws -> WriteResult {
+    func writeBlocks(_ rows: [AlertRow], arena: AlertRowArena?, offsets: [IndexedOffset], db: Database) throws -> WriteResult {
         var result = WriteResult()
         if blockWriter == nil { blockWriter = try loadBlockState(db) }
         let state = blockWriter!
         if state.recent.count > BlockWriterState.recentLimit { state.recent.removeAll(keepingCapacity: true) }
         if state.bloom.inserted > state.bloom.capacity {
             blockWriter = try loadBlockState(db)
-            return try writeBlocks(rows, offsets: offsets, db: db)
+            return try writeBlocks(rows, arena: arena, offsets: offsets, db: db)
         }
         let conn = db.sqliteConnection!
         let segment = state.nextSegment
         var ids: [RunEntry] = [], sources: [RunEntry] = [], destinations: [RunEntry] = []
         ids.reserveCapacity(rows.count); sources.reserveCapacity(rows.count); destinations.reserveCapacity(rows.count)
         // (hour, rule number, severity) → change.
-        struct Cell: Hashable { var hour: Int64; var rule: Int; var severity: Int }
         var cells: [Cell: Int64] = [:]
         let dead = try db.cachedStatement(sql: "INSERT OR IGNORE INTO alert_dead(seq) VALUES (?)").sqliteStatement
         var blockStart = state.nextSeq
         state.builder.removeAll()
-        for row in rows {
-            let ruleNumber: Int
-            if let n = state.ruleNumbers[row.ruleID] {
-                ruleNumber = n
-                let info = state.ruleInfo[n]
-                if info.name != row.ruleName || info.description != row.ruleDescription || info.tags != row.tags {
-                    try noteRule(row, db: db)
-                    state.ruleInfo[n] = (row.ruleID, row.ruleName, row.ruleDescription, row.tags)
-                }
-            } else {
-                try noteRule(row, db: db)
-                ruleNumber = state.ruleInfo.count
-                state.ruleNumbers[row.ruleID] = ruleNumber
-                state.ruleInfo.append((row.ruleID, row.ruleName, row.ruleDescription, row.tags))
-            }
-            let bodyBytes = row.encoded
-            let fingerprint = StableHash.fingerprint(bodyBytes)
-            let h = StableHash.hash(row.id)
-            var old = state.recent[row.id]
-            if old == nil && state.bloom.contains(h) { old = try findLatest(db, id: row.id, hash: h, segments: state.segments.map { $0.id }) }
-            if let old {
-                if row.count < old.count || (row.count == old.count && fingerprint == old.fingerprint) {
-                    result.unchanged += 1
-                    continue
-                }
-                sqlite3_bind_int64(dead, 1, old.seq)
-                try SQL.step(dead, conn)
-                let oldRule: Int
-                if let n = state.ruleNumbers[old.rule] { oldRule = n } else {
-                    oldRule = state.ruleInfo.count
-                    state.ruleNumbers[old.rule] = oldRule
-                    // Known by id only: its texts are noted when one of its alerts is written.
-                    state.ruleInfo.append((old.rule, "\u{0}", "", []))
-                }
-                cells[Cell(hour: Self.hour(old.time), rule: oldRule, severity: old.severity), default: 0] -= 1
-                result.updated += 1
-            } else {
-                result.inserted += 1
-                state.bloom.insert(h)
-            }
-            let seq = state.nextSeq
-            state.nextSeq += 1
-            state.builder.append(row, ruleNumber: ruleNumber, body: bodyBytes, fingerprint: fingerprint)
-            state.recent[row.id] = KnownAlert(seq: seq, count: row.count, fingerprint: fingerprint, time: row.time, rule: row.ruleID, severity: row.severity)
-            ids.append(RunEntry(k0: h, seq: seq))
-            if let s = row.sourceIP { sources.append(RunEntry(ip: s, seq: seq)) }
-            if let d = row.destinationIP { destinations.append(RunEntry(ip: d, seq: seq)) }
-            cells[Cell(hour: Self.hour(row.time), rule: ruleNumber, severity: row.severity), default: 0] += 1
-            if state.builder.count == AlertBlockLayout.capacity {
-                try flushBlock(&state.builder, start: blockStart, db: db)
-                state.builder.removeAll()
-                blockStart = state.nextSeq
+        let arenaBytes = arena?.bytes ?? []
+        try arenaBytes.withUnsafeBytes { arenaBytes in
+            for i in rows.indices {
+                try appendRow(rows[i], arena: arenaBytes, state: state, conn: conn, db: db, dead: dead, result: &result, cells: &cells,
+                              ids: &ids, sources: &sources, destinations: &destinations, blockStart: &blockStart)
             }
         }
         if !state.builder.isEmpty {
@@ -309,6 +263,80 @@ extension AlertIndex {
         return result
     }
 
+    /// (hour, rule number, severity): a cell of the hourly counts a write changes.
+    struct Cell: Hashable { var hour: Int64; var rule: Int; var severity: Int }
+
+    /// Adds one row to the block being built (flushing it when full), or counts it unchanged.
+    private func appendRow(_ row: AlertRow, arena: UnsafeRawBufferPointer, state: BlockWriterState, conn: OpaquePointer, db: Database, dead: OpaquePointer,
+                           result: inout WriteResult, cells: inout [Cell: Int64], ids: inout [RunEntry], sources: inout [RunEntry],
+                           destinations: inout [RunEntry], blockStart: inout Int64) throws {
+        do {
+            let ruleNumber: Int
+            if let n = state.ruleNumbers[row.ruleID] {
+                ruleNumber = n
+                let info = state.ruleInfo[n]
+                if info.name != row.ruleName || info.description != row.ruleDescription || info.tags != row.tags {
+                    try noteRule(row, db: db)
+                    state.ruleInfo[n] = (row.ruleID, row.ruleName, row.ruleDescription, row.tags)
+                }
+            } else {
+                try noteRule(row, db: db)
+                ruleNumber = state.ruleInfo.count
+                state.ruleNumbers[row.ruleID] = ruleNumber
+                state.ruleInfo.append((row.ruleID, row.ruleName, row.ruleDescription, row.tags))
+            }
+            let fingerprint = row.fingerprint
+            let h = row.idHash
+            var old = state.recent[h]
+            if let o = old, o.id != row.id { old = nil }
+            if old == nil && state.bloom.contains(h) { old = try findLatest(db, id: row.id, hash: h, segments: state.segments.map { $0.id }) }
+            if let old {
+                if row.count < old.count || (row.count == old.count && fingerprint == old.fingerprint) {
+                    result.unchanged += 1
+                    return
+                }
+                sqlite3_bind_int64(dead, 1, old.seq)
+                try SQL.step(dead, conn)
+                let oldRule: Int
+                if let n = state.ruleNumbers[old.rule] { oldRule = n } else {
+                    oldRule = state.ruleInfo.count
+                    state.ruleNumbers[old.rule] = oldRule
+                    // Known by id only: its texts are noted when one of its alerts is written.
+                    state.ruleInfo.append((old.rule, "\u{0}", "", []))
+                }
+                cells[Cell(hour: Self.hour(old.time), rule: oldRule, severity: old.severity), default: 0] -= 1
+                result.updated += 1
+            } else {
+                result.inserted += 1
+                state.bloom.insert(h)
+            }
+            let seq = state.nextSeq
+            state.nextSeq += 1
+            if let span = row.span {
+                guard span.tokensStart + 8 * Int(span.tokenCount) <= arena.count else {
+                    throw AlertIndexError(.database, "row \(row.id) lies outside its batch's bytes (\(span) of \(arena.count))")
+                }
+                state.builder.append(row, ruleNumber: ruleNumber,
+                                     body: UnsafeRawBufferPointer(rebasing: arena[span.start..<span.itemStart]),
+                                     item: UnsafeRawBufferPointer(rebasing: arena[span.itemStart..<span.tokensStart]),
+                                     tokens: UnsafeRawBufferPointer(rebasing: arena[span.tokensStart..<(span.tokensStart + 8 * Int(span.tokenCount))]),
+                                     fingerprint: fingerprint)
+            } else {
+                state.builder.append(row, ruleNumber: ruleNumber, body: row.encoded, fingerprint: fingerprint)
+            }
+            state.recent[h] = KnownAlert(id: row.id, seq: seq, count: row.count, fingerprint: fingerprint, time: row.time, rule: row.ruleID, severity: row.severity)
+            ids.append(RunEntry(k0: h, seq: seq))
+            if let s = row.sourceIP { sources.append(RunEntry(ip: s, seq: seq)) }
+            if let d = row.destinationIP { destinations.append(RunEntry(ip: d, seq: seq)) }
+            cells[Cell(hour: Self.hour(row.time), rule: ruleNumber, severity: row.severity), default: 0] += 1
+            if state.builder.count == AlertBlockLayout.capacity {
+                try flushBlock(&state.builder, start: blockStart, db: db)
+                state.builder.removeAll()
+                blockStart = state.nextSeq
+            }
+        }
+    }
+
     func flushBlock(_ b: inout AlertBlockBuilder, start: Int64, db: Database) throws {
         let conn = db.sqliteConnection!
         var minTime = Int64.max, maxTime = Int64.min, severities: Int64 = 0
@@ -328,8 +356,11 @@ extension AlertIndex {
         let columns = b.columnsBlob()
         let columnsInsert = try db.cachedStatement(sql: "INSERT INTO alert_block_columns(block, columns) VALUES (?,?)").sqliteStatement
         sqlite3_bind_int64(columnsInsert, 1, start)
-        columns.withUnsafeBytes { _ = sqlite3_bind_blob(columnsInsert, 2, $0.baseAddress, Int32($0.count), nil) }
-        try SQL.step(columnsInsert, conn)
+        // SQLITE_STATIC: the step runs while the bytes are borrowed (after it, `columns` may go).
+        try columns.withUnsafeBytes { c in
+            sqlite3_bind_blob(columnsInsert, 2, c.baseAddress, Int32(c.count), nil)
+            try SQL.step(columnsInsert, conn)
+        }
         let text = try db.cachedStatement(sql: "INSERT INTO alert_block_text(block, text) VALUES (?,?)").sqliteStatement
         let bodies = try db.cachedStatement(sql: "INSERT INTO alert_block_bodies(part, bodies) VALUES (?,?)").sqliteStatement
         try b.withTextBlob { t in
@@ -517,7 +548,7 @@ extension AlertIndex {
             guard let found = try withBlock(db, containing: seq, body: { cols, slot -> KnownAlert? in
                 let matches = idBytes.withUTF8 { cols.idEquals(slot, UnsafeRawBufferPointer($0)) }
                 guard matches else { return nil }
-                return KnownAlert(seq: seq, count: cols.count(slot), fingerprint: cols.fingerprint(slot), time: cols.time(slot),
+                return KnownAlert(id: id, seq: seq, count: cols.count(slot), fingerprint: cols.fingerprint(slot), time: cols.time(slot),
                                   rule: cols.rule(slot), severity: cols.severity(slot))
             }) else { continue }
             if let found { return found }

@@ -62,6 +62,11 @@ public final class Indexer {
     /// The batch being written, if any.
     private var inFlight: InFlight?
     private let writer = DispatchQueue(label: "vigil.indexer.write")
+    /// The reading thread's reused state for rows of the block layout, and the bytes of the
+    /// pending rows (``arena``) and of the batch before (``spareArena``, reused once written).
+    private let readerCache = AlertRecordReader.Cache()
+    private var arena = AlertRowArena()
+    private var spareArena = AlertRowArena()
 
     public init(broker: any StageBroker, index: AlertIndex, configuration: IndexerConfiguration = IndexerConfiguration(),
                 onReject: @escaping (_ reason: String, _ record: RecordView) -> Void = { _, _ in },
@@ -168,7 +173,7 @@ public final class Indexer {
             if index.layout == .blocks {
                 // The block layout stores the record's bytes as they are: the row is read from
                 // them without making the event or its JSON.
-                pending.append(try AlertRow(encoded: record.value, fallbackTime: record.timestamp))
+                pending.append(try AlertRow(encoded: record.value, fallbackTime: record.timestamp, cache: readerCache, arena: arena))
                 return
             }
             let event: Event
@@ -189,7 +194,9 @@ public final class Indexer {
         if !dirty.isEmpty {
             try settle()
             let offsets = dirty.sorted().map { IndexedOffset(topic: configuration.topic, partition: $0, next: next[$0]!) }
-            let batch = InFlight(rows: pending, offsets: offsets, readThrough: counters.recordsRead)
+            let batch = InFlight(rows: pending, arena: arena, offsets: offsets, readThrough: counters.recordsRead)
+            swap(&arena, &spareArena)
+            arena.reset()
             pending = []
             pending.reserveCapacity(min(configuration.batchSize, 65_536))
             dirty.removeAll()
@@ -198,11 +205,11 @@ public final class Indexer {
             let index = self.index
             writer.async {
                 let c0 = Self.threadCPU()
-                do throws(AlertIndexError) { batch.result = .success(try index.write(batch.rows, offsets: batch.offsets)) } catch {
+                do throws(AlertIndexError) { batch.result = .success(try index.write(batch.rows, offsets: batch.offsets, arena: batch.arena)) } catch {
                     batch.result = .failure(error)
                 }
                 batch.cpu = Self.threadCPU() - c0
-                batch.rows = []
+                // The rows are freed by the reading thread that made them (settle), which is cheaper.
                 batch.done.signal()
             }
         }
@@ -214,6 +221,7 @@ public final class Indexer {
         guard let batch = inFlight else { return }
         batch.done.wait()
         inFlight = nil
+        batch.rows = []
         switch batch.result! {
         case .failure(let e):
             throw e
@@ -233,13 +241,15 @@ public final class Indexer {
     /// A batch handed to the writer thread.
     private final class InFlight: @unchecked Sendable {
         var rows: [AlertRow]
+        let arena: AlertRowArena
         let offsets: [IndexedOffset]
         let readThrough: Int64
         var result: Result<AlertIndex.WriteResult, AlertIndexError>?
         var cpu: Int64 = 0
         let done = DispatchSemaphore(value: 0)
-        init(rows: [AlertRow], offsets: [IndexedOffset], readThrough: Int64) {
+        init(rows: [AlertRow], arena: AlertRowArena, offsets: [IndexedOffset], readThrough: Int64) {
             self.rows = rows
+            self.arena = arena
             self.offsets = offsets
             self.readThrough = readThrough
         }
