@@ -60,8 +60,10 @@ let package = Package(
         .target(name: "VigilRules", dependencies: ["VigilCore", "VigilYAML", "VigilSketch", "VigilStream"]),
         // The alert index: SQLite through GRDB (WAL, migrations, FTS5), the indexer that consumes the
         // alerts topic exactly once, alert queries, and the read-only HTTP API (NIOHTTP1).
+        // zstd from Debian's libzstd-dev (the block layout's compressed bodies). Imported only by VigilIndex.
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .target(name: "VigilIndex", dependencies: [
-            "VigilCore", "VigilBroker", "VigilYAML",
+            "VigilCore", "VigilBroker", "VigilYAML", "CZstd",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

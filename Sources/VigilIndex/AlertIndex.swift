@@ -80,6 +80,8 @@ public final class AlertIndex: @unchecked Sendable {
     private var knownRules: [String: (name: String, description: String, tags: [String])] = [:]
     /// The block layout's writer state (writer only; nil until the first write and after a failed one).
     var blockWriter: BlockWriterState?
+    /// Compresses the block layout's bodies (used inside write transactions only).
+    lazy var bodyCompressor = BodyCompressor()
     /// How this database stores its alerts.
     public let layout: AlertIndexLayout
     /// Copies the log into the database off the writer's thread; started by the first

@@ -371,33 +371,58 @@ struct BlockCopier {
             onSelected(cols, selected)
             return selected.count
         }
-        // Bodies, one by one with incremental blob I/O, from the rows of their parts.
+        // Bodies, one by one with incremental blob I/O from the rows of their parts; a compressed
+        // part (BodyCodec) is read and decompressed whole.
         var blob: OpaquePointer?
         var openPart = -1
         defer { if let blob { sqlite3_blob_close(blob) } }
         var ends = [UInt32](repeating: 0, count: AlertBlockLayout.bodyPart)
+        var plainPart: [UInt8]?
         var body = [UInt8]()
         for i in selected {
             let slot = original?[i] ?? i
             let first = slot / AlertBlockLayout.bodyPart * AlertBlockLayout.bodyPart
+            let count = min(AlertBlockLayout.bodyPart, b.alerts - first)
             if first != openPart {
                 if let open = blob { sqlite3_blob_close(open); blob = nil }
                 guard sqlite3_blob_open(conn, "main", "alert_block_bodies", "bodies", b.block + Int64(first), 0, &blob) == SQLITE_OK, let open = blob else {
                     throw AlertIndexError(.database, "cannot read the bodies of block \(b.block)", cause: String(cString: sqlite3_errmsg(conn)))
                 }
-                let count = min(AlertBlockLayout.bodyPart, b.alerts - first)
-                let endsAt = Int(sqlite3_blob_bytes(open)) - 4 * count
-                guard endsAt >= 0 else { throw AlertIndexError(.database, "unreadable bodies of block \(b.block)") }
-                _ = ends.withUnsafeMutableBytes { sqlite3_blob_read(open, $0.baseAddress, Int32(4 * count), Int32(endsAt)) }
+                let size = Int(sqlite3_blob_bytes(open))
+                var head: UInt32 = 0
+                if size >= 4 { _ = withUnsafeMutableBytes(of: &head) { sqlite3_blob_read(open, $0.baseAddress, 4, 0) } }
+                if withUnsafeBytes(of: head, { BodyCodec.isCompressed($0) }) {
+                    var stored = [UInt8](repeating: 0, count: size)
+                    let rc = stored.withUnsafeMutableBytes { sqlite3_blob_read(open, $0.baseAddress, Int32(size), 0) }
+                    guard rc == SQLITE_OK else { throw AlertIndexError(.database, "cannot read the bodies of block \(b.block)") }
+                    let plain = try stored.withUnsafeBytes { (p: UnsafeRawBufferPointer) throws(AlertIndexError) -> [UInt8] in try BodyCodec.plain(p) }
+                    guard plain.count >= 4 * count else { throw AlertIndexError(.database, "unreadable bodies of block \(b.block)") }
+                    plain.withUnsafeBytes { p in
+                        for k in 0..<count { ends[k] = p.loadUnaligned(fromByteOffset: plain.count - 4 * count + 4 * k, as: UInt32.self) }
+                    }
+                    plainPart = plain
+                } else {
+                    let endsAt = size - 4 * count
+                    guard endsAt >= 0 else { throw AlertIndexError(.database, "unreadable bodies of block \(b.block)") }
+                    _ = ends.withUnsafeMutableBytes { sqlite3_blob_read(open, $0.baseAddress, Int32(4 * count), Int32(endsAt)) }
+                    plainPart = nil
+                }
                 openPart = first
             }
             let local = slot - first
             let start = local == 0 ? 0 : Int(UInt32(littleEndian: ends[local - 1]))
             let end = Int(UInt32(littleEndian: ends[local]))
-            body = [UInt8](repeating: 0, count: end - start)
-            if end > start {
-                let rc = body.withUnsafeMutableBytes { sqlite3_blob_read(blob!, $0.baseAddress, Int32(end - start), Int32(start)) }
-                guard rc == SQLITE_OK else { throw AlertIndexError(.database, "cannot read an alert of block \(b.block)") }
+            guard local < count, start <= end, end <= (plainPart?.count ?? Int(Int32.max)) else {
+                throw AlertIndexError(.database, "unreadable bodies of block \(b.block)")
+            }
+            if let plainPart {
+                body = Array(plainPart[start..<end])
+            } else {
+                body = [UInt8](repeating: 0, count: end - start)
+                if end > start {
+                    let rc = body.withUnsafeMutableBytes { sqlite3_blob_read(blob!, $0.baseAddress, Int32(end - start), Int32(start)) }
+                    guard rc == SQLITE_OK else { throw AlertIndexError(.database, "cannot read an alert of block \(b.block)") }
+                }
             }
             let event = try EventBinaryCodec.decode(body)
             let json = EventJSON.encode(event)

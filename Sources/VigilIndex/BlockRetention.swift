@@ -97,6 +97,8 @@ extension AlertIndex {
               let text = try Data.fetchOne(db, sql: "SELECT text FROM alert_block_text WHERE block = ?", arguments: [block]) else { return }
         let parts = try Data.fetchAll(db, sql: "SELECT bodies FROM alert_block_bodies WHERE part >= ? AND part < ? ORDER BY part",
                                       arguments: [block, block + Int64(span)])
+        var plainParts: [[UInt8]] = []
+        for part in parts { plainParts.append(try BodyCodec.plain(part)) }
         var builder = AlertBlockBuilder()
         try columns.withUnsafeBytes { c throws in
             let cols = try AlertBlockColumns(c)
@@ -107,7 +109,7 @@ extension AlertIndex {
                 let texts = FramedBlob(t, count: cols.n)
                 for i in 0..<cols.n where !dropping.contains(cols.offset(i)) {
                     let p = i / AlertBlockLayout.bodyPart, first = p * AlertBlockLayout.bodyPart
-                    parts[p].withUnsafeBytes { b in
+                    plainParts[p].withUnsafeBytes { b in
                         let items = FramedBlob(b, count: min(AlertBlockLayout.bodyPart, cols.n - first))
                         builder.copy(cols, i, text: texts.item(i), body: items.item(i - first))
                     }

@@ -373,9 +373,11 @@ extension AlertIndex {
         for first in stride(from: 0, to: b.count, by: AlertBlockLayout.bodyPart) {
             b.bodiesPart(first, into: &part)
             sqlite3_bind_int64(bodies, 1, start + Int64(first))
-            try part.withUnsafeBytes { p in
-                sqlite3_bind_blob(bodies, 2, p.baseAddress, Int32(p.count), nil)
-                try SQL.step(bodies, conn)
+            try part.withUnsafeBytes { plain in
+                try bodyCompressor.withStored(plain) { p in
+                    sqlite3_bind_blob(bodies, 2, p.baseAddress, Int32(p.count), nil)
+                    try SQL.step(bodies, conn)
+                }
             }
         }
         let rules = try db.cachedStatement(sql: "INSERT INTO alert_block_rules(rule_id, block, min_time, max_time) VALUES (?,?,?,?)").sqliteStatement

@@ -1,0 +1,3 @@
+// zstd from Debian's libzstd-dev: compression of the alert index's stored bodies. Imported only
+// by VigilIndex.
+#include <zstd.h>
