@@ -337,7 +337,7 @@ struct AlertBlockBuilder {
         Self.appendString(row.key, into: &strings)
         stringEnds.append(UInt32(strings.count))
         let textStart = text.count
-        text.append(contentsOf: item)
+        text.appendRaw(item)
         textEnds.append(UInt32(text.count))
         text.withUnsafeBytes { p in
             let base = p.baseAddress! + textStart
@@ -352,7 +352,7 @@ struct AlertBlockBuilder {
                 }
             }
         }
-        bodies.append(contentsOf: body)
+        bodies.appendRaw(body)
         bodyEnds.append(UInt32(bodies.count))
         return slot
     }
@@ -366,18 +366,18 @@ struct AlertBlockBuilder {
         counts.append(cols.count(i))
         risks.append(UInt64(littleEndian: cols.base.loadUnaligned(fromByteOffset: cols.riskAt + 8 * i, as: UInt64.self)))
         addRule(cols.rule(i), time: t)
-        sources.append(contentsOf: cols.source(i))
-        destinations.append(contentsOf: cols.destination(i))
+        sources.appendRaw(cols.source(i))
+        destinations.appendRaw(cols.destination(i))
         fingerprints.append(cols.fingerprint(i))
         let (id, user, key) = cols.strings(i)
         Self.appendString(id, into: &strings)
         Self.appendString(user, into: &strings)
         Self.appendString(key, into: &strings)
         stringEnds.append(UInt32(strings.count))
-        text.append(contentsOf: item)
+        text.appendRaw(item)
         textEnds.append(UInt32(text.count))
         tokens.add(item)
-        bodies.append(contentsOf: body)
+        bodies.appendRaw(body)
         bodyEnds.append(UInt32(bodies.count))
     }
 
@@ -403,15 +403,19 @@ struct AlertBlockBuilder {
     }
 
     static func put<T: FixedWidthInteger>(_ v: T, _ out: inout [UInt8]) {
-        withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) }
+        out.appendInteger(v.littleEndian)
     }
 
     static func putArray<T: FixedWidthInteger>(_ a: [T], _ out: inout [UInt8]) {
+        #if _endian(little)
+        a.withUnsafeBytes { out.appendRaw($0) }
+        #else
         if T.self == UInt8.self {
-            a.withUnsafeBytes { out.append(contentsOf: $0) }
+            a.withUnsafeBytes { out.appendRaw($0) }
         } else {
             for v in a { put(v, &out) }
         }
+        #endif
     }
 
     func columnsBlob() -> [UInt8] {
@@ -460,7 +464,7 @@ struct AlertBlockBuilder {
         let last = min(count, first + AlertBlockLayout.bodyPart)
         let start = first == 0 ? 0 : Int(bodyEnds[first - 1])
         let end = Int(bodyEnds[last - 1])
-        bodies.withUnsafeBytes { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[start..<end])) }
+        bodies.withUnsafeBytes { out.appendRaw(UnsafeRawBufferPointer(rebasing: $0[start..<end])) }
         for s in first..<last { Self.put(UInt32(Int(bodyEnds[s]) - start), &out) }
     }
 }

@@ -65,8 +65,9 @@ public enum IPKey {
 /// few allocations rather than several per row. Rows point into it with an ``ArenaSpan``.
 public final class AlertRowArena: @unchecked Sendable {
     // @unchecked: filled by the reading thread, then read by the writer while the reader waits.
-    var bytes: [UInt8] = []
-    var tokens: [UInt64] = []
+    // exclusivity(unchecked): one thread at a time appends to them (no overlapping accesses).
+    @exclusivity(unchecked) var bytes: [UInt8] = []
+    @exclusivity(unchecked) var tokens: [UInt64] = []
     public init() {}
 
     /// Empties it for the next batch, keeping its capacity.
@@ -204,7 +205,7 @@ public struct AlertRow: Sendable {
             textItem = []
             tokens = []
             let start = arena.bytes.count
-            arena.bytes.append(contentsOf: bytes)
+            arena.bytes.appendRaw(bytes)
             let itemStart = arena.bytes.count
             if let sampleBytes {
                 Self.appendTextAndTokens(key: key, user: userName, sample: sampleBytes, into: &arena.bytes, tokens: &arena.tokens)
@@ -213,7 +214,8 @@ public struct AlertRow: Sendable {
                 sample = nil
             }
             let tokensStart = arena.bytes.count
-            for t in arena.tokens { withUnsafeBytes(of: t.littleEndian) { arena.bytes.append(contentsOf: $0) } }
+            for i in arena.tokens.indices { arena.tokens[i] = arena.tokens[i].littleEndian }
+            arena.tokens.withUnsafeBytes { arena.bytes.appendRaw($0) }
             span = ArenaSpan(start: start, encodedCount: Int32(bytes.count), itemCount: Int32(tokensStart - itemStart),
                              tokenCount: Int32(arena.tokens.count))
         } else {
@@ -342,24 +344,36 @@ public struct AlertRow: Sendable {
             return
         }
         let first = out.count
+        let n = b.count
+        let base = b.baseAddress!
+        // The next quote at or after `from`, or n.
+        @inline(__always) func quote(_ from: Int) -> Int {
+            guard from < n, let q = memchr(base + from, 0x22, n - from) else { return n }
+            return base.distance(to: q.assumingMemoryBound(to: UInt8.self))
+        }
         do {
-            var i = 0
-            while i < b.count {
-                guard b[i] == UInt8(ascii: "\"") else { i += 1; continue }
+            var i = quote(0)
+            while i < n {
                 let start = i + 1
-                var j = start
-                while j < b.count && b[j] != UInt8(ascii: "\"") { j += b[j] == UInt8(ascii: "\\") ? 2 : 1 }
-                let end = min(j, b.count)
+                // The closing quote: the first one after an even run of backslashes (a backslash
+                // escapes the byte after it).
+                var end = quote(start)
+                while end < n {
+                    var k = end
+                    while k > start && b[k - 1] == UInt8(ascii: "\\") { k -= 1 }
+                    if (end - k) % 2 == 0 { break }
+                    end = quote(end + 1)
+                }
                 var k = end + 1
-                while k < b.count && (b[k] == 0x20 || b[k] == 0x0A || b[k] == 0x0D || b[k] == 0x09) { k += 1 }
-                let isKey = k < b.count && b[k] == UInt8(ascii: ":")
-                let n = end - start
-                let isTime = n >= 20 && b[start + 4] == UInt8(ascii: "-") && b[start + 10] == UInt8(ascii: "T")
-                if !isKey && !isTime && n > 0 {
+                while k < n && (b[k] == 0x20 || b[k] == 0x0A || b[k] == 0x0D || b[k] == 0x09) { k += 1 }
+                let isKey = k < n && b[k] == UInt8(ascii: ":")
+                let len = end - start
+                let isTime = len >= 20 && b[start + 4] == UInt8(ascii: "-") && b[start + 10] == UInt8(ascii: "T")
+                if !isKey && !isTime && len > 0 {
                     if out.count > first { out.append(0x20) }
                     out.append(contentsOf: UnsafeBufferPointer(rebasing: b[start..<end]))
                 }
-                i = end + 1
+                i = quote(end + 1)
             }
         }
     }

@@ -61,9 +61,10 @@ enum AlertRecordReader {
     /// A reading thread's reusable state: the values' array, and the values of repeated fields
     /// by their encoded bytes, so that an alert of a known rule allocates none of them.
     final class Cache {
-        var values = [FieldValue?](repeating: nil, count: AlertRecordReader.wanted.count)
+        // exclusivity(unchecked): used by one thread, in no overlapping accesses.
+        @exclusivity(unchecked) var values = [FieldValue?](repeating: nil, count: AlertRecordReader.wanted.count)
         /// Hash of (slot, encoded value) → the encoded bytes and the value made from them.
-        var shared: [UInt64: (raw: [UInt8], value: FieldValue)] = [:]
+        @exclusivity(unchecked) var shared: [UInt64: (raw: [UInt8], value: FieldValue)] = [:]
         /// The sample's UTF-8 bytes in the record just read (valid while its bytes are), when
         /// it is a string.
         var sample: UnsafeRawBufferPointer?

@@ -134,9 +134,9 @@ enum RunKind: Int {
     static let chunk = 256
 
     func encodeKey(_ e: RunEntry, into out: inout [UInt8]) {
-        withUnsafeBytes(of: e.k0.bigEndian) { out.append(contentsOf: $0) }
+        out.appendInteger(e.k0.bigEndian)
         if self != .id {
-            withUnsafeBytes(of: e.k1.bigEndian) { out.append(contentsOf: $0) }
+            out.appendInteger(e.k1.bigEndian)
             out.append(e.k2)
         }
     }
@@ -409,7 +409,7 @@ extension AlertIndex {
             blob.removeAll(keepingCapacity: true)
             for j in i..<end {
                 kind.encodeKey(entries[j], into: &blob)
-                withUnsafeBytes(of: entries[j].seq.bigEndian) { blob.append(contentsOf: $0) }
+                blob.appendInteger(entries[j].seq.bigEndian)
             }
             first.removeAll(keepingCapacity: true); kind.encodeKey(entries[i], into: &first)
             last.removeAll(keepingCapacity: true); kind.encodeKey(entries[end - 1], into: &last)

@@ -74,6 +74,49 @@ import VigilTestSupport
         #expect(cache.shared.count < 100)
     }
 
+    /// ``AlertRow/searchText(_:)`` as first written: a byte at a time, a backslash skipping the
+    /// byte after it.
+    static func referenceSearchText(_ b: [UInt8]) -> [UInt8] {
+        guard b.first == UInt8(ascii: "{") || b.first == UInt8(ascii: "[") else { return b }
+        var out: [UInt8] = []
+        var i = 0
+        while i < b.count {
+            guard b[i] == UInt8(ascii: "\"") else { i += 1; continue }
+            let start = i + 1
+            var j = start
+            while j < b.count && b[j] != UInt8(ascii: "\"") { j += b[j] == UInt8(ascii: "\\") ? 2 : 1 }
+            let end = min(j, b.count)
+            var k = end + 1
+            while k < b.count && (b[k] == 0x20 || b[k] == 0x0A || b[k] == 0x0D || b[k] == 0x09) { k += 1 }
+            let isKey = k < b.count && b[k] == UInt8(ascii: ":")
+            let n = end - start
+            let isTime = n >= 20 && b[start + 4] == UInt8(ascii: "-") && b[start + 10] == UInt8(ascii: "T")
+            if !isKey && !isTime && n > 0 {
+                if !out.isEmpty { out.append(0x20) }
+                out.append(contentsOf: b[start..<end])
+            }
+            i = end + 1
+        }
+        return out
+    }
+
+    @Test func searchTextMatchesTheByteAtATimeRule() {
+        var r = SplitMix64(seed: 3)
+        let alphabet = Array(#"{}[]":,\ "a1T-Zé"#.utf8) + [0x0A, 0x09, 0x5C, 0x5C, 0x22, 0x22]
+        var nonEmpty = 0
+        for _ in 0..<20_000 {
+            var b: [UInt8] = [r.next() % 3 == 0 ? UInt8(ascii: "[") : UInt8(ascii: "{")]
+            for _ in 0..<Int(r.next() % 60) { b.append(alphabet[Int(r.next() % UInt64(alphabet.count))]) }
+            if r.next() % 4 == 0 { b += Array(#""2026-03-14T09:20:00.5Z","k" : "v\\""#.utf8) }
+            var out: [UInt8] = [9]
+            b.withUnsafeBufferPointer { AlertRow.appendSearchText($0, into: &out) }
+            let expected = Self.referenceSearchText(b)
+            #expect(Array(out.dropFirst()) == expected, "\(String(decoding: b, as: UTF8.self))")
+            if !expected.isEmpty { nonEmpty += 1 }
+        }
+        #expect(nonEmpty > 5000)
+    }
+
     @Test func tokensAreTheDistinctWordsInOrder() {
         let (item, tokens) = AlertRow.textAndTokens(key: "10.0.0.1", user: "Alice", text: "alice ALICE bob 10.0.0.1 bob é")
         let words = tokens.map { t in String(decoding: item[Int(t >> 16 & 0xFFFF)..<Int(t >> 16 & 0xFFFF) + Int(t & 0xFFFF)], as: UTF8.self) }
