@@ -18,7 +18,7 @@ public struct IndexBenchmark {
         /// Alerts per indexer transaction (`index.batch_size`).
         public var batch = IndexerConfiguration().batchSize
         /// Layout of the index.
-        public var layout: AlertIndexLayout = .rows
+        public var layout: AlertIndexLayout = .blocks
         /// Partitions of the alerts topic.
         public var partitions = 4
         public var queryRuns = 100

@@ -138,7 +138,7 @@ struct BenchCommand: ParsableCommand {
         @Option(help: "Directory for the databases (removed afterwards).") var dir: String = "/var/tmp/vigil-bench-index-\(getpid())"
         @Option(help: "Runs of each query.") var runs: Int = 100
         @Option(help: "Alerts per indexer transaction (default: index.batch_size's default).") var batch: Int?
-        @Option(help: "Index layout: rows (the default) or blocks.") var layout: String = "rows"
+        @Option(help: "Index layout: blocks (the default) or rows.") var layout: String = "blocks"
         @Option(help: "Rows the Python peer inserts (default: min(alerts, 1,000,000)).") var peerAlerts: Int?
         @Option(help: "The Python interpreter.") var python: String = "python3"
         @Flag(help: "Measure Vigil only.") var noPeer = false

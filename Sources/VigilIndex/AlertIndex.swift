@@ -23,9 +23,8 @@ public struct AlertIndexConfiguration: Sendable, Equatable {
     /// Page cache of the writer connection, KiB.
     public var cacheKiB = 262_144
     /// The layout of a new database (`index.layout`). An existing database keeps the layout it
-    /// records; one made before layouts existed (schema v2) keeps its rows. Default: rows (the
-    /// block layout is opt-in until a reader that missed new blocks in one bench run is explained).
-    public var layout: AlertIndexLayout = .rows
+    /// records; one made before layouts existed (schema v2) keeps its rows. Default: blocks.
+    public var layout: AlertIndexLayout = .blocks
 
     public init(path: String, retention: Int64? = nil, maxSize: Int64? = nil, mustExist: Bool = false) {
         self.path = path

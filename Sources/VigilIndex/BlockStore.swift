@@ -270,70 +270,68 @@ extension AlertIndex {
     private func appendRow(_ row: AlertRow, arena: UnsafeRawBufferPointer, state: BlockWriterState, conn: OpaquePointer, db: Database, dead: OpaquePointer,
                            result: inout WriteResult, cells: inout [Cell: Int64], ids: inout [RunEntry], sources: inout [RunEntry],
                            destinations: inout [RunEntry], blockStart: inout Int64) throws {
-        do {
-            let ruleNumber: Int
-            if let n = state.ruleNumbers[row.ruleID] {
-                ruleNumber = n
-                let info = state.ruleInfo[n]
-                if info.name != row.ruleName || info.description != row.ruleDescription || info.tags != row.tags {
-                    try noteRule(row, db: db)
-                    state.ruleInfo[n] = (row.ruleID, row.ruleName, row.ruleDescription, row.tags)
-                }
-            } else {
+        let ruleNumber: Int
+        if let n = state.ruleNumbers[row.ruleID] {
+            ruleNumber = n
+            let info = state.ruleInfo[n]
+            if info.name != row.ruleName || info.description != row.ruleDescription || info.tags != row.tags {
                 try noteRule(row, db: db)
-                ruleNumber = state.ruleInfo.count
-                state.ruleNumbers[row.ruleID] = ruleNumber
-                state.ruleInfo.append((row.ruleID, row.ruleName, row.ruleDescription, row.tags))
+                state.ruleInfo[n] = (row.ruleID, row.ruleName, row.ruleDescription, row.tags)
             }
-            let fingerprint = row.fingerprint
-            let h = row.idHash
-            var old = state.recent[h]
-            if let o = old, o.id != row.id { old = nil }
-            if old == nil && state.bloom.contains(h) { old = try findLatest(db, id: row.id, hash: h, segments: state.segments.map { $0.id }) }
-            if let old {
-                if row.count < old.count || (row.count == old.count && fingerprint == old.fingerprint) {
-                    result.unchanged += 1
-                    return
-                }
-                sqlite3_bind_int64(dead, 1, old.seq)
-                try SQL.step(dead, conn)
-                let oldRule: Int
-                if let n = state.ruleNumbers[old.rule] { oldRule = n } else {
-                    oldRule = state.ruleInfo.count
-                    state.ruleNumbers[old.rule] = oldRule
-                    // Known by id only: its texts are noted when one of its alerts is written.
-                    state.ruleInfo.append((old.rule, "\u{0}", "", []))
-                }
-                cells[Cell(hour: Self.hour(old.time), rule: oldRule, severity: old.severity), default: 0] -= 1
-                result.updated += 1
-            } else {
-                result.inserted += 1
-                state.bloom.insert(h)
+        } else {
+            try noteRule(row, db: db)
+            ruleNumber = state.ruleInfo.count
+            state.ruleNumbers[row.ruleID] = ruleNumber
+            state.ruleInfo.append((row.ruleID, row.ruleName, row.ruleDescription, row.tags))
+        }
+        let fingerprint = row.fingerprint
+        let h = row.idHash
+        var old = state.recent[h]
+        if let o = old, o.id != row.id { old = nil }
+        if old == nil && state.bloom.contains(h) { old = try findLatest(db, id: row.id, hash: h, segments: state.segments.map { $0.id }) }
+        if let old {
+            if row.count < old.count || (row.count == old.count && fingerprint == old.fingerprint) {
+                result.unchanged += 1
+                return
             }
-            let seq = state.nextSeq
-            state.nextSeq += 1
-            if let span = row.span {
-                guard span.tokensStart + 8 * Int(span.tokenCount) <= arena.count else {
-                    throw AlertIndexError(.database, "row \(row.id) lies outside its batch's bytes (\(span) of \(arena.count))")
-                }
-                state.builder.append(row, ruleNumber: ruleNumber,
-                                     body: UnsafeRawBufferPointer(rebasing: arena[span.start..<span.itemStart]),
-                                     item: UnsafeRawBufferPointer(rebasing: arena[span.itemStart..<span.tokensStart]),
-                                     tokens: UnsafeRawBufferPointer(rebasing: arena[span.tokensStart..<(span.tokensStart + 8 * Int(span.tokenCount))]),
-                                     fingerprint: fingerprint)
-            } else {
-                state.builder.append(row, ruleNumber: ruleNumber, body: row.encoded, fingerprint: fingerprint)
+            sqlite3_bind_int64(dead, 1, old.seq)
+            try SQL.step(dead, conn)
+            let oldRule: Int
+            if let n = state.ruleNumbers[old.rule] { oldRule = n } else {
+                oldRule = state.ruleInfo.count
+                state.ruleNumbers[old.rule] = oldRule
+                // Known by id only: its texts are noted when one of its alerts is written.
+                state.ruleInfo.append((old.rule, "\u{0}", "", []))
             }
-            state.recent[h] = KnownAlert(id: row.id, seq: seq, count: row.count, fingerprint: fingerprint, time: row.time, rule: row.ruleID, severity: row.severity)
-            ids.append(RunEntry(k0: h, seq: seq))
-            if let s = row.sourceIP { sources.append(RunEntry(ip: s, seq: seq)) }
-            if let d = row.destinationIP { destinations.append(RunEntry(ip: d, seq: seq)) }
-            cells[Cell(hour: Self.hour(row.time), rule: ruleNumber, severity: row.severity), default: 0] += 1
-            if state.builder.count == AlertBlockLayout.capacity {
-                try flushBlock(&state.builder, start: blockStart, db: db)
-                state.builder.removeAll()
-                blockStart = state.nextSeq
+            cells[Cell(hour: Self.hour(old.time), rule: oldRule, severity: old.severity), default: 0] -= 1
+            result.updated += 1
+        } else {
+            result.inserted += 1
+            state.bloom.insert(h)
+        }
+        let seq = state.nextSeq
+        state.nextSeq += 1
+        if let span = row.span {
+            guard span.tokensStart + 8 * Int(span.tokenCount) <= arena.count else {
+                throw AlertIndexError(.database, "row \(row.id) lies outside its batch's bytes (\(span) of \(arena.count))")
             }
+            state.builder.append(row, ruleNumber: ruleNumber,
+                                 body: UnsafeRawBufferPointer(rebasing: arena[span.start..<span.itemStart]),
+                                 item: UnsafeRawBufferPointer(rebasing: arena[span.itemStart..<span.tokensStart]),
+                                 tokens: UnsafeRawBufferPointer(rebasing: arena[span.tokensStart..<(span.tokensStart + 8 * Int(span.tokenCount))]),
+                                 fingerprint: fingerprint)
+        } else {
+            state.builder.append(row, ruleNumber: ruleNumber, body: row.encoded, fingerprint: fingerprint)
+        }
+        state.recent[h] = KnownAlert(id: row.id, seq: seq, count: row.count, fingerprint: fingerprint, time: row.time, rule: row.ruleID, severity: row.severity)
+        ids.append(RunEntry(k0: h, seq: seq))
+        if let s = row.sourceIP { sources.append(RunEntry(ip: s, seq: seq)) }
+        if let d = row.destinationIP { destinations.append(RunEntry(ip: d, seq: seq)) }
+        cells[Cell(hour: Self.hour(row.time), rule: ruleNumber, severity: row.severity), default: 0] += 1
+        if state.builder.count == AlertBlockLayout.capacity {
+            try flushBlock(&state.builder, start: blockStart, db: db)
+            state.builder.removeAll()
+            blockStart = state.nextSeq
         }
     }
 

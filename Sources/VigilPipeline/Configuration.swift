@@ -285,8 +285,8 @@ public struct IndexConfiguration: Sendable, Equatable {
     public var maxSize: Int64?
     /// Alerts per transaction. Key `index.batch_size`. Default 50,000.
     public var batchSize = 50_000
-    /// How a new index stores alerts: `blocks` or `rows` (an existing index keeps its own). Key `index.layout`. Default `rows`.
-    public var layout = "rows"
+    /// How a new index stores alerts: `blocks` or `rows` (an existing index keeps its own). Key `index.layout`. Default `blocks`.
+    public var layout = "blocks"
     /// Where `vigil run` serves the read-only HTTP API (`HOST:PORT`); nil: not served. Key `index.http.listen`.
     public var httpListen: String?
     /// The bearer token the HTTP API requires; required for a non-loopback `httpListen`. Key `index.http.token`.

@@ -485,6 +485,11 @@ func corpus() -> [Event] {
         let blocks = try AlertIndex(configuration: c)
         #expect(blocks.layout == .blocks)
         blocks.close()
+        // With nothing configured, a new database stores blocks.
+        let dir4 = try TemporaryDirectory("vigil-index"); defer { dir4.remove() }
+        let fresh = try AlertIndex(configuration: AlertIndexConfiguration(path: dir4.file("alerts.db")))
+        #expect(fresh.layout == .blocks)
+        fresh.close()
     }
 
     @Test func ipKeysOrderLikeAddresses() throws {

@@ -468,8 +468,8 @@ private func parse(_ yaml: String) throws -> VigilConfiguration {
         #expect(c.index.httpToken == "s3cret")
         let d = try parse("index: { http: { listen: \"127.0.0.1:9000\" } }\n")
         #expect(d.index.httpToken == nil && d.index.enabled && d.index.maxSize == nil && d.index.batchSize == 50_000)
-        #expect(d.index.layout == "rows")
-        #expect(try parse("index: { layout: blocks }\n").index.layout == "blocks")
+        #expect(d.index.layout == "blocks")
+        #expect(try parse("index: { layout: rows }\n").index.layout == "rows")
     }
 
     @Test func indexErrors() {
