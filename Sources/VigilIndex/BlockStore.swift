@@ -131,7 +131,9 @@ struct RunEntry {
 enum RunKind: Int {
     case id = 0, source = 1, destination = 2
     var keyWidth: Int { self == .id ? 8 : 17 }
-    static let chunk = 256
+    /// Entries per row: about 3.2 KB, so that a row stays in its b-tree page (16 KB pages keep
+    /// rows of up to ~4 KB inline; a longer row spills to overflow pages, mostly empty).
+    var chunk: Int { self == .id ? 200 : 128 }
 
     func encodeKey(_ e: RunEntry, into out: inout [UInt8]) {
         out.appendInteger(e.k0.bigEndian)
@@ -392,7 +394,7 @@ extension AlertIndex {
         try SQL.step(fts, conn)
     }
 
-    /// Writes sorted runs of `entries` as chunks of ``RunKind/chunk`` entries.
+    /// Writes sorted runs of `entries` as chunks of ``RunKind/chunk`` entries of their kind.
     private func writeRuns(_ db: Database, segment: Int64, kind: RunKind, _ entries: inout [RunEntry]) throws {
         guard !entries.isEmpty else { return }
         Self.radixSort(&entries)
@@ -403,7 +405,7 @@ extension AlertIndex {
         var chunk: Int64 = 0
         var i = 0
         while i < entries.count {
-            let end = min(entries.count, i + RunKind.chunk)
+            let end = min(entries.count, i + kind.chunk)
             blob.removeAll(keepingCapacity: true)
             for j in i..<end {
                 kind.encodeKey(entries[j], into: &blob)
