@@ -460,12 +460,18 @@ struct AlertBlockBuilder {
 
     /// The bodies blob of the part starting at slot `first`: its items, then their ends.
     func bodiesPart(_ first: Int, into out: inout [UInt8]) {
+        bodies.withUnsafeBytes { Self.bodiesPart($0, ends: bodyEnds, count: count, first: first, into: &out) }
+    }
+
+    /// The bodies blob of the part starting at slot `first` of `count` bodies laid out in
+    /// `bodies`, each ending at its entry of `ends`.
+    static func bodiesPart(_ bodies: UnsafeRawBufferPointer, ends: [UInt32], count: Int, first: Int, into out: inout [UInt8]) {
         out.removeAll(keepingCapacity: true)
         let last = min(count, first + AlertBlockLayout.bodyPart)
-        let start = first == 0 ? 0 : Int(bodyEnds[first - 1])
-        let end = Int(bodyEnds[last - 1])
-        bodies.withUnsafeBytes { out.appendRaw(UnsafeRawBufferPointer(rebasing: $0[start..<end])) }
-        for s in first..<last { Self.put(UInt32(Int(bodyEnds[s]) - start), &out) }
+        let start = first == 0 ? 0 : Int(ends[first - 1])
+        let end = Int(ends[last - 1])
+        out.appendRaw(UnsafeRawBufferPointer(rebasing: bodies[start..<end]))
+        for s in first..<last { put(UInt32(Int(ends[s]) - start), &out) }
     }
 }
 

@@ -79,8 +79,14 @@ public final class AlertIndex: @unchecked Sendable {
     private var knownRules: [String: (name: String, description: String, tags: [String])] = [:]
     /// The block layout's writer state (writer only; nil until the first write and after a failed one).
     var blockWriter: BlockWriterState?
-    /// Compresses the block layout's bodies (used inside write transactions only).
+    /// Compresses the block layout's bodies (used inside write transactions only), and on the
+    /// body queue those of the block before (``BodyJob``), with the arrays they recycle.
     lazy var bodyCompressor = BodyCompressor()
+    let jobCompressor = BodyCompressor()
+    let bodyQueue = DispatchQueue(label: "vigil.index.bodies")
+    var pendingBodies: BodyJob?
+    var spareBodies: [UInt8] = []
+    var spareEnds: [UInt32] = []
     /// How this database stores its alerts.
     public let layout: AlertIndexLayout
     /// Copies the log into the database off the writer's thread; started by the first
@@ -208,6 +214,7 @@ public final class AlertIndex: @unchecked Sendable {
                     return try self.write(rows, offsets: offsets, db: db)
                 } catch {
                     // The transaction rolls back: so does what this writer remembers of it.
+                    self.discardBodies()
                     self.knownRules.removeAll()
                     self.blockWriter = nil
                     throw error

@@ -238,9 +238,10 @@ extension AlertIndex {
             }
         }
         if !state.builder.isEmpty {
-            try flushBlock(&state.builder, start: blockStart, db: db)
+            try flushBlock(&state.builder, start: blockStart, db: db, deferBodies: true)
             state.builder.removeAll()
         }
+        try drainBodies(db)
         if !ids.isEmpty {
             try writeRuns(db, segment: segment, kind: .id, &ids)
             try writeRuns(db, segment: segment, kind: .source, &sources)
@@ -331,13 +332,16 @@ extension AlertIndex {
         if let d = row.destinationIP { destinations.append(RunEntry(ip: d, seq: seq)) }
         cells[Cell(hour: Self.hour(row.time), rule: ruleNumber, severity: row.severity), default: 0] += 1
         if state.builder.count == AlertBlockLayout.capacity {
-            try flushBlock(&state.builder, start: blockStart, db: db)
+            try flushBlock(&state.builder, start: blockStart, db: db, deferBodies: true)
             state.builder.removeAll()
             blockStart = state.nextSeq
         }
     }
 
-    func flushBlock(_ b: inout AlertBlockBuilder, start: Int64, db: Database) throws {
+    /// Writes the block `b` holds, starting at sequence `start`. With `deferBodies`, its bodies
+    /// are compressed on another thread while the writer goes on (``BodyJob``); they are inserted
+    /// by the next ``drainBodies(_:)``, which must run before the transaction commits.
+    func flushBlock(_ b: inout AlertBlockBuilder, start: Int64, db: Database, deferBodies: Bool = false) throws {
         let conn = db.sqliteConnection!
         var minTime = Int64.max, maxTime = Int64.min, severities: Int64 = 0
         for t in b.times {
@@ -369,14 +373,24 @@ extension AlertIndex {
             sqlite3_bind_blob(text, 2, t.baseAddress, Int32(t.count), nil)
             try SQL.step(text, conn)
         }
-        var part: [UInt8] = []
-        for first in stride(from: 0, to: b.count, by: AlertBlockLayout.bodyPart) {
-            b.bodiesPart(first, into: &part)
-            sqlite3_bind_int64(bodies, 1, start + Int64(first))
-            try part.withUnsafeBytes { plain in
-                try bodyCompressor.withStored(plain) { p in
-                    sqlite3_bind_blob(bodies, 2, p.baseAddress, Int32(p.count), nil)
-                    try SQL.step(bodies, conn)
+        if deferBodies {
+            try drainBodies(db)
+            let job = BodyJob(start: start, count: b.count, bodies: spareBodies, ends: spareEnds)
+            swap(&job.bodies, &b.bodies)
+            swap(&job.ends, &b.bodyEnds)
+            pendingBodies = job
+            let compressor = jobCompressor
+            bodyQueue.async { job.run(compressor) }
+        } else {
+            var part: [UInt8] = []
+            for first in stride(from: 0, to: b.count, by: AlertBlockLayout.bodyPart) {
+                b.bodiesPart(first, into: &part)
+                sqlite3_bind_int64(bodies, 1, start + Int64(first))
+                try part.withUnsafeBytes { plain in
+                    try bodyCompressor.withStored(plain) { p in
+                        sqlite3_bind_blob(bodies, 2, p.baseAddress, Int32(p.count), nil)
+                        try SQL.step(bodies, conn)
+                    }
                 }
             }
         }
@@ -392,6 +406,36 @@ extension AlertIndex {
         sqlite3_bind_int64(fts, 1, start)
         SQL.bindText(fts, 2, b.tokens.arena)
         try SQL.step(fts, conn)
+    }
+
+    /// Inserts the bodies of the block compressed on the other thread, if any (waiting for them).
+    func drainBodies(_ db: Database) throws {
+        guard let job = pendingBodies else { return }
+        pendingBodies = nil
+        job.done.wait()
+        defer {
+            // The arrays go back to the next block's builder.
+            job.bodies.removeAll(keepingCapacity: true)
+            job.ends.removeAll(keepingCapacity: true)
+            spareBodies = job.bodies
+            spareEnds = job.ends
+        }
+        let conn = db.sqliteConnection!
+        let insert = try db.cachedStatement(sql: "INSERT INTO alert_block_bodies(part, bodies) VALUES (?,?)").sqliteStatement
+        for (part, stored) in job.parts {
+            sqlite3_bind_int64(insert, 1, part)
+            try stored.withUnsafeBytes { p in
+                sqlite3_bind_blob(insert, 2, p.baseAddress, Int32(p.count), nil)
+                try SQL.step(insert, conn)
+            }
+        }
+    }
+
+    /// Waits for the bodies compressed on the other thread and drops them (a failed transaction).
+    func discardBodies() {
+        guard let job = pendingBodies else { return }
+        pendingBodies = nil
+        job.done.wait()
     }
 
     /// Writes sorted runs of `entries` as chunks of ``RunKind/chunk`` entries of their kind.
@@ -573,5 +617,38 @@ extension AlertIndex {
         let cols = try AlertBlockColumns(p)
         guard let slot = cols.slot(ofOffset: Int(seq - block)) else { return nil }
         return try body(cols, slot)
+    }
+}
+
+/// A block's bodies, compressed part by part on the index's body queue while the writer builds
+/// the next block (``AlertIndex/flushBlock(_:start:db:deferBodies:)``).
+final class BodyJob: @unchecked Sendable {
+    // @unchecked: the queue fills `parts` before signalling `done`; the writer reads them after.
+    let start: Int64
+    let count: Int
+    var bodies: [UInt8]
+    var ends: [UInt32]
+    /// (part key, what to store) in part order.
+    var parts: [(Int64, [UInt8])] = []
+    let done = DispatchSemaphore(value: 0)
+
+    init(start: Int64, count: Int, bodies: [UInt8], ends: [UInt32]) {
+        self.start = start
+        self.count = count
+        self.bodies = bodies
+        self.ends = ends
+    }
+
+    /// Makes each part (its bodies, then their ends as `u32`) and what to store for it.
+    func run(_ compressor: BodyCompressor) {
+        var part: [UInt8] = []
+        bodies.withUnsafeBytes { all in
+            for first in stride(from: 0, to: count, by: AlertBlockLayout.bodyPart) {
+                AlertBlockBuilder.bodiesPart(all, ends: ends, count: count, first: first, into: &part)
+                let stored = part.withUnsafeBytes { plain in compressor.withStored(plain) { Array($0) } }
+                parts.append((start + Int64(first), stored))
+            }
+        }
+        done.signal()
     }
 }

@@ -40,8 +40,9 @@ enum BodyCodec {
     }
 }
 
-/// Compresses parts of bodies on the writer connection's thread (one context, reused).
-final class BodyCompressor {
+/// Compresses parts of bodies (one context, reused): one thread at a time uses it (the writer's,
+/// or the index's body queue), hence `@unchecked Sendable`.
+final class BodyCompressor: @unchecked Sendable {
     private let context: OpaquePointer?
     private var output: [UInt8] = []
     /// zstd's level 1: its fastest regular level (about 5× on alert bodies).
