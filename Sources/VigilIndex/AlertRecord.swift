@@ -162,14 +162,16 @@ public struct AlertRow: Sendable {
             try self.init(encoded: bytes, fallbackTime: fallbackTime)
             return
         }
-        try self.init(values: cache.values, fallbackTime: fallbackTime, encoded: [], json: [], arena: (arena, bytes, cache.sample))
+        try self.init(values: cache.values, fallbackTime: fallbackTime, encoded: [], json: [], arena: (arena, bytes, cache.sample),
+                      tags: cache.tags)
     }
 
     /// From the values of ``AlertRecordReader/wanted``, in that order; with `arena`, the
     /// encoding and text go there (the text made from the sample's bytes, when it is a string),
     /// and ``sample``, ``searchText`` stay nil.
     private init(values v: [FieldValue?], fallbackTime: Int64, encoded: [UInt8], json: [UInt8],
-                 arena: (AlertRowArena, UnsafeRawBufferPointer, UnsafeRawBufferPointer?)? = nil) throws(AlertIndexError) {
+                 arena: (AlertRowArena, UnsafeRawBufferPointer, UnsafeRawBufferPointer?)? = nil,
+                 tags knownTags: [String]? = nil) throws(AlertIndexError) {
         guard let id = v[1]?.stringValue, !id.isEmpty else {
             throw AlertIndexError(.notAnAlert, "the event has no vigil.alert.id")
         }
@@ -181,7 +183,7 @@ public struct AlertRow: Sendable {
         time = v[0]?.timestampValue?.nanoseconds ?? fallbackTime
         ruleName = v[3]?.stringValue ?? rule
         ruleDescription = v[4]?.stringValue ?? ""
-        tags = v[5]?.arrayValue?.compactMap(\.stringValue) ?? []
+        tags = knownTags ?? v[5]?.arrayValue?.compactMap(\.stringValue) ?? []
         if let s = v[6], let n = s.intValue ?? s.floatValue.map({ Int64($0) }) {
             severity = Int(clamping: n)
         } else if let name = v[7]?.stringValue, let level = AlertSeverity.level(name) {

@@ -52,8 +52,9 @@ enum AlertRecordReader {
 
     struct Invalid: Error {}
 
-    /// Index in ``wanted`` of `vigil.alert.sample`.
+    /// Index in ``wanted`` of `vigil.alert.sample`, and of `tags`.
     static let sampleSlot = 14
+    static let tagsSlot = 5
     /// Which wanted fields repeat across a rule's alerts (rule id, name, description, tags,
     /// severity name): their values are made once and shared (``Cache``).
     static let shared: [Bool] = wanted.indices.map { [2, 3, 4, 5, 7].contains($0) }
@@ -64,7 +65,9 @@ enum AlertRecordReader {
         // exclusivity(unchecked): used by one thread, in no overlapping accesses.
         @exclusivity(unchecked) var values = [FieldValue?](repeating: nil, count: AlertRecordReader.wanted.count)
         /// Hash of (slot, encoded value) → the encoded bytes and the value made from them.
-        @exclusivity(unchecked) var shared: [UInt64: (raw: [UInt8], value: FieldValue)] = [:]
+        @exclusivity(unchecked) var shared: [UInt64: (raw: [UInt8], value: FieldValue, strings: [String])] = [:]
+        /// The string elements of the `tags` just read (made once per distinct value).
+        var tags: [String]?
         /// The sample's UTF-8 bytes in the record just read (valid while its bytes are), when
         /// it is a string.
         var sample: UnsafeRawBufferPointer?
@@ -90,6 +93,7 @@ enum AlertRecordReader {
         var cursor = ByteCursor(bytes)
         for i in cache.values.indices { cache.values[i] = nil }
         cache.sample = nil
+        cache.tags = nil
         do throws(Invalid) {
             try walk(&cursor, &cache.values, cache: cache)
         } catch {
@@ -106,12 +110,15 @@ enum AlertRecordReader {
         let h = StableHash.fingerprint(raw) ^ UInt64(slot) &* 0x9E37_79B9_7F4A_7C15
         if let known = cache.shared[h], known.raw.count == raw.count,
            known.raw.withUnsafeBytes({ memcmp($0.baseAddress!, raw.baseAddress!, raw.count) }) == 0 {
+            if slot == tagsSlot { cache.tags = known.strings }
             return known.value
         }
         var again = ByteCursor(raw)
         let v = try value(&again, depth: 0)
         if cache.shared.count >= Cache.sharedLimit { cache.shared.removeAll(keepingCapacity: true) }
-        cache.shared[h] = (Array(raw), v)
+        let strings = slot == tagsSlot ? v.arrayValue?.compactMap(\.stringValue) ?? [] : []
+        if slot == tagsSlot { cache.tags = strings }
+        cache.shared[h] = (Array(raw), v, strings)
         return v
     }
 
