@@ -802,19 +802,24 @@ struct EventBuffers {
     @inlinable @inline(__always)
     mutating func appendBytes(_ source: UnsafeBufferPointer<UInt8>) -> UInt64 {
         let n = source.count
-        if byteCount + n > byteCapacity { growBytes(byteCount + n) }
-        precondition(byteCount <= Int(UInt32.max) - n, "an event's text exceeds 4 GiB")
+        // The capacity never exceeds 4 GiB (`growBytes`), so neither do offsets and lengths
+        // that fit in it: the arithmetic below cannot overflow.
+        if byteCount &+ n > byteCapacity { growBytes(byteCount &+ n) }
         // Inline loads and stores instead of a call to memmove for short texts (most fields).
         if n > 0 { copyBytes(bytes + byteCount, source.baseAddress!, n) }
-        let range = UInt64(byteCount) << 32 | UInt64(n)
-        byteCount += n
+        let range = UInt64(truncatingIfNeeded: byteCount) << 32 | UInt64(truncatingIfNeeded: n)
+        byteCount &+= n
         return range
     }
 
+    /// Grows the byte buffer to hold `needed` bytes (at most 4 GiB: offsets and lengths are
+    /// stored in 32 bits).
     @usableFromInline @inline(never)
     mutating func growBytes(_ needed: Int) {
+        precondition(needed >= 0 && needed <= Int(UInt32.max), "an event's text exceeds 4 GiB")
         var newCapacity = byteCapacity * 2
         while newCapacity < needed { newCapacity *= 2 }
+        newCapacity = min(newCapacity, Int(UInt32.max))
         let b = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
         b.initialize(from: bytes, count: byteCount)
         bytes.deallocate()
@@ -934,15 +939,18 @@ struct EventBuffers {
     @inlinable @inline(__always)
     mutating func appendEntry(_ e: Event.Entry) -> UInt32 {
         if entryCount == entryCapacity { growEntries() }
-        precondition(entryCount < Int(UInt32.max), "too many fields")
-        entries[entryCount] = e
-        entryCount += 1
-        return UInt32(entryCount - 1)
+        // Below the capacity, which never exceeds UInt32.max (`growEntries`).
+        let index = entryCount
+        entries[index] = e
+        entryCount = index &+ 1
+        return UInt32(truncatingIfNeeded: index)
     }
 
+    /// Doubles the entry buffer (to at most UInt32.max entries: indices are stored in 32 bits).
     @usableFromInline @inline(never)
     mutating func growEntries() {
-        let newCapacity = entryCapacity * 2
+        precondition(entryCapacity < Int(UInt32.max), "too many fields")
+        let newCapacity = min(entryCapacity * 2, Int(UInt32.max))
         let e = UnsafeMutablePointer<Event.Entry>.allocate(capacity: newCapacity)
         e.initialize(from: entries, count: entryCount)
         entries.deallocate()
@@ -1060,7 +1068,7 @@ struct EventBuffers {
         if customCount > 0 { _ = resolveKnownConflicts(id: id, rank: rank, reject: false) }
         slots[r] = appendEntry(Event.Entry(order: UInt32(rank) << 1, id: id, kind: p.kind, flag: p.flag, a: p.a, b: p.b, keyRange: 0))
         present[r >> 6] |= 1 << UInt64(r & 63)
-        knownCount += 1
+        knownCount &+= 1  // at most the number of ranks
     }
 
     /// Stores a known field under the rules of a decoder: a repeated or conflicting key is
