@@ -452,7 +452,7 @@ public struct Event: Sendable, Hashable {
 
         /// Stores the value in `s` under the key.
         @inline(__always)
-        fileprivate func store(into s: UnsafeMutablePointer<EventBuffers>) {
+        func store(into s: UnsafeMutablePointer<EventBuffers>) {
             let b = box
             let payload: EventBuffers.Payload
             if let scalar = b.scalar {

@@ -91,6 +91,7 @@ public struct SyslogParser: LineParser {
     public func parse(_ line: UnsafeRawBufferPointer, into event: inout Event, context: ParseContext) throws(ParseFailure) {
         var s = SyslogScanner(validating: line, context: context)
         s.trimTrailingSpace()
+        let fields = event.writer()
         var priority: Int64?
         if s.skip(byte: 0x3C) {  // <
             guard let p = s.readInt(), s.position <= 4, s.skip(byte: 0x3E) else { throw ParseFailure("bad <PRI> header") }
@@ -108,20 +109,20 @@ public struct SyslogParser: LineParser {
         }
         if let priority {
             let facility = Int(priority >> 3), severity = Int(priority & 7)
-            event.setInt(.logSyslogPriority, priority)
-            event.setInt(.logSyslogFacilityCode, Int64(facility))
+            fields.setInt(.logSyslogPriority, priority)
+            fields.setInt(.logSyslogFacilityCode, Int64(facility))
             event[.logSyslogFacilityName] = Self.facilityNames[facility]
-            event.setInt(.logSyslogSeverityCode, Int64(severity))
+            fields.setInt(.logSyslogSeverityCode, Int64(severity))
             event[.logSyslogSeverityName] = Self.severityNames[severity]
         }
         let program: UnsafeRawBufferPointer?
         if is5424 {
             program = try parse5424(&s, into: &event)
         } else {
-            program = try parse3164(&s, into: &event, context: context)
+            program = try parse3164(&s, into: fields, context: context)
         }
         let message = s.rest
-        if !message.isEmpty { event.setString(.message, message, of: s) }
+        if !message.isEmpty { fields.setString(.message, message, of: s) }
         // The message is a slice of the line cut next to ASCII bytes: valid when the line is.
         var subContext = context
         subContext.lineIsValidUTF8 = s.isValidUTF8
@@ -150,7 +151,7 @@ public struct SyslogParser: LineParser {
 
     // MARK: RFC 3164
 
-    private func parse3164(_ s: inout SyslogScanner, into event: inout Event, context: ParseContext) throws(ParseFailure) -> UnsafeRawBufferPointer? {
+    private func parse3164(_ s: inout SyslogScanner, into fields: Event.Writer, context: ParseContext) throws(ParseFailure) -> UnsafeRawBufferPointer? {
         guard let first = s.peek() else { throw ParseFailure("no timestamp") }
         var timestamp: Timestamp?
         if first >= 0x30 && first <= 0x39 {
@@ -165,7 +166,7 @@ public struct SyslogParser: LineParser {
             timestamp = try readTimestamp(&s, context: context)
         }
         guard let timestamp else { throw ParseFailure("bad timestamp") }
-        event.setTimestamp(.timestamp, timestamp)
+        fields.setTimestamp(.timestamp, timestamp)
         guard s.skip(byte: 0x20) else { return nil }  // a timestamp alone: empty message
         s.skipSpaces()
 
@@ -176,16 +177,16 @@ public struct SyslogParser: LineParser {
         var probe = s
         if Self.mayHoldTag(word), let tag = Self.readTag(&probe) {
             s = probe
-            return emitTag(tag, of: s, in: &event)
+            return emitTag(tag, of: s, in: fields)
         }
         s = afterWord
-        if !word.isEmpty { event.setString(.logSyslogHostname, .hostHostname, word, of: s) }
+        if !word.isEmpty { fields.setString(.logSyslogHostname, .hostHostname, word, of: s) }
         guard s.skip(byte: 0x20) else { return nil }
         s.skipSpaces()
         var t = s
         guard let tag = Self.readTag(&t) else { return nil }
         s = t
-        return emitTag(tag, of: s, in: &event)
+        return emitTag(tag, of: s, in: fields)
     }
 
     /// The 15 bytes at the scanner's position when they have the usual RFC 3164 layout
@@ -274,20 +275,20 @@ public struct SyslogParser: LineParser {
     }
 
     /// Sets the tag's fields; returns the program name's bytes.
-    private func emitTag(_ tag: Tag, of s: SyslogScanner, in event: inout Event) -> UnsafeRawBufferPointer {
+    private func emitTag(_ tag: Tag, of s: SyslogScanner, in fields: Event.Writer) -> UnsafeRawBufferPointer {
         var program = tag.name
         // sshd(pam_unix) → sshd + module pam_unix
         if tag.name.count > 2, tag.name[tag.name.count - 1] == 0x29, let open = tag.name.firstIndex(of: 0x28), open > 0 {
-            event.setString(.logSyslogAppname, tag.name, of: s)
+            fields.setString(.logSyslogAppname, tag.name, of: s)
             program = UnsafeRawBufferPointer(rebasing: tag.name[..<open])
-            event.setString(.logSyslogModule, UnsafeRawBufferPointer(rebasing: tag.name[(open + 1)..<(tag.name.count - 1)]), of: s)
-            event.setString(.processName, program, of: s)
+            fields.setString(.logSyslogModule, UnsafeRawBufferPointer(rebasing: tag.name[(open + 1)..<(tag.name.count - 1)]), of: s)
+            fields.setString(.processName, program, of: s)
         } else {
-            event.setString(.logSyslogAppname, .processName, tag.name, of: s)
+            fields.setString(.logSyslogAppname, .processName, tag.name, of: s)
         }
         if let pid = tag.pid {
-            event.setString(.logSyslogProcid, pid, of: s)
-            if let n = SyslogText.int(pid) { event.setInt(.processPid, n) }
+            fields.setString(.logSyslogProcid, pid, of: s)
+            if let n = SyslogText.int(pid) { fields.setInt(.processPid, n) }
         }
         return program
     }

@@ -239,6 +239,26 @@ extension Event {
     }
 }
 
+extension Event.Writer {
+    /// Sets `key` to the text of `slice`, a slice of `scanner`'s line cut next to ASCII
+    /// delimiters (or at the line's ends), as ``Event/setString(_:_:of:)`` does.
+    @inline(__always)
+    func setString(_ key: Event.Key, _ slice: UnsafeRawBufferPointer, of scanner: SyslogScanner) {
+        if scanner.isValidUTF8 { setString(key, validUTF8: slice) } else { setString(key, utf8: slice) }
+    }
+
+    /// Sets `key` and `other` to the text of `slice`, as ``Event/setString(_:_:_:of:)`` does.
+    @inline(__always)
+    func setString(_ key: Event.Key, _ other: Event.Key, _ slice: UnsafeRawBufferPointer, of scanner: SyslogScanner) {
+        if scanner.isValidUTF8 {
+            setString(key, other, validUTF8: slice)
+        } else {
+            setString(key, utf8: slice)
+            setString(other, utf8: slice)
+        }
+    }
+}
+
 /// Helpers for turning slices into field values.
 enum SyslogText {
     @inline(__always)
@@ -280,6 +300,13 @@ enum SyslogText {
         guard !b.isEmpty else { return }
         if let ip = IPAddress(parsing: b) { event.setIP(ipKey, ip) }
         else if let domainKey { event[domainKey] = string(b) }
+    }
+
+    /// Sets `ipKey` when `b` is an IP address, else `domainKey` (a host name) when non-empty.
+    static func setAddress(_ b: UnsafeRawBufferPointer, ipKey: Event.Key, domainKey: Event.Key?, in fields: Event.Writer) {
+        guard !b.isEmpty else { return }
+        if let ip = IPAddress(parsing: b) { fields.setIP(ipKey, ip) }
+        else if let domainKey { fields.setString(domainKey, utf8: b) }
     }
 
     /// Whether `b` starts with `literal`.
