@@ -15,22 +15,22 @@ extension Event {
         let buffers: UnsafeMutablePointer<EventBuffers>
 
         @inlinable @inline(__always)
-        @usableFromInline init(buffers: UnsafeMutablePointer<EventBuffers>) {
+        init(buffers: UnsafeMutablePointer<EventBuffers>) {
             self.buffers = buffers
         }
 
         /// ``Event/setString(_:validUTF8:)``: `bytes` must be well-formed UTF-8.
-        @inlinable @inline(__always)
+        @_transparent @usableFromInline
         package func setString(_ key: Key, validUTF8 bytes: UnsafeRawBufferPointer) {
-            let range = buffers.pointee.appendBytes(UnsafeBufferPointer(start: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), count: bytes.count))
+            let range = buffers.pointee.appendBytes(raw: bytes)
             Event.store(EventBuffers.Payload(kind: .string, flag: 0, a: range, b: 0), key, buffers)
         }
 
         /// ``Event/setString(_:_:validUTF8:)``: both keys set to `bytes` (well-formed UTF-8),
         /// stored once.
-        @inlinable @inline(__always)
+        @_transparent @usableFromInline
         package func setString(_ key: Key, _ other: Key, validUTF8 bytes: UnsafeRawBufferPointer) {
-            let range = buffers.pointee.appendBytes(UnsafeBufferPointer(start: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), count: bytes.count))
+            let range = buffers.pointee.appendBytes(raw: bytes)
             Event.store(EventBuffers.Payload(kind: .string, flag: 0, a: range, b: 0), key, buffers)
             Event.store(EventBuffers.Payload(kind: .string, flag: 0, a: range, b: 0), other, buffers)
         }
@@ -52,25 +52,25 @@ extension Event {
         }
 
         /// ``Event/setInt(_:_:)``.
-        @inlinable @inline(__always)
+        @_transparent @usableFromInline
         package func setInt(_ key: Key, _ value: Int64) {
             Event.store(EventBuffers.Payload(kind: .int, flag: 0, a: UInt64(bitPattern: value), b: 0), key, buffers)
         }
 
         /// ``Event/setBool(_:_:)``.
-        @inlinable @inline(__always)
+        @_transparent @usableFromInline
         package func setBool(_ key: Key, _ value: Bool) {
             Event.store(EventBuffers.Payload(kind: .bool, flag: value ? 1 : 0, a: 0, b: 0), key, buffers)
         }
 
         /// ``Event/setTimestamp(_:_:)``.
-        @inlinable @inline(__always)
+        @_transparent @usableFromInline
         package func setTimestamp(_ key: Key, _ value: Timestamp) {
             Event.store(EventBuffers.Payload(kind: .timestamp, flag: 0, a: UInt64(bitPattern: value.nanoseconds), b: 0), key, buffers)
         }
 
         /// ``Event/setIP(_:_:)``.
-        @inlinable @inline(__always)
+        @_transparent @usableFromInline
         package func setIP(_ key: Key, _ value: IPAddress) {
             Event.store(EventBuffers.Payload(kind: .ip, flag: value.family.rawValue, a: value.high, b: value.low), key, buffers)
         }
@@ -97,7 +97,7 @@ extension Event {
     }
 
     /// Stores `payload` under `key` (a known key by rank, a custom one by name).
-    @inlinable @inline(__always)
+    @_transparent @usableFromInline
     static func store(_ payload: EventBuffers.Payload, _ key: Key, _ s: UnsafeMutablePointer<EventBuffers>) {
         if key.order & 1 == 0 {
             s.pointee.assignKnown(id: key.schemaID, rank: key.rank, payload)

@@ -806,7 +806,18 @@ struct EventBuffers {
         // that fit in it: the arithmetic below cannot overflow.
         if byteCount &+ n > byteCapacity { growBytes(byteCount &+ n) }
         // Inline loads and stores instead of a call to memmove for short texts (most fields).
-        if n > 0 { copyBytes(bytes + byteCount, source.baseAddress!, n) }
+        if n > 0 { copyBytes(bytes + byteCount, UnsafeRawPointer(source.baseAddress.unsafelyUnwrapped), n) }
+        let range = UInt64(truncatingIfNeeded: byteCount) << 32 | UInt64(truncatingIfNeeded: n)
+        byteCount &+= n
+        return range
+    }
+
+    /// `appendBytes(_:)` for raw bytes.
+    @inlinable @inline(__always)
+    mutating func appendBytes(raw source: UnsafeRawBufferPointer) -> UInt64 {
+        let n = source.count
+        if byteCount &+ n > byteCapacity { growBytes(byteCount &+ n) }
+        if n > 0 { copyBytes(bytes + byteCount, source.baseAddress.unsafelyUnwrapped, n) }
         let range = UInt64(truncatingIfNeeded: byteCount) << 32 | UInt64(truncatingIfNeeded: n)
         byteCount &+= n
         return range

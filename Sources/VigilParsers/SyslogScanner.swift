@@ -242,13 +242,17 @@ extension Event {
 extension Event.Writer {
     /// Sets `key` to the text of `slice`, a slice of `scanner`'s line cut next to ASCII
     /// delimiters (or at the line's ends), as ``Event/setString(_:_:of:)`` does.
-    @inline(__always)
+    ///
+    /// `@_transparent` (as the two-key variant): always inlined, even into the large functions
+    /// of the header and message parsers, where `@inline(__always)` gives way to the
+    /// optimizer's size limits; inlined, the key's rank and schema checks are constants.
+    @_transparent
     func setString(_ key: Event.Key, _ slice: UnsafeRawBufferPointer, of scanner: SyslogScanner) {
         if scanner.isValidUTF8 { setString(key, validUTF8: slice) } else { setString(key, utf8: slice) }
     }
 
     /// Sets `key` and `other` to the text of `slice`, as ``Event/setString(_:_:_:of:)`` does.
-    @inline(__always)
+    @_transparent
     func setString(_ key: Event.Key, _ other: Event.Key, _ slice: UnsafeRawBufferPointer, of scanner: SyslogScanner) {
         if scanner.isValidUTF8 {
             setString(key, other, validUTF8: slice)
