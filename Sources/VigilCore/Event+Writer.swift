@@ -80,6 +80,11 @@ extension Event {
             preset.store(into: buffers)
         }
 
+        /// ``Event/set(_:)`` of a ``Event/PresetGroup``: its presets in order.
+        package func set(_ group: PresetGroup) {
+            group.store(into: buffers)
+        }
+
         /// ``Event/set(_:_:_:_:)``: the presets in order.
         package func set(_ first: Preset, _ second: Preset, _ third: Preset, _ fourth: Preset? = nil) {
             first.store(into: buffers)

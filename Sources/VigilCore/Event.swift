@@ -366,11 +366,11 @@ public struct Event: Sendable, Hashable {
     /// checked against ``Schema`` once instead of on every ``Event/set(_:)``.
     public struct Preset: Sendable {
         /// Everything behind one reference, so that passing a preset around costs one retain.
-        private let box: Box
+        fileprivate let box: Box
 
         /// `@unchecked Sendable`: every property is a constant, and the memory behind the two
         /// pointers is written only in `init` and only read afterwards.
-        private final class Box: @unchecked Sendable {
+        fileprivate final class Box: @unchecked Sendable {
             let key: Key
             let value: FieldValue
             /// Whether `value` fits the declared type of a known `key` (always true for a custom
@@ -469,6 +469,82 @@ public struct Event: Sendable, Hashable {
                 b.key.withName { _ = s.pointee.assignCustom($0, order: order, payload, rejectConflicts: false) }
             }
         }
+    }
+
+    /// Presets set together, in order (a parser's action, category, type and outcome for one
+    /// kind of message), their stored forms laid out side by side once: setting them is one
+    /// call and a loop over plain records, without a reference or a check per preset.
+    public struct PresetGroup: Sendable {
+        private let box: Box
+
+        /// One preset's stored form.
+        private struct Item {
+            /// The key's rank, for a known key.
+            var rank: UInt16
+            var id: UInt16
+            /// Whether the key is custom (stored through the preset itself).
+            var isCustom: Bool
+            var fitsSchema: Bool
+            /// The payload of a scalar or array; for a string only its kind (`.string`).
+            var payload: EventBuffers.Payload
+            /// A string's bytes (owned by the preset).
+            var bytes: UnsafePointer<UInt8>?
+            var count: Int
+        }
+
+        /// `@unchecked Sendable`: written only in `init`, only read afterwards.
+        private final class Box: @unchecked Sendable {
+            /// Keeps the presets, and so the bytes the items point to, alive.
+            let presets: [Preset]
+            let items: UnsafeMutablePointer<Item>
+
+            init(_ presets: [Preset]) {
+                self.presets = presets
+                items = .allocate(capacity: max(presets.count, 1))
+                for (k, preset) in presets.enumerated() {
+                    let b = preset.box
+                    let order = b.key.order
+                    let payload = b.scalar ?? EventBuffers.Payload(kind: .string, flag: 0, a: 0, b: 0)
+                    (items + k).initialize(to: Item(rank: UInt16(truncatingIfNeeded: order >> 1), id: b.key.schemaID,
+                                                    isCustom: order & 1 == 1, fitsSchema: b.fitsSchema, payload: payload,
+                                                    bytes: UnsafePointer(b.utf8Start), count: b.utf8.count))
+                }
+            }
+
+            deinit { items.deallocate() }
+        }
+
+        /// The presets, in the order they are set.
+        public var presets: [Preset] { box.presets }
+
+        /// A group setting `presets` in order.
+        public init(_ presets: [Preset]) {
+            box = Box(presets)
+        }
+
+        /// Stores the presets in `s`, in order.
+        func store(into s: UnsafeMutablePointer<EventBuffers>) {
+            let b = box
+            let items = b.items
+            for k in 0..<b.presets.count {
+                let item = items[k]
+                if item.isCustom {
+                    b.presets[k].store(into: s)
+                    continue
+                }
+                var payload = item.payload
+                if payload.kind == .string {
+                    payload.a = s.pointee.appendBytes(UnsafeBufferPointer(start: item.bytes, count: item.count))
+                }
+                if !item.fitsSchema { s.pointee.maybeMismatched = true }
+                s.pointee.placeKnown(id: item.id, rank: item.rank, payload)
+            }
+        }
+    }
+
+    /// Sets the presets of `group` in order: the same as one ``set(_:)`` each.
+    public mutating func set(_ group: PresetGroup) {
+        group.store(into: unique().buffers)
     }
 
     /// Sets `preset.key` to `preset.value`: the same as `self[preset.key] = preset.value`,

@@ -37,23 +37,46 @@ public struct SshdParser: LineParser {
     }
 
     static let pamActions = SyslogPAM.Actions(prefix: "ssh")
-    private static let login = Event.Preset(.eventAction, "ssh_login")
-    private static let loginPostponed = Event.Preset(.eventAction, "ssh_login_postponed")
-    private static let invalidUser = Event.Preset(.eventAction, "ssh_invalid_user")
-    private static let disconnect = Event.Preset(.eventAction, "ssh_disconnect")
-    private static let disconnecting = Event.Preset(.eventAction, "ssh_disconnecting")
-    private static let tooMany = Event.Preset(.eventAction, "ssh_too_many_failures")
-    private static let maxAuth = Event.Preset(.eventAction, "ssh_max_auth_exceeded")
-    private static let reverseMapping = Event.Preset(.eventAction, "ssh_reverse_mapping_failed")
-    private static let noIdentification = Event.Preset(.eventAction, "ssh_no_identification")
-    private static let negotiation = Event.Preset(.eventAction, "ssh_negotiation_failed")
-    private static let badProtocol = Event.Preset(.eventAction, "ssh_bad_protocol_version")
-    private static let authTimeout = Event.Preset(.eventAction, "ssh_auth_timeout")
-    private static let connection = Event.Preset(.eventAction, "ssh_connection")
-    private static let listen = Event.Preset(.eventAction, "ssh_server_listen")
-    private static let stop = Event.Preset(.eventAction, "ssh_server_stop")
-    private static let error = Event.Preset(.eventAction, "ssh_error")
-    private static let fatal = Event.Preset(.eventAction, "ssh_fatal")
+    /// What each recognized message sets besides its own fields, grouped once per kind of message
+    /// (`event.action`, `event.category`, `event.type`, and `event.outcome` when known).
+    private let groups = Groups.shared
+
+    /// `event.action`, `event.category`, `event.type` and `event.outcome` of each recognized
+    /// message, as preset groups: a line stores its three or four with one call.
+    final class Groups: Sendable {
+        static let shared = Groups()
+
+        let loginSuccess, loginFailure, loginPostponed, invalidUser, disconnect, disconnecting, tooMany, maxAuth,
+            reverseMapping, noIdentification, negotiation, badProtocol, authTimeout, connection, listen, stop, error,
+            fatal: Event.PresetGroup
+
+        private init() {
+            typealias P = SyslogPresets
+            func group(_ action: String, type: Event.Preset = P.typeInfo, outcome: Event.Preset? = nil,
+                       category: Event.Preset = P.categoryAuthentication) -> Event.PresetGroup {
+                // The order of `Event.set(_:_:_:_:)`: action, category, type, outcome.
+                Event.PresetGroup([Event.Preset(.eventAction, .string(action)), category, type] + (outcome.map { [$0] } ?? []))
+            }
+            loginSuccess = group("ssh_login", type: P.typeStart, outcome: P.outcomeSuccess, category: P.categoryAuthenticationSession)
+            loginFailure = group("ssh_login", outcome: P.outcomeFailure)
+            loginPostponed = group("ssh_login_postponed")
+            invalidUser = group("ssh_invalid_user", outcome: P.outcomeFailure)
+            disconnect = group("ssh_disconnect", type: P.typeEnd)
+            disconnecting = group("ssh_disconnecting", type: P.typeEnd)
+            tooMany = group("ssh_too_many_failures", outcome: P.outcomeFailure)
+            maxAuth = group("ssh_max_auth_exceeded", outcome: P.outcomeFailure)
+            reverseMapping = group("ssh_reverse_mapping_failed")
+            noIdentification = group("ssh_no_identification", outcome: P.outcomeFailure)
+            negotiation = group("ssh_negotiation_failed", outcome: P.outcomeFailure)
+            badProtocol = group("ssh_bad_protocol_version", outcome: P.outcomeFailure)
+            authTimeout = group("ssh_auth_timeout", outcome: P.outcomeFailure)
+            connection = group("ssh_connection", type: P.typeStart, category: P.categoryAuthenticationSession)
+            listen = group("ssh_server_listen", type: P.typeStart, category: P.categoryProcess)
+            stop = group("ssh_server_stop", type: P.typeEnd, category: P.categoryProcess)
+            error = group("ssh_error")
+            fatal = group("ssh_fatal")
+        }
+    }
 
     public func parse(_ line: UnsafeRawBufferPointer, into event: inout Event, context: ParseContext) throws(ParseFailure) {
         var s = SyslogScanner(validating: line, context: context)
@@ -71,27 +94,21 @@ public struct SshdParser: LineParser {
         var level: FieldValue?
         if s.skip("error: ") { level = "error" } else if s.skip("fatal: ") { level = "fatal" }
         if let level { event[.logLevel] = level }
-        guard Self.parseBody(&s, into: &event, fields) else {
+        guard Self.parseBody(&s, into: &event, fields, groups) else {
             guard let level else { throw ParseFailure("unknown sshd message") }
-            fields.set(level == "error" ? Self.error : Self.fatal, SyslogPresets.categoryAuthentication, SyslogPresets.typeInfo)
+            fields.set(level == "error" ? groups.error : groups.fatal)
             fields.setBool(.sshdPreauth, preauth)
             return
         }
         fields.setBool(.sshdPreauth, preauth)
     }
 
-    private static func set(_ fields: Event.Writer, action: Event.Preset, type: Event.Preset = SyslogPresets.typeInfo,
-                            outcome: Event.Preset? = nil, category: Event.Preset = SyslogPresets.categoryAuthentication) {
-        fields.set(action, category, type, outcome)
-    }
-
-    private static func parseBody(_ s: inout SyslogScanner, into event: inout Event, _ fields: Event.Writer) -> Bool {
+    private static func parseBody(_ s: inout SyslogScanner, into event: inout Event, _ fields: Event.Writer, _ groups: Groups) -> Bool {
         switch s.peek() {
         case UInt8(ascii: "A"):
             if s.skip("Accepted ") {
                 guard login(&s, into: fields) else { return false }
-                set(fields, action: login, type: SyslogPresets.typeStart, outcome: SyslogPresets.outcomeSuccess,
-                    category: SyslogPresets.categoryAuthenticationSession)
+                fields.set(groups.loginSuccess)
                 return true
             }
             if s.skip("Address ") {
@@ -100,25 +117,25 @@ public struct SshdParser: LineParser {
                 s.position = mapsAt + 9
                 if let comma = s.find(", ") { fields.setString(.sourceDomain, s.slice(s.position, comma), of: s) }
                 fields.setBool(.sshdPossibleBreakIn, true)
-                set(fields, action: reverseMapping)
+                fields.set(groups.reverseMapping)
                 return true
             }
         case UInt8(ascii: "F"):
             if s.skip("Failed ") {
                 guard login(&s, into: fields) else { return false }
-                set(fields, action: login, outcome: SyslogPresets.outcomeFailure)
+                fields.set(groups.loginFailure)
                 return true
             }
         case UInt8(ascii: "P"):
             if s.skip("Postponed ") || s.skip("Partial ") {
                 guard login(&s, into: fields) else { return false }
-                set(fields, action: loginPostponed)
+                fields.set(groups.loginPostponed)
                 return true
             }
         case UInt8(ascii: "I"):
             if s.skip("Invalid user ") {
                 guard userFrom(&s, into: fields) else { return false }
-                set(fields, action: invalidUser, outcome: SyslogPresets.outcomeFailure)
+                fields.set(groups.invalidUser)
                 fields.setBool(.sshdInvalidUser, true)
                 return true
             }
@@ -126,14 +143,14 @@ public struct SshdParser: LineParser {
             if s.skip("input_userauth_request: invalid user ") {
                 let user = s.readRest()
                 if !user.isEmpty { fields.setString(.userName, user, of: s) }
-                set(fields, action: invalidUser, outcome: SyslogPresets.outcomeFailure)
+                fields.set(groups.invalidUser)
                 fields.setBool(.sshdInvalidUser, true)
                 return true
             }
         case UInt8(ascii: "C"):
             if s.skip("Connection closed by ") || s.skip("Connection reset by ") {
                 userAddressPort(&s, into: fields)
-                set(fields, action: disconnect, type: SyslogPresets.typeEnd)
+                fields.set(groups.disconnect)
                 return true
             }
             if s.skip("Connection from ") {
@@ -143,13 +160,13 @@ public struct SshdParser: LineParser {
                     SyslogText.setAddress(ip, ipKey: .destinationIP, domainKey: .destinationAddress, in: fields)
                     if s.skip(" port "), let p = s.readInt() { fields.setInt(.destinationPort, p) }
                 }
-                set(fields, action: connection, type: SyslogPresets.typeStart, category: SyslogPresets.categoryAuthenticationSession)
+                fields.set(groups.connection)
                 return true
             }
         case UInt8(ascii: "D"):
             if s.skip("Disconnected from ") {
                 userAddressPort(&s, into: fields)
-                set(fields, action: disconnect, type: SyslogPresets.typeEnd)
+                fields.set(groups.disconnect)
                 return true
             }
             if s.skip("Disconnecting: ") {
@@ -163,10 +180,10 @@ public struct SshdParser: LineParser {
                         }
                         if !user.isEmpty { fields.setString(.userName, user, of: s) }
                     }
-                    set(fields, action: tooMany, outcome: SyslogPresets.outcomeFailure)
+                    fields.set(groups.tooMany)
                 } else {
                     fields.setString(.eventReason, reason, of: s)
-                    set(fields, action: disconnecting, type: SyslogPresets.typeEnd)
+                    fields.set(groups.disconnecting)
                 }
                 return true
             }
@@ -179,16 +196,16 @@ public struct SshdParser: LineParser {
                 s.position = colon + 2
                 let reason = s.readRest()
                 if SyslogText.containsIgnoringCase(reason, "Too many authentication failures") {
-                    set(fields, action: tooMany, outcome: SyslogPresets.outcomeFailure)
+                    fields.set(groups.tooMany)
                 } else {
                     fields.setString(.eventReason, reason, of: s)
-                    set(fields, action: disconnecting, type: SyslogPresets.typeEnd)
+                    fields.set(groups.disconnecting)
                 }
                 return true
             }
             if s.skip("Did not receive identification string from ") {
                 addressPort(&s, into: fields)
-                set(fields, action: noIdentification, outcome: SyslogPresets.outcomeFailure)
+                fields.set(groups.noIdentification)
                 return true
             }
         case UInt8(ascii: "R"):
@@ -210,12 +227,12 @@ public struct SshdParser: LineParser {
                 s.skipSpaces()
                 let reason = s.readRest()
                 if !reason.isEmpty { fields.setString(.eventReason, reason, of: s) }
-                set(fields, action: disconnect, type: SyslogPresets.typeEnd)
+                fields.set(groups.disconnect)
                 return true
             }
             if s.skip("Received signal ") {
                 if let n = s.readInt() { fields.setInt(.sshdSignal, n) }
-                set(fields, action: stop, type: SyslogPresets.typeEnd, category: SyslogPresets.categoryProcess)
+                fields.set(groups.stop)
                 return true
             }
         case UInt8(ascii: "r"):
@@ -224,13 +241,13 @@ public struct SshdParser: LineParser {
                 fields.setString(.sourceDomain, s.slice(s.position, open), of: s)
                 SyslogText.setAddress(s.slice(open + 2, close), ipKey: .sourceIP, domainKey: .sourceAddress, in: fields)
                 fields.setBool(.sshdPossibleBreakIn, s.find("POSSIBLE BREAK-IN ATTEMPT") != nil)
-                set(fields, action: reverseMapping)
+                fields.set(groups.reverseMapping)
                 return true
             }
         case UInt8(ascii: "m"):
             if s.skip("maximum authentication attempts exceeded for ") {
                 guard userFrom(&s, into: fields) else { return false }
-                set(fields, action: maxAuth, outcome: SyslogPresets.outcomeFailure)
+                fields.set(groups.maxAuth)
                 return true
             }
         case UInt8(ascii: "U"):
@@ -241,7 +258,7 @@ public struct SshdParser: LineParser {
                 addressPort(&head, into: fields)
                 s.position = colon + 2
                 fields.setString(.eventReason, s.readRest(), of: s)
-                set(fields, action: negotiation, outcome: SyslogPresets.outcomeFailure)
+                fields.set(groups.negotiation)
                 return true
             }
         case UInt8(ascii: "B"):
@@ -249,13 +266,13 @@ public struct SshdParser: LineParser {
                 guard let from = s.findLast(" from ") else { return false }
                 s.position = from + 6
                 addressPort(&s, into: fields)
-                set(fields, action: badProtocol, outcome: SyslogPresets.outcomeFailure)
+                fields.set(groups.badProtocol)
                 return true
             }
         case UInt8(ascii: "T"):
             if s.skip("Timeout before authentication for ") {
                 addressPort(&s, into: fields)
-                set(fields, action: authTimeout, outcome: SyslogPresets.outcomeFailure)
+                fields.set(groups.authTimeout)
                 return true
             }
         case UInt8(ascii: "S"):
@@ -263,7 +280,7 @@ public struct SshdParser: LineParser {
                 let ip = s.readToken()
                 SyslogText.setAddress(ip, ipKey: .serverIP, domainKey: nil, in: fields)
                 if s.skip(" port "), let p = s.readInt() { fields.setInt(.serverPort, p) }
-                set(fields, action: listen, type: SyslogPresets.typeStart, category: SyslogPresets.categoryProcess)
+                fields.set(groups.listen)
                 return true
             }
         default:

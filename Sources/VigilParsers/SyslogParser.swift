@@ -233,7 +233,22 @@ public struct SyslogParser: LineParser {
     /// spaces.
     @inline(__always)
     private static func mayHoldTag(_ word: UnsafeRawBufferPointer) -> Bool {
-        for c in word where c == 0x3A || c == 0x5B { return true }
+        guard let base = word.baseAddress else { return false }
+        let n = word.count
+        var i = 0
+        // Eight bytes at a time: whether any is `:` or `[` (host names run 8–30 bytes).
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        while n - i >= 8 {
+            let w = base.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            let colon = w ^ (0x3A &* ones), bracket = w ^ (0x5B &* ones)
+            if ((colon &- ones) & ~colon | (bracket &- ones) & ~bracket) & highs != 0 { return true }
+            i += 8
+        }
+        while i < n {
+            let c = word[i]
+            if c == 0x3A || c == 0x5B { return true }
+            i += 1
+        }
         return false
     }
 

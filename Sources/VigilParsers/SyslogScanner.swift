@@ -180,15 +180,21 @@ struct SyslogScanner {
             let a = p[anchor]
             let bytes = base.assumingMemoryBound(to: UInt8.self)
             let pattern = UInt64(a) &* 0x0101_0101_0101_0101
-            while i >= low {
-                if i - 7 >= low {
-                    // Eight candidates at once: skip them when none has the anchor byte.
-                    let w = UnsafeRawPointer(bytes + (i - 7 + anchor)).loadUnaligned(as: UInt64.self) ^ pattern
-                    if (w &- 0x0101_0101_0101_0101) & ~w & 0x8080_8080_8080_8080 == 0 {
-                        i -= 8
-                        continue
-                    }
+            let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
+            // Eight candidates at once (starts i - 7 ... i, their anchor bytes in one word): the
+            // exact set of bytes equal to the anchor, tried from the last one down.
+            while i - 7 >= low {
+                let w = UnsafeRawPointer(bytes + (i - 7 + anchor)).loadUnaligned(as: UInt64.self) ^ pattern
+                var hits = ~(((w & low7) &+ low7) | w | low7)
+                while hits != 0 {
+                    let byte = (63 - hits.leadingZeroBitCount) >> 3
+                    let candidate = i - 7 + byte
+                    if matches(at: candidate, p, n) { return candidate }
+                    hits &= ~(0x80 << UInt64(byte << 3))
                 }
+                i -= 8
+            }
+            while i >= low {
                 if bytes[i + anchor] == a && matches(at: i, p, n) { return i }
                 i -= 1
             }
