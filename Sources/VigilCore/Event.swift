@@ -1586,6 +1586,7 @@ extension Event {
 extension Event {
     /// Whether a known field may hold a value of another type than the schema declares (false
     /// means every known field fits its type: schema normalization has nothing to do).
+    @inlinable
     package var mayMismatchSchema: Bool { storage?.buffers.pointee.maybeMismatched ?? false }
 }
 

@@ -195,12 +195,14 @@ public struct SyslogParser: LineParser {
     @inline(__always)
     private static func fixedTimestamp(_ s: SyslogScanner) -> UnsafeRawBufferPointer? {
         let p = s.position
-        guard p >= 0, s.end - p >= 15, s.end - p == 15 || s.bytes[p + 15] == 0x20 else { return nil }
-        let b = s.bytes
-        @inline(__always) func digit(_ k: Int) -> Bool { b[p + k] &- 0x30 < 10 }
-        guard b[p + 3] == 0x20, b[p + 6] == 0x20, b[p + 9] == 0x3A, b[p + 12] == 0x3A, digit(5), digit(7), digit(8),
-              digit(10), digit(11), digit(13), digit(14), b[p + 4] == 0x20 || digit(4) else { return nil }
-        return s.slice(p, p + 15)
+        guard p >= 0, s.end - p >= 15, let base = s.bytes.baseAddress else { return nil }
+        // Read through a pointer at the position: offsets below 16 need no overflow checks.
+        let b = (base + p).assumingMemoryBound(to: UInt8.self)
+        guard s.end - p == 15 || b[15] == 0x20 else { return nil }
+        @inline(__always) func digit(_ k: Int) -> Bool { b[k] &- 0x30 < 10 }
+        guard b[3] == 0x20, b[6] == 0x20, b[9] == 0x3A, b[12] == 0x3A, digit(5), digit(7), digit(8),
+              digit(10), digit(11), digit(13), digit(14), b[4] == 0x20 || digit(4) else { return nil }
+        return UnsafeRawBufferPointer(start: b, count: 15)
     }
 
     /// `Mmm dd [yyyy ]hh:mm:ss[.fff]` at the scanner's position, any layout; consumes it.
