@@ -366,11 +366,11 @@ public struct Event: Sendable, Hashable {
     /// checked against ``Schema`` once instead of on every ``Event/set(_:)``.
     public struct Preset: Sendable {
         /// Everything behind one reference, so that passing a preset around costs one retain.
-        private let box: Box
+        fileprivate let box: Box
 
         /// `@unchecked Sendable`: every property is a constant, and the memory behind the two
         /// pointers is written only in `init` and only read afterwards.
-        private final class Box: @unchecked Sendable {
+        fileprivate final class Box: @unchecked Sendable {
             let key: Key
             let value: FieldValue
             /// Whether `value` fits the declared type of a known `key` (always true for a custom
@@ -452,7 +452,7 @@ public struct Event: Sendable, Hashable {
 
         /// Stores the value in `s` under the key.
         @inline(__always)
-        fileprivate func store(into s: UnsafeMutablePointer<EventBuffers>) {
+        func store(into s: UnsafeMutablePointer<EventBuffers>) {
             let b = box
             let payload: EventBuffers.Payload
             if let scalar = b.scalar {
@@ -469,6 +469,82 @@ public struct Event: Sendable, Hashable {
                 b.key.withName { _ = s.pointee.assignCustom($0, order: order, payload, rejectConflicts: false) }
             }
         }
+    }
+
+    /// Presets set together, in order (a parser's action, category, type and outcome for one
+    /// kind of message), their stored forms laid out side by side once: setting them is one
+    /// call and a loop over plain records, without a reference or a check per preset.
+    public struct PresetGroup: Sendable {
+        private let box: Box
+
+        /// One preset's stored form.
+        private struct Item {
+            /// The key's rank, for a known key.
+            var rank: UInt16
+            var id: UInt16
+            /// Whether the key is custom (stored through the preset itself).
+            var isCustom: Bool
+            var fitsSchema: Bool
+            /// The payload of a scalar or array; for a string only its kind (`.string`).
+            var payload: EventBuffers.Payload
+            /// A string's bytes (owned by the preset).
+            var bytes: UnsafePointer<UInt8>?
+            var count: Int
+        }
+
+        /// `@unchecked Sendable`: written only in `init`, only read afterwards.
+        private final class Box: @unchecked Sendable {
+            /// Keeps the presets, and so the bytes the items point to, alive.
+            let presets: [Preset]
+            let items: UnsafeMutablePointer<Item>
+
+            init(_ presets: [Preset]) {
+                self.presets = presets
+                items = .allocate(capacity: max(presets.count, 1))
+                for (k, preset) in presets.enumerated() {
+                    let b = preset.box
+                    let order = b.key.order
+                    let payload = b.scalar ?? EventBuffers.Payload(kind: .string, flag: 0, a: 0, b: 0)
+                    (items + k).initialize(to: Item(rank: UInt16(truncatingIfNeeded: order >> 1), id: b.key.schemaID,
+                                                    isCustom: order & 1 == 1, fitsSchema: b.fitsSchema, payload: payload,
+                                                    bytes: UnsafePointer(b.utf8Start), count: b.utf8.count))
+                }
+            }
+
+            deinit { items.deallocate() }
+        }
+
+        /// The presets, in the order they are set.
+        public var presets: [Preset] { box.presets }
+
+        /// A group setting `presets` in order.
+        public init(_ presets: [Preset]) {
+            box = Box(presets)
+        }
+
+        /// Stores the presets in `s`, in order.
+        func store(into s: UnsafeMutablePointer<EventBuffers>) {
+            let b = box
+            let items = b.items
+            for k in 0..<b.presets.count {
+                let item = items[k]
+                if item.isCustom {
+                    b.presets[k].store(into: s)
+                    continue
+                }
+                var payload = item.payload
+                if payload.kind == .string {
+                    payload.a = s.pointee.appendBytes(UnsafeBufferPointer(start: item.bytes, count: item.count))
+                }
+                if !item.fitsSchema { s.pointee.maybeMismatched = true }
+                s.pointee.placeKnown(id: item.id, rank: item.rank, payload)
+            }
+        }
+    }
+
+    /// Sets the presets of `group` in order: the same as one ``set(_:)`` each.
+    public mutating func set(_ group: PresetGroup) {
+        group.store(into: unique().buffers)
     }
 
     /// Sets `preset.key` to `preset.value`: the same as `self[preset.key] = preset.value`,
@@ -802,19 +878,35 @@ struct EventBuffers {
     @inlinable @inline(__always)
     mutating func appendBytes(_ source: UnsafeBufferPointer<UInt8>) -> UInt64 {
         let n = source.count
-        if byteCount + n > byteCapacity { growBytes(byteCount + n) }
-        precondition(byteCount <= Int(UInt32.max) - n, "an event's text exceeds 4 GiB")
+        // The capacity never exceeds 4 GiB (`growBytes`), so neither do offsets and lengths
+        // that fit in it: the arithmetic below cannot overflow.
+        if byteCount &+ n > byteCapacity { growBytes(byteCount &+ n) }
         // Inline loads and stores instead of a call to memmove for short texts (most fields).
-        if n > 0 { copyBytes(bytes + byteCount, source.baseAddress!, n) }
-        let range = UInt64(byteCount) << 32 | UInt64(n)
-        byteCount += n
+        if n > 0 { copyBytes(bytes + byteCount, UnsafeRawPointer(source.baseAddress.unsafelyUnwrapped), n) }
+        let range = UInt64(truncatingIfNeeded: byteCount) << 32 | UInt64(truncatingIfNeeded: n)
+        byteCount &+= n
         return range
     }
 
+    /// `appendBytes(_:)` for raw bytes.
+    @inlinable @inline(__always)
+    mutating func appendBytes(raw source: UnsafeRawBufferPointer) -> UInt64 {
+        let n = source.count
+        if byteCount &+ n > byteCapacity { growBytes(byteCount &+ n) }
+        if n > 0 { copyBytes(bytes + byteCount, source.baseAddress.unsafelyUnwrapped, n) }
+        let range = UInt64(truncatingIfNeeded: byteCount) << 32 | UInt64(truncatingIfNeeded: n)
+        byteCount &+= n
+        return range
+    }
+
+    /// Grows the byte buffer to hold `needed` bytes (at most 4 GiB: offsets and lengths are
+    /// stored in 32 bits).
     @usableFromInline @inline(never)
     mutating func growBytes(_ needed: Int) {
+        precondition(needed >= 0 && needed <= Int(UInt32.max), "an event's text exceeds 4 GiB")
         var newCapacity = byteCapacity * 2
         while newCapacity < needed { newCapacity *= 2 }
+        newCapacity = min(newCapacity, Int(UInt32.max))
         let b = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
         b.initialize(from: bytes, count: byteCount)
         bytes.deallocate()
@@ -934,15 +1026,18 @@ struct EventBuffers {
     @inlinable @inline(__always)
     mutating func appendEntry(_ e: Event.Entry) -> UInt32 {
         if entryCount == entryCapacity { growEntries() }
-        precondition(entryCount < Int(UInt32.max), "too many fields")
-        entries[entryCount] = e
-        entryCount += 1
-        return UInt32(entryCount - 1)
+        // Below the capacity, which never exceeds UInt32.max (`growEntries`).
+        let index = entryCount
+        entries[index] = e
+        entryCount = index &+ 1
+        return UInt32(truncatingIfNeeded: index)
     }
 
+    /// Doubles the entry buffer (to at most UInt32.max entries: indices are stored in 32 bits).
     @usableFromInline @inline(never)
     mutating func growEntries() {
-        let newCapacity = entryCapacity * 2
+        precondition(entryCapacity < Int(UInt32.max), "too many fields")
+        let newCapacity = min(entryCapacity * 2, Int(UInt32.max))
         let e = UnsafeMutablePointer<Event.Entry>.allocate(capacity: newCapacity)
         e.initialize(from: entries, count: entryCount)
         entries.deallocate()
@@ -1060,7 +1155,7 @@ struct EventBuffers {
         if customCount > 0 { _ = resolveKnownConflicts(id: id, rank: rank, reject: false) }
         slots[r] = appendEntry(Event.Entry(order: UInt32(rank) << 1, id: id, kind: p.kind, flag: p.flag, a: p.a, b: p.b, keyRange: 0))
         present[r >> 6] |= 1 << UInt64(r & 63)
-        knownCount += 1
+        knownCount &+= 1  // at most the number of ranks
     }
 
     /// Stores a known field under the rules of a decoder: a repeated or conflicting key is
@@ -1491,6 +1586,7 @@ extension Event {
 extension Event {
     /// Whether a known field may hold a value of another type than the schema declares (false
     /// means every known field fits its type: schema normalization has nothing to do).
+    @inlinable
     package var mayMismatchSchema: Bool { storage?.buffers.pointee.maybeMismatched ?? false }
 }
 

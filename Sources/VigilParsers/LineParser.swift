@@ -58,7 +58,13 @@ public final class ParserReference: @unchecked Sendable {
     /// The resolved parser, boxed so that running it borrows the parser instead of copying it.
     /// `@exclusivity(unchecked)`: written only while loading (see the type's comment), so reads
     /// on every line need no runtime access check.
-    @exclusivity(unchecked) private var resolved: Resolved?
+    @exclusivity(unchecked) private var resolved: Resolved? {
+        didSet { unretained = resolved.map { Unmanaged.passUnretained($0) } }
+    }
+    /// `resolved` without ownership, so that running the parser on every line borrows the box
+    /// instead of retaining and releasing it: `resolved` keeps it alive, and it changes only
+    /// while loading.
+    @exclusivity(unchecked) private var unretained: Unmanaged<Resolved>?
 
     private final class Resolved: Sendable {
         let parser: CompiledParser
@@ -81,7 +87,16 @@ public final class ParserReference: @unchecked Sendable {
 
     /// Runs the resolved parser on `line` (see `CompiledParser.parse(_:into:context:)`).
     public func parse(_ line: UnsafeRawBufferPointer, into event: inout Event, context: ParseContext) throws(ParseFailure) {
-        try resolvedBox.parse(line, into: &event, context: context)
+        guard let unretained else { preconditionFailure("parser reference \(name) used before resolution") }
+        let failure: ParseFailure? = unretained._withUnsafeGuaranteedRef { box in
+            do throws(ParseFailure) {
+                try box.parse(line, into: &event, context: context)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let failure { throw failure }
     }
 
     private var resolvedBox: Resolved {

@@ -37,118 +37,136 @@ public struct SshdParser: LineParser {
     }
 
     static let pamActions = SyslogPAM.Actions(prefix: "ssh")
-    private static let login = Event.Preset(.eventAction, "ssh_login")
-    private static let loginPostponed = Event.Preset(.eventAction, "ssh_login_postponed")
-    private static let invalidUser = Event.Preset(.eventAction, "ssh_invalid_user")
-    private static let disconnect = Event.Preset(.eventAction, "ssh_disconnect")
-    private static let disconnecting = Event.Preset(.eventAction, "ssh_disconnecting")
-    private static let tooMany = Event.Preset(.eventAction, "ssh_too_many_failures")
-    private static let maxAuth = Event.Preset(.eventAction, "ssh_max_auth_exceeded")
-    private static let reverseMapping = Event.Preset(.eventAction, "ssh_reverse_mapping_failed")
-    private static let noIdentification = Event.Preset(.eventAction, "ssh_no_identification")
-    private static let negotiation = Event.Preset(.eventAction, "ssh_negotiation_failed")
-    private static let badProtocol = Event.Preset(.eventAction, "ssh_bad_protocol_version")
-    private static let authTimeout = Event.Preset(.eventAction, "ssh_auth_timeout")
-    private static let connection = Event.Preset(.eventAction, "ssh_connection")
-    private static let listen = Event.Preset(.eventAction, "ssh_server_listen")
-    private static let stop = Event.Preset(.eventAction, "ssh_server_stop")
-    private static let error = Event.Preset(.eventAction, "ssh_error")
-    private static let fatal = Event.Preset(.eventAction, "ssh_fatal")
+    /// What each recognized message sets besides its own fields, grouped once per kind of message
+    /// (`event.action`, `event.category`, `event.type`, and `event.outcome` when known).
+    private let groups = Groups.shared
+
+    /// `event.action`, `event.category`, `event.type` and `event.outcome` of each recognized
+    /// message, as preset groups: a line stores its three or four with one call.
+    final class Groups: Sendable {
+        static let shared = Groups()
+
+        let loginSuccess, loginFailure, loginPostponed, invalidUser, disconnect, disconnecting, tooMany, maxAuth,
+            reverseMapping, noIdentification, negotiation, badProtocol, authTimeout, connection, listen, stop, error,
+            fatal: Event.PresetGroup
+
+        private init() {
+            typealias P = SyslogPresets
+            func group(_ action: String, type: Event.Preset = P.typeInfo, outcome: Event.Preset? = nil,
+                       category: Event.Preset = P.categoryAuthentication) -> Event.PresetGroup {
+                // The order of `Event.set(_:_:_:_:)`: action, category, type, outcome.
+                Event.PresetGroup([Event.Preset(.eventAction, .string(action)), category, type] + (outcome.map { [$0] } ?? []))
+            }
+            loginSuccess = group("ssh_login", type: P.typeStart, outcome: P.outcomeSuccess, category: P.categoryAuthenticationSession)
+            loginFailure = group("ssh_login", outcome: P.outcomeFailure)
+            loginPostponed = group("ssh_login_postponed")
+            invalidUser = group("ssh_invalid_user", outcome: P.outcomeFailure)
+            disconnect = group("ssh_disconnect", type: P.typeEnd)
+            disconnecting = group("ssh_disconnecting", type: P.typeEnd)
+            tooMany = group("ssh_too_many_failures", outcome: P.outcomeFailure)
+            maxAuth = group("ssh_max_auth_exceeded", outcome: P.outcomeFailure)
+            reverseMapping = group("ssh_reverse_mapping_failed")
+            noIdentification = group("ssh_no_identification", outcome: P.outcomeFailure)
+            negotiation = group("ssh_negotiation_failed", outcome: P.outcomeFailure)
+            badProtocol = group("ssh_bad_protocol_version", outcome: P.outcomeFailure)
+            authTimeout = group("ssh_auth_timeout", outcome: P.outcomeFailure)
+            connection = group("ssh_connection", type: P.typeStart, category: P.categoryAuthenticationSession)
+            listen = group("ssh_server_listen", type: P.typeStart, category: P.categoryProcess)
+            stop = group("ssh_server_stop", type: P.typeEnd, category: P.categoryProcess)
+            error = group("ssh_error")
+            fatal = group("ssh_fatal")
+        }
+    }
 
     public func parse(_ line: UnsafeRawBufferPointer, into event: inout Event, context: ParseContext) throws(ParseFailure) {
         var s = SyslogScanner(validating: line, context: context)
         s.trimTrailingSpace()
+        let fields = event.writer()
         if s.skip("message repeated ") {
             guard let n = s.readInt(), s.skip(" times: [") else { throw ParseFailure("bad 'message repeated' message") }
             _ = s.dropSuffix("]")
             s.skipSpaces()
             s.trimTrailingSpace()
-            event.setInt(.sshdRepeated, n)
+            fields.setInt(.sshdRepeated, n)
         }
         let preauth = s.dropSuffix(" [preauth]") || s.dropSuffix("[preauth]")
         s.trimTrailingSpace()
         var level: FieldValue?
         if s.skip("error: ") { level = "error" } else if s.skip("fatal: ") { level = "fatal" }
         if let level { event[.logLevel] = level }
-        guard Self.parseBody(&s, into: &event) else {
+        guard Self.parseBody(&s, into: &event, fields, groups) else {
             guard let level else { throw ParseFailure("unknown sshd message") }
-            event.set(level == "error" ? Self.error : Self.fatal, SyslogPresets.categoryAuthentication, SyslogPresets.typeInfo)
-            event.setBool(.sshdPreauth, preauth)
+            fields.set(level == "error" ? groups.error : groups.fatal)
+            fields.setBool(.sshdPreauth, preauth)
             return
         }
-        event.setBool(.sshdPreauth, preauth)
+        fields.setBool(.sshdPreauth, preauth)
     }
 
-    private static func set(_ event: inout Event, action: Event.Preset, type: Event.Preset = SyslogPresets.typeInfo,
-                            outcome: Event.Preset? = nil, category: Event.Preset = SyslogPresets.categoryAuthentication) {
-        event.set(action, category, type, outcome)
-    }
-
-    private static func parseBody(_ s: inout SyslogScanner, into event: inout Event) -> Bool {
+    private static func parseBody(_ s: inout SyslogScanner, into event: inout Event, _ fields: Event.Writer, _ groups: Groups) -> Bool {
         switch s.peek() {
         case UInt8(ascii: "A"):
             if s.skip("Accepted ") {
-                guard login(&s, into: &event) else { return false }
-                set(&event, action: login, type: SyslogPresets.typeStart, outcome: SyslogPresets.outcomeSuccess,
-                    category: SyslogPresets.categoryAuthenticationSession)
+                guard login(&s, into: fields) else { return false }
+                fields.set(groups.loginSuccess)
                 return true
             }
             if s.skip("Address ") {
                 guard let mapsAt = s.find(" maps to ") else { return false }
-                SyslogText.setAddress(s.slice(s.position, mapsAt), ipKey: .sourceIP, domainKey: .sourceAddress, in: &event)
+                SyslogText.setAddress(s.slice(s.position, mapsAt), ipKey: .sourceIP, domainKey: .sourceAddress, in: fields)
                 s.position = mapsAt + 9
-                if let comma = s.find(", ") { event.setString(.sourceDomain, s.slice(s.position, comma), of: s) }
-                event.setBool(.sshdPossibleBreakIn, true)
-                set(&event, action: reverseMapping)
+                if let comma = s.find(", ") { fields.setString(.sourceDomain, s.slice(s.position, comma), of: s) }
+                fields.setBool(.sshdPossibleBreakIn, true)
+                fields.set(groups.reverseMapping)
                 return true
             }
         case UInt8(ascii: "F"):
             if s.skip("Failed ") {
-                guard login(&s, into: &event) else { return false }
-                set(&event, action: login, outcome: SyslogPresets.outcomeFailure)
+                guard login(&s, into: fields) else { return false }
+                fields.set(groups.loginFailure)
                 return true
             }
         case UInt8(ascii: "P"):
             if s.skip("Postponed ") || s.skip("Partial ") {
-                guard login(&s, into: &event) else { return false }
-                set(&event, action: loginPostponed)
+                guard login(&s, into: fields) else { return false }
+                fields.set(groups.loginPostponed)
                 return true
             }
         case UInt8(ascii: "I"):
             if s.skip("Invalid user ") {
-                guard userFrom(&s, into: &event) else { return false }
-                set(&event, action: invalidUser, outcome: SyslogPresets.outcomeFailure)
-                event.setBool(.sshdInvalidUser, true)
+                guard userFrom(&s, into: fields) else { return false }
+                fields.set(groups.invalidUser)
+                fields.setBool(.sshdInvalidUser, true)
                 return true
             }
         case UInt8(ascii: "i"):
             if s.skip("input_userauth_request: invalid user ") {
                 let user = s.readRest()
-                if !user.isEmpty { event.setString(.userName, user, of: s) }
-                set(&event, action: invalidUser, outcome: SyslogPresets.outcomeFailure)
-                event.setBool(.sshdInvalidUser, true)
+                if !user.isEmpty { fields.setString(.userName, user, of: s) }
+                fields.set(groups.invalidUser)
+                fields.setBool(.sshdInvalidUser, true)
                 return true
             }
         case UInt8(ascii: "C"):
             if s.skip("Connection closed by ") || s.skip("Connection reset by ") {
-                userAddressPort(&s, into: &event)
-                set(&event, action: disconnect, type: SyslogPresets.typeEnd)
+                userAddressPort(&s, into: fields)
+                fields.set(groups.disconnect)
                 return true
             }
             if s.skip("Connection from ") {
-                addressPort(&s, into: &event)
+                addressPort(&s, into: fields)
                 if s.skip(" on ") {
                     let ip = s.readToken()
-                    SyslogText.setAddress(ip, ipKey: .destinationIP, domainKey: .destinationAddress, in: &event)
-                    if s.skip(" port "), let p = s.readInt() { event.setInt(.destinationPort, p) }
+                    SyslogText.setAddress(ip, ipKey: .destinationIP, domainKey: .destinationAddress, in: fields)
+                    if s.skip(" port "), let p = s.readInt() { fields.setInt(.destinationPort, p) }
                 }
-                set(&event, action: connection, type: SyslogPresets.typeStart, category: SyslogPresets.categoryAuthenticationSession)
+                fields.set(groups.connection)
                 return true
             }
         case UInt8(ascii: "D"):
             if s.skip("Disconnected from ") {
-                userAddressPort(&s, into: &event)
-                set(&event, action: disconnect, type: SyslogPresets.typeEnd)
+                userAddressPort(&s, into: fields)
+                fields.set(groups.disconnect)
                 return true
             }
             if s.skip("Disconnecting: ") {
@@ -158,14 +176,14 @@ public struct SshdParser: LineParser {
                         var user = s.readRest()
                         if SyslogText.hasPrefix(user, "invalid user ") {
                             user = UnsafeRawBufferPointer(rebasing: user[13...])
-                            event.setBool(.sshdInvalidUser, true)
+                            fields.setBool(.sshdInvalidUser, true)
                         }
-                        if !user.isEmpty { event.setString(.userName, user, of: s) }
+                        if !user.isEmpty { fields.setString(.userName, user, of: s) }
                     }
-                    set(&event, action: tooMany, outcome: SyslogPresets.outcomeFailure)
+                    fields.set(groups.tooMany)
                 } else {
-                    event.setString(.eventReason, reason, of: s)
-                    set(&event, action: disconnecting, type: SyslogPresets.typeEnd)
+                    fields.setString(.eventReason, reason, of: s)
+                    fields.set(groups.disconnecting)
                 }
                 return true
             }
@@ -174,62 +192,62 @@ public struct SshdParser: LineParser {
                 guard let colon = s.findLast(": ") else { return false }
                 var head = s
                 head.end = colon
-                userAddressPort(&head, into: &event)
+                userAddressPort(&head, into: fields)
                 s.position = colon + 2
                 let reason = s.readRest()
                 if SyslogText.containsIgnoringCase(reason, "Too many authentication failures") {
-                    set(&event, action: tooMany, outcome: SyslogPresets.outcomeFailure)
+                    fields.set(groups.tooMany)
                 } else {
-                    event.setString(.eventReason, reason, of: s)
-                    set(&event, action: disconnecting, type: SyslogPresets.typeEnd)
+                    fields.setString(.eventReason, reason, of: s)
+                    fields.set(groups.disconnecting)
                 }
                 return true
             }
             if s.skip("Did not receive identification string from ") {
-                addressPort(&s, into: &event)
-                set(&event, action: noIdentification, outcome: SyslogPresets.outcomeFailure)
+                addressPort(&s, into: fields)
+                fields.set(groups.noIdentification)
                 return true
             }
         case UInt8(ascii: "R"):
             if s.skip("Received disconnect from ") {
                 // old: "IP: 11: Bye Bye"; new: "IP port N:11: Bye Bye"
                 if let portAt = s.find(" port ") {
-                    SyslogText.setAddress(s.slice(s.position, portAt), ipKey: .sourceIP, domainKey: .sourceAddress, in: &event)
+                    SyslogText.setAddress(s.slice(s.position, portAt), ipKey: .sourceIP, domainKey: .sourceAddress, in: fields)
                     s.position = portAt + 6
-                    if let p = s.readInt() { event.setInt(.sourcePort, p) }
+                    if let p = s.readInt() { fields.setInt(.sourcePort, p) }
                 } else {
                     guard let colon = s.find(": ") else { return false }
-                    SyslogText.setAddress(s.slice(s.position, colon), ipKey: .sourceIP, domainKey: .sourceAddress, in: &event)
+                    SyslogText.setAddress(s.slice(s.position, colon), ipKey: .sourceIP, domainKey: .sourceAddress, in: fields)
                     s.position = colon
                 }
                 guard s.skip(byte: 0x3A) else { return false }
                 s.skipSpaces()
-                if let code = s.readInt() { event.setInt(.sshdDisconnectCode, code) }
+                if let code = s.readInt() { fields.setInt(.sshdDisconnectCode, code) }
                 _ = s.skip(byte: 0x3A)
                 s.skipSpaces()
                 let reason = s.readRest()
-                if !reason.isEmpty { event.setString(.eventReason, reason, of: s) }
-                set(&event, action: disconnect, type: SyslogPresets.typeEnd)
+                if !reason.isEmpty { fields.setString(.eventReason, reason, of: s) }
+                fields.set(groups.disconnect)
                 return true
             }
             if s.skip("Received signal ") {
-                if let n = s.readInt() { event.setInt(.sshdSignal, n) }
-                set(&event, action: stop, type: SyslogPresets.typeEnd, category: SyslogPresets.categoryProcess)
+                if let n = s.readInt() { fields.setInt(.sshdSignal, n) }
+                fields.set(groups.stop)
                 return true
             }
         case UInt8(ascii: "r"):
             if s.skip("reverse mapping checking getaddrinfo for ") {
                 guard let open = s.find(" ["), let close = s.find("]", from: open) else { return false }
-                event.setString(.sourceDomain, s.slice(s.position, open), of: s)
-                SyslogText.setAddress(s.slice(open + 2, close), ipKey: .sourceIP, domainKey: .sourceAddress, in: &event)
-                event.setBool(.sshdPossibleBreakIn, s.find("POSSIBLE BREAK-IN ATTEMPT") != nil)
-                set(&event, action: reverseMapping)
+                fields.setString(.sourceDomain, s.slice(s.position, open), of: s)
+                SyslogText.setAddress(s.slice(open + 2, close), ipKey: .sourceIP, domainKey: .sourceAddress, in: fields)
+                fields.setBool(.sshdPossibleBreakIn, s.find("POSSIBLE BREAK-IN ATTEMPT") != nil)
+                fields.set(groups.reverseMapping)
                 return true
             }
         case UInt8(ascii: "m"):
             if s.skip("maximum authentication attempts exceeded for ") {
-                guard userFrom(&s, into: &event) else { return false }
-                set(&event, action: maxAuth, outcome: SyslogPresets.outcomeFailure)
+                guard userFrom(&s, into: fields) else { return false }
+                fields.set(groups.maxAuth)
                 return true
             }
         case UInt8(ascii: "U"):
@@ -237,32 +255,32 @@ public struct SshdParser: LineParser {
                 guard let colon = s.find(": ") else { return false }
                 var head = s
                 head.end = colon
-                addressPort(&head, into: &event)
+                addressPort(&head, into: fields)
                 s.position = colon + 2
-                event.setString(.eventReason, s.readRest(), of: s)
-                set(&event, action: negotiation, outcome: SyslogPresets.outcomeFailure)
+                fields.setString(.eventReason, s.readRest(), of: s)
+                fields.set(groups.negotiation)
                 return true
             }
         case UInt8(ascii: "B"):
             if s.skip("Bad protocol version identification ") {
                 guard let from = s.findLast(" from ") else { return false }
                 s.position = from + 6
-                addressPort(&s, into: &event)
-                set(&event, action: badProtocol, outcome: SyslogPresets.outcomeFailure)
+                addressPort(&s, into: fields)
+                fields.set(groups.badProtocol)
                 return true
             }
         case UInt8(ascii: "T"):
             if s.skip("Timeout before authentication for ") {
-                addressPort(&s, into: &event)
-                set(&event, action: authTimeout, outcome: SyslogPresets.outcomeFailure)
+                addressPort(&s, into: fields)
+                fields.set(groups.authTimeout)
                 return true
             }
         case UInt8(ascii: "S"):
             if s.skip("Server listening on ") {
                 let ip = s.readToken()
-                SyslogText.setAddress(ip, ipKey: .serverIP, domainKey: nil, in: &event)
-                if s.skip(" port "), let p = s.readInt() { event.setInt(.serverPort, p) }
-                set(&event, action: listen, type: SyslogPresets.typeStart, category: SyslogPresets.categoryProcess)
+                SyslogText.setAddress(ip, ipKey: .serverIP, domainKey: nil, in: fields)
+                if s.skip(" port "), let p = s.readInt() { fields.setInt(.serverPort, p) }
+                fields.set(groups.listen)
                 return true
             }
         default:
@@ -272,56 +290,56 @@ public struct SshdParser: LineParser {
     }
 
     /// `METHOD for USER from ADDR port N PROTO[: KEYTYPE FINGERPRINT…]`.
-    private static func login(_ s: inout SyslogScanner, into event: inout Event) -> Bool {
+    private static func login(_ s: inout SyslogScanner, into fields: Event.Writer) -> Bool {
         guard let forAt = s.find(" for ") else { return false }
         let method = s.slice(s.position, forAt)
         guard !method.isEmpty else { return false }
         let slash = method.firstIndex(of: 0x2F) ?? method.count  // keyboard-interactive/pam
-        event.setString(.sshdAuthMethod, UnsafeRawBufferPointer(rebasing: method[..<slash]), of: s)
+        fields.setString(.sshdAuthMethod, UnsafeRawBufferPointer(rebasing: method[..<slash]), of: s)
         s.position = forAt + 5
-        guard userFrom(&s, into: &event) else { return false }
+        guard userFrom(&s, into: fields) else { return false }
         s.skipSpaces()
         var proto = s.readToken()
         var hasKey = false
         if proto.last == 0x3A { proto = UnsafeRawBufferPointer(rebasing: proto[..<(proto.count - 1)]); hasKey = true }
-        if !proto.isEmpty { event.setString(.sshdProtocol, proto, of: s) }
+        if !proto.isEmpty { fields.setString(.sshdProtocol, proto, of: s) }
         if hasKey {
             s.skipSpaces()
             let keyType = s.readToken()
             s.skipSpaces()
             let fingerprint = s.readToken()
-            if !keyType.isEmpty { event.setString(.sshdKeyType, keyType, of: s) }
-            if !fingerprint.isEmpty { event.setString(.sshdKeyFingerprint, fingerprint, of: s) }
+            if !keyType.isEmpty { fields.setString(.sshdKeyType, keyType, of: s) }
+            if !fingerprint.isEmpty { fields.setString(.sshdKeyFingerprint, fingerprint, of: s) }
         }
         return true
     }
 
     /// `[invalid user ]USER from ADDR[ port N]` (USER may be empty or hold spaces: the last
     /// ` from ` separates it).
-    private static func userFrom(_ s: inout SyslogScanner, into event: inout Event) -> Bool {
+    private static func userFrom(_ s: inout SyslogScanner, into fields: Event.Writer) -> Bool {
         guard let fromAt = s.findLast(" from ") else { return false }
         var user = s.slice(s.position, fromAt)
         if SyslogText.hasPrefix(user, "invalid user ") {
             user = UnsafeRawBufferPointer(rebasing: user[13...])
-            event.setBool(.sshdInvalidUser, true)
+            fields.setBool(.sshdInvalidUser, true)
         }
-        if !user.isEmpty { event.setString(.userName, user, of: s) }
+        if !user.isEmpty { fields.setString(.userName, user, of: s) }
         s.position = fromAt + 6
-        addressPort(&s, into: &event)
+        addressPort(&s, into: fields)
         return true
     }
 
     /// `ADDR[ port N]`.
-    private static func addressPort(_ s: inout SyslogScanner, into event: inout Event) {
+    private static func addressPort(_ s: inout SyslogScanner, into fields: Event.Writer) {
         let address = s.readToken()
-        SyslogText.setAddress(address, ipKey: .sourceIP, domainKey: .sourceAddress, in: &event)
-        if s.skip(" port "), let p = s.readInt() { event.setInt(.sourcePort, p) }
+        SyslogText.setAddress(address, ipKey: .sourceIP, domainKey: .sourceAddress, in: fields)
+        if s.skip(" port "), let p = s.readInt() { fields.setInt(.sourcePort, p) }
     }
 
     /// `[invalid user USER |authenticating user USER |user USER ]ADDR[ port N]`.
-    private static func userAddressPort(_ s: inout SyslogScanner, into event: inout Event) {
+    private static func userAddressPort(_ s: inout SyslogScanner, into fields: Event.Writer) {
         var hasUser = false
-        if s.skip("invalid user ") { hasUser = true; event.setBool(.sshdInvalidUser, true) }
+        if s.skip("invalid user ") { hasUser = true; fields.setBool(.sshdInvalidUser, true) }
         else if s.skip("authenticating user ") || s.skip("user ") { hasUser = true }
         if hasUser {
             // USER ADDR port N: the address is the word before the last " port " (or the last word).
@@ -330,10 +348,10 @@ public struct SshdParser: LineParser {
             while space >= s.position, s.bytes[space] != 0x20 { space -= 1 }
             if space >= s.position {
                 let user = s.slice(s.position, space)
-                if !user.isEmpty { event.setString(.userName, user, of: s) }
+                if !user.isEmpty { fields.setString(.userName, user, of: s) }
                 s.position = space + 1
             }
         }
-        addressPort(&s, into: &event)
+        addressPort(&s, into: fields)
     }
 }

@@ -91,6 +91,7 @@ public struct SyslogParser: LineParser {
     public func parse(_ line: UnsafeRawBufferPointer, into event: inout Event, context: ParseContext) throws(ParseFailure) {
         var s = SyslogScanner(validating: line, context: context)
         s.trimTrailingSpace()
+        let fields = event.writer()
         var priority: Int64?
         if s.skip(byte: 0x3C) {  // <
             guard let p = s.readInt(), s.position <= 4, s.skip(byte: 0x3E) else { throw ParseFailure("bad <PRI> header") }
@@ -108,20 +109,20 @@ public struct SyslogParser: LineParser {
         }
         if let priority {
             let facility = Int(priority >> 3), severity = Int(priority & 7)
-            event.setInt(.logSyslogPriority, priority)
-            event.setInt(.logSyslogFacilityCode, Int64(facility))
+            fields.setInt(.logSyslogPriority, priority)
+            fields.setInt(.logSyslogFacilityCode, Int64(facility))
             event[.logSyslogFacilityName] = Self.facilityNames[facility]
-            event.setInt(.logSyslogSeverityCode, Int64(severity))
+            fields.setInt(.logSyslogSeverityCode, Int64(severity))
             event[.logSyslogSeverityName] = Self.severityNames[severity]
         }
         let program: UnsafeRawBufferPointer?
         if is5424 {
             program = try parse5424(&s, into: &event)
         } else {
-            program = try parse3164(&s, into: &event, context: context)
+            program = try parse3164(&s, into: fields, context: context)
         }
         let message = s.rest
-        if !message.isEmpty { event.setString(.message, message, of: s) }
+        if !message.isEmpty { fields.setString(.message, message, of: s) }
         // The message is a slice of the line cut next to ASCII bytes: valid when the line is.
         var subContext = context
         subContext.lineIsValidUTF8 = s.isValidUTF8
@@ -150,7 +151,7 @@ public struct SyslogParser: LineParser {
 
     // MARK: RFC 3164
 
-    private func parse3164(_ s: inout SyslogScanner, into event: inout Event, context: ParseContext) throws(ParseFailure) -> UnsafeRawBufferPointer? {
+    private func parse3164(_ s: inout SyslogScanner, into fields: Event.Writer, context: ParseContext) throws(ParseFailure) -> UnsafeRawBufferPointer? {
         guard let first = s.peek() else { throw ParseFailure("no timestamp") }
         var timestamp: Timestamp?
         if first >= 0x30 && first <= 0x39 {
@@ -165,7 +166,7 @@ public struct SyslogParser: LineParser {
             timestamp = try readTimestamp(&s, context: context)
         }
         guard let timestamp else { throw ParseFailure("bad timestamp") }
-        event.setTimestamp(.timestamp, timestamp)
+        fields.setTimestamp(.timestamp, timestamp)
         guard s.skip(byte: 0x20) else { return nil }  // a timestamp alone: empty message
         s.skipSpaces()
 
@@ -176,16 +177,16 @@ public struct SyslogParser: LineParser {
         var probe = s
         if Self.mayHoldTag(word), let tag = Self.readTag(&probe) {
             s = probe
-            return emitTag(tag, of: s, in: &event)
+            return emitTag(tag, of: s, in: fields)
         }
         s = afterWord
-        if !word.isEmpty { event.setString(.logSyslogHostname, .hostHostname, word, of: s) }
+        if !word.isEmpty { fields.setString(.logSyslogHostname, .hostHostname, word, of: s) }
         guard s.skip(byte: 0x20) else { return nil }
         s.skipSpaces()
         var t = s
         guard let tag = Self.readTag(&t) else { return nil }
         s = t
-        return emitTag(tag, of: s, in: &event)
+        return emitTag(tag, of: s, in: fields)
     }
 
     /// The 15 bytes at the scanner's position when they have the usual RFC 3164 layout
@@ -194,12 +195,14 @@ public struct SyslogParser: LineParser {
     @inline(__always)
     private static func fixedTimestamp(_ s: SyslogScanner) -> UnsafeRawBufferPointer? {
         let p = s.position
-        guard p >= 0, s.end - p >= 15, s.end - p == 15 || s.bytes[p + 15] == 0x20 else { return nil }
-        let b = s.bytes
-        @inline(__always) func digit(_ k: Int) -> Bool { b[p + k] &- 0x30 < 10 }
-        guard b[p + 3] == 0x20, b[p + 6] == 0x20, b[p + 9] == 0x3A, b[p + 12] == 0x3A, digit(5), digit(7), digit(8),
-              digit(10), digit(11), digit(13), digit(14), b[p + 4] == 0x20 || digit(4) else { return nil }
-        return s.slice(p, p + 15)
+        guard p >= 0, s.end - p >= 15, let base = s.bytes.baseAddress else { return nil }
+        // Read through a pointer at the position: offsets below 16 need no overflow checks.
+        let b = (base + p).assumingMemoryBound(to: UInt8.self)
+        guard s.end - p == 15 || b[15] == 0x20 else { return nil }
+        @inline(__always) func digit(_ k: Int) -> Bool { b[k] &- 0x30 < 10 }
+        guard b[3] == 0x20, b[6] == 0x20, b[9] == 0x3A, b[12] == 0x3A, digit(5), digit(7), digit(8),
+              digit(10), digit(11), digit(13), digit(14), b[4] == 0x20 || digit(4) else { return nil }
+        return UnsafeRawBufferPointer(start: b, count: 15)
     }
 
     /// `Mmm dd [yyyy ]hh:mm:ss[.fff]` at the scanner's position, any layout; consumes it.
@@ -232,7 +235,22 @@ public struct SyslogParser: LineParser {
     /// spaces.
     @inline(__always)
     private static func mayHoldTag(_ word: UnsafeRawBufferPointer) -> Bool {
-        for c in word where c == 0x3A || c == 0x5B { return true }
+        guard let base = word.baseAddress else { return false }
+        let n = word.count
+        var i = 0
+        // Eight bytes at a time: whether any is `:` or `[` (host names run 8–30 bytes).
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        while n - i >= 8 {
+            let w = base.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            let colon = w ^ (0x3A &* ones), bracket = w ^ (0x5B &* ones)
+            if ((colon &- ones) & ~colon | (bracket &- ones) & ~bracket) & highs != 0 { return true }
+            i += 8
+        }
+        while i < n {
+            let c = word[i]
+            if c == 0x3A || c == 0x5B { return true }
+            i += 1
+        }
         return false
     }
 
@@ -274,20 +292,20 @@ public struct SyslogParser: LineParser {
     }
 
     /// Sets the tag's fields; returns the program name's bytes.
-    private func emitTag(_ tag: Tag, of s: SyslogScanner, in event: inout Event) -> UnsafeRawBufferPointer {
+    private func emitTag(_ tag: Tag, of s: SyslogScanner, in fields: Event.Writer) -> UnsafeRawBufferPointer {
         var program = tag.name
         // sshd(pam_unix) → sshd + module pam_unix
         if tag.name.count > 2, tag.name[tag.name.count - 1] == 0x29, let open = tag.name.firstIndex(of: 0x28), open > 0 {
-            event.setString(.logSyslogAppname, tag.name, of: s)
+            fields.setString(.logSyslogAppname, tag.name, of: s)
             program = UnsafeRawBufferPointer(rebasing: tag.name[..<open])
-            event.setString(.logSyslogModule, UnsafeRawBufferPointer(rebasing: tag.name[(open + 1)..<(tag.name.count - 1)]), of: s)
-            event.setString(.processName, program, of: s)
+            fields.setString(.logSyslogModule, UnsafeRawBufferPointer(rebasing: tag.name[(open + 1)..<(tag.name.count - 1)]), of: s)
+            fields.setString(.processName, program, of: s)
         } else {
-            event.setString(.logSyslogAppname, .processName, tag.name, of: s)
+            fields.setString(.logSyslogAppname, .processName, tag.name, of: s)
         }
         if let pid = tag.pid {
-            event.setString(.logSyslogProcid, pid, of: s)
-            if let n = SyslogText.int(pid) { event.setInt(.processPid, n) }
+            fields.setString(.logSyslogProcid, pid, of: s)
+            if let n = SyslogText.int(pid) { fields.setInt(.processPid, n) }
         }
         return program
     }

@@ -180,15 +180,21 @@ struct SyslogScanner {
             let a = p[anchor]
             let bytes = base.assumingMemoryBound(to: UInt8.self)
             let pattern = UInt64(a) &* 0x0101_0101_0101_0101
-            while i >= low {
-                if i - 7 >= low {
-                    // Eight candidates at once: skip them when none has the anchor byte.
-                    let w = UnsafeRawPointer(bytes + (i - 7 + anchor)).loadUnaligned(as: UInt64.self) ^ pattern
-                    if (w &- 0x0101_0101_0101_0101) & ~w & 0x8080_8080_8080_8080 == 0 {
-                        i -= 8
-                        continue
-                    }
+            let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
+            // Eight candidates at once (starts i - 7 ... i, their anchor bytes in one word): the
+            // exact set of bytes equal to the anchor, tried from the last one down.
+            while i - 7 >= low {
+                let w = UnsafeRawPointer(bytes + (i - 7 + anchor)).loadUnaligned(as: UInt64.self) ^ pattern
+                var hits = ~(((w & low7) &+ low7) | w | low7)
+                while hits != 0 {
+                    let byte = (63 - hits.leadingZeroBitCount) >> 3
+                    let candidate = i - 7 + byte
+                    if matches(at: candidate, p, n) { return candidate }
+                    hits &= ~(0x80 << UInt64(byte << 3))
                 }
+                i -= 8
+            }
+            while i >= low {
                 if bytes[i + anchor] == a && matches(at: i, p, n) { return i }
                 i -= 1
             }
@@ -239,6 +245,30 @@ extension Event {
     }
 }
 
+extension Event.Writer {
+    /// Sets `key` to the text of `slice`, a slice of `scanner`'s line cut next to ASCII
+    /// delimiters (or at the line's ends), as ``Event/setString(_:_:of:)`` does.
+    ///
+    /// `@_transparent` (as the two-key variant): always inlined, even into the large functions
+    /// of the header and message parsers, where `@inline(__always)` gives way to the
+    /// optimizer's size limits; inlined, the key's rank and schema checks are constants.
+    @_transparent
+    func setString(_ key: Event.Key, _ slice: UnsafeRawBufferPointer, of scanner: SyslogScanner) {
+        if scanner.isValidUTF8 { setString(key, validUTF8: slice) } else { setString(key, utf8: slice) }
+    }
+
+    /// Sets `key` and `other` to the text of `slice`, as ``Event/setString(_:_:_:of:)`` does.
+    @_transparent
+    func setString(_ key: Event.Key, _ other: Event.Key, _ slice: UnsafeRawBufferPointer, of scanner: SyslogScanner) {
+        if scanner.isValidUTF8 {
+            setString(key, other, validUTF8: slice)
+        } else {
+            setString(key, utf8: slice)
+            setString(other, utf8: slice)
+        }
+    }
+}
+
 /// Helpers for turning slices into field values.
 enum SyslogText {
     @inline(__always)
@@ -280,6 +310,13 @@ enum SyslogText {
         guard !b.isEmpty else { return }
         if let ip = IPAddress(parsing: b) { event.setIP(ipKey, ip) }
         else if let domainKey { event[domainKey] = string(b) }
+    }
+
+    /// Sets `ipKey` when `b` is an IP address, else `domainKey` (a host name) when non-empty.
+    static func setAddress(_ b: UnsafeRawBufferPointer, ipKey: Event.Key, domainKey: Event.Key?, in fields: Event.Writer) {
+        guard !b.isEmpty else { return }
+        if let ip = IPAddress(parsing: b) { fields.setIP(ipKey, ip) }
+        else if let domainKey { fields.setString(domainKey, utf8: b) }
     }
 
     /// Whether `b` starts with `literal`.
