@@ -60,6 +60,8 @@ public struct EndToEndBenchmark {
         /// Give up on a run after this many seconds.
         public var timeout = 900.0
         public var keep = false
+        /// The alert index's layout (`index.layout` of the runs' configuration).
+        public var layout: AlertIndexLayout = .blocks
         public init(executable: String, directory: String) {
             self.executable = executable
             self.directory = directory
@@ -211,7 +213,7 @@ public struct EndToEndBenchmark {
             stream: { workers: \(options.workers), checkpoint_interval: 10s }
             rules: { dir: "\(Self.absolute(options.rulesDirectory))" }
             parsers: { dir: "\(Self.absolute(options.parsersDirectory))" }
-            \(enrichment)index: { retention: null }
+            \(enrichment)index: { retention: null, layout: \(options.layout.rawValue) }
             sensors:
               - { name: feed, type: file, paths: [logs/*.log], parser: syslog, start_at: beginning, poll_interval: \(options.pollMilliseconds)ms, scan_interval: 100ms }
 
@@ -255,6 +257,8 @@ public struct EndToEndBenchmark {
         let indexPath: String
         let metrics: String
         private var index: AlertIndex?
+        /// The last failure to open or read the index (a count of 0 alone hides it).
+        private(set) var lastError: String?
 
         init(indexPath: String, metrics: String) {
             self.indexPath = indexPath
@@ -265,11 +269,35 @@ public struct EndToEndBenchmark {
             // Opened once the indexer has committed (the index and its tables exist): opening
             // migrates, which must not race the indexer creating the tables.
             if index == nil, EndToEndBenchmark.indexerCommitted(metrics) {
-                index = try? AlertIndex(configuration: AlertIndexConfiguration(path: indexPath, mustExist: true))
+                do { index = try AlertIndex(configuration: AlertIndexConfiguration(path: indexPath, mustExist: true)) } catch {
+                    lastError = "\(error)"
+                }
             }
+            guard let index else { return 0 }
             var filter = AlertFilter()
             filter.rules = [EndToEndBenchmark.ruleID]
-            return (try? index?.count(filter)) ?? 0
+            do {
+                let n = try index.count(filter)
+                lastError = nil
+                return n
+            } catch {
+                lastError = "\(error)"
+                return 0
+            }
+        }
+
+        /// What an index opened now counts (the rule's alerts and all), to tell a reader that
+        /// stopped seeing new commits from alerts that are not in the index.
+        func freshCount() -> String {
+            do {
+                let fresh = try AlertIndex(configuration: AlertIndexConfiguration(path: indexPath, mustExist: true))
+                defer { fresh.close() }
+                var filter = AlertFilter()
+                filter.rules = [EndToEndBenchmark.ruleID]
+                return "an index opened now counts \(try fresh.count(filter)) of the rule, \(try fresh.totalAlerts()) in all"
+            } catch {
+                return "an index opened now fails: \(error)"
+            }
         }
 
         func close() {
@@ -310,7 +338,7 @@ public struct EndToEndBenchmark {
         var deadline = BenchClock.now() + 120
         while counter.count() < 1 {
             guard process.isRunning, BenchClock.now() < deadline else {
-                throw Failure("\(name): the warm-up alert did not arrive within 120 s: \(process.stderrTail())")
+                throw Failure("\(name): the warm-up alert did not arrive within 120 s\(counter.lastError.map { " (the reader fails: \($0))" } ?? ""): \(process.stderrTail())")
             }
             usleep(20_000)
         }
@@ -345,7 +373,9 @@ public struct EndToEndBenchmark {
         while alertsDone == nil || sensorDone == nil || streamDone == nil {
             let t = BenchClock.now()
             guard process.isRunning else { throw Failure("\(name): vigil run exited: \(process.stderrTail())") }
-            guard t < deadline else { throw Failure("\(name): not done within \(Int(options.timeout)) s (\(counter.count()) of \(expected) alerts)") }
+            guard t < deadline else {
+                throw Failure("\(name): not done within \(Int(options.timeout)) s (\(counter.count()) of \(expected) alerts\(counter.lastError.map { "; the reader fails: \($0)" } ?? ""); \(counter.freshCount()))")
+            }
             if alertsDone == nil && counter.count() >= expected { alertsDone = BenchClock.now() - t0 }
             if t - lastScrape >= 0.25 || alertsDone != nil {
                 lastScrape = t

@@ -31,10 +31,12 @@ struct BenchCommand: ParsableCommand {
         @Option(help: "The parsers directory.") var parsers: String = "parsers"
         @Option(help: "The enrichment directory ('none': no enrichment).") var enrichment: String = "enrichment"
         @Option(help: "Give up on a run after this many seconds.") var timeout: Double = 900
+        @Option(help: "Alert index layout of the runs: blocks (the default) or rows.") var layout: String = "blocks"
         @Flag(help: "Keep the directory.") var keep = false
         @Flag(help: "Print one JSON object on the last line.") var json = false
 
         func validate() throws {
+            guard AlertIndexLayout(rawValue: layout) != nil else { throw ValidationError("--layout must be blocks or rows, got '\(layout)'") }
             guard events >= 1000, kafkaEvents >= 1000 else { throw ValidationError("--events and --kafka-events must be at least 1000") }
             guard attackers >= 1, attackers * 10 <= min(events, kafkaEvents) else { throw ValidationError("--attackers must be at least 1 and at most a tenth of --events and --kafka-events") }
             guard latencyRate >= 100, latencySeconds >= 3, latencyAlerts >= 1 else { throw ValidationError("--latency-rate must be at least 100, --latency-seconds at least 3, --latency-alerts at least 1") }
@@ -61,6 +63,7 @@ struct BenchCommand: ParsableCommand {
             options.enrichmentDirectory = enrichment == "none" ? nil : enrichment
             options.timeout = timeout
             options.keep = keep
+            options.layout = AlertIndexLayout(rawValue: layout) ?? .rows
             let r = try EndToEndBenchmark(options: options, progress: { printError($0) }).run()
             func describe(_ t: EndToEndBenchmark.Throughput, _ end: String) {
                 print(String(format: "%@: %.0f events/s (%d events in %.2f s to the last expected alert %@; %d of %d alerts, %d unexpected; %.1f CPU s, %.0f events per CPU s; peak RSS %.0f MiB)",

@@ -490,10 +490,13 @@ struct AlertBlockColumns {
         n = Int(b.loadUnaligned(fromByteOffset: 1, as: UInt32.self).littleEndian)
         let ruleCount = Int(b.loadUnaligned(fromByteOffset: 5, as: UInt16.self).littleEndian)
         stringEndsAt = Int(b.loadUnaligned(fromByteOffset: 7, as: UInt32.self).littleEndian)
+        let bad = AlertIndexError(.database, "unreadable alert block (bad layout)")
         var p = 11
         var rules: [String] = []
         for _ in 0..<ruleCount {
+            guard p + 2 <= b.count else { throw bad }
             let len = Int(b.loadUnaligned(fromByteOffset: p, as: UInt16.self).littleEndian)
+            guard p + 2 + len <= b.count else { throw bad }
             rules.append(String(decoding: UnsafeRawBufferPointer(rebasing: b[(p + 2)..<(p + 2 + len)]), as: UTF8.self))
             p += 2 + len
         }
@@ -508,7 +511,25 @@ struct AlertBlockColumns {
         fingerprintAt = p; p += 8 * n
         offsetAt = p; p += 4 * n
         stringsAt = stringEndsAt + 4 * n
-        guard p == stringEndsAt, stringsAt <= b.count else { throw AlertIndexError(.database, "unreadable alert block (bad layout)") }
+        guard p == stringEndsAt, stringsAt <= b.count else { throw bad }
+        // What the accessors trust: rule numbers in range, and each slot's three strings within
+        // its part of the strings (a damaged block is an error, not a crash).
+        for i in 0..<n where Int(UInt16(littleEndian: b.loadUnaligned(fromByteOffset: ruleAt + 2 * i, as: UInt16.self))) >= ruleCount {
+            throw bad
+        }
+        var start = stringsAt
+        for i in 0..<n {
+            let end = stringsAt + Int(UInt32(littleEndian: b.loadUnaligned(fromByteOffset: stringEndsAt + 4 * i, as: UInt32.self)))
+            guard end >= start, end <= b.count else { throw bad }
+            var q = start
+            for _ in 0..<3 {
+                guard q + 2 <= end else { throw bad }
+                let len = UInt16(littleEndian: b.loadUnaligned(fromByteOffset: q, as: UInt16.self))
+                q += 2 + (len == AlertBlockLayout.noString ? 0 : Int(len))
+            }
+            guard q <= end else { throw bad }
+            start = end
+        }
     }
 
     @inline(__always) func time(_ i: Int) -> Int64 { Int64(littleEndian: base.loadUnaligned(fromByteOffset: timeAt + 8 * i, as: Int64.self)) }

@@ -465,7 +465,8 @@ struct BlockCopier {
 
     static func bindText(_ s: OpaquePointer, _ i: Int32, _ b: UnsafeRawBufferPointer) {
         if b.isEmpty {
-            sqlite3_bind_text(s, i, "", 0, nil)
+            // The literal's pointer lives only for the call: SQLite copies (nothing).
+            sqlite3_bind_text(s, i, "", 0, SQL.transient)
         } else {
             sqlite3_bind_text(s, i, b.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(b.count), SQL.transient)
         }

@@ -360,8 +360,10 @@ extension AlertIndex {
         let columns = b.columnsBlob()
         let columnsInsert = try db.cachedStatement(sql: "INSERT INTO alert_block_columns(block, columns) VALUES (?,?)").sqliteStatement
         sqlite3_bind_int64(columnsInsert, 1, start)
-        // SQLITE_STATIC: the step runs while the bytes are borrowed (after it, `columns` may go).
         try columns.withUnsafeBytes { c in
+            // SQLITE_STATIC: SQLite reads the bytes during the step, so the step must run inside
+            // this closure. After it the array may already be freed: an optimized build releases
+            // `columns` after its last use, and SQLite then copied freed memory into the block.
             sqlite3_bind_blob(columnsInsert, 2, c.baseAddress, Int32(c.count), nil)
             try SQL.step(columnsInsert, conn)
         }

@@ -492,6 +492,35 @@ func corpus() -> [Event] {
         fresh.close()
     }
 
+    /// A block whose columns are damaged (rule numbers, string ends or a string's length pointing
+    /// past its bytes) makes queries fail with an error that says so; nothing reads out of bounds.
+    @Test(arguments: ["rule", "ends", "length"]) func aDamagedBlockIsAnErrorNotACrash(damage: String) throws {
+        let dir = try TemporaryDirectory("vigil-index"); defer { dir.remove() }
+        let index = try openIndex(dir); defer { index.close() }
+        try index.write(rows(corpus()))
+        try index.pool.write { db in
+            var blob = [UInt8](try Data.fetchOne(db, sql: "SELECT columns FROM alert_block_columns")!)
+            let n = Int(blob[1]) | Int(blob[2]) << 8
+            let endsAt = Int(blob[7]) | Int(blob[8]) << 8 | Int(blob[9]) << 16
+            let ruleAt = endsAt - 4 * n - 8 * n - 2 * 17 * n - 2 * n  // offsets, fingerprints, addresses, rules
+            switch damage {
+            case "rule": blob[ruleAt + 2] = 0xEE                                         // slot 1's rule number
+            case "ends": for i in 0..<4 { blob[endsAt + 4 + i] = i == 3 ? 0x7F : 0xFF }  // slot 1's end of strings
+            default: blob[endsAt + 4 * n] = 0xF0                                        // slot 0's id length
+            }
+            try db.execute(sql: "UPDATE alert_block_columns SET columns = ?", arguments: [Data(blob)])
+        }
+        var f = AlertFilter()
+        f.rules = ["ssh-brute"]
+        #expect(throws: AlertIndexError.self) { try index.count(f) }
+        do {
+            _ = try index.alerts(AlertQuery())
+            Issue.record("a damaged block was read")
+        } catch {
+            #expect("\(error)".contains("unreadable alert block"), "\(error)")
+        }
+    }
+
     @Test func ipKeysOrderLikeAddresses() throws {
         let net = IPNetwork("10.1.0.0/16")!
         let (lo, hi) = IPKey.range(net)

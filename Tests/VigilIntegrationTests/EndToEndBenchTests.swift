@@ -51,4 +51,19 @@ import VigilTestSupport
         }
         #expect(!FileManager.default.fileExists(atPath: dir.file("b")), "the bench removes its directory")
     }
+
+    /// `--layout blocks`: the runs' index stores alerts in blocks and holds every expected alert.
+    @Test func benchE2EOnTheBlockLayout() throws {
+        let dir = try TemporaryDirectory("vigil-bench-e2e"); defer { dir.remove() }
+        let r = try runCommand(vigil, ["bench", "e2e", "--events", "20000", "--attackers", "20", "--no-kafka", "--no-latency",
+                                       "--rules", root + "/rules", "--parsers", root + "/parsers", "--enrichment", "none",
+                                       "--layout", "blocks", "--timeout", "240", "--dir", dir.file("b"), "--keep", "--json"])
+        #expect(r.status == 0, "\(r.stderr.suffix(3000))")
+        let last = (try? JSONSerialization.jsonObject(with: Data((r.lines.last ?? "").utf8))) as? [String: Any] ?? [:]
+        #expect((last["alerts_indexed"] as? NSNumber)?.intValue == 20, "\(r.stdout)\n\(r.stderr.suffix(2000))")
+        let check = try runCommand(vigil, ["alerts", "check", "--db", dir.file("b/embedded/data/alerts.db")])
+        #expect(check.status == 0 && check.stdout.contains("21 alerts (blocks layout)") && check.stdout.contains("; ok"), "\(check.stdout) \(check.stderr)")
+        let bad = try runCommand(vigil, ["bench", "e2e", "--layout", "columns"])
+        #expect(bad.status != 0 && bad.stderr.contains("--layout"), "\(bad.stderr)")
+    }
 }
