@@ -158,9 +158,15 @@ struct TokenSet {
 
     /// Adds the tokens of `text`.
     mutating func add(_ text: UnsafeRawBufferPointer) {
+        Self.forEachToken(text) { start, end, h in insert(UnsafeRawBufferPointer(rebasing: text[start..<end]), hash: h) }
+    }
+
+    /// Calls `body(start, end, hash)` for each token of `text` in order: a run of token bytes
+    /// (``table``), and the FNV-1a hash of its lower-cased bytes.
+    @inline(__always)
+    static func forEachToken(_ text: UnsafeRawBufferPointer, _ body: (Int, Int, UInt32) -> Void) {
         let n = text.count
-        guard n > 0 else { return }
-        Self.table.withUnsafeBufferPointer { table in
+        table.withUnsafeBufferPointer { table in
             var i = 0
             while i < n {
                 while i < n && table[Int(text[i])] == 0 { i += 1 }
@@ -172,7 +178,7 @@ struct TokenSet {
                     h = (h ^ UInt32(c)) &* 16_777_619
                     i += 1
                 }
-                if i > start { insert(UnsafeRawBufferPointer(rebasing: text[start..<i]), hash: h) }
+                if i > start { body(start, i, h) }
             }
         }
     }

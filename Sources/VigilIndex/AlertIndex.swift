@@ -296,12 +296,17 @@ public final class AlertIndex: @unchecked Sendable {
             result.updated += 1
         }
         try Self.applyCounts(counts, db: db)
+        try Self.recordOffsets(offsets, db: db)
+        return result
+    }
+
+    /// Stores each partition's next offset, in the transaction of the rows it follows.
+    static func recordOffsets(_ offsets: [IndexedOffset], db: Database) throws {
         let offset = try db.cachedStatement(sql: """
             INSERT INTO offsets(topic, partition, next_offset) VALUES (?,?,?)
             ON CONFLICT(topic, partition) DO UPDATE SET next_offset = excluded.next_offset
             """)
         for o in offsets { try offset.execute(arguments: [o.topic, o.partition, o.next]) }
-        return result
     }
 
     /// Removes an alert's entry from the (contentless) text index: FTS5 needs the values it

@@ -247,6 +247,24 @@ public struct AlertRow: Sendable {
     /// `tokens` (offsets within the item).
     static func appendTextAndTokens(key: String?, user: String?, sample: UnsafeRawBufferPointer,
                                     into out: inout [UInt8], tokens: inout [UInt64]) {
+        appendItem(key: key, user: user, into: &out, tokens: &tokens) { out in
+            appendSearchText(sample.bindMemory(to: UInt8.self), into: &out)
+        }
+    }
+
+    /// ``textAndTokens(key:user:text:)`` made at the end of `out`, as the variant with a sample.
+    static func appendTextAndTokens(key: String?, user: String?, text: String?, into out: inout [UInt8], tokens: inout [UInt64]) {
+        appendItem(key: key, user: user, into: &out, tokens: &tokens) { out in
+            guard var text else { return }
+            text.withUTF8 { out.append(contentsOf: $0) }
+        }
+    }
+
+    /// An item at the end of `out`: the flag byte, `key`, 0x1F, `user`, 0x1F and what `text`
+    /// appends, ASCII letters lower-cased; its tokens in `tokens`.
+    @inline(__always)
+    private static func appendItem(key: String?, user: String?, into out: inout [UInt8], tokens: inout [UInt64],
+                                   text: (inout [UInt8]) -> Void) {
         let start = out.count
         out.append(0)
         var high: UInt8 = 0
@@ -255,21 +273,8 @@ public struct AlertRow: Sendable {
         AlertBlockBuilder.appendLower(user, &out, &high)
         out.append(0x1F)
         let textStart = out.count
-        appendSearchText(sample.bindMemory(to: UInt8.self), into: &out)
+        text(&out)
         AlertBlockBuilder.lowerTail(&out, from: textStart, &high)
-        finish(&out, from: start, high: high, tokens: &tokens)
-    }
-
-    /// ``textAndTokens(key:user:text:)`` made at the end of `out`, as the variant with a sample.
-    static func appendTextAndTokens(key: String?, user: String?, text: String?, into out: inout [UInt8], tokens: inout [UInt64]) {
-        let start = out.count
-        out.append(0)
-        var high: UInt8 = 0
-        AlertBlockBuilder.appendLower(key, &out, &high)
-        out.append(0x1F)
-        AlertBlockBuilder.appendLower(user, &out, &high)
-        out.append(0x1F)
-        AlertBlockBuilder.appendLower(text, &out, &high)
         finish(&out, from: start, high: high, tokens: &tokens)
     }
 
@@ -287,39 +292,21 @@ public struct AlertRow: Sendable {
         let mask = size - 1
         withUnsafeTemporaryAllocation(of: UInt16.self, capacity: size) { slots in
             slots.initialize(repeating: 0)
-            item.withUnsafeBufferPointer { whole in
-                let b = UnsafeBufferPointer(rebasing: whole[from...])
-                TokenSet.table.withUnsafeBufferPointer { table in
-                    let n = b.count
-                    var i = 0
-                    while i < n {
-                        while i < n && table[Int(b[i])] == 0 { i += 1 }
-                        let start = i
-                        var h: UInt32 = 2_166_136_261
-                        while i < n {
-                            let c = table[Int(b[i])]
-                            if c == 0 { break }
-                            h = (h ^ UInt32(c)) &* 16_777_619
-                            i += 1
+            item.withUnsafeBytes { whole in
+                let b = UnsafeRawBufferPointer(rebasing: whole[from...])
+                TokenSet.forEachToken(b) { start, end, h in
+                    let len = end - start
+                    var s = Int(h) & mask
+                    while slots[s] != 0 {
+                        let t = tokens[Int(slots[s]) - 1]
+                        if UInt32(truncatingIfNeeded: t >> 32) == h && Int(t & 0xFFFF) == len
+                            && memcmp(b.baseAddress! + Int(t >> 16 & 0xFFFF), b.baseAddress! + start, len) == 0 {
+                            return
                         }
-                        guard i > start else { continue }
-                        let len = i - start
-                        var s = Int(h) & mask
-                        var seen = false
-                        while slots[s] != 0 {
-                            let t = tokens[Int(slots[s]) - 1]
-                            if UInt32(truncatingIfNeeded: t >> 32) == h && Int(t & 0xFFFF) == len
-                                && memcmp(b.baseAddress! + Int(t >> 16 & 0xFFFF), b.baseAddress! + start, len) == 0 {
-                                seen = true
-                                break
-                            }
-                            s = (s + 1) & mask
-                        }
-                        if !seen {
-                            tokens.append(UInt64(h) << 32 | UInt64(start) << 16 | UInt64(len))
-                            slots[s] = UInt16(tokens.count)
-                        }
+                        s = (s + 1) & mask
                     }
+                    tokens.append(UInt64(h) << 32 | UInt64(start) << 16 | UInt64(len))
+                    slots[s] = UInt16(tokens.count)
                 }
             }
         }

@@ -258,11 +258,7 @@ extension AlertIndex {
             counts[CountKey(hour: c.hour, rule: state.ruleInfo[c.rule].id, severity: c.severity), default: 0] += n
         }
         try Self.applyCounts(counts, db: db)
-        let offset = try db.cachedStatement(sql: """
-            INSERT INTO offsets(topic, partition, next_offset) VALUES (?,?,?)
-            ON CONFLICT(topic, partition) DO UPDATE SET next_offset = excluded.next_offset
-            """)
-        for o in offsets { try offset.execute(arguments: [o.topic, o.partition, o.next]) }
+        try Self.recordOffsets(offsets, db: db)
         return result
     }
 
