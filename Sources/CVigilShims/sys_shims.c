@@ -40,3 +40,17 @@ int vigil_drop_capabilities(void) { return 0; }
 int vigil_no_new_privileges(void) { return 0; }
 int vigil_set_thread_name(const char *name) { (void)name; return 0; }
 #endif
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+int vigil_set_malloc_thresholds(int64_t mmap_threshold, int64_t trim_threshold) {
+    int a = mallopt(M_MMAP_THRESHOLD, (int)mmap_threshold);
+    int b = mallopt(M_TRIM_THRESHOLD, (int)trim_threshold);
+    return (a == 1 && b == 1) ? 0 : -1;
+}
+#else
+int vigil_set_malloc_thresholds(int64_t mmap_threshold, int64_t trim_threshold) {
+    (void)mmap_threshold; (void)trim_threshold;
+    return -1;
+}
+#endif

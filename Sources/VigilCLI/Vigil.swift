@@ -1,4 +1,5 @@
 import ArgumentParser
+import VigilCore
 
 @main
 struct Vigil: ParsableCommand {
@@ -12,6 +13,11 @@ struct Vigil: ParsableCommand {
         subcommands: [RunCommand.self, IngestCommand.self, ParseCommand.self, ParsersCommand.self, ReplayCommand.self,
                       CaptureCommand.self, StreamCommand.self, StatusCommand.self, EnrichCommand.self, RulesCommand.self,
                       IndexCommand.self, AlertsCommand.self, TopicsCommand.self, BenchCommand.self])
+
+    static func main() {
+        MemoryTuning.keepFreedMemory()
+        main(nil)
+    }
 }
 
 enum VigilVersion {

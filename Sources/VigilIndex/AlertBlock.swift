@@ -308,7 +308,7 @@ struct AlertBlockBuilder {
         body.withUnsafeBytes { b in
             row.textItem.withUnsafeBytes { item in
                 row.tokens.withUnsafeBytes { tokens in
-                    append(row, ruleNumber: ruleNumber, body: b, item: item, tokens: tokens, fingerprint: fingerprint)
+                    withUnsafePointer(to: row) { append($0, ruleNumber: ruleNumber, body: b, item: item, tokens: tokens, fingerprint: fingerprint) }
                 }
             }
         }
@@ -317,30 +317,31 @@ struct AlertBlockBuilder {
     /// Appends an alert whose body, text item and tokens (8 bytes each, little-endian) are given
     /// as bytes; returns its slot.
     @discardableResult
-    mutating func append(_ row: AlertRow, ruleNumber: Int, body: UnsafeRawBufferPointer, item: UnsafeRawBufferPointer,
+    mutating func append(_ rowAt: UnsafePointer<AlertRow>, ruleNumber: Int, body: UnsafeRawBufferPointer, item: UnsafeRawBufferPointer,
                          tokens rowTokens: UnsafeRawBufferPointer, fingerprint: UInt64) -> Int {
+        // Fields are read in place (a copy of the row would retain and release all its strings).
         let slot = times.count
         offsets.append(UInt32(slot))
-        times.append(row.time)
-        severities.append(UInt8(clamping: row.severity))
-        counts.append(row.count)
-        risks.append(row.risk.map { $0.isNaN ? AlertBlockLayout.noRisk &- 1 : $0.bitPattern } ?? AlertBlockLayout.noRisk)
+        times.append(rowAt.pointee.time)
+        severities.append(UInt8(clamping: rowAt.pointee.severity))
+        counts.append(rowAt.pointee.count)
+        risks.append(rowAt.pointee.risk.map { $0.isNaN ? AlertBlockLayout.noRisk &- 1 : $0.bitPattern } ?? AlertBlockLayout.noRisk)
         if ruleNumber >= localRule.count { localRule += repeatElement(0, count: ruleNumber + 1 - localRule.count) }
         let local = Int(localRule[ruleNumber])
         if local == 0 {
-            addRule(row.ruleID, time: row.time)
+            addRule(rowAt.pointee.ruleID, time: rowAt.pointee.time)
             localRule[ruleNumber] = UInt16(rules.count)
         } else {
             ruleIndex.append(UInt16(local - 1))
-            ruleTimes[local - 1].min = min(ruleTimes[local - 1].min, row.time)
-            ruleTimes[local - 1].max = max(ruleTimes[local - 1].max, row.time)
+            ruleTimes[local - 1].min = min(ruleTimes[local - 1].min, rowAt.pointee.time)
+            ruleTimes[local - 1].max = max(ruleTimes[local - 1].max, rowAt.pointee.time)
         }
-        FixedIPKey.write(row.sourceIP, into: &sources)
-        FixedIPKey.write(row.destinationIP, into: &destinations)
+        FixedIPKey.write(rowAt.pointee.sourceIP, into: &sources)
+        FixedIPKey.write(rowAt.pointee.destinationIP, into: &destinations)
         fingerprints.append(fingerprint)
-        Self.appendString(row.id, into: &strings)
-        Self.appendString(row.userName, into: &strings)
-        Self.appendString(row.key, into: &strings)
+        Self.appendString(rowAt.pointee.id, into: &strings)
+        Self.appendString(rowAt.pointee.userName, into: &strings)
+        Self.appendString(rowAt.pointee.key, into: &strings)
         stringEnds.append(UInt32(strings.count))
         let textStart = text.count
         text.appendRaw(item)

@@ -84,9 +84,12 @@ public final class AlertIndex: @unchecked Sendable {
     lazy var bodyCompressor = BodyCompressor()
     let jobCompressor = BodyCompressor()
     let bodyQueue = DispatchQueue(label: "vigil.index.bodies")
-    var pendingBodies: BodyJob?
-    var spareBodies: [UInt8] = []
-    var spareEnds: [UInt32] = []
+    /// Blocks whose bodies the body queue compresses, oldest first (at most
+    /// ``maximumPendingBodies``, all inserted before a commit), and arrays to recycle.
+    var pendingBodies: [BodyJob] = []
+    static let maximumPendingBodies = 3
+    var spareBodies: [[UInt8]] = []
+    var spareEnds: [[UInt32]] = []
     /// How this database stores its alerts.
     public let layout: AlertIndexLayout
     /// Copies the log into the database off the writer's thread; started by the first

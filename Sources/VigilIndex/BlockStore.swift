@@ -232,9 +232,12 @@ extension AlertIndex {
         state.builder.removeAll()
         let arenaBytes = arena?.bytes ?? []
         try arenaBytes.withUnsafeBytes { arenaBytes in
-            for i in rows.indices {
-                try appendRow(rows[i], arena: arenaBytes, state: state, conn: conn, db: db, dead: dead, result: &result, cells: &cells,
-                              ids: &ids, sources: &sources, destinations: &destinations, blockStart: &blockStart)
+            // Rows are borrowed in place: a copy of each would retain and release its strings.
+            try rows.withUnsafeBufferPointer { rows in
+                for i in rows.indices {
+                    try appendRow(rows.baseAddress! + i, arena: arenaBytes, state: state, conn: conn, db: db, dead: dead, result: &result, cells: &cells,
+                                  ids: &ids, sources: &sources, destinations: &destinations, blockStart: &blockStart)
+                }
             }
         }
         if !state.builder.isEmpty {
@@ -266,30 +269,30 @@ extension AlertIndex {
     struct Cell: Hashable { var hour: Int64; var rule: Int; var severity: Int }
 
     /// Adds one row to the block being built (flushing it when full), or counts it unchanged.
-    private func appendRow(_ row: AlertRow, arena: UnsafeRawBufferPointer, state: BlockWriterState, conn: OpaquePointer, db: Database, dead: OpaquePointer,
+    private func appendRow(_ rowAt: UnsafePointer<AlertRow>, arena: UnsafeRawBufferPointer, state: BlockWriterState, conn: OpaquePointer, db: Database, dead: OpaquePointer,
                            result: inout WriteResult, cells: inout [Cell: Int64], ids: inout [RunEntry], sources: inout [RunEntry],
                            destinations: inout [RunEntry], blockStart: inout Int64) throws {
         let ruleNumber: Int
-        if let n = state.ruleNumbers[row.ruleID] {
+        if let n = state.ruleNumbers[rowAt.pointee.ruleID] {
             ruleNumber = n
             let info = state.ruleInfo[n]
-            if info.name != row.ruleName || info.description != row.ruleDescription || info.tags != row.tags {
-                try noteRule(row, db: db)
-                state.ruleInfo[n] = (row.ruleID, row.ruleName, row.ruleDescription, row.tags)
+            if info.name != rowAt.pointee.ruleName || info.description != rowAt.pointee.ruleDescription || info.tags != rowAt.pointee.tags {
+                try noteRule(rowAt.pointee, db: db)
+                state.ruleInfo[n] = (rowAt.pointee.ruleID, rowAt.pointee.ruleName, rowAt.pointee.ruleDescription, rowAt.pointee.tags)
             }
         } else {
-            try noteRule(row, db: db)
+            try noteRule(rowAt.pointee, db: db)
             ruleNumber = state.ruleInfo.count
-            state.ruleNumbers[row.ruleID] = ruleNumber
-            state.ruleInfo.append((row.ruleID, row.ruleName, row.ruleDescription, row.tags))
+            state.ruleNumbers[rowAt.pointee.ruleID] = ruleNumber
+            state.ruleInfo.append((rowAt.pointee.ruleID, rowAt.pointee.ruleName, rowAt.pointee.ruleDescription, rowAt.pointee.tags))
         }
-        let fingerprint = row.fingerprint
-        let h = row.idHash
+        let fingerprint = rowAt.pointee.fingerprint
+        let h = rowAt.pointee.idHash
         var old = state.recent[h]
-        if let o = old, o.id != row.id { old = nil }
-        if old == nil && state.bloom.contains(h) { old = try findLatest(db, id: row.id, hash: h, segments: state.segments.map { $0.id }) }
+        if let o = old, o.id != rowAt.pointee.id { old = nil }
+        if old == nil && state.bloom.contains(h) { old = try findLatest(db, id: rowAt.pointee.id, hash: h, segments: state.segments.map { $0.id }) }
         if let old {
-            if row.count < old.count || (row.count == old.count && fingerprint == old.fingerprint) {
+            if rowAt.pointee.count < old.count || (rowAt.pointee.count == old.count && fingerprint == old.fingerprint) {
                 result.unchanged += 1
                 return
             }
@@ -310,23 +313,23 @@ extension AlertIndex {
         }
         let seq = state.nextSeq
         state.nextSeq += 1
-        if let span = row.span {
+        if let span = rowAt.pointee.span {
             guard span.tokensStart + 8 * Int(span.tokenCount) <= arena.count else {
-                throw AlertIndexError(.database, "row \(row.id) lies outside its batch's bytes (\(span) of \(arena.count))")
+                throw AlertIndexError(.database, "row \(rowAt.pointee.id) lies outside its batch's bytes (\(span) of \(arena.count))")
             }
-            state.builder.append(row, ruleNumber: ruleNumber,
+            state.builder.append(rowAt, ruleNumber: ruleNumber,
                                  body: UnsafeRawBufferPointer(rebasing: arena[span.start..<span.itemStart]),
                                  item: UnsafeRawBufferPointer(rebasing: arena[span.itemStart..<span.tokensStart]),
                                  tokens: UnsafeRawBufferPointer(rebasing: arena[span.tokensStart..<(span.tokensStart + 8 * Int(span.tokenCount))]),
                                  fingerprint: fingerprint)
         } else {
-            state.builder.append(row, ruleNumber: ruleNumber, body: row.encoded, fingerprint: fingerprint)
+            state.builder.append(rowAt.pointee, ruleNumber: ruleNumber, body: rowAt.pointee.encoded, fingerprint: fingerprint)
         }
-        state.recent[h] = KnownAlert(id: row.id, seq: seq, count: row.count, fingerprint: fingerprint, time: row.time, rule: row.ruleID, severity: row.severity)
+        state.recent[h] = KnownAlert(id: rowAt.pointee.id, seq: seq, count: rowAt.pointee.count, fingerprint: fingerprint, time: rowAt.pointee.time, rule: rowAt.pointee.ruleID, severity: rowAt.pointee.severity)
         ids.append(RunEntry(k0: h, seq: seq))
-        if let s = row.sourceIP { sources.append(RunEntry(ip: s, seq: seq)) }
-        if let d = row.destinationIP { destinations.append(RunEntry(ip: d, seq: seq)) }
-        cells[Cell(hour: Self.hour(row.time), rule: ruleNumber, severity: row.severity), default: 0] += 1
+        if let s = rowAt.pointee.sourceIP { sources.append(RunEntry(ip: s, seq: seq)) }
+        if let d = rowAt.pointee.destinationIP { destinations.append(RunEntry(ip: d, seq: seq)) }
+        cells[Cell(hour: Self.hour(rowAt.pointee.time), rule: ruleNumber, severity: rowAt.pointee.severity), default: 0] += 1
         if state.builder.count == AlertBlockLayout.capacity {
             try flushBlock(&state.builder, start: blockStart, db: db, deferBodies: true)
             state.builder.removeAll()
@@ -372,11 +375,11 @@ extension AlertIndex {
             try SQL.step(text, conn)
         }
         if deferBodies {
-            try drainBodies(db)
-            let job = BodyJob(start: start, count: b.count, bodies: spareBodies, ends: spareEnds)
+            try drainBodies(db, keeping: Self.maximumPendingBodies - 1)
+            let job = BodyJob(start: start, count: b.count, bodies: spareBodies.popLast() ?? [], ends: spareEnds.popLast() ?? [])
             swap(&job.bodies, &b.bodies)
             swap(&job.ends, &b.bodyEnds)
-            pendingBodies = job
+            pendingBodies.append(job)
             let compressor = jobCompressor
             bodyQueue.async { job.run(compressor) }
         } else {
@@ -406,34 +409,35 @@ extension AlertIndex {
         try SQL.step(fts, conn)
     }
 
-    /// Inserts the bodies of the block compressed on the other thread, if any (waiting for them).
-    func drainBodies(_ db: Database) throws {
-        guard let job = pendingBodies else { return }
-        pendingBodies = nil
-        job.done.wait()
-        defer {
-            // The arrays go back to the next block's builder.
-            job.bodies.removeAll(keepingCapacity: true)
-            job.ends.removeAll(keepingCapacity: true)
-            spareBodies = job.bodies
-            spareEnds = job.ends
-        }
-        let conn = db.sqliteConnection!
-        let insert = try db.cachedStatement(sql: "INSERT INTO alert_block_bodies(part, bodies) VALUES (?,?)").sqliteStatement
-        for (part, stored) in job.parts {
-            sqlite3_bind_int64(insert, 1, part)
-            try stored.withUnsafeBytes { p in
-                sqlite3_bind_blob(insert, 2, p.baseAddress, Int32(p.count), nil)
-                try SQL.step(insert, conn)
+    /// Inserts the bodies of the blocks compressed on the other thread, oldest first (waiting
+    /// for them), until at most `keeping` remain pending.
+    func drainBodies(_ db: Database, keeping: Int = 0) throws {
+        while pendingBodies.count > keeping {
+            let job = pendingBodies.removeFirst()
+            job.done.wait()
+            defer {
+                // The arrays go back to a later block's builder.
+                job.bodies.removeAll(keepingCapacity: true)
+                job.ends.removeAll(keepingCapacity: true)
+                spareBodies.append(job.bodies)
+                spareEnds.append(job.ends)
+            }
+            let conn = db.sqliteConnection!
+            let insert = try db.cachedStatement(sql: "INSERT INTO alert_block_bodies(part, bodies) VALUES (?,?)").sqliteStatement
+            for (part, stored) in job.parts {
+                sqlite3_bind_int64(insert, 1, part)
+                try stored.withUnsafeBytes { p in
+                    sqlite3_bind_blob(insert, 2, p.baseAddress, Int32(p.count), nil)
+                    try SQL.step(insert, conn)
+                }
             }
         }
     }
 
     /// Waits for the bodies compressed on the other thread and drops them (a failed transaction).
     func discardBodies() {
-        guard let job = pendingBodies else { return }
-        pendingBodies = nil
-        job.done.wait()
+        for job in pendingBodies { job.done.wait() }
+        pendingBodies.removeAll()
     }
 
     /// Writes sorted runs of `entries` as chunks of ``RunKind/chunk`` entries of their kind.

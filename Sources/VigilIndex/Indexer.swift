@@ -59,14 +59,16 @@ public final class Indexer {
     private var next: [Int: Int64] = [:]
     private var dirty = Set<Int>()
     private var firstPending: Int64?
-    /// The batch being written, if any.
-    private var inFlight: InFlight?
+    /// Batches handed to the writer and not yet settled, oldest first: the reading thread
+    /// fills the next batch while the writer works through up to ``maximumInFlight``.
+    private var inFlight: [InFlight] = []
+    static let maximumInFlight = 2
     private let writer = DispatchQueue(label: "vigil.indexer.write")
-    /// The reading thread's reused state for rows of the block layout, and the bytes of the
-    /// pending rows (``arena``) and of the batch before (``spareArena``, reused once written).
+    /// The reading thread's reused state for rows of the block layout, the bytes of the
+    /// pending rows (``arena``), and arenas of settled batches to reuse.
     private let readerCache = AlertRecordReader.Cache()
     private var arena = AlertRowArena()
-    private var spareArena = AlertRowArena()
+    private var spareArenas: [AlertRowArena] = []
 
     public init(broker: any StageBroker, index: AlertIndex, configuration: IndexerConfiguration = IndexerConfiguration(),
                 onReject: @escaping (_ reason: String, _ record: RecordView) -> Void = { _, _ in },
@@ -117,9 +119,9 @@ public final class Indexer {
                 do { try flush() } catch { throw BrokerError(.io, "alert index: \(error)") }
             })
         defer {
-            // A failed run still waits for its batch in flight (which may commit).
-            inFlight?.done.wait()
-            inFlight = nil
+            // A failed run still waits for its batches in flight (which may commit).
+            for batch in inFlight { batch.done.wait() }
+            inFlight.removeAll()
             try? consumer.close()
         }
         var lastRetention: Int64 = 0
@@ -192,22 +194,29 @@ public final class Indexer {
     /// the next one is decoded while it is written.
     func flush(wait: Bool = true) throws(AlertIndexError) {
         if !dirty.isEmpty {
-            try settle()
+            try settle(keeping: Self.maximumInFlight - 1)
             let offsets = dirty.sorted().map { IndexedOffset(topic: configuration.topic, partition: $0, next: next[$0]!) }
             let batch = InFlight(rows: pending, arena: arena, offsets: offsets, readThrough: counters.recordsRead)
-            swap(&arena, &spareArena)
+            arena = spareArenas.popLast() ?? AlertRowArena()
             arena.reset()
             pending = []
             pending.reserveCapacity(min(configuration.batchSize, 65_536))
             dirty.removeAll()
             firstPending = nil
-            inFlight = batch
+            batch.previous = inFlight.last
+            inFlight.append(batch)
             let index = self.index
             writer.async {
                 let c0 = Self.threadCPU()
-                do throws(AlertIndexError) { batch.result = .success(try index.write(batch.rows, offsets: batch.offsets, arena: batch.arena)) } catch {
-                    batch.result = .failure(error)
+                if case .failure(let e)? = batch.previous?.result {
+                    // Never past a failed batch: its rows would be lost behind this one's offsets.
+                    batch.result = .failure(e)
+                } else {
+                    do throws(AlertIndexError) { batch.result = .success(try index.write(batch.rows, offsets: batch.offsets, arena: batch.arena)) } catch {
+                        batch.result = .failure(error)
+                    }
                 }
+                batch.previous = nil
                 batch.cpu = Self.threadCPU() - c0
                 // The rows are freed by the reading thread that made them (settle), which is cheaper.
                 batch.done.signal()
@@ -216,14 +225,24 @@ public final class Indexer {
         if wait { try settle() }
     }
 
-    /// Waits for the batch in flight and counts what it did.
-    private func settle() throws(AlertIndexError) {
-        guard let batch = inFlight else { return }
+    /// Waits for the batches in flight, oldest first, until at most `keeping` remain, and counts them.
+    private func settle(keeping: Int = 0) throws(AlertIndexError) {
+        while inFlight.count > keeping {
+            try settleOldest()
+        }
+    }
+
+    private func settleOldest() throws(AlertIndexError) {
+        let batch = inFlight.removeFirst()
         batch.done.wait()
-        inFlight = nil
         batch.rows = []
+        spareArenas.append(batch.arena)
         switch batch.result! {
         case .failure(let e):
+            // The batches behind a failed one ran after it (they may have failed, or committed
+            // from the state the index reloads): the run stops with the first error.
+            for later in inFlight { later.done.wait() }
+            inFlight.removeAll()
             throw e
         case .success(let r):
             counters.writerCPUNanoseconds += batch.cpu
@@ -246,6 +265,8 @@ public final class Indexer {
         let readThrough: Int64
         var result: Result<AlertIndex.WriteResult, AlertIndexError>?
         var cpu: Int64 = 0
+        /// The batch queued before this one while it was in flight (read and cleared on the writer's queue).
+        var previous: InFlight?
         let done = DispatchSemaphore(value: 0)
         init(rows: [AlertRow], arena: AlertRowArena, offsets: [IndexedOffset], readThrough: Int64) {
             self.rows = rows

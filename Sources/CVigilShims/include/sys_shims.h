@@ -18,6 +18,10 @@ int vigil_no_new_privileges(void);
 /// returning 0 elsewhere.
 int vigil_set_thread_name(const char *name);
 
+/// Sets glibc's mmap and trim thresholds (mallopt M_MMAP_THRESHOLD, M_TRIM_THRESHOLD) in bytes.
+/// 0 when both were set; -1 where one was refused or glibc's mallopt does not exist.
+int vigil_set_malloc_thresholds(int64_t mmap_threshold, int64_t trim_threshold);
+
 /// Hints the CPU to bring the cache line at `address` in for reading (no fault if unmapped).
 static inline void vigil_prefetch(const void *address) { __builtin_prefetch(address, 0, 3); }
 
