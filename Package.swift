@@ -62,8 +62,9 @@ let package = Package(
         // alerts topic exactly once, alert queries, and the read-only HTTP API (NIOHTTP1).
         // zstd from Debian's libzstd-dev (the block layout's compressed bodies). Imported only by VigilIndex.
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .target(name: "VigilIndex", dependencies: [
-            "VigilCore", "VigilBroker", "VigilYAML", "CZstd",
+            "VigilCore", "VigilBroker", "VigilYAML", "CZstd", "CLZ4",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

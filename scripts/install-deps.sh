@@ -2,7 +2,7 @@
 # Installs the Debian packages Vigil needs that are missing (apt-get update first), and checks the
 # Swift toolchain. Safe to run again: it installs nothing when everything is present.
 set -euo pipefail
-PACKAGES=(pkg-config util-linux coreutils libssl-dev openssl libpcap-dev libmaxminddb-dev libsqlite3-dev libzstd-dev librdkafka-dev tcpdump tshark softflowd publicsuffix
+PACKAGES=(pkg-config util-linux coreutils libssl-dev openssl libpcap-dev libmaxminddb-dev libsqlite3-dev libzstd-dev liblz4-dev librdkafka-dev tcpdump tshark softflowd publicsuffix
   iproute2 dnsmasq-base bind9-dnsutils curl python3)  # the second line: the live capture test's network, servers and clients
 missing=()
 for p in "${PACKAGES[@]}"; do

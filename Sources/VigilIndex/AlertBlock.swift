@@ -16,11 +16,13 @@ import VigilCore
 /// - **text** (`alert_block_text.text`): per alert the searched text, then end:u32[n]; ASCII
 ///   letters lower-cased: a flag byte (1: the text has bytes above 0x7F), then
 ///   `key \u{1F} user \u{1F} sample's string values`.
-/// - **bodies** (`alert_block_bodies.bodies`, one row per ``AlertBlockLayout/bodyPart`` alerts,
-///   keyed by the block plus the part's first slot): per alert its event in the broker's binary
-///   encoding (EventBinaryCodec), then end:u32[part's alerts]; read one by one with incremental
-///   blob I/O. Parts keep overflow chains short: past SQLite's memory-mapped window every
-///   overflow page on the way to a body is a read.
+/// - **bodies** (`alert_block_bodies.bodies`, one row per part of the index's part size
+///   (`index_meta` `body_part`: ``AlertBlockLayout/bodyPart``, or 64 in indexes written before
+///   it was recorded) alerts, keyed by the block plus the part's first slot): per alert its event
+///   in the broker's binary encoding (EventBinaryCodec), then end:u32[part's alerts]; stored as
+///   an LZ4 frame (``BodyCodec``). Parts keep what a reader decompresses for one alert small; 256
+///   alerts make a compressed part larger than a page, so that SQLite fills its pages (a row of
+///   8 to 16 KiB would hold a 16 KiB page alone).
 ///
 /// A block is written once, whole, and never changed: a newer version of an alert, or its
 /// deletion by retention, marks its sequence number in `alert_dead`.
@@ -32,8 +34,10 @@ enum AlertBlockLayout {
     static let ipWidth = 17
     static let noRisk: UInt64 = 0x7FF8_0000_0000_0BAD
     static let noString: UInt16 = 0xFFFF
-    /// Alerts per row of bodies.
-    static let bodyPart = 64
+    /// Alerts per row of bodies in new indexes.
+    static let bodyPart = 256
+    /// Alerts per row of bodies in indexes that do not record theirs.
+    static let legacyBodyPart = 64
 }
 
 /// A stable 64-bit hash (FNV-1a, then a SplitMix finalizer): alert ids in the id runs and the
@@ -466,15 +470,15 @@ struct AlertBlockBuilder {
     }
 
     /// The bodies blob of the part starting at slot `first`: its items, then their ends.
-    func bodiesPart(_ first: Int, into out: inout [UInt8]) {
-        bodies.withUnsafeBytes { Self.bodiesPart($0, ends: bodyEnds, count: count, first: first, into: &out) }
+    func bodiesPart(_ first: Int, size: Int, into out: inout [UInt8]) {
+        bodies.withUnsafeBytes { Self.bodiesPart($0, ends: bodyEnds, count: count, first: first, size: size, into: &out) }
     }
 
     /// The bodies blob of the part starting at slot `first` of `count` bodies laid out in
     /// `bodies`, each ending at its entry of `ends`.
-    static func bodiesPart(_ bodies: UnsafeRawBufferPointer, ends: [UInt32], count: Int, first: Int, into out: inout [UInt8]) {
+    static func bodiesPart(_ bodies: UnsafeRawBufferPointer, ends: [UInt32], count: Int, first: Int, size: Int, into out: inout [UInt8]) {
         out.removeAll(keepingCapacity: true)
-        let last = min(count, first + AlertBlockLayout.bodyPart)
+        let last = min(count, first + size)
         let start = first == 0 ? 0 : Int(ends[first - 1])
         let end = Int(ends[last - 1])
         out.appendRaw(UnsafeRawBufferPointer(rebasing: bodies[start..<end]))

@@ -92,6 +92,8 @@ public final class AlertIndex: @unchecked Sendable {
     var spareEnds: [[UInt32]] = []
     /// How this database stores its alerts.
     public let layout: AlertIndexLayout
+    /// The block layout's alerts per row of bodies (``settleBodyPart(_:)``).
+    let bodyPart: Int
     /// Copies the log into the database off the writer's thread; started by the first
     /// ``write(_:offsets:)`` (query commands never start one).
     private var checkpointer: Checkpointer?
@@ -127,6 +129,7 @@ public final class AlertIndex: @unchecked Sendable {
             pool = try DatabasePool(path: configuration.path, configuration: config)
             try Self.migrator.migrate(pool)
             layout = try Self.settleLayout(pool, preferred: configuration.layout)
+            bodyPart = layout == .blocks ? try Self.settleBodyPart(pool) : AlertBlockLayout.bodyPart
         } catch {
             throw AlertIndexError(.database, "cannot open the alert index \(configuration.path)", cause: "\(error)")
         }

@@ -53,7 +53,7 @@ extension AlertIndex {
         case .oldest: blocks.list.sort { ($0.minTime, $0.block) < ($1.minTime, $1.block) }
         case .all: break
         }
-        var copier = try BlockCopier(db: db, filter: f, afterSequence: afterSequence, slots: blocks.slots,
+        var copier = try BlockCopier(db: db, bodyPart: bodyPart, filter: f, afterSequence: afterSequence, slots: blocks.slots,
                                      text: f.text.map { BlockTextQuery($0.match) }, textRules: blocks.textRules)
         var copied = 0
         for (i, b) in blocks.list.enumerated() {
@@ -198,7 +198,7 @@ extension AlertIndex {
         let segments = try Int64.fetchAll(db, sql: "SELECT segment FROM alert_segments ORDER BY segment DESC")
         guard let found = try findLatest(db, id: id, hash: StableHash.hash(id), segments: segments) else { return }
         guard let block = try Int64.fetchOne(db, sql: "SELECT block FROM alert_blocks WHERE block <= ? ORDER BY block DESC LIMIT 1", arguments: [found.seq]) else { return }
-        var copier = try BlockCopier(db: db, filter: AlertFilter(), afterSequence: nil, slots: [block: [Int(found.seq - block)]], text: nil, textRules: [])
+        var copier = try BlockCopier(db: db, bodyPart: bodyPart, filter: AlertFilter(), afterSequence: nil, slots: [block: [Int(found.seq - block)]], text: nil, textRules: [])
         let info = try Row.fetchOne(db, sql: "SELECT block, n, min_time, max_time, severities, alerts FROM alert_blocks WHERE block = ?", arguments: [block])!
         _ = try copier.copy(BlockInfo(block: info[0], n: info[1], minTime: info[2], maxTime: info[3], severities: info[4], alerts: info[5]))
     }
@@ -210,7 +210,7 @@ extension AlertIndex {
         struct Key: Hashable { var a: UInt64, b: UInt64, c: UInt8 }
         var counts: [Key: Int] = [:]
         let blocks = try candidateBlocks(db, f, afterSequence: nil)
-        var copier = try BlockCopier(db: db, filter: f, afterSequence: nil, slots: blocks.slots, text: nil, textRules: [])
+        var copier = try BlockCopier(db: db, bodyPart: bodyPart, filter: f, afterSequence: nil, slots: blocks.slots, text: nil, textRules: [])
         copier.onSelected = { cols, slots in
             for i in slots {
                 let p = cols.source(i)
@@ -261,11 +261,14 @@ struct BlockCopier {
     let columnsStmt: OpaquePointer
     let textStmt: OpaquePointer
     let deadStmt: OpaquePointer
+    /// The index's alerts per row of bodies.
+    let bodyPart: Int
     /// When set, selected slots are handed to it instead of being copied.
     var onSelected: ((AlertBlockColumns, [Int]) -> Void)?
 
-    init(db: Database, filter: AlertFilter, afterSequence: Int64?, slots: [Int64: Set<Int>]?, text: BlockTextQuery?, textRules: Set<String>) throws {
+    init(db: Database, bodyPart: Int, filter: AlertFilter, afterSequence: Int64?, slots: [Int64: Set<Int>]?, text: BlockTextQuery?, textRules: Set<String>) throws {
         self.db = db
+        self.bodyPart = bodyPart
         conn = db.sqliteConnection!
         self.filter = filter
         self.afterSequence = afterSequence
@@ -376,13 +379,13 @@ struct BlockCopier {
         var blob: OpaquePointer?
         var openPart = -1
         defer { if let blob { sqlite3_blob_close(blob) } }
-        var ends = [UInt32](repeating: 0, count: AlertBlockLayout.bodyPart)
+        var ends = [UInt32](repeating: 0, count: bodyPart)
         var plainPart: [UInt8]?
         var body = [UInt8]()
         for i in selected {
             let slot = original?[i] ?? i
-            let first = slot / AlertBlockLayout.bodyPart * AlertBlockLayout.bodyPart
-            let count = min(AlertBlockLayout.bodyPart, b.alerts - first)
+            let first = slot / bodyPart * bodyPart
+            let count = min(bodyPart, b.alerts - first)
             if first != openPart {
                 if let open = blob { sqlite3_blob_close(open); blob = nil }
                 guard sqlite3_blob_open(conn, "main", "alert_block_bodies", "bodies", b.block + Int64(first), 0, &blob) == SQLITE_OK, let open = blob else {

@@ -102,15 +102,15 @@ extension AlertIndex {
         var builder = AlertBlockBuilder()
         try columns.withUnsafeBytes { c throws in
             let cols = try AlertBlockColumns(c)
-            guard parts.count == (cols.n + AlertBlockLayout.bodyPart - 1) / AlertBlockLayout.bodyPart else {
+            guard parts.count == (cols.n + bodyPart - 1) / bodyPart else {
                 throw AlertIndexError(.database, "block \(block) has \(parts.count) parts of bodies for \(cols.n) alerts")
             }
             text.withUnsafeBytes { t in
                 let texts = FramedBlob(t, count: cols.n)
                 for i in 0..<cols.n where !dropping.contains(cols.offset(i)) {
-                    let p = i / AlertBlockLayout.bodyPart, first = p * AlertBlockLayout.bodyPart
+                    let p = i / bodyPart, first = p * bodyPart
                     plainParts[p].withUnsafeBytes { b in
-                        let items = FramedBlob(b, count: min(AlertBlockLayout.bodyPart, cols.n - first))
+                        let items = FramedBlob(b, count: min(bodyPart, cols.n - first))
                         builder.copy(cols, i, text: texts.item(i), body: items.item(i - first))
                     }
                 }

@@ -189,6 +189,24 @@ extension AlertIndex {
         }
     }
 
+    /// Alerts per row of bodies as the database records it; a database without the record
+    /// records ``AlertBlockLayout/bodyPart`` when it holds no block yet, else
+    /// ``AlertBlockLayout/legacyBodyPart`` (what it was written with).
+    static func settleBodyPart(_ pool: DatabasePool) throws -> Int {
+        try pool.write { db in
+            if let stored = try Int.fetchOne(db, sql: "SELECT value FROM index_meta WHERE key = 'body_part'") {
+                guard stored > 0, stored <= AlertBlockLayout.capacity else {
+                    throw AlertIndexError(.database, "the index records \(stored) alerts per part of bodies (1 to \(AlertBlockLayout.capacity))")
+                }
+                return stored
+            }
+            let hasBlocks = try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM alert_blocks)") ?? false
+            let part = hasBlocks ? AlertBlockLayout.legacyBodyPart : AlertBlockLayout.bodyPart
+            try db.execute(sql: "INSERT INTO index_meta(key, value) VALUES ('body_part', ?)", arguments: [part])
+            return part
+        }
+    }
+
     // MARK: Writing blocks
 
     func loadBlockState(_ db: Database) throws -> BlockWriterState {
@@ -380,12 +398,12 @@ extension AlertIndex {
             swap(&job.bodies, &b.bodies)
             swap(&job.ends, &b.bodyEnds)
             pendingBodies.append(job)
-            let compressor = jobCompressor
-            bodyQueue.async { job.run(compressor) }
+            let compressor = jobCompressor, partSize = bodyPart
+            bodyQueue.async { job.run(compressor, partSize: partSize) }
         } else {
             var part: [UInt8] = []
-            for first in stride(from: 0, to: b.count, by: AlertBlockLayout.bodyPart) {
-                b.bodiesPart(first, into: &part)
+            for first in stride(from: 0, to: b.count, by: bodyPart) {
+                b.bodiesPart(first, size: bodyPart, into: &part)
                 sqlite3_bind_int64(bodies, 1, start + Int64(first))
                 try part.withUnsafeBytes { plain in
                     try bodyCompressor.withStored(plain) { p in
@@ -641,12 +659,13 @@ final class BodyJob: @unchecked Sendable {
         self.ends = ends
     }
 
-    /// Makes each part (its bodies, then their ends as `u32`) and what to store for it.
-    func run(_ compressor: BodyCompressor) {
+    /// Makes each part of `partSize` alerts (its bodies, then their ends as `u32`) and what to
+    /// store for it.
+    func run(_ compressor: BodyCompressor, partSize: Int) {
         var part: [UInt8] = []
         bodies.withUnsafeBytes { all in
-            for first in stride(from: 0, to: count, by: AlertBlockLayout.bodyPart) {
-                AlertBlockBuilder.bodiesPart(all, ends: ends, count: count, first: first, into: &part)
+            for first in stride(from: 0, to: count, by: partSize) {
+                AlertBlockBuilder.bodiesPart(all, ends: ends, count: count, first: first, size: partSize, into: &part)
                 let stored = part.withUnsafeBytes { plain in compressor.withStored(plain) { Array($0) } }
                 parts.append((start + Int64(first), stored))
             }

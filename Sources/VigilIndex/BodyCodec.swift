@@ -1,25 +1,95 @@
+import CLZ4
 import CZstd
 import Foundation
 
-/// How the block layout stores a part of its alerts' bodies (docs/alerts.md): one zstd frame of
-/// the part (its items, then their ends) when that is smaller, otherwise the part as it is. An
-/// uncompressed part starts with an event's format version byte, never with zstd's magic
-/// number, so a reader tells them apart by their first four bytes, and indexes written before
-/// compression stay readable.
+/// How the block layout stores a part of its alerts' bodies (docs/alerts.md): one LZ4 frame of
+/// the part (its items, then their ends) when that is smaller, otherwise the part as it is.
+/// Indexes written before LZ4 hold zstd frames, which stay readable. An uncompressed part starts
+/// with an event's format version byte (1), never with either frame's magic number, so a reader
+/// tells the three apart by their first four bytes, and indexes written before compression
+/// stay readable.
 enum BodyCodec {
-    /// zstd's frame magic number, little-endian.
-    static let magic: UInt32 = 0xFD2F_B528
+    /// LZ4's frame magic number, little-endian (bytes 04 22 4D 18).
+    static let lz4Magic: UInt32 = 0x184D_2204
+    /// zstd's frame magic number, little-endian (bytes 28 B5 2F FD).
+    static let zstdMagic: UInt32 = 0xFD2F_B528
     /// The largest part a frame may claim to hold (a part is 64 bodies).
     static let maximumPart = 256 << 20
 
-    /// Whether `bytes` (a stored part, or its first four bytes) is a zstd frame.
+    private static func magic(_ bytes: UnsafeRawBufferPointer) -> UInt32? {
+        bytes.count >= 4 ? UInt32(littleEndian: bytes.loadUnaligned(as: UInt32.self)) : nil
+    }
+
+    /// Whether `bytes` (a stored part, or its first four bytes) is a compressed frame.
     static func isCompressed(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        bytes.count >= 4 && UInt32(littleEndian: bytes.loadUnaligned(as: UInt32.self)) == magic
+        let m = magic(bytes)
+        return m == lz4Magic || m == zstdMagic
     }
 
     /// The part a stored blob holds: decompressed when it is a frame, copied otherwise.
     static func plain(_ stored: UnsafeRawBufferPointer) throws(AlertIndexError) -> [UInt8] {
-        guard isCompressed(stored) else { return Array(stored) }
+        switch magic(stored) {
+        case lz4Magic: return try lz4Plain(stored)
+        case zstdMagic: return try zstdPlain(stored)
+        default: return Array(stored)
+        }
+    }
+
+    static func plain(_ stored: Data) throws(AlertIndexError) -> [UInt8] {
+        let result: Result<[UInt8], AlertIndexError> = stored.withUnsafeBytes { p in
+            do throws(AlertIndexError) { return .success(try plain(p)) } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
+
+    private static func lz4Plain(_ stored: UnsafeRawBufferPointer) throws(AlertIndexError) -> [UInt8] {
+        var dctx: OpaquePointer?
+        guard LZ4F_isError(LZ4F_createDecompressionContext(&dctx, UInt32(LZ4F_VERSION))) == 0, let dctx else {
+            throw AlertIndexError(.database, "cannot decompress bodies (no LZ4 context)")
+        }
+        defer { LZ4F_freeDecompressionContext(dctx) }
+        var info = LZ4F_frameInfo_t()
+        var consumed = stored.count
+        let head = LZ4F_getFrameInfo(dctx, &info, stored.baseAddress, &consumed)
+        guard LZ4F_isError(head) == 0, info.contentSize > 0, info.contentSize <= UInt64(maximumPart) else {
+            throw AlertIndexError(.database, "unreadable compressed bodies (no valid size in the LZ4 frame)")
+        }
+        let size = Int(info.contentSize)
+        var out = [UInt8](repeating: 0, count: size)
+        var produced = 0
+        var at = consumed
+        var finished = false
+        var failure: Int?
+        out.withUnsafeMutableBytes { o in
+            while at < stored.count {
+                var dst = size - produced
+                var src = stored.count - at
+                let hint = LZ4F_decompress(dctx, o.baseAddress! + produced, &dst, stored.baseAddress! + at, &src, nil)
+                if LZ4F_isError(hint) != 0 { failure = hint; return }
+                produced += dst
+                at += src
+                if hint == 0 { finished = true; return }
+                if dst == 0 && src == 0 { return }
+            }
+        }
+        if let failure {
+            throw AlertIndexError(.database, "unreadable compressed bodies: \(String(cString: LZ4F_getErrorName(failure)))")
+        }
+        guard produced == size, finished || at == stored.count else {
+            throw AlertIndexError(.database, "unreadable compressed bodies (an LZ4 frame of \(produced) of its \(size) bytes)")
+        }
+        return out
+    }
+
+    /// A zstd frame of `plain` (level 1): what indexes written before LZ4 hold, for tests of
+    /// reading them.
+    static func zstdFrame(_ plain: [UInt8]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: ZSTD_compressBound(plain.count))
+        let n = plain.withUnsafeBytes { p in out.withUnsafeMutableBytes { o in ZSTD_compress(o.baseAddress, o.count, p.baseAddress, p.count, 1) } }
+        return ZSTD_isError(n) == 0 ? Array(out[0..<n]) : plain
+    }
+
+    private static func zstdPlain(_ stored: UnsafeRawBufferPointer) throws(AlertIndexError) -> [UInt8] {
         let size = ZSTD_getFrameContentSize(stored.baseAddress, stored.count)
         guard size != ZSTD_CONTENTSIZE_ERROR, size != ZSTD_CONTENTSIZE_UNKNOWN, size <= UInt64(maximumPart) else {
             throw AlertIndexError(.database, "unreadable compressed bodies (no valid size in the frame)")
@@ -31,35 +101,33 @@ enum BodyCodec {
         }
         return out
     }
-
-    static func plain(_ stored: Data) throws(AlertIndexError) -> [UInt8] {
-        let result: Result<[UInt8], AlertIndexError> = stored.withUnsafeBytes { p in
-            do throws(AlertIndexError) { return .success(try plain(p)) } catch { return .failure(error) }
-        }
-        return try result.get()
-    }
 }
 
-/// Compresses parts of bodies (one context, reused): one thread at a time uses it (the writer's,
-/// or the index's body queue), hence `@unchecked Sendable`.
+/// Compresses parts of bodies into LZ4 frames: one thread at a time uses it (the writer's, or
+/// the index's body queue), hence `@unchecked Sendable`.
 final class BodyCompressor: @unchecked Sendable {
-    private let context: OpaquePointer?
     private var output: [UInt8] = []
-    /// zstd's level 1: its fastest regular level (about 5× on alert bodies).
-    static let level: Int32 = 1
+    private var preferences = LZ4F_preferences_t()
 
-    init() { context = ZSTD_createCCtx() }
-    deinit { ZSTD_freeCCtx(context) }
+    init() {
+        // Default (fast) level, independent blocks of 256 KiB, the content size in the header
+        // (the reader sizes its buffer from it), no checksums (SQLite's pages hold the bytes).
+        preferences.frameInfo.blockSizeID = LZ4F_max256KB
+        preferences.frameInfo.blockMode = LZ4F_blockIndependent
+        preferences.frameInfo.contentChecksumFlag = LZ4F_noContentChecksum
+        preferences.compressionLevel = 0
+    }
 
     /// Runs `body` on what to store for `part`: its frame when smaller, else the part itself.
     func withStored<T>(_ part: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
-        guard let context, part.count >= 64 else { return try body(part) }
-        let bound = ZSTD_compressBound(part.count)
+        guard part.count >= 64 else { return try body(part) }
+        preferences.frameInfo.contentSize = UInt64(part.count)
+        let bound = LZ4F_compressFrameBound(part.count, &preferences)
         if output.count < bound { output = [UInt8](repeating: 0, count: bound) }
         let n = output.withUnsafeMutableBytes { o in
-            ZSTD_compressCCtx(context, o.baseAddress, o.count, part.baseAddress, part.count, Self.level)
+            LZ4F_compressFrame(o.baseAddress, o.count, part.baseAddress, part.count, &preferences)
         }
-        guard ZSTD_isError(n) == 0, n < part.count else { return try body(part) }
+        guard LZ4F_isError(n) == 0, n < part.count else { return try body(part) }
         return try output.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
     }
 }

@@ -126,8 +126,9 @@ import VigilTestSupport
     }
 }
 
-/// The block layout's bodies: parts stored as zstd frames when smaller, parts written before
-/// compression still read, and a damaged frame an error rather than a crash.
+/// The block layout's bodies: parts stored as LZ4 frames when smaller, parts written before
+/// compression or as zstd frames (before LZ4) still read, indexes written with 64 alerts per
+/// part still read, and a damaged frame an error rather than a crash.
 @Suite struct BlockBodiesTests {
     static func events(_ n: Int) -> [Event] {
         var r = SplitMix64(seed: 11)
@@ -147,26 +148,54 @@ import VigilTestSupport
         let events = Self.events(300)
         try index.write(try rows(events))
         let parts = try index.pool.read { db in try Row.fetchAll(db, sql: "SELECT part, bodies FROM alert_block_bodies ORDER BY part") }
-        #expect(parts.count >= 5)
-        var compressed = 0, storedBytes = 0, plainBytes = 0
+        #expect(index.bodyPart == AlertBlockLayout.bodyPart)
+        #expect(parts.count == (300 + AlertBlockLayout.bodyPart - 1) / AlertBlockLayout.bodyPart)
+        var lz4 = 0, storedBytes = 0, plainBytes = 0
         for p in parts {
             let stored: Data = p["bodies"]
             storedBytes += stored.count
-            if stored.withUnsafeBytes({ BodyCodec.isCompressed($0) }) { compressed += 1 }
+            if Array(stored.prefix(4)) == [0x04, 0x22, 0x4D, 0x18] { lz4 += 1 }
             plainBytes += try BodyCodec.plain(stored).count
         }
-        #expect(compressed == parts.count)
+        #expect(lz4 == parts.count)
         #expect(storedBytes * 2 < plainBytes, "compressed \(plainBytes) bytes of bodies to \(storedBytes)")
         let before = try Self.jsonByID(index)
         #expect(before.count == Set(events.compactMap { $0["vigil.alert.id"]?.stringValue }).count)
-        // Parts as an index written before compression holds them: read the same.
+        // Parts as an index written before compression holds them (plain), and as one written
+        // before LZ4 (zstd frames): read the same.
         try index.pool.write { db in
-            for p in parts.prefix(3) {
-                let stored: Data = p["bodies"]
-                try db.execute(sql: "UPDATE alert_block_bodies SET bodies = ? WHERE part = ?", arguments: [Data(try BodyCodec.plain(stored)), p["part"] as Int64])
-            }
+            let first: Data = parts[0]["bodies"], second: Data = parts[1]["bodies"]
+            try db.execute(sql: "UPDATE alert_block_bodies SET bodies = ? WHERE part = ?", arguments: [Data(try BodyCodec.plain(first)), parts[0]["part"] as Int64])
+            let zstd = BodyCodec.zstdFrame(try BodyCodec.plain(second))
+            #expect(Array(zstd.prefix(4)) == [0x28, 0xB5, 0x2F, 0xFD])
+            try db.execute(sql: "UPDATE alert_block_bodies SET bodies = ? WHERE part = ?", arguments: [Data(zstd), parts[1]["part"] as Int64])
         }
         #expect(try Self.jsonByID(index) == before)
+        #expect(try index.integrityProblems().isEmpty)
+    }
+
+    @Test func anIndexWrittenWithSmallerPartsStillReads() throws {
+        let dir = try TemporaryDirectory()
+        var index = try openIndex(dir, layout: .blocks)
+        // As written before the part size was recorded: 64 alerts per part, and no record.
+        try index.pool.write { db in try db.execute(sql: "UPDATE index_meta SET value = 64 WHERE key = 'body_part'") }
+        index.close()
+        index = try openIndex(dir, layout: .blocks)
+        #expect(index.bodyPart == 64)
+        let events = Self.events(300)
+        try index.write(try rows(events))
+        let before = try Self.jsonByID(index)
+        #expect(before.count == Set(events.compactMap { $0["vigil.alert.id"]?.stringValue }).count)
+        #expect(try index.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM alert_block_bodies") } == 5)
+        try index.pool.write { db in try db.execute(sql: "DELETE FROM index_meta WHERE key = 'body_part'") }
+        index.close()
+        index = try openIndex(dir, layout: .blocks)
+        defer { index.close() }
+        #expect(index.bodyPart == AlertBlockLayout.legacyBodyPart)
+        #expect(try Self.jsonByID(index) == before)
+        // More alerts go on in the same part size, and retention's rewrite keeps it.
+        try index.write(try rows(Self.events(400).suffix(100)))
+        #expect(try index.pool.read { db in try Int.fetchOne(db, sql: "SELECT value FROM index_meta WHERE key = 'body_part'") } == 64)
         #expect(try index.integrityProblems().isEmpty)
     }
 
@@ -182,7 +211,8 @@ import VigilTestSupport
             try db.execute(sql: "UPDATE alert_block_bodies SET bodies = ? WHERE part = ?", arguments: [stored, first])
         }
         #expect(throws: AlertIndexError.self) { _ = try Self.jsonByID(index) }
-        for bad in [Data([0x28, 0xB5, 0x2F, 0xFD]), Data([0x28, 0xB5, 0x2F, 0xFD, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])] {
+        for bad in [Data([0x28, 0xB5, 0x2F, 0xFD]), Data([0x28, 0xB5, 0x2F, 0xFD, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]),
+                    Data([0x04, 0x22, 0x4D, 0x18]), Data([0x04, 0x22, 0x4D, 0x18, 0x68, 0x40, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00])] {
             #expect(throws: AlertIndexError.self) { _ = try BodyCodec.plain(bad) }
         }
     }
