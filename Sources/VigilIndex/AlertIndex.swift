@@ -25,6 +25,10 @@ public struct AlertIndexConfiguration: Sendable, Equatable {
     /// The layout of a new database (`index.layout`). An existing database keeps the layout it
     /// records; one made before layouts existed (schema v2) keeps its rows. Default: blocks.
     public var layout: AlertIndexLayout = .blocks
+    /// Once the write-ahead log holds more than this many bytes, the writer waits between
+    /// transactions for the checkpointer to copy it all and start it again (``Checkpointer``):
+    /// a writer under sustained load would otherwise grow it without end.
+    public var logRestartBytes: Int64 = 512 << 20
 
     public init(path: String, retention: Int64? = nil, maxSize: Int64? = nil, mustExist: Bool = false) {
         self.path = path
@@ -212,6 +216,7 @@ public final class AlertIndex: @unchecked Sendable {
     @discardableResult
     public func write(_ rows: [AlertRow], offsets: [IndexedOffset] = [], arena: AlertRowArena? = nil) throws(AlertIndexError) -> WriteResult {
         try startCheckpointer()
+        checkpointerForWriter?.restartIfLogExceedsLimit()
         defer { notifyCheckpointer() }
         do {
             return try pool.write { db in
@@ -604,6 +609,16 @@ public final class AlertIndex: @unchecked Sendable {
         checkpointer?.stop()
     }
 
+    /// RESTART checkpoints the writer waited for (``AlertIndexConfiguration/logRestartBytes``).
+    var logRestarts: Int { checkpointerForWriter?.restarts ?? 0 }
+
+    /// The checkpointer, for the writer's thread.
+    private var checkpointerForWriter: Checkpointer? {
+        checkpointerLock.lock()
+        defer { checkpointerLock.unlock() }
+        return checkpointer
+    }
+
     private func notifyCheckpointer() {
         checkpointerLock.lock()
         let c = checkpointer
@@ -622,7 +637,7 @@ public final class AlertIndex: @unchecked Sendable {
         } catch {
             throw AlertIndexError(.database, "cannot configure the alert index \(path)", cause: "\(error)")
         }
-        let c = Checkpointer(path: configuration.path)
+        let c = Checkpointer(path: configuration.path, restartBytes: configuration.logRestartBytes)
         c.start()
         checkpointer = c
     }
