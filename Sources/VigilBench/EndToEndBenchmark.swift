@@ -495,19 +495,10 @@ public struct EndToEndBenchmark {
     }
 
     func shell(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: arguments[0].hasPrefix("/") ? arguments[0] : "/usr/bin/env")
-        p.arguments = arguments[0].hasPrefix("/") ? Array(arguments.dropFirst()) : arguments
-        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let outPath = options.directory + "/shell-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).out"
-        FileManager.default.createFile(atPath: outPath, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: outPath) }
-        p.standardOutput = FileHandle(forWritingAtPath: outPath)
-        p.standardError = FileHandle.nullDevice
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        return (p.terminationStatus, (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "")
+        let status = try Spawn.run(arguments, environment: environment, outputPath: outPath)
+        return (status, (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "")
     }
 
     // MARK: Latency
