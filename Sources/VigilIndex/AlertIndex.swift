@@ -219,8 +219,11 @@ public final class AlertIndex: @unchecked Sendable {
         checkpointerForWriter?.restartIfLogExceedsLimit()
         defer { notifyCheckpointer() }
         do {
+            writes += 1
+            let number = writes
             return try pool.write { db in
                 do {
+                    if let failWrite = self.failWrite, failWrite(number) { throw AlertIndexError(.database, "write \(number) failed (injected)") }
                     if self.layout == .blocks { return try self.writeBlocks(rows, arena: arena, offsets: offsets, db: db) }
                     return try self.write(rows, offsets: offsets, db: db)
                 } catch {
@@ -608,6 +611,11 @@ public final class AlertIndex: @unchecked Sendable {
     deinit {
         checkpointer?.stop()
     }
+
+    /// Tests only: called with the number of each ``write(_:offsets:arena:)`` (from 1); `true`
+    /// makes that transaction fail, as a full disk or an I/O error would.
+    var failWrite: ((Int) -> Bool)?
+    private var writes = 0
 
     /// RESTART checkpoints the writer waited for (``AlertIndexConfiguration/logRestartBytes``).
     var logRestarts: Int { checkpointerForWriter?.restarts ?? 0 }

@@ -62,6 +62,8 @@ public final class Indexer {
     /// Batches handed to the writer and not yet settled, oldest first: the reading thread
     /// fills the next batch while the writer works through up to ``maximumInFlight``.
     private var inFlight: [InFlight] = []
+    /// The first failed batch's error: from then on the indexer writes nothing.
+    private var failure: AlertIndexError?
     static let maximumInFlight = 2
     private let writer = DispatchQueue(label: "vigil.indexer.write")
     /// The reading thread's reused state for rows of the block layout, the bytes of the
@@ -193,6 +195,10 @@ public final class Indexer {
     /// transaction); with `wait`, returns once it is committed. At most one batch is in flight:
     /// the next one is decoded while it is written.
     func flush(wait: Bool = true) throws(AlertIndexError) {
+        // After a failed batch nothing more is written, not even by the flush that closing the
+        // consumer runs (its offsets would pass the failed batch's rows, lost for good); a new
+        // run resumes at the offsets the index holds.
+        if let failure { throw failure }
         if !dirty.isEmpty {
             try settle(keeping: Self.maximumInFlight - 1)
             let offsets = dirty.sorted().map { IndexedOffset(topic: configuration.topic, partition: $0, next: next[$0]!) }
@@ -239,10 +245,13 @@ public final class Indexer {
         spareArenas.append(batch.arena)
         switch batch.result! {
         case .failure(let e):
-            // The batches behind a failed one ran after it (they may have failed, or committed
-            // from the state the index reloads): the run stops with the first error.
+            // The batches behind a failed one are not written (see `flush`): the run stops with
+            // the first error, and drops what it read after the failed batch.
+            failure = e
             for later in inFlight { later.done.wait() }
             inFlight.removeAll()
+            pending = []
+            dirty.removeAll()
             throw e
         case .success(let r):
             counters.writerCPUNanoseconds += batch.cpu

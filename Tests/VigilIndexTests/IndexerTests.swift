@@ -70,6 +70,40 @@ import VigilTestSupport
     }
 }
 
+extension IndexerTests {
+    /// After a batch whose transaction fails nothing may be written, or the later offsets would
+    /// pass the failed batch's alerts, lost for good: not a batch queued behind it (up to two
+    /// are in flight), and not the rows read meanwhile, which closing the consumer used to flush
+    /// (its revocation hook wrote them with their offsets: this test found 500 alerts and the
+    /// offset 1,000 where 250 and 250 were right).
+    @Test func aBatchBehindAFailedOneIsNotWritten() throws {
+        let dir = try TemporaryDirectory("vigil-indexer-fail"); defer { dir.remove() }
+        let log = try EmbeddedLog(dataDirectory: dir.file("data"))
+        defer { log.close() }
+        _ = try log.createTopic("alerts", partitions: 1)
+        let events = (0..<2000).map { i in makeAlert(id: "f\(i)", rule: "r\(i % 4)", time: base + Int64(i) * 1_000_000_000, user: "u\(i % 10)") }
+        try produce(log, events)
+        let index = try openIndex(dir)
+        defer { index.close() }
+        var config = IndexerConfiguration()
+        config.batchSize = 250
+        index.failWrite = { $0 == 2 }
+        let failing = Indexer(broker: log, index: index, configuration: config)
+        #expect(throws: AlertIndexError.self) { try failing.run(stop: .drain, shouldStop: { false }) }
+        // Only the first batch committed, with its offset; nothing after the failed one.
+        let total = try index.totalAlerts(), stored = try index.offsets().map(\.next)
+        #expect(total == 250, "\(total) alerts, offsets \(stored)")
+        #expect(try index.offsets().map(\.next) == [250])
+        // A new run resumes from the stored offset: every alert once.
+        index.failWrite = nil
+        let c = try Indexer(broker: log, index: index, configuration: config).run(stop: .drain, shouldStop: { false })
+        #expect(c.inserted == 1750 && c.updated == 0 && c.unchanged == 0)
+        #expect(try index.totalAlerts() == 2000)
+        #expect(try index.offsets().map(\.next) == [2000])
+        #expect(try index.integrityProblems() == [])
+    }
+}
+
 /// Runs an indexer on another thread.
 ///
 /// `@unchecked Sendable`: the indexer is used by the running thread only; `result` and `done`
