@@ -200,8 +200,9 @@ public struct IndexBenchmark {
         guard counters.inserted == Int64(n), counters.rejected == 0 else {
             throw AlertIndexError(.database, "the benchmark indexed \(counters.inserted) of \(n) alerts (\(counters.rejected) rejected)")
         }
-        progress(String(format: "indexed %d alerts in %.1f s: %.0f alerts/s (%.1f CPU s, %d transactions)", n, insertSeconds,
-                        Double(n) / insertSeconds, cpuSeconds, counters.transactions))
+        progress(String(format: "indexed %d alerts in %.1f s: %.0f alerts/s (%.1f CPU s, %d transactions; the writer waited %.2f s for %d log restarts)",
+                        n, insertSeconds, Double(n) / insertSeconds, cpuSeconds, counters.transactions,
+                        index.logRestartWaitSeconds, index.logRestartCount))
         let a0 = Date()
         try index.optimize()
         let analyzeSeconds = Date().timeIntervalSince(a0)

@@ -30,8 +30,10 @@ final class Checkpointer: @unchecked Sendable {
     /// A RESTART checkpoint the writer asked for and waits on.
     private var restartRequested = false
     private let restartDone = DispatchSemaphore(value: 0)
-    /// RESTART checkpoints run for the writer, for tests and the bench.
+    /// RESTART checkpoints run for the writer, and the time the writer waited for them (ns),
+    /// for tests and the bench (read by the writer's thread).
     private(set) var restarts = 0
+    private(set) var restartWaitNanoseconds: Int64 = 0
     private var thread: Thread?
     private let done = DispatchSemaphore(value: 0)
     /// Checkpoints run and the last error, for tests and `vigil status`.
@@ -67,7 +69,9 @@ final class Checkpointer: @unchecked Sendable {
         pending = true
         condition.signal()
         condition.unlock()
+        let t0 = DispatchTime.now().uptimeNanoseconds
         restartDone.wait()
+        restartWaitNanoseconds += Int64(DispatchTime.now().uptimeNanoseconds - t0)
     }
 
     /// Checkpoints the rest, truncates the log and ends the thread.
