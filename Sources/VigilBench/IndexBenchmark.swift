@@ -202,7 +202,7 @@ public struct IndexBenchmark {
         }
         progress(String(format: "indexed %d alerts in %.1f s: %.0f alerts/s (%.1f CPU s, %d transactions; the writer waited %.2f s for %d log restarts)",
                         n, insertSeconds, Double(n) / insertSeconds, cpuSeconds, counters.transactions,
-                        index.logRestartWaitSeconds, index.logRestartCount))
+                        index.logRestartWaitSeconds, index.logRestarts))
         let a0 = Date()
         try index.optimize()
         let analyzeSeconds = Date().timeIntervalSince(a0)

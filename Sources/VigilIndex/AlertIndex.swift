@@ -618,11 +618,9 @@ public final class AlertIndex: @unchecked Sendable {
     private var writes = 0
 
     /// RESTART checkpoints the writer waited for (``AlertIndexConfiguration/logRestartBytes``).
-    var logRestarts: Int { checkpointerForWriter?.restarts ?? 0 }
+    public var logRestarts: Int { checkpointerForWriter?.restarts ?? 0 }
     /// How long the writer waited for those, in seconds.
     public var logRestartWaitSeconds: Double { Double(checkpointerForWriter?.restartWaitNanoseconds ?? 0) / 1e9 }
-    /// How many times the writer waited for a RESTART checkpoint.
-    public var logRestartCount: Int { logRestarts }
 
     /// The checkpointer, for the writer's thread.
     private var checkpointerForWriter: Checkpointer? {

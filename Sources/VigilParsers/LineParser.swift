@@ -53,6 +53,24 @@ public struct ParseContext: Sendable {
 ///
 /// `@unchecked Sendable`: `target` is written once, during `ParserRegistry.load`, before the
 /// registry is published to any other thread; afterwards it is only read.
+extension Unmanaged {
+    /// `_withUnsafeGuaranteedRef` (the instance borrowed, no retain or release) for a body that
+    /// throws a ``ParseFailure``: the standard library's closure throws untyped, so the failure
+    /// is carried out of it as a value.
+    @inline(__always)
+    func withGuaranteedRef(_ body: (Instance) throws(ParseFailure) -> Void) throws(ParseFailure) {
+        let failure: ParseFailure? = _withUnsafeGuaranteedRef { instance in
+            do throws(ParseFailure) {
+                try body(instance)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let failure { throw failure }
+    }
+}
+
 public final class ParserReference: @unchecked Sendable {
     public let name: String
     /// The resolved parser, boxed so that running it borrows the parser instead of copying it.
@@ -88,15 +106,7 @@ public final class ParserReference: @unchecked Sendable {
     /// Runs the resolved parser on `line` (see `CompiledParser.parse(_:into:context:)`).
     public func parse(_ line: UnsafeRawBufferPointer, into event: inout Event, context: ParseContext) throws(ParseFailure) {
         guard let unretained else { preconditionFailure("parser reference \(name) used before resolution") }
-        let failure: ParseFailure? = unretained._withUnsafeGuaranteedRef { box in
-            do throws(ParseFailure) {
-                try box.parse(line, into: &event, context: context)
-                return nil
-            } catch {
-                return error
-            }
-        }
-        if let failure { throw failure }
+        try unretained.withGuaranteedRef { box throws(ParseFailure) in try box.parse(line, into: &event, context: context) }
     }
 
     private var resolvedBox: Resolved {

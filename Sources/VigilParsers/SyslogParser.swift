@@ -127,15 +127,7 @@ public struct SyslogParser: LineParser {
         var subContext = context
         subContext.lineIsValidUTF8 = s.isValidUTF8
         if let program, let sub = programTable.value(for: program) {
-            let failure: ParseFailure? = sub._withUnsafeGuaranteedRef { reference in
-                do throws(ParseFailure) {
-                    try reference.parse(message, into: &event, context: subContext)
-                    return nil
-                } catch {
-                    return error
-                }
-            }
-            if let failure { throw failure }
+            try sub.withGuaranteedRef { reference throws(ParseFailure) in try reference.parse(message, into: &event, context: subContext) }
         } else if let sub = defaultProgramParser {
             try sub.parse(message, into: &event, context: subContext)
         }
