@@ -244,7 +244,7 @@ extension AlertIndex {
         var ids: [RunEntry] = [], sources: [RunEntry] = [], destinations: [RunEntry] = []
         ids.reserveCapacity(rows.count); sources.reserveCapacity(rows.count); destinations.reserveCapacity(rows.count)
         // (hour, rule number, severity) → change.
-        var cells: [Cell: Int64] = [:]
+        var cells = CellCounts()
         let dead = try db.cachedStatement(sql: "INSERT OR IGNORE INTO alert_dead(seq) VALUES (?)").sqliteStatement
         var blockStart = state.nextSeq
         state.builder.removeAll()
@@ -275,7 +275,8 @@ extension AlertIndex {
         try db.execute(sql: "INSERT INTO index_meta(key, value) VALUES ('next_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                        arguments: [state.nextSeq])
         var counts: [CountKey: Int64] = [:]
-        for (c, n) in cells where n != 0 {
+        cells.flush()
+        for (c, n) in cells.other where n != 0 {
             counts[CountKey(hour: c.hour, rule: state.ruleInfo[c.rule].id, severity: c.severity), default: 0] += n
         }
         try Self.applyCounts(counts, db: db)
@@ -286,9 +287,45 @@ extension AlertIndex {
     /// (hour, rule number, severity): a cell of the hourly counts a write changes.
     struct Cell: Hashable { var hour: Int64; var rule: Int; var severity: Int }
 
+    /// The changes a write makes to the hourly counts. Alerts mostly arrive in time order, so the
+    /// cells of one hour are counted in a flat array by rule number and severity 0…4 (no hashing
+    /// per alert); another hour's, or another severity's, go to a dictionary, as does the array
+    /// when the hour changes.
+    struct CellCounts {
+        private(set) var other: [Cell: Int64] = [:]
+        private var hour = Int64.min
+        private var counts: [Int64] = []
+        /// Indices of `counts` that may be non-zero.
+        private var touched: [Int] = []
+
+        mutating func add(hour h: Int64, rule: Int, severity: Int, _ n: Int64) {
+            guard (0...4).contains(severity) else {
+                other[Cell(hour: h, rule: rule, severity: severity), default: 0] += n
+                return
+            }
+            if h != hour {
+                flush()
+                hour = h
+            }
+            let i = rule &* 5 &+ severity
+            if i >= counts.count { counts += [Int64](repeating: 0, count: max(i + 1 - counts.count, 64 * 5)) }
+            if counts[i] == 0 { touched.append(i) }
+            counts[i] += n
+        }
+
+        /// Moves the array's cells into ``other``.
+        mutating func flush() {
+            for i in touched where counts[i] != 0 {
+                other[Cell(hour: hour, rule: i / 5, severity: i % 5), default: 0] += counts[i]
+                counts[i] = 0
+            }
+            touched.removeAll(keepingCapacity: true)
+        }
+    }
+
     /// Adds one row to the block being built (flushing it when full), or counts it unchanged.
     private func appendRow(_ rowAt: UnsafePointer<AlertRow>, arena: UnsafeRawBufferPointer, state: BlockWriterState, conn: OpaquePointer, db: Database, dead: OpaquePointer,
-                           result: inout WriteResult, cells: inout [Cell: Int64], ids: inout [RunEntry], sources: inout [RunEntry],
+                           result: inout WriteResult, cells: inout CellCounts, ids: inout [RunEntry], sources: inout [RunEntry],
                            destinations: inout [RunEntry], blockStart: inout Int64) throws {
         let ruleNumber: Int
         if let n = state.ruleNumbers[rowAt.pointee.ruleID] {
@@ -323,7 +360,7 @@ extension AlertIndex {
                 // Known by id only: its texts are noted when one of its alerts is written.
                 state.ruleInfo.append((old.rule, "\u{0}", "", []))
             }
-            cells[Cell(hour: Self.hour(old.time), rule: oldRule, severity: old.severity), default: 0] -= 1
+            cells.add(hour: Self.hour(old.time), rule: oldRule, severity: old.severity, -1)
             result.updated += 1
         } else {
             result.inserted += 1
@@ -347,7 +384,7 @@ extension AlertIndex {
         ids.append(RunEntry(k0: h, seq: seq))
         if let s = rowAt.pointee.sourceIP { sources.append(RunEntry(ip: s, seq: seq)) }
         if let d = rowAt.pointee.destinationIP { destinations.append(RunEntry(ip: d, seq: seq)) }
-        cells[Cell(hour: Self.hour(rowAt.pointee.time), rule: ruleNumber, severity: rowAt.pointee.severity), default: 0] += 1
+        cells.add(hour: Self.hour(rowAt.pointee.time), rule: ruleNumber, severity: rowAt.pointee.severity, 1)
         if state.builder.count == AlertBlockLayout.capacity {
             try flushBlock(&state.builder, start: blockStart, db: db, deferBodies: true)
             state.builder.removeAll()
