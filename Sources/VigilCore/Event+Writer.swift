@@ -47,7 +47,7 @@ extension Event {
 
         /// ``Event/setString(_:_:)``: the text of a string literal.
         @inlinable @inline(__always)
-        package func setString(_ key: Key, _ value: StaticString) {
+        public func setString(_ key: Key, _ value: StaticString) {
             value.withUTF8Buffer { setString(key, validUTF8: UnsafeRawBufferPointer($0)) }
         }
 

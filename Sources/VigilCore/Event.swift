@@ -80,7 +80,7 @@ public struct Event: Sendable, Hashable {
 
         /// The address an `.ip` entry holds; nil for other kinds.
         @inlinable @inline(__always)
-        package var ipValue: IPAddress? {
+        public var ipValue: IPAddress? {
             guard kind == .ip else { return nil }
             return flag == IPAddress.Family.v4.rawValue ? IPAddress(v4: UInt32(truncatingIfNeeded: b)) : IPAddress(v6High: a, low: b)
         }
@@ -297,7 +297,7 @@ public struct Event: Sendable, Hashable {
     /// well-formed UTF-8 (e.g. a slice, cut at ASCII delimiters, of a line validated once): the
     /// same as ``setString(_:utf8:)`` without the per-field check.
     @inlinable @inline(__always)
-    package mutating func setString(_ key: Key, validUTF8 bytes: UnsafeRawBufferPointer) {
+    public mutating func setString(_ key: Key, validUTF8 bytes: UnsafeRawBufferPointer) {
         let s = unique().buffers
         let range = s.pointee.appendBytes(UnsafeBufferPointer(start: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), count: bytes.count))
         store(EventBuffers.Payload(kind: .string, flag: 0, a: range, b: 0), key, s)
@@ -307,7 +307,7 @@ public struct Event: Sendable, Hashable {
     /// caller, as for ``setString(_:validUTF8:)``), storing the bytes once: the same as two calls
     /// of ``setString(_:validUTF8:)`` (`log.syslog.hostname` and `host.hostname`).
     @inlinable @inline(__always)
-    package mutating func setString(_ key: Key, _ other: Key, validUTF8 bytes: UnsafeRawBufferPointer) {
+    public mutating func setString(_ key: Key, _ other: Key, validUTF8 bytes: UnsafeRawBufferPointer) {
         let s = unique().buffers
         let range = s.pointee.appendBytes(UnsafeBufferPointer(start: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), count: bytes.count))
         store(EventBuffers.Payload(kind: .string, flag: 0, a: range, b: 0), key, s)
@@ -568,7 +568,7 @@ public struct Event: Sendable, Hashable {
     /// is absent or not a string. The bytes are valid only inside `body`.
     /// - Complexity: O(1) for a known field, O(log n) for a custom one.
     @inlinable @inline(__always)
-    package func withStringValue<R>(_ key: Key, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
+    public func withStringValue<R>(_ key: Key, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
         guard let e = entry(key), e.kind == .string else { return nil }
         return body(UnsafeRawBufferPointer(storage.unsafelyUnwrapped.buffers.pointee.slice(e.a)))
     }
@@ -1587,7 +1587,7 @@ extension Event {
     /// Whether a known field may hold a value of another type than the schema declares (false
     /// means every known field fits its type: schema normalization has nothing to do).
     @inlinable
-    package var mayMismatchSchema: Bool { storage?.buffers.pointee.maybeMismatched ?? false }
+    public var mayMismatchSchema: Bool { storage?.buffers.pointee.maybeMismatched ?? false }
 }
 
 extension Event: CustomStringConvertible {

@@ -9,7 +9,7 @@ package enum JSONWriter {
     /// `"` and `\` are escaped, `\b \f \n \r \t` use their short escapes, every other control
     /// character (U+0000–U+001F) is written as `\u00XX`; everything else is copied as UTF-8.
     @inlinable
-    package static func writeString(_ string: String, to out: inout [UInt8]) {
+    public static func writeString(_ string: String, to out: inout [UInt8]) {
         var string = string
         string.withUTF8 { writeString(utf8: $0, to: &out) }
     }

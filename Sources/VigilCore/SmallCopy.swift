@@ -2,7 +2,7 @@
 /// stores for the short texts most fields hold, `memmove` for longer ones. A call to `memmove`
 /// costs more than the copy itself for a few bytes.
 @inlinable @inline(__always)
-package func copyBytes(_ destination: UnsafeMutableRawPointer, _ source: UnsafeRawPointer, _ count: Int) {
+public func copyBytes(_ destination: UnsafeMutableRawPointer, _ source: UnsafeRawPointer, _ count: Int) {
     // Nested tests rather than a switch of ranges: fewer comparisons and branches, so that the
     // copy stays small enough to be inlined into the setters that use it.
     if count <= 16 {
