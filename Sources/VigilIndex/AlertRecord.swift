@@ -84,16 +84,39 @@ struct ArenaSpan {
     var tokensStart: Int { itemStart + Int(itemCount) }
 }
 
+/// An alert's rule texts: `rule.id`, `rule.name`, `rule.description` and `tags`. The rows the
+/// indexer reads share one per distinct set of them, so that a row retains one object for its
+/// rule rather than each text.
+public final class AlertRuleText: @unchecked Sendable {
+    // @unchecked: the texts are constants; `writerNumber` is used by the index's writer alone.
+    public let id: String
+    public let name: String
+    public let description: String
+    public let tags: [String]
+    /// The rule's number in the block writer that last saw it (a hint: the writer checks that
+    /// its entry for that number is this object).
+    var writerNumber = -1
+
+    public init(id: String, name: String, description: String, tags: [String]) {
+        self.id = id
+        self.name = name
+        self.description = description
+        self.tags = tags
+    }
+}
+
 /// The indexed columns of one alert, taken from its event.
 public struct AlertRow: Sendable {
     /// `vigil.alert.id`: one row per id; later versions (a higher `vigil.alert.count`) replace it.
     public var id: String
     /// `@timestamp` in ns since the epoch.
     public var time: Int64
-    public var ruleID: String
-    public var ruleName: String
-    public var ruleDescription: String
-    public var tags: [String]
+    /// `rule.id`, `rule.name` (the id when absent), `rule.description` and `tags`.
+    public var rule: AlertRuleText
+    public var ruleID: String { rule.id }
+    public var ruleName: String { rule.name }
+    public var ruleDescription: String { rule.description }
+    public var tags: [String] { rule.tags }
     /// `event.severity` (0…4 from the rule engine).
     public var severity: Int
     /// `event.risk_score`.
@@ -162,31 +185,40 @@ public struct AlertRow: Sendable {
             try self.init(encoded: bytes, fallbackTime: fallbackTime)
             return
         }
+        guard let rule = cache.rule() else {
+            // No rule id: the general path says why.
+            try self.init(encoded: bytes, fallbackTime: fallbackTime)
+            return
+        }
+        let severityName = cache.sharedValue(7)
         try self.init(values: cache.values, fallbackTime: fallbackTime, encoded: [], json: [], arena: (arena, bytes, cache.sample),
-                      tags: cache.tags)
+                      rule: rule, severityName: severityName)
     }
 
     /// From the values of ``AlertRecordReader/wanted``, in that order; with `arena`, the
     /// encoding and text go there (the text made from the sample's bytes, when it is a string),
-    /// and ``sample``, ``searchText`` stay nil.
+    /// and ``sample``, ``searchText`` stay nil. `rule` and `severityName`, when given, stand for
+    /// the values of slots 2…5 and 7.
     private init(values v: [FieldValue?], fallbackTime: Int64, encoded: [UInt8], json: [UInt8],
                  arena: (AlertRowArena, UnsafeRawBufferPointer, UnsafeRawBufferPointer?)? = nil,
-                 tags knownTags: [String]? = nil) throws(AlertIndexError) {
+                 rule knownRule: AlertRuleText? = nil, severityName: FieldValue? = nil) throws(AlertIndexError) {
         guard let id = v[1]?.stringValue, !id.isEmpty else {
             throw AlertIndexError(.notAnAlert, "the event has no vigil.alert.id")
         }
-        guard let rule = v[2]?.stringValue, !rule.isEmpty else {
-            throw AlertIndexError(.notAnAlert, "alert \(id) has no rule.id")
+        if let knownRule {
+            rule = knownRule
+        } else {
+            guard let ruleID = v[2]?.stringValue, !ruleID.isEmpty else {
+                throw AlertIndexError(.notAnAlert, "alert \(id) has no rule.id")
+            }
+            rule = AlertRuleText(id: ruleID, name: v[3]?.stringValue ?? ruleID, description: v[4]?.stringValue ?? "",
+                                 tags: v[5]?.arrayValue?.compactMap(\.stringValue) ?? [])
         }
         self.id = id
-        ruleID = rule
         time = v[0]?.timestampValue?.nanoseconds ?? fallbackTime
-        ruleName = v[3]?.stringValue ?? rule
-        ruleDescription = v[4]?.stringValue ?? ""
-        tags = knownTags ?? v[5]?.arrayValue?.compactMap(\.stringValue) ?? []
         if let s = v[6], let n = s.intValue ?? s.floatValue.map({ Int64($0) }) {
             severity = Int(clamping: n)
-        } else if let name = v[7]?.stringValue, let level = AlertSeverity.level(name) {
+        } else if let name = (knownRule == nil ? v[7] : severityName)?.stringValue, let level = AlertSeverity.level(name) {
             severity = level
         } else {
             severity = 0

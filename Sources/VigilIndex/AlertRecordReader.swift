@@ -60,19 +60,50 @@ enum AlertRecordReader {
     static let shared: [Bool] = wanted.indices.map { [2, 3, 4, 5, 7].contains($0) }
 
     /// A reading thread's reusable state: the values' array, and the values of repeated fields
-    /// by their encoded bytes, so that an alert of a known rule allocates none of them.
+    /// by their encoded bytes, so that an alert of a known rule allocates none of them and
+    /// retains one object (its ``AlertRuleText``) rather than each of its texts.
     final class Cache {
         // exclusivity(unchecked): used by one thread, in no overlapping accesses.
         @exclusivity(unchecked) var values = [FieldValue?](repeating: nil, count: AlertRecordReader.wanted.count)
-        /// Hash of (slot, encoded value) → the encoded bytes and the value made from them.
-        @exclusivity(unchecked) var shared: [UInt64: (raw: [UInt8], value: FieldValue, strings: [String])] = [:]
-        /// The string elements of the `tags` just read (made once per distinct value).
-        var tags: [String]?
+        /// A repeated field's encoded bytes, the value made from them, and (for `tags`) its strings.
+        struct Entry {
+            var raw: [UInt8]
+            var value: FieldValue
+            var strings: [String]
+        }
+        @exclusivity(unchecked) var entries: [Entry] = []
+        /// Hash of (slot, encoded value) → index in ``entries``.
+        @exclusivity(unchecked) var index: [UInt64: Int] = [:]
+        /// Per wanted slot, the index in ``entries`` of the repeated field just read (-1: none);
+        /// those slots of ``values`` stay nil.
+        @exclusivity(unchecked) var entryOfSlot = [Int](repeating: -1, count: AlertRecordReader.wanted.count)
+        /// The rule texts by the entries of `rule.id`, `rule.name`, `rule.description` and
+        /// `tags` (16 bits each).
+        @exclusivity(unchecked) var rules: [UInt64: AlertRuleText] = [:]
         /// The sample's UTF-8 bytes in the record just read (valid while its bytes are), when
         /// it is a string.
         var sample: UnsafeRawBufferPointer?
         static let sharedLimit = 4096
         init() {}
+
+        /// The value of the repeated field in `slot` of the record just read.
+        func sharedValue(_ slot: Int) -> FieldValue? {
+            let e = entryOfSlot[slot]
+            return e < 0 ? nil : entries[e].value
+        }
+
+        /// The rule texts of the record just read; nil when it has no `rule.id` string, or an
+        /// empty one.
+        func rule() -> AlertRuleText? {
+            let e = entryOfSlot
+            let key = UInt64(e[2] + 1) << 48 | UInt64(e[3] + 1) << 32 | UInt64(e[4] + 1) << 16 | UInt64(e[5] + 1)
+            if let known = rules[key] { return known }
+            guard e[2] >= 0, let id = entries[e[2]].value.stringValue, !id.isEmpty else { return nil }
+            let rule = AlertRuleText(id: id, name: sharedValue(3)?.stringValue ?? id, description: sharedValue(4)?.stringValue ?? "",
+                                     tags: e[5] >= 0 ? entries[e[5]].strings : [])
+            rules[key] = rule
+            return rule
+        }
     }
 
     /// The wanted fields' values (by index in ``wanted``), or nil when the bytes are not a valid event.
@@ -87,39 +118,49 @@ enum AlertRecordReader {
         return values
     }
 
-    /// Reads the wanted fields into `cache.values` (the sample, when a string, only as
-    /// `cache.sample`: its slot stays nil); false when the bytes are not a valid event.
+    /// Reads the wanted fields into `cache`: repeated ones as ``Cache/entryOfSlot`` (their slots
+    /// of `cache.values` stay nil), the sample, when a string, only as `cache.sample`; false when
+    /// the bytes are not a valid event.
     static func read(_ bytes: UnsafeRawBufferPointer, into cache: Cache) -> Bool {
         var cursor = ByteCursor(bytes)
         for i in cache.values.indices { cache.values[i] = nil }
+        for i in cache.entryOfSlot.indices { cache.entryOfSlot[i] = -1 }
         cache.sample = nil
-        cache.tags = nil
         do throws(Invalid) {
             try walk(&cursor, &cache.values, cache: cache)
         } catch {
             return false
         }
+        // The cache was emptied while this record was read (-2): read it again.
+        if cache.entryOfSlot.contains(-2) { return read(bytes, into: cache) }
         return true
     }
 
-    /// A value of a repeated field: the shared one when these bytes were seen before.
-    private static func sharedValue(_ c: inout ByteCursor, slot: Int, cache: Cache) throws(Invalid) -> FieldValue {
+    /// The index in the cache's entries of a repeated field's value (made when these bytes are
+    /// new).
+    private static func sharedEntry(_ c: inout ByteCursor, slot: Int, cache: Cache) throws(Invalid) -> Int {
         let start = c.position
         try skip(&c, depth: 0)
         let raw = UnsafeRawBufferPointer(rebasing: c.bytes[start..<c.position])
         let h = StableHash.fingerprint(raw) ^ UInt64(slot) &* 0x9E37_79B9_7F4A_7C15
-        if let known = cache.shared[h], known.raw.count == raw.count,
-           known.raw.withUnsafeBytes({ memcmp($0.baseAddress!, raw.baseAddress!, raw.count) }) == 0 {
-            if slot == tagsSlot { cache.tags = known.strings }
-            return known.value
+        if let i = cache.index[h], cache.entries[i].raw.count == raw.count,
+           cache.entries[i].raw.withUnsafeBytes({ memcmp($0.baseAddress!, raw.baseAddress!, raw.count) }) == 0 {
+            return i
         }
         var again = ByteCursor(raw)
         let v = try value(&again, depth: 0)
-        if cache.shared.count >= Cache.sharedLimit { cache.shared.removeAll(keepingCapacity: true) }
+        if cache.entries.count >= Cache.sharedLimit {
+            // Forget them all, and the rule texts made from them; the record's earlier slots
+            // are read again (their indices would name entries that are gone).
+            cache.entries.removeAll(keepingCapacity: true)
+            cache.index.removeAll(keepingCapacity: true)
+            cache.rules.removeAll(keepingCapacity: true)
+            for s in cache.entryOfSlot.indices where cache.entryOfSlot[s] >= 0 { cache.entryOfSlot[s] = -2 }
+        }
         let strings = slot == tagsSlot ? v.arrayValue?.compactMap(\.stringValue) ?? [] : []
-        if slot == tagsSlot { cache.tags = strings }
-        cache.shared[h] = (Array(raw), v, strings)
-        return v
+        cache.entries.append(Cache.Entry(raw: Array(raw), value: v, strings: strings))
+        cache.index[h] = cache.entries.count - 1
+        return cache.entries.count - 1
     }
 
     private static func walk(_ cursor: inout ByteCursor, _ values: inout [FieldValue?], cache: Cache?) throws(Invalid) {
@@ -148,7 +189,7 @@ enum AlertRecordReader {
             if slot > 0 {
                 if let cache {
                     if shared[slot - 1] {
-                        values[slot - 1] = try sharedValue(&cursor, slot: slot - 1, cache: cache)
+                        cache.entryOfSlot[slot - 1] = try sharedEntry(&cursor, slot: slot - 1, cache: cache)
                     } else if slot - 1 == sampleSlot && cursor.peekByte() == EventBinaryCodec.ValueType.string.rawValue {
                         _ = cursor.readByte()
                         cache.sample = try string(&cursor)

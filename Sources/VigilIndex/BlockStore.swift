@@ -77,6 +77,9 @@ final class BlockWriterState {
     /// Rule id → number, and per number the id, name, description and tags last noted.
     var ruleNumbers: [String: Int] = [:]
     var ruleInfo: [(id: String, name: String, description: String, tags: [String])] = []
+    /// Per rule number, the rule object of the last row written under it (whose texts are
+    /// those of ``ruleInfo``): a row with that object needs no lookup.
+    var ruleObjects: [AlertRuleText?] = []
     static let recentLimit = 262_144
 
     init(nextSeq: Int64, nextSegment: Int64, segments: [(id: Int64, alerts: Int)], bloom: IDBloom) {
@@ -328,7 +331,11 @@ extension AlertIndex {
                            result: inout WriteResult, cells: inout CellCounts, ids: inout [RunEntry], sources: inout [RunEntry],
                            destinations: inout [RunEntry], blockStart: inout Int64) throws {
         let ruleNumber: Int
-        if let n = state.ruleNumbers[rowAt.pointee.ruleID] {
+        let rule = rowAt.pointee.rule
+        if rule.writerNumber >= 0, rule.writerNumber < state.ruleObjects.count, state.ruleObjects[rule.writerNumber] === rule {
+            // The rule object this writer saw last under that number: same id, same texts.
+            ruleNumber = rule.writerNumber
+        } else if let n = state.ruleNumbers[rowAt.pointee.ruleID] {
             ruleNumber = n
             let info = state.ruleInfo[n]
             if info.name != rowAt.pointee.ruleName || info.description != rowAt.pointee.ruleDescription || info.tags != rowAt.pointee.tags {
@@ -340,6 +347,11 @@ extension AlertIndex {
             ruleNumber = state.ruleInfo.count
             state.ruleNumbers[rowAt.pointee.ruleID] = ruleNumber
             state.ruleInfo.append((rowAt.pointee.ruleID, rowAt.pointee.ruleName, rowAt.pointee.ruleDescription, rowAt.pointee.tags))
+        }
+        if ruleNumber >= state.ruleObjects.count { state.ruleObjects += repeatElement(nil, count: ruleNumber + 1 - state.ruleObjects.count) }
+        if rule.writerNumber != ruleNumber || state.ruleObjects[ruleNumber] !== rule {
+            state.ruleObjects[ruleNumber] = rule
+            rule.writerNumber = ruleNumber
         }
         let fingerprint = rowAt.pointee.fingerprint
         let h = rowAt.pointee.idHash

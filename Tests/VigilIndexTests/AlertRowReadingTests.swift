@@ -70,8 +70,35 @@ import VigilTestSupport
         }
         // The corpus reaches both sides of the token limit.
         #expect(withTokens > 2000 && longTexts > 0)
-        // Repeated rule texts are made once.
-        #expect(cache.shared.count < 100)
+        // Repeated rule texts are made once, and rows of one rule share one rule object.
+        #expect(cache.entries.count < 100 && cache.rules.count < 100)
+        #expect(Set(fast.map { ObjectIdentifier($0.rule) }).count == cache.rules.count)
+    }
+
+    /// More distinct repeated values than the cache holds: it is emptied now and then, in the
+    /// middle of a record too, and the rows stay those of the plain decoding.
+    @Test func rowsStayRightWhenTheCacheIsEmptiedWhileReading() throws {
+        let cache = AlertRecordReader.Cache()
+        let arena = AlertRowArena()
+        var emptied = 0, last = 0
+        for i in 0..<(3 * AlertRecordReader.Cache.sharedLimit) {
+            var e = makeAlert(id: "id-\(i)", rule: "rule-\(i % 5000)", name: "Name \(i % 4999)", time: base + Int64(i), severity: i % 5,
+                              count: 1, source: nil, destination: nil, user: nil, key: nil, sample: nil)
+            e["rule.description"] = .string("Description \(i % 4998)")
+            if i % 3 == 0 { e["tags"] = .array([.string("t\(i % 4997)")]) }
+            if i % 2 == 0 { e["event.severity"] = nil }
+            e["vigil.alert.severity"] = .string(AlertSeverity.names[(i / 7) % 5])
+            let encoded = EventBinaryCodec.encode(e)
+            try encoded.withUnsafeBytes { b in
+                let p = try AlertRow(encoded: b, fallbackTime: 5)
+                let f = try AlertRow(encoded: b, fallbackTime: 5, cache: cache, arena: arena)
+                #expect(f.id == p.id && f.ruleID == p.ruleID && f.ruleName == p.ruleName && f.ruleDescription == p.ruleDescription)
+                #expect(f.tags == p.tags && f.severity == p.severity, "row \(i)")
+            }
+            if cache.entries.count < last { emptied += 1 }
+            last = cache.entries.count
+        }
+        #expect(emptied >= 2)
     }
 
     /// ``AlertRow/searchText(_:)`` as first written: a byte at a time, a backslash skipping the

@@ -121,3 +121,34 @@ final class IndexerRun: @unchecked Sendable {
     var finished: Bool { lock.withLock { done } }
     var counters: Indexer.Counters { lock.withLock { result } }
 }
+
+extension IndexerTests {
+    /// A rule renamed while alerts flow: rows of one rule share a rule object, and the writer
+    /// skips its lookup for the object it saw last; a row with the other name must still update
+    /// the rules table (and its text index), back and forth.
+    @Test func aRuleRenamedMidStreamKeepsItsLatestName() throws {
+        let dir = try TemporaryDirectory("vigil-indexer-rename"); defer { dir.remove() }
+        let log = try EmbeddedLog(dataDirectory: dir.file("data"))
+        defer { log.close() }
+        _ = try log.createTopic("alerts", partitions: 1)
+        var events: [Event] = []
+        for i in 0..<900 {
+            // Back to the first name: its rule object is one the writer has seen.
+            let name = i < 300 || i >= 600 ? "Old Name" : "Fresh Name"
+            events.append(makeAlert(id: "a\(i)", rule: "r1", name: name, time: base + Int64(i) * 1_000_000_000))
+        }
+        try produce(log, events)
+        let index = try openIndex(dir)
+        defer { index.close() }
+        var config = IndexerConfiguration()
+        config.batchSize = 200
+        let c = try Indexer(broker: log, index: index, configuration: config, onReject: { _, _ in }).run(stop: .drain, shouldStop: { false })
+        #expect(c.inserted == 900)
+        let stats = try index.stats(AlertFilter())
+        #expect(stats.byRule.map(\.ruleName) == ["Old Name"])
+        var f = AlertFilter(); f.text = try FullTextQuery("old", filter: "--text")
+        #expect(try index.count(f) == 900, "the rule's text index holds its latest name")
+        f.text = try FullTextQuery("fresh", filter: "--text")
+        #expect(try index.count(f) == 0)
+    }
+}
