@@ -58,6 +58,11 @@ public final class Indexer {
     private var pending: [AlertRow] = []
     private var next: [Int: Int64] = [:]
     private var dirty = Set<Int>()
+    /// The partition of the records handled since the last change of partition (-1: none), and
+    /// the offset after them: put in `next` and `dirty` when the partition changes or a batch is
+    /// made (``noteLast()``), rather than hashed per record.
+    private var lastPartition = -1
+    private var lastNext: Int64 = 0
     private var firstPending: Int64?
     /// Batches handed to the writer and not yet settled, oldest first: the reading thread
     /// fills the next batch while the writer works through up to ``maximumInFlight``.
@@ -111,6 +116,7 @@ public final class Indexer {
             onAssign: { [unowned self] tp throws(BrokerError) in
                 do {
                     let stored = try index.nextOffset(topic: tp.topic, partition: tp.partition)
+                    noteLast()
                     next[tp.partition] = stored
                     return stored.map { .offset($0) } ?? .earliest
                 } catch {
@@ -130,7 +136,7 @@ public final class Indexer {
         while !shouldStop() {
             let n = try consumer.poll(maxRecords: configuration.batchSize - pending.count) { _, record in handle(record) }
             let now = Self.now()
-            if pending.count >= configuration.batchSize || (!dirty.isEmpty && (n == 0 || now - (firstPending ?? now) >= configuration.flushInterval)) {
+            if pending.count >= configuration.batchSize || (hasUnflushed && (n == 0 || now - (firstPending ?? now) >= configuration.flushInterval)) {
                 // The group's offsets are informational (the index holds the real ones): they
                 // may include the batch in flight.
                 try flush(wait: false)
@@ -168,10 +174,24 @@ public final class Indexer {
         return counters
     }
 
+    /// Whether records were handled that no batch holds yet.
+    private var hasUnflushed: Bool { lastPartition >= 0 || !dirty.isEmpty }
+
+    /// Puts the last partition's offset in `next` and `dirty`.
+    private func noteLast() {
+        guard lastPartition >= 0 else { return }
+        next[lastPartition] = lastNext
+        dirty.insert(lastPartition)
+        lastPartition = -1
+    }
+
     func handle(_ record: RecordView) {
         counters.recordsRead += 1
-        next[record.partition] = record.offset + 1
-        dirty.insert(record.partition)
+        if record.partition != lastPartition {
+            noteLast()
+            lastPartition = record.partition
+        }
+        lastNext = record.offset + 1
         if firstPending == nil { firstPending = Self.now() }
         do {
             if index.layout == .blocks {
@@ -199,6 +219,7 @@ public final class Indexer {
         // consumer runs (its offsets would pass the failed batch's rows, lost for good); a new
         // run resumes at the offsets the index holds.
         if let failure { throw failure }
+        noteLast()
         if !dirty.isEmpty {
             try settle(keeping: Self.maximumInFlight - 1)
             let offsets = dirty.sorted().map { IndexedOffset(topic: configuration.topic, partition: $0, next: next[$0]!) }
@@ -252,6 +273,7 @@ public final class Indexer {
             inFlight.removeAll()
             pending = []
             dirty.removeAll()
+            lastPartition = -1
             throw e
         case .success(let r):
             counters.writerCPUNanoseconds += batch.cpu
