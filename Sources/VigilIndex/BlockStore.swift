@@ -252,14 +252,40 @@ extension AlertIndex {
         var blockStart = state.nextSeq
         state.builder.removeAll()
         let arenaBytes = arena?.bytes ?? []
+        // Run entries the reading thread sorted (by row index): the writer notes each row's
+        // sequence number (-1: not written) and keeps their order.
+        let presorted = arena?.sortedRuns.flatMap { $0.ids.count == rows.count ? $0 : nil }
+        var seqOfRow: [Int64] = presorted == nil ? [] : [Int64](repeating: -1, count: rows.count)
         try arenaBytes.withUnsafeBytes { arenaBytes in
             // Rows are borrowed in place: a copy of each would retain and release its strings.
             try rows.withUnsafeBufferPointer { rows in
                 for i in rows.indices {
+                    let before = state.nextSeq
                     try appendRow(rows.baseAddress! + i, arena: arenaBytes, state: state, conn: conn, db: db, dead: dead, result: &result, cells: &cells,
-                                  ids: &ids, sources: &sources, destinations: &destinations, blockStart: &blockStart)
+                                  ids: &ids, sources: &sources, destinations: &destinations, blockStart: &blockStart,
+                                  collectRuns: presorted == nil)
+                    if presorted != nil && state.nextSeq > before { seqOfRow[i] = before }
                 }
             }
+        }
+        var sorted = false
+        if let presorted {
+            for (from, to) in [(presorted.ids, 0), (presorted.sources, 1), (presorted.destinations, 2)] {
+                var out: [RunEntry] = []
+                out.reserveCapacity(from.count)
+                for var e in from {
+                    let seq = seqOfRow[Int(e.seq)]
+                    guard seq >= 0 else { continue }
+                    e.seq = seq
+                    out.append(e)
+                }
+                switch to {
+                case 0: ids = out
+                case 1: sources = out
+                default: destinations = out
+                }
+            }
+            sorted = true
         }
         if !state.builder.isEmpty {
             try flushBlock(&state.builder, start: blockStart, db: db, deferBodies: true)
@@ -267,9 +293,9 @@ extension AlertIndex {
         }
         try drainBodies(db)
         if !ids.isEmpty {
-            try writeRuns(db, segment: segment, kind: .id, &ids)
-            try writeRuns(db, segment: segment, kind: .source, &sources)
-            try writeRuns(db, segment: segment, kind: .destination, &destinations)
+            try writeRuns(db, segment: segment, kind: .id, &ids, sorted: sorted)
+            try writeRuns(db, segment: segment, kind: .source, &sources, sorted: sorted)
+            try writeRuns(db, segment: segment, kind: .destination, &destinations, sorted: sorted)
             try db.execute(sql: "INSERT INTO alert_segments(segment, alerts) VALUES (?, ?)", arguments: [segment, ids.count])
             state.segments.append((segment, ids.count))
             state.nextSegment += 1
@@ -329,7 +355,7 @@ extension AlertIndex {
     /// Adds one row to the block being built (flushing it when full), or counts it unchanged.
     private func appendRow(_ rowAt: UnsafePointer<AlertRow>, arena: UnsafeRawBufferPointer, state: BlockWriterState, conn: OpaquePointer, db: Database, dead: OpaquePointer,
                            result: inout WriteResult, cells: inout CellCounts, ids: inout [RunEntry], sources: inout [RunEntry],
-                           destinations: inout [RunEntry], blockStart: inout Int64) throws {
+                           destinations: inout [RunEntry], blockStart: inout Int64, collectRuns: Bool) throws {
         let ruleNumber: Int
         let rule = rowAt.pointee.rule
         if rule.writerNumber >= 0, rule.writerNumber < state.ruleObjects.count, state.ruleObjects[rule.writerNumber] === rule {
@@ -393,9 +419,11 @@ extension AlertIndex {
             state.builder.append(rowAt.pointee, ruleNumber: ruleNumber, body: rowAt.pointee.encoded, fingerprint: fingerprint)
         }
         state.recent[h] = KnownAlert(id: rowAt.pointee.id, seq: seq, count: rowAt.pointee.count, fingerprint: fingerprint, time: rowAt.pointee.time, rule: rowAt.pointee.ruleID, severity: rowAt.pointee.severity)
-        ids.append(RunEntry(k0: h, seq: seq))
-        if let s = rowAt.pointee.sourceIP { sources.append(RunEntry(ip: s, seq: seq)) }
-        if let d = rowAt.pointee.destinationIP { destinations.append(RunEntry(ip: d, seq: seq)) }
+        if collectRuns {
+            ids.append(RunEntry(k0: h, seq: seq))
+            if let s = rowAt.pointee.sourceIP { sources.append(RunEntry(ip: s, seq: seq)) }
+            if let d = rowAt.pointee.destinationIP { destinations.append(RunEntry(ip: d, seq: seq)) }
+        }
         cells.add(hour: Self.hour(rowAt.pointee.time), rule: ruleNumber, severity: rowAt.pointee.severity, 1)
         if state.builder.count == AlertBlockLayout.capacity {
             try flushBlock(&state.builder, start: blockStart, db: db, deferBodies: true)
@@ -508,9 +536,9 @@ extension AlertIndex {
     }
 
     /// Writes sorted runs of `entries` as chunks of ``RunKind/chunk`` entries of their kind.
-    private func writeRuns(_ db: Database, segment: Int64, kind: RunKind, _ entries: inout [RunEntry]) throws {
+    private func writeRuns(_ db: Database, segment: Int64, kind: RunKind, _ entries: inout [RunEntry], sorted: Bool = false) throws {
         guard !entries.isEmpty else { return }
-        Self.radixSort(&entries)
+        if !sorted { Self.radixSort(&entries) }
         let conn = db.sqliteConnection!
         let insert = try db.cachedStatement(sql: "INSERT INTO alert_runs(kind, segment, last_key, chunk, first_key, entries) VALUES (?,?,?,?,?,?)").sqliteStatement
         var blob: [UInt8] = []

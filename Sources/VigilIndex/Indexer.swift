@@ -223,6 +223,9 @@ public final class Indexer {
         if !dirty.isEmpty {
             try settle(keeping: Self.maximumInFlight - 1)
             let offsets = dirty.sorted().map { IndexedOffset(topic: configuration.topic, partition: $0, next: next[$0]!) }
+            // The runs' sort is done here, on the reading thread, which waits on the writer
+            // more than the writer waits on it.
+            if index.layout == .blocks { arena.presortRuns(pending) }
             let batch = InFlight(rows: pending, arena: arena, offsets: offsets, readThrough: counters.recordsRead)
             arena = spareArenas.popLast() ?? AlertRowArena()
             arena.reset()

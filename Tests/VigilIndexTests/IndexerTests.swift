@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 import VigilBroker
 import VigilCore
@@ -150,5 +151,57 @@ extension IndexerTests {
         #expect(try index.count(f) == 900, "the rule's text index holds its latest name")
         f.text = try FullTextQuery("fresh", filter: "--text")
         #expect(try index.count(f) == 0)
+    }
+}
+
+extension IndexerTests {
+    /// The reading thread sorts a batch's run entries (id hashes, addresses) by row, and the
+    /// writer puts in the sequence numbers of the rows it writes: the runs must be those the
+    /// writer makes when it sorts them itself, with updates and unchanged rows in the batch.
+    @Test func presortedRunsEqualTheWritersOwn() throws {
+        let dirA = try TemporaryDirectory("vigil-runs-a"), dirB = try TemporaryDirectory("vigil-runs-b")
+        defer { dirA.remove(); dirB.remove() }
+        var r = SplitMix64(seed: 11)
+        var batches: [[Event]] = []
+        for b in 0..<4 {
+            var events: [Event] = []
+            for i in 0..<700 {
+                // Some ids again (updates, and unchanged repeats), addresses v4, v6 and none.
+                let again = r.next() % 5 == 0 && b > 0
+                let id = again ? "a\(r.next() % UInt64(b * 700))" : "a\(b * 700 + i)"
+                let count = again ? Int64(1 + r.next() % 2) : 1
+                let source: String? = r.next() % 4 == 0 ? nil : (r.next() % 3 == 0 ? "2001:db8::\(r.next() % 50)" : "10.0.\(r.next() % 4).\(r.next() % 256)")
+                events.append(makeAlert(id: id, rule: "r\(i % 3)", time: base + Int64(b * 700 + i) * 1_000_000_000, count: count,
+                                        source: source, destination: r.next() % 2 == 0 ? nil : "192.168.\(r.next() % 3).1"))
+            }
+            batches.append(events)
+        }
+        var runs: [[[UInt8]]] = []
+        for (dir, presort) in [(dirA, true), (dirB, false)] {
+            let index = try openIndex(dir)
+            defer { index.close() }
+            for events in batches {
+                let arena = AlertRowArena(), cache = AlertRecordReader.Cache()
+                var rows: [AlertRow] = []
+                for e in events {
+                    let bytes = EventBinaryCodec.encode(e)
+                    try bytes.withUnsafeBytes { rows.append(try AlertRow(encoded: $0, fallbackTime: 0, cache: cache, arena: arena)) }
+                }
+                if presort { arena.presortRuns(rows) }
+                #expect((arena.sortedRuns != nil) == presort)
+                _ = try index.write(rows, arena: arena)
+            }
+            runs.append(try index.pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT kind, segment, last_key, chunk, first_key, entries FROM alert_runs ORDER BY kind, segment, last_key, chunk")
+                    .map { row in
+                        let kind: Int = row[0], segment: Int = row[1], chunk: Int = row[3]
+                        let last: Data = row[2], first: Data = row[4], entries: Data = row[5]
+                        return [UInt8]("\(kind)/\(segment)/\(chunk)".utf8) + [UInt8](last) + [0xFF] + [UInt8](first) + [0xFF] + [UInt8](entries)
+                    }
+            })
+            #expect(try index.integrityProblems() == [])
+        }
+        #expect(runs[0].count > 3)
+        #expect(runs[0] == runs[1])
     }
 }
