@@ -19,7 +19,10 @@ struct KnownAlert {
     var count: Int64
     var fingerprint: UInt64
     var time: Int64
-    var rule: String
+    /// Its rule: the writer's number for it when the writer knows it (an alert it wrote), or
+    /// its id (an alert read from the disk).
+    enum Rule { case number(Int), id(String) }
+    var rule: Rule
     var severity: Int
 }
 
@@ -392,11 +395,15 @@ extension AlertIndex {
             sqlite3_bind_int64(dead, 1, old.seq)
             try SQL.step(dead, conn)
             let oldRule: Int
-            if let n = state.ruleNumbers[old.rule] { oldRule = n } else {
-                oldRule = state.ruleInfo.count
-                state.ruleNumbers[old.rule] = oldRule
-                // Known by id only: its texts are noted when one of its alerts is written.
-                state.ruleInfo.append((old.rule, "\u{0}", "", []))
+            switch old.rule {
+            case .number(let n): oldRule = n
+            case .id(let id):
+                if let n = state.ruleNumbers[id] { oldRule = n } else {
+                    oldRule = state.ruleInfo.count
+                    state.ruleNumbers[id] = oldRule
+                    // Known by id only: its texts are noted when one of its alerts is written.
+                    state.ruleInfo.append((id, "\u{0}", "", []))
+                }
             }
             cells.add(hour: Self.hour(old.time), rule: oldRule, severity: old.severity, -1)
             result.updated += 1
@@ -418,7 +425,7 @@ extension AlertIndex {
         } else {
             state.builder.append(rowAt.pointee, ruleNumber: ruleNumber, body: rowAt.pointee.encoded, fingerprint: fingerprint)
         }
-        state.recent[h] = KnownAlert(id: rowAt.pointee.id, seq: seq, count: rowAt.pointee.count, fingerprint: fingerprint, time: rowAt.pointee.time, rule: rowAt.pointee.ruleID, severity: rowAt.pointee.severity)
+        state.recent[h] = KnownAlert(id: rowAt.pointee.id, seq: seq, count: rowAt.pointee.count, fingerprint: fingerprint, time: rowAt.pointee.time, rule: .number(ruleNumber), severity: rowAt.pointee.severity)
         if collectRuns {
             ids.append(RunEntry(k0: h, seq: seq))
             if let s = rowAt.pointee.sourceIP { sources.append(RunEntry(ip: s, seq: seq)) }
@@ -692,7 +699,7 @@ extension AlertIndex {
                 let matches = idBytes.withUTF8 { cols.idEquals(slot, UnsafeRawBufferPointer($0)) }
                 guard matches else { return nil }
                 return KnownAlert(id: id, seq: seq, count: cols.count(slot), fingerprint: cols.fingerprint(slot), time: cols.time(slot),
-                                  rule: cols.rule(slot), severity: cols.severity(slot))
+                                  rule: .id(cols.rule(slot)), severity: cols.severity(slot))
             }) else { continue }
             if let found { return found }
         }
