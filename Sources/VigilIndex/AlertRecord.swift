@@ -71,7 +71,7 @@ public final class AlertRowArena: @unchecked Sendable {
     /// The batch's run entries (id hashes, source and destination addresses) sorted by key,
     /// each with its row's index as `seq` (``presortRuns(_:)``): the reading thread sorts them
     /// while the writer works, and the writer puts in each written row's sequence number.
-    @exclusivity(unchecked) var sortedRuns: (ids: [RunEntry], sources: [RunEntry], destinations: [RunEntry])?
+    @exclusivity(unchecked) var sortedRuns: RunEntries?
     public init() {}
 
     /// Empties it for the next batch, keeping its capacity.
@@ -82,20 +82,12 @@ public final class AlertRowArena: @unchecked Sendable {
 
     /// Sorts the run entries of `rows`, the batch whose bytes this holds (``sortedRuns``).
     func presortRuns(_ rows: [AlertRow]) {
-        var ids: [RunEntry] = [], sources: [RunEntry] = [], destinations: [RunEntry] = []
-        ids.reserveCapacity(rows.count); sources.reserveCapacity(rows.count); destinations.reserveCapacity(rows.count)
+        var runs = RunEntries(capacity: rows.count)
         rows.withUnsafeBufferPointer { rows in
-            for i in rows.indices {
-                let seq = Int64(i)
-                ids.append(RunEntry(k0: rows[i].idHash, seq: seq))
-                if let s = rows[i].sourceIP { sources.append(RunEntry(ip: s, seq: seq)) }
-                if let d = rows[i].destinationIP { destinations.append(RunEntry(ip: d, seq: seq)) }
-            }
+            for i in rows.indices { runs.add(rows.baseAddress! + i, seq: Int64(i)) }
         }
-        AlertIndex.radixSort(&ids)
-        AlertIndex.radixSort(&sources)
-        AlertIndex.radixSort(&destinations)
-        sortedRuns = (ids, sources, destinations)
+        runs.sort()
+        sortedRuns = runs
     }
 }
 

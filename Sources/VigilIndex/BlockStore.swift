@@ -133,6 +133,31 @@ struct RunEntry {
     }
 }
 
+/// A transaction's run entries: per alert its id hash, and its source and destination addresses
+/// when it has them.
+struct RunEntries {
+    var ids: [RunEntry] = [], sources: [RunEntry] = [], destinations: [RunEntry] = []
+
+    init(capacity: Int) {
+        ids.reserveCapacity(capacity); sources.reserveCapacity(capacity); destinations.reserveCapacity(capacity)
+    }
+
+    /// Adds the entries of `row` with sequence number `seq`.
+    @inline(__always)
+    mutating func add(_ row: UnsafePointer<AlertRow>, seq: Int64) {
+        ids.append(RunEntry(k0: row.pointee.idHash, seq: seq))
+        if let s = row.pointee.sourceIP { sources.append(RunEntry(ip: s, seq: seq)) }
+        if let d = row.pointee.destinationIP { destinations.append(RunEntry(ip: d, seq: seq)) }
+    }
+
+    /// Each list sorted by key (equal keys keep their order).
+    mutating func sort() {
+        AlertIndex.radixSort(&ids)
+        AlertIndex.radixSort(&sources)
+        AlertIndex.radixSort(&destinations)
+    }
+}
+
 /// Kinds of sorted runs.
 enum RunKind: Int {
     case id = 0, source = 1, destination = 2
@@ -247,8 +272,6 @@ extension AlertIndex {
         }
         let conn = db.sqliteConnection!
         let segment = state.nextSegment
-        var ids: [RunEntry] = [], sources: [RunEntry] = [], destinations: [RunEntry] = []
-        ids.reserveCapacity(rows.count); sources.reserveCapacity(rows.count); destinations.reserveCapacity(rows.count)
         // (hour, rule number, severity) → change.
         var cells = CellCounts()
         let dead = try db.cachedStatement(sql: "INSERT OR IGNORE INTO alert_dead(seq) VALUES (?)").sqliteStatement
@@ -256,51 +279,50 @@ extension AlertIndex {
         state.builder.removeAll()
         let arenaBytes = arena?.bytes ?? []
         // Run entries the reading thread sorted (by row index): the writer notes each row's
-        // sequence number (-1: not written) and keeps their order.
+        // sequence number (-1: not written) and keeps their order. Without them, it collects the
+        // entries itself and sorts them.
         let presorted = arena?.sortedRuns.flatMap { $0.ids.count == rows.count ? $0 : nil }
+        var runs = RunEntries(capacity: presorted == nil ? rows.count : 0)
         var seqOfRow: [Int64] = presorted == nil ? [] : [Int64](repeating: -1, count: rows.count)
         try arenaBytes.withUnsafeBytes { arenaBytes in
             // Rows are borrowed in place: a copy of each would retain and release its strings.
             try rows.withUnsafeBufferPointer { rows in
                 for i in rows.indices {
-                    let before = state.nextSeq
-                    try appendRow(rows.baseAddress! + i, arena: arenaBytes, state: state, conn: conn, db: db, dead: dead, result: &result, cells: &cells,
-                                  ids: &ids, sources: &sources, destinations: &destinations, blockStart: &blockStart,
-                                  collectRuns: presorted == nil)
-                    if presorted != nil && state.nextSeq > before { seqOfRow[i] = before }
+                    let row = rows.baseAddress! + i
+                    guard let seq = try appendRow(row, arena: arenaBytes, state: state, conn: conn, db: db, dead: dead, result: &result,
+                                                  cells: &cells, blockStart: &blockStart) else { continue }
+                    if presorted == nil { runs.add(row, seq: seq) } else { seqOfRow[i] = seq }
                 }
             }
         }
-        var sorted = false
         if let presorted {
-            for (from, to) in [(presorted.ids, 0), (presorted.sources, 1), (presorted.destinations, 2)] {
+            // The sorted entries of the rows written, with their sequence numbers.
+            func numbered(_ entries: [RunEntry]) -> [RunEntry] {
                 var out: [RunEntry] = []
-                out.reserveCapacity(from.count)
-                for var e in from {
-                    let seq = seqOfRow[Int(e.seq)]
-                    guard seq >= 0 else { continue }
-                    e.seq = seq
+                out.reserveCapacity(entries.count)
+                for var e in entries where seqOfRow[Int(e.seq)] >= 0 {
+                    e.seq = seqOfRow[Int(e.seq)]
                     out.append(e)
                 }
-                switch to {
-                case 0: ids = out
-                case 1: sources = out
-                default: destinations = out
-                }
+                return out
             }
-            sorted = true
+            runs.ids = numbered(presorted.ids)
+            runs.sources = numbered(presorted.sources)
+            runs.destinations = numbered(presorted.destinations)
+        } else {
+            runs.sort()
         }
         if !state.builder.isEmpty {
             try flushBlock(&state.builder, start: blockStart, db: db, deferBodies: true)
             state.builder.removeAll()
         }
         try drainBodies(db)
-        if !ids.isEmpty {
-            try writeRuns(db, segment: segment, kind: .id, &ids, sorted: sorted)
-            try writeRuns(db, segment: segment, kind: .source, &sources, sorted: sorted)
-            try writeRuns(db, segment: segment, kind: .destination, &destinations, sorted: sorted)
-            try db.execute(sql: "INSERT INTO alert_segments(segment, alerts) VALUES (?, ?)", arguments: [segment, ids.count])
-            state.segments.append((segment, ids.count))
+        if !runs.ids.isEmpty {
+            try writeRuns(db, segment: segment, kind: .id, &runs.ids, sorted: true)
+            try writeRuns(db, segment: segment, kind: .source, &runs.sources, sorted: true)
+            try writeRuns(db, segment: segment, kind: .destination, &runs.destinations, sorted: true)
+            try db.execute(sql: "INSERT INTO alert_segments(segment, alerts) VALUES (?, ?)", arguments: [segment, runs.ids.count])
+            state.segments.append((segment, runs.ids.count))
             state.nextSegment += 1
             try mergeSmallSegments(db, state)
         }
@@ -355,10 +377,10 @@ extension AlertIndex {
         }
     }
 
-    /// Adds one row to the block being built (flushing it when full), or counts it unchanged.
+    /// Adds one row to the block being built (flushing it when full) and returns its sequence
+    /// number, or counts it unchanged and returns nil.
     private func appendRow(_ rowAt: UnsafePointer<AlertRow>, arena: UnsafeRawBufferPointer, state: BlockWriterState, conn: OpaquePointer, db: Database, dead: OpaquePointer,
-                           result: inout WriteResult, cells: inout CellCounts, ids: inout [RunEntry], sources: inout [RunEntry],
-                           destinations: inout [RunEntry], blockStart: inout Int64, collectRuns: Bool) throws {
+                           result: inout WriteResult, cells: inout CellCounts, blockStart: inout Int64) throws -> Int64? {
         let ruleNumber: Int
         let rule = rowAt.pointee.rule
         if rule.writerNumber >= 0, rule.writerNumber < state.ruleObjects.count, state.ruleObjects[rule.writerNumber] === rule {
@@ -390,7 +412,7 @@ extension AlertIndex {
         if let old {
             if rowAt.pointee.count < old.count || (rowAt.pointee.count == old.count && fingerprint == old.fingerprint) {
                 result.unchanged += 1
-                return
+                return nil
             }
             sqlite3_bind_int64(dead, 1, old.seq)
             try SQL.step(dead, conn)
@@ -426,17 +448,13 @@ extension AlertIndex {
             state.builder.append(rowAt.pointee, ruleNumber: ruleNumber, body: rowAt.pointee.encoded, fingerprint: fingerprint)
         }
         state.recent[h] = KnownAlert(id: rowAt.pointee.id, seq: seq, count: rowAt.pointee.count, fingerprint: fingerprint, time: rowAt.pointee.time, rule: .number(ruleNumber), severity: rowAt.pointee.severity)
-        if collectRuns {
-            ids.append(RunEntry(k0: h, seq: seq))
-            if let s = rowAt.pointee.sourceIP { sources.append(RunEntry(ip: s, seq: seq)) }
-            if let d = rowAt.pointee.destinationIP { destinations.append(RunEntry(ip: d, seq: seq)) }
-        }
         cells.add(hour: Self.hour(rowAt.pointee.time), rule: ruleNumber, severity: rowAt.pointee.severity, 1)
         if state.builder.count == AlertBlockLayout.capacity {
             try flushBlock(&state.builder, start: blockStart, db: db, deferBodies: true)
             state.builder.removeAll()
             blockStart = state.nextSeq
         }
+        return seq
     }
 
     /// Writes the block `b` holds, starting at sequence `start`. With `deferBodies`, its bodies
