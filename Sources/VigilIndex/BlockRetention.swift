@@ -135,6 +135,8 @@ extension AlertIndex {
         }
         var cells: [CountKey: Int] = [:]
         var live = 0
+        let nextSeq = try Int64.fetchOne(db, sql: "SELECT value FROM index_meta WHERE key = 'next_seq'") ?? 1
+        var liveSeqs = SeqBits(below: nextSeq)
         let rows = try Row.fetchCursor(db, sql: "SELECT b.block, b.n, c.columns, b.alerts FROM alert_blocks b JOIN alert_block_columns c ON c.block = b.block")
         while let r = try rows.next() {
             let block: Int64 = r[0], span: Int = r[1], stored: Int = r[3]
@@ -145,6 +147,7 @@ extension AlertIndex {
                 if cols.n != stored { problems.append("block \(block) holds \(cols.n) alerts, its row says \(stored)") }
                 for i in 0..<cols.n where !dead.contains(cols.offset(i)) {
                     live += 1
+                    liveSeqs.insert(block + Int64(cols.offset(i)))
                     cells[CountKey(hour: Self.hour(cols.time(i)), rule: cols.rule(i), severity: cols.severity(i)), default: 0] += 1
                 }
             }
@@ -158,7 +161,70 @@ extension AlertIndex {
         let mismatched = Set(cells.keys).union(counted.keys).filter { cells[$0] ?? 0 != counted[$0] ?? 0 }.count
         if mismatched > 0 { problems.append("\(mismatched) hourly counts differ from the alerts") }
         if live != (try blockTotal(db)) { problems.append("the dead marks do not match the blocks") }
+        problems += try runIntegrityProblems(db, liveSeqs: liveSeqs, nextSeq: nextSeq)
         return problems
+    }
+
+    /// The sorted runs: each segment's entries in key order across its chunks, each chunk's
+    /// first and last keys those of its entries, no sequence number past the index's next, the
+    /// segment's alert count that of its id entries, and every live alert's sequence number in
+    /// the id runs (a lookup by id, or an upsert of it, would miss an alert that is not).
+    func runIntegrityProblems(_ db: Database, liveSeqs: SeqBits, nextSeq: Int64) throws -> [String] {
+        var problems: [String] = []
+        var idSeqs = SeqBits(below: nextSeq)
+        var segmentAlerts: [Int64: Int] = [:]
+        for r in try Row.fetchAll(db, sql: "SELECT segment, alerts FROM alert_segments") { segmentAlerts[r[0]] = r[1] }
+        for kind in [RunKind.id, .source, .destination] {
+            var segment: Int64?
+            var previous: RunEntry?
+            var idEntries = 0
+            func endSegment() {
+                if kind == .id, let segment, segmentAlerts[segment] != idEntries {
+                    problems.append("run segment \(segment) holds \(idEntries) ids, alert_segments says \(segmentAlerts[segment].map(String.init) ?? "none")")
+                }
+            }
+            let rows = try Row.fetchCursor(db, sql: "SELECT segment, chunk, first_key, last_key, entries FROM alert_runs WHERE kind = ? ORDER BY segment, last_key, chunk",
+                                           arguments: [kind.rawValue])
+            while let r = try rows.next() {
+                let s: Int64 = r[0], chunk: Int64 = r[1], first: Data = r[2], last: Data = r[3], entries: Data = r[4]
+                if s != segment { endSegment(); segment = s; previous = nil; idEntries = 0 }
+                let name = "run chunk \(kind)/\(s)/\(chunk)"
+                guard !entries.isEmpty, entries.count % kind.entryWidth == 0 else { problems.append("\(name): \(entries.count) bytes"); continue }
+                entries.withUnsafeBytes { p in
+                    var firstKey: [UInt8] = [], lastKey: [UInt8] = []
+                    kind.encodeKey(kind.decode(p, at: 0), into: &firstKey)
+                    kind.encodeKey(kind.decode(p, at: p.count - kind.entryWidth), into: &lastKey)
+                    if firstKey != [UInt8](first) || lastKey != [UInt8](last) { problems.append("\(name): its first or last key is not its entries'") }
+                    for o in stride(from: 0, to: p.count, by: kind.entryWidth) {
+                        let e = kind.decode(p, at: o)
+                        if let previous, Self.keyLess(e, previous) { problems.append("\(name): entries out of key order") }
+                        if e.seq < 0 || e.seq >= nextSeq { problems.append("\(name): sequence number \(e.seq) past the index's next (\(nextSeq))") }
+                        if kind == .id { idSeqs.insert(e.seq); idEntries += 1 }
+                        previous = e
+                    }
+                }
+            }
+            endSegment()
+        }
+        let missing = liveSeqs.count(notIn: idSeqs)
+        if missing > 0 { problems.append("\(missing) live alerts have no entry in the id runs") }
+        return Array(problems.prefix(20))
+    }
+}
+
+/// A set of sequence numbers below a bound, a bit each.
+struct SeqBits {
+    private var words: [UInt64]
+    init(below bound: Int64) { words = Array(repeating: 0, count: Int(max(0, bound) + 63) / 64) }
+    mutating func insert(_ seq: Int64) {
+        guard seq >= 0, Int(seq / 64) < words.count else { return }
+        words[Int(seq / 64)] |= 1 << UInt64(seq % 64)
+    }
+    /// How many of these are not in `other`.
+    func count(notIn other: SeqBits) -> Int {
+        var n = 0
+        for i in words.indices { n += (words[i] & ~(i < other.words.count ? other.words[i] : 0)).nonzeroBitCount }
+        return n
     }
 }
 

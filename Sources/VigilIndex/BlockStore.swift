@@ -83,6 +83,8 @@ final class BlockWriterState {
     /// Per rule number, the rule object of the last row written under it (whose texts are
     /// those of ``ruleInfo``): a row with that object needs no lookup.
     var ruleObjects: [AlertRuleText?] = []
+    /// The segment merge's buffers, kept from one merge to the next (``AlertIndex/mergeSmallSegments``).
+    var mergeInput: [RunEntry] = [], mergeOutput: [RunEntry] = [], mergeStarts: [Int] = []
     static let recentLimit = 262_144
 
     init(nextSeq: Int64, nextSegment: Int64, segments: [(id: Int64, alerts: Int)], bloom: IDBloom) {
@@ -637,6 +639,10 @@ extension AlertIndex {
 
     /// Merges the newest segments into one while at least 8 of them hold fewer than 65,536
     /// alerts each (so that a lookup seeks few segments), dropping entries of deleted blocks.
+    /// Each segment's entries are read in key order (the table's key: segment, last key, chunk)
+    /// and the sorted runs are merged in one pass (``mergeRuns``), into buffers the writer keeps:
+    /// a merge handles a few hundred thousand entries per kind, and fresh buffers of that size
+    /// were new memory, faulted in page by page, at every merge.
     private func mergeSmallSegments(_ db: Database, _ state: BlockWriterState) throws {
         let small = state.segments.reversed().prefix { $0.alerts < 65_536 }
         guard small.count >= 8 else { return }
@@ -644,30 +650,87 @@ extension AlertIndex {
         let oldest = try Int64.fetchOne(db, sql: "SELECT min(block) FROM alert_blocks") ?? 0
         let target = ids[0]
         let list = ids.map(String.init).joined(separator: ",")
+        let conn = db.sqliteConnection!
+        // Kept alive to the end (its SQLite statement is finalized with it).
+        let statement = try db.makeStatement(sql: "SELECT segment, entries FROM alert_runs WHERE kind = ? AND segment IN (\(list)) ORDER BY segment, last_key, chunk")
+        defer { withExtendedLifetime(statement) {} }
+        let select = statement.sqliteStatement
         var total = 0
         for kind in [RunKind.id, .source, .destination] {
-            var entries: [RunEntry] = []
-            let rows = try Row.fetchCursor(db, sql: "SELECT entries FROM alert_runs WHERE kind = ? AND segment IN (\(list))", arguments: [kind.rawValue])
-            while let r = try rows.next() {
-                let data: Data = r[0]
-                data.withUnsafeBytes { p in
-                    var o = 0
-                    while o + kind.entryWidth <= p.count {
-                        let e = kind.decode(p, at: o)
-                        if e.seq >= oldest { entries.append(e) }
-                        o += kind.entryWidth
-                    }
+            state.mergeInput.removeAll(keepingCapacity: true)
+            state.mergeStarts.removeAll(keepingCapacity: true)
+            sqlite3_reset(select)
+            sqlite3_bind_int64(select, 1, Int64(kind.rawValue))
+            var segment: Int64?
+            while true {
+                let rc = sqlite3_step(select)
+                if rc == SQLITE_DONE { break }
+                guard rc == SQLITE_ROW else {
+                    let message = String(cString: sqlite3_errmsg(conn))
+                    sqlite3_reset(select)
+                    throw AlertIndexError(.database, "SQLite error \(rc)", cause: message)
+                }
+                let s = sqlite3_column_int64(select, 0)
+                if s != segment { state.mergeStarts.append(state.mergeInput.count); segment = s }
+                let count = Int(sqlite3_column_bytes(select, 1))
+                guard count > 0, let base = sqlite3_column_blob(select, 1) else { continue }
+                let p = UnsafeRawBufferPointer(start: base, count: count)
+                var o = 0
+                while o + kind.entryWidth <= p.count {
+                    let e = kind.decode(p, at: o)
+                    if e.seq >= oldest { state.mergeInput.append(e) }
+                    o += kind.entryWidth
                 }
             }
+            sqlite3_reset(select)
+            state.mergeStarts.append(state.mergeInput.count)
+            state.mergeInput.withUnsafeBufferPointer { Self.mergeRuns($0, starts: state.mergeStarts, into: &state.mergeOutput) }
             try db.execute(sql: "DELETE FROM alert_runs WHERE kind = ? AND segment IN (\(list))", arguments: [kind.rawValue])
-            if kind == .id { total = entries.count }
-            try writeRuns(db, segment: target, kind: kind, &entries)
+            if kind == .id { total = state.mergeOutput.count }
+            try writeRuns(db, segment: target, kind: kind, &state.mergeOutput, sorted: true)
         }
         try db.execute(sql: "DELETE FROM alert_segments WHERE segment IN (\(list))")
         try db.execute(sql: "INSERT INTO alert_segments(segment, alerts) VALUES (?, ?)", arguments: [target, total])
         state.segments.removeAll { ids.contains($0.id) }
         state.segments.append((target, total))
         state.segments.sort { $0.id < $1.id }
+    }
+
+    /// Merges sorted runs — `input[starts[i] ..< starts[i + 1]]`, each in (key, sequence)
+    /// order — into `out`, in (key, sequence) order: one pass, with a binary heap of the runs'
+    /// first entries not yet taken.
+    static func mergeRuns(_ input: UnsafeBufferPointer<RunEntry>, starts: [Int], into out: inout [RunEntry]) {
+        out.removeAll(keepingCapacity: true)
+        out.reserveCapacity(input.count)
+        var heap: [(next: Int, end: Int)] = []
+        for i in 0..<max(0, starts.count - 1) where starts[i] < starts[i + 1] { heap.append((starts[i], starts[i + 1])) }
+        heap.withUnsafeMutableBufferPointer { h in
+            var n = h.count
+            @inline(__always) func less(_ a: Int, _ b: Int) -> Bool { input[h[a].next] < input[h[b].next] }
+            func siftDown(_ start: Int) {
+                var i = start
+                while true {
+                    let l = 2 * i + 1
+                    if l >= n { return }
+                    var m = l
+                    if l + 1 < n, less(l + 1, l) { m = l + 1 }
+                    if !less(m, i) { return }
+                    h.swapAt(i, m)
+                    i = m
+                }
+            }
+            for i in stride(from: n / 2 - 1, through: 0, by: -1) { siftDown(i) }
+            while n > 0 {
+                out.append(input[h[0].next])
+                h[0].next += 1
+                if h[0].next == h[0].end {
+                    n -= 1
+                    if n == 0 { break }
+                    h[0] = h[n]
+                }
+                siftDown(0)
+            }
+        }
     }
 
     /// Sequence numbers of run entries in [lo, hi] (inclusive keys), over the given segments;
