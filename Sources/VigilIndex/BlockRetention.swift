@@ -65,6 +65,34 @@ extension AlertIndex {
         return total
     }
 
+    /// Writes every block that holds dead alerts (replaced versions, or alerts deleted by
+    /// retention from a block that also holds newer ones) again without them: `vacuum` gives
+    /// all their space back, where retention rewrites only blocks left at least half dead.
+    /// Returns the blocks written again.
+    func compactBlocks() throws(AlertIndexError) -> Int {
+        var total = 0
+        var after = Int64.min
+        while true {
+            let n = try writeTransaction { db -> Int in
+                let blocks = try Row.fetchAll(db, sql: """
+                    SELECT b.block, b.n FROM alert_blocks b
+                    WHERE b.block > ? AND EXISTS (SELECT 1 FROM alert_dead d WHERE d.seq >= b.block AND d.seq < b.block + b.n)
+                    ORDER BY b.block LIMIT 16
+                    """, arguments: [after])
+                for r in blocks {
+                    let block: Int64 = r[0], span: Int = r[1]
+                    let dead = Set(try Int64.fetchAll(db, sql: "SELECT seq FROM alert_dead WHERE seq >= ? AND seq < ?", arguments: [block, block + Int64(span)]).map { Int($0 - block) })
+                    try rewriteBlock(db, block: block, span: span, dropping: dead)
+                    after = block
+                }
+                return blocks.count
+            }
+            if n == 0 { break }
+            total += n
+        }
+        return total
+    }
+
     /// The FTS5 document a block was indexed with (its text's distinct tokens, in slot order).
     private func blockDocument(_ db: Database, block: Int64, alerts: Int) throws -> String? {
         guard let text = try Data.fetchOne(db, sql: "SELECT text FROM alert_block_text WHERE block = ?", arguments: [block]) else { return nil }
