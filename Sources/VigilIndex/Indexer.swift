@@ -54,16 +54,18 @@ public final class Indexer {
         public init() {}
     }
 
-    public private(set) var counters = Counters()
-    private var pending: [AlertRow] = []
+    // exclusivity(unchecked) below: the reading thread's state, one access at a time (no
+    // dynamic checks per record).
+    @exclusivity(unchecked) public private(set) var counters = Counters()
+    @exclusivity(unchecked) private var pending: [AlertRow] = []
     private var next: [Int: Int64] = [:]
     private var dirty = Set<Int>()
     /// The partition of the records handled since the last change of partition (-1: none), and
     /// the offset after them: put in `next` and `dirty` when the partition changes or a batch is
     /// made (``noteLast()``), rather than hashed per record.
-    private var lastPartition = -1
-    private var lastNext: Int64 = 0
-    private var firstPending: Int64?
+    @exclusivity(unchecked) private var lastPartition = -1
+    @exclusivity(unchecked) private var lastNext: Int64 = 0
+    @exclusivity(unchecked) private var firstPending: Int64?
     /// Batches handed to the writer and not yet settled, oldest first: the reading thread
     /// fills the next batch while the writer works through up to ``maximumInFlight``.
     private var inFlight: [InFlight] = []
@@ -74,7 +76,7 @@ public final class Indexer {
     /// The reading thread's reused state for rows of the block layout, the bytes of the
     /// pending rows (``arena``), and arenas of settled batches to reuse.
     private let readerCache = AlertRecordReader.Cache()
-    private var arena = AlertRowArena()
+    @exclusivity(unchecked) private var arena = AlertRowArena()
     private var spareArenas: [AlertRowArena] = []
 
     public init(broker: any StageBroker, index: AlertIndex, configuration: IndexerConfiguration = IndexerConfiguration(),
