@@ -702,13 +702,24 @@ enum SQL {
         _ = blob.withUnsafeBytes { sqlite3_bind_blob(s, i, $0.baseAddress, Int32($0.count), transient) }
     }
 
+    /// Runs a statement once (an insert, an update) and resets it.
     static func step(_ s: OpaquePointer, _ conn: OpaquePointer) throws {
         let rc = sqlite3_step(s)
-        guard rc == SQLITE_DONE || rc == SQLITE_ROW else {
-            let message = String(cString: sqlite3_errmsg(conn))
-            sqlite3_reset(s)
-            throw AlertIndexError(.database, "SQLite error \(rc)", cause: message)
-        }
+        guard rc == SQLITE_DONE || rc == SQLITE_ROW else { throw failure(rc, s, conn) }
         sqlite3_reset(s)
+    }
+
+    /// Steps a query: true at a row, false once it is done; an error resets it and is thrown.
+    static func nextRow(_ s: OpaquePointer, _ conn: OpaquePointer) throws -> Bool {
+        let rc = sqlite3_step(s)
+        if rc == SQLITE_ROW { return true }
+        if rc == SQLITE_DONE { return false }
+        throw failure(rc, s, conn)
+    }
+
+    private static func failure(_ rc: Int32, _ s: OpaquePointer, _ conn: OpaquePointer) -> AlertIndexError {
+        let message = String(cString: sqlite3_errmsg(conn))
+        sqlite3_reset(s)
+        return AlertIndexError(.database, "SQLite error \(rc)", cause: message)
     }
 }

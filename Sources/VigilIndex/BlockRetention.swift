@@ -21,7 +21,7 @@ extension AlertIndex {
                 let history = try db.cachedStatement(sql: "DELETE FROM triage_history WHERE alert_id = ?")
                 for r in blocks {
                     let block: Int64 = r[0], span: Int = r[1]
-                    var dead = Set(try Int64.fetchAll(db, sql: "SELECT seq FROM alert_dead WHERE seq >= ? AND seq < ?", arguments: [block, block + Int64(span)]).map { Int($0 - block) })
+                    var dead = try deadOffsets(db, block: block, span: span)
                     let columns = try Data.fetchOne(db, sql: "SELECT columns FROM alert_block_columns WHERE block = ?", arguments: [block]) ?? Data()
                     var victims: [Int] = []
                     var liveMin = Int64.max
@@ -81,7 +81,7 @@ extension AlertIndex {
                     """, arguments: [after])
                 for r in blocks {
                     let block: Int64 = r[0], span: Int = r[1]
-                    let dead = Set(try Int64.fetchAll(db, sql: "SELECT seq FROM alert_dead WHERE seq >= ? AND seq < ?", arguments: [block, block + Int64(span)]).map { Int($0 - block) })
+                    let dead = try deadOffsets(db, block: block, span: span)
                     try rewriteBlock(db, block: block, span: span, dropping: dead)
                     after = block
                 }
@@ -91,6 +91,11 @@ extension AlertIndex {
             total += n
         }
         return total
+    }
+
+    /// The offsets in `block` (of `span` sequence numbers) of its dead alerts.
+    func deadOffsets(_ db: Database, block: Int64, span: Int) throws -> Set<Int> {
+        Set(try Int64.fetchAll(db, sql: "SELECT seq FROM alert_dead WHERE seq >= ? AND seq < ?", arguments: [block, block + Int64(span)]).map { Int($0 - block) })
     }
 
     /// The FTS5 document a block was indexed with (its text's distinct tokens, in slot order).
@@ -168,7 +173,7 @@ extension AlertIndex {
         let rows = try Row.fetchCursor(db, sql: "SELECT b.block, b.n, c.columns, b.alerts FROM alert_blocks b JOIN alert_block_columns c ON c.block = b.block")
         while let r = try rows.next() {
             let block: Int64 = r[0], span: Int = r[1], stored: Int = r[3]
-            let dead = Set(try Int64.fetchAll(db, sql: "SELECT seq FROM alert_dead WHERE seq >= ? AND seq < ?", arguments: [block, block + Int64(span)]).map { Int($0 - block) })
+            let dead = try deadOffsets(db, block: block, span: span)
             let data: Data = r[2]
             try data.withUnsafeBytes { p throws in
                 let cols = try AlertBlockColumns(p)

@@ -322,9 +322,9 @@ extension AlertIndex {
         }
         try drainBodies(db)
         if !runs.ids.isEmpty {
-            try writeRuns(db, segment: segment, kind: .id, &runs.ids, sorted: true)
-            try writeRuns(db, segment: segment, kind: .source, &runs.sources, sorted: true)
-            try writeRuns(db, segment: segment, kind: .destination, &runs.destinations, sorted: true)
+            try writeRuns(db, segment: segment, kind: .id, runs.ids)
+            try writeRuns(db, segment: segment, kind: .source, runs.sources)
+            try writeRuns(db, segment: segment, kind: .destination, runs.destinations)
             try db.execute(sql: "INSERT INTO alert_segments(segment, alerts) VALUES (?, ?)", arguments: [segment, runs.ids.count])
             state.segments.append((segment, runs.ids.count))
             state.nextSegment += 1
@@ -564,10 +564,9 @@ extension AlertIndex {
         pendingBodies.removeAll()
     }
 
-    /// Writes sorted runs of `entries` as chunks of ``RunKind/chunk`` entries of their kind.
-    private func writeRuns(_ db: Database, segment: Int64, kind: RunKind, _ entries: inout [RunEntry], sorted: Bool = false) throws {
+    /// Writes `entries`, sorted by key, as chunks of ``RunKind/chunk`` entries of their kind.
+    private func writeRuns(_ db: Database, segment: Int64, kind: RunKind, _ entries: [RunEntry]) throws {
         guard !entries.isEmpty else { return }
-        if !sorted { Self.radixSort(&entries) }
         let conn = db.sqliteConnection!
         let insert = try db.cachedStatement(sql: "INSERT INTO alert_runs(kind, segment, last_key, chunk, first_key, entries) VALUES (?,?,?,?,?,?)").sqliteStatement
         var blob: [UInt8] = []
@@ -664,14 +663,7 @@ extension AlertIndex {
             sqlite3_reset(select)
             sqlite3_bind_int64(select, 1, Int64(kind.rawValue))
             var segment: Int64?
-            while true {
-                let rc = sqlite3_step(select)
-                if rc == SQLITE_DONE { break }
-                guard rc == SQLITE_ROW else {
-                    let message = String(cString: sqlite3_errmsg(conn))
-                    sqlite3_reset(select)
-                    throw AlertIndexError(.database, "SQLite error \(rc)", cause: message)
-                }
+            while try SQL.nextRow(select, conn) {
                 let s = sqlite3_column_int64(select, 0)
                 if s != segment { state.mergeStarts.append(state.mergeInput.count); segment = s }
                 let count = Int(sqlite3_column_bytes(select, 1))
@@ -689,7 +681,7 @@ extension AlertIndex {
             state.mergeInput.withUnsafeBufferPointer { Self.mergeRuns($0, starts: state.mergeStarts, into: &state.mergeOutput) }
             try db.execute(sql: "DELETE FROM alert_runs WHERE kind = ? AND segment IN (\(list))", arguments: [kind.rawValue])
             if kind == .id { total = state.mergeOutput.count }
-            try writeRuns(db, segment: target, kind: kind, &state.mergeOutput, sorted: true)
+            try writeRuns(db, segment: target, kind: kind, state.mergeOutput)
         }
         try db.execute(sql: "DELETE FROM alert_segments WHERE segment IN (\(list))")
         try db.execute(sql: "INSERT INTO alert_segments(segment, alerts) VALUES (?, ?)", arguments: [target, total])
