@@ -135,10 +135,14 @@ struct AlertsCommand: ParsableCommand {
                 q.offset = 0
                 while !stopRequested() {
                     q.afterSequence = cursor
+                    // Read before the query: what it counts was committed before the query's
+                    // snapshot, so the query saw it. Read after, it could count alerts committed
+                    // in between, and the cursor passed them unprinted.
+                    let indexed = try index.lastSequence()
                     let new = try index.alerts(q)
-                    // The cursor moves past everything indexed so far, matching or not.
+                    // The cursor moves past everything indexed before the query, matching or not.
                     if let last = new.last { cursor = last.sequence }
-                    if new.count < q.limit { cursor = max(cursor, try index.lastSequence()) }
+                    if new.count < q.limit { cursor = max(cursor, indexed) }
                     switch format {
                     case .table: for l in AlertRendering.table(new, colour: colour, header: false, widths: widths) { out.append(l) }
                     case .json: for a in new { out.append(a.json) }
