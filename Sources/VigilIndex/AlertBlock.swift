@@ -257,6 +257,37 @@ struct TokenSet {
 
     /// The tokens separated by spaces (an FTS5 document).
     var document: String { String(decoding: arena, as: UTF8.self) }
+
+    /// Appends the block `block`'s token run entries (``TokenKey``) to `out`: one per ASCII
+    /// token, one per token FTS5's tokenizer makes of a token with bytes above 0x7F (the same
+    /// key twice, for two such tokens, is harmless: lookups make sets), or without the
+    /// tokenizer one marker for all of those.
+    func appendEntries(block: Int64, to out: inout [RunEntry], unicode: FTS5Tokenizer? = nil) {
+        var marked = false
+        arena.withUnsafeBufferPointer { arena in
+            for entry in entries {
+                let start = Int(truncatingIfNeeded: entry & 0xFFFF_FFFF)
+                var end = start
+                var high: UInt8 = 0
+                while arena[end] != 0x20 { high |= arena[end]; end += 1 }
+                if high >= 0x80 {
+                    if let unicode {
+                        unicode.tokenize(UnsafeRawBufferPointer(start: arena.baseAddress! + start, count: end - start)) { t in
+                            var h: UInt32 = 2_166_136_261
+                            for c in t { h = (h ^ UInt32(TokenSet.table[Int(c)])) &* 16_777_619 }
+                            out.append(TokenKey.entry(t, hash: h, block: block))
+                        }
+                    } else if !marked {
+                        out.append(TokenKey.marker(block: block))
+                        marked = true
+                    }
+                    continue
+                }
+                out.append(TokenKey.entry(UnsafeRawBufferPointer(start: arena.baseAddress! + start, count: end - start),
+                                          hash: UInt32(truncatingIfNeeded: entry >> 32), block: block))
+            }
+        }
+    }
 }
 
 /// Collects alerts into the three blobs of a block.

@@ -29,6 +29,9 @@ public struct AlertIndexConfiguration: Sendable, Equatable {
     /// transactions for the checkpointer to copy it all and start it again (``Checkpointer``):
     /// a writer under sustained load would otherwise grow it without end.
     public var logRestartBytes: Int64 = 512 << 20
+    /// The block text index of a new database in the block layout (tests make FTS5 ones, as
+    /// indexes made before the token runs have).
+    var blockText: BlockTextIndex = .runs
 
     public init(path: String, retention: Int64? = nil, maxSize: Int64? = nil, mustExist: Bool = false) {
         self.path = path
@@ -98,6 +101,8 @@ public final class AlertIndex: @unchecked Sendable {
     public let layout: AlertIndexLayout
     /// The block layout's alerts per row of bodies (``settleBodyPart(_:)``).
     let bodyPart: Int
+    /// The block layout's text index is the token runs (``TokenKey``), not `block_fts`.
+    let textRuns: Bool
     /// Copies the log into the database off the writer's thread; started by the first
     /// ``write(_:offsets:)`` (query commands never start one).
     private var checkpointer: Checkpointer?
@@ -134,6 +139,7 @@ public final class AlertIndex: @unchecked Sendable {
             try Self.migrator.migrate(pool)
             layout = try Self.settleLayout(pool, preferred: configuration.layout)
             bodyPart = layout == .blocks ? try Self.settleBodyPart(pool) : AlertBlockLayout.bodyPart
+            textRuns = layout == .blocks ? try Self.settleBlockText(pool, preferred: configuration.blockText) == .runs : false
         } catch {
             throw AlertIndexError(.database, "cannot open the alert index \(configuration.path)", cause: "\(error)")
         }

@@ -95,8 +95,13 @@ extension AlertIndex {
         var textRules = Set<String>()
         if let text = f.text, !list.isEmpty {
             let q = BlockTextQuery(text.match)
-            if let match = q.blockMatch {
-                var keep = Set(try Int64.fetchAll(db, sql: "SELECT rowid FROM block_fts WHERE block_fts MATCH ?", arguments: [match]))
+            let found: Set<Int64>?
+            if textRuns {
+                found = try tokenRunBlocks(db, q)
+            } else {
+                found = try q.blockMatch.map { Set(try Int64.fetchAll(db, sql: "SELECT rowid FROM block_fts WHERE block_fts MATCH ?", arguments: [$0])) }
+            }
+            if var keep = found {
                 if text.searchesRules {
                     textRules = Set(try String.fetchAll(db, sql: "SELECT rule_id FROM rules_fts WHERE rules_fts MATCH ?", arguments: [text.match]))
                     for rule in textRules {

@@ -110,10 +110,11 @@ extension AlertIndex {
     }
 
     /// Removes a block with its text document, rule entries, dead marks and blobs (its run
-    /// entries are dropped when their segment is next merged, and ignored until then).
+    /// entries, token runs too, are dropped when their segment is next merged, and ignored
+    /// until then: lookups keep blocks and alerts that exist).
     func dropBlock(_ db: Database, block: Int64, span: Int) throws {
         let alerts = try Int.fetchOne(db, sql: "SELECT alerts FROM alert_blocks WHERE block = ?", arguments: [block]) ?? 0
-        if let doc = try blockDocument(db, block: block, alerts: alerts) {
+        if !textRuns, let doc = try blockDocument(db, block: block, alerts: alerts) {
             try db.execute(sql: "INSERT INTO block_fts(block_fts, rowid, tokens) VALUES('delete', ?, ?)", arguments: [block, doc])
         }
         try db.execute(sql: "DELETE FROM alert_blocks WHERE block = ?", arguments: [block])
@@ -195,6 +196,35 @@ extension AlertIndex {
         if mismatched > 0 { problems.append("\(mismatched) hourly counts differ from the alerts") }
         if live != (try blockTotal(db)) { problems.append("the dead marks do not match the blocks") }
         problems += try runIntegrityProblems(db, liveSeqs: liveSeqs, nextSeq: nextSeq)
+        if textRuns { problems += try tokenRunProblems(db) }
+        return problems
+    }
+
+    /// Blocks whose text has tokens but that have no entry in the token runs (their text would
+    /// never be found).
+    func tokenRunProblems(_ db: Database) throws -> [String] {
+        var indexed = Set<Int64>()
+        let rows = try Row.fetchCursor(db, sql: "SELECT entries FROM alert_runs WHERE kind = ?", arguments: [RunKind.token.rawValue])
+        while let r = try rows.next() {
+            let data: Data = r[0]
+            data.withUnsafeBytes { p in
+                for o in stride(from: 0, to: p.count - RunKind.token.entryWidth + 1, by: RunKind.token.entryWidth) {
+                    indexed.insert(RunKind.token.decode(p, at: o).seq)
+                }
+            }
+        }
+        var problems: [String] = []
+        for r in try Row.fetchAll(db, sql: "SELECT block, alerts FROM alert_blocks") {
+            let block: Int64 = r[0], alerts: Int = r[1]
+            guard !indexed.contains(block),
+                  let text = try Data.fetchOne(db, sql: "SELECT text FROM alert_block_text WHERE block = ?", arguments: [block]) else { continue }
+            var tokens = TokenSet(capacity: 64)
+            text.withUnsafeBytes { p in
+                let framed = FramedBlob(p, count: alerts)
+                for i in 0..<alerts { tokens.add(framed.item(i)) }
+            }
+            if tokens.count > 0 { problems.append("block \(block) has \(tokens.count) tokens and no entry in the token runs") }
+        }
         return problems
     }
 
@@ -207,7 +237,7 @@ extension AlertIndex {
         var idSeqs = SeqBits(below: nextSeq)
         var segmentAlerts: [Int64: Int] = [:]
         for r in try Row.fetchAll(db, sql: "SELECT segment, alerts FROM alert_segments") { segmentAlerts[r[0]] = r[1] }
-        for kind in [RunKind.id, .source, .destination] {
+        for kind in [RunKind.id, .source, .destination, .token] {
             var segment: Int64?
             var previous: RunEntry?
             var idEntries = 0

@@ -12,6 +12,14 @@ public enum AlertIndexLayout: String, Sendable, Equatable, CaseIterable {
     case blocks
 }
 
+/// Which index finds the blocks holding a text's tokens (`index_meta` `block_text`).
+enum BlockTextIndex: String, Sendable, Equatable {
+    /// One FTS5 document per block in `block_fts` (indexes written before the token runs).
+    case fts5
+    /// Token runs in `alert_runs` (``TokenKey``): the default.
+    case runs
+}
+
 /// What the block writer remembers of an indexed alert version.
 struct KnownAlert {
     var id: String
@@ -87,6 +95,10 @@ final class BlockWriterState {
     @exclusivity(unchecked) var ruleObjects: [AlertRuleText?] = []
     /// The segment merge's buffers, kept from one merge to the next (``AlertIndex/mergeSmallSegments``).
     @exclusivity(unchecked) var mergeInput: [RunEntry] = [], mergeOutput: [RunEntry] = [], mergeStarts: [Int] = []
+    /// The transaction's token run entries (``TokenKey``), when the index keeps token runs.
+    @exclusivity(unchecked) var tokenEntries: [RunEntry] = []
+    /// FTS5's tokenizer for tokens with bytes above 0x7F, made on first use (nil inside: none).
+    @exclusivity(unchecked) var unicodeTokenizer: FTS5Tokenizer??
     static let recentLimit = 262_144
 
     init(nextSeq: Int64, nextSegment: Int64, segments: [(id: Int64, alerts: Int)], bloom: IDBloom) {
@@ -164,7 +176,9 @@ struct RunEntries {
 
 /// Kinds of sorted runs.
 enum RunKind: Int {
-    case id = 0, source = 1, destination = 2
+    /// Alert id hashes, source and destination IP keys (→ the alert's sequence number); tokens
+    /// of the block text (``TokenKey`` → the block), in indexes that record `block_text` = `runs`.
+    case id = 0, source = 1, destination = 2, token = 3
     var keyWidth: Int { self == .id ? 8 : 17 }
     /// Entries per row: about 3.2 KB, so that a row stays in its b-tree page (16 KB pages keep
     /// rows of up to ~4 KB inline; a longer row spills to overflow pages, mostly empty).
@@ -242,6 +256,24 @@ extension AlertIndex {
         }
     }
 
+    /// The block text index the database records (`index_meta` `block_text`); a database
+    /// without the record records `preferred` when it holds no block yet, else FTS5 (what its
+    /// blocks were written with).
+    static func settleBlockText(_ pool: DatabasePool, preferred: BlockTextIndex) throws -> BlockTextIndex {
+        try pool.write { db in
+            if let stored = try String.fetchOne(db, sql: "SELECT value FROM index_meta WHERE key = 'block_text'") {
+                guard let kind = BlockTextIndex(rawValue: stored) else {
+                    throw AlertIndexError(.database, "the index records an unknown block text index '\(stored)' (fts5 or runs)")
+                }
+                return kind
+            }
+            let hasBlocks = try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM alert_blocks)") ?? false
+            let kind = hasBlocks ? BlockTextIndex.fts5 : preferred
+            try db.execute(sql: "INSERT INTO index_meta(key, value) VALUES ('block_text', ?)", arguments: [kind.rawValue])
+            return kind
+        }
+    }
+
     // MARK: Writing blocks
 
     func loadBlockState(_ db: Database) throws -> BlockWriterState {
@@ -281,6 +313,7 @@ extension AlertIndex {
         let dead = try db.cachedStatement(sql: "INSERT OR IGNORE INTO alert_dead(seq) VALUES (?)").sqliteStatement
         var blockStart = state.nextSeq
         state.builder.removeAll()
+        state.tokenEntries.removeAll(keepingCapacity: true)
         let arenaBytes = arena?.bytes ?? []
         // Run entries the reading thread sorted (by row index): the writer notes each row's
         // sequence number (-1: not written) and keeps their order. Without them, it collects the
@@ -317,7 +350,7 @@ extension AlertIndex {
             runs.sort()
         }
         if !state.builder.isEmpty {
-            try flushBlock(&state.builder, start: blockStart, db: db, deferBodies: true)
+            try flushBlock(&state.builder, start: blockStart, db: db, deferBodies: true, writer: state)
             state.builder.removeAll()
         }
         try drainBodies(db)
@@ -325,6 +358,10 @@ extension AlertIndex {
             try writeRuns(db, segment: segment, kind: .id, runs.ids)
             try writeRuns(db, segment: segment, kind: .source, runs.sources)
             try writeRuns(db, segment: segment, kind: .destination, runs.destinations)
+            if textRuns {
+                Self.radixSort(&state.tokenEntries)
+                try writeRuns(db, segment: segment, kind: .token, state.tokenEntries)
+            }
             try db.execute(sql: "INSERT INTO alert_segments(segment, alerts) VALUES (?, ?)", arguments: [segment, runs.ids.count])
             state.segments.append((segment, runs.ids.count))
             state.nextSegment += 1
@@ -454,7 +491,7 @@ extension AlertIndex {
         state.recent[h] = KnownAlert(id: rowAt.pointee.id, seq: seq, count: rowAt.pointee.count, fingerprint: fingerprint, time: rowAt.pointee.time, rule: .number(ruleNumber), severity: rowAt.pointee.severity)
         cells.add(hour: Self.hour(rowAt.pointee.time), rule: ruleNumber, severity: rowAt.pointee.severity, 1)
         if state.builder.count == AlertBlockLayout.capacity {
-            try flushBlock(&state.builder, start: blockStart, db: db, deferBodies: true)
+            try flushBlock(&state.builder, start: blockStart, db: db, deferBodies: true, writer: state)
             state.builder.removeAll()
             blockStart = state.nextSeq
         }
@@ -464,7 +501,10 @@ extension AlertIndex {
     /// Writes the block `b` holds, starting at sequence `start`. With `deferBodies`, its bodies
     /// are compressed on another thread while the writer goes on (``BodyJob``); they are inserted
     /// by the next ``drainBodies(_:)``, which must run before the transaction commits.
-    func flushBlock(_ b: inout AlertBlockBuilder, start: Int64, db: Database, deferBodies: Bool = false) throws {
+    /// The block's tokens go to `block_fts`, or with token runs to the `writer`'s entries of the
+    /// transaction (none without a writer: a block written again by retention holds a subset of
+    /// its tokens, whose entries stay).
+    func flushBlock(_ b: inout AlertBlockBuilder, start: Int64, db: Database, deferBodies: Bool = false, writer: BlockWriterState? = nil) throws {
         let conn = db.sqliteConnection!
         var minTime = Int64.max, maxTime = Int64.min, severities: Int64 = 0
         for t in b.times {
@@ -526,6 +566,13 @@ extension AlertIndex {
             sqlite3_bind_int64(rules, 3, b.ruleTimes[i].min)
             sqlite3_bind_int64(rules, 4, b.ruleTimes[i].max)
             try SQL.step(rules, conn)
+        }
+        if textRuns {
+            if let writer {
+                if writer.unicodeTokenizer == nil { writer.unicodeTokenizer = .some(FTS5Tokenizer(conn)) }
+                b.tokens.appendEntries(block: start, to: &writer.tokenEntries, unicode: writer.unicodeTokenizer!)
+            }
+            return
         }
         let fts = try db.cachedStatement(sql: "INSERT INTO block_fts(rowid, tokens) VALUES (?,?)").sqliteStatement
         sqlite3_bind_int64(fts, 1, start)
@@ -657,7 +704,7 @@ extension AlertIndex {
         defer { withExtendedLifetime(statement) {} }
         let select = statement.sqliteStatement
         var total = 0
-        for kind in [RunKind.id, .source, .destination] {
+        for kind in [RunKind.id, .source, .destination] + (textRuns ? [.token] : []) {
             state.mergeInput.removeAll(keepingCapacity: true)
             state.mergeStarts.removeAll(keepingCapacity: true)
             sqlite3_reset(select)
