@@ -270,6 +270,8 @@ struct BlockCopier {
     let bodyPart: Int
     /// When set, selected slots are handed to it instead of being copied.
     var onSelected: ((AlertBlockColumns, [Int]) -> Void)?
+    /// A part of bodies as stored, and decompressed: kept from one part to the next.
+    private var storedBuffer: [UInt8] = [], partBuffer: [UInt8] = []
 
     init(db: Database, bodyPart: Int, filter: AlertFilter, afterSequence: Int64?, slots: [Int64: Set<Int>]?, text: BlockTextQuery?, textRules: Set<String>) throws {
         self.db = db
@@ -385,7 +387,8 @@ struct BlockCopier {
         var openPart = -1
         defer { if let blob { sqlite3_blob_close(blob) } }
         var ends = [UInt32](repeating: 0, count: bodyPart)
-        var plainPart: [UInt8]?
+        // The open part's size in `partBuffer` when it was compressed; nil: read from its blob.
+        var plainCount: Int?
         var body = [UInt8]()
         for i in selected {
             let slot = original?[i] ?? i
@@ -400,31 +403,34 @@ struct BlockCopier {
                 var head: UInt32 = 0
                 if size >= 4 { _ = withUnsafeMutableBytes(of: &head) { sqlite3_blob_read(open, $0.baseAddress, 4, 0) } }
                 if withUnsafeBytes(of: head, { BodyCodec.isCompressed($0) }) {
-                    var stored = [UInt8](repeating: 0, count: size)
-                    let rc = stored.withUnsafeMutableBytes { sqlite3_blob_read(open, $0.baseAddress, Int32(size), 0) }
+                    // Both buffers are kept from part to part (see BodyCodec.plain(_:into:)).
+                    if storedBuffer.count < size { storedBuffer += repeatElement(0, count: size - storedBuffer.count) }
+                    let rc = storedBuffer.withUnsafeMutableBytes { sqlite3_blob_read(open, $0.baseAddress, Int32(size), 0) }
                     guard rc == SQLITE_OK else { throw AlertIndexError(.database, "cannot read the bodies of block \(b.block)") }
-                    let plain = try stored.withUnsafeBytes { (p: UnsafeRawBufferPointer) throws(AlertIndexError) -> [UInt8] in try BodyCodec.plain(p) }
-                    guard plain.count >= 4 * count else { throw AlertIndexError(.database, "unreadable bodies of block \(b.block)") }
-                    plain.withUnsafeBytes { p in
-                        for k in 0..<count { ends[k] = p.loadUnaligned(fromByteOffset: plain.count - 4 * count + 4 * k, as: UInt32.self) }
+                    let n = try storedBuffer.withUnsafeBytes { (p: UnsafeRawBufferPointer) throws(AlertIndexError) -> Int in
+                        try BodyCodec.plain(UnsafeRawBufferPointer(rebasing: p[0..<size]), into: &partBuffer)
                     }
-                    plainPart = plain
+                    guard n >= 4 * count else { throw AlertIndexError(.database, "unreadable bodies of block \(b.block)") }
+                    partBuffer.withUnsafeBytes { p in
+                        for k in 0..<count { ends[k] = p.loadUnaligned(fromByteOffset: n - 4 * count + 4 * k, as: UInt32.self) }
+                    }
+                    plainCount = n
                 } else {
                     let endsAt = size - 4 * count
                     guard endsAt >= 0 else { throw AlertIndexError(.database, "unreadable bodies of block \(b.block)") }
                     _ = ends.withUnsafeMutableBytes { sqlite3_blob_read(open, $0.baseAddress, Int32(4 * count), Int32(endsAt)) }
-                    plainPart = nil
+                    plainCount = nil
                 }
                 openPart = first
             }
             let local = slot - first
             let start = local == 0 ? 0 : Int(UInt32(littleEndian: ends[local - 1]))
             let end = Int(UInt32(littleEndian: ends[local]))
-            guard local < count, start <= end, end <= (plainPart?.count ?? Int(Int32.max)) else {
+            guard local < count, start <= end, end <= (plainCount ?? Int(Int32.max)) else {
                 throw AlertIndexError(.database, "unreadable bodies of block \(b.block)")
             }
-            if let plainPart {
-                body = Array(plainPart[start..<end])
+            if plainCount != nil {
+                body = Array(partBuffer[start..<end])
             } else {
                 body = [UInt8](repeating: 0, count: end - start)
                 if end > start {
