@@ -34,6 +34,104 @@ struct KnownAlert {
     var severity: Int
 }
 
+/// The versions a writer wrote lately, by id hash (``BlockWriterState/recent``): one entry per
+/// hash in an open-addressing table of fixed-size entries, the ids' bytes in an arena. (A
+/// `Dictionary` of ``KnownAlert``s retained, released and, at each clearing, freed an id string
+/// per alert: about 4 % of the indexer's CPU.) It grows rather than drop entries: it must hold
+/// every alert of the transaction being written, whose id runs are not on disk yet.
+struct RecentAlerts {
+    private struct Entry {
+        var seq: Int64
+        var count: Int64
+        var fingerprint: UInt64
+        var time: Int64
+        var idStart: UInt32
+        var idLength: UInt32
+        var rule: Int32
+        var severity: Int32
+    }
+    /// Per slot the hash it holds (0: empty; a hash of 0 is kept as 1), probed alone: a miss,
+    /// the common case, reads 8 bytes per slot rather than a whole entry.
+    private var keys: [UInt64]
+    private var entries: [Entry]
+    private var ids: [UInt8] = []
+    private var mask: Int
+    private(set) var count = 0
+
+    init(capacity: Int) {
+        var size = 1024
+        while size * 5 < capacity * 8 { size <<= 1 }
+        keys = Array(repeating: 0, count: size)
+        entries = Array(repeating: Entry(seq: 0, count: 0, fingerprint: 0, time: 0, idStart: 0, idLength: 0, rule: 0, severity: 0), count: size)
+        mask = size - 1
+        ids.reserveCapacity(capacity * 24)
+    }
+
+    /// Empties it, keeping its memory.
+    mutating func removeAll() {
+        keys.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        ids.removeAll(keepingCapacity: true)
+        count = 0
+    }
+
+    @inline(__always) private static func key(_ hash: UInt64) -> UInt64 { hash == 0 ? 1 : hash }
+
+    /// The slot of `key`, or the empty slot where it would go.
+    @inline(__always)
+    private func slot(_ key: UInt64) -> Int {
+        keys.withUnsafeBufferPointer { keys in
+            var s = Int(truncatingIfNeeded: key) & mask
+            while keys[s] != 0 && keys[s] != key { s = (s + 1) & mask }
+            return s
+        }
+    }
+
+    /// The version of `id` (whose hash is `hash`) written lately, if any.
+    func find(_ hash: UInt64, id: String) -> KnownAlert? {
+        let s = slot(Self.key(hash))
+        guard keys[s] != 0 else { return nil }
+        let e = entries[s]
+        var id = id
+        let same = id.withUTF8 { b in
+            b.count == Int(e.idLength) && ids.withUnsafeBufferPointer { memcmp($0.baseAddress! + Int(e.idStart), b.baseAddress!, b.count) == 0 }
+        }
+        guard same else { return nil }
+        return KnownAlert(id: id, seq: e.seq, count: e.count, fingerprint: e.fingerprint, time: e.time, rule: .number(Int(e.rule)), severity: Int(e.severity))
+    }
+
+    /// Records the version of `id` just written (replacing what its hash held).
+    mutating func set(_ hash: UInt64, id: String, seq: Int64, count: Int64, fingerprint: UInt64, time: Int64, rule: Int, severity: Int) {
+        let key = Self.key(hash)
+        var s = slot(key)
+        if keys[s] == 0 {
+            if (self.count + 1) * 8 > keys.count * 5 {
+                grow()
+                s = slot(key)
+            }
+            keys[s] = key
+            self.count += 1
+        }
+        let start = ids.count
+        var id = id
+        id.withUTF8 { ids.append(contentsOf: $0) }
+        entries[s] = Entry(seq: seq, count: count, fingerprint: fingerprint, time: time, idStart: UInt32(truncatingIfNeeded: start),
+                           idLength: UInt32(truncatingIfNeeded: ids.count - start), rule: Int32(truncatingIfNeeded: rule),
+                           severity: Int32(truncatingIfNeeded: severity))
+    }
+
+    private mutating func grow() {
+        let oldKeys = keys, oldEntries = entries
+        keys = Array(repeating: 0, count: oldKeys.count * 2)
+        entries += oldEntries
+        mask = keys.count - 1
+        for i in oldKeys.indices where oldKeys[i] != 0 {
+            let s = slot(oldKeys[i])
+            keys[s] = oldKeys[i]
+            entries[s] = oldEntries[i]
+        }
+    }
+}
+
 /// A Bloom filter over alert id hashes: every id in the index is in it (a superset), so a miss
 /// proves an id new without reading the disk.
 struct IDBloom {
@@ -84,7 +182,7 @@ final class BlockWriterState {
     @exclusivity(unchecked) var segments: [(id: Int64, alerts: Int)]
     /// Versions written by this process, by id hash (cleared past `recentLimit` at a batch
     /// start); an entry whose id differs (a hash collision) is looked up on disk.
-    @exclusivity(unchecked) var recent: [UInt64: KnownAlert] = [:]
+    @exclusivity(unchecked) var recent = RecentAlerts(capacity: BlockWriterState.recentLimit + 65_536)
     @exclusivity(unchecked) var bloom: IDBloom
     @exclusivity(unchecked) var builder = AlertBlockBuilder()
     /// Rule id → number, and per number the id, name, description and tags last noted.
@@ -106,7 +204,6 @@ final class BlockWriterState {
         self.nextSegment = nextSegment
         self.segments = segments
         self.bloom = bloom
-        recent.reserveCapacity(Self.recentLimit + 65_536)
     }
 }
 
@@ -301,7 +398,7 @@ extension AlertIndex {
         var result = WriteResult()
         if blockWriter == nil { blockWriter = try loadBlockState(db) }
         let state = blockWriter!
-        if state.recent.count > BlockWriterState.recentLimit { state.recent.removeAll(keepingCapacity: true) }
+        if state.recent.count > BlockWriterState.recentLimit { state.recent.removeAll() }
         if state.bloom.inserted > state.bloom.capacity {
             blockWriter = try loadBlockState(db)
             return try writeBlocks(rows, arena: arena, offsets: offsets, db: db)
@@ -447,8 +544,7 @@ extension AlertIndex {
         }
         let fingerprint = rowAt.pointee.fingerprint
         let h = rowAt.pointee.idHash
-        var old = state.recent[h]
-        if let o = old, o.id != rowAt.pointee.id { old = nil }
+        var old = state.recent.find(h, id: rowAt.pointee.id)
         if old == nil && state.bloom.contains(h) { old = try findLatest(db, id: rowAt.pointee.id, hash: h, segments: state.segments.map { $0.id }) }
         if let old {
             if rowAt.pointee.count < old.count || (rowAt.pointee.count == old.count && fingerprint == old.fingerprint) {
@@ -488,7 +584,8 @@ extension AlertIndex {
         } else {
             state.builder.append(rowAt.pointee, ruleNumber: ruleNumber, body: rowAt.pointee.encoded, fingerprint: fingerprint)
         }
-        state.recent[h] = KnownAlert(id: rowAt.pointee.id, seq: seq, count: rowAt.pointee.count, fingerprint: fingerprint, time: rowAt.pointee.time, rule: .number(ruleNumber), severity: rowAt.pointee.severity)
+        state.recent.set(h, id: rowAt.pointee.id, seq: seq, count: rowAt.pointee.count, fingerprint: fingerprint, time: rowAt.pointee.time,
+                         rule: ruleNumber, severity: rowAt.pointee.severity)
         cells.add(hour: Self.hour(rowAt.pointee.time), rule: ruleNumber, severity: rowAt.pointee.severity, 1)
         if state.builder.count == AlertBlockLayout.capacity {
             try flushBlock(&state.builder, start: blockStart, db: db, deferBodies: true, writer: state)
