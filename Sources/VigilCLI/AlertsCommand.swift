@@ -112,7 +112,13 @@ struct AlertsCommand: ParsableCommand {
                 let out = OutputBuffer()
                 let start = follow ? try index.lastSequence() : 0
                 var alerts = try index.alerts(query)
-                if follow { alerts.reverse() }  // oldest first, then what follows
+                if follow {
+                    // Alerts indexed after `start` was read (between it and the query) are left
+                    // to the loop below, which prints everything after `start`: printed here
+                    // too, they appeared twice.
+                    alerts.removeAll { $0.sequence > start }
+                    alerts.reverse()  // oldest first, then what follows
+                }
                 var widths: [Int]?
                 switch format {
                 case .table:
