@@ -62,7 +62,44 @@ extension AlertIndex {
             if n < 0 { break }
             total += n
         }
+        if total > 0 { _ = try dropDeadSegments() }
         return total
+    }
+
+    /// Drops the oldest segments of sorted runs whose entries all lie below the oldest block
+    /// (every alert and block they point to was deleted); returns how many. Entries of deleted
+    /// blocks are otherwise dropped only when their segment is merged, and segments of 65,536
+    /// alerts or more are not merged again: without this, retention left the runs of every
+    /// deleted alert in the file for good. Segments hold increasing sequence numbers (one
+    /// transaction each, or a merge of consecutive ones), so the first one still pointing at a
+    /// kept block ends the scan.
+    func dropDeadSegments() throws(AlertIndexError) -> Int {
+        try writeTransaction { db -> Int in
+            let oldest = try Int64.fetchOne(db, sql: "SELECT min(block) FROM alert_blocks") ?? Int64.max
+            var dropped: [Int64] = []
+            for segment in try Int64.fetchAll(db, sql: "SELECT segment FROM alert_segments ORDER BY segment") {
+                var newest = Int64.min
+                let rows = try Row.fetchCursor(db, sql: "SELECT entries FROM alert_runs WHERE kind = ? AND segment = ?",
+                                               arguments: [RunKind.id.rawValue, segment])
+                while let r = try rows.next() {
+                    let data: Data = r[0]
+                    data.withUnsafeBytes { p in
+                        for o in stride(from: 0, to: p.count - RunKind.id.entryWidth + 1, by: RunKind.id.entryWidth) {
+                            newest = max(newest, RunKind.id.decode(p, at: o).seq)
+                        }
+                    }
+                }
+                guard newest < oldest else { break }
+                for kind in [RunKind.id, .source, .destination, .token] {
+                    try db.execute(sql: "DELETE FROM alert_runs WHERE kind = ? AND segment = ?", arguments: [kind.rawValue, segment])
+                }
+                try db.execute(sql: "DELETE FROM alert_segments WHERE segment = ?", arguments: [segment])
+                dropped.append(segment)
+            }
+            // The writer's list of segments follows (inside the writer's serialized closures).
+            blockWriter?.segments.removeAll { dropped.contains($0.id) }
+            return dropped.count
+        }
     }
 
     /// Writes every block that holds dead alerts (replaced versions, or alerts deleted by
@@ -110,8 +147,9 @@ extension AlertIndex {
     }
 
     /// Removes a block with its text document, rule entries, dead marks and blobs (its run
-    /// entries, token runs too, are dropped when their segment is next merged, and ignored
-    /// until then: lookups keep blocks and alerts that exist).
+    /// entries, token runs too, are dropped when their segment is next merged or once all of
+    /// their segment is below the oldest block (``dropDeadSegments()``), and ignored until
+    /// then: lookups keep blocks and alerts that exist).
     func dropBlock(_ db: Database, block: Int64, span: Int) throws {
         let alerts = try Int.fetchOne(db, sql: "SELECT alerts FROM alert_blocks WHERE block = ?", arguments: [block]) ?? 0
         if !textRuns, let doc = try blockDocument(db, block: block, alerts: alerts) {

@@ -204,3 +204,44 @@ import VigilTestSupport
         }
     }
 }
+
+@Suite struct RetentionDropsRunsTests {
+    /// Retention drops whole segments of runs once every block they point to is gone (large
+    /// segments are never merged again, so merges alone never dropped them).
+    @Test func segmentsBelowTheOldestBlockAreDropped() throws {
+        let dir = try TemporaryDirectory("vigil-dead-segments"); defer { dir.remove() }
+        let index = try AlertIndex(configuration: AlertIndexConfiguration(path: dir.file("alerts.db")))
+        defer { index.close() }
+        func alerts(_ range: Range<Int>) -> [Event] {
+            range.map { i in makeAlert(id: "d\(i)", time: base + Int64(i) * 1_000_000_000, source: "10.1.\(i % 200).\(i % 7)", user: "user\(i % 30)",
+                                       sample: #"{"message":"word\#(i % 11) everywhere"}"#) }
+        }
+        // Three transactions: three segments (fewer than eight small ones are not merged).
+        for part in 0..<3 { try index.write(rows(alerts((part * 600)..<(part * 600 + 600)))) }
+        func segments() throws -> [Int64] { try index.read { db in try Int64.fetchAll(db, sql: "SELECT segment FROM alert_segments ORDER BY segment") } }
+        func runSegments() throws -> Set<Int64> { Set(try index.read { db in try Int64.fetchAll(db, sql: "SELECT DISTINCT segment FROM alert_runs") }) }
+        let before = try segments()
+        #expect(before.count == 3)
+        // Retention takes the first transaction and part of the second.
+        let deleted = try index.blockDeleteBefore(base + 900 * 1_000_000_000)
+        #expect(deleted == 900)
+        #expect(try segments() == Array(before.dropFirst()))
+        #expect(try runSegments() == Set(before.dropFirst()))
+        #expect(try index.integrityProblems() == [])
+        // Lookups, updates and merges go on with the segments left.
+        var f = AlertFilter()
+        f.sources = [IPNetwork("10.1.0.0/16")!]
+        #expect(try ids(index, f, limit: 10_000).count == 900)
+        f = AlertFilter()
+        f.text = try FullTextQuery("word3", filter: "--text")
+        #expect(try ids(index, f, limit: 10_000) == Set((900..<1800).filter { $0 % 11 == 3 }.map { "d\($0)" }))
+        let r = try index.write(rows([makeAlert(id: "d1000", time: base + 1000 * 1_000_000_000, count: 2)]))
+        #expect(r.updated == 1 && r.inserted == 0)
+        for part in 3..<12 { try index.write(rows(alerts((part * 100 + 1500)..<(part * 100 + 1600)))) }
+        #expect(try index.integrityProblems() == [])
+        // Everything deleted: no segment is left.
+        _ = try index.blockDeleteBefore(Int64.max)
+        #expect(try segments().isEmpty && runSegments().isEmpty)
+        #expect(try index.integrityProblems() == [])
+    }
+}
