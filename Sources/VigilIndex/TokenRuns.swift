@@ -115,16 +115,23 @@ final class FTS5Tokenizer {
 extension AlertIndex {
     /// The blocks that may match the text query `q` by the token runs; nil when no block can be
     /// ruled out (the same relaxation as ``BlockTextQuery/blockMatch``).
-    func tokenRunBlocks(_ db: Database, _ q: BlockTextQuery) throws -> Set<Int64>? {
+    func tokenRunBlocks(_ db: Database, _ q: BlockTextQuery, capFloor: Int = 10_000) throws -> Set<Int64>? {
         let usable = q.all ? q.tokens.filter(\.ascii) : q.tokens
         guard !usable.isEmpty, usable.allSatisfy(\.ascii) else { return nil }
         let segments = try Int64.fetchAll(db, sql: "SELECT segment FROM alert_segments ORDER BY segment DESC")
         let marker = TokenKey.marker(block: 0)
         let marked = Set(try runSeqs(db, kind: .token, low: marker, high: marker, segments: segments) ?? [])
+        // A term whose entries outnumber the blocks several times over (a short prefix: `u*`
+        // spans thousands of tokens) rules out few blocks, and reading its entries would cost
+        // more than the blocks it spares: it does not filter.
+        let cap = 4 * (try Int.fetchOne(db, sql: "SELECT count(*) FROM alert_blocks") ?? 0) + capFloor
         var result: Set<Int64>?
         for token in usable {
             let (low, high) = TokenKey.range(token.text, prefix: token.prefix)
-            var blocks = Set(try runSeqs(db, kind: .token, low: low, high: high, segments: segments) ?? [])
+            guard let found = try runSeqs(db, kind: .token, low: low, high: high, segments: segments, cap: cap) else {
+                if q.all { continue } else { return nil }
+            }
+            var blocks = Set(found)
             blocks.formUnion(marked)
             if let r = result {
                 result = q.all ? r.intersection(blocks) : r.union(blocks)

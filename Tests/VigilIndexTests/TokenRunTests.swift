@@ -125,6 +125,11 @@ import VigilTestSupport
             try ["needle", "haystack", "alpha", "nothing_like_this", "cafe", "host1*"].map { try runs.tokenRunBlocks(db, BlockTextQuery($0))?.count ?? -1 }
         }
         #expect(blocks == [1, 1, 3, 0, 3, 3])
+        // A term with more entries than four per block does not filter (here with no floor: 12).
+        let capped = try runs.read { db in
+            try ["alpha", "host1*", "needle host1*", "needle OR host1*", "host1* host2*"].map { try runs.tokenRunBlocks(db, BlockTextQuery($0), capFloor: 0)?.count ?? -1 }
+        }
+        #expect(capped == [3, -1, 1, -1, -1])
         q.filter.text = try FullTextQuery("cafe", filter: "--text")  // FTS5 folds "café"
         #expect(try indexes[2].1.count(q.filter) > 0)
     }
