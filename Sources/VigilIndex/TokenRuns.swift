@@ -62,7 +62,7 @@ enum TokenKey {
 final class FTS5Tokenizer {
     private var module = fts5_tokenizer()
     private var tokenizer: OpaquePointer?
-    /// The tokens of the last ``tokenize(_:)``, each followed by its length (UInt16, native).
+    /// The tokens of the last ``tokenize(_:)``, each followed by its length (UInt32, native).
     private var out: [UInt8] = []
 
     init?(_ conn: OpaquePointer) {
@@ -92,20 +92,20 @@ final class FTS5Tokenizer {
         out.removeAll(keepingCapacity: true)
         let sink = Unmanaged.passUnretained(self).toOpaque()
         _ = run(tokenizer, sink, FTS5_TOKENIZE_DOCUMENT, text.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(text.count)) { ctx, _, token, n, _, _ in
-            guard let ctx, let token, n > 0, n <= 0xFFFF else { return SQLITE_OK }
+            guard let ctx, let token, n > 0 else { return SQLITE_OK }
             let me = Unmanaged<FTS5Tokenizer>.fromOpaque(ctx).takeUnretainedValue()
             me.out.append(contentsOf: UnsafeRawBufferPointer(start: token, count: Int(n)))
-            withUnsafeBytes(of: UInt16(n)) { me.out.append(contentsOf: $0) }
+            withUnsafeBytes(of: UInt32(n)) { me.out.append(contentsOf: $0) }
             return SQLITE_OK
         }
         // Tokens in order, each followed by its length: walk them from the end.
         out.withUnsafeBytes { p in
             var end = p.count
-            while end >= 2 {
-                let n = Int(p.loadUnaligned(fromByteOffset: end - 2, as: UInt16.self))
-                let start = end - 2 - n
+            while end >= 4 {
+                let n = Int(p.loadUnaligned(fromByteOffset: end - 4, as: UInt32.self))
+                let start = end - 4 - n
                 guard start >= 0 else { break }
-                body(UnsafeRawBufferPointer(rebasing: p[start..<(end - 2)]))
+                body(UnsafeRawBufferPointer(rebasing: p[start..<(end - 4)]))
                 end = start
             }
         }

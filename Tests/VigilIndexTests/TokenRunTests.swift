@@ -64,6 +64,16 @@ import VigilTestSupport
             return out
         }
         #expect(Set(made) == ["cafe", "naive", "uber", "foo", "bar", "straße"])
+        // A token longer than 64 KiB comes through whole.
+        let long = try db.inDatabase { db -> [Int] in
+            let tokenizer = try #require(FTS5Tokenizer(db.sqliteConnection!))
+            var lengths: [Int] = []
+            Array(("é" + String(repeating: "a", count: 70_000) + " b").utf8).withUnsafeBytes { text in
+                tokenizer.tokenize(text) { lengths.append($0.count) }
+            }
+            return lengths
+        }
+        #expect(long.sorted() == [1, 70_001])
         // In a block: the folded tokens are keys, and no marker.
         var set = TokenSet()
         Array("café\u{00A0}ok".lowercased().utf8).withUnsafeBytes { set.add($0) }
