@@ -273,9 +273,7 @@ struct TokenSet {
                 if high >= 0x80 {
                     if let unicode {
                         unicode.tokenize(UnsafeRawBufferPointer(start: arena.baseAddress! + start, count: end - start)) { t in
-                            var h: UInt32 = 2_166_136_261
-                            for c in t { h = (h ^ UInt32(TokenSet.table[Int(c)])) &* 16_777_619 }
-                            out.append(TokenKey.entry(t, hash: h, block: block))
+                            out.append(TokenKey.entry(t, hash: TokenKey.hash(t), block: block))
                         }
                     } else if !marked {
                         out.append(TokenKey.marker(block: block))

@@ -404,7 +404,7 @@ struct BlockCopier {
                 if size >= 4 { _ = withUnsafeMutableBytes(of: &head) { sqlite3_blob_read(open, $0.baseAddress, 4, 0) } }
                 if withUnsafeBytes(of: head, { BodyCodec.isCompressed($0) }) {
                     // Both buffers are kept from part to part (see BodyCodec.plain(_:into:)).
-                    if storedBuffer.count < size { storedBuffer += repeatElement(0, count: size - storedBuffer.count) }
+                    BodyCodec.reserve(&storedBuffer, size)
                     let rc = storedBuffer.withUnsafeMutableBytes { sqlite3_blob_read(open, $0.baseAddress, Int32(size), 0) }
                     guard rc == SQLITE_OK else { throw AlertIndexError(.database, "cannot read the bodies of block \(b.block)") }
                     let n = try storedBuffer.withUnsafeBytes { (p: UnsafeRawBufferPointer) throws(AlertIndexError) -> Int in

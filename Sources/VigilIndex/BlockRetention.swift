@@ -79,18 +79,9 @@ extension AlertIndex {
             var dropped: [Int64] = []
             for segment in try Int64.fetchAll(db, sql: "SELECT segment FROM alert_segments ORDER BY segment") {
                 var newest = Int64.min
-                let rows = try Row.fetchCursor(db, sql: "SELECT entries FROM alert_runs WHERE kind = ? AND segment = ?",
-                                               arguments: [RunKind.id.rawValue, segment])
-                while let r = try rows.next() {
-                    let data: Data = r[0]
-                    data.withUnsafeBytes { p in
-                        for o in stride(from: 0, to: p.count - RunKind.id.entryWidth + 1, by: RunKind.id.entryWidth) {
-                            newest = max(newest, RunKind.id.decode(p, at: o).seq)
-                        }
-                    }
-                }
+                try forEachRunEntry(db, kind: .id, segment: segment) { newest = max(newest, $0.seq) }
                 guard newest < oldest else { break }
-                for kind in [RunKind.id, .source, .destination, .token] {
+                for kind in RunKind.allCases {
                     try db.execute(sql: "DELETE FROM alert_runs WHERE kind = ? AND segment = ?", arguments: [kind.rawValue, segment])
                 }
                 try db.execute(sql: "DELETE FROM alert_segments WHERE segment = ?", arguments: [segment])
@@ -135,15 +126,16 @@ extension AlertIndex {
         Set(try Int64.fetchAll(db, sql: "SELECT seq FROM alert_dead WHERE seq >= ? AND seq < ?", arguments: [block, block + Int64(span)]).map { Int($0 - block) })
     }
 
-    /// The FTS5 document a block was indexed with (its text's distinct tokens, in slot order).
-    private func blockDocument(_ db: Database, block: Int64, alerts: Int) throws -> String? {
+    /// The distinct tokens of a block's text (of `alerts` alerts), in slot order; nil when it
+    /// has no text row.
+    private func blockTokens(_ db: Database, block: Int64, alerts: Int) throws -> TokenSet? {
         guard let text = try Data.fetchOne(db, sql: "SELECT text FROM alert_block_text WHERE block = ?", arguments: [block]) else { return nil }
         var tokens = TokenSet()
         text.withUnsafeBytes { p in
             let framed = FramedBlob(p, count: alerts)
             for i in 0..<alerts { tokens.add(framed.item(i)) }
         }
-        return tokens.document
+        return tokens
     }
 
     /// Removes a block with its text document, rule entries, dead marks and blobs (its run
@@ -152,8 +144,9 @@ extension AlertIndex {
     /// then: lookups keep blocks and alerts that exist).
     func dropBlock(_ db: Database, block: Int64, span: Int) throws {
         let alerts = try Int.fetchOne(db, sql: "SELECT alerts FROM alert_blocks WHERE block = ?", arguments: [block]) ?? 0
-        if !textRuns, let doc = try blockDocument(db, block: block, alerts: alerts) {
-            try db.execute(sql: "INSERT INTO block_fts(block_fts, rowid, tokens) VALUES('delete', ?, ?)", arguments: [block, doc])
+        if !textRuns, let tokens = try blockTokens(db, block: block, alerts: alerts) {
+            // The FTS5 document the block was indexed with.
+            try db.execute(sql: "INSERT INTO block_fts(block_fts, rowid, tokens) VALUES('delete', ?, ?)", arguments: [block, tokens.document])
         }
         try db.execute(sql: "DELETE FROM alert_blocks WHERE block = ?", arguments: [block])
         try db.execute(sql: "DELETE FROM alert_block_columns WHERE block = ?", arguments: [block])
@@ -242,25 +235,11 @@ extension AlertIndex {
     /// never be found).
     func tokenRunProblems(_ db: Database) throws -> [String] {
         var indexed = Set<Int64>()
-        let rows = try Row.fetchCursor(db, sql: "SELECT entries FROM alert_runs WHERE kind = ?", arguments: [RunKind.token.rawValue])
-        while let r = try rows.next() {
-            let data: Data = r[0]
-            data.withUnsafeBytes { p in
-                for o in stride(from: 0, to: p.count - RunKind.token.entryWidth + 1, by: RunKind.token.entryWidth) {
-                    indexed.insert(RunKind.token.decode(p, at: o).seq)
-                }
-            }
-        }
+        try forEachRunEntry(db, kind: .token) { indexed.insert($0.seq) }
         var problems: [String] = []
         for r in try Row.fetchAll(db, sql: "SELECT block, alerts FROM alert_blocks") {
             let block: Int64 = r[0], alerts: Int = r[1]
-            guard !indexed.contains(block),
-                  let text = try Data.fetchOne(db, sql: "SELECT text FROM alert_block_text WHERE block = ?", arguments: [block]) else { continue }
-            var tokens = TokenSet(capacity: 64)
-            text.withUnsafeBytes { p in
-                let framed = FramedBlob(p, count: alerts)
-                for i in 0..<alerts { tokens.add(framed.item(i)) }
-            }
+            guard !indexed.contains(block), let tokens = try blockTokens(db, block: block, alerts: alerts) else { continue }
             if tokens.count > 0 { problems.append("block \(block) has \(tokens.count) tokens and no entry in the token runs") }
         }
         return problems
@@ -275,7 +254,7 @@ extension AlertIndex {
         var idSeqs = SeqBits(below: nextSeq)
         var segmentAlerts: [Int64: Int] = [:]
         for r in try Row.fetchAll(db, sql: "SELECT segment, alerts FROM alert_segments") { segmentAlerts[r[0]] = r[1] }
-        for kind in [RunKind.id, .source, .destination, .token] {
+        for kind in RunKind.allCases {
             var segment: Int64?
             var previous: RunEntry?
             var idEntries = 0

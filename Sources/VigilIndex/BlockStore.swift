@@ -195,8 +195,9 @@ final class BlockWriterState {
     @exclusivity(unchecked) var mergeInput: [RunEntry] = [], mergeOutput: [RunEntry] = [], mergeStarts: [Int] = []
     /// The transaction's token run entries (``TokenKey``), when the index keeps token runs.
     @exclusivity(unchecked) var tokenEntries: [RunEntry] = []
-    /// FTS5's tokenizer for tokens with bytes above 0x7F, made on first use (nil inside: none).
-    @exclusivity(unchecked) var unicodeTokenizer: FTS5Tokenizer??
+    /// FTS5's tokenizer for tokens with bytes above 0x7F (made with the state, when the index
+    /// keeps token runs).
+    @exclusivity(unchecked) var unicodeTokenizer: FTS5Tokenizer?
     static let recentLimit = 262_144
 
     init(nextSeq: Int64, nextSegment: Int64, segments: [(id: Int64, alerts: Int)], bloom: IDBloom) {
@@ -272,7 +273,7 @@ struct RunEntries {
 }
 
 /// Kinds of sorted runs.
-enum RunKind: Int {
+enum RunKind: Int, CaseIterable {
     /// Alert id hashes, source and destination IP keys (→ the alert's sequence number); tokens
     /// of the block text (``TokenKey`` → the block), in indexes that record `block_text` = `runs`.
     case id = 0, source = 1, destination = 2, token = 3
@@ -380,18 +381,31 @@ extension AlertIndex {
         let nextSegment = (segments.last?.id ?? 0) + 1
         let live = try Int.fetchOne(db, sql: "SELECT coalesce(sum(alerts), 0) FROM alert_segments") ?? 0
         var bloom = IDBloom(bitCount: max(1 << 27, live * 40))
-        let rows = try Row.fetchCursor(db, sql: "SELECT entries FROM alert_runs WHERE kind = 0")
+        try forEachRunEntry(db, kind: .id) { bloom.insert($0.k0) }
+        let state = BlockWriterState(nextSeq: nextSeq, nextSegment: nextSegment, segments: segments, bloom: bloom)
+        if textRuns { state.unicodeTokenizer = FTS5Tokenizer(db.sqliteConnection!) }
+        return state
+    }
+
+    /// Calls `body` with every entry of the runs of `kind` (of one segment, when given), in no
+    /// particular order.
+    func forEachRunEntry(_ db: Database, kind: RunKind, segment: Int64? = nil, _ body: (RunEntry) -> Void) throws {
+        let rows: RowCursor
+        if let segment {
+            rows = try Row.fetchCursor(db, sql: "SELECT entries FROM alert_runs WHERE kind = ? AND segment = ?", arguments: [kind.rawValue, segment])
+        } else {
+            rows = try Row.fetchCursor(db, sql: "SELECT entries FROM alert_runs WHERE kind = ?", arguments: [kind.rawValue])
+        }
         while let r = try rows.next() {
             let data: Data = r[0]
             data.withUnsafeBytes { p in
                 var o = 0
-                while o + 16 <= p.count {
-                    bloom.insert(UInt64(bigEndian: p.loadUnaligned(fromByteOffset: o, as: UInt64.self)))
-                    o += 16
+                while o + kind.entryWidth <= p.count {
+                    body(kind.decode(p, at: o))
+                    o += kind.entryWidth
                 }
             }
         }
-        return BlockWriterState(nextSeq: nextSeq, nextSegment: nextSegment, segments: segments, bloom: bloom)
     }
 
     func writeBlocks(_ rows: [AlertRow], arena: AlertRowArena?, offsets: [IndexedOffset], db: Database) throws -> WriteResult {
@@ -665,10 +679,7 @@ extension AlertIndex {
             try SQL.step(rules, conn)
         }
         if textRuns {
-            if let writer {
-                if writer.unicodeTokenizer == nil { writer.unicodeTokenizer = .some(FTS5Tokenizer(conn)) }
-                b.tokens.appendEntries(block: start, to: &writer.tokenEntries, unicode: writer.unicodeTokenizer!)
-            }
+            writer.map { b.tokens.appendEntries(block: start, to: &$0.tokenEntries, unicode: $0.unicodeTokenizer) }
             return
         }
         let fts = try db.cachedStatement(sql: "INSERT INTO block_fts(rowid, tokens) VALUES (?,?)").sqliteStatement

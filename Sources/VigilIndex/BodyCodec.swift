@@ -56,7 +56,7 @@ enum BodyCodec {
     }
 
     /// Makes `buffer` at least `size` bytes long.
-    private static func reserve(_ buffer: inout [UInt8], _ size: Int) {
+    static func reserve(_ buffer: inout [UInt8], _ size: Int) {
         if buffer.count < size { buffer += repeatElement(0, count: size - buffer.count) }
     }
 

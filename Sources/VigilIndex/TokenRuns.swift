@@ -33,11 +33,13 @@ enum TokenKey {
     static func marker(block: Int64) -> RunEntry { RunEntry(k0: 0, k1: 0, k2: 0, seq: block) }
 
     /// The FNV-1a hash ``TokenSet`` gives the lower-cased `token`.
-    static func hash(_ token: [UInt8]) -> UInt32 {
+    static func hash(_ token: UnsafeRawBufferPointer) -> UInt32 {
         var h: UInt32 = 2_166_136_261
         for c in token { h = (h ^ UInt32(TokenSet.table[Int(c)])) &* 16_777_619 }
         return h
     }
+
+    static func hash(_ token: [UInt8]) -> UInt32 { token.withUnsafeBytes { hash($0) } }
 
     /// The inclusive key range of a query term (lower-cased ASCII): the token itself, or every
     /// token it starts (`prefix`).
