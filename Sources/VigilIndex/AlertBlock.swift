@@ -103,15 +103,16 @@ enum StableHash {
 /// Fixed-width IP keys (``IPKey`` padded to 17 bytes), which order like ``IPKey`` blobs.
 enum FixedIPKey {
     static func write(_ a: IPAddress?, into out: inout [UInt8]) {
-        guard let a else { out.append(contentsOf: repeatElement(0, count: AlertBlockLayout.ipWidth)); return }
-        out.append(a.family.rawValue)
-        if a.isV4 {
-            let v = UInt32(truncatingIfNeeded: a.low)
-            out.append(UInt8(v >> 24)); out.append(UInt8(v >> 16 & 0xFF)); out.append(UInt8(v >> 8 & 0xFF)); out.append(UInt8(v & 0xFF))
-            out.append(contentsOf: repeatElement(0, count: 12))
-        } else {
-            for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(a.high >> UInt64(shift) & 0xFF)) }
-            for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(a.low >> UInt64(shift) & 0xFF)) }
+        // Made in place and appended once (17 appends of a byte cost ~400 instructions).
+        withUnsafeTemporaryAllocation(byteCount: AlertBlockLayout.ipWidth, alignment: 8) { k in
+            k.initializeMemory(as: UInt8.self, repeating: 0)
+            if let a {
+                k[0] = a.family.rawValue
+                let (high, low) = a.isV4 ? (UInt64(UInt32(truncatingIfNeeded: a.low)) << 32, UInt64(0)) : (a.high, a.low)
+                k.storeBytes(of: high.bigEndian, toByteOffset: 1, as: UInt64.self)
+                k.storeBytes(of: low.bigEndian, toByteOffset: 9, as: UInt64.self)
+            }
+            out.appendRaw(UnsafeRawBufferPointer(k))
         }
     }
 

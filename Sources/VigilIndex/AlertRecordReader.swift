@@ -20,6 +20,9 @@ enum AlertRecordReader {
         let bytes: UnsafeMutableRawBufferPointer
         let ranges: [(Int, Int)]
         let wantedByTag: [Int]
+        /// Per wanted name, its length and ``head(_:)``: a custom key is compared with the
+        /// names whose both match (``wantedSlot(_:_:)``).
+        let wantedHeads: [(count: Int, head: UInt64)]
     }
 
     static let names: Names = {
@@ -36,18 +39,40 @@ enum AlertRecordReader {
             at += u.count
             wantedByTag.append((wanted.firstIndex(of: name) ?? -1) + 1)
         }
-        return Names(bytes: buffer, ranges: ranges, wantedByTag: wantedByTag)
+        let heads = wanted.map { w -> (count: Int, head: UInt64) in
+            let u = Array(w.utf8)
+            return (u.count, u.withUnsafeBytes { head($0) })
+        }
+        return Names(bytes: buffer, ranges: ranges, wantedByTag: wantedByTag, wantedHeads: heads)
     }()
 
     /// The wanted names' bytes.
     static let wantedBytes: [[UInt8]] = wanted.map { Array($0.utf8) }
 
     /// The index + 1 in ``wanted`` of a custom field's name (0: not wanted), without making a String.
-    static func wantedSlot(_ name: UnsafeRawBufferPointer) -> Int {
-        for (i, w) in wantedBytes.enumerated() where w.count == name.count {
-            if w.withUnsafeBytes({ memcmp($0.baseAddress!, name.baseAddress!, name.count) }) == 0 { return i + 1 }
+    static func wantedSlot(_ name: UnsafeRawBufferPointer) -> Int { wantedSlot(name, names) }
+
+    /// ``wantedSlot(_:)`` with the names at hand: only a wanted name of the same length and the
+    /// same first eight bytes is compared whole (most custom keys differ from every wanted name
+    /// in one or the other).
+    @inline(__always)
+    static func wantedSlot(_ name: UnsafeRawBufferPointer, _ names: Names) -> Int {
+        let h = head(name)
+        for (i, w) in names.wantedHeads.enumerated() where w.count == name.count && w.head == h {
+            if name.count <= 8 || wantedBytes[i].withUnsafeBytes({ memcmp($0.baseAddress!, name.baseAddress!, name.count) }) == 0 {
+                return i + 1
+            }
         }
         return 0
+    }
+
+    /// The first eight bytes of `name` as a little-endian integer (zero-padded when shorter).
+    @inline(__always)
+    static func head(_ name: UnsafeRawBufferPointer) -> UInt64 {
+        if name.count >= 8 { return UInt64(littleEndian: name.loadUnaligned(as: UInt64.self)) }
+        var h: UInt64 = 0
+        for i in 0..<name.count { h |= UInt64(name[i]) << UInt64(8 * i) }
+        return h
     }
 
     struct Invalid: Error {}
@@ -73,13 +98,16 @@ enum AlertRecordReader {
         }
         @exclusivity(unchecked) var entries: [Entry] = []
         /// Hash of (slot, encoded value) → index in ``entries``.
-        @exclusivity(unchecked) var index: [UInt64: Int] = [:]
+        @exclusivity(unchecked) var index = SlotTable(capacity: Cache.sharedLimit)
         /// Per wanted slot, the index in ``entries`` of the repeated field just read (-1: none);
         /// those slots of ``values`` stay nil.
         @exclusivity(unchecked) var entryOfSlot = [Int](repeating: -1, count: AlertRecordReader.wanted.count)
-        /// The rule texts by the entries of `rule.id`, `rule.name`, `rule.description` and
-        /// `tags` (16 bits each).
-        @exclusivity(unchecked) var rules: [UInt64: AlertRuleText] = [:]
+        /// The rule texts, their keys (the entries of `rule.id`, `rule.name`,
+        /// `rule.description` and `tags`, 16 bits each) and a table of them by key; forgotten
+        /// every ``sharedLimit`` rules.
+        @exclusivity(unchecked) var rules: [AlertRuleText] = []
+        @exclusivity(unchecked) var ruleKeys: [UInt64] = []
+        @exclusivity(unchecked) var ruleIndex = SlotTable(capacity: Cache.sharedLimit)
         /// The sample's UTF-8 bytes in the record just read (valid while its bytes are), when
         /// it is a string.
         var sample: UnsafeRawBufferPointer?
@@ -97,12 +125,22 @@ enum AlertRecordReader {
         func rule() -> AlertRuleText? {
             let e = entryOfSlot
             let key = UInt64(e[2] + 1) << 48 | UInt64(e[3] + 1) << 32 | UInt64(e[4] + 1) << 16 | UInt64(e[5] + 1)
-            if let known = rules[key] { return known }
+            let h = SlotTable.mix(key)
+            if let i = ruleKeys.withUnsafeBufferPointer({ keys in ruleIndex.find(h, { keys[$0] == key }) }) { return rules[i] }
             guard e[2] >= 0, let id = entries[e[2]].value.stringValue, !id.isEmpty else { return nil }
             let rule = AlertRuleText(id: id, name: sharedValue(3)?.stringValue ?? id, description: sharedValue(4)?.stringValue ?? "",
                                      tags: e[5] >= 0 ? entries[e[5]].strings : [])
-            rules[key] = rule
+            if rules.count >= Cache.sharedLimit { forgetRules() }
+            ruleIndex.insert(h, rules.count)
+            rules.append(rule)
+            ruleKeys.append(key)
             return rule
+        }
+
+        func forgetRules() {
+            rules.removeAll(keepingCapacity: true)
+            ruleKeys.removeAll(keepingCapacity: true)
+            ruleIndex.removeAll()
         }
     }
 
@@ -143,23 +181,25 @@ enum AlertRecordReader {
         try skip(&c, depth: 0)
         let raw = UnsafeRawBufferPointer(rebasing: c.bytes[start..<c.position])
         let h = StableHash.fingerprint(raw) ^ UInt64(slot) &* 0x9E37_79B9_7F4A_7C15
-        if let i = cache.index[h], cache.entries[i].raw.count == raw.count,
-           cache.entries[i].raw.withUnsafeBytes({ memcmp($0.baseAddress!, raw.baseAddress!, raw.count) }) == 0 {
-            return i
+        let known = cache.entries.withUnsafeBufferPointer { entries in
+            cache.index.find(h) { i in
+                entries[i].raw.count == raw.count && entries[i].raw.withUnsafeBytes { memcmp($0.baseAddress!, raw.baseAddress!, raw.count) == 0 }
+            }
         }
+        if let known { return known }
         var again = ByteCursor(raw)
         let v = try value(&again, depth: 0)
         if cache.entries.count >= Cache.sharedLimit {
             // Forget them all, and the rule texts made from them; the record's earlier slots
             // are read again (their indices would name entries that are gone).
             cache.entries.removeAll(keepingCapacity: true)
-            cache.index.removeAll(keepingCapacity: true)
-            cache.rules.removeAll(keepingCapacity: true)
+            cache.index.removeAll()
+            cache.forgetRules()
             for s in cache.entryOfSlot.indices where cache.entryOfSlot[s] >= 0 { cache.entryOfSlot[s] = -2 }
         }
         let strings = slot == tagsSlot ? v.arrayValue?.compactMap(\.stringValue) ?? [] : []
+        cache.index.insert(h, cache.entries.count)
         cache.entries.append(Cache.Entry(raw: Array(raw), value: v, strings: strings))
-        cache.index[h] = cache.entries.count - 1
         return cache.entries.count - 1
     }
 
@@ -167,8 +207,10 @@ enum AlertRecordReader {
         guard cursor.readByte() == EventBinaryCodec.formatVersion else { throw Invalid() }
         let count = try Self.count(&cursor, elementSize: 2)
         let names = Self.names
+        let schema = Schema.index
         let base = UnsafeRawPointer(names.bytes.baseAddress!)
         var previous = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
+        var previousTag: UInt64 = 0
         for index in 0..<count {
             let tag = try varint(&cursor)
             let key: UnsafeBufferPointer<UInt8>
@@ -176,7 +218,7 @@ enum AlertRecordReader {
             if tag == EventBinaryCodec.customFieldTag {
                 let raw = try string(&cursor)
                 key = raw.bindMemory(to: UInt8.self)
-                slot = Self.wantedSlot(raw)
+                slot = Self.wantedSlot(raw, names)
             } else if tag < UInt64(names.ranges.count), names.ranges[Int(tag)].1 > 0 {
                 let (o, n) = names.ranges[Int(tag)]
                 key = UnsafeBufferPointer(start: (base + o).assumingMemoryBound(to: UInt8.self), count: n)
@@ -203,9 +245,16 @@ enum AlertRecordReader {
                 try skip(&cursor, depth: 0)
             }
             if index > 0 {
-                guard Event.compareKeys(previous, key) < 0 && !Event.isDottedPrefix(previous, of: key) else { throw Invalid() }
+                if previousTag != EventBinaryCodec.customFieldTag && tag != EventBinaryCodec.customFieldTag {
+                    // Two known fields, as EventBinaryCodec's decoder checks them: the schema is
+                    // prefix-free, and its ranks are its key order.
+                    guard schema.rank(UInt16(truncatingIfNeeded: previousTag)) < schema.rank(UInt16(truncatingIfNeeded: tag)) else { throw Invalid() }
+                } else {
+                    guard Event.compareKeys(previous, key) < 0 && !Event.isDottedPrefix(previous, of: key) else { throw Invalid() }
+                }
             }
             previous = key
+            previousTag = tag
         }
         guard cursor.isAtEnd else { throw Invalid() }
     }
@@ -286,5 +335,69 @@ enum AlertRecordReader {
                 try skip(&c, depth: depth + 1)
             }
         }
+    }
+}
+
+/// An open-addressing table from 64-bit hashes to indices into the caller's arrays, for at most
+/// `capacity` of them (twice as many slots: never more than half full), emptied as a whole. Several
+/// indices may share a hash: a lookup offers each to `matches`. The reading cache's indexes: a
+/// `Dictionary` hashed every key again with SipHash, once per repeated field of every record.
+struct SlotTable {
+    private var hashes: [UInt64]
+    /// Index + 1; 0: an empty slot.
+    private var slots: [Int32]
+    private let mask: Int
+    let capacity: Int
+    private(set) var count = 0
+
+    init(capacity: Int) {
+        var size = 16
+        while size < 2 * capacity { size <<= 1 }
+        hashes = [UInt64](repeating: 0, count: size)
+        slots = [Int32](repeating: 0, count: size)
+        mask = size - 1
+        self.capacity = capacity
+    }
+
+    /// A finalizer for keys that are not hashes already (SplitMix64's).
+    @inline(__always)
+    static func mix(_ key: UInt64) -> UInt64 {
+        var h = key ^ (key >> 30)
+        h = h &* 0xBF58_476D_1CE4_E5B9
+        h ^= h >> 27
+        h = h &* 0x94D0_49BB_1331_11EB
+        return h ^ (h >> 31)
+    }
+
+    /// The first index stored under `h` that `matches` accepts.
+    @inline(__always)
+    func find(_ h: UInt64, _ matches: (Int) -> Bool) -> Int? {
+        hashes.withUnsafeBufferPointer { hashes in
+            slots.withUnsafeBufferPointer { slots in
+                var s = Int(truncatingIfNeeded: h) & mask
+                while true {
+                    let i = Int(slots[s])
+                    if i == 0 { return nil }
+                    if hashes[s] == h && matches(i - 1) { return i - 1 }
+                    s = (s + 1) & mask
+                }
+            }
+        }
+    }
+
+    /// Stores `index` under `h`; the table must hold fewer than `capacity`.
+    mutating func insert(_ h: UInt64, _ index: Int) {
+        precondition(count < capacity, "SlotTable: more than its capacity")
+        var s = Int(truncatingIfNeeded: h) & mask
+        while slots[s] != 0 { s = (s + 1) & mask }
+        hashes[s] = h
+        slots[s] = Int32(index + 1)
+        count += 1
+    }
+
+    mutating func removeAll() {
+        guard count > 0 else { return }
+        for i in slots.indices { slots[i] = 0 }
+        count = 0
     }
 }

@@ -40,7 +40,7 @@ final class Checkpointer: @unchecked Sendable {
     private(set) var runs = 0
     private(set) var lastError: String?
 
-    init(path: String, restartBytes: Int64 = 512 << 20) {
+    init(path: String, restartBytes: Int64 = 128 << 20) {
         self.path = path
         self.restartBytes = restartBytes
     }

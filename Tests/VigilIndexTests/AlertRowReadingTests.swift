@@ -101,6 +101,53 @@ import VigilTestSupport
         #expect(emptied >= 2)
     }
 
+    /// The reader checks a record as the decoder does: damaged records (fields out of order or
+    /// repeated, unknown tags, bad lengths, bad UTF-8) are rejected by both or by neither, known
+    /// fields compared by their ranks and custom ones by their bytes.
+    @Test func readingAcceptsExactlyWhatDecodingAccepts() {
+        var r = SplitMix64(seed: 11)
+        let cache = AlertRecordReader.Cache()
+        var accepted = 0, rejected = 0
+        for i in 0..<6000 {
+            var e = Self.randomAlert(&r, i)
+            if e["vigil.alert.sample"]?.stringValue.map({ $0.utf8.count > 2000 }) == true { e["vigil.alert.sample"] = .string("short") }
+            if i % 2 == 0 { e["zz.custom"] = .string("c\(i)"); e["a.custom"] = .int(Int64(i)) }
+            var bytes = EventBinaryCodec.encode(e)
+            // Mostly in the first bytes, where the tags of the known fields lie close together.
+            for _ in 0..<(1 + Int(r.next() % 3)) {
+                let at = Int(r.next() % UInt64(r.next() % 2 == 0 ? min(48, bytes.count) : bytes.count))
+                bytes[at] = r.next() % 2 == 0 ? UInt8(truncatingIfNeeded: r.next()) : bytes[at] &+ (r.next() % 2 == 0 ? 1 : 0xFF)
+            }
+            let decodes = (try? EventBinaryCodec.decode(bytes)) != nil
+            bytes.withUnsafeBytes { b in
+                #expect((AlertRecordReader.read(b) != nil) == decodes, "record \(i): decodes \(decodes)")
+                #expect(AlertRecordReader.read(b, into: cache) == decodes, "record \(i): decodes \(decodes)")
+            }
+            if decodes { accepted += 1 } else { rejected += 1 }
+        }
+        #expect(accepted > 500 && rejected > 500, "accepted \(accepted), rejected \(rejected)")
+    }
+
+    /// More rule texts than the cache keeps (from few repeated values: 80 ids × 80 names): the
+    /// rule texts are forgotten now and then, and rows keep the right ones.
+    @Test func rowsStayRightWhenTheRuleTextsAreForgotten() throws {
+        let cache = AlertRecordReader.Cache()
+        let arena = AlertRowArena()
+        var forgotten = 0, last = 0
+        for i in 0..<(2 * 6400) {
+            let e = makeAlert(id: "id-\(i)", rule: "rule-\(i % 80)", name: "Name \((i / 80) % 80)", time: base + Int64(i), severity: i % 5,
+                              count: 1, source: nil, destination: nil, user: nil, key: nil, sample: nil)
+            let encoded = EventBinaryCodec.encode(e)
+            try encoded.withUnsafeBytes { b in
+                let f = try AlertRow(encoded: b, fallbackTime: 5, cache: cache, arena: arena)
+                #expect(f.ruleID == "rule-\(i % 80)" && f.ruleName == "Name \((i / 80) % 80)", "row \(i)")
+            }
+            if cache.rules.count < last { forgotten += 1 }
+            last = cache.rules.count
+        }
+        #expect(forgotten >= 2 && cache.entries.count < AlertRecordReader.Cache.sharedLimit)
+    }
+
     /// ``AlertRow/searchText(_:)`` as first written: a byte at a time, a backslash skipping the
     /// byte after it.
     static func referenceSearchText(_ b: [UInt8]) -> [UInt8] {
