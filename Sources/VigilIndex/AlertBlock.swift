@@ -147,8 +147,9 @@ enum FixedIPKey {
 struct TokenSet {
     /// The tokens, each followed by a space.
     private(set) var arena: [UInt8] = []
-    /// Per slot: entry + 1 (0: empty).
-    private var slots: [Int32]
+    /// Per slot: the token's hash (high 32 bits) and its start in the arena + 1 (low 32 bits;
+    /// 0: an empty slot), so that a probe reads the slot alone before the token's bytes.
+    private var slots: [UInt64]
     /// Per entry: hash (high 32 bits), start in the arena (low 32 bits).
     private var entries: [UInt64] = []
     private var mask: Int
@@ -218,28 +219,25 @@ struct TokenSet {
         var s = Int(h) & mask
         let table = Self.table
         let found: Bool = slots.withUnsafeBufferPointer { slots in
-            entries.withUnsafeBufferPointer { entries in
-                arena.withUnsafeBufferPointer { arena in
-                    while true {
-                        let e = Int(slots[s])
-                        if e == 0 { return false }
-                        let entry = entries[e - 1]
-                        if UInt32(truncatingIfNeeded: entry >> 32) == h {
-                            let start = Int(truncatingIfNeeded: entry & 0xFFFF_FFFF)
-                            if start + len < arena.count && arena[start + len] == 0x20 {
-                                var j = 0
-                                while j < len && arena[start + j] == table[Int(token[j])] { j += 1 }
-                                if j == len { return true }
-                            }
+            arena.withUnsafeBufferPointer { arena in
+                while true {
+                    let v = slots[s]
+                    if v == 0 { return false }
+                    if UInt32(truncatingIfNeeded: v >> 32) == h {
+                        let start = Int(truncatingIfNeeded: v & 0xFFFF_FFFF) - 1
+                        if start + len < arena.count && arena[start + len] == 0x20 {
+                            var j = 0
+                            while j < len && arena[start + j] == table[Int(token[j])] { j += 1 }
+                            if j == len { return true }
                         }
-                        s = (s + 1) & mask
                     }
+                    s = (s + 1) & mask
                 }
             }
         }
         if found { return }
         entries.append(UInt64(h) << 32 | UInt64(arena.count))
-        slots[s] = Int32(entries.count)
+        slots[s] = UInt64(h) << 32 | UInt64(arena.count + 1)
         for c in token { arena.append(table[Int(c)]) }
         arena.append(0x20)
         if entries.count * 2 > mask { grow() }
@@ -249,10 +247,10 @@ struct TokenSet {
         let size = (mask + 1) * 2
         slots = Array(repeating: 0, count: size)
         mask = size - 1
-        for (e, entry) in entries.enumerated() {
+        for entry in entries {
             var s = Int(truncatingIfNeeded: entry >> 32) & mask
             while slots[s] != 0 { s = (s + 1) & mask }
-            slots[s] = Int32(e + 1)
+            slots[s] = entry + 1
         }
     }
 
