@@ -20,8 +20,8 @@ enum AlertRecordReader {
         let bytes: UnsafeMutableRawBufferPointer
         let ranges: [(Int, Int)]
         let wantedByTag: [Int]
-        /// Per wanted name, its length and ``head(_:)``: a custom key is compared with the
-        /// names whose both match (``wantedSlot(_:_:)``).
+        /// Per wanted name, its length and ``head(_:)``: a custom key is compared whole only with
+        /// the names whose both match (``wantedSlot(_:_:)``).
         let wantedHeads: [(count: Int, head: UInt64)]
     }
 
@@ -49,12 +49,9 @@ enum AlertRecordReader {
     /// The wanted names' bytes.
     static let wantedBytes: [[UInt8]] = wanted.map { Array($0.utf8) }
 
-    /// The index + 1 in ``wanted`` of a custom field's name (0: not wanted), without making a String.
-    static func wantedSlot(_ name: UnsafeRawBufferPointer) -> Int { wantedSlot(name, names) }
-
-    /// ``wantedSlot(_:)`` with the names at hand: only a wanted name of the same length and the
-    /// same first eight bytes is compared whole (most custom keys differ from every wanted name
-    /// in one or the other).
+    /// The index + 1 in ``wanted`` of a custom field's name (0: not wanted), without making a
+    /// String: only a wanted name of the same length and the same first eight bytes is compared
+    /// whole (most custom keys differ from every wanted name in one or the other).
     @inline(__always)
     static func wantedSlot(_ name: UnsafeRawBufferPointer, _ names: Names) -> Int {
         let h = head(name)
