@@ -97,7 +97,14 @@ public final class AlertIndex: @unchecked Sendable {
     /// Blocks whose bodies the body queue compresses, oldest first (at most
     /// ``maximumPendingBodies``, all inserted before a commit), and arrays to recycle.
     var pendingBodies: [BodyJob] = []
+    /// Jobs done whose parts are not inserted yet (the blocks were sealed before the transaction
+    /// began), oldest first.
+    var compressedBodies: [BodyJob] = []
     static let maximumPendingBodies = 3
+    /// Blocks a writer seals before its transaction begins, at most (48: about 100,000 alerts;
+    /// a larger batch writes the rest of its blocks as it goes, inside the transaction). A
+    /// variable for tests.
+    var sealedBlockLimit = 48
     var spareBodies: [[UInt8]] = []
     var spareEnds: [[UInt32]] = []
     /// How this database stores its alerts.
@@ -241,18 +248,31 @@ public final class AlertIndex: @unchecked Sendable {
     @discardableResult
     public func write(_ rows: [AlertRow], offsets: [IndexedOffset] = [], arena: AlertRowArena? = nil) throws(AlertIndexError) -> WriteResult {
         try startCheckpointer()
-        checkpointerForWriter?.restartIfLogExceedsLimit()
+        let checkpointer = checkpointerForWriter
         defer { notifyCheckpointer() }
         do {
             writes += 1
             let number = writes
-            return try pool.write { db in
+            return try pool.writeWithoutTransaction { db in
                 do {
                     if let failWrite = self.failWrite, failWrite(number) { throw AlertIndexError(.database, "write \(number) failed (injected)") }
-                    if self.layout == .blocks { return try self.writeBlocks(rows, arena: arena, offsets: offsets, db: db) }
-                    return try self.write(rows, offsets: offsets, db: db)
+                    let result: WriteResult
+                    if self.layout == .blocks {
+                        // The blocks are made before the transaction begins (see writeBlocks).
+                        result = try self.writeBlocks(rows, arena: arena, offsets: offsets, db: db) {
+                            checkpointer?.restartIfLogExceedsLimit()
+                            try db.beginTransaction(.immediate)
+                        }
+                    } else {
+                        checkpointer?.restartIfLogExceedsLimit()
+                        try db.beginTransaction(.immediate)
+                        result = try self.write(rows, offsets: offsets, db: db)
+                    }
+                    try db.commit()
+                    return result
                 } catch {
                     // The transaction rolls back: so does what this writer remembers of it.
+                    if db.isInsideTransaction { try? db.rollback() }
                     self.discardBodies()
                     self.knownRules.removeAll()
                     self.blockWriter = nil
@@ -397,21 +417,24 @@ public final class AlertIndex: @unchecked Sendable {
 
     /// Keeps `rules` (names, descriptions, tags for the text search) current.
     func noteRule(_ row: AlertRow, db: Database) throws {
-        if let known = knownRules[row.ruleID], known.name == row.ruleName, known.description == row.ruleDescription,
-           known.tags == row.tags { return }
-        let tags = row.tags.joined(separator: " ")
-        let signature = row.ruleName + "\u{1F}" + row.ruleDescription + "\u{1F}" + tags
-        let stored = try Row.fetchOne(db, sql: "SELECT name, description, tags FROM rules WHERE id = ?", arguments: [row.ruleID])
+        try noteRule(id: row.ruleID, name: row.ruleName, description: row.ruleDescription, tags: row.tags, db: db)
+    }
+
+    func noteRule(id: String, name: String, description: String, tags tagList: [String], db: Database) throws {
+        if let known = knownRules[id], known.name == name, known.description == description, known.tags == tagList { return }
+        let tags = tagList.joined(separator: " ")
+        let signature = name + "\u{1F}" + description + "\u{1F}" + tags
+        let stored = try Row.fetchOne(db, sql: "SELECT name, description, tags FROM rules WHERE id = ?", arguments: [id])
         if let stored, (stored["name"] as String) + "\u{1F}" + (stored["description"] as String) + "\u{1F}" + (stored["tags"] as String) == signature {
-            knownRules[row.ruleID] = (row.ruleName, row.ruleDescription, row.tags)
+            knownRules[id] = (name, description, tagList)
             return
         }
         try db.execute(sql: "INSERT INTO rules(id, name, description, tags) VALUES (?,?,?,?) ON CONFLICT(id) DO UPDATE SET name = excluded.name, description = excluded.description, tags = excluded.tags",
-                       arguments: [row.ruleID, row.ruleName, row.ruleDescription, tags])
-        try db.execute(sql: "DELETE FROM rules_fts WHERE rule_id = ?", arguments: [row.ruleID])
+                       arguments: [id, name, description, tags])
+        try db.execute(sql: "DELETE FROM rules_fts WHERE rule_id = ?", arguments: [id])
         try db.execute(sql: "INSERT INTO rules_fts(rule_id, name, description, tags) VALUES (?,?,?,?)",
-                       arguments: [row.ruleID, row.ruleName, row.ruleDescription, tags])
-        knownRules[row.ruleID] = (row.ruleName, row.ruleDescription, row.tags)
+                       arguments: [id, name, description, tags])
+        knownRules[id] = (name, description, tagList)
     }
 
     /// The next offset to index for a topic partition, as recorded with the rows; nil when none is.

@@ -195,6 +195,16 @@ final class BlockWriterState {
     @exclusivity(unchecked) var mergeInput: [RunEntry] = [], mergeOutput: [RunEntry] = [], mergeStarts: [Int] = []
     /// The transaction's token run entries (``TokenKey``), when the index keeps token runs.
     @exclusivity(unchecked) var tokenEntries: [RunEntry] = []
+    /// While the batch's blocks are sealed before its transaction begins
+    /// (``AlertIndex/writeBlocks(_:arena:offsets:db:begin:)``): the sealed blocks, the sequence
+    /// numbers of replaced versions, and the rules whose texts to note, all written once the
+    /// transaction has begun.
+    @exclusivity(unchecked) var deferring = false
+    @exclusivity(unchecked) var sealed: [SealedBlock] = []
+    @exclusivity(unchecked) var deadSeqs: [Int64] = []
+    @exclusivity(unchecked) var rulesToNote: [(id: String, name: String, description: String, tags: [String])] = []
+    /// Text arrays of inserted blocks, for the builder to reuse.
+    @exclusivity(unchecked) var spareTexts: [[UInt8]] = []
     /// FTS5's tokenizer for tokens with bytes above 0x7F (made with the state, when the index
     /// keeps token runs).
     @exclusivity(unchecked) var unicodeTokenizer: FTS5Tokenizer?
@@ -421,14 +431,22 @@ extension AlertIndex {
         }
     }
 
-    func writeBlocks(_ rows: [AlertRow], arena: AlertRowArena?, offsets: [IndexedOffset], db: Database) throws -> WriteResult {
+
+    /// Indexes `rows` in the block layout. It is called outside any transaction and calls
+    /// `begin` to begin one (the caller commits it): first the batch's blocks are made and
+    /// sealed without writing to the database (reading it only where an id may be indexed
+    /// already), and only then does the transaction begin and write them. The checkpointer copies
+    /// the previous transaction's log meanwhile, and a transaction that begins once the whole
+    /// log is copied starts the log again from its beginning (SQLite restarts the log only for
+    /// a writer whose snapshot needs none of it): the writer rarely waits for a restart.
+    func writeBlocks(_ rows: [AlertRow], arena: AlertRowArena?, offsets: [IndexedOffset], db: Database, begin: () throws -> Void) throws -> WriteResult {
         var result = WriteResult()
         if blockWriter == nil { blockWriter = try loadBlockState(db) }
         let state = blockWriter!
         if state.recent.count > BlockWriterState.recentLimit { state.recent.removeAll() }
         if state.bloom.inserted > state.bloom.capacity {
             blockWriter = try loadBlockState(db)
-            return try writeBlocks(rows, arena: arena, offsets: offsets, db: db)
+            return try writeBlocks(rows, arena: arena, offsets: offsets, db: db, begin: begin)
         }
         let conn = db.sqliteConnection!
         let segment = state.nextSegment
@@ -438,6 +456,27 @@ extension AlertIndex {
         var blockStart = state.nextSeq
         state.builder.removeAll()
         state.tokenEntries.removeAll(keepingCapacity: true)
+        state.deferring = true
+        state.sealed.removeAll()
+        state.deadSeqs.removeAll()
+        state.rulesToNote.removeAll()
+        var begun = false
+        // Begins the transaction and writes what was sealed before it.
+        func beginTransaction() throws {
+            try begin()
+            begun = true
+            state.deferring = false
+            for r in state.rulesToNote { try noteRule(id: r.id, name: r.name, description: r.description, tags: r.tags, db: db) }
+            for seq in state.deadSeqs {
+                sqlite3_bind_int64(dead, 1, seq)
+                try SQL.step(dead, conn)
+            }
+            for sealed in state.sealed { try insertSealed(sealed, db: db, writer: state) }
+            try insertBodies(db, keeping: Self.maximumPendingBodies - 1)
+            state.sealed.removeAll()
+            state.deadSeqs.removeAll()
+            state.rulesToNote.removeAll()
+        }
         let arenaBytes = arena?.bytes ?? []
         // Run entries the reading thread sorted (by row index): the writer notes each row's
         // sequence number (-1: not written) and keeps their order. Without them, it collects the
@@ -453,8 +492,14 @@ extension AlertIndex {
                     guard let seq = try appendRow(row, arena: arenaBytes, state: state, conn: conn, db: db, dead: dead, result: &result,
                                                   cells: &cells, blockStart: &blockStart) else { continue }
                     if presorted == nil { runs.add(row, seq: seq) } else { seqOfRow[i] = seq }
+                    if !begun && state.sealed.count >= sealedBlockLimit { try beginTransaction() }
                 }
             }
+        }
+        if !state.builder.isEmpty {
+            let sealed = sealBlock(&state.builder, start: blockStart, deferBodies: true, writer: state)
+            if begun { try insertSealed(sealed, db: db, writer: state) } else { state.sealed.append(sealed) }
+            state.builder.removeAll()
         }
         if let presorted {
             // The sorted entries of the rows written, with their sequence numbers.
@@ -473,19 +518,14 @@ extension AlertIndex {
         } else {
             runs.sort()
         }
-        if !state.builder.isEmpty {
-            try flushBlock(&state.builder, start: blockStart, db: db, deferBodies: true, writer: state)
-            state.builder.removeAll()
-        }
-        try drainBodies(db)
+        if textRuns && !runs.ids.isEmpty { Self.radixSort(&state.tokenEntries) }
+        if !begun { try beginTransaction() }
+        try insertBodies(db)
         if !runs.ids.isEmpty {
             try writeRuns(db, segment: segment, kind: .id, runs.ids)
             try writeRuns(db, segment: segment, kind: .source, runs.sources)
             try writeRuns(db, segment: segment, kind: .destination, runs.destinations)
-            if textRuns {
-                Self.radixSort(&state.tokenEntries)
-                try writeRuns(db, segment: segment, kind: .token, state.tokenEntries)
-            }
+            if textRuns { try writeRuns(db, segment: segment, kind: .token, state.tokenEntries) }
             try db.execute(sql: "INSERT INTO alert_segments(segment, alerts) VALUES (?, ?)", arguments: [segment, runs.ids.count])
             state.segments.append((segment, runs.ids.count))
             state.nextSegment += 1
@@ -542,6 +582,17 @@ extension AlertIndex {
         }
     }
 
+    /// Notes the rule texts of the row at `rowAt`: at once inside the transaction, or once it
+    /// has begun while the batch's blocks are sealed before it.
+    private func noteRule(_ rowAt: UnsafePointer<AlertRow>, state: BlockWriterState, db: Database) throws {
+        let row = rowAt.pointee
+        if state.deferring {
+            state.rulesToNote.append((row.ruleID, row.ruleName, row.ruleDescription, row.tags))
+        } else {
+            try noteRule(id: row.ruleID, name: row.ruleName, description: row.ruleDescription, tags: row.tags, db: db)
+        }
+    }
+
     /// Adds one row to the block being built (flushing it when full) and returns its sequence
     /// number, or counts it unchanged and returns nil.
     private func appendRow(_ rowAt: UnsafePointer<AlertRow>, arena: UnsafeRawBufferPointer, state: BlockWriterState, conn: OpaquePointer, db: Database, dead: OpaquePointer,
@@ -555,11 +606,11 @@ extension AlertIndex {
             ruleNumber = n
             let info = state.ruleInfo[n]
             if info.name != rowAt.pointee.ruleName || info.description != rowAt.pointee.ruleDescription || info.tags != rowAt.pointee.tags {
-                try noteRule(rowAt.pointee, db: db)
+                try noteRule(rowAt, state: state, db: db)
                 state.ruleInfo[n] = (rowAt.pointee.ruleID, rowAt.pointee.ruleName, rowAt.pointee.ruleDescription, rowAt.pointee.tags)
             }
         } else {
-            try noteRule(rowAt.pointee, db: db)
+            try noteRule(rowAt, state: state, db: db)
             ruleNumber = state.ruleInfo.count
             state.ruleNumbers[rowAt.pointee.ruleID] = ruleNumber
             state.ruleInfo.append((rowAt.pointee.ruleID, rowAt.pointee.ruleName, rowAt.pointee.ruleDescription, rowAt.pointee.tags))
@@ -578,8 +629,12 @@ extension AlertIndex {
                 result.unchanged += 1
                 return nil
             }
-            sqlite3_bind_int64(dead, 1, old.seq)
-            try SQL.step(dead, conn)
+            if state.deferring {
+                state.deadSeqs.append(old.seq)
+            } else {
+                sqlite3_bind_int64(dead, 1, old.seq)
+                try SQL.step(dead, conn)
+            }
             let oldRule: Int
             switch old.rule {
             case .number(let n): oldRule = n
@@ -615,55 +670,53 @@ extension AlertIndex {
                          rule: ruleNumber, severity: rowAt.pointee.severity)
         cells.add(hour: Self.hour(rowAt.pointee.time), rule: ruleNumber, severity: rowAt.pointee.severity, 1)
         if state.builder.count == AlertBlockLayout.capacity {
-            try flushBlock(&state.builder, start: blockStart, db: db, deferBodies: true, writer: state)
+            let sealed = sealBlock(&state.builder, start: blockStart, deferBodies: true, writer: state)
+            if state.deferring {
+                state.sealed.append(sealed)
+            } else {
+                try insertSealed(sealed, db: db, writer: state)
+                try insertBodies(db, keeping: Self.maximumPendingBodies - 1)
+            }
             state.builder.removeAll()
             blockStart = state.nextSeq
         }
         return seq
     }
 
-    /// Writes the block `b` holds, starting at sequence `start`. With `deferBodies`, its bodies
-    /// are compressed on another thread while the writer goes on (``BodyJob``); they are inserted
-    /// by the next ``drainBodies(_:)``, which must run before the transaction commits.
-    /// The block's tokens go to `block_fts`, or with token runs to the `writer`'s entries of the
-    /// transaction (none without a writer: a block written again by retention holds a subset of
-    /// its tokens, whose entries stay).
+    /// Writes the block `b` holds, starting at sequence `start` (``sealBlock(_:start:deferBodies:writer:)``,
+    /// then ``insertSealed(_:db:)``).
     func flushBlock(_ b: inout AlertBlockBuilder, start: Int64, db: Database, deferBodies: Bool = false, writer: BlockWriterState? = nil) throws {
-        let conn = db.sqliteConnection!
+        let sealed = sealBlock(&b, start: start, deferBodies: deferBodies, writer: writer)
+        try insertSealed(sealed, db: db, writer: writer)
+    }
+
+    /// Makes the rows of the block `b` holds, starting at sequence `start`, without touching the
+    /// database (the writer seals the blocks of a batch before its transaction begins: see
+    /// ``writeBlocks(_:arena:offsets:db:begin:)``). With `deferBodies`, its bodies are compressed
+    /// on another thread while the writer goes on (``BodyJob``); they are inserted by
+    /// ``insertBodies(_:keeping:)``, which must run before the transaction commits. The block's
+    /// tokens go to `block_fts` with the block, or with token runs to the `writer`'s entries of
+    /// the transaction (none without a writer: a block written again by retention holds a subset
+    /// of its tokens, whose entries stay). `b` is left to be emptied by the caller.
+    func sealBlock(_ b: inout AlertBlockBuilder, start: Int64, deferBodies: Bool, writer: BlockWriterState?) -> SealedBlock {
         var minTime = Int64.max, maxTime = Int64.min, severities: Int64 = 0
         for t in b.times {
             minTime = min(minTime, t)
             maxTime = max(maxTime, t)
         }
         for s in b.severities { severities |= 1 << Int64(min(s, 62)) }
-        let insert = try db.cachedStatement(sql: "INSERT INTO alert_blocks(block, n, alerts, min_time, max_time, severities) VALUES (?,?,?,?,?,?)").sqliteStatement
-        sqlite3_bind_int64(insert, 1, start)
-        sqlite3_bind_int64(insert, 2, Int64((b.offsets.last ?? 0) + 1))
-        sqlite3_bind_int64(insert, 3, Int64(b.count))
-        sqlite3_bind_int64(insert, 4, minTime)
-        sqlite3_bind_int64(insert, 5, maxTime)
-        sqlite3_bind_int64(insert, 6, severities)
-        try SQL.step(insert, conn)
-        let columns = b.columnsBlob()
-        let columnsInsert = try db.cachedStatement(sql: "INSERT INTO alert_block_columns(block, columns) VALUES (?,?)").sqliteStatement
-        sqlite3_bind_int64(columnsInsert, 1, start)
-        try columns.withUnsafeBytes { c in
-            // SQLITE_STATIC: SQLite reads the bytes during the step, so the step must run inside
-            // this closure. After it the array may already be freed: an optimized build releases
-            // `columns` after its last use, and SQLite then copied freed memory into the block.
-            sqlite3_bind_blob(columnsInsert, 2, c.baseAddress, Int32(c.count), nil)
-            try SQL.step(columnsInsert, conn)
-        }
-        let text = try db.cachedStatement(sql: "INSERT INTO alert_block_text(block, text) VALUES (?,?)").sqliteStatement
-        let bodies = try db.cachedStatement(sql: "INSERT INTO alert_block_bodies(part, bodies) VALUES (?,?)").sqliteStatement
-        try b.withTextBlob { t in
-            // SQLITE_STATIC: the bytes stay put until the step is done.
-            sqlite3_bind_int64(text, 1, start)
-            sqlite3_bind_blob(text, 2, t.baseAddress, Int32(t.count), nil)
-            try SQL.step(text, conn)
-        }
+        let sealed = SealedBlock(start: start, span: Int64((b.offsets.last ?? 0) + 1), count: b.count, minTime: minTime, maxTime: maxTime,
+                                 severities: severities, columns: b.columnsBlob())
+        // The text blob is made in the builder's array, which the sealed block takes (the
+        // builder gets a spare one).
+        var text = writer?.spareTexts.popLast() ?? []
+        swap(&text, &b.text)
+        AlertBlockBuilder.putArray(b.textEnds, &text)
+        sealed.text = text
+        if b.text.capacity == 0 { b.text.reserveCapacity(AlertBlockLayout.capacity * 160) }
+        sealed.rules = b.rules.enumerated().map { (i, r) in (r, b.ruleTimes[i].min, b.ruleTimes[i].max) }
         if deferBodies {
-            try drainBodies(db, keeping: Self.maximumPendingBodies - 1)
+            waitForBodies(keeping: Self.maximumPendingBodies - 1)
             let job = BodyJob(start: start, count: b.count, bodies: spareBodies.popLast() ?? [], ends: spareEnds.popLast() ?? [])
             swap(&job.bodies, &b.bodies)
             swap(&job.ends, &b.bodyEnds)
@@ -674,48 +727,100 @@ extension AlertIndex {
             var part: [UInt8] = []
             for first in stride(from: 0, to: b.count, by: bodyPart) {
                 b.bodiesPart(first, size: bodyPart, into: &part)
-                sqlite3_bind_int64(bodies, 1, start + Int64(first))
-                try part.withUnsafeBytes { plain in
-                    try bodyCompressor.withStored(plain) { p in
-                        sqlite3_bind_blob(bodies, 2, p.baseAddress, Int32(p.count), nil)
-                        try SQL.step(bodies, conn)
-                    }
+                let stored = part.withUnsafeBytes { plain in bodyCompressor.withStored(plain) { Array($0) } }
+                sealed.bodies.append((start + Int64(first), stored))
+            }
+        }
+        if textRuns {
+            writer.map { b.tokens.appendEntries(block: start, to: &$0.tokenEntries, unicode: $0.unicodeTokenizer) }
+        } else {
+            sealed.ftsTokens = b.tokens.arena
+        }
+        return sealed
+    }
+
+    /// Inserts the rows of a sealed block (its deferred bodies are inserted by ``insertBodies(_:keeping:)``);
+    /// its text array goes back to the `writer`'s spares.
+    func insertSealed(_ s: SealedBlock, db: Database, writer: BlockWriterState?) throws {
+        let conn = db.sqliteConnection!
+        let insert = try db.cachedStatement(sql: "INSERT INTO alert_blocks(block, n, alerts, min_time, max_time, severities) VALUES (?,?,?,?,?,?)").sqliteStatement
+        sqlite3_bind_int64(insert, 1, s.start)
+        sqlite3_bind_int64(insert, 2, s.span)
+        sqlite3_bind_int64(insert, 3, Int64(s.count))
+        sqlite3_bind_int64(insert, 4, s.minTime)
+        sqlite3_bind_int64(insert, 5, s.maxTime)
+        sqlite3_bind_int64(insert, 6, s.severities)
+        try SQL.step(insert, conn)
+        let columnsInsert = try db.cachedStatement(sql: "INSERT INTO alert_block_columns(block, columns) VALUES (?,?)").sqliteStatement
+        sqlite3_bind_int64(columnsInsert, 1, s.start)
+        try s.columns.withUnsafeBytes { c in
+            // SQLITE_STATIC: SQLite reads the bytes during the step, so the step must run inside
+            // this closure (the array may be freed after its last use).
+            sqlite3_bind_blob(columnsInsert, 2, c.baseAddress, Int32(c.count), nil)
+            try SQL.step(columnsInsert, conn)
+        }
+        let text = try db.cachedStatement(sql: "INSERT INTO alert_block_text(block, text) VALUES (?,?)").sqliteStatement
+        try s.text.withUnsafeBytes { t in
+            sqlite3_bind_int64(text, 1, s.start)
+            sqlite3_bind_blob(text, 2, t.baseAddress, Int32(t.count), nil)
+            try SQL.step(text, conn)
+        }
+        if let writer {
+            s.text.removeAll(keepingCapacity: true)
+            writer.spareTexts.append(s.text)
+            s.text = []
+        }
+        if !s.bodies.isEmpty {
+            let bodies = try db.cachedStatement(sql: "INSERT INTO alert_block_bodies(part, bodies) VALUES (?,?)").sqliteStatement
+            for (part, stored) in s.bodies {
+                sqlite3_bind_int64(bodies, 1, part)
+                try stored.withUnsafeBytes { p in
+                    sqlite3_bind_blob(bodies, 2, p.baseAddress, Int32(p.count), nil)
+                    try SQL.step(bodies, conn)
                 }
             }
         }
         let rules = try db.cachedStatement(sql: "INSERT INTO alert_block_rules(rule_id, block, min_time, max_time) VALUES (?,?,?,?)").sqliteStatement
-        for (i, r) in b.rules.enumerated() {
+        for (r, lo, hi) in s.rules {
             SQL.bind(rules, 1, r)
-            sqlite3_bind_int64(rules, 2, start)
-            sqlite3_bind_int64(rules, 3, b.ruleTimes[i].min)
-            sqlite3_bind_int64(rules, 4, b.ruleTimes[i].max)
+            sqlite3_bind_int64(rules, 2, s.start)
+            sqlite3_bind_int64(rules, 3, lo)
+            sqlite3_bind_int64(rules, 4, hi)
             try SQL.step(rules, conn)
         }
-        if textRuns {
-            writer.map { b.tokens.appendEntries(block: start, to: &$0.tokenEntries, unicode: $0.unicodeTokenizer) }
-            return
+        if let tokens = s.ftsTokens {
+            let fts = try db.cachedStatement(sql: "INSERT INTO block_fts(rowid, tokens) VALUES (?,?)").sqliteStatement
+            sqlite3_bind_int64(fts, 1, s.start)
+            SQL.bindText(fts, 2, tokens)
+            try SQL.step(fts, conn)
         }
-        let fts = try db.cachedStatement(sql: "INSERT INTO block_fts(rowid, tokens) VALUES (?,?)").sqliteStatement
-        sqlite3_bind_int64(fts, 1, start)
-        SQL.bindText(fts, 2, b.tokens.arena)
-        try SQL.step(fts, conn)
+    }
+
+    /// Waits for the bodies compressed on the other thread, oldest first, until at most
+    /// `keeping` remain pending; their arrays go back to later blocks, their parts wait in
+    /// ``compressedBodies`` for ``insertBodies(_:keeping:)``.
+    func waitForBodies(keeping: Int) {
+        while pendingBodies.count > keeping {
+            let job = pendingBodies.removeFirst()
+            job.done.wait()
+            job.bodies.removeAll(keepingCapacity: true)
+            job.ends.removeAll(keepingCapacity: true)
+            spareBodies.append(job.bodies)
+            spareEnds.append(job.ends)
+            job.bodies = []
+            job.ends = []
+            compressedBodies.append(job)
+        }
     }
 
     /// Inserts the bodies of the blocks compressed on the other thread, oldest first (waiting
     /// for them), until at most `keeping` remain pending.
-    func drainBodies(_ db: Database, keeping: Int = 0) throws {
-        while pendingBodies.count > keeping {
-            let job = pendingBodies.removeFirst()
-            job.done.wait()
-            defer {
-                // The arrays go back to a later block's builder.
-                job.bodies.removeAll(keepingCapacity: true)
-                job.ends.removeAll(keepingCapacity: true)
-                spareBodies.append(job.bodies)
-                spareEnds.append(job.ends)
-            }
-            let conn = db.sqliteConnection!
-            let insert = try db.cachedStatement(sql: "INSERT INTO alert_block_bodies(part, bodies) VALUES (?,?)").sqliteStatement
+    func insertBodies(_ db: Database, keeping: Int = 0) throws {
+        waitForBodies(keeping: keeping)
+        guard !compressedBodies.isEmpty else { return }
+        let conn = db.sqliteConnection!
+        let insert = try db.cachedStatement(sql: "INSERT INTO alert_block_bodies(part, bodies) VALUES (?,?)").sqliteStatement
+        for job in compressedBodies {
             for (part, stored) in job.parts {
                 sqlite3_bind_int64(insert, 1, part)
                 try stored.withUnsafeBytes { p in
@@ -724,12 +829,14 @@ extension AlertIndex {
                 }
             }
         }
+        compressedBodies.removeAll()
     }
 
     /// Waits for the bodies compressed on the other thread and drops them (a failed transaction).
     func discardBodies() {
         for job in pendingBodies { job.done.wait() }
         pendingBodies.removeAll()
+        compressedBodies.removeAll()
     }
 
     /// Writes `entries`, sorted by key, as chunks of ``RunKind/chunk`` entries of their kind.
@@ -967,6 +1074,36 @@ extension AlertIndex {
         let cols = try AlertBlockColumns(p)
         guard let slot = cols.slot(ofOffset: Int(seq - block)) else { return nil }
         return try body(cols, slot)
+    }
+}
+
+/// A block's rows made without the database (``AlertIndex/sealBlock(_:start:deferBodies:writer:)``),
+/// to insert (``AlertIndex/insertSealed(_:db:writer:)``).
+final class SealedBlock {
+    let start: Int64
+    /// The sequence numbers it spans (up to its last alert's, plus one).
+    let span: Int64
+    let count: Int
+    let minTime: Int64, maxTime: Int64
+    /// Bit s set: an alert of severity s (62 and up in bit 62).
+    let severities: Int64
+    let columns: [UInt8]
+    var text: [UInt8] = []
+    /// Per rule id: its alerts' earliest and latest times.
+    var rules: [(String, Int64, Int64)] = []
+    /// (part key, what to store) when the bodies were compressed at once; empty when deferred.
+    var bodies: [(Int64, [UInt8])] = []
+    /// The block's `block_fts` document, in indexes without token runs.
+    var ftsTokens: [UInt8]?
+
+    init(start: Int64, span: Int64, count: Int, minTime: Int64, maxTime: Int64, severities: Int64, columns: [UInt8]) {
+        self.start = start
+        self.span = span
+        self.count = count
+        self.minTime = minTime
+        self.maxTime = maxTime
+        self.severities = severities
+        self.columns = columns
     }
 }
 
