@@ -13,9 +13,11 @@ import VigilCore
 ///   strings = stringEnd:u32[n] then per alert: idLen:u16 id userLen:u16 user keyLen:u16 key
 ///             (a length of 0xFFFF: none)
 ///   ```
-/// - **text** (`alert_block_text.text`): per alert the searched text, then end:u32[n]; ASCII
-///   letters lower-cased: a flag byte (1: the text has bytes above 0x7F), then
-///   `key \u{1F} user \u{1F} sample's string values`.
+/// - **text** (`alert_block_text.text`): per alert the searched text, ASCII letters lower-cased:
+///   a flag byte (1: the text has bytes above 0x7F), then `key \u{1F} user \u{1F} sample's
+///   string values`; stored in parts of 256 alerts, each compressed (LZ4) with a Bloom filter
+///   of its tokens (``BlockTextCodec``). Blocks written before parts hold the items of the whole
+///   block, then end:u32[n].
 /// - **bodies** (`alert_block_bodies.bodies`, one row per part of the index's part size
 ///   (`index_meta` `body_part`: ``AlertBlockLayout/bodyPart``, or 64 in indexes written before
 ///   it was recorded) alerts, keyed by the block plus the part's first slot): per alert its event
@@ -296,6 +298,10 @@ struct AlertBlockBuilder {
     var textEnds: [UInt32] = [], text: [UInt8] = []
     var bodyEnds: [UInt32] = [], bodies: [UInt8] = []
     var tokens = TokenSet()
+    /// Per part of the text (``BlockTextCodec/partSize`` alerts): a Bloom filter of its tokens
+    /// (``BlockTextCodec/bloomWords`` words each), and whether an item has bytes above 0x7F.
+    var blooms = [UInt64](repeating: 0, count: AlertBlockLayout.capacity / BlockTextCodec.partSize * BlockTextCodec.bloomWords)
+    var partHigh = [Bool](repeating: false, count: AlertBlockLayout.capacity / BlockTextCodec.partSize)
     /// Per rule index: min and max time.
     var ruleTimes: [(min: Int64, max: Int64)] = []
     /// The writer's rule number → index in `rules` + 1 (0: not in this block).
@@ -321,6 +327,8 @@ struct AlertBlockBuilder {
         textEnds.removeAll(keepingCapacity: true); text.removeAll(keepingCapacity: true)
         bodyEnds.removeAll(keepingCapacity: true); bodies.removeAll(keepingCapacity: true)
         tokens.removeAll()
+        blooms.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        for i in partHigh.indices { partHigh[i] = false }
         ruleTimes.removeAll()
         for i in localRule.indices { localRule[i] = 0 }
     }
@@ -396,16 +404,26 @@ struct AlertBlockBuilder {
         let textStart = text.count
         text.appendRaw(item)
         textEnds.append(UInt32(text.count))
+        let part = slot / BlockTextCodec.partSize
+        if item.first == 1 { partHigh[part] = true }
         text.withUnsafeBytes { p in
-            let base = p.baseAddress! + textStart
-            if rowTokens.isEmpty {
-                tokens.add(UnsafeRawBufferPointer(start: base, count: item.count))
-            } else {
-                var o = 0
-                while o + 8 <= rowTokens.count {
-                    let t = UInt64(littleEndian: rowTokens.loadUnaligned(fromByteOffset: o, as: UInt64.self))
-                    tokens.insert(UnsafeRawBufferPointer(start: base + Int(t >> 16 & 0xFFFF), count: Int(t & 0xFFFF)), hash: UInt32(t >> 32))
-                    o += 8
+            blooms.withUnsafeMutableBufferPointer { blooms in
+                let bloom = blooms.baseAddress! + part * BlockTextCodec.bloomWords, bits = BlockTextCodec.bloomWords * 64
+                let base = p.baseAddress! + textStart
+                if rowTokens.isEmpty {
+                    TokenSet.forEachToken(UnsafeRawBufferPointer(start: base, count: item.count)) { start, end, h in
+                        tokens.insert(UnsafeRawBufferPointer(start: base + start, count: end - start), hash: h)
+                        BlockTextCodec.bloomAdd(h, into: bloom, bits: bits)
+                    }
+                } else {
+                    var o = 0
+                    while o + 8 <= rowTokens.count {
+                        let t = UInt64(littleEndian: rowTokens.loadUnaligned(fromByteOffset: o, as: UInt64.self))
+                        let h = UInt32(t >> 32)
+                        tokens.insert(UnsafeRawBufferPointer(start: base + Int(t >> 16 & 0xFFFF), count: Int(t & 0xFFFF)), hash: h)
+                        BlockTextCodec.bloomAdd(h, into: bloom, bits: bits)
+                        o += 8
+                    }
                 }
             }
         }
@@ -431,9 +449,18 @@ struct AlertBlockBuilder {
         Self.appendString(user, into: &strings)
         Self.appendString(key, into: &strings)
         stringEnds.append(UInt32(strings.count))
+        let slot = textEnds.count
         text.appendRaw(item)
         textEnds.append(UInt32(text.count))
-        tokens.add(item)
+        let part = slot / BlockTextCodec.partSize
+        if item.first == 1 { partHigh[part] = true }
+        blooms.withUnsafeMutableBufferPointer { blooms in
+            let bloom = blooms.baseAddress! + part * BlockTextCodec.bloomWords, bits = BlockTextCodec.bloomWords * 64
+            TokenSet.forEachToken(item) { start, end, h in
+                tokens.insert(UnsafeRawBufferPointer(rebasing: item[start..<end]), hash: h)
+                BlockTextCodec.bloomAdd(h, into: bloom, bits: bits)
+            }
+        }
         bodies.appendRaw(body)
         bodyEnds.append(UInt32(bodies.count))
     }
@@ -507,12 +534,13 @@ struct AlertBlockBuilder {
         return out
     }
 
-    /// Runs `body` on the text blob (the items, then their ends), made in place.
-    mutating func withTextBlob(_ body: (UnsafeRawBufferPointer) throws -> Void) rethrows {
-        let textCount = text.count
-        Self.putArray(textEnds, &text)
-        defer { text.removeSubrange(textCount...) }
-        try text.withUnsafeBytes { try body($0) }
+    /// The text blob (``BlockTextCodec``) in `out`; `scratch` holds a part while it is compressed.
+    func textBlob(into out: inout [UInt8], scratch: inout [UInt8]) {
+        text.withUnsafeBytes { t in
+            blooms.withUnsafeBufferPointer { b in
+                BlockTextCodec.encode(text: t, ends: textEnds, count: count, blooms: b, high: partHigh, scratch: &scratch, into: &out)
+            }
+        }
     }
 
     /// The bodies blob of the part starting at slot `first`: its items, then their ends.

@@ -100,6 +100,8 @@ public final class AlertIndex: @unchecked Sendable {
     /// Jobs done whose parts are not inserted yet (the blocks were sealed before the transaction
     /// began), oldest first.
     var compressedBodies: [BodyJob] = []
+    /// A part of a block's text while it is compressed (writer only).
+    var textScratch: [UInt8] = []
     static let maximumPendingBodies = 3
     /// Blocks a writer seals before its transaction begins, at most (48: about 100,000 alerts;
     /// a larger batch writes the rest of its blocks as it goes, inside the transaction). A

@@ -264,7 +264,6 @@ struct BlockCopier {
     let insert: OpaquePointer
     let ftsInsert: OpaquePointer
     let columnsStmt: OpaquePointer
-    let textStmt: OpaquePointer
     let deadStmt: OpaquePointer
     /// The index's alerts per row of bodies.
     let bodyPart: Int
@@ -292,7 +291,6 @@ struct BlockCopier {
             """).sqliteStatement
         ftsInsert = try db.cachedStatement(sql: "INSERT INTO temp.alerts_fts(rowid, key, user_name, text) VALUES (?,?,?,?)").sqliteStatement
         columnsStmt = try db.cachedStatement(sql: "SELECT columns FROM main.alert_block_columns WHERE block = ?").sqliteStatement
-        textStmt = try db.cachedStatement(sql: "SELECT text FROM main.alert_block_text WHERE block = ?").sqliteStatement
         deadStmt = try db.cachedStatement(sql: "SELECT seq FROM main.alert_dead WHERE seq >= ? AND seq < ?").sqliteStatement
     }
 
@@ -315,24 +313,13 @@ struct BlockCopier {
         while sqlite3_step(deadStmt) == SQLITE_ROW { dead.insert(Int(sqlite3_column_int64(deadStmt, 0) - b.block)) }
         sqlite3_reset(deadStmt)
 
-        var textBlob: FramedBlob?
-        if hasText {
-            sqlite3_bind_int64(textStmt, 1, b.block)
-            if sqlite3_step(textStmt) == SQLITE_ROW {
-                textBlob = FramedBlob(UnsafeRawBufferPointer(start: sqlite3_column_blob(textStmt, 0), count: Int(sqlite3_column_bytes(textStmt, 0))), count: b.alerts)
-            }
-        }
-        defer { if hasText { sqlite3_reset(textStmt) } }
         let wanted = slots?[b.block]
         let from = filter.from ?? .min, to = filter.to ?? .max
         // Text: the alerts holding a needle (a SIMD scan of the block's lower-cased text), or
         // flagged as having bytes above 0x7F.
+        let text = hasText ? try BlockTextReader(conn: conn, block: b.block, alerts: b.alerts) : nil
         var textCandidates: [Bool]?
-        if hasText, let textBlob, let needles {
-            var marks = [Bool](repeating: false, count: b.alerts)
-            textBlob.markMatches(needles, into: &marks)
-            textCandidates = marks
-        }
+        if let text, let needles { textCandidates = try text.mark(needles) }
         // A few known alerts of a large block: read only theirs of the columns (incremental
         // blob I/O) into a compact block; otherwise the whole columns blob.
         var sparse: SparseColumns?
@@ -456,9 +443,9 @@ struct BlockCopier {
             SQL.bind(s, 11, key)
             SQL.bindText(s, 12, json)
             try SQL.step(s, conn)
-            if hasText, let textBlob {
+            if let text {
                 // flag, then key \u{1F} user \u{1F} text
-                let whole = textBlob.item(original?[i] ?? i)
+                let whole = try text.item(original?[i] ?? i)
                 let item = whole.isEmpty ? whole : UnsafeRawBufferPointer(rebasing: whole[1...])
                 var parts: [UnsafeRawBufferPointer] = []
                 var start = 0
@@ -484,6 +471,131 @@ struct BlockCopier {
         } else {
             sqlite3_bind_text(s, i, b.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(b.count), SQL.transient)
         }
+    }
+}
+
+/// A block's text, read with incremental blob I/O: of a parted blob (``BlockTextCodec``) its
+/// directory and Bloom filters, then only the parts a query needs (those whose filter may hold
+/// a needle, or that hold a wanted item), each decompressed once; a blob written before parts
+/// is read whole.
+final class BlockTextReader {
+    private let conn: OpaquePointer
+    private let blob: OpaquePointer
+    private let block: Int64
+    private let size: Int
+    private let alerts: Int
+    /// The directory of a parted blob; nil for one written before parts.
+    private var layout: BlockTextCodec.Layout?
+    /// The header, directory and blooms (parted), or the whole blob.
+    private var prefix: [UInt8] = []
+    private var stored: [UInt8] = []
+    /// The open part's plain bytes (parted), in memory that stays put while it is open.
+    private var plain = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    private var plainCount = 0
+    private var openPart = -1
+
+    /// Nil when the block has no text row.
+    init?(conn: OpaquePointer, block: Int64, alerts: Int) throws {
+        var handle: OpaquePointer?
+        guard sqlite3_blob_open(conn, "main", "alert_block_text", "text", block, 0, &handle) == SQLITE_OK, let handle else {
+            if let handle { sqlite3_blob_close(handle) }
+            return nil
+        }
+        self.conn = conn
+        self.blob = handle
+        self.block = block
+        self.alerts = alerts
+        size = Int(sqlite3_blob_bytes(handle))
+        try read(0, min(size, BlockTextCodec.headerSize), into: &prefix)
+        let parted = prefix.withUnsafeBytes { BlockTextCodec.isParted(UnsafeRawBufferPointer(rebasing: $0[0..<min(size, 1)])) }
+        guard parted else {
+            // Written before parts: the whole block's items, then their ends.
+            try read(0, size, into: &prefix)
+            plain = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 8)
+            prefix.withUnsafeBytes { plain.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: size) }
+            plainCount = size
+            prefix = []
+            return
+        }
+        let (parts, _, bloomWords) = try prefix.withUnsafeBytes { (p: UnsafeRawBufferPointer) throws(AlertIndexError) in
+            try BlockTextCodec.partCount(UnsafeRawBufferPointer(rebasing: p[0..<BlockTextCodec.headerSize]), alerts: alerts)
+        }
+        let prefixSize = BlockTextCodec.directorySize(parts: parts) + 8 * bloomWords * parts
+        guard prefixSize <= size else { throw AlertIndexError(.database, "unreadable text of block \(block) (a short blob)") }
+        try read(0, prefixSize, into: &prefix)
+        layout = try prefix.withUnsafeBytes { (p: UnsafeRawBufferPointer) throws(AlertIndexError) in
+            try BlockTextCodec.layout(UnsafeRawBufferPointer(rebasing: p[0..<prefixSize]), alerts: alerts, size: size)
+        }
+    }
+
+    deinit {
+        sqlite3_blob_close(blob)
+        plain.deallocate()
+    }
+
+    private func read(_ offset: Int, _ count: Int, into buffer: inout [UInt8]) throws {
+        BodyCodec.reserve(&buffer, count)
+        guard count == 0 || buffer.withUnsafeMutableBytes({ sqlite3_blob_read(blob, $0.baseAddress, Int32(count), Int32(offset)) }) == SQLITE_OK else {
+            throw AlertIndexError(.database, "cannot read the text of block \(block)", cause: String(cString: sqlite3_errmsg(conn)))
+        }
+    }
+
+    /// Makes part `p` the open one.
+    private func open(_ p: Int) throws {
+        guard p != openPart, let layout else { return }
+        let part = layout.parts[p]
+        let count = min(layout.partSize, alerts - p * layout.partSize)
+        try read(part.storedStart, part.storedSize, into: &stored)
+        if plain.count < part.plainSize {
+            plain.deallocate()
+            plain = UnsafeMutableRawBufferPointer.allocate(byteCount: max(part.plainSize, 64 << 10), alignment: 8)
+        }
+        openPart = -1
+        let target = plain
+        plainCount = try stored.withUnsafeBytes { (s: UnsafeRawBufferPointer) throws(AlertIndexError) -> Int in
+            try BlockTextCodec.plain(UnsafeRawBufferPointer(rebasing: s[0..<part.storedSize]), part: part, alerts: count, into: target)
+        }
+        openPart = p
+    }
+
+    /// Per slot, whether its text holds one of `needles` (or has bytes above 0x7F): of a parted
+    /// blob only the parts whose Bloom filter may hold a needle are read (all of them for a
+    /// prefix needle).
+    func mark(_ needles: [BlockTextQuery.Token]) throws -> [Bool] {
+        var marks = [Bool](repeating: false, count: alerts)
+        guard let layout else {
+            FramedBlob(UnsafeRawBufferPointer(rebasing: plain[0..<plainCount]), count: alerts).markMatches(needles, into: &marks)
+            return marks
+        }
+        // The needles' hashes, when each is a whole token (a prefix cannot be looked up).
+        let hashes: [UInt32]? = needles.contains(where: \.prefix) ? nil : needles.map { BlockTextCodec.tokenHash($0.text) }
+        var partMarks: [Bool] = []
+        for (p, part) in layout.parts.enumerated() {
+            if !part.hasHighBytes, let hashes {
+                let bloomAt = layout.bloomsAt + 8 * layout.bloomWords * p
+                let maybe = prefix.withUnsafeBytes { b in
+                    let bloom = UnsafeRawBufferPointer(rebasing: b[bloomAt..<(bloomAt + 8 * layout.bloomWords)])
+                    return hashes.contains { BlockTextCodec.bloomMayContain(bloom, $0) }
+                }
+                if !maybe { continue }
+            }
+            try open(p)
+            let first = p * layout.partSize, count = min(layout.partSize, alerts - first)
+            partMarks.removeAll(keepingCapacity: true)
+            partMarks.append(contentsOf: repeatElement(false, count: count))
+            FramedBlob(UnsafeRawBufferPointer(rebasing: plain[0..<plainCount]), count: count).markMatches(needles, into: &partMarks)
+            for i in 0..<count where partMarks[i] { marks[first + i] = true }
+        }
+        return marks
+    }
+
+    /// Slot `slot`'s text item; valid until the next call.
+    func item(_ slot: Int) throws -> UnsafeRawBufferPointer {
+        guard let layout else { return FramedBlob(UnsafeRawBufferPointer(rebasing: plain[0..<plainCount]), count: alerts).item(slot) }
+        let p = slot / layout.partSize
+        try open(p)
+        let count = min(layout.partSize, alerts - p * layout.partSize)
+        return FramedBlob(UnsafeRawBufferPointer(rebasing: plain[0..<plainCount]), count: count).item(slot - p * layout.partSize)
     }
 }
 

@@ -131,7 +131,8 @@ extension AlertIndex {
     private func blockTokens(_ db: Database, block: Int64, alerts: Int) throws -> TokenSet? {
         guard let text = try Data.fetchOne(db, sql: "SELECT text FROM alert_block_text WHERE block = ?", arguments: [block]) else { return nil }
         var tokens = TokenSet()
-        text.withUnsafeBytes { p in
+        let plain = try text.withUnsafeBytes { (p: UnsafeRawBufferPointer) throws(AlertIndexError) -> [UInt8] in try BlockTextCodec.whole(p, alerts: alerts) }
+        plain.withUnsafeBytes { p in
             let framed = FramedBlob(p, count: alerts)
             for i in 0..<alerts { tokens.add(framed.item(i)) }
         }
@@ -170,7 +171,8 @@ extension AlertIndex {
             guard parts.count == (cols.n + bodyPart - 1) / bodyPart else {
                 throw AlertIndexError(.database, "block \(block) has \(parts.count) parts of bodies for \(cols.n) alerts")
             }
-            text.withUnsafeBytes { t in
+            let plainText = try text.withUnsafeBytes { (p: UnsafeRawBufferPointer) throws(AlertIndexError) -> [UInt8] in try BlockTextCodec.whole(p, alerts: cols.n) }
+            plainText.withUnsafeBytes { t in
                 let texts = FramedBlob(t, count: cols.n)
                 for i in 0..<cols.n where !dropping.contains(cols.offset(i)) {
                     let p = i / bodyPart, first = p * bodyPart

@@ -707,13 +707,10 @@ extension AlertIndex {
         for s in b.severities { severities |= 1 << Int64(min(s, 62)) }
         let sealed = SealedBlock(start: start, span: Int64((b.offsets.last ?? 0) + 1), count: b.count, minTime: minTime, maxTime: maxTime,
                                  severities: severities, columns: b.columnsBlob())
-        // The text blob is made in the builder's array, which the sealed block takes (the
-        // builder gets a spare one).
+        // The text blob, in parts (BlockTextCodec), in a spare array of the writer's.
         var text = writer?.spareTexts.popLast() ?? []
-        swap(&text, &b.text)
-        AlertBlockBuilder.putArray(b.textEnds, &text)
+        b.textBlob(into: &text, scratch: &textScratch)
         sealed.text = text
-        if b.text.capacity == 0 { b.text.reserveCapacity(AlertBlockLayout.capacity * 160) }
         sealed.rules = b.rules.enumerated().map { (i, r) in (r, b.ruleTimes[i].min, b.ruleTimes[i].max) }
         if deferBodies {
             waitForBodies(keeping: Self.maximumPendingBodies - 1)
