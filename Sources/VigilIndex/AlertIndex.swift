@@ -20,8 +20,11 @@ public struct AlertIndexConfiguration: Sendable, Equatable {
     public var maxSize: Int64?
     /// Fail instead of creating a database that does not exist (query commands).
     public var mustExist = false
-    /// Page cache of the writer connection, KiB.
-    public var cacheKiB = 262_144
+    /// Page cache of the writer connection, KiB; nil: 64 MiB in the block layout (about two
+    /// transactions' pages: blocks are written once and read back through the memory map, and
+    /// each page of cache is memory the process touches), 256 MiB in the row layout (its five
+    /// indexes are updated all over).
+    public var cacheKiB: Int?
     /// The layout of a new database (`index.layout`). An existing database keeps the layout it
     /// records; one made before layouts existed (schema v2) keeps its rows. Default: blocks.
     public var layout: AlertIndexLayout = .blocks
@@ -136,7 +139,7 @@ public final class AlertIndex: @unchecked Sendable {
         var config = Configuration()
         config.busyMode = .timeout(30)
         config.maximumReaderCount = 4
-        let cache = configuration.cacheKiB
+        let cache = configuration.cacheKiB ?? 262_144
         config.prepareDatabase { db in
             if db.configuration.readonly {
                 try db.execute(sql: "PRAGMA cache_size = -65536; PRAGMA mmap_size = 1073741824; PRAGMA temp_store = MEMORY")
@@ -152,6 +155,9 @@ public final class AlertIndex: @unchecked Sendable {
             layout = try Self.settleLayout(pool, preferred: configuration.layout)
             bodyPart = layout == .blocks ? try Self.settleBodyPart(pool) : AlertBlockLayout.bodyPart
             textRuns = layout == .blocks ? try Self.settleBlockText(pool, preferred: configuration.blockText) == .runs : false
+            if layout == .blocks && configuration.cacheKiB == nil {
+                try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA cache_size = -65536") }
+            }
         } catch {
             throw AlertIndexError(.database, "cannot open the alert index \(configuration.path)", cause: "\(error)")
         }
