@@ -74,6 +74,13 @@ public final class AlertRowArena: @unchecked Sendable {
     @exclusivity(unchecked) var sortedRuns: RunEntries?
     public init() {}
 
+    /// An arena whose bytes are allocated for `bytes` at once: an array that grows by doubling
+    /// copies itself into new memory at each step, and each page of new memory is faulted in
+    /// (zeroed by the kernel); reserved pages cost nothing until written.
+    init(reserving bytes: Int) {
+        self.bytes.reserveCapacity(bytes)
+    }
+
     /// Empties it for the next batch, keeping its capacity.
     public func reset() {
         bytes.removeAll(keepingCapacity: true)

@@ -76,8 +76,14 @@ public final class Indexer {
     /// The reading thread's reused state for rows of the block layout, the bytes of the
     /// pending rows (``arena``), and arenas of settled batches to reuse.
     private let readerCache = AlertRecordReader.Cache()
-    @exclusivity(unchecked) private var arena = AlertRowArena()
+    @exclusivity(unchecked) private var arena: AlertRowArena
     private var spareArenas: [AlertRowArena] = []
+
+    /// An arena for batches of `batchSize` alerts: ~1 KB each for an alert with its sample, the
+    /// search text and tokens, reserved up to 128 MB (more grows as needed).
+    static func newArena(_ batchSize: Int) -> AlertRowArena {
+        AlertRowArena(reserving: min(batchSize, 131_072) * 1024)
+    }
 
     public init(broker: any StageBroker, index: AlertIndex, configuration: IndexerConfiguration = IndexerConfiguration(),
                 onReject: @escaping (_ reason: String, _ record: RecordView) -> Void = { _, _ in },
@@ -87,6 +93,7 @@ public final class Indexer {
         self.configuration = configuration
         self.onReject = onReject
         self.onReport = onReport
+        arena = Self.newArena(configuration.batchSize)
     }
 
     /// How a run ends.
@@ -229,7 +236,7 @@ public final class Indexer {
             // more than the writer waits on it.
             if index.layout == .blocks { arena.presortRuns(pending) }
             let batch = InFlight(rows: pending, arena: arena, offsets: offsets, readThrough: counters.recordsRead)
-            arena = spareArenas.popLast() ?? AlertRowArena()
+            arena = spareArenas.popLast() ?? Self.newArena(configuration.batchSize)
             arena.reset()
             pending = []
             pending.reserveCapacity(min(configuration.batchSize, 65_536))
