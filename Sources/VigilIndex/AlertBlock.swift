@@ -404,32 +404,41 @@ struct AlertBlockBuilder {
         let textStart = text.count
         text.appendRaw(item)
         textEnds.append(UInt32(text.count))
-        let part = slot / BlockTextCodec.partSize
-        if item.first == 1 { partHigh[part] = true }
         text.withUnsafeBytes { p in
-            blooms.withUnsafeMutableBufferPointer { blooms in
-                let bloom = blooms.baseAddress! + part * BlockTextCodec.bloomWords, bits = BlockTextCodec.bloomWords * 64
-                let base = p.baseAddress! + textStart
-                if rowTokens.isEmpty {
-                    TokenSet.forEachToken(UnsafeRawBufferPointer(start: base, count: item.count)) { start, end, h in
-                        tokens.insert(UnsafeRawBufferPointer(start: base + start, count: end - start), hash: h)
-                        BlockTextCodec.bloomAdd(h, into: bloom, bits: bits)
-                    }
-                } else {
-                    var o = 0
-                    while o + 8 <= rowTokens.count {
-                        let t = UInt64(littleEndian: rowTokens.loadUnaligned(fromByteOffset: o, as: UInt64.self))
-                        let h = UInt32(t >> 32)
-                        tokens.insert(UnsafeRawBufferPointer(start: base + Int(t >> 16 & 0xFFFF), count: Int(t & 0xFFFF)), hash: h)
-                        BlockTextCodec.bloomAdd(h, into: bloom, bits: bits)
-                        o += 8
-                    }
-                }
-            }
+            Self.addTokens(UnsafeRawBufferPointer(start: p.baseAddress! + textStart, count: item.count), slot: slot, rowTokens: rowTokens,
+                           to: &tokens, blooms: &blooms, partHigh: &partHigh)
         }
         bodies.appendRaw(body)
         bodyEnds.append(UInt32(bodies.count))
         return slot
+    }
+
+    /// Adds the tokens of slot `slot`'s text `item` to the block's set and to its part's Bloom
+    /// filter, and notes whether the item has bytes above 0x7F: the tokens ``TokenSet`` finds in
+    /// it, or those the reading thread found (`rowTokens`: 8 bytes each, little-endian, hash << 32 |
+    /// start << 16 | length). Static, so that `item` may lie in the builder's own text.
+    private static func addTokens(_ item: UnsafeRawBufferPointer, slot: Int, rowTokens: UnsafeRawBufferPointer,
+                                  to tokens: inout TokenSet, blooms: inout [UInt64], partHigh: inout [Bool]) {
+        let part = slot / BlockTextCodec.partSize
+        if item.first == 1 { partHigh[part] = true }
+        blooms.withUnsafeMutableBufferPointer { blooms in
+            let bloom = blooms.baseAddress! + part * BlockTextCodec.bloomWords, bits = BlockTextCodec.bloomWords * 64
+            guard !rowTokens.isEmpty else {
+                TokenSet.forEachToken(item) { start, end, h in
+                    tokens.insert(UnsafeRawBufferPointer(rebasing: item[start..<end]), hash: h)
+                    BlockTextCodec.bloomAdd(h, into: bloom, bits: bits)
+                }
+                return
+            }
+            var o = 0
+            while o + 8 <= rowTokens.count {
+                let t = UInt64(littleEndian: rowTokens.loadUnaligned(fromByteOffset: o, as: UInt64.self))
+                let h = UInt32(t >> 32)
+                tokens.insert(UnsafeRawBufferPointer(start: item.baseAddress! + Int(t >> 16 & 0xFFFF), count: Int(t & 0xFFFF)), hash: h)
+                BlockTextCodec.bloomAdd(h, into: bloom, bits: bits)
+                o += 8
+            }
+        }
     }
 
     /// Appends slot `i` of a stored block as it is (retention rewriting a block without its dead alerts).
@@ -452,15 +461,7 @@ struct AlertBlockBuilder {
         let slot = textEnds.count
         text.appendRaw(item)
         textEnds.append(UInt32(text.count))
-        let part = slot / BlockTextCodec.partSize
-        if item.first == 1 { partHigh[part] = true }
-        blooms.withUnsafeMutableBufferPointer { blooms in
-            let bloom = blooms.baseAddress! + part * BlockTextCodec.bloomWords, bits = BlockTextCodec.bloomWords * 64
-            TokenSet.forEachToken(item) { start, end, h in
-                tokens.insert(UnsafeRawBufferPointer(rebasing: item[start..<end]), hash: h)
-                BlockTextCodec.bloomAdd(h, into: bloom, bits: bits)
-            }
-        }
+        Self.addTokens(item, slot: slot, rowTokens: UnsafeRawBufferPointer(start: nil, count: 0), to: &tokens, blooms: &blooms, partHigh: &partHigh)
         bodies.appendRaw(body)
         bodyEnds.append(UInt32(bodies.count))
     }
@@ -541,11 +542,6 @@ struct AlertBlockBuilder {
                 BlockTextCodec.encode(text: t, ends: textEnds, count: count, blooms: b, high: partHigh, scratch: &scratch, into: &out)
             }
         }
-    }
-
-    /// The bodies blob of the part starting at slot `first`: its items, then their ends.
-    func bodiesPart(_ first: Int, size: Int, into out: inout [UInt8]) {
-        bodies.withUnsafeBytes { Self.bodiesPart($0, ends: bodyEnds, count: count, first: first, size: size, into: &out) }
     }
 
     /// The bodies blob of the part starting at slot `first` of `count` bodies laid out in

@@ -510,11 +510,9 @@ final class BlockTextReader {
         let parted = prefix.withUnsafeBytes { BlockTextCodec.isParted(UnsafeRawBufferPointer(rebasing: $0[0..<min(size, 1)])) }
         guard parted else {
             // Written before parts: the whole block's items, then their ends.
-            try read(0, size, into: &prefix)
             plain = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 8)
-            prefix.withUnsafeBytes { plain.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: size) }
+            try read(0, size, into: plain)
             plainCount = size
-            prefix = []
             return
         }
         let (parts, _, bloomWords) = try prefix.withUnsafeBytes { (p: UnsafeRawBufferPointer) throws(AlertIndexError) in
@@ -535,7 +533,11 @@ final class BlockTextReader {
 
     private func read(_ offset: Int, _ count: Int, into buffer: inout [UInt8]) throws {
         BodyCodec.reserve(&buffer, count)
-        guard count == 0 || buffer.withUnsafeMutableBytes({ sqlite3_blob_read(blob, $0.baseAddress, Int32(count), Int32(offset)) }) == SQLITE_OK else {
+        try buffer.withUnsafeMutableBytes { try read(offset, count, into: $0) }
+    }
+
+    private func read(_ offset: Int, _ count: Int, into buffer: UnsafeMutableRawBufferPointer) throws {
+        guard count == 0 || sqlite3_blob_read(blob, buffer.baseAddress, Int32(count), Int32(offset)) == SQLITE_OK else {
             throw AlertIndexError(.database, "cannot read the text of block \(block)", cause: String(cString: sqlite3_errmsg(conn)))
         }
     }

@@ -131,8 +131,7 @@ extension AlertIndex {
     private func blockTokens(_ db: Database, block: Int64, alerts: Int) throws -> TokenSet? {
         guard let text = try Data.fetchOne(db, sql: "SELECT text FROM alert_block_text WHERE block = ?", arguments: [block]) else { return nil }
         var tokens = TokenSet()
-        let plain = try text.withUnsafeBytes { (p: UnsafeRawBufferPointer) throws(AlertIndexError) -> [UInt8] in try BlockTextCodec.whole(p, alerts: alerts) }
-        plain.withUnsafeBytes { p in
+        try BlockTextCodec.whole(text, alerts: alerts).withUnsafeBytes { p in
             let framed = FramedBlob(p, count: alerts)
             for i in 0..<alerts { tokens.add(framed.item(i)) }
         }
@@ -171,8 +170,7 @@ extension AlertIndex {
             guard parts.count == (cols.n + bodyPart - 1) / bodyPart else {
                 throw AlertIndexError(.database, "block \(block) has \(parts.count) parts of bodies for \(cols.n) alerts")
             }
-            let plainText = try text.withUnsafeBytes { (p: UnsafeRawBufferPointer) throws(AlertIndexError) -> [UInt8] in try BlockTextCodec.whole(p, alerts: cols.n) }
-            plainText.withUnsafeBytes { t in
+            try BlockTextCodec.whole(text, alerts: cols.n).withUnsafeBytes { t in
                 let texts = FramedBlob(t, count: cols.n)
                 for i in 0..<cols.n where !dropping.contains(cols.offset(i)) {
                     let p = i / bodyPart, first = p * bodyPart

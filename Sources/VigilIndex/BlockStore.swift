@@ -684,7 +684,7 @@ extension AlertIndex {
     }
 
     /// Writes the block `b` holds, starting at sequence `start` (``sealBlock(_:start:deferBodies:writer:)``,
-    /// then ``insertSealed(_:db:)``).
+    /// then ``insertSealed(_:db:writer:)``).
     func flushBlock(_ b: inout AlertBlockBuilder, start: Int64, db: Database, deferBodies: Bool = false, writer: BlockWriterState? = nil) throws {
         let sealed = sealBlock(&b, start: start, deferBodies: deferBodies, writer: writer)
         try insertSealed(sealed, db: db, writer: writer)
@@ -721,11 +721,8 @@ extension AlertIndex {
             let compressor = jobCompressor, partSize = bodyPart
             bodyQueue.async { job.run(compressor, partSize: partSize) }
         } else {
-            var part: [UInt8] = []
-            for first in stride(from: 0, to: b.count, by: bodyPart) {
-                b.bodiesPart(first, size: bodyPart, into: &part)
-                let stored = part.withUnsafeBytes { plain in bodyCompressor.withStored(plain) { Array($0) } }
-                sealed.bodies.append((start + Int64(first), stored))
+            sealed.bodies = b.bodies.withUnsafeBytes {
+                BodyJob.parts($0, ends: b.bodyEnds, count: b.count, start: start, partSize: bodyPart, bodyCompressor)
             }
         }
         if textRuns {
@@ -767,16 +764,7 @@ extension AlertIndex {
             writer.spareTexts.append(s.text)
             s.text = []
         }
-        if !s.bodies.isEmpty {
-            let bodies = try db.cachedStatement(sql: "INSERT INTO alert_block_bodies(part, bodies) VALUES (?,?)").sqliteStatement
-            for (part, stored) in s.bodies {
-                sqlite3_bind_int64(bodies, 1, part)
-                try stored.withUnsafeBytes { p in
-                    sqlite3_bind_blob(bodies, 2, p.baseAddress, Int32(p.count), nil)
-                    try SQL.step(bodies, conn)
-                }
-            }
-        }
+        try insertBodyParts(s.bodies, db: db)
         let rules = try db.cachedStatement(sql: "INSERT INTO alert_block_rules(rule_id, block, min_time, max_time) VALUES (?,?,?,?)").sqliteStatement
         for (r, lo, hi) in s.rules {
             SQL.bind(rules, 1, r)
@@ -814,19 +802,22 @@ extension AlertIndex {
     /// for them), until at most `keeping` remain pending.
     func insertBodies(_ db: Database, keeping: Int = 0) throws {
         waitForBodies(keeping: keeping)
-        guard !compressedBodies.isEmpty else { return }
+        for job in compressedBodies { try insertBodyParts(job.parts, db: db) }
+        compressedBodies.removeAll()
+    }
+
+    /// Inserts (part key, what to store) rows of bodies.
+    private func insertBodyParts(_ parts: [(Int64, [UInt8])], db: Database) throws {
+        guard !parts.isEmpty else { return }
         let conn = db.sqliteConnection!
         let insert = try db.cachedStatement(sql: "INSERT INTO alert_block_bodies(part, bodies) VALUES (?,?)").sqliteStatement
-        for job in compressedBodies {
-            for (part, stored) in job.parts {
-                sqlite3_bind_int64(insert, 1, part)
-                try stored.withUnsafeBytes { p in
-                    sqlite3_bind_blob(insert, 2, p.baseAddress, Int32(p.count), nil)
-                    try SQL.step(insert, conn)
-                }
+        for (part, stored) in parts {
+            sqlite3_bind_int64(insert, 1, part)
+            try stored.withUnsafeBytes { p in
+                sqlite3_bind_blob(insert, 2, p.baseAddress, Int32(p.count), nil)
+                try SQL.step(insert, conn)
             }
         }
-        compressedBodies.removeAll()
     }
 
     /// Waits for the bodies compressed on the other thread and drops them (a failed transaction).
@@ -1126,14 +1117,21 @@ final class BodyJob: @unchecked Sendable {
     /// Makes each part of `partSize` alerts (its bodies, then their ends as `u32`) and what to
     /// store for it.
     func run(_ compressor: BodyCompressor, partSize: Int) {
-        var part: [UInt8] = []
-        bodies.withUnsafeBytes { all in
-            for first in stride(from: 0, to: count, by: partSize) {
-                AlertBlockBuilder.bodiesPart(all, ends: ends, count: count, first: first, size: partSize, into: &part)
-                let stored = part.withUnsafeBytes { plain in compressor.withStored(plain) { Array($0) } }
-                parts.append((start + Int64(first), stored))
-            }
-        }
+        parts = bodies.withUnsafeBytes { Self.parts($0, ends: ends, count: count, start: start, partSize: partSize, compressor) }
         done.signal()
+    }
+
+    /// (part key, what to store) for each part of `partSize` of the `count` bodies laid out in
+    /// `bodies` (each ending at its entry of `ends`) of the block starting at `start`.
+    static func parts(_ bodies: UnsafeRawBufferPointer, ends: [UInt32], count: Int, start: Int64, partSize: Int,
+                      _ compressor: BodyCompressor) -> [(Int64, [UInt8])] {
+        var out: [(Int64, [UInt8])] = []
+        var part: [UInt8] = []
+        for first in stride(from: 0, to: count, by: partSize) {
+            AlertBlockBuilder.bodiesPart(bodies, ends: ends, count: count, first: first, size: partSize, into: &part)
+            let stored = part.withUnsafeBytes { plain in compressor.withStored(plain) { Array($0) } }
+            out.append((start + Int64(first), stored))
+        }
+        return out
     }
 }

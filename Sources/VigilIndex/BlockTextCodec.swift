@@ -218,6 +218,13 @@ enum BlockTextCodec {
         return part.plainSize
     }
 
+    static func whole(_ blob: Data, alerts: Int) throws(AlertIndexError) -> [UInt8] {
+        let result: Result<[UInt8], AlertIndexError> = blob.withUnsafeBytes { p in
+            do throws(AlertIndexError) { return .success(try whole(p, alerts: alerts)) } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
+
     /// The whole block's text in the plain layout (items, then their ends), from a blob in
     /// either layout of `alerts` alerts.
     static func whole(_ blob: UnsafeRawBufferPointer, alerts: Int) throws(AlertIndexError) -> [UInt8] {
