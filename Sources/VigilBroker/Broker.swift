@@ -65,6 +65,10 @@ public protocol RecordGroupConsumer: AnyObject {
     func lag() throws(BrokerError) -> [TopicPartition: Int64]
     /// Gives the partitions up (running the revoke hook and committing) and leaves the group.
     func close() throws(BrokerError)
+    /// Whether the pages of the topics' files that were read are dropped from the page cache
+    /// (``PartitionReader/dropsReadPages``), when the broker reads local files; for a consumer
+    /// that is its topics' only reader. A remote broker ignores it.
+    var dropsReadPages: Bool { get set }
 }
 
 /// Reads a range of one partition: what a stage wrote to its outputs after its checkpoint.

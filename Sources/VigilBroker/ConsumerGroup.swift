@@ -135,6 +135,12 @@ public final class GroupConsumer {
     /// Partitions this member consumes now.
     public var assignment: [TopicPartition] { order }
 
+    /// Whether its partitions' readers drop the pages they have read from the page cache
+    /// (``PartitionReader/dropsReadPages``): for a group that is its topics' only reader.
+    public var dropsReadPages = false {
+        didSet { for entry in owned.values { entry.reader.dropsReadPages = dropsReadPages } }
+    }
+
     /// The next offset this member will deliver for each owned partition.
     public var positions: [TopicPartition: Int64] { owned.mapValues { $0.reader.position } }
 
@@ -188,6 +194,7 @@ public final class GroupConsumer {
             let lock = try FileDescriptor(path: "\(groupDirectory)/owners/\(tp.topic).\(tp.partition).lock", flags: O_RDWR | O_CREAT)
             guard try lock.tryLock() else { continue }  // the previous owner is still handing it over
             let reader = try log.openReader(topic: tp.topic, partition: tp.partition)
+            reader.dropsReadPages = dropsReadPages
             let committed = try offsets.committed(tp)
             if let start = try onAssign?(tp) {
                 do {

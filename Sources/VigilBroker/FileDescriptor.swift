@@ -52,6 +52,13 @@ final class FileDescriptor: @unchecked Sendable {
         }
     }
 
+    /// Asks the kernel to drop the file's cached pages from `offset` (`count` bytes; 0: to the
+    /// end): clean pages are freed, dirty ones are only scheduled for writing. A hint, so its
+    /// failure is ignored.
+    func dropCachedPages(from offset: Int64, count: Int64 = 0) {
+        _ = posix_fadvise(fd, off_t(offset), off_t(count), POSIX_FADV_DONTNEED)
+    }
+
     /// Reads up to `buffer.count` bytes at `offset`; returns the count (0 at end of file).
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws(BrokerError) -> Int {
         var done = 0

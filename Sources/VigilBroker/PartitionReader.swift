@@ -39,6 +39,18 @@ public final class PartitionReader {
     /// The offset of the next record `read` delivers.
     public private(set) var position: Int64 = 0
 
+    /// When set, the segment bytes the reader has passed are dropped from the kernel's page
+    /// cache (`POSIX_FADV_DONTNEED`) every ``dropStep`` bytes, and the rest of a segment when it
+    /// moves to the next one: for a consumer that is the topic's only reader (the alert
+    /// indexer), so that a backlog read once does not stay in memory, pushing out pages that are
+    /// used again (the index's), and the memory is reused at once. Pages a writer has dirtied
+    /// and not yet written back stay (the kernel only starts writing them); a record read again
+    /// (after a seek, or by another reader) comes from the disk. Default false.
+    public var dropsReadPages = false
+    /// Position in the current segment up to which pages were dropped (or never read).
+    private var dropped: Int64 = 0
+    static let dropStep: Int64 = 8 << 20
+
     public init(topic: String, partition: Int, directory: String, bufferBytes: Int = 1 << 20) throws(BrokerError) {
         self.topic = topic
         self.partition = partition
@@ -159,6 +171,11 @@ public final class PartitionReader {
     }
 
     private func open(base: Int64, at filePosition: Int64, file: FileDescriptor? = nil) throws(BrokerError) {
+        if dropsReadPages, let previous = segment, base > segmentBase {
+            // Moving on to a later segment: the rest of this one was read.
+            previous.dropCachedPages(from: dropped)
+        }
+        dropped = filePosition
         if let file { segment = file } else {
             segment = try FileDescriptor(path: SegmentFiles.log(directory, base), flags: O_RDONLY)
         }
@@ -189,6 +206,11 @@ public final class PartitionReader {
         let n = try segment.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[bufferCount...]),
                                  at: bufferStart + Int64(bufferCount))
         bufferCount += n
+        if dropsReadPages, bufferStart - dropped >= Self.dropStep {
+            // Everything before the buffer was delivered.
+            segment.dropCachedPages(from: dropped, count: bufferStart - dropped)
+            dropped = bufferStart
+        }
         return n > 0
     }
 

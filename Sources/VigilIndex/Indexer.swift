@@ -15,6 +15,12 @@ public struct IndexerConfiguration: Sendable {
     public var flushInterval: Int64 = 200_000_000
     /// How often retention runs, ns. Default 1 minute.
     public var retentionInterval: Int64 = 60_000_000_000
+    /// Whether the pages of the alerts topic it has read are dropped from the page cache
+    /// (``RecordGroupConsumer/dropsReadPages``). Default true: the indexer is the alerts topic's
+    /// reader, and a backlog it reads once would otherwise stay in memory, pushing out the
+    /// index's own pages, while its writes take new memory (on a VM that hands freed memory
+    /// back to its host, new memory costs far more than memory just freed: docs/alerts.md).
+    public var dropsReadPages = true
 
     public init() {}
 }
@@ -135,6 +141,7 @@ public final class Indexer {
             onRevoke: { [unowned self] _, _ throws(BrokerError) in
                 do { try flush() } catch { throw BrokerError(.io, "alert index: \(error)") }
             })
+        consumer.dropsReadPages = configuration.dropsReadPages
         defer {
             // A failed run still waits for its batches in flight (which may commit).
             for batch in inFlight { batch.done.wait() }

@@ -312,6 +312,11 @@ final class KafkaGroupRecordConsumer: RecordGroupConsumer {
     let prefix: String
     /// How long `poll` waits for a first record.
     var pollTimeout: Duration = .milliseconds(100)
+    /// The records come over the network: no local pages to drop.
+    var dropsReadPages: Bool {
+        get { false }
+        set {}
+    }
 
     init(consumer: KafkaGroupConsumer, prefix: String) {
         self.consumer = consumer

@@ -285,6 +285,9 @@ public struct IndexConfiguration: Sendable, Equatable {
     public var maxSize: Int64?
     /// Alerts per transaction. Key `index.batch_size`. Default 50,000.
     public var batchSize = 50_000
+    /// Whether the indexer drops the alerts topic's pages it has read from the page cache. Key
+    /// `index.drop_read_pages`. Default true.
+    public var dropReadPages = true
     /// How a new index stores alerts: `blocks` or `rows` (an existing index keeps its own). Key `index.layout`. Default `blocks`.
     public var layout = "blocks"
     /// Where `vigil run` serves the read-only HTTP API (`HOST:PORT`); nil: not served. Key `index.http.listen`.

@@ -531,7 +531,7 @@ struct ConfigurationDecoder {
     func index(_ value: YAMLValue?, dataDirectory: String) throws(YAMLError) -> IndexConfiguration {
         var index = IndexConfiguration(path: Paths.resolve("alerts.db", against: dataDirectory))
         guard let value else { return index }
-        let section = try value.mapping(allowedKeys: ["path", "retention", "enabled", "max_size", "batch_size", "layout", "http"])
+        let section = try value.mapping(allowedKeys: ["path", "retention", "enabled", "max_size", "batch_size", "drop_read_pages", "layout", "http"])
         if let path = section.optional("path") {
             index.path = try self.path(path, against: dataDirectory)
         }
@@ -542,6 +542,7 @@ struct ConfigurationDecoder {
         if let enabled = section.optional("enabled") { index.enabled = try enabled.bool() }
         if let size = section.optional("max_size") { index.maxSize = try size.size(range: (1 << 20)...Int64.max) }
         if let batch = section.optional("batch_size") { index.batchSize = try batch.int(range: 1...1_000_000) }
+        if let drop = section.optional("drop_read_pages") { index.dropReadPages = try drop.bool() }
         if let layout = section.optional("layout") {
             let text = try layout.string()
             guard text == "blocks" || text == "rows" else { throw layout.error("expected blocks or rows, got '\(text.prefix(40))'") }

@@ -25,6 +25,7 @@ extension Pipeline {
     public var indexerConfiguration: IndexerConfiguration {
         var c = IndexerConfiguration()
         c.batchSize = configuration.index.batchSize
+        c.dropsReadPages = configuration.index.dropReadPages
         return c
     }
 

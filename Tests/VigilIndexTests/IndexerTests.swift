@@ -77,6 +77,50 @@ extension IndexerTests {
     /// are in flight), and not the rows read meanwhile, which closing the consumer used to flush
     /// (its revocation hook wrote them with their offsets: this test found 500 alerts and the
     /// offset 1,000 where 250 and 250 were right).
+    /// The indexer drops the alerts topic's pages it has read from the page cache (by default;
+    /// `dropsReadPages = false` keeps them), and indexes the same either way.
+    @Test(arguments: [true, false]) func readTopicPagesLeaveThePageCache(drop: Bool) throws {
+        let dir = try TemporaryDirectory("vigil-indexer"); defer { dir.remove() }
+        guard try PageCache.canDrop(in: dir.path) else {
+            print("skipped: \(dir.path) keeps written-back pages in memory (tmpfs?); nothing to drop")
+            return
+        }
+        var logConfig = LogConfiguration()
+        logConfig.segmentBytes = 1 << 20
+        logConfig.retentionAgeNanoseconds = nil
+        let log = try EmbeddedLog(dataDirectory: dir.file("data"), configuration: logConfig)
+        defer { log.close() }
+        _ = try log.createTopic("alerts", partitions: 2)
+        let padding = String(repeating: "p", count: 900)
+        try produce(log, (0..<6_000).map { i in
+            makeAlert(id: "d\(i)", time: base + Int64(i) * 1_000_000_000, user: "u\(i % 10)", sample: "{\"message\":\"\(padding) \(i)\"}")
+        })
+        var segments: [String] = []
+        for p in 0..<2 {
+            let directory = log.partitionDirectory(topic: "alerts", partition: p)
+            segments += try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".log") }.sorted()
+                .dropLast().map { "\(directory)/\($0)" }
+        }
+        let files = try FileManager.default.subpathsOfDirectory(atPath: dir.file("data"))
+        #expect(segments.count >= 4, "\(files)")
+        for s in segments { try PageCache.writeBack(s) }
+        for s in segments { try PageCache.readThrough(s) }
+
+        let index = try openIndex(dir)
+        defer { index.close() }
+        var config = IndexerConfiguration()
+        config.batchSize = 1_000
+        config.dropsReadPages = drop
+        #expect(config.dropsReadPages == drop && IndexerConfiguration().dropsReadPages, "on by default")
+        let c = try Indexer(broker: log, index: index, configuration: config).run(stop: .drain, shouldStop: { false })
+        #expect(c.inserted == 6_000 && c.rejected == 0, "\(c)")
+        #expect(try index.totalAlerts() == 6_000)
+        for s in segments {
+            let resident = try PageCache.residentFraction(s)
+            #expect(drop ? resident < 0.1 : resident > 0.9, "\(s): \(resident) of its pages cached")
+        }
+    }
+
     @Test func aBatchBehindAFailedOneIsNotWritten() throws {
         let dir = try TemporaryDirectory("vigil-indexer-fail"); defer { dir.remove() }
         let log = try EmbeddedLog(dataDirectory: dir.file("data"))

@@ -459,16 +459,17 @@ private func parse(_ yaml: String) throws -> VigilConfiguration {
 @Suite struct IndexConfigurationTests {
     @Test func indexKeys() throws {
         let c = try parse("""
-            index: { max_size: 10GiB, batch_size: 500, enabled: false, http: { listen: "0.0.0.0:8089", token: s3cret } }
+            index: { max_size: 10GiB, batch_size: 500, drop_read_pages: false, enabled: false, http: { listen: "0.0.0.0:8089", token: s3cret } }
             """)
         #expect(c.index.maxSize == 10 << 30)
+        #expect(!c.index.dropReadPages)
         #expect(c.index.batchSize == 500)
         #expect(!c.index.enabled)
         #expect(c.index.httpListen == "0.0.0.0:8089")
         #expect(c.index.httpToken == "s3cret")
         let d = try parse("index: { http: { listen: \"127.0.0.1:9000\" } }\n")
         #expect(d.index.httpToken == nil && d.index.enabled && d.index.maxSize == nil && d.index.batchSize == 50_000)
-        #expect(d.index.layout == "blocks")
+        #expect(d.index.layout == "blocks" && d.index.dropReadPages)
         #expect(try parse("index: { layout: rows }\n").index.layout == "rows")
     }
 

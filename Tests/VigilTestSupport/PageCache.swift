@@ -1,0 +1,59 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The kernel's page cache as tests see it.
+public enum PageCache {
+    /// Forces the file's dirty pages to the disk, so that they may be dropped (the kernel keeps
+    /// dirty pages until they are written).
+    public static func writeBack(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+    }
+
+    /// The fraction of the file's pages in the page cache (`mincore` over a mapping of it); 0
+    /// for an empty file.
+    public static func residentFraction(_ path: String) throws -> Double {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        let size = Int(st.st_size)
+        guard size > 0 else { return 0 }
+        guard let map = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), map != MAP_FAILED else {
+            throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+        }
+        defer { munmap(map, size) }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        var vec = [UInt8](repeating: 0, count: (size + page - 1) / page)
+        guard mincore(map, size, &vec) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        return Double(vec.reduce(0) { $0 + Int($1 & 1) }) / Double(vec.count)
+    }
+
+    /// Whether the file system under `directory` drops a written-back file's pages when asked
+    /// (tmpfs, say, keeps them: they are the file).
+    public static func canDrop(in directory: String) throws -> Bool {
+        let probe = "\(directory)/page-cache-probe"
+        try Data(repeating: 7, count: 1 << 20).write(to: URL(fileURLWithPath: probe))
+        defer { unlink(probe) }
+        try writeBack(probe)
+        let fd = open(probe, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        defer { close(fd) }
+        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
+        return try residentFraction(probe) < 0.5
+    }
+
+    /// Reads the whole file (through the page cache).
+    public static func readThrough(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while buffer.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }) > 0 {}
+    }
+}
