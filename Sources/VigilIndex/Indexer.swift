@@ -85,10 +85,12 @@ public final class Indexer {
     @exclusivity(unchecked) private var arena: AlertRowArena
     private var spareArenas: [AlertRowArena] = []
 
-    /// An arena for batches of `batchSize` alerts: ~1 KB each for an alert with its sample, the
-    /// search text and tokens, reserved up to 128 MB (more grows as needed).
+    /// An arena for batches of `batchSize` alerts: 2 KiB each, up to 256 MiB, reserved (more
+    /// grows as needed). An alert with a ~300-byte sample, its search text and tokens takes
+    /// ~1.1 KB: a reservation of 1 KiB each grew by doubling in each of the first batches,
+    /// copying into new memory; reserved pages that are never written cost nothing.
     static func newArena(_ batchSize: Int) -> AlertRowArena {
-        AlertRowArena(reserving: min(batchSize, 131_072) * 1024)
+        AlertRowArena(reserving: min(batchSize, 131_072) * 2048)
     }
 
     public init(broker: any StageBroker, index: AlertIndex, configuration: IndexerConfiguration = IndexerConfiguration(),
