@@ -216,6 +216,37 @@ struct TokenSet {
     @inline(__always) static func lower(_ c: UInt8) -> UInt8 { (c >= 0x41 && c <= 0x5A) ? c | 0x20 : c }
 
     /// Adds one token (its bytes and the hash ``add(_:)`` computes for them).
+    /// ``insert(_:hash:)`` of a token whose bytes are lower-cased already (an item's: see
+    /// ``AlertRow/textAndTokens(key:user:text:)``), compared and copied as they are, without
+    /// the table: the writer adds each token of each alert of a block.
+    @inline(__always)
+    mutating func insertLowered(_ token: UnsafeRawBufferPointer, hash h: UInt32) {
+        let len = token.count
+        var s = Int(h) & mask
+        let found: Bool = slots.withUnsafeBufferPointer { slots in
+            arena.withUnsafeBufferPointer { arena in
+                while true {
+                    let v = slots[s]
+                    if v == 0 { return false }
+                    if UInt32(truncatingIfNeeded: v >> 32) == h {
+                        let start = Int(truncatingIfNeeded: v & 0xFFFF_FFFF) - 1
+                        if start + len < arena.count && arena[start + len] == 0x20
+                            && memcmp(arena.baseAddress! + start, token.baseAddress!, len) == 0 {
+                            return true
+                        }
+                    }
+                    s = (s + 1) & mask
+                }
+            }
+        }
+        if found { return }
+        entries.append(UInt64(h) << 32 | UInt64(arena.count))
+        slots[s] = UInt64(h) << 32 | UInt64(arena.count + 1)
+        arena.append(contentsOf: token)
+        arena.append(0x20)
+        if entries.count * 2 > mask { grow() }
+    }
+
     mutating func insert(_ token: UnsafeRawBufferPointer, hash h: UInt32) {
         let len = token.count
         var s = Int(h) & mask
@@ -425,7 +456,7 @@ struct AlertBlockBuilder {
             let bloom = blooms.baseAddress! + part * BlockTextCodec.bloomWords, bits = BlockTextCodec.bloomWords * 64
             guard !rowTokens.isEmpty else {
                 TokenSet.forEachToken(item) { start, end, h in
-                    tokens.insert(UnsafeRawBufferPointer(rebasing: item[start..<end]), hash: h)
+                    tokens.insertLowered(UnsafeRawBufferPointer(rebasing: item[start..<end]), hash: h)
                     BlockTextCodec.bloomAdd(h, into: bloom, bits: bits)
                 }
                 return
@@ -434,7 +465,7 @@ struct AlertBlockBuilder {
             while o + 8 <= rowTokens.count {
                 let t = UInt64(littleEndian: rowTokens.loadUnaligned(fromByteOffset: o, as: UInt64.self))
                 let h = UInt32(t >> 32)
-                tokens.insert(UnsafeRawBufferPointer(start: item.baseAddress! + Int(t >> 16 & 0xFFFF), count: Int(t & 0xFFFF)), hash: h)
+                tokens.insertLowered(UnsafeRawBufferPointer(start: item.baseAddress! + Int(t >> 16 & 0xFFFF), count: Int(t & 0xFFFF)), hash: h)
                 BlockTextCodec.bloomAdd(h, into: bloom, bits: bits)
                 o += 8
             }

@@ -205,6 +205,7 @@ enum AlertRecordReader {
         let count = try Self.count(&cursor, elementSize: 2)
         let names = Self.names
         let schema = Schema.index
+        let shared = Self.shared
         let base = UnsafeRawPointer(names.bytes.baseAddress!)
         var previous = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
         var previousTag: UInt64 = 0
