@@ -215,7 +215,6 @@ struct TokenSet {
 
     @inline(__always) static func lower(_ c: UInt8) -> UInt8 { (c >= 0x41 && c <= 0x5A) ? c | 0x20 : c }
 
-    /// Adds one token (its bytes and the hash ``add(_:)`` computes for them).
     /// ``insert(_:hash:)`` of a token whose bytes are lower-cased already (an item's: see
     /// ``AlertRow/textAndTokens(key:user:text:)``), compared and copied as they are, without
     /// the table: the writer adds each token of each alert of a block.
@@ -247,6 +246,7 @@ struct TokenSet {
         if entries.count * 2 > mask { grow() }
     }
 
+    /// Adds one token (its bytes and the hash ``add(_:)`` computes for them).
     mutating func insert(_ token: UnsafeRawBufferPointer, hash h: UInt32) {
         let len = token.count
         var s = Int(h) & mask
