@@ -215,42 +215,15 @@ struct TokenSet {
 
     @inline(__always) static func lower(_ c: UInt8) -> UInt8 { (c >= 0x41 && c <= 0x5A) ? c | 0x20 : c }
 
-    /// ``insert(_:hash:)`` of a token whose bytes are lower-cased already (an item's: see
-    /// ``AlertRow/textAndTokens(key:user:text:)``), compared and copied as they are, without
-    /// the table: the writer adds each token of each alert of a block.
+    /// Adds one token: its bytes and the hash ``add(_:)`` computes for them. The set keeps tokens
+    /// lower-cased; with `lowered` the bytes are lower-cased already (an item's: see
+    /// ``AlertRow/textAndTokens(key:user:text:)``) and are compared with `memcmp` and copied as they
+    /// are, otherwise through ``table``. The writer adds each token of each alert of a block.
     @inline(__always)
-    mutating func insertLowered(_ token: UnsafeRawBufferPointer, hash h: UInt32) {
+    mutating func insert(_ token: UnsafeRawBufferPointer, hash h: UInt32, lowered: Bool = false) {
         let len = token.count
         var s = Int(h) & mask
-        let found: Bool = slots.withUnsafeBufferPointer { slots in
-            arena.withUnsafeBufferPointer { arena in
-                while true {
-                    let v = slots[s]
-                    if v == 0 { return false }
-                    if UInt32(truncatingIfNeeded: v >> 32) == h {
-                        let start = Int(truncatingIfNeeded: v & 0xFFFF_FFFF) - 1
-                        if start + len < arena.count && arena[start + len] == 0x20
-                            && memcmp(arena.baseAddress! + start, token.baseAddress!, len) == 0 {
-                            return true
-                        }
-                    }
-                    s = (s + 1) & mask
-                }
-            }
-        }
-        if found { return }
-        entries.append(UInt64(h) << 32 | UInt64(arena.count))
-        slots[s] = UInt64(h) << 32 | UInt64(arena.count + 1)
-        arena.append(contentsOf: token)
-        arena.append(0x20)
-        if entries.count * 2 > mask { grow() }
-    }
-
-    /// Adds one token (its bytes and the hash ``add(_:)`` computes for them).
-    mutating func insert(_ token: UnsafeRawBufferPointer, hash h: UInt32) {
-        let len = token.count
-        var s = Int(h) & mask
-        let table = Self.table
+        let table: [UInt8] = lowered ? [] : Self.table  // the lowered path never reads it
         let found: Bool = slots.withUnsafeBufferPointer { slots in
             arena.withUnsafeBufferPointer { arena in
                 while true {
@@ -259,9 +232,13 @@ struct TokenSet {
                     if UInt32(truncatingIfNeeded: v >> 32) == h {
                         let start = Int(truncatingIfNeeded: v & 0xFFFF_FFFF) - 1
                         if start + len < arena.count && arena[start + len] == 0x20 {
-                            var j = 0
-                            while j < len && arena[start + j] == table[Int(token[j])] { j += 1 }
-                            if j == len { return true }
+                            if lowered {
+                                if memcmp(arena.baseAddress! + start, token.baseAddress!, len) == 0 { return true }
+                            } else {
+                                var j = 0
+                                while j < len && arena[start + j] == table[Int(token[j])] { j += 1 }
+                                if j == len { return true }
+                            }
                         }
                     }
                     s = (s + 1) & mask
@@ -271,7 +248,11 @@ struct TokenSet {
         if found { return }
         entries.append(UInt64(h) << 32 | UInt64(arena.count))
         slots[s] = UInt64(h) << 32 | UInt64(arena.count + 1)
-        for c in token { arena.append(table[Int(c)]) }
+        if lowered {
+            arena.append(contentsOf: token)
+        } else {
+            for c in token { arena.append(table[Int(c)]) }
+        }
         arena.append(0x20)
         if entries.count * 2 > mask { grow() }
     }
@@ -456,7 +437,7 @@ struct AlertBlockBuilder {
             let bloom = blooms.baseAddress! + part * BlockTextCodec.bloomWords, bits = BlockTextCodec.bloomWords * 64
             guard !rowTokens.isEmpty else {
                 TokenSet.forEachToken(item) { start, end, h in
-                    tokens.insertLowered(UnsafeRawBufferPointer(rebasing: item[start..<end]), hash: h)
+                    tokens.insert(UnsafeRawBufferPointer(rebasing: item[start..<end]), hash: h, lowered: true)
                     BlockTextCodec.bloomAdd(h, into: bloom, bits: bits)
                 }
                 return
@@ -465,7 +446,7 @@ struct AlertBlockBuilder {
             while o + 8 <= rowTokens.count {
                 let t = UInt64(littleEndian: rowTokens.loadUnaligned(fromByteOffset: o, as: UInt64.self))
                 let h = UInt32(t >> 32)
-                tokens.insertLowered(UnsafeRawBufferPointer(start: item.baseAddress! + Int(t >> 16 & 0xFFFF), count: Int(t & 0xFFFF)), hash: h)
+                tokens.insert(UnsafeRawBufferPointer(start: item.baseAddress! + Int(t >> 16 & 0xFFFF), count: Int(t & 0xFFFF)), hash: h, lowered: true)
                 BlockTextCodec.bloomAdd(h, into: bloom, bits: bits)
                 o += 8
             }

@@ -7,11 +7,8 @@ import VigilTestSupport
 /// without it they stay. Records read are the same either way.
 @Suite struct ReadPageDropTests {
     @Test func passedSegmentsLeaveThePageCache() throws {
-        let dir = try TemporaryDirectory(); defer { dir.remove() }
-        guard try PageCache.canDrop(in: dir.path) else {
-            print("skipped: \(dir.path) keeps written-back pages in memory (tmpfs?); nothing to drop")
-            return
-        }
+        guard let dir = try PageCache.testDirectory() else { return }
+        defer { dir.remove() }
         let log = try EmbeddedLog(dataDirectory: dir.path, configuration: config { $0.segmentBytes = 4 << 20 })
         try log.createTopic("t", partitions: 1)
         let writer = try log.openWriter(topic: "t", partition: 0)
@@ -26,9 +23,7 @@ import VigilTestSupport
             if i % 50 == 49 { try writer.append(&batch) }
         }
         try writer.append(&batch)
-        let directory = log.partitionDirectory(topic: "t", partition: 0)
-        let segments = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".log") }.sorted()
-            .map { "\(directory)/\($0)" }
+        let segments = try PageCache.segments(of: log, topic: "t", partitions: 1, closedOnly: false)
         #expect(segments.count >= 5)
         for s in segments { try PageCache.writeBack(s) }
         for s in segments { try PageCache.readThrough(s) }
@@ -53,22 +48,14 @@ import VigilTestSupport
     }
 
     @Test func aGroupConsumerHandsTheSettingToItsReaders() throws {
-        let dir = try TemporaryDirectory(); defer { dir.remove() }
-        guard try PageCache.canDrop(in: dir.path) else {
-            print("skipped: \(dir.path) keeps written-back pages in memory (tmpfs?); nothing to drop")
-            return
-        }
+        guard let dir = try PageCache.testDirectory() else { return }
+        defer { dir.remove() }
         let log = try EmbeddedLog(dataDirectory: dir.path, configuration: config { $0.segmentBytes = 1 << 20 })
         try log.createTopic("t", partitions: 2)
         let producer = try log.producer(topic: "t")
         for i in 0..<8_000 { try producer.send(key: bytes("k\(i)"), value: [UInt8](repeating: 1, count: 1_000), timestamp: Int64(i)) }
         try producer.flush()
-        var segments: [String] = []
-        for p in 0..<2 {
-            let directory = log.partitionDirectory(topic: "t", partition: p)
-            segments += try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".log") }.sorted()
-                .dropLast().map { "\(directory)/\($0)" }
-        }
+        let segments = try PageCache.segments(of: log, topic: "t", partitions: 2, closedOnly: true)
         #expect(segments.count >= 4)
         for s in segments { try PageCache.writeBack(s) }
         let consumer = try GroupConsumer(log: log, group: "g", topics: ["t"])

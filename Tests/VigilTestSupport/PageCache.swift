@@ -1,4 +1,5 @@
 import Foundation
+import VigilBroker
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -55,5 +56,29 @@ public enum PageCache {
         defer { close(fd) }
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while buffer.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }) > 0 {}
+    }
+
+    /// A temporary directory for a page-cache test, or nil, after printing why the test is
+    /// skipped, where its file system keeps written-back pages (``canDrop(in:)``).
+    public static func testDirectory(_ label: String = "vigil-page-cache") throws -> TemporaryDirectory? {
+        let dir = try TemporaryDirectory(label)
+        guard try canDrop(in: dir.path) else {
+            print("skipped: \(dir.path) keeps written-back pages in memory (tmpfs?); nothing to drop")
+            dir.remove()
+            return nil
+        }
+        return dir
+    }
+
+    /// The paths of the segment files of `topic`'s partitions `0..<partitions`, each partition's in
+    /// offset order; without each partition's last (active) one when `closedOnly`.
+    public static func segments(of log: EmbeddedLog, topic: String, partitions: Int, closedOnly: Bool) throws -> [String] {
+        var segments: [String] = []
+        for p in 0..<partitions {
+            let directory = log.partitionDirectory(topic: topic, partition: p)
+            let files = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".log") }.sorted()
+            segments += files.dropLast(closedOnly ? 1 : 0).map { "\(directory)/\($0)" }
+        }
+        return segments
     }
 }
