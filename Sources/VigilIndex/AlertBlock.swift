@@ -308,7 +308,14 @@ struct AlertBlockBuilder {
     var sources: [UInt8] = [], destinations: [UInt8] = [], fingerprints: [UInt64] = [], offsets: [UInt32] = []
     var stringEnds: [UInt32] = [], strings: [UInt8] = []
     var textEnds: [UInt32] = [], text: [UInt8] = []
-    var bodyEnds: [UInt32] = [], bodies: [UInt8] = []
+    /// The bodies as their parts are stored before compression (``BodyJob``): per part of
+    /// ``bodyPart`` alerts, their bodies, then the end of each within the part (`u32`). A part is
+    /// closed (its ends appended) when full, or by ``closeBodyPart()`` when the block is sealed.
+    var bodies: [UInt8] = []
+    /// The end within its part of each body of the open part; the end in ``bodies`` of each closed part.
+    private(set) var bodyEnds: [UInt32] = [], bodyPartEnds: [Int] = []
+    /// Alerts per part of bodies: the index's (``AlertIndex/bodyPart``).
+    let bodyPart: Int
     var tokens = TokenSet()
     /// Per part of the text (``BlockTextCodec/partSize`` alerts): a Bloom filter of its tokens
     /// (``BlockTextCodec/bloomWords`` words each), and whether an item has bytes above 0x7F.
@@ -322,11 +329,12 @@ struct AlertBlockBuilder {
     var count: Int { times.count }
     var isEmpty: Bool { times.isEmpty }
 
-    init() {
+    init(bodyPart: Int) {
+        self.bodyPart = bodyPart
         let c = AlertBlockLayout.capacity
         times.reserveCapacity(c); severities.reserveCapacity(c); counts.reserveCapacity(c); risks.reserveCapacity(c)
         ruleIndex.reserveCapacity(c); sources.reserveCapacity(c * 17); destinations.reserveCapacity(c * 17)
-        fingerprints.reserveCapacity(c); stringEnds.reserveCapacity(c); textEnds.reserveCapacity(c); bodyEnds.reserveCapacity(c)
+        fingerprints.reserveCapacity(c); stringEnds.reserveCapacity(c); textEnds.reserveCapacity(c); bodyEnds.reserveCapacity(bodyPart)
         strings.reserveCapacity(c * 48); text.reserveCapacity(c * 160); bodies.reserveCapacity(c * 700)
     }
 
@@ -337,7 +345,7 @@ struct AlertBlockBuilder {
         offsets.removeAll(keepingCapacity: true)
         stringEnds.removeAll(keepingCapacity: true); strings.removeAll(keepingCapacity: true)
         textEnds.removeAll(keepingCapacity: true); text.removeAll(keepingCapacity: true)
-        bodyEnds.removeAll(keepingCapacity: true); bodies.removeAll(keepingCapacity: true)
+        bodyEnds.removeAll(keepingCapacity: true); bodies.removeAll(keepingCapacity: true); bodyPartEnds.removeAll(keepingCapacity: true)
         tokens.removeAll()
         blooms.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
         for i in partHigh.indices { partHigh[i] = false }
@@ -420,9 +428,23 @@ struct AlertBlockBuilder {
             Self.addTokens(UnsafeRawBufferPointer(start: p.baseAddress! + textStart, count: item.count), slot: slot, rowTokens: rowTokens,
                            to: &tokens, blooms: &blooms, partHigh: &partHigh)
         }
-        bodies.appendRaw(body)
-        bodyEnds.append(UInt32(bodies.count))
+        appendBody(body)
         return slot
+    }
+
+    /// Appends a body to the open part, closing it once it holds ``bodyPart``.
+    private mutating func appendBody(_ body: UnsafeRawBufferPointer) {
+        bodies.appendRaw(body)
+        bodyEnds.append(UInt32(bodies.count - (bodyPartEnds.last ?? 0)))
+        if bodyEnds.count == bodyPart { closeBodyPart() }
+    }
+
+    /// Closes the open part, if it holds a body: appends the ends of its bodies.
+    mutating func closeBodyPart() {
+        guard !bodyEnds.isEmpty else { return }
+        Self.putArray(bodyEnds, &bodies)
+        bodyEnds.removeAll(keepingCapacity: true)
+        bodyPartEnds.append(bodies.count)
     }
 
     /// Adds the tokens of slot `slot`'s text `item` to the block's set and to its part's Bloom
@@ -474,8 +496,7 @@ struct AlertBlockBuilder {
         text.appendRaw(item)
         textEnds.append(UInt32(text.count))
         Self.addTokens(item, slot: slot, rowTokens: UnsafeRawBufferPointer(start: nil, count: 0), to: &tokens, blooms: &blooms, partHigh: &partHigh)
-        bodies.appendRaw(body)
-        bodyEnds.append(UInt32(bodies.count))
+        appendBody(body)
     }
 
     /// Appends `s` with ASCII letters lower-cased; ORs its bytes into `high`.
@@ -554,17 +575,6 @@ struct AlertBlockBuilder {
                 BlockTextCodec.encode(text: t, ends: textEnds, count: count, blooms: b, high: partHigh, scratch: &scratch, into: &out)
             }
         }
-    }
-
-    /// The bodies blob of the part starting at slot `first` of `count` bodies laid out in
-    /// `bodies`, each ending at its entry of `ends`.
-    static func bodiesPart(_ bodies: UnsafeRawBufferPointer, ends: [UInt32], count: Int, first: Int, size: Int, into out: inout [UInt8]) {
-        out.removeAll(keepingCapacity: true)
-        let last = min(count, first + size)
-        let start = first == 0 ? 0 : Int(ends[first - 1])
-        let end = Int(ends[last - 1])
-        out.appendRaw(UnsafeRawBufferPointer(rebasing: bodies[start..<end]))
-        for s in first..<last { put(UInt32(Int(ends[s]) - start), &out) }
     }
 }
 

@@ -111,7 +111,6 @@ public final class AlertIndex: @unchecked Sendable {
     /// variable for tests.
     var sealedBlockLimit = 48
     var spareBodies: [[UInt8]] = []
-    var spareEnds: [[UInt32]] = []
     /// How this database stores its alerts.
     public let layout: AlertIndexLayout
     /// The block layout's alerts per row of bodies (``settleBodyPart(_:)``).
@@ -259,9 +258,9 @@ public final class AlertIndex: @unchecked Sendable {
         let checkpointer = checkpointerForWriter
         defer { notifyCheckpointer() }
         do {
-            writes += 1
-            let number = writes
             return try pool.writeWithoutTransaction { db in
+                self.writes += 1
+                let number = self.writes
                 do {
                     if let failWrite = self.failWrite, failWrite(number) { throw AlertIndexError(.database, "write \(number) failed (injected)") }
                     let result: WriteResult

@@ -164,7 +164,7 @@ extension AlertIndex {
                                       arguments: [block, block + Int64(span)])
         var plainParts: [[UInt8]] = []
         for part in parts { plainParts.append(try BodyCodec.plain(part)) }
-        var builder = AlertBlockBuilder()
+        var builder = AlertBlockBuilder(bodyPart: bodyPart)
         try columns.withUnsafeBytes { c throws in
             let cols = try AlertBlockColumns(c)
             guard parts.count == (cols.n + bodyPart - 1) / bodyPart else {

@@ -184,7 +184,7 @@ final class BlockWriterState {
     /// start); an entry whose id differs (a hash collision) is looked up on disk.
     @exclusivity(unchecked) var recent = RecentAlerts(capacity: BlockWriterState.recentLimit + 65_536)
     @exclusivity(unchecked) var bloom: IDBloom
-    @exclusivity(unchecked) var builder = AlertBlockBuilder()
+    @exclusivity(unchecked) var builder: AlertBlockBuilder
     /// Rule id → number, and per number the id, name, description and tags last noted.
     @exclusivity(unchecked) var ruleNumbers: [String: Int] = [:]
     @exclusivity(unchecked) var ruleInfo: [(id: String, name: String, description: String, tags: [String])] = []
@@ -210,7 +210,8 @@ final class BlockWriterState {
     @exclusivity(unchecked) var unicodeTokenizer: FTS5Tokenizer?
     static let recentLimit = 262_144
 
-    init(nextSeq: Int64, nextSegment: Int64, segments: [(id: Int64, alerts: Int)], bloom: IDBloom) {
+    init(nextSeq: Int64, nextSegment: Int64, segments: [(id: Int64, alerts: Int)], bloom: IDBloom, bodyPart: Int) {
+        builder = AlertBlockBuilder(bodyPart: bodyPart)
         self.nextSeq = nextSeq
         self.nextSegment = nextSegment
         self.segments = segments
@@ -405,7 +406,7 @@ extension AlertIndex {
         let live = try Int.fetchOne(db, sql: "SELECT coalesce(sum(alerts), 0) FROM alert_segments") ?? 0
         var bloom = IDBloom(bitCount: max(1 << 27, live * 40))
         try forEachRunEntry(db, kind: .id) { bloom.insert($0.k0) }
-        let state = BlockWriterState(nextSeq: nextSeq, nextSegment: nextSegment, segments: segments, bloom: bloom)
+        let state = BlockWriterState(nextSeq: nextSeq, nextSegment: nextSegment, segments: segments, bloom: bloom, bodyPart: bodyPart)
         if textRuns { state.unicodeTokenizer = FTS5Tokenizer(db.sqliteConnection!) }
         return state
     }
@@ -712,17 +713,18 @@ extension AlertIndex {
         b.textBlob(into: &text, scratch: &textScratch)
         sealed.text = text
         sealed.rules = b.rules.enumerated().map { (i, r) in (r, b.ruleTimes[i].min, b.ruleTimes[i].max) }
+        precondition(b.bodyPart == bodyPart, "a block builder of \(b.bodyPart) alerts per part of bodies for an index of \(bodyPart)")
+        b.closeBodyPart()
         if deferBodies {
             waitForBodies(keeping: Self.maximumPendingBodies - 1)
-            let job = BodyJob(start: start, count: b.count, bodies: spareBodies.popLast() ?? [], ends: spareEnds.popLast() ?? [])
+            let job = BodyJob(start: start, bodies: spareBodies.popLast() ?? [], partEnds: b.bodyPartEnds)
             swap(&job.bodies, &b.bodies)
-            swap(&job.ends, &b.bodyEnds)
             pendingBodies.append(job)
             let compressor = jobCompressor, partSize = bodyPart
             bodyQueue.async { job.run(compressor, partSize: partSize) }
         } else {
             sealed.bodies = b.bodies.withUnsafeBytes {
-                BodyJob.parts($0, ends: b.bodyEnds, count: b.count, start: start, partSize: bodyPart, bodyCompressor)
+                BodyJob.parts($0, partEnds: b.bodyPartEnds, start: start, partSize: bodyPart, bodyCompressor)
             }
         }
         if textRuns {
@@ -789,11 +791,8 @@ extension AlertIndex {
             let job = pendingBodies.removeFirst()
             job.done.wait()
             job.bodies.removeAll(keepingCapacity: true)
-            job.ends.removeAll(keepingCapacity: true)
             spareBodies.append(job.bodies)
-            spareEnds.append(job.ends)
             job.bodies = []
-            job.ends = []
             compressedBodies.append(job)
         }
     }
@@ -1100,37 +1099,38 @@ final class SealedBlock {
 final class BodyJob: @unchecked Sendable {
     // @unchecked: the queue fills `parts` before signalling `done`; the writer reads them after.
     let start: Int64
-    let count: Int
+    /// The block's parts as stored before compression, one after another
+    /// (``AlertBlockBuilder/bodies``), and where each ends.
     var bodies: [UInt8]
-    var ends: [UInt32]
+    let partEnds: [Int]
     /// (part key, what to store) in part order.
     var parts: [(Int64, [UInt8])] = []
     let done = DispatchSemaphore(value: 0)
 
-    init(start: Int64, count: Int, bodies: [UInt8], ends: [UInt32]) {
+    init(start: Int64, bodies: [UInt8], partEnds: [Int]) {
         self.start = start
-        self.count = count
         self.bodies = bodies
-        self.ends = ends
+        self.partEnds = partEnds
     }
 
-    /// Makes each part of `partSize` alerts (its bodies, then their ends as `u32`) and what to
-    /// store for it.
+    /// Compresses each part of `partSize` alerts (its bodies, then their ends as `u32`).
     func run(_ compressor: BodyCompressor, partSize: Int) {
-        parts = bodies.withUnsafeBytes { Self.parts($0, ends: ends, count: count, start: start, partSize: partSize, compressor) }
+        parts = bodies.withUnsafeBytes { Self.parts($0, partEnds: partEnds, start: start, partSize: partSize, compressor) }
         done.signal()
     }
 
-    /// (part key, what to store) for each part of `partSize` of the `count` bodies laid out in
-    /// `bodies` (each ending at its entry of `ends`) of the block starting at `start`.
-    static func parts(_ bodies: UnsafeRawBufferPointer, ends: [UInt32], count: Int, start: Int64, partSize: Int,
+    /// (part key, what to store) for each part of the block starting at `start`: the parts lie
+    /// one after another in `bodies`, each ending at its entry of `partEnds`, and hold `partSize`
+    /// alerts each (the last one up to that).
+    static func parts(_ bodies: UnsafeRawBufferPointer, partEnds: [Int], start: Int64, partSize: Int,
                       _ compressor: BodyCompressor) -> [(Int64, [UInt8])] {
         var out: [(Int64, [UInt8])] = []
-        var part: [UInt8] = []
-        for first in stride(from: 0, to: count, by: partSize) {
-            AlertBlockBuilder.bodiesPart(bodies, ends: ends, count: count, first: first, size: partSize, into: &part)
-            let stored = part.withUnsafeBytes { plain in compressor.withStored(plain) { Array($0) } }
-            out.append((start + Int64(first), stored))
+        out.reserveCapacity(partEnds.count)
+        var from = 0
+        for (k, end) in partEnds.enumerated() {
+            let stored = compressor.withStored(UnsafeRawBufferPointer(rebasing: bodies[from..<end])) { Array($0) }
+            out.append((start + Int64(k * partSize), stored))
+            from = end
         }
         return out
     }

@@ -65,7 +65,7 @@ import VigilTestSupport
     }
 
     @Test func bloomFiltersHoldTheirPartsTokens() {
-        var b = AlertBlockBuilder()
+        var b = AlertBlockBuilder(bodyPart: AlertBlockLayout.bodyPart)
         var texts: [[UInt8]] = []
         for i in 0..<600 {
             let item = Array("\u{0}k\(i)\u{1F}user\(i)\u{1F}failed password for user\(i) port \(40000 + i)".utf8)
