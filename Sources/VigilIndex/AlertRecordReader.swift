@@ -175,7 +175,9 @@ enum AlertRecordReader {
     /// new).
     private static func sharedEntry(_ c: inout ByteCursor, slot: Int, cache: Cache) throws(Invalid) -> Int {
         let start = c.position
-        try skip(&c, depth: 0)
+        // Only the value's extent here: bytes the cache holds were checked when they were new,
+        // and new ones are checked as they are read (`value`).
+        try skip(&c, depth: 0, validating: false)
         let raw = UnsafeRawBufferPointer(rebasing: c.bytes[start..<c.position])
         let h = StableHash.fingerprint(raw) ^ UInt64(slot) &* 0x9E37_79B9_7F4A_7C15
         let known = cache.entries.withUnsafeBufferPointer { entries in
@@ -186,6 +188,7 @@ enum AlertRecordReader {
         if let known { return known }
         var again = ByteCursor(raw)
         let v = try value(&again, depth: 0)
+        guard again.isAtEnd else { throw Invalid() }
         if cache.entries.count >= Cache.sharedLimit {
             // Forget them all, and the rule texts made from them; the record's earlier slots
             // are read again (their indices would name entries that are gone).
@@ -312,25 +315,34 @@ enum AlertRecordReader {
     }
 
     /// Checks a value as ``value(_:depth:)`` does, making nothing.
-    private static func skip(_ c: inout ByteCursor, depth: Int) throws(Invalid) {
+    /// Without `validating`, only the value's extent: its strings are not checked as UTF-8.
+    private static func skip(_ c: inout ByteCursor, depth: Int, validating: Bool = true) throws(Invalid) {
         guard let typeByte = c.readByte(), let type = EventBinaryCodec.ValueType(rawValue: typeByte) else { throw Invalid() }
+        @inline(__always) func skipString() throws(Invalid) {
+            if validating {
+                _ = try string(&c)
+            } else {
+                let n = try count(&c, elementSize: 1)
+                guard c.readBytes(n) != nil else { throw Invalid() }
+            }
+        }
         switch type {
         case .null, .boolFalse, .boolTrue: return
         case .int, .timestamp: _ = try varint(&c)
         case .float: guard c.readUInt64LE() != nil else { throw Invalid() }
-        case .string: _ = try string(&c)
+        case .string: try skipString()
         case .ipv4: guard c.readUInt32BE() != nil else { throw Invalid() }
         case .ipv6: guard c.readUInt64BE() != nil, c.readUInt64BE() != nil else { throw Invalid() }
         case .array:
             guard depth < FieldValue.maximumNestingDepth else { throw Invalid() }
             let n = try count(&c, elementSize: 1)
-            for _ in 0..<n { try skip(&c, depth: depth + 1) }
+            for _ in 0..<n { try skip(&c, depth: depth + 1, validating: validating) }
         case .object:
             guard depth < FieldValue.maximumNestingDepth else { throw Invalid() }
             let n = try count(&c, elementSize: 2)
             for _ in 0..<n {
-                _ = try string(&c)
-                try skip(&c, depth: depth + 1)
+                try skipString()
+                try skip(&c, depth: depth + 1, validating: validating)
             }
         }
     }

@@ -128,6 +128,26 @@ import VigilTestSupport
         #expect(accepted > 500 && rejected > 500, "accepted \(accepted), rejected \(rejected)")
     }
 
+    /// The repeated fields (rule texts, tags, the alert's severity name) are checked as UTF-8 when
+    /// their bytes are new to the cache, also after a valid version of the same field is cached.
+    @Test func badUTF8InARepeatedFieldIsRejected() throws {
+        let cache = AlertRecordReader.Cache()
+        for field in ["rule.id", "rule.name", "rule.description", "tags", "vigil.alert.severity"] {
+            var e = makeAlert(id: "u-\(field)", rule: "r-utf8", time: base)
+            e[field] = field == "tags" ? .array([.string("tag"), .string("x\u{E9}y")]) : .string("x\u{E9}y \(field)")
+            let good = EventBinaryCodec.encode(e)
+            // é (C3 A9) becomes C3 28: a lead byte without its continuation.
+            var bad = good
+            let at = try #require((0..<(bad.count - 1)).first { bad[$0] == 0xC3 && bad[$0 + 1] == 0xA9 }, "\(field)")
+            bad[at + 1] = 0x28
+            #expect(throws: (any Error).self) { try EventBinaryCodec.decode(bad) }
+            for bytes in [good, bad, good, bad] {
+                let ok = bytes.withUnsafeBytes { AlertRecordReader.read($0, into: cache) }
+                #expect(ok == (bytes == good), "\(field): \(bytes == good ? "valid" : "bad UTF-8") read \(ok)")
+            }
+        }
+    }
+
     /// More rule texts than the cache keeps (from few repeated values: 80 ids × 80 names): the
     /// rule texts are forgotten now and then, and rows keep the right ones.
     @Test func rowsStayRightWhenTheRuleTextsAreForgotten() throws {
