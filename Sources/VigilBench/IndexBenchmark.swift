@@ -21,6 +21,8 @@ public struct IndexBenchmark {
         public var layout: AlertIndexLayout = .blocks
         /// Partitions of the alerts topic.
         public var partitions = 4
+        /// Days the alerts' times span, evenly, ending now.
+        public var days: Double = 30
         public var queryRuns = 100
         /// Rows the Python peer inserts (it is slow): default min(alerts, 1,000,000).
         public var peerAlerts: Int?
@@ -67,7 +69,6 @@ public struct IndexBenchmark {
 
     static let rules = 50
     static let users = 5000
-    static let span: Int64 = 30 * 86_400_000_000_000
 
     /// A deterministic generator (SplitMix64).
     struct Random {
@@ -81,8 +82,8 @@ public struct IndexBenchmark {
         }
     }
 
-    /// Alert `i` of `n`, ending at `end`.
-    static func alert(_ i: Int, of n: Int, end: Int64, random r: inout Random) -> Event {
+    /// Alert `i` of `n` spread evenly over the `span` ns ending at `end`.
+    static func alert(_ i: Int, of n: Int, end: Int64, span: Int64, random r: inout Random) -> Event {
         let rule = Int(r.next() % UInt64(rules))
         let time = end - span + Int64(Double(i) / Double(max(1, n)) * Double(span)) + Int64(r.next() % 1_000_000_000)
         let src = IPAddress(v4: 0x0A00_0000 | UInt32(truncatingIfNeeded: r.next() & 0xFF_FFFF))
@@ -130,6 +131,7 @@ public struct IndexBenchmark {
         defer { if !options.keep { try? fm.removeItem(atPath: options.directory) } }
         let n = options.alerts
         let end = (Timestamp.now().nanoseconds / 3_600_000_000_000) * 3_600_000_000_000
+        let span = Int64(options.days * 86_400e9)
 
         // 1. The alerts topic (not timed): the records the rule engine would have produced, in
         // the embedded broker, keyed by alert id.
@@ -146,7 +148,7 @@ public struct IndexBenchmark {
         var lastReport = Date()
         progress("producing \(n) synthetic alerts to the alerts topic (\(options.partitions) partitions; not timed)…")
         for i in 0..<n {
-            let event = Self.alert(i, of: n, end: end, random: &random)
+            let event = Self.alert(i, of: n, end: end, span: span, random: &random)
             value.removeAll(keepingCapacity: true)
             EventBinaryCodec.encode(event, into: &value)
             let id = Array((event["vigil.alert.id"]?.stringValue ?? "").utf8)

@@ -143,6 +143,9 @@ struct BenchCommand: ParsableCommand {
         @Option(help: "Alerts per indexer transaction (default: index.batch_size's default).") var batch: Int?
         @Option(help: "Index layout: blocks (the default) or rows.") var layout: String = "blocks"
         @Option(help: "Rows the Python peer inserts (default: min(alerts, 1,000,000)).") var peerAlerts: Int?
+        @Option(help: ArgumentHelp("Days the alerts' times span, ending now.",
+                                   discussion: "A smaller run at the density of the full one (alerts per hour, so per transaction) spans alerts / 10,000,000 × 30 days."))
+        var days: Double = 30
         @Option(help: "The Python interpreter.") var python: String = "python3"
         @Flag(help: "Measure Vigil only.") var noPeer = false
         @Flag(help: "Keep the databases.") var keep = false
@@ -151,6 +154,7 @@ struct BenchCommand: ParsableCommand {
         func validate() throws {
             guard alerts >= 1000 else { throw ValidationError("--alerts must be at least 1000") }
             guard runs >= 10 else { throw ValidationError("--runs must be at least 10") }
+            guard days > 0, days <= 36_500 else { throw ValidationError("--days must be above 0 and at most 36500, got \(days)") }
             guard AlertIndexLayout(rawValue: layout) != nil else { throw ValidationError("--layout must be blocks or rows, got '\(layout)'") }
         }
 
@@ -161,6 +165,7 @@ struct BenchCommand: ParsableCommand {
             if let batch { options.batch = batch }
             options.layout = AlertIndexLayout(rawValue: layout) ?? .rows
             options.peerAlerts = peerAlerts
+            options.days = days
             options.python = python
             options.skipPeer = noPeer
             options.keep = keep

@@ -322,7 +322,7 @@ func httpGet(port: Int, path: String, token: String? = nil, method: String = "GE
     @Test(arguments: ["blocks", "rows"]) func benchIndexPrintsTheKeysOnItsLastLine(layout: String) throws {
         let dir = try TemporaryDirectory("vigil-alerts-bench"); defer { dir.remove() }
         let r = try runCommand(vigil, ["bench", "index", "--alerts", "3000", "--runs", "10", "--peer-alerts", "2000", "--dir", dir.file("b"),
-                                       "--layout", layout, "--json"])
+                                       "--layout", layout, "--days", layout == "blocks" ? "0.5" : "30", "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         let last = json(r.lines.last ?? "") ?? [:]
         #expect(last["layout"] as? String == layout)
@@ -338,6 +338,8 @@ func httpGet(port: Int, path: String, token: String? = nil, method: String = "GE
         #expect(!FileManager.default.fileExists(atPath: dir.file("b")), "the databases are removed")
         let bad = try runCommand(vigil, ["bench", "index", "--layout", "columns"])
         #expect(bad.status != 0 && bad.stderr.contains("--layout"), "\(bad.stderr)")
+        let badDays = try runCommand(vigil, ["bench", "index", "--days", "0"])
+        #expect(badDays.status != 0 && badDays.stderr.contains("--days"), "\(badDays.stderr)")
     }
 
     /// Many small block-layout transactions, alerts updated to higher counts as suppression
