@@ -251,14 +251,17 @@ public struct AlertRow: Sendable {
         count = v[9]?.intValue ?? 1
         sourceIP = Self.ip(v[10])
         destinationIP = Self.ip(v[11])
-        userName = v[12]?.scalarText
-        key = v[13]?.stringValue
+        // Locals, read below rather than the properties: reading a property of `self` before
+        // its initialization ends copied the whole row (retaining each of its references).
+        let userName = v[12]?.scalarText, key = v[13]?.stringValue
+        self.userName = userName
+        self.key = key
         self.json = json
         self.encoded = encoded
         idHash = StableHash.hash(id)
         if let (arena, bytes, sampleBytes) = arena {
             fingerprint = StableHash.fingerprint(bytes)
-            sample = sampleBytes == nil ? v[14]?.stringValue : nil
+            sample = nil
             searchText = nil
             textItem = []
             tokens = []
@@ -268,8 +271,7 @@ public struct AlertRow: Sendable {
             if let sampleBytes {
                 Self.appendTextAndTokens(key: key, user: userName, sample: sampleBytes, into: &arena.bytes, tokens: &arena.tokens)
             } else {
-                Self.appendTextAndTokens(key: key, user: userName, text: sample.map(Self.searchText), into: &arena.bytes, tokens: &arena.tokens)
-                sample = nil
+                Self.appendTextAndTokens(key: key, user: userName, text: v[14]?.stringValue.map(Self.searchText), into: &arena.bytes, tokens: &arena.tokens)
             }
             let tokensStart = arena.bytes.count
             for i in arena.tokens.indices { arena.tokens[i] = arena.tokens[i].littleEndian }
@@ -278,8 +280,9 @@ public struct AlertRow: Sendable {
                              tokenCount: Int32(arena.tokens.count))
         } else {
             fingerprint = StableHash.fingerprint(encoded)
-            sample = v[14]?.stringValue
-            searchText = sample.map(Self.searchText)
+            let sample = v[14]?.stringValue, searchText = sample.map(Self.searchText)
+            self.sample = sample
+            self.searchText = searchText
             (textItem, tokens) = Self.textAndTokens(key: key, user: userName, text: searchText)
         }
     }

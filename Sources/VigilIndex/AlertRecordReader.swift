@@ -146,7 +146,7 @@ enum AlertRecordReader {
         var cursor = ByteCursor(bytes)
         var values = [FieldValue?](repeating: nil, count: wanted.count)
         do throws(Invalid) {
-            try walk(&cursor, &values, cache: nil)
+            try walk(&cursor, &values, cache: noCache, cached: false)
         } catch {
             return nil
         }
@@ -162,7 +162,7 @@ enum AlertRecordReader {
         for i in cache.entryOfSlot.indices { cache.entryOfSlot[i] = -1 }
         cache.sample = nil
         do throws(Invalid) {
-            try walk(&cursor, &cache.values, cache: cache)
+            try walk(&cursor, &cache.values, cache: cache, cached: true)
         } catch {
             return false
         }
@@ -203,7 +203,13 @@ enum AlertRecordReader {
         return cache.entries.count - 1
     }
 
-    private static func walk(_ cursor: inout ByteCursor, _ values: inout [FieldValue?], cache: Cache?) throws(Invalid) {
+    /// A cache that ``walk(_:_:cache:cached:)`` is given, and never touches, when it reads without one.
+    private nonisolated(unsafe) static let noCache = Cache()
+
+    /// Reads the wanted fields of a record into `values`, and with `cached` the repeated ones into
+    /// `cache` (a cache passed whether used or not: binding an optional one retained and
+    /// released it once per wanted field).
+    private static func walk(_ cursor: inout ByteCursor, _ values: inout [FieldValue?], cache: Cache, cached: Bool) throws(Invalid) {
         guard cursor.readByte() == EventBinaryCodec.formatVersion else { throw Invalid() }
         let count = try Self.count(&cursor, elementSize: 2)
         let names = Self.names
@@ -230,7 +236,7 @@ enum AlertRecordReader {
             let isObject = cursor.peekByte() == EventBinaryCodec.ValueType.object.rawValue
             if isObject { throw Invalid() }
             if slot > 0 {
-                if let cache {
+                if cached {
                     if shared[slot - 1] {
                         cache.entryOfSlot[slot - 1] = try sharedEntry(&cursor, slot: slot - 1, cache: cache)
                     } else if slot - 1 == sampleSlot && cursor.peekByte() == EventBinaryCodec.ValueType.string.rawValue {
