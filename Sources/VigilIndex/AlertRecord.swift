@@ -251,8 +251,6 @@ public struct AlertRow: Sendable {
         count = v[9]?.intValue ?? 1
         sourceIP = Self.ip(v[10])
         destinationIP = Self.ip(v[11])
-        // Locals, read below rather than the properties: reading a property of `self` before
-        // its initialization ends copied the whole row (retaining each of its references).
         let userName = v[12]?.scalarText, key = v[13]?.stringValue
         self.userName = userName
         self.key = key
