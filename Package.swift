@@ -64,7 +64,7 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .target(name: "VigilIndex", dependencies: [
-            "VigilCore", "VigilBroker", "VigilYAML", "CZstd", "CLZ4",
+            "VigilCore", "VigilBroker", "VigilYAML", "CZstd", "CLZ4", "CVigilShims",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

@@ -106,6 +106,8 @@ public final class AlertIndex: @unchecked Sendable {
     /// A part of a block's text while it is compressed (writer only).
     var textScratch: [UInt8] = []
     static let maximumPendingBodies = 3
+    /// How many rows ahead the block writer prefetches the id lookups' memory.
+    static let lookAhead = 8
     /// Blocks a writer seals before its transaction begins, at most (48: about 100,000 alerts;
     /// a larger batch writes the rest of its blocks as it goes, inside the transaction). A
     /// variable for tests.

@@ -1,3 +1,4 @@
+import CVigilShims
 import Foundation
 import GRDB
 import GRDBSQLite
@@ -86,6 +87,13 @@ struct RecentAlerts {
         }
     }
 
+    /// Starts bringing in the slot where ``find(_:id:)`` of `hash` begins (the table is far
+    /// larger than the caches: a lookup is a miss to memory).
+    @inline(__always)
+    func prefetch(_ hash: UInt64) {
+        keys.withUnsafeBufferPointer { vigil_prefetch($0.baseAddress! + (Int(truncatingIfNeeded: Self.key(hash)) & mask)) }
+    }
+
     /// The version of `id` (whose hash is `hash`) written lately, if any.
     func find(_ hash: UInt64, id: String) -> KnownAlert? {
         let s = slot(Self.key(hash))
@@ -161,6 +169,11 @@ struct IDBloom {
             bits[w] |= m
         }
         inserted += 1
+    }
+
+    /// Starts bringing in the cache line of `h`'s bits.
+    @inline(__always) func prefetch(_ h: UInt64) {
+        bits.withUnsafeBufferPointer { vigil_prefetch($0.baseAddress! + word(h, 0).0) }
     }
 
     @inline(__always) func contains(_ h: UInt64) -> Bool {
@@ -490,6 +503,12 @@ extension AlertIndex {
             try rows.withUnsafeBufferPointer { rows in
                 for i in rows.indices {
                     let row = rows.baseAddress! + i
+                    // The id lookups of a row a few ahead: their memory arrives while these rows are written.
+                    if i + Self.lookAhead < rows.count {
+                        let h = (rows.baseAddress! + i + Self.lookAhead).pointee.idHash
+                        state.recent.prefetch(h)
+                        state.bloom.prefetch(h)
+                    }
                     guard let seq = try appendRow(row, arena: arenaBytes, state: state, conn: conn, db: db, dead: dead, result: &result,
                                                   cells: &cells, blockStart: &blockStart) else { continue }
                     if presorted == nil { runs.add(row, seq: seq) } else { seqOfRow[i] = seq }
