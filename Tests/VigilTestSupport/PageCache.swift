@@ -9,30 +9,26 @@ public enum PageCache {
     /// Forces the file's dirty pages to the disk, so that they may be dropped (the kernel keeps
     /// dirty pages until they are written).
     public static func writeBack(_ path: String) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        try withDescriptor(path) { fd in
+            guard fsync(fd) == 0 else { throw lastError() }
+        }
     }
 
     /// The fraction of the file's pages in the page cache (`mincore` over a mapping of it); 0
     /// for an empty file.
     public static func residentFraction(_ path: String) throws -> Double {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        let size = Int(st.st_size)
-        guard size > 0 else { return 0 }
-        guard let map = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), map != MAP_FAILED else {
-            throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+        try withDescriptor(path) { fd in
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { throw lastError() }
+            let size = Int(st.st_size)
+            guard size > 0 else { return 0 }
+            guard let map = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), map != MAP_FAILED else { throw lastError() }
+            defer { munmap(map, size) }
+            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+            var vec = [UInt8](repeating: 0, count: (size + page - 1) / page)
+            guard mincore(map, size, &vec) == 0 else { throw lastError() }
+            return Double(vec.reduce(0) { $0 + Int($1 & 1) }) / Double(vec.count)
         }
-        defer { munmap(map, size) }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        var vec = [UInt8](repeating: 0, count: (size + page - 1) / page)
-        guard mincore(map, size, &vec) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        return Double(vec.reduce(0) { $0 + Int($1 & 1) }) / Double(vec.count)
     }
 
     /// Whether the file system under `directory` drops a written-back file's pages when asked
@@ -42,21 +38,28 @@ public enum PageCache {
         try Data(repeating: 7, count: 1 << 20).write(to: URL(fileURLWithPath: probe))
         defer { unlink(probe) }
         try writeBack(probe)
-        let fd = open(probe, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        defer { close(fd) }
-        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
+        try withDescriptor(probe) { fd in _ = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) }
         return try residentFraction(probe) < 0.5
     }
 
     /// Reads the whole file (through the page cache).
     public static func readThrough(_ path: String) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        while buffer.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }) > 0 {}
+        try withDescriptor(path) { fd in
+            var buffer = [UInt8](repeating: 0, count: 1 << 20)
+            while buffer.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }) > 0 {}
+        }
     }
+
+    /// Calls `body` with the file opened for reading, closing it after.
+    private static func withDescriptor<T>(_ path: String, _ body: (Int32) throws -> T) throws -> T {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw lastError() }
+        defer { close(fd) }
+        return try body(fd)
+    }
+
+    /// The error `errno` names.
+    private static func lastError() -> POSIXError { POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
 
     /// A temporary directory for a page-cache test, or nil, after printing why the test is
     /// skipped, where its file system keeps written-back pages (``canDrop(in:)``).
