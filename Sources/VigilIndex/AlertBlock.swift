@@ -354,15 +354,19 @@ struct AlertBlockBuilder {
     }
 
     private static func appendString(_ s: String?, into out: inout [UInt8]) {
-        guard var s else {
+        var s = s
+        AlertRow.withOptionalUTF8(&s) { appendString($0, into: &out) }
+    }
+
+    @inline(__always)
+    private static func appendString(_ b: UnsafeRawBufferPointer?, into out: inout [UInt8]) {
+        guard let b else {
             out.append(0xFF); out.append(0xFF)
             return
         }
-        s.withUTF8 { b in
-            let n = min(b.count, 0xFFFE)
-            out.append(UInt8(n & 0xFF)); out.append(UInt8(n >> 8))
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: b[0..<n]))
-        }
+        let n = min(b.count, 0xFFFE)
+        out.append(UInt8(n & 0xFF)); out.append(UInt8(n >> 8))
+        out.appendRaw(UnsafeRawBufferPointer(rebasing: b[0..<n]))
     }
 
     private mutating func addRule(_ rule: String, time: Int64) {
@@ -386,16 +390,21 @@ struct AlertBlockBuilder {
         body.withUnsafeBytes { b in
             row.textItem.withUnsafeBytes { item in
                 row.tokens.withUnsafeBytes { tokens in
-                    withUnsafePointer(to: row) { append($0, ruleNumber: ruleNumber, body: b, item: item, tokens: tokens, fingerprint: fingerprint) }
+                    row.withStrings(arena: UnsafeRawBufferPointer(start: nil, count: 0)) { id, user, key in
+                        withUnsafePointer(to: row) {
+                            append($0, ruleNumber: ruleNumber, id: id, user: user, key: key, body: b, item: item, tokens: tokens, fingerprint: fingerprint)
+                        }
+                    }
                 }
             }
         }
     }
 
-    /// Appends an alert whose body, text item and tokens (8 bytes each, little-endian) are given
-    /// as bytes; returns its slot.
+    /// Appends an alert whose id, user name, key, body, text item and tokens (8 bytes each,
+    /// little-endian) are given as bytes; returns its slot.
     @discardableResult
-    mutating func append(_ rowAt: UnsafePointer<AlertRow>, ruleNumber: Int, body: UnsafeRawBufferPointer, item: UnsafeRawBufferPointer,
+    mutating func append(_ rowAt: UnsafePointer<AlertRow>, ruleNumber: Int, id: UnsafeRawBufferPointer, user: UnsafeRawBufferPointer?,
+                         key: UnsafeRawBufferPointer?, body: UnsafeRawBufferPointer, item: UnsafeRawBufferPointer,
                          tokens rowTokens: UnsafeRawBufferPointer, fingerprint: UInt64) -> Int {
         // Fields are read in place (a copy of the row would retain and release all its strings).
         let slot = times.count
@@ -417,9 +426,9 @@ struct AlertBlockBuilder {
         FixedIPKey.write(rowAt.pointee.sourceIP, into: &sources)
         FixedIPKey.write(rowAt.pointee.destinationIP, into: &destinations)
         fingerprints.append(fingerprint)
-        Self.appendString(rowAt.pointee.id, into: &strings)
-        Self.appendString(rowAt.pointee.userName, into: &strings)
-        Self.appendString(rowAt.pointee.key, into: &strings)
+        Self.appendString(id, into: &strings)
+        Self.appendString(user, into: &strings)
+        Self.appendString(key, into: &strings)
         stringEnds.append(UInt32(strings.count))
         let textStart = text.count
         text.appendRaw(item)
@@ -497,14 +506,6 @@ struct AlertBlockBuilder {
         textEnds.append(UInt32(text.count))
         Self.addTokens(item, slot: slot, rowTokens: UnsafeRawBufferPointer(start: nil, count: 0), to: &tokens, blooms: &blooms, partHigh: &partHigh)
         appendBody(body)
-    }
-
-    /// Appends `s` with ASCII letters lower-cased; ORs its bytes into `high`.
-    static func appendLower(_ s: String?, _ out: inout [UInt8], _ high: inout UInt8) {
-        guard var s else { return }
-        let start = out.count
-        s.withUTF8 { out.append(contentsOf: $0) }
-        lowerTail(&out, from: start, &high)
     }
 
     /// Lower-cases the ASCII letters of `out[start...]`; ORs those bytes into `high`.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import VigilCore
 
 /// Alert severities as the rule engine writes them: `event.severity` 0…4 and
@@ -104,39 +105,68 @@ struct ArenaSpan {
     var encodedCount: Int32
     var itemCount: Int32
     var tokenCount: Int32
+    /// The row's `vigil.alert.id`, `user.name` and `vigil.alert.key` as UTF-8 bytes: inside the
+    /// encoding when they are strings there (a `user.name` that is another scalar is written as
+    /// text after the tokens).
+    var id: ArenaString
+    var user: ArenaString
+    var key: ArenaString
+    /// The end of the row's bytes (after its tokens and any text written after them).
+    var end: Int
     var itemStart: Int { start + Int(encodedCount) }
     var tokensStart: Int { itemStart + Int(itemCount) }
+}
+
+/// Bytes of an ``ArenaSpan``: `count` bytes at `offset` from the span's start; a count of -1
+/// for a field the alert does not have.
+struct ArenaString {
+    var offset: Int32
+    var count: Int32
+    static let absent = ArenaString(offset: 0, count: -1)
+
+    /// The bytes in `arena` of the row that starts at `start`; nil when absent.
+    @inline(__always)
+    func bytes(_ arena: UnsafeRawBufferPointer, start: Int) -> UnsafeRawBufferPointer? {
+        count < 0 ? nil : UnsafeRawBufferPointer(start: arena.baseAddress! + start + Int(offset), count: Int(count))
+    }
 }
 
 /// An alert's rule texts: `rule.id`, `rule.name`, `rule.description` and `tags`. The rows the
 /// indexer reads share one per distinct set of them, so that a row retains one object for its
 /// rule rather than each text.
-public final class AlertRuleText: @unchecked Sendable {
-    // @unchecked: the texts are constants; `writerNumber` is used by the index's writer alone.
+public final class AlertRuleText: Sendable {
     public let id: String
     public let name: String
     public let description: String
     public let tags: [String]
-    /// The rule's number in the block writer that last saw it (a hint: the writer checks that
-    /// its entry for that number is this object).
-    var writerNumber = -1
+    /// A number no other rule text object of the process has: rows carry it
+    /// (``AlertRow/ruleSerial``), so that the block writer knows a rule it saw without touching
+    /// the object, whose reference count the reading thread changes meanwhile.
+    let serial: Int
+
+    private static let serials = Atomic<Int>(0)
 
     public init(id: String, name: String, description: String, tags: [String]) {
         self.id = id
         self.name = name
         self.description = description
         self.tags = tags
+        serial = Self.serials.add(1, ordering: .relaxed).newValue
     }
 }
 
 /// The indexed columns of one alert, taken from its event.
 public struct AlertRow: Sendable {
     /// `vigil.alert.id`: one row per id; later versions (a higher `vigil.alert.count`) replace it.
+    /// Empty in rows read into an ``AlertRowArena``, whose ``span`` says where the id is
+    /// (``resolved(in:)``), as are ``userName`` and ``key`` nil there.
     public var id: String
     /// `@timestamp` in ns since the epoch.
     public var time: Int64
     /// `rule.id`, `rule.name` (the id when absent), `rule.description` and `tags`.
     public var rule: AlertRuleText
+    /// ``AlertRuleText/serial`` of ``rule``.
+    var ruleSerial: Int
     public var ruleID: String { rule.id }
     public var ruleName: String { rule.name }
     public var ruleDescription: String { rule.description }
@@ -201,52 +231,93 @@ public struct AlertRow: Sendable {
     }
 
     /// The row for the block layout of an alert in the broker's binary encoding, read with a
-    /// reading thread's reused ``AlertRecordReader/Cache``, its bytes in `arena`: no ``json``,
-    /// ``sample`` or ``searchText``, and ``encoded``, ``textItem`` and ``tokens`` are empty (the
-    /// text item is made from the sample's bytes, into the arena).
+    /// reading thread's reused ``AlertRecordReader/Cache``, its bytes in `arena`: the encoding,
+    /// the text item (made from the sample's bytes) and its tokens; the id, user name and key are
+    /// bytes there too (``ArenaSpan``). No ``json``, ``sample`` or ``searchText``; ``encoded``,
+    /// ``textItem`` and ``tokens`` are empty, ``id`` is empty and ``userName``, ``key`` nil
+    /// (``resolved(in:)`` fills them in).
     init(encoded bytes: UnsafeRawBufferPointer, fallbackTime: Int64, cache: AlertRecordReader.Cache, arena: AlertRowArena) throws(AlertIndexError) {
-        guard AlertRecordReader.read(bytes, into: cache) else {
-            try self.init(encoded: bytes, fallbackTime: fallbackTime)
+        // Not a valid event, or no rule id, or an id that is not a non-empty string: the general
+        // path says why.
+        guard AlertRecordReader.read(bytes, into: cache), let rule = cache.rule(), let idBytes = cache.id, idBytes.count > 0 else {
+            self = try AlertRow(encoded: bytes, fallbackTime: fallbackTime)
             return
         }
-        guard let rule = cache.rule() else {
-            // No rule id: the general path says why.
-            try self.init(encoded: bytes, fallbackTime: fallbackTime)
-            return
+        let v = cache.values
+        id = ""
+        self.rule = rule
+        ruleSerial = rule.serial
+        time = v[0]?.timestampValue?.nanoseconds ?? fallbackTime
+        severity = Self.severity(v[6], name: cache.sharedValue(7))
+        risk = v[8].flatMap { $0.floatValue ?? $0.intValue.map(Double.init) }
+        count = v[9]?.intValue ?? 1
+        sourceIP = Self.ip(v[10])
+        destinationIP = Self.ip(v[11])
+        userName = nil
+        key = nil
+        json = []
+        encoded = []
+        textItem = []
+        tokens = []
+        sample = nil
+        searchText = nil
+        idHash = StableHash.hash(idBytes)
+        fingerprint = StableHash.fingerprint(bytes)
+        let start = arena.bytes.count
+        arena.bytes.appendRaw(bytes)
+        let base = bytes.baseAddress!
+        @inline(__always) func inEncoding(_ b: UnsafeRawBufferPointer?) -> ArenaString {
+            guard let b else { return .absent }
+            return ArenaString(offset: Int32(truncatingIfNeeded: b.baseAddress! - base), count: Int32(truncatingIfNeeded: b.count))
         }
-        let severityName = cache.sharedValue(7)
-        try self.init(values: cache.values, fallbackTime: fallbackTime, encoded: [], json: [], arena: (arena, bytes, cache.sample),
-                      rule: rule, severityName: severityName)
+        // A user name that is another scalar than a string (a number, an address) is its text.
+        var userText = cache.user == nil ? v[12]?.scalarText : nil
+        let keyBytes = cache.key
+        let itemStart = arena.bytes.count
+        func appendItem(user: UnsafeRawBufferPointer?) {
+            if let sampleBytes = cache.sample {
+                Self.appendTextAndTokens(key: keyBytes, user: user, sample: sampleBytes, into: &arena.bytes, tokens: &arena.tokens)
+            } else {
+                var text = v[14]?.stringValue.map(Self.searchText)
+                if text == nil {
+                    Self.appendTextAndTokens(key: keyBytes, user: user, text: nil, into: &arena.bytes, tokens: &arena.tokens)
+                } else {
+                    text!.withUTF8 { Self.appendTextAndTokens(key: keyBytes, user: user, text: UnsafeRawBufferPointer($0), into: &arena.bytes, tokens: &arena.tokens) }
+                }
+            }
+        }
+        if userText != nil {
+            userText!.withUTF8 { appendItem(user: UnsafeRawBufferPointer($0)) }
+        } else {
+            appendItem(user: cache.user)
+        }
+        let tokensStart = arena.bytes.count
+        for i in arena.tokens.indices { arena.tokens[i] = arena.tokens[i].littleEndian }
+        arena.tokens.withUnsafeBytes { arena.bytes.appendRaw($0) }
+        var user = inEncoding(cache.user)
+        if userText != nil {
+            user = ArenaString(offset: Int32(truncatingIfNeeded: arena.bytes.count - start), count: Int32(truncatingIfNeeded: userText!.utf8.count))
+            userText!.withUTF8 { arena.bytes.append(contentsOf: $0) }
+        }
+        span = ArenaSpan(start: start, encodedCount: Int32(bytes.count), itemCount: Int32(tokensStart - itemStart),
+                         tokenCount: Int32(arena.tokens.count), id: inEncoding(idBytes), user: user, key: inEncoding(keyBytes),
+                         end: arena.bytes.count)
     }
 
-    /// From the values of ``AlertRecordReader/wanted``, in that order; with `arena`, the
-    /// encoding and text go there (the text made from the sample's bytes, when it is a string),
-    /// and ``sample``, ``searchText`` stay nil. `rule` and `severityName`, when given, stand for
-    /// the values of slots 2…5 and 7.
-    private init(values v: [FieldValue?], fallbackTime: Int64, encoded: [UInt8], json: [UInt8],
-                 arena: (AlertRowArena, UnsafeRawBufferPointer, UnsafeRawBufferPointer?)? = nil,
-                 rule knownRule: AlertRuleText? = nil, severityName: FieldValue? = nil) throws(AlertIndexError) {
+    /// From the values of ``AlertRecordReader/wanted``, in that order.
+    private init(values v: [FieldValue?], fallbackTime: Int64, encoded: [UInt8], json: [UInt8]) throws(AlertIndexError) {
         guard let id = v[1]?.stringValue, !id.isEmpty else {
             throw AlertIndexError(.notAnAlert, "the event has no vigil.alert.id")
         }
-        if let knownRule {
-            rule = knownRule
-        } else {
-            guard let ruleID = v[2]?.stringValue, !ruleID.isEmpty else {
-                throw AlertIndexError(.notAnAlert, "alert \(id) has no rule.id")
-            }
-            rule = AlertRuleText(id: ruleID, name: v[3]?.stringValue ?? ruleID, description: v[4]?.stringValue ?? "",
-                                 tags: v[5]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        guard let ruleID = v[2]?.stringValue, !ruleID.isEmpty else {
+            throw AlertIndexError(.notAnAlert, "alert \(id) has no rule.id")
         }
+        rule = AlertRuleText(id: ruleID, name: v[3]?.stringValue ?? ruleID, description: v[4]?.stringValue ?? "",
+                             tags: v[5]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        ruleSerial = rule.serial
         self.id = id
         time = v[0]?.timestampValue?.nanoseconds ?? fallbackTime
-        if let s = v[6], let n = s.intValue ?? s.floatValue.map({ Int64($0) }) {
-            severity = Int(clamping: n)
-        } else if let name = (knownRule == nil ? v[7] : severityName)?.stringValue, let level = AlertSeverity.level(name) {
-            severity = level
-        } else {
-            severity = 0
-        }
+        severity = Self.severity(v[6], name: v[7])
         risk = v[8].flatMap { $0.floatValue ?? $0.intValue.map(Double.init) }
         count = v[9]?.intValue ?? 1
         sourceIP = Self.ip(v[10])
@@ -257,32 +328,53 @@ public struct AlertRow: Sendable {
         self.json = json
         self.encoded = encoded
         idHash = StableHash.hash(id)
-        if let (arena, bytes, sampleBytes) = arena {
-            fingerprint = StableHash.fingerprint(bytes)
-            sample = nil
-            searchText = nil
-            textItem = []
-            tokens = []
-            let start = arena.bytes.count
-            arena.bytes.appendRaw(bytes)
-            let itemStart = arena.bytes.count
-            if let sampleBytes {
-                Self.appendTextAndTokens(key: key, user: userName, sample: sampleBytes, into: &arena.bytes, tokens: &arena.tokens)
-            } else {
-                Self.appendTextAndTokens(key: key, user: userName, text: v[14]?.stringValue.map(Self.searchText), into: &arena.bytes, tokens: &arena.tokens)
-            }
-            let tokensStart = arena.bytes.count
-            for i in arena.tokens.indices { arena.tokens[i] = arena.tokens[i].littleEndian }
-            arena.tokens.withUnsafeBytes { arena.bytes.appendRaw($0) }
-            span = ArenaSpan(start: start, encodedCount: Int32(bytes.count), itemCount: Int32(tokensStart - itemStart),
-                             tokenCount: Int32(arena.tokens.count))
-        } else {
-            fingerprint = StableHash.fingerprint(encoded)
-            let sample = v[14]?.stringValue, searchText = sample.map(Self.searchText)
-            self.sample = sample
-            self.searchText = searchText
-            (textItem, tokens) = Self.textAndTokens(key: key, user: userName, text: searchText)
+        fingerprint = StableHash.fingerprint(encoded)
+        let sample = v[14]?.stringValue, searchText = sample.map(Self.searchText)
+        self.sample = sample
+        self.searchText = searchText
+        (textItem, tokens) = Self.textAndTokens(key: key, user: userName, text: searchText)
+        span = nil
+    }
+
+    /// The severity level of `event.severity` (a number), else of `vigil.alert.severity` (a name), else 0.
+    @inline(__always)
+    static func severity(_ level: FieldValue?, name: FieldValue?) -> Int {
+        if let s = level, let n = s.intValue ?? s.floatValue.map({ Int64($0) }) { return Int(clamping: n) }
+        if let name = name?.stringValue, let level = AlertSeverity.level(name) { return level }
+        return 0
+    }
+
+    /// This row with ``id``, ``userName`` and ``key`` read from `arena` (the bytes of the
+    /// batch it was read into), when it was read into one.
+    func resolved(in arena: UnsafeRawBufferPointer) -> AlertRow {
+        guard let span else { return self }
+        var row = self
+        row.id = String(decoding: span.id.bytes(arena, start: span.start)!, as: UTF8.self)
+        row.userName = span.user.bytes(arena, start: span.start).map { String(decoding: $0, as: UTF8.self) }
+        row.key = span.key.bytes(arena, start: span.start).map { String(decoding: $0, as: UTF8.self) }
+        return row
+    }
+
+    /// Calls `body` with the UTF-8 bytes of the row's id, user name and key: from `arena` (its
+    /// batch's bytes) for a row read into one, from its strings otherwise.
+    @inline(__always)
+    func withStrings<R>(arena: UnsafeRawBufferPointer,
+                        _ body: (_ id: UnsafeRawBufferPointer, _ user: UnsafeRawBufferPointer?, _ key: UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+        if let span {
+            return try body(span.id.bytes(arena, start: span.start)!, span.user.bytes(arena, start: span.start),
+                            span.key.bytes(arena, start: span.start))
         }
+        var id = id, user = userName, key = key
+        return try id.withUTF8 { i in
+            try Self.withOptionalUTF8(&user) { u in
+                try Self.withOptionalUTF8(&key) { k in try body(UnsafeRawBufferPointer(i), u, k) }
+            }
+        }
+    }
+
+    static func withOptionalUTF8<R>(_ s: inout String?, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+        guard s != nil else { return try body(nil) }
+        return try s!.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
     }
 
     /// What the block layout stores as the alert's searched text: a flag byte (1 when the text
@@ -295,43 +387,47 @@ public struct AlertRow: Sendable {
         item.reserveCapacity(1 + (key?.utf8.count ?? 0) + (user?.utf8.count ?? 0) + (text?.utf8.count ?? 0) + 2)
         var tokens: [UInt64] = []
         tokens.reserveCapacity(32)
-        appendTextAndTokens(key: key, user: user, text: text, into: &item, tokens: &tokens)
+        var key = key, user = user, text = text
+        withOptionalUTF8(&key) { k in
+            withOptionalUTF8(&user) { u in
+                withOptionalUTF8(&text) { t in appendTextAndTokens(key: k, user: u, text: t, into: &item, tokens: &tokens) }
+            }
+        }
         return (item, tokens)
     }
 
-    /// ``textAndTokens(key:user:text:)`` made at the end of `out` (from its count), with the
-    /// text being ``searchText(_:)`` of the sample's UTF-8 bytes (when given); the tokens go to
-    /// `tokens` (offsets within the item).
-    static func appendTextAndTokens(key: String?, user: String?, sample: UnsafeRawBufferPointer,
+    /// ``textAndTokens(key:user:text:)`` of UTF-8 bytes made at the end of `out` (from its
+    /// count), with the text being ``searchText(_:)`` of the sample's UTF-8 bytes; the tokens go
+    /// to `tokens` (offsets within the item).
+    static func appendTextAndTokens(key: UnsafeRawBufferPointer?, user: UnsafeRawBufferPointer?, sample: UnsafeRawBufferPointer,
                                     into out: inout [UInt8], tokens: inout [UInt64]) {
         appendItem(key: key, user: user, into: &out, tokens: &tokens) { out in
             appendSearchText(sample.bindMemory(to: UInt8.self), into: &out)
         }
     }
 
-    /// ``textAndTokens(key:user:text:)`` made at the end of `out`, as the variant with a sample.
-    static func appendTextAndTokens(key: String?, user: String?, text: String?, into out: inout [UInt8], tokens: inout [UInt64]) {
+    /// ``textAndTokens(key:user:text:)`` of UTF-8 bytes made at the end of `out`, as the variant with a sample.
+    static func appendTextAndTokens(key: UnsafeRawBufferPointer?, user: UnsafeRawBufferPointer?, text: UnsafeRawBufferPointer?,
+                                    into out: inout [UInt8], tokens: inout [UInt64]) {
         appendItem(key: key, user: user, into: &out, tokens: &tokens) { out in
-            guard var text else { return }
-            text.withUTF8 { out.append(contentsOf: $0) }
+            if let text { out.appendRaw(text) }
         }
     }
 
     /// An item at the end of `out`: the flag byte, `key`, 0x1F, `user`, 0x1F and what `text`
     /// appends, ASCII letters lower-cased; its tokens in `tokens`.
     @inline(__always)
-    private static func appendItem(key: String?, user: String?, into out: inout [UInt8], tokens: inout [UInt64],
+    private static func appendItem(key: UnsafeRawBufferPointer?, user: UnsafeRawBufferPointer?, into out: inout [UInt8], tokens: inout [UInt64],
                                    text: (inout [UInt8]) -> Void) {
         let start = out.count
         out.append(0)
         var high: UInt8 = 0
-        AlertBlockBuilder.appendLower(key, &out, &high)
+        if let key { out.appendRaw(key) }
         out.append(0x1F)
-        AlertBlockBuilder.appendLower(user, &out, &high)
+        if let user { out.appendRaw(user) }
         out.append(0x1F)
-        let textStart = out.count
         text(&out)
-        AlertBlockBuilder.lowerTail(&out, from: textStart, &high)
+        AlertBlockBuilder.lowerTail(&out, from: start + 1, &high)
         finish(&out, from: start, high: high, tokens: &tokens)
     }
 

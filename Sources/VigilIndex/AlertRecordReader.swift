@@ -77,9 +77,14 @@ enum AlertRecordReader {
     /// Index in ``wanted`` of `vigil.alert.sample`, and of `tags`.
     static let sampleSlot = 14
     static let tagsSlot = 5
+    /// Index in ``wanted`` of `vigil.alert.id`, `user.name` and `vigil.alert.key`.
+    static let idSlot = 1, userSlot = 12, keySlot = 13
     /// Which wanted fields repeat across a rule's alerts (rule id, name, description, tags,
     /// severity name): their values are made once and shared (``Cache``).
     static let shared: [Bool] = wanted.indices.map { [2, 3, 4, 5, 7].contains($0) }
+    /// Which wanted fields a cached read keeps as their bytes when they are strings (sample, id,
+    /// user name, key).
+    static let byBytes: [Bool] = wanted.indices.map { [sampleSlot, idSlot, userSlot, keySlot].contains($0) }
 
     /// A reading thread's reusable state: the values' array, and the values of repeated fields
     /// by their encoded bytes, so that an alert of a known rule allocates none of them and
@@ -105,9 +110,13 @@ enum AlertRecordReader {
         @exclusivity(unchecked) var rules: [AlertRuleText] = []
         @exclusivity(unchecked) var ruleKeys: [UInt64] = []
         @exclusivity(unchecked) var ruleIndex = SlotTable(capacity: Cache.sharedLimit)
-        /// The sample's UTF-8 bytes in the record just read (valid while its bytes are), when
-        /// it is a string.
-        var sample: UnsafeRawBufferPointer?
+        /// The UTF-8 bytes in the record just read (valid while its bytes are) of the sample,
+        /// the id, the user name and the key, when they are strings (their slots of ``values``
+        /// stay nil then).
+        @exclusivity(unchecked) var sample: UnsafeRawBufferPointer?
+        @exclusivity(unchecked) var id: UnsafeRawBufferPointer?
+        @exclusivity(unchecked) var user: UnsafeRawBufferPointer?
+        @exclusivity(unchecked) var key: UnsafeRawBufferPointer?
         static let sharedLimit = 4096
         init() {}
 
@@ -154,13 +163,16 @@ enum AlertRecordReader {
     }
 
     /// Reads the wanted fields into `cache`: repeated ones as ``Cache/entryOfSlot`` (their slots
-    /// of `cache.values` stay nil), the sample, when a string, only as `cache.sample`; false when
-    /// the bytes are not a valid event.
+    /// of `cache.values` stay nil), the sample, id, user name and key, when strings, only as
+    /// their bytes (`cache.sample`, `id`, `user`, `key`); false when the bytes are not a valid event.
     static func read(_ bytes: UnsafeRawBufferPointer, into cache: Cache) -> Bool {
         var cursor = ByteCursor(bytes)
         for i in cache.values.indices { cache.values[i] = nil }
         for i in cache.entryOfSlot.indices { cache.entryOfSlot[i] = -1 }
         cache.sample = nil
+        cache.id = nil
+        cache.user = nil
+        cache.key = nil
         do throws(Invalid) {
             try walk(&cursor, &cache.values, cache: cache, cached: true)
         } catch {
@@ -215,6 +227,7 @@ enum AlertRecordReader {
         let names = Self.names
         let schema = Schema.index
         let shared = Self.shared
+        let byBytes = Self.byBytes
         let base = UnsafeRawPointer(names.bytes.baseAddress!)
         var previous = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
         var previousTag: UInt64 = 0
@@ -239,9 +252,15 @@ enum AlertRecordReader {
                 if cached {
                     if shared[slot - 1] {
                         cache.entryOfSlot[slot - 1] = try sharedEntry(&cursor, slot: slot - 1, cache: cache)
-                    } else if slot - 1 == sampleSlot && cursor.peekByte() == EventBinaryCodec.ValueType.string.rawValue {
+                    } else if byBytes[slot - 1] && cursor.peekByte() == EventBinaryCodec.ValueType.string.rawValue {
                         _ = cursor.readByte()
-                        cache.sample = try string(&cursor)
+                        let s = try string(&cursor)
+                        switch slot - 1 {
+                        case sampleSlot: cache.sample = s
+                        case idSlot: cache.id = s
+                        case userSlot: cache.user = s
+                        default: cache.key = s
+                        }
                     } else {
                         values[slot - 1] = try value(&cursor, depth: 0)
                     }

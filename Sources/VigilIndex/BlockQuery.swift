@@ -201,7 +201,8 @@ extension AlertIndex {
     func materializeID(_ db: Database, _ id: String) throws {
         try db.execute(sql: Self.tempSchema)
         let segments = try Int64.fetchAll(db, sql: "SELECT segment FROM alert_segments ORDER BY segment DESC")
-        guard let found = try findLatest(db, id: id, hash: StableHash.hash(id), segments: segments) else { return }
+        var idBytes = id
+        guard let found = try idBytes.withUTF8({ try findLatest(db, id: UnsafeRawBufferPointer($0), hash: StableHash.hash(id), segments: segments) }) else { return }
         guard let block = try Int64.fetchOne(db, sql: "SELECT block FROM alert_blocks WHERE block <= ? ORDER BY block DESC LIMIT 1", arguments: [found.seq]) else { return }
         var copier = try BlockCopier(db: db, bodyPart: bodyPart, filter: AlertFilter(), afterSequence: nil, slots: [block: [Int(found.seq - block)]], text: nil, textRules: [])
         let info = try Row.fetchOne(db, sql: "SELECT block, n, min_time, max_time, severities, alerts FROM alert_blocks WHERE block = ?", arguments: [block])!

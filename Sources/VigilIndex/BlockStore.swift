@@ -23,7 +23,6 @@ enum BlockTextIndex: String, Sendable, Equatable {
 
 /// What the block writer remembers of an indexed alert version.
 struct KnownAlert {
-    var id: String
     var seq: Int64
     var count: Int64
     var fingerprint: UInt64
@@ -95,20 +94,18 @@ struct RecentAlerts {
     }
 
     /// The version of `id` (whose hash is `hash`) written lately, if any.
-    func find(_ hash: UInt64, id: String) -> KnownAlert? {
+    func find(_ hash: UInt64, id: UnsafeRawBufferPointer) -> KnownAlert? {
         let s = slot(Self.key(hash))
         guard keys[s] != 0 else { return nil }
         let e = entries[s]
-        var id = id
-        let same = id.withUTF8 { b in
-            b.count == Int(e.idLength) && ids.withUnsafeBufferPointer { memcmp($0.baseAddress! + Int(e.idStart), b.baseAddress!, b.count) == 0 }
-        }
+        let same = id.count == Int(e.idLength)
+            && ids.withUnsafeBufferPointer { id.isEmpty || memcmp($0.baseAddress! + Int(e.idStart), id.baseAddress!, id.count) == 0 }
         guard same else { return nil }
-        return KnownAlert(id: id, seq: e.seq, count: e.count, fingerprint: e.fingerprint, time: e.time, rule: .number(Int(e.rule)), severity: Int(e.severity))
+        return KnownAlert(seq: e.seq, count: e.count, fingerprint: e.fingerprint, time: e.time, rule: .number(Int(e.rule)), severity: Int(e.severity))
     }
 
     /// Records the version of `id` just written (replacing what its hash held).
-    mutating func set(_ hash: UInt64, id: String, seq: Int64, count: Int64, fingerprint: UInt64, time: Int64, rule: Int, severity: Int) {
+    mutating func set(_ hash: UInt64, id: UnsafeRawBufferPointer, seq: Int64, count: Int64, fingerprint: UInt64, time: Int64, rule: Int, severity: Int) {
         let key = Self.key(hash)
         var s = slot(key)
         if keys[s] == 0 {
@@ -120,8 +117,7 @@ struct RecentAlerts {
             self.count += 1
         }
         let start = ids.count
-        var id = id
-        id.withUTF8 { ids.append(contentsOf: $0) }
+        ids.appendRaw(id)
         entries[s] = Entry(seq: seq, count: count, fingerprint: fingerprint, time: time, idStart: UInt32(truncatingIfNeeded: start),
                            idLength: UInt32(truncatingIfNeeded: ids.count - start), rule: Int32(truncatingIfNeeded: rule),
                            severity: Int32(truncatingIfNeeded: severity))
@@ -201,9 +197,14 @@ final class BlockWriterState {
     /// Rule id → number, and per number the id, name, description and tags last noted.
     @exclusivity(unchecked) var ruleNumbers: [String: Int] = [:]
     @exclusivity(unchecked) var ruleInfo: [(id: String, name: String, description: String, tags: [String])] = []
-    /// Per rule number, the rule object of the last row written under it (whose texts are
-    /// those of ``ruleInfo``): a row with that object needs no lookup.
-    @exclusivity(unchecked) var ruleObjects: [AlertRuleText?] = []
+    /// Per rule number, how many times its texts in ``ruleInfo`` changed.
+    @exclusivity(unchecked) var ruleVersions: [Int32] = []
+    /// Rule text objects seen lately, by ``AlertRuleText/serial`` (direct-mapped): a row whose
+    /// rule object is there, under the current version of its number's texts, needs no lookup
+    /// (and the writer does not touch the object, whose reference count the reading thread
+    /// changes meanwhile).
+    @exclusivity(unchecked) var knownRules = [KnownRule](repeating: KnownRule(serial: -1, number: 0, version: 0), count: 1024)
+    struct KnownRule { var serial: Int; var number: Int32; var version: Int32 }
     /// The segment merge's buffers, kept from one merge to the next (``AlertIndex/mergeSmallSegments``).
     @exclusivity(unchecked) var mergeInput: [RunEntry] = [], mergeOutput: [RunEntry] = [], mergeStarts: [Int] = []
     /// The transaction's token run entries (``TokenKey``), when the index keeps token runs.
@@ -222,6 +223,15 @@ final class BlockWriterState {
     /// keeps token runs).
     @exclusivity(unchecked) var unicodeTokenizer: FTS5Tokenizer?
     static let recentLimit = 262_144
+
+    /// Numbers a rule id new to the writer, with the texts it is noted with; returns its number.
+    func addRule(_ info: (id: String, name: String, description: String, tags: [String])) -> Int {
+        let n = ruleInfo.count
+        ruleNumbers[info.id] = n
+        ruleInfo.append(info)
+        ruleVersions.append(0)
+        return n
+    }
 
     init(nextSeq: Int64, nextSegment: Int64, segments: [(id: Int64, alerts: Int)], bloom: IDBloom, bodyPart: Int) {
         builder = AlertBlockBuilder(bodyPart: bodyPart)
@@ -617,33 +627,15 @@ extension AlertIndex {
     /// number, or counts it unchanged and returns nil.
     private func appendRow(_ rowAt: UnsafePointer<AlertRow>, arena: UnsafeRawBufferPointer, state: BlockWriterState, conn: OpaquePointer, db: Database, dead: OpaquePointer,
                            result: inout WriteResult, cells: inout CellCounts, blockStart: inout Int64) throws -> Int64? {
-        let ruleNumber: Int
-        let rule = rowAt.pointee.rule
-        if rule.writerNumber >= 0, rule.writerNumber < state.ruleObjects.count, state.ruleObjects[rule.writerNumber] === rule {
-            // The rule object this writer saw last under that number: same id, same texts.
-            ruleNumber = rule.writerNumber
-        } else if let n = state.ruleNumbers[rowAt.pointee.ruleID] {
-            ruleNumber = n
-            let info = state.ruleInfo[n]
-            if info.name != rowAt.pointee.ruleName || info.description != rowAt.pointee.ruleDescription || info.tags != rowAt.pointee.tags {
-                try noteRule(rowAt, state: state, db: db)
-                state.ruleInfo[n] = (rowAt.pointee.ruleID, rowAt.pointee.ruleName, rowAt.pointee.ruleDescription, rowAt.pointee.tags)
-            }
-        } else {
-            try noteRule(rowAt, state: state, db: db)
-            ruleNumber = state.ruleInfo.count
-            state.ruleNumbers[rowAt.pointee.ruleID] = ruleNumber
-            state.ruleInfo.append((rowAt.pointee.ruleID, rowAt.pointee.ruleName, rowAt.pointee.ruleDescription, rowAt.pointee.tags))
+        if let span = rowAt.pointee.span, span.start < 0 || span.end > arena.count {
+            throw AlertIndexError(.database, "a row lies outside its batch's bytes (\(span) of \(arena.count))")
         }
-        if ruleNumber >= state.ruleObjects.count { state.ruleObjects += repeatElement(nil, count: ruleNumber + 1 - state.ruleObjects.count) }
-        if rule.writerNumber != ruleNumber || state.ruleObjects[ruleNumber] !== rule {
-            state.ruleObjects[ruleNumber] = rule
-            rule.writerNumber = ruleNumber
-        }
+        let ruleNumber = try ruleNumber(rowAt, state: state, db: db)
         let fingerprint = rowAt.pointee.fingerprint
         let h = rowAt.pointee.idHash
-        var old = state.recent.find(h, id: rowAt.pointee.id)
-        if old == nil && state.bloom.contains(h) { old = try findLatest(db, id: rowAt.pointee.id, hash: h, segments: state.segments.map { $0.id }) }
+        return try rowAt.pointee.withStrings(arena: arena) { id, user, key throws -> Int64? in
+        var old = state.recent.find(h, id: id)
+        if old == nil && state.bloom.contains(h) { old = try findLatest(db, id: id, hash: h, segments: state.segments.map { $0.id }) }
         if let old {
             if rowAt.pointee.count < old.count || (rowAt.pointee.count == old.count && fingerprint == old.fingerprint) {
                 result.unchanged += 1
@@ -660,10 +652,8 @@ extension AlertIndex {
             case .number(let n): oldRule = n
             case .id(let id):
                 if let n = state.ruleNumbers[id] { oldRule = n } else {
-                    oldRule = state.ruleInfo.count
-                    state.ruleNumbers[id] = oldRule
                     // Known by id only: its texts are noted when one of its alerts is written.
-                    state.ruleInfo.append((id, "\u{0}", "", []))
+                    oldRule = state.addRule((id, "\u{0}", "", []))
                 }
             }
             cells.add(hour: Self.hour(old.time), rule: oldRule, severity: old.severity, -1)
@@ -675,10 +665,7 @@ extension AlertIndex {
         let seq = state.nextSeq
         state.nextSeq += 1
         if let span = rowAt.pointee.span {
-            guard span.tokensStart + 8 * Int(span.tokenCount) <= arena.count else {
-                throw AlertIndexError(.database, "row \(rowAt.pointee.id) lies outside its batch's bytes (\(span) of \(arena.count))")
-            }
-            state.builder.append(rowAt, ruleNumber: ruleNumber,
+            state.builder.append(rowAt, ruleNumber: ruleNumber, id: id, user: user, key: key,
                                  body: UnsafeRawBufferPointer(rebasing: arena[span.start..<span.itemStart]),
                                  item: UnsafeRawBufferPointer(rebasing: arena[span.itemStart..<span.tokensStart]),
                                  tokens: UnsafeRawBufferPointer(rebasing: arena[span.tokensStart..<(span.tokensStart + 8 * Int(span.tokenCount))]),
@@ -686,7 +673,7 @@ extension AlertIndex {
         } else {
             state.builder.append(rowAt.pointee, ruleNumber: ruleNumber, body: rowAt.pointee.encoded, fingerprint: fingerprint)
         }
-        state.recent.set(h, id: rowAt.pointee.id, seq: seq, count: rowAt.pointee.count, fingerprint: fingerprint, time: rowAt.pointee.time,
+        state.recent.set(h, id: id, seq: seq, count: rowAt.pointee.count, fingerprint: fingerprint, time: rowAt.pointee.time,
                          rule: ruleNumber, severity: rowAt.pointee.severity)
         cells.add(hour: Self.hour(rowAt.pointee.time), rule: ruleNumber, severity: rowAt.pointee.severity, 1)
         if state.builder.count == AlertBlockLayout.capacity {
@@ -701,6 +688,33 @@ extension AlertIndex {
             blockStart = state.nextSeq
         }
         return seq
+        }
+    }
+
+    /// The writer's number for the rule of the row at `rowAt`, noting its texts when they are
+    /// new or changed.
+    @inline(__always)
+    private func ruleNumber(_ rowAt: UnsafePointer<AlertRow>, state: BlockWriterState, db: Database) throws -> Int {
+        let serial = rowAt.pointee.ruleSerial
+        let k = serial & (state.knownRules.count - 1)
+        let known = state.knownRules[k]
+        if known.serial == serial && state.ruleVersions[Int(known.number)] == known.version { return Int(known.number) }
+        let rule = rowAt.pointee.rule
+        let ruleNumber: Int
+        if let n = state.ruleNumbers[rule.id] {
+            ruleNumber = n
+            let info = state.ruleInfo[n]
+            if info.name != rule.name || info.description != rule.description || info.tags != rule.tags {
+                try noteRule(rowAt, state: state, db: db)
+                state.ruleInfo[n] = (rule.id, rule.name, rule.description, rule.tags)
+                state.ruleVersions[n] &+= 1
+            }
+        } else {
+            try noteRule(rowAt, state: state, db: db)
+            ruleNumber = state.addRule((rule.id, rule.name, rule.description, rule.tags))
+        }
+        state.knownRules[k] = BlockWriterState.KnownRule(serial: serial, number: Int32(ruleNumber), version: state.ruleVersions[ruleNumber])
+        return ruleNumber
     }
 
     /// Writes the block `b` holds, starting at sequence `start` (``sealBlock(_:start:deferBodies:writer:)``,
@@ -1048,16 +1062,14 @@ extension AlertIndex {
     }
 
     /// The newest live version of `id` on disk, if any.
-    func findLatest(_ db: Database, id: String, hash: UInt64, segments: [Int64]) throws -> KnownAlert? {
+    func findLatest(_ db: Database, id: UnsafeRawBufferPointer, hash: UInt64, segments: [Int64]) throws -> KnownAlert? {
         let key = RunEntry(k0: hash, seq: 0)
         guard let seqs = try runSeqs(db, kind: .id, low: key, high: key, segments: segments), !seqs.isEmpty else { return nil }
-        var idBytes = id
         for seq in seqs.sorted(by: >) {
             if try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM alert_dead WHERE seq = ?)", arguments: [seq]) == true { continue }
             guard let found = try withBlock(db, containing: seq, body: { cols, slot -> KnownAlert? in
-                let matches = idBytes.withUTF8 { cols.idEquals(slot, UnsafeRawBufferPointer($0)) }
-                guard matches else { return nil }
-                return KnownAlert(id: id, seq: seq, count: cols.count(slot), fingerprint: cols.fingerprint(slot), time: cols.time(slot),
+                guard cols.idEquals(slot, id) else { return nil }
+                return KnownAlert(seq: seq, count: cols.count(slot), fingerprint: cols.fingerprint(slot), time: cols.time(slot),
                                   rule: .id(cols.rule(slot)), severity: cols.severity(slot))
             }) else { continue }
             if let found { return found }

@@ -30,6 +30,13 @@ import VigilTestSupport
                           key: r.next() % 2 == 0 ? "K\(i % 10)" : nil, sample: sample)
         if sample == nil { e["vigil.alert.sample"] = r.next() % 2 == 0 ? nil : .int(Int64(i)) }
         if r.next() % 9 == 0 { e["tags"] = .array([.string("t\(rule)"), .int(4)]) }
+        // A user name or a key that is not a string: a user name is then its text, a key absent.
+        switch r.next() % 16 {
+        case 0: e["user.name"] = .int(Int64(i))
+        case 1: e["user.name"] = .ip(IPAddress(v4: UInt32(truncatingIfNeeded: r.next())))
+        case 2: e["vigil.alert.key"] = .int(7)
+        default: break
+        }
         return e
     }
 
@@ -49,6 +56,9 @@ import VigilTestSupport
         var withTokens = 0, longTexts = 0
         arena.bytes.withUnsafeBytes { bytes in
             for (p, f) in zip(plain, fast) {
+                // The arena row's id, user name and key are bytes in the arena.
+                #expect(f.id.isEmpty && f.userName == nil && f.key == nil)
+                let f = f.resolved(in: bytes)
                 #expect(f.id == p.id && f.ruleID == p.ruleID && f.ruleName == p.ruleName && f.ruleDescription == p.ruleDescription)
                 #expect(f.tags == p.tags && f.severity == p.severity && f.risk == p.risk && f.count == p.count && f.time == p.time)
                 #expect(f.sourceIP == p.sourceIP && f.destinationIP == p.destinationIP && f.userName == p.userName && f.key == p.key)
@@ -91,7 +101,8 @@ import VigilTestSupport
             let encoded = EventBinaryCodec.encode(e)
             try encoded.withUnsafeBytes { b in
                 let p = try AlertRow(encoded: b, fallbackTime: 5)
-                let f = try AlertRow(encoded: b, fallbackTime: 5, cache: cache, arena: arena)
+                let row = try AlertRow(encoded: b, fallbackTime: 5, cache: cache, arena: arena)
+                let f = arena.bytes.withUnsafeBytes { row.resolved(in: $0) }
                 #expect(f.id == p.id && f.ruleID == p.ruleID && f.ruleName == p.ruleName && f.ruleDescription == p.ruleDescription)
                 #expect(f.tags == p.tags && f.severity == p.severity, "row \(i)")
             }

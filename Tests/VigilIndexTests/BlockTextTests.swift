@@ -72,8 +72,11 @@ import VigilTestSupport
             texts.append(item)
             let row = try! AlertRow(event: makeAlert(id: "b\(i)", time: base, user: "user\(i)"))
             item.withUnsafeBytes { it in
-                withUnsafePointer(to: row) { b.append($0, ruleNumber: 0, body: UnsafeRawBufferPointer(start: nil, count: 0), item: it,
-                                                   tokens: UnsafeRawBufferPointer(start: nil, count: 0), fingerprint: 0) }
+                "b\(i)".utf8.withContiguousStorageIfAvailable { id in
+                    withUnsafePointer(to: row) { b.append($0, ruleNumber: 0, id: UnsafeRawBufferPointer(id), user: nil, key: nil,
+                                                       body: UnsafeRawBufferPointer(start: nil, count: 0), item: it,
+                                                       tokens: UnsafeRawBufferPointer(start: nil, count: 0), fingerprint: 0) }
+                }
             }
         }
         var blob: [UInt8] = [], scratch: [UInt8] = []

@@ -161,8 +161,9 @@ final class IndexerRun: @unchecked Sendable {
 
 extension IndexerTests {
     /// A rule renamed while alerts flow: rows of one rule share a rule object, and the writer
-    /// skips its lookup for the object it saw last; a row with the other name must still update
-    /// the rules table (and its text index), back and forth.
+    /// skips its lookup for an object it knows (by serial, under the current version of the
+    /// rule's texts); a row with the other name must still update the rules table (and its text
+    /// index), back and forth.
     @Test func aRuleRenamedMidStreamKeepsItsLatestName() throws {
         let dir = try TemporaryDirectory("vigil-indexer-rename"); defer { dir.remove() }
         let log = try EmbeddedLog(dataDirectory: dir.file("data"))

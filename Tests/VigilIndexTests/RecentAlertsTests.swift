@@ -37,3 +37,16 @@ import Testing
         #expect(recent.find(42, id: "a")?.seq == 9)
     }
 }
+
+/// The table takes ids as UTF-8 bytes (the writer's rows hold them in their batch's arena).
+extension RecentAlerts {
+    func find(_ hash: UInt64, id: String) -> KnownAlert? {
+        var id = id
+        return id.withUTF8 { find(hash, id: UnsafeRawBufferPointer($0)) }
+    }
+
+    mutating func set(_ hash: UInt64, id: String, seq: Int64, count: Int64, fingerprint: UInt64, time: Int64, rule: Int, severity: Int) {
+        var id = id
+        id.withUTF8 { set(hash, id: UnsafeRawBufferPointer($0), seq: seq, count: count, fingerprint: fingerprint, time: time, rule: rule, severity: severity) }
+    }
+}
