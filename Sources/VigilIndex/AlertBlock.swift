@@ -390,9 +390,9 @@ struct AlertBlockBuilder {
         body.withUnsafeBytes { b in
             row.textItem.withUnsafeBytes { item in
                 row.tokens.withUnsafeBytes { tokens in
-                    row.withStrings(arena: UnsafeRawBufferPointer(start: nil, count: 0)) { id, user, key in
-                        withUnsafePointer(to: row) {
-                            append($0, ruleNumber: ruleNumber, id: id, user: user, key: key, body: b, item: item, tokens: tokens, fingerprint: fingerprint)
+                    withUnsafePointer(to: row) { rowAt in
+                        AlertRow.withStrings(rowAt, arena: UnsafeRawBufferPointer(start: nil, count: 0)) { id, user, key in
+                            append(rowAt, ruleNumber: ruleNumber, id: id, user: user, key: key, body: b, item: item, tokens: tokens, fingerprint: fingerprint)
                         }
                     }
                 }

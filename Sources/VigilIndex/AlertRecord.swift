@@ -155,11 +155,30 @@ public final class AlertRuleText: Sendable {
     }
 }
 
+/// The parts of an ``AlertRow`` made from an event (see ``AlertRow/parts``).
+final class AlertRowParts: Sendable {
+    let json: [UInt8]
+    let encoded: [UInt8]
+    let textItem: [UInt8]
+    let tokens: [UInt64]
+    let sample: String?
+    let searchText: String?
+
+    init(json: [UInt8], encoded: [UInt8], textItem: [UInt8], tokens: [UInt64], sample: String?, searchText: String?) {
+        self.json = json
+        self.encoded = encoded
+        self.textItem = textItem
+        self.tokens = tokens
+        self.sample = sample
+        self.searchText = searchText
+    }
+}
+
 /// The indexed columns of one alert, taken from its event.
 public struct AlertRow: Sendable {
     /// `vigil.alert.id`: one row per id; later versions (a higher `vigil.alert.count`) replace it.
-    /// Empty in rows read into an ``AlertRowArena``, whose ``span`` says where the id is
-    /// (``resolved(in:)``), as are ``userName`` and ``key`` nil there.
+    /// Empty in rows read into an ``AlertRowArena`` (and ``userName``, ``key`` nil): their
+    /// ``span`` says where their bytes are (``withStrings(_:arena:_:)``, ``resolved(in:)``).
     public var id: String
     /// `@timestamp` in ns since the epoch.
     public var time: Int64
@@ -182,15 +201,23 @@ public struct AlertRow: Sendable {
     public var userName: String?
     /// `vigil.alert.key`: the group-by values.
     public var key: String?
+    /// What a row made from an event has (nil in rows read into an ``AlertRowArena``, which
+    /// hold their bytes there): one reference, so that copying an arena row retains one object
+    /// (its rule) rather than six empty arrays and strings.
+    var parts: AlertRowParts?
     /// The alert as JSON (with its sample); empty when the row was made for the block layout
     /// only (`json: false`), which stores ``encoded`` instead.
-    public var json: [UInt8]
+    public var json: [UInt8] {
+        get { parts?.json ?? [] }
+        set { parts = AlertRowParts(json: newValue, encoded: encoded, textItem: textItem, tokens: tokens, sample: sample, searchText: searchText) }
+    }
     /// The alert in the broker's binary encoding (EventBinaryCodec): what the block layout stores.
-    public var encoded: [UInt8]
+    public var encoded: [UInt8] { parts?.encoded ?? [] }
     /// The searched text as the block layout stores it, and its distinct tokens (``textAndTokens(key:user:text:)``).
-    var textItem: [UInt8]
-    var tokens: [UInt64]
-    /// Where ``encoded``, ``textItem`` and ``tokens`` are instead, for rows read into an ``AlertRowArena``.
+    var textItem: [UInt8] { parts?.textItem ?? [] }
+    var tokens: [UInt64] { parts?.tokens ?? [] }
+    /// Where ``encoded``, ``textItem``, ``tokens`` and the bytes of ``id``, ``userName`` and
+    /// ``key`` are instead, for rows read into an ``AlertRowArena``.
     var span: ArenaSpan?
     /// ``StableHash/hash(_:)-(String)`` of ``id``, and ``StableHash/fingerprint(_:)-([UInt8])`` of ``encoded``
     /// (made by the reading thread, so that the writer does not).
@@ -198,10 +225,10 @@ public struct AlertRow: Sendable {
     var fingerprint: UInt64
     /// `vigil.alert.sample`: the triggering event as JSON text (nil in rows read for the block
     /// layout, which keeps only ``textItem``).
-    public var sample: String?
+    public var sample: String? { parts?.sample }
     /// What the text index holds of the sample: its string values (not keys, numbers or times);
     /// nil in rows read for the block layout, as ``sample``.
-    public var searchText: String?
+    public var searchText: String? { parts?.searchText }
 
     /// The row for an alert event, or an error saying why it is not one.
     /// - Parameters:
@@ -240,9 +267,20 @@ public struct AlertRow: Sendable {
         // Not a valid event, or no rule id, or an id that is not a non-empty string: the general
         // path says why.
         guard AlertRecordReader.read(bytes, into: cache), let rule = cache.rule(), let idBytes = cache.id, idBytes.count > 0 else {
-            self = try AlertRow(encoded: bytes, fallbackTime: fallbackTime)
+            try self.init(encoded: bytes, fallbackTime: fallbackTime)
             return
         }
+        self.init(read: bytes, fallbackTime: fallbackTime, cache: cache, arena: arena, rule: rule, idBytes: idBytes)
+    }
+
+    /// ``init(encoded:fallbackTime:cache:arena:)`` of a record read into `cache`, with its rule
+    /// texts and id.
+    private init(read bytes: UnsafeRawBufferPointer, fallbackTime: Int64, cache: AlertRecordReader.Cache, arena: AlertRowArena,
+                 rule: AlertRuleText, idBytes: UnsafeRawBufferPointer) {
+        // The fields are set together at the end, from locals: set one by one among the calls,
+        // the row was built aside, then copied and destroyed (each reference retained and released).
+        let span = Self.appendToArena(bytes, cache: cache, arena: arena, idBytes: idBytes)
+        let idHash = StableHash.hash(idBytes), fingerprint = StableHash.fingerprint(bytes)
         let v = cache.values
         id = ""
         self.rule = rule
@@ -255,14 +293,17 @@ public struct AlertRow: Sendable {
         destinationIP = Self.ip(v[11])
         userName = nil
         key = nil
-        json = []
-        encoded = []
-        textItem = []
-        tokens = []
-        sample = nil
-        searchText = nil
-        idHash = StableHash.hash(idBytes)
-        fingerprint = StableHash.fingerprint(bytes)
+        parts = nil
+        self.idHash = idHash
+        self.fingerprint = fingerprint
+        self.span = span
+    }
+
+    /// Appends a record read into `cache` to `arena`: its encoding, its text item and tokens, and
+    /// a user name that is not a string as its text; returns where they are.
+    private static func appendToArena(_ bytes: UnsafeRawBufferPointer, cache: AlertRecordReader.Cache, arena: AlertRowArena,
+                                      idBytes: UnsafeRawBufferPointer) -> ArenaSpan {
+        let v = cache.values
         let start = arena.bytes.count
         arena.bytes.appendRaw(bytes)
         let base = bytes.baseAddress!
@@ -276,13 +317,13 @@ public struct AlertRow: Sendable {
         let itemStart = arena.bytes.count
         func appendItem(user: UnsafeRawBufferPointer?) {
             if let sampleBytes = cache.sample {
-                Self.appendTextAndTokens(key: keyBytes, user: user, sample: sampleBytes, into: &arena.bytes, tokens: &arena.tokens)
+                appendTextAndTokens(key: keyBytes, user: user, sample: sampleBytes, into: &arena.bytes, tokens: &arena.tokens)
             } else {
-                var text = v[14]?.stringValue.map(Self.searchText)
+                var text = v[14]?.stringValue.map(searchText)
                 if text == nil {
-                    Self.appendTextAndTokens(key: keyBytes, user: user, text: nil, into: &arena.bytes, tokens: &arena.tokens)
+                    appendTextAndTokens(key: keyBytes, user: user, text: nil, into: &arena.bytes, tokens: &arena.tokens)
                 } else {
-                    text!.withUTF8 { Self.appendTextAndTokens(key: keyBytes, user: user, text: UnsafeRawBufferPointer($0), into: &arena.bytes, tokens: &arena.tokens) }
+                    text!.withUTF8 { appendTextAndTokens(key: keyBytes, user: user, text: UnsafeRawBufferPointer($0), into: &arena.bytes, tokens: &arena.tokens) }
                 }
             }
         }
@@ -299,7 +340,7 @@ public struct AlertRow: Sendable {
             user = ArenaString(offset: Int32(truncatingIfNeeded: arena.bytes.count - start), count: Int32(truncatingIfNeeded: userText!.utf8.count))
             userText!.withUTF8 { arena.bytes.append(contentsOf: $0) }
         }
-        span = ArenaSpan(start: start, encodedCount: Int32(bytes.count), itemCount: Int32(tokensStart - itemStart),
+        return ArenaSpan(start: start, encodedCount: Int32(bytes.count), itemCount: Int32(tokensStart - itemStart),
                          tokenCount: Int32(arena.tokens.count), id: inEncoding(idBytes), user: user, key: inEncoding(keyBytes),
                          end: arena.bytes.count)
     }
@@ -325,14 +366,11 @@ public struct AlertRow: Sendable {
         let userName = v[12]?.scalarText, key = v[13]?.stringValue
         self.userName = userName
         self.key = key
-        self.json = json
-        self.encoded = encoded
         idHash = StableHash.hash(id)
         fingerprint = StableHash.fingerprint(encoded)
         let sample = v[14]?.stringValue, searchText = sample.map(Self.searchText)
-        self.sample = sample
-        self.searchText = searchText
-        (textItem, tokens) = Self.textAndTokens(key: key, user: userName, text: searchText)
+        let (textItem, tokens) = Self.textAndTokens(key: key, user: userName, text: searchText)
+        parts = AlertRowParts(json: json, encoded: encoded, textItem: textItem, tokens: tokens, sample: sample, searchText: searchText)
         span = nil
     }
 
@@ -357,14 +395,15 @@ public struct AlertRow: Sendable {
 
     /// Calls `body` with the UTF-8 bytes of the row's id, user name and key: from `arena` (its
     /// batch's bytes) for a row read into one, from its strings otherwise.
+    /// (Static, on the row in place: a method called on `rowAt.pointee` would copy the row.)
     @inline(__always)
-    func withStrings<R>(arena: UnsafeRawBufferPointer,
-                        _ body: (_ id: UnsafeRawBufferPointer, _ user: UnsafeRawBufferPointer?, _ key: UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
-        if let span {
+    static func withStrings<R>(_ rowAt: UnsafePointer<AlertRow>, arena: UnsafeRawBufferPointer,
+                               _ body: (_ id: UnsafeRawBufferPointer, _ user: UnsafeRawBufferPointer?, _ key: UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+        if let span = rowAt.pointee.span {
             return try body(span.id.bytes(arena, start: span.start)!, span.user.bytes(arena, start: span.start),
                             span.key.bytes(arena, start: span.start))
         }
-        var id = id, user = userName, key = key
+        var id = rowAt.pointee.id, user = rowAt.pointee.userName, key = rowAt.pointee.key
         return try id.withUTF8 { i in
             try Self.withOptionalUTF8(&user) { u in
                 try Self.withOptionalUTF8(&key) { k in try body(UnsafeRawBufferPointer(i), u, k) }

@@ -633,7 +633,7 @@ extension AlertIndex {
         let ruleNumber = try ruleNumber(rowAt, state: state, db: db)
         let fingerprint = rowAt.pointee.fingerprint
         let h = rowAt.pointee.idHash
-        return try rowAt.pointee.withStrings(arena: arena) { id, user, key throws -> Int64? in
+        return try AlertRow.withStrings(rowAt, arena: arena) { id, user, key throws -> Int64? in
         var old = state.recent.find(h, id: id)
         if old == nil && state.bloom.contains(h) { old = try findLatest(db, id: id, hash: h, segments: state.segments.map { $0.id }) }
         if let old {
