@@ -1437,6 +1437,19 @@ extension Event {
     package static func compareKeys(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Int {
         let n = min(a.count, b.count)
         var i = 0
+        // Eight bytes at a time to the first difference (keys often share a long prefix).
+        if n >= 8 {
+            let pa = UnsafeRawPointer(a.baseAddress!), pb = UnsafeRawPointer(b.baseAddress!)
+            while i + 8 <= n {
+                let x = UInt64(littleEndian: pa.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                    ^ UInt64(littleEndian: pb.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                if x != 0 {
+                    i += x.trailingZeroBitCount >> 3
+                    break
+                }
+                i += 8
+            }
+        }
         while i < n {
             let x = a[i], y = b[i]
             if x != y {

@@ -23,6 +23,11 @@ enum AlertRecordReader {
         /// Per wanted name, its length and ``head(_:)``: a custom key is compared whole only with
         /// the names whose both match (``wantedSlot(_:_:)``).
         let wantedHeads: [(count: Int, head: UInt64)]
+        /// Per ``bucket(_:)`` of a name, the index + 1 of the one wanted name in it (0: none);
+        /// nil when two wanted names share a bucket (then every name is tried).
+        let wantedByBucket: [Int]?
+        /// The wanted names' bytes.
+        let wantedBytes: [[UInt8]]
     }
 
     static let names: Names = {
@@ -43,11 +48,23 @@ enum AlertRecordReader {
             let u = Array(w.utf8)
             return (u.count, u.withUnsafeBytes { head($0) })
         }
-        return Names(bytes: buffer, ranges: ranges, wantedByTag: wantedByTag, wantedHeads: heads)
+        var buckets: [Int]? = [Int](repeating: 0, count: 256)
+        for (i, w) in wanted.enumerated() {
+            let b = Array(w.utf8).withUnsafeBytes { bucket($0) }
+            if buckets![b] != 0 { buckets = nil; break }
+            buckets![b] = i + 1
+        }
+        return Names(bytes: buffer, ranges: ranges, wantedByTag: wantedByTag, wantedHeads: heads, wantedByBucket: buckets,
+                     wantedBytes: wanted.map { Array($0.utf8) })
     }()
 
-    /// The wanted names' bytes.
-    static let wantedBytes: [[UInt8]] = wanted.map { Array($0.utf8) }
+    /// A name's bucket of 256: from its length and its first and last eight bytes.
+    @inline(__always)
+    static func bucket(_ name: UnsafeRawBufferPointer) -> Int {
+        let n = name.count
+        let tail = n >= 8 ? UInt64(littleEndian: name.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)) : 0
+        return Int(truncatingIfNeeded: ((head(name) ^ tail &* 0xC2B2_AE3D_27D4_EB4F ^ UInt64(n)) &* 0x9E37_79B9_7F4A_7C15) >> 56)
+    }
 
     /// The index + 1 in ``wanted`` of a custom field's name (0: not wanted), without making a
     /// String: only a wanted name of the same length and the same first eight bytes is compared
@@ -55,11 +72,17 @@ enum AlertRecordReader {
     @inline(__always)
     static func wantedSlot(_ name: UnsafeRawBufferPointer, _ names: Names) -> Int {
         let h = head(name)
-        for (i, w) in names.wantedHeads.enumerated() where w.count == name.count && w.head == h {
-            if name.count <= 8 || wantedBytes[i].withUnsafeBytes({ memcmp($0.baseAddress!, name.baseAddress!, name.count) }) == 0 {
-                return i + 1
-            }
+        @inline(__always) func matches(_ i: Int) -> Bool {
+            let w = names.wantedHeads[i]
+            return w.count == name.count && w.head == h
+                && (name.count <= 8 || names.wantedBytes[i].withUnsafeBytes({ memcmp($0.baseAddress!, name.baseAddress!, name.count) }) == 0)
         }
+        if let buckets = names.wantedByBucket {
+            // The one wanted name that may match.
+            let i = buckets[bucket(name)]
+            return i > 0 && matches(i - 1) ? i : 0
+        }
+        for i in names.wantedHeads.indices where matches(i) { return i + 1 }
         return 0
     }
 
@@ -286,6 +309,11 @@ enum AlertRecordReader {
     }
 
     @inline(__always) private static func varint(_ c: inout ByteCursor) throws(Invalid) -> UInt64 {
+        // One byte, the usual case (tags, types' lengths), without the call.
+        if let b = c.peekByte(), b < 0x80 {
+            _ = c.readByte()
+            return UInt64(b)
+        }
         if case .value(let v) = c.readVarint() { return v }
         throw Invalid()
     }

@@ -280,3 +280,31 @@ import VigilTestSupport
         }
     }
 }
+
+extension EventTests {
+    /// ``Event/compareKeys(_:_:)-(UnsafeBufferPointer<UInt8>,UnsafeBufferPointer<UInt8>)`` (eight
+    /// bytes at a time to the first difference) against the byte-at-a-time rule, on keys that
+    /// share prefixes of every length and differ at every position, '.' included.
+    @Test func keyComparisonMatchesTheByteRule() {
+        func reference(_ a: [UInt8], _ b: [UInt8]) -> Int {
+            for (x, y) in zip(a, b) where x != y {
+                let rx = x == 0x2E ? 0 : Int(x) + 1, ry = y == 0x2E ? 0 : Int(y) + 1
+                return rx < ry ? -1 : 1
+            }
+            return a.count < b.count ? -1 : (a.count > b.count ? 1 : 0)
+        }
+        var r = SplitMix64(seed: 5)
+        let alphabet = Array("._-azAZ09\u{7F}".utf8) + [0x80, 0xFF, 0x2F, 0x2D]
+        var differing = 0
+        for _ in 0..<20_000 {
+            let shared = (0..<Int(r.next() % 40)).map { _ in alphabet[Int(r.next() % UInt64(alphabet.count))] }
+            let a = shared + (0..<Int(r.next() % 12)).map { _ in alphabet[Int(r.next() % UInt64(alphabet.count))] }
+            let b = r.next() % 8 == 0 ? a : shared + (0..<Int(r.next() % 12)).map { _ in alphabet[Int(r.next() % UInt64(alphabet.count))] }
+            let got = a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in Event.compareKeys(pa, pb) } }
+            let back = a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in Event.compareKeys(pb, pa) } }
+            #expect(got == reference(a, b) && back == -got, "\(a) \(b)")
+            if got != 0 { differing += 1 }
+        }
+        #expect(differing > 15_000)
+    }
+}

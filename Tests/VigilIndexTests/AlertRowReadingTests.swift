@@ -322,3 +322,30 @@ import VigilTestSupport
         }
     }
 }
+
+extension AlertRowReadingTests {
+    /// A custom field's name (a writer may send a known name under the custom tag) is found
+    /// among the wanted ones through one bucket: each wanted name gives its slot, and names of
+    /// the same length and first or last bytes, every other schema name and custom names give 0.
+    @Test func customNamesFindTheirWantedSlot() {
+        let names = AlertRecordReader.names
+        #expect(names.wantedByBucket != nil, "two wanted names share a bucket: every name is tried")
+        func slot(_ s: String) -> Int { Array(s.utf8).withUnsafeBytes { AlertRecordReader.wantedSlot($0, names) } }
+        for (i, w) in AlertRecordReader.wanted.enumerated() {
+            #expect(slot(w) == i + 1, "\(w)")
+            var near = Array(w.utf8)
+            for at in [0, near.count / 2, near.count - 1] {
+                near[at] ^= 0x01
+                #expect(slot(String(decoding: near, as: UTF8.self)) == 0, "\(w) changed at \(at)")
+                near[at] ^= 0x01
+            }
+            #expect(slot(w + "x") == 0 && slot(String(w.dropLast())) == 0)
+        }
+        for name in Schema.namesByID where !name.isEmpty && !AlertRecordReader.wanted.contains(name) {
+            #expect(slot(name) == 0, "\(name)")
+        }
+        for custom in ["vigil.alert.idx", "vigil.alert.ix", "zz.custom", "a", "", "vigil.alert.samplE"] {
+            #expect(slot(custom) == 0, "\(custom)")
+        }
+    }
+}
