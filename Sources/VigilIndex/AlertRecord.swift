@@ -478,28 +478,46 @@ public struct AlertRow: Sendable {
         let count = item.count - from
         guard count <= 0xFFFF else { return }
         // Distinct tokens through a small open-addressing table of token numbers + 1 (at most
-        // one token per two bytes, so it is never more than half full).
+        // one token per two bytes, so it is never more than half full); the tokens are collected
+        // in a scratch buffer and appended at once (an append per token checked the array's
+        // uniqueness and capacity each time).
         var size = 64
         while size < count { size <<= 1 }
         let mask = size - 1
         withUnsafeTemporaryAllocation(of: UInt16.self, capacity: size) { slots in
-            slots.initialize(repeating: 0)
-            item.withUnsafeBytes { whole in
-                let b = UnsafeRawBufferPointer(rebasing: whole[from...])
-                TokenSet.forEachToken(b) { start, end, h in
-                    let len = end - start
-                    var s = Int(h) & mask
-                    while slots[s] != 0 {
-                        let t = tokens[Int(slots[s]) - 1]
-                        if UInt32(truncatingIfNeeded: t >> 32) == h && Int(t & 0xFFFF) == len
-                            && memcmp(b.baseAddress! + Int(t >> 16 & 0xFFFF), b.baseAddress! + start, len) == 0 {
-                            return
+            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: count / 2 + 1) { found in
+                slots.initialize(repeating: 0)
+                var n = 0
+                item.withUnsafeBytes { whole in
+                    let b = UnsafeRawBufferPointer(rebasing: whole[from...])
+                    let base = b.baseAddress!
+                    TokenSet.forEachToken(b) { start, end, h in
+                        let len = end - start
+                        var s = Int(h) & mask
+                        while slots[s] != 0 {
+                            let t = found[Int(slots[s]) - 1]
+                            if UInt32(truncatingIfNeeded: t >> 32) == h && Int(t & 0xFFFF) == len {
+                                let other = Int(t >> 16 & 0xFFFF)
+                                var same: Bool
+                                if len <= 16 {
+                                    same = true
+                                    for k in 0..<len where base.load(fromByteOffset: other + k, as: UInt8.self) != base.load(fromByteOffset: start + k, as: UInt8.self) {
+                                        same = false
+                                        break
+                                    }
+                                } else {
+                                    same = memcmp(base + other, base + start, len) == 0
+                                }
+                                if same { return }
+                            }
+                            s = (s + 1) & mask
                         }
-                        s = (s + 1) & mask
+                        found[n] = UInt64(h) << 32 | UInt64(start) << 16 | UInt64(len)
+                        n += 1
+                        slots[s] = UInt16(n)
                     }
-                    tokens.append(UInt64(h) << 32 | UInt64(start) << 16 | UInt64(len))
-                    slots[s] = UInt16(tokens.count)
                 }
+                tokens.append(contentsOf: UnsafeBufferPointer(start: found.baseAddress, count: n))
             }
         }
     }
