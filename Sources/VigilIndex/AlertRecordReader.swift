@@ -190,8 +190,10 @@ enum AlertRecordReader {
     /// their bytes (`cache.sample`, `id`, `user`, `key`); false when the bytes are not a valid event.
     static func read(_ bytes: UnsafeRawBufferPointer, into cache: Cache) -> Bool {
         var cursor = ByteCursor(bytes)
-        for i in cache.values.indices { cache.values[i] = nil }
-        for i in cache.entryOfSlot.indices { cache.entryOfSlot[i] = -1 }
+        cache.values.withUnsafeMutableBufferPointer { values in
+            for i in values.indices where values[i] != nil { values[i] = nil }
+        }
+        cache.entryOfSlot.withUnsafeMutableBufferPointer { $0.update(repeating: -1) }
         cache.sample = nil
         cache.id = nil
         cache.user = nil
@@ -211,8 +213,14 @@ enum AlertRecordReader {
     private static func sharedEntry(_ c: inout ByteCursor, slot: Int, cache: Cache) throws(Invalid) -> Int {
         let start = c.position
         // Only the value's extent here: bytes the cache holds were checked when they were new,
-        // and new ones are checked as they are read (`value`).
-        try skip(&c, depth: 0, validating: false)
+        // and new ones are checked as they are read (`value`). A string, the usual case, inline.
+        if c.peekByte() == EventBinaryCodec.ValueType.string.rawValue {
+            _ = c.readByte()
+            let n = try count(&c, elementSize: 1)
+            guard c.readBytes(n) != nil else { throw Invalid() }
+        } else {
+            try skip(&c, depth: 0, validating: false)
+        }
         let raw = UnsafeRawBufferPointer(rebasing: c.bytes[start..<c.position])
         let h = StableHash.fingerprint(raw) ^ UInt64(slot) &* 0x9E37_79B9_7F4A_7C15
         let known = cache.entries.withUnsafeBufferPointer { entries in
