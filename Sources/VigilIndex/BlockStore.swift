@@ -88,8 +88,10 @@ struct RecentAlerts {
 
     /// Starts bringing in the slot where ``find(_:id:)`` of `hash` begins (the table is far
     /// larger than the caches: a lookup is a miss to memory).
+    /// (Mutating, though it changes nothing: called on the writer state's property, a
+    /// non-mutating method had the table copied out first, its three arrays retained and released.)
     @inline(__always)
-    func prefetch(_ hash: UInt64) {
+    mutating func prefetch(_ hash: UInt64) {
         keys.withUnsafeBufferPointer { vigil_prefetch($0.baseAddress! + (Int(truncatingIfNeeded: Self.key(hash)) & mask)) }
     }
 
@@ -167,8 +169,9 @@ struct IDBloom {
         inserted += 1
     }
 
-    /// Starts bringing in the cache line of `h`'s bits.
-    @inline(__always) func prefetch(_ h: UInt64) {
+    /// Starts bringing in the cache line of `h`'s bits. (Mutating, though it changes nothing:
+    /// see ``RecentAlerts/prefetch(_:)``.)
+    @inline(__always) mutating func prefetch(_ h: UInt64) {
         bits.withUnsafeBufferPointer { vigil_prefetch($0.baseAddress! + word(h, 0).0) }
     }
 
