@@ -277,8 +277,8 @@ public struct AlertRow: Sendable {
     /// texts and id.
     private init(read bytes: UnsafeRawBufferPointer, fallbackTime: Int64, cache: AlertRecordReader.Cache, arena: AlertRowArena,
                  rule: AlertRuleText, idBytes: UnsafeRawBufferPointer) {
-        // The fields are set together at the end, from locals: set one by one among the calls,
-        // the row was built aside, then copied and destroyed (each reference retained and released).
+        // (The finished row is still copied once on its way out, as it was when made by
+        // `init(values:)`: with one reference in it, that costs little.)
         let span = Self.appendToArena(bytes, cache: cache, arena: arena, idBytes: idBytes)
         let idHash = StableHash.hash(idBytes), fingerprint = StableHash.fingerprint(bytes)
         let v = cache.values

@@ -637,60 +637,60 @@ extension AlertIndex {
         let fingerprint = rowAt.pointee.fingerprint
         let h = rowAt.pointee.idHash
         return try AlertRow.withStrings(rowAt, arena: arena) { id, user, key throws -> Int64? in
-        var old = state.recent.find(h, id: id)
-        if old == nil && state.bloom.contains(h) { old = try findLatest(db, id: id, hash: h, segments: state.segments.map { $0.id }) }
-        if let old {
-            if rowAt.pointee.count < old.count || (rowAt.pointee.count == old.count && fingerprint == old.fingerprint) {
-                result.unchanged += 1
-                return nil
-            }
-            if state.deferring {
-                state.deadSeqs.append(old.seq)
-            } else {
-                sqlite3_bind_int64(dead, 1, old.seq)
-                try SQL.step(dead, conn)
-            }
-            let oldRule: Int
-            switch old.rule {
-            case .number(let n): oldRule = n
-            case .id(let id):
-                if let n = state.ruleNumbers[id] { oldRule = n } else {
-                    // Known by id only: its texts are noted when one of its alerts is written.
-                    oldRule = state.addRule((id, "\u{0}", "", []))
+            var old = state.recent.find(h, id: id)
+            if old == nil && state.bloom.contains(h) { old = try findLatest(db, id: id, hash: h, segments: state.segments.map { $0.id }) }
+            if let old {
+                if rowAt.pointee.count < old.count || (rowAt.pointee.count == old.count && fingerprint == old.fingerprint) {
+                    result.unchanged += 1
+                    return nil
                 }
-            }
-            cells.add(hour: Self.hour(old.time), rule: oldRule, severity: old.severity, -1)
-            result.updated += 1
-        } else {
-            result.inserted += 1
-            state.bloom.insert(h)
-        }
-        let seq = state.nextSeq
-        state.nextSeq += 1
-        if let span = rowAt.pointee.span {
-            state.builder.append(rowAt, ruleNumber: ruleNumber, id: id, user: user, key: key,
-                                 body: UnsafeRawBufferPointer(rebasing: arena[span.start..<span.itemStart]),
-                                 item: UnsafeRawBufferPointer(rebasing: arena[span.itemStart..<span.tokensStart]),
-                                 tokens: UnsafeRawBufferPointer(rebasing: arena[span.tokensStart..<(span.tokensStart + 8 * Int(span.tokenCount))]),
-                                 fingerprint: fingerprint)
-        } else {
-            state.builder.append(rowAt.pointee, ruleNumber: ruleNumber, body: rowAt.pointee.encoded, fingerprint: fingerprint)
-        }
-        state.recent.set(h, id: id, seq: seq, count: rowAt.pointee.count, fingerprint: fingerprint, time: rowAt.pointee.time,
-                         rule: ruleNumber, severity: rowAt.pointee.severity)
-        cells.add(hour: Self.hour(rowAt.pointee.time), rule: ruleNumber, severity: rowAt.pointee.severity, 1)
-        if state.builder.count == AlertBlockLayout.capacity {
-            let sealed = sealBlock(&state.builder, start: blockStart, deferBodies: true, writer: state)
-            if state.deferring {
-                state.sealed.append(sealed)
+                if state.deferring {
+                    state.deadSeqs.append(old.seq)
+                } else {
+                    sqlite3_bind_int64(dead, 1, old.seq)
+                    try SQL.step(dead, conn)
+                }
+                let oldRule: Int
+                switch old.rule {
+                case .number(let n): oldRule = n
+                case .id(let ruleID):
+                    if let n = state.ruleNumbers[ruleID] { oldRule = n } else {
+                        // Known by id only: its texts are noted when one of its alerts is written.
+                        oldRule = state.addRule((ruleID, "\u{0}", "", []))
+                    }
+                }
+                cells.add(hour: Self.hour(old.time), rule: oldRule, severity: old.severity, -1)
+                result.updated += 1
             } else {
-                try insertSealed(sealed, db: db, writer: state)
-                try insertBodies(db, keeping: Self.maximumPendingBodies - 1)
+                result.inserted += 1
+                state.bloom.insert(h)
             }
-            state.builder.removeAll()
-            blockStart = state.nextSeq
-        }
-        return seq
+            let seq = state.nextSeq
+            state.nextSeq += 1
+            if let span = rowAt.pointee.span {
+                state.builder.append(rowAt, ruleNumber: ruleNumber, id: id, user: user, key: key,
+                                     body: UnsafeRawBufferPointer(rebasing: arena[span.start..<span.itemStart]),
+                                     item: UnsafeRawBufferPointer(rebasing: arena[span.itemStart..<span.tokensStart]),
+                                     tokens: UnsafeRawBufferPointer(rebasing: arena[span.tokensStart..<(span.tokensStart + 8 * Int(span.tokenCount))]),
+                                     fingerprint: fingerprint)
+            } else {
+                state.builder.append(rowAt.pointee, ruleNumber: ruleNumber, body: rowAt.pointee.encoded, fingerprint: fingerprint)
+            }
+            state.recent.set(h, id: id, seq: seq, count: rowAt.pointee.count, fingerprint: fingerprint, time: rowAt.pointee.time,
+                             rule: ruleNumber, severity: rowAt.pointee.severity)
+            cells.add(hour: Self.hour(rowAt.pointee.time), rule: ruleNumber, severity: rowAt.pointee.severity, 1)
+            if state.builder.count == AlertBlockLayout.capacity {
+                let sealed = sealBlock(&state.builder, start: blockStart, deferBodies: true, writer: state)
+                if state.deferring {
+                    state.sealed.append(sealed)
+                } else {
+                    try insertSealed(sealed, db: db, writer: state)
+                    try insertBodies(db, keeping: Self.maximumPendingBodies - 1)
+                }
+                state.builder.removeAll()
+                blockStart = state.nextSeq
+            }
+            return seq
         }
     }
 

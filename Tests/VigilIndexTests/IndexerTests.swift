@@ -72,11 +72,6 @@ import VigilTestSupport
 }
 
 extension IndexerTests {
-    /// After a batch whose transaction fails nothing may be written, or the later offsets would
-    /// pass the failed batch's alerts, lost for good: not a batch queued behind it (up to two
-    /// are in flight), and not the rows read meanwhile, which closing the consumer used to flush
-    /// (its revocation hook wrote them with their offsets: this test found 500 alerts and the
-    /// offset 1,000 where 250 and 250 were right).
     /// The indexer drops the alerts topic's pages it has read from the page cache (by default;
     /// `dropsReadPages = false` keeps them), and indexes the same either way.
     @Test(arguments: [true, false]) func readTopicPagesLeaveThePageCache(drop: Bool) throws {
@@ -97,6 +92,8 @@ extension IndexerTests {
         #expect(segments.count >= 4, "\(files)")
         for s in segments { try PageCache.writeBack(s) }
         for s in segments { try PageCache.readThrough(s) }
+        // Read before the indexer reads the segments: idle at least as long as they are.
+        let control = try PageCache.control(in: dir.path)
 
         let index = try openIndex(dir)
         defer { index.close() }
@@ -107,12 +104,24 @@ extension IndexerTests {
         let c = try Indexer(broker: log, index: index, configuration: config).run(stop: .drain, shouldStop: { false })
         #expect(c.inserted == 6_000 && c.rejected == 0, "\(c)")
         #expect(try index.totalAlerts() == 6_000)
+        // Kept pages are checked only where idle pages stay: under a full parallel test run this
+        // test can take over a minute, and this VM pages out memory idle that long.
+        let checkKept = try drop || PageCache.keepsIdlePages(control: control, test: "readTopicPagesLeaveThePageCache(drop: false)")
         for s in segments {
             let resident = try PageCache.residentFraction(s)
-            #expect(drop ? resident < 0.1 : resident > 0.9, "\(s): \(resident) of its pages cached")
+            if drop {
+                #expect(resident < 0.1, "\(s): \(resident) of its pages cached")
+            } else if checkKept {
+                #expect(resident > 0.9, "\(s): \(resident) of its pages cached")
+            }
         }
     }
 
+    /// After a batch whose transaction fails nothing may be written, or the later offsets would
+    /// pass the failed batch's alerts, lost for good: not a batch queued behind it (up to two
+    /// are in flight), and not the rows read meanwhile, which closing the consumer used to flush
+    /// (its revocation hook wrote them with their offsets: this test found 500 alerts and the
+    /// offset 1,000 where 250 and 250 were right).
     @Test func aBatchBehindAFailedOneIsNotWritten() throws {
         let dir = try TemporaryDirectory("vigil-indexer-fail"); defer { dir.remove() }
         let log = try EmbeddedLog(dataDirectory: dir.file("data"))

@@ -42,6 +42,27 @@ public enum PageCache {
         return try residentFraction(probe) < 0.5
     }
 
+    /// A 1 MiB file in `directory`, written back and read through: its pages are cached and
+    /// clean, like a segment a reader has just read. A test that expects pages to stay cached
+    /// checks the control too (``keepsIdlePages(control:)``): a machine that pages out memory
+    /// left idle for a while (this VM runs DAMON with such a scheme) evicts both.
+    public static func control(in directory: String) throws -> String {
+        let path = "\(directory)/page-cache-control"
+        try Data(repeating: 5, count: 1 << 20).write(to: URL(fileURLWithPath: path))
+        try writeBack(path)
+        try readThrough(path)
+        return path
+    }
+
+    /// Whether `control` (``control(in:)``) kept its pages; when not, prints that an expectation
+    /// of cached pages is skipped, and why.
+    public static func keepsIdlePages(control: String, test: String) throws -> Bool {
+        let resident = try residentFraction(control)
+        if resident > 0.9 { return true }
+        print("\(test): the check that pages stay cached is skipped: the machine evicted an idle control file (\(resident) of it cached)")
+        return false
+    }
+
     /// Reads the whole file (through the page cache).
     public static func readThrough(_ path: String) throws {
         try withDescriptor(path) { fd in
