@@ -285,12 +285,8 @@ public struct AlertRow: Sendable {
         id = ""
         self.rule = rule
         ruleSerial = rule.serial
-        time = v[0]?.timestampValue?.nanoseconds ?? fallbackTime
+        (time, risk, count, sourceIP, destinationIP) = Self.columns(v, fallbackTime: fallbackTime)
         severity = Self.severity(v[6], name: cache.sharedValue(7))
-        risk = v[8].flatMap { $0.floatValue ?? $0.intValue.map(Double.init) }
-        count = v[9]?.intValue ?? 1
-        sourceIP = Self.ip(v[10])
-        destinationIP = Self.ip(v[11])
         userName = nil
         key = nil
         parts = nil
@@ -320,18 +316,10 @@ public struct AlertRow: Sendable {
                 appendTextAndTokens(key: keyBytes, user: user, sample: sampleBytes, into: &arena.bytes, tokens: &arena.tokens)
             } else {
                 var text = v[14]?.stringValue.map(searchText)
-                if text == nil {
-                    appendTextAndTokens(key: keyBytes, user: user, text: nil, into: &arena.bytes, tokens: &arena.tokens)
-                } else {
-                    text!.withUTF8 { appendTextAndTokens(key: keyBytes, user: user, text: UnsafeRawBufferPointer($0), into: &arena.bytes, tokens: &arena.tokens) }
-                }
+                withOptionalUTF8(&text) { appendTextAndTokens(key: keyBytes, user: user, text: $0, into: &arena.bytes, tokens: &arena.tokens) }
             }
         }
-        if userText != nil {
-            userText!.withUTF8 { appendItem(user: UnsafeRawBufferPointer($0)) }
-        } else {
-            appendItem(user: cache.user)
-        }
+        withOptionalUTF8(&userText) { appendItem(user: $0 ?? cache.user) }
         let tokensStart = arena.bytes.count
         for i in arena.tokens.indices { arena.tokens[i] = arena.tokens[i].littleEndian }
         arena.tokens.withUnsafeBytes { arena.bytes.appendRaw($0) }
@@ -357,12 +345,8 @@ public struct AlertRow: Sendable {
                              tags: v[5]?.arrayValue?.compactMap(\.stringValue) ?? [])
         ruleSerial = rule.serial
         self.id = id
-        time = v[0]?.timestampValue?.nanoseconds ?? fallbackTime
+        (time, risk, count, sourceIP, destinationIP) = Self.columns(v, fallbackTime: fallbackTime)
         severity = Self.severity(v[6], name: v[7])
-        risk = v[8].flatMap { $0.floatValue ?? $0.intValue.map(Double.init) }
-        count = v[9]?.intValue ?? 1
-        sourceIP = Self.ip(v[10])
-        destinationIP = Self.ip(v[11])
         let userName = v[12]?.scalarText, key = v[13]?.stringValue
         self.userName = userName
         self.key = key
@@ -372,6 +356,13 @@ public struct AlertRow: Sendable {
         let (textItem, tokens) = Self.textAndTokens(key: key, user: userName, text: searchText)
         parts = AlertRowParts(json: json, encoded: encoded, textItem: textItem, tokens: tokens, sample: sample, searchText: searchText)
         span = nil
+    }
+
+    /// The time, risk, count and addresses of the values of ``AlertRecordReader/wanted``.
+    @inline(__always)
+    static func columns(_ v: [FieldValue?], fallbackTime: Int64) -> (Int64, Double?, Int64, IPAddress?, IPAddress?) {
+        (v[0]?.timestampValue?.nanoseconds ?? fallbackTime, v[8].flatMap { $0.floatValue ?? $0.intValue.map(Double.init) },
+         v[9]?.intValue ?? 1, ip(v[10]), ip(v[11]))
     }
 
     /// The severity level of `event.severity` (a number), else of `vigil.alert.severity` (a name), else 0.
